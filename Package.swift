@@ -1,0 +1,53 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+#if os(Linux)
+let blasDependencies: [Target.Dependency] = ["CBLAS"]
+#else
+let blasDependencies: [Target.Dependency] = []
+#endif
+
+let package = Package(
+    name: "Bulwark",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Bulwark", targets: ["Bulwark"]),
+        .executable(name: "bulwark", targets: ["BulwarkCommand"]),
+        .executable(name: "bulwark-bench", targets: ["BulwarkBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CBLAS", path: "Sources/CBLAS",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CZlib", path: "Sources/CZlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .target(
+            name: "BulwarkCore",
+            dependencies: blasDependencies),
+        .target(name: "BulwarkNN", dependencies: ["BulwarkCore"]),
+        .target(name: "BulwarkData", dependencies: ["BulwarkCore", "CZlib"]),
+        .target(name: "BulwarkAttacks", dependencies: ["BulwarkNN"]),
+        .target(name: "BulwarkTraining", dependencies: ["BulwarkAttacks", "BulwarkData"]),
+        .target(
+            name: "Bulwark",
+            dependencies: ["BulwarkCore", "BulwarkNN", "BulwarkData", "BulwarkAttacks", "BulwarkTraining"]),
+        .executableTarget(
+            name: "BulwarkCommand",
+            dependencies: ["Bulwark", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(
+            name: "BulwarkBench",
+            dependencies: ["Bulwark", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .target(name: "_TestSupport", dependencies: ["Bulwark"]),
+        .testTarget(name: "BulwarkCoreTests", dependencies: ["BulwarkCore", "_TestSupport"]),
+        .testTarget(name: "BulwarkNNTests", dependencies: ["BulwarkNN", "_TestSupport"]),
+        .testTarget(name: "BulwarkDataTests", dependencies: ["BulwarkData", "_TestSupport"]),
+        .testTarget(name: "BulwarkAttacksTests", dependencies: ["BulwarkAttacks", "_TestSupport"]),
+        .testTarget(name: "BulwarkTrainingTests", dependencies: ["BulwarkTraining", "_TestSupport"]),
+        .testTarget(name: "BulwarkCommandTests", dependencies: ["BulwarkCommand", "_TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

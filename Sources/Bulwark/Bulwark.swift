@@ -1,0 +1,6 @@
+// The umbrella module: one import for the whole library.
+@_exported import BulwarkAttacks
+@_exported import BulwarkCore
+@_exported import BulwarkData
+@_exported import BulwarkNN
+@_exported import BulwarkTraining
