@@ -125,3 +125,16 @@ public func valueWithGradient(
 public func gradient(at input: Tensor, of function: (Tensor) throws -> Tensor) rethrows -> Tensor {
     try valueWithGradient(at: input, of: function).gradient
 }
+
+/// Returns `function(inputs)` and its gradient with respect to each input, from one backward
+/// pass.
+public func valueWithGradient(
+    at inputs: [Tensor], of function: ([Tensor]) throws -> Tensor
+) rethrows -> (value: Tensor, gradients: [Tensor]) {
+    let tape = Tape()
+    let variables = inputs.map { tape.variable($0.detached) }
+    let output = try function(variables)
+    precondition(output.scalarCount == 1, "valueWithGradient needs a scalar result, got shape \(output.shape)")
+    let gradients = tape.gradients(of: output)
+    return (output.detached, inputs.indices.map { gradients[$0] ?? Tensor(zeros: inputs[$0].shape) })
+}

@@ -1,0 +1,81 @@
+import BulwarkCore
+import BulwarkNN
+
+/// What the adversary wants.
+public enum Objective: Sendable, Equatable {
+    /// Any wrong class: the attack ascends the loss of the true label.
+    case untargeted
+    /// A chosen class: the attack descends the loss of the target label.
+    case targeted(TargetChoice)
+}
+
+/// How a targeted attack picks each example's target class.
+public enum TargetChoice: Sendable, Equatable {
+    /// A class other than the label, uniformly at random from the attack's generator.
+    case random
+    /// The class the model finds least likely on the clean input.
+    case leastLikely
+    /// The same class for every example (examples of that class are left as they are).
+    case fixed(Int32)
+}
+
+/// The loss an attack ascends.
+public enum AttackLoss: String, Sendable, Codable {
+    /// Softmax cross-entropy.
+    case crossEntropy = "ce"
+    /// The Carlini–Wagner margin `max_{j≠y} z_j − z_y` (untargeted) or `max_{j≠t} z_j − z_t`
+    /// negated (targeted), Carlini and Wagner 2017, without the confidence clip.
+    case margin
+}
+
+/// An adversarial-example generator: a struct of hyper-parameters with one verb.
+///
+/// `perturb` returns inputs within ``threatModel`` of the originals. The attack runs its own
+/// copy of the model in inference mode, so the caller's model is untouched.
+public protocol Attack: Sendable {
+    /// A short name for reports (`pgd`, `fgsm`).
+    var name: String { get }
+    /// The ball the adversarial inputs stay in.
+    var threatModel: ThreatModel { get }
+
+    /// Adversarial versions of `inputs` (`[N, …]` in the threat model's bounds) for the true
+    /// `labels`, against `model`, with every random choice drawn from `generator`.
+    func perturb<Model: Layer, G: RandomNumberGenerator>(
+        _ inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
+    ) -> Tensor
+}
+
+/// The per-example loss an attack ascends, given logits and the labels it is measured
+/// against (true labels when untargeted, target labels when targeted).
+package func attackLoss(_ loss: AttackLoss, logits: Tensor, labels: [Int32], targeted: Bool) -> Tensor {
+    switch loss {
+    case .crossEntropy:
+        let perExample = softmaxCrossEntropy(logits: logits, labels: labels, reduction: .none)
+        return targeted ? -perExample : perExample
+    case .margin:
+        let mask = oneHot(labels, classCount: logits.shape[1])
+        let labelLogit = (logits * mask).sum(alongAxis: 1)
+        // Push the label's own logit far down so the max picks the best other class.
+        let other = (logits - mask * 1e9).max(alongAxis: 1)
+        return targeted ? labelLogit - other : other - labelLogit
+    }
+}
+
+/// Each example's target class under `choice`.
+package func targets<Model: Layer, G: RandomNumberGenerator>(
+    _ choice: TargetChoice, inputs: Tensor, labels: [Int32], model: inout Model, using generator: inout G
+) -> [Int32] {
+    switch choice {
+    case .fixed(let target):
+        return labels.map { _ in target }
+    case .random:
+        let classCount = model(inputs.slice(alongAxis: 0, 0..<Swift.min(1, inputs.shape[0]))).shape[1]
+        return labels.map { label in
+            let offset = Int32(1 + generator.next() % UInt64(Swift.max(classCount - 1, 1)))
+            return (label + offset) % Int32(classCount)
+        }
+    case .leastLikely:
+        let logits = model(inputs)
+        return (-logits).argmax(alongAxis: 1).map { Int32($0) }
+    }
+}

@@ -1,0 +1,206 @@
+import BulwarkCore
+import BulwarkNN
+
+/// Projected gradient descent on the negative loss (Madry et al. 2018, "Towards deep learning
+/// models resistant to adversarial attacks"; Kurakin et al. 2017's BIM without the random
+/// start).
+///
+/// From `x⁰ = x` or a random point of the ball, repeat `steps` times
+/// `xᵗ⁺¹ = Π_{B(x, ε) ∩ [0,1]}(xᵗ + α · d(∇ₓ L(f(xᵗ), y)))`, where `α` is ``stepSize`` and `d`
+/// the threat model's steepest-ascent direction (sign for L∞, normalized gradient for L2).
+/// With several ``restarts`` each example keeps, over restarts, the first iterate that fools
+/// the model, else the one with the highest loss.
+public struct PGD: Attack {
+    public var threatModel: ThreatModel
+    /// K, the number of steps per restart.
+    public var steps: Int
+    /// α, the size of one step in the threat model's norm.
+    public var stepSize: Float
+    /// Whether each restart begins at a uniformly random point of the ball.
+    public var randomStart: Bool
+    /// How many independent runs; the worst case per example is kept.
+    public var restarts: Int
+    /// The loss ascended.
+    public var loss: AttackLoss
+    /// Untargeted, or towards target classes.
+    public var objective: Objective
+    public var name: String { "pgd" }
+
+    /// Creates the attack. Madry et al.'s MNIST setting is ε = 0.3, 40 steps of 0.01 with a
+    /// random start.
+    public init(
+        threatModel: ThreatModel, steps: Int, stepSize: Float, randomStart: Bool = true,
+        restarts: Int = 1, loss: AttackLoss = .crossEntropy, objective: Objective = .untargeted
+    ) {
+        precondition(steps >= 1 && restarts >= 1, "PGD needs at least one step and one restart")
+        precondition(stepSize > 0, "PGD step size must be positive")
+        self.threatModel = threatModel
+        self.steps = steps
+        self.stepSize = stepSize
+        self.randomStart = randomStart
+        self.restarts = restarts
+        self.loss = loss
+        self.objective = objective
+    }
+
+    public func perturb<Model: Layer, G: RandomNumberGenerator>(
+        _ inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
+    ) -> Tensor {
+        IterativeAttack(
+            threatModel: threatModel, steps: steps, stepSize: stepSize, randomStart: randomStart,
+            restarts: restarts, loss: loss, objective: objective, direction: .steepestAscent
+        ).run(inputs, labels: labels, model: model, using: &generator)
+    }
+}
+
+/// The fast gradient sign method (Goodfellow, Shlens and Szegedy 2015): one step of size ε
+/// (α) in the steepest-ascent direction, `x' = Π(x + ε · sign(∇ₓ L))` for L∞ (the fast
+/// gradient method with a normalized gradient for L2).
+///
+/// With `randomStart` and a step of 1.25 ε it is the inner attack of Fast-AT (Wong, Rice and
+/// Kolter 2020).
+public struct FGSM: Attack {
+    public var threatModel: ThreatModel
+    /// α; defaults to ε.
+    public var stepSize: Float
+    /// Whether to step from a random point of the ball.
+    public var randomStart: Bool
+    public var loss: AttackLoss
+    public var objective: Objective
+    public var name: String { "fgsm" }
+
+    /// Creates the attack; `stepSize` defaults to the threat model's ε.
+    public init(
+        threatModel: ThreatModel, stepSize: Float? = nil, randomStart: Bool = false,
+        loss: AttackLoss = .crossEntropy, objective: Objective = .untargeted
+    ) {
+        self.threatModel = threatModel
+        self.stepSize = stepSize ?? threatModel.epsilon
+        self.randomStart = randomStart
+        self.loss = loss
+        self.objective = objective
+    }
+
+    public func perturb<Model: Layer, G: RandomNumberGenerator>(
+        _ inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
+    ) -> Tensor {
+        IterativeAttack(
+            threatModel: threatModel, steps: 1, stepSize: stepSize, randomStart: randomStart,
+            restarts: 1, loss: loss, objective: objective, direction: .steepestAscent
+        ).run(inputs, labels: labels, model: model, using: &generator)
+    }
+}
+
+/// Plain iterative gradient ascent on the loss, done right: `xᵗ⁺¹ = Π(xᵗ + α ∇ₓ L)` with the
+/// raw (unnormalized) gradient of the per-example loss, projected onto the ε-ball and clipped
+/// to the valid range after every step.
+///
+/// Its steps scale with the gradient's magnitude, so α must be tuned to the model; PGD's
+/// normalized steps are the better default.
+public struct GradientAscent: Attack {
+    public var threatModel: ThreatModel
+    /// K.
+    public var steps: Int
+    /// α, multiplying the raw gradient.
+    public var stepSize: Float
+    public var loss: AttackLoss
+    public var name: String { "gradient-ascent" }
+
+    /// Creates the attack.
+    public init(threatModel: ThreatModel, steps: Int, stepSize: Float, loss: AttackLoss = .crossEntropy) {
+        precondition(steps >= 1 && stepSize > 0, "gradient ascent needs at least one step and a positive step size")
+        self.threatModel = threatModel
+        self.steps = steps
+        self.stepSize = stepSize
+        self.loss = loss
+    }
+
+    public func perturb<Model: Layer, G: RandomNumberGenerator>(
+        _ inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
+    ) -> Tensor {
+        IterativeAttack(
+            threatModel: threatModel, steps: steps, stepSize: stepSize, randomStart: false,
+            restarts: 1, loss: loss, objective: .untargeted, direction: .gradient
+        ).run(inputs, labels: labels, model: model, using: &generator)
+    }
+}
+
+/// The loop FGSM, PGD and gradient ascent share.
+package struct IterativeAttack {
+    package enum Direction { case steepestAscent, gradient }
+
+    package var threatModel: ThreatModel
+    package var steps: Int
+    package var stepSize: Float
+    package var randomStart: Bool
+    package var restarts: Int
+    package var loss: AttackLoss
+    package var objective: Objective
+    package var direction: Direction
+
+    package init(
+        threatModel: ThreatModel, steps: Int, stepSize: Float, randomStart: Bool, restarts: Int,
+        loss: AttackLoss, objective: Objective, direction: Direction
+    ) {
+        self.threatModel = threatModel
+        self.steps = steps
+        self.stepSize = stepSize
+        self.randomStart = randomStart
+        self.restarts = restarts
+        self.loss = loss
+        self.objective = objective
+        self.direction = direction
+    }
+
+    /// Runs the attack on a copy of `model` in the given mode (inference unless a training
+    /// method asks for its model as it is).
+    package func run<Model: Layer, G: RandomNumberGenerator>(
+        _ inputs: Tensor, labels: [Int32], model: Model, mode: LayerMode = .inference, using generator: inout G
+    ) -> Tensor {
+        let original = inputs.detached
+        var model = model.with(mode: mode)
+        let targeted: Bool
+        let lossLabels: [Int32]
+        switch objective {
+        case .untargeted:
+            (targeted, lossLabels) = (false, labels)
+        case .targeted(let choice):
+            (targeted, lossLabels) = (true, targets(choice, inputs: original, labels: labels, model: &model, using: &generator))
+        }
+        var best = original
+        var bestFooled = [Bool](repeating: false, count: labels.count)
+        var bestLoss = [Float](repeating: -.infinity, count: labels.count)
+        for _ in 0..<restarts {
+            var adversarial = randomStart ? threatModel.randomStart(around: original, using: &generator) : original
+            for _ in 0..<steps {
+                let gradient = BulwarkCore.gradient(at: adversarial) { x in
+                    attackLoss(loss, logits: model(x), labels: lossLabels, targeted: targeted).sum()
+                }
+                let step: Tensor
+                switch direction {
+                case .steepestAscent: step = threatModel.steepestAscentDirection(gradient)
+                case .gradient: step = gradient
+                }
+                adversarial = threatModel.project(adversarial + step * stepSize, around: original)
+            }
+            if restarts == 1 { return adversarial }
+            // Keep, per example, a fooling iterate first and the highest loss second.
+            let logits = model(adversarial)
+            let losses = attackLoss(loss, logits: logits, labels: lossLabels, targeted: targeted).array
+            let predicted = predictions(logits)
+            let width = original.scalarCount / Swift.max(labels.count, 1)
+            var bestScalars = best.array
+            let candidate = adversarial.array
+            for row in labels.indices {
+                let fooled = targeted ? predicted[row] == lossLabels[row] : predicted[row] != labels[row]
+                if (fooled && !bestFooled[row]) || (fooled == bestFooled[row] && losses[row] > bestLoss[row]) {
+                    bestFooled[row] = fooled
+                    bestLoss[row] = losses[row]
+                    bestScalars.replaceSubrange((row * width)..<((row + 1) * width), with: candidate[(row * width)..<((row + 1) * width)])
+                }
+            }
+            best = Tensor(shape: original.shape, scalars: bestScalars)
+        }
+        return best
+    }
+}

@@ -1,0 +1,66 @@
+import Dispatch
+
+/// The number of workers kernels split large work into: the machine's active cores.
+package let workerCount: Int = max(1, min(ProcessInfoCores.active, 16))
+
+enum ProcessInfoCores {
+    static var active: Int {
+        #if canImport(Glibc)
+        return Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        #else
+        return Int(sysconf(_SC_NPROCESSORS_ONLN))
+        #endif
+    }
+}
+
+/// Calls `body` on disjoint subranges covering `0..<count`, on several threads when every
+/// worker gets at least `grain` items, otherwise once on the calling thread.
+///
+/// `body` must only write to locations determined by its range.
+@inline(__always)
+package func parallelChunks(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+    let workers = min(workerCount, count / max(grain, 1))
+    if workers <= 1 {
+        if count > 0 { body(0..<count) }
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        let box = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            let start = count * worker / workers
+            let end = count * (worker + 1) / workers
+            box.value(start..<end)
+        }
+    }
+}
+
+/// Carries a value across the `concurrentPerform` boundary. The kernels that use it hand each
+/// worker a disjoint output range, which is the invariant the compiler cannot see.
+package struct UncheckedSendable<Value>: @unchecked Sendable {
+    package let value: Value
+    package init(_ value: Value) { self.value = value }
+}
+
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
+extension UnsafeBufferPointer {
+    /// The first element's address. Kernels ask for it only for non-empty buffers.
+    @inline(__always)
+    package var address: UnsafePointer<Element> {
+        guard let base = baseAddress else { preconditionFailure("kernel asked for the address of an empty buffer") }
+        return base
+    }
+}
+
+extension UnsafeMutableBufferPointer {
+    /// The first element's address. Kernels ask for it only for non-empty buffers.
+    @inline(__always)
+    package var address: UnsafeMutablePointer<Element> {
+        guard let base = baseAddress else { preconditionFailure("kernel asked for the address of an empty buffer") }
+        return base
+    }
+}

@@ -1,0 +1,232 @@
+// 2-D convolution (NCHW, PyTorch weight layout) by im2col + GEMM, with a GEMM backward.
+
+/// The geometry of one 2-D convolution, shared by forward and backward.
+package struct ConvolutionGeometry: Sendable {
+    package let batch, inputChannels, height, width: Int
+    package let outputChannels, kernelHeight, kernelWidth: Int
+    package let stride, padding: Int
+    package var outputHeight: Int { (height + 2 * padding - kernelHeight) / stride + 1 }
+    package var outputWidth: Int { (width + 2 * padding - kernelWidth) / stride + 1 }
+    /// Rows of the column matrix: one per (input channel, kernel row, kernel column).
+    package var patchSize: Int { inputChannels * kernelHeight * kernelWidth }
+    package var outputPlane: Int { outputHeight * outputWidth }
+
+    /// How many images one GEMM covers: enough to keep BLAS efficient, few enough that the
+    /// column buffer stays near 8 MiB of cache-friendly memory.
+    package var chunk: Int {
+        let perImage = patchSize * outputPlane
+        return Swift.max(1, Swift.min(batch, (2 << 20) / Swift.max(perImage, 1)))
+    }
+}
+
+/// Copies the receptive fields of images `first..<first + count` into `columns`, laid out as
+/// `[patchSize, count · outputPlane]`; padding reads as zero.
+private func im2col(
+    _ x: UnsafePointer<Float>, _ g: ConvolutionGeometry, first: Int, count: Int,
+    into columns: UnsafeMutablePointer<Float>
+) {
+    let (oh, ow) = (g.outputHeight, g.outputWidth)
+    let rowLength = count * g.outputPlane
+    let columnsBox = UncheckedSendable(columns)
+    parallelChunks(g.patchSize, grain: 8) { rows in
+        let columns = columnsBox.value
+        for row in rows {
+            let kw = row % g.kernelWidth
+            let kh = (row / g.kernelWidth) % g.kernelHeight
+            let c = row / (g.kernelWidth * g.kernelHeight)
+            let destinationRow = columns + row * rowLength
+            for n in 0..<count {
+                let plane = x + ((first + n) * g.inputChannels + c) * g.height * g.width
+                let destination = destinationRow + n * g.outputPlane
+                for y in 0..<oh {
+                    let sourceY = y * g.stride - g.padding + kh
+                    let line = destination + y * ow
+                    guard sourceY >= 0 && sourceY < g.height else {
+                        line.update(repeating: 0, count: ow)
+                        continue
+                    }
+                    let source = plane + sourceY * g.width
+                    if g.stride == 1 {
+                        // Columns inside the image form one contiguous run.
+                        let offset = kw - g.padding
+                        let start = Swift.max(0, -offset), end = Swift.min(ow, g.width - offset)
+                        if start > 0 { line.update(repeating: 0, count: Swift.min(start, ow)) }
+                        if end > start { (line + start).update(from: source + start + offset, count: end - start) }
+                        if end < ow { (line + Swift.max(end, 0)).update(repeating: 0, count: ow - Swift.max(end, 0)) }
+                    } else {
+                        for xIndex in 0..<ow {
+                            let sourceX = xIndex * g.stride - g.padding + kw
+                            line[xIndex] = sourceX >= 0 && sourceX < g.width ? source[sourceX] : 0
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds the columns back into the image gradient (the adjoint of `im2col`).
+private func col2im(
+    _ columns: UnsafePointer<Float>, _ g: ConvolutionGeometry, first: Int, count: Int,
+    into dx: UnsafeMutablePointer<Float>
+) {
+    let (oh, ow) = (g.outputHeight, g.outputWidth)
+    let rowLength = count * g.outputPlane
+    let kernelArea = g.kernelHeight * g.kernelWidth
+    let box = UncheckedSendable(dx)
+    // Each worker owns whole input channels, so no two workers write the same pixel.
+    parallelChunks(g.inputChannels, grain: 1) { channels in
+        let dx = box.value
+        for c in channels {
+            for k in 0..<kernelArea {
+                let (kh, kw) = (k / g.kernelWidth, k % g.kernelWidth)
+                let sourceRow = columns + (c * kernelArea + k) * rowLength
+                for n in 0..<count {
+                    let plane = dx + ((first + n) * g.inputChannels + c) * g.height * g.width
+                    let source = sourceRow + n * g.outputPlane
+                    for y in 0..<oh {
+                        let targetY = y * g.stride - g.padding + kh
+                        guard targetY >= 0 && targetY < g.height else { continue }
+                        let target = plane + targetY * g.width
+                        let line = source + y * ow
+                        for xIndex in 0..<ow {
+                            let targetX = xIndex * g.stride - g.padding + kw
+                            if targetX >= 0 && targetX < g.width { target[targetX] += line[xIndex] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// 2-D cross-correlation of `input` `[N, C, H, W]` with `weight` `[O, C, KH, KW]` plus an
+/// optional `bias` `[O]`, as PyTorch's `torch.nn.functional.conv2d`.
+///
+/// Output extent: `(H + 2·padding − KH) / stride + 1` (floor), likewise for width.
+///
+/// - Complexity: 2·N·O·C·KH·KW·OH·OW flops in GEMMs forward; the pullback runs one GEMM per
+///   input that needs a gradient (the input's gradient is skipped when only the weights need
+///   one, and the weights' when only the input does, as in an attack).
+public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0) -> Tensor {
+    precondition(input.rank == 4, "conv2d needs an input of shape [N, C, H, W], got \(input.shape)")
+    precondition(weight.rank == 4, "conv2d needs a weight of shape [O, C, KH, KW], got \(weight.shape)")
+    precondition(input.shape[1] == weight.shape[1], "conv2d input has \(input.shape[1]) channels, weight expects \(weight.shape[1])")
+    precondition(stride >= 1 && padding >= 0, "conv2d needs stride ≥ 1 and padding ≥ 0")
+    let g = ConvolutionGeometry(
+        batch: input.shape[0], inputChannels: input.shape[1], height: input.shape[2], width: input.shape[3],
+        outputChannels: weight.shape[0], kernelHeight: weight.shape[2], kernelWidth: weight.shape[3],
+        stride: stride, padding: padding)
+    precondition(g.outputHeight >= 1 && g.outputWidth >= 1, "conv2d kernel \(weight.shape) is larger than the padded input \(input.shape)")
+    if let bias { precondition(bias.shape == [g.outputChannels], "conv2d bias must have shape [\(g.outputChannels)], got \(bias.shape)") }
+
+    let output = conv2dForward(input, weight, bias, g)
+    let (x, w) = (input.detached, weight.detached)
+    var inputs = [input, weight]
+    if let bias { inputs.append(bias) }
+    return Tensor.record(output, inputs: inputs) {
+        { upstream, needed in
+            let (dx, dw) = conv2dBackward(upstream, x, w, g, needInput: needed[0], needWeight: needed[1])
+            var result: [Tensor?] = [dx, dw]
+            if needed.count == 3 {
+                result.append(needed[2] ? upstream.sumKernel(alongAxes: [0, 2, 3]).reshapedKernel(to: [g.outputChannels]) : nil)
+            }
+            return result
+        }
+    }
+}
+
+private func conv2dForward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvolutionGeometry) -> Tensor {
+    let chunk = g.chunk
+    var columns = [Float](repeating: 0, count: g.patchSize * chunk * g.outputPlane)
+    var product = [Float](repeating: 0, count: g.outputChannels * chunk * g.outputPlane)
+    let biasScalars = bias?.scalars
+    return Tensor(shape: [g.batch, g.outputChannels, g.outputHeight, g.outputWidth]) { out in
+        input.scalars.withUnsafeBufferPointer { x in
+            weight.scalars.withUnsafeBufferPointer { w in
+                columns.withUnsafeMutableBufferPointer { columns in
+                    product.withUnsafeMutableBufferPointer { product in
+                        for first in stride(from: 0, to: g.batch, by: chunk) {
+                            let count = Swift.min(chunk, g.batch - first)
+                            let width = count * g.outputPlane
+                            im2col(x.address, g, first: first, count: count, into: columns.address)
+                            sgemm(transposeA: false, transposeB: false, m: g.outputChannels, n: width, k: g.patchSize,
+                                  a: w.address, lda: g.patchSize, b: columns.address, ldb: width,
+                                  c: product.address, ldc: width)
+                            // [O, count, plane] → [count, O, plane], adding the bias on the way.
+                            let productBox = UncheckedSendable(product.address)
+                            let outBox = UncheckedSendable(out.address)
+                            parallelChunks(count * g.outputChannels, grain: 4) { pairs in
+                                for pair in pairs {
+                                    let (n, o) = (pair / g.outputChannels, pair % g.outputChannels)
+                                    let source = productBox.value + (o * count + n) * g.outputPlane
+                                    let destination = outBox.value + ((first + n) * g.outputChannels + o) * g.outputPlane
+                                    let shift = biasScalars?[o] ?? 0
+                                    for i in 0..<g.outputPlane { destination[i] = source[i] + shift }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+private func conv2dBackward(
+    _ upstream: Tensor, _ input: Tensor, _ weight: Tensor, _ g: ConvolutionGeometry,
+    needInput: Bool, needWeight: Bool
+) -> (Tensor?, Tensor?) {
+    let chunk = g.chunk
+    var columns = [Float](repeating: 0, count: g.patchSize * chunk * g.outputPlane)
+    var gradientColumns = [Float](repeating: 0, count: needInput ? g.patchSize * chunk * g.outputPlane : 0)
+    var upstreamMatrix = [Float](repeating: 0, count: g.outputChannels * chunk * g.outputPlane)
+    var dx = [Float](repeating: 0, count: needInput ? input.scalarCount : 0)
+    var dw = [Float](repeating: 0, count: needWeight ? weight.scalarCount : 0)
+    upstream.scalars.withUnsafeBufferPointer { dy in
+        input.scalars.withUnsafeBufferPointer { x in
+            weight.scalars.withUnsafeBufferPointer { w in
+                columns.withUnsafeMutableBufferPointer { columns in
+                    gradientColumns.withUnsafeMutableBufferPointer { gradientColumns in
+                        upstreamMatrix.withUnsafeMutableBufferPointer { upstreamMatrix in
+                            dx.withUnsafeMutableBufferPointer { dx in
+                                dw.withUnsafeMutableBufferPointer { dw in
+                                    for first in stride(from: 0, to: g.batch, by: chunk) {
+                                        let count = Swift.min(chunk, g.batch - first)
+                                        let width = count * g.outputPlane
+                                        // [count, O, plane] → [O, count, plane]
+                                        let matrixBox = UncheckedSendable(upstreamMatrix.address)
+                                        parallelChunks(count * g.outputChannels, grain: 4) { pairs in
+                                            for pair in pairs {
+                                                let (n, o) = (pair / g.outputChannels, pair % g.outputChannels)
+                                                (matrixBox.value + (o * count + n) * g.outputPlane).update(
+                                                    from: dy.address + ((first + n) * g.outputChannels + o) * g.outputPlane,
+                                                    count: g.outputPlane)
+                                            }
+                                        }
+                                        if needWeight {
+                                            im2col(x.address, g, first: first, count: count, into: columns.address)
+                                            // dW[O, patch] += dY[O, width] · colsᵀ
+                                            sgemm(transposeA: false, transposeB: true, m: g.outputChannels, n: g.patchSize, k: width,
+                                                  a: upstreamMatrix.address, lda: width, b: columns.address, ldb: width,
+                                                  beta: first == 0 ? 0 : 1, c: dw.address, ldc: g.patchSize)
+                                        }
+                                        if needInput {
+                                            // dCols[patch, width] = Wᵀ · dY
+                                            sgemm(transposeA: true, transposeB: false, m: g.patchSize, n: width, k: g.outputChannels,
+                                                  a: w.address, lda: g.patchSize, b: upstreamMatrix.address, ldb: width,
+                                                  c: gradientColumns.address, ldc: width)
+                                            col2im(gradientColumns.address, g, first: first, count: count, into: dx.address)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return (needInput ? Tensor(shape: input.shape, scalars: dx) : nil,
+            needWeight ? Tensor(shape: weight.shape, scalars: dw) : nil)
+}

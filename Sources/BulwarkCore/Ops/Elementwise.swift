@@ -1,0 +1,329 @@
+// Elementwise primitives: binary arithmetic with NumPy broadcasting, and unary math.
+// Each primitive's pullback stands beside its forward kernel.
+
+// MARK: - Broadcasting
+
+/// The shape two operands broadcast to under NumPy rules (align trailing dimensions; an
+/// extent of 1 stretches).
+///
+/// - Precondition: the shapes are compatible.
+package func broadcastShape(_ lhs: [Int], _ rhs: [Int]) -> [Int] {
+    let rank = max(lhs.count, rhs.count)
+    var result = [Int](repeating: 1, count: rank)
+    for axis in 0..<rank {
+        let l = axis < rank - lhs.count ? 1 : lhs[axis - (rank - lhs.count)]
+        let r = axis < rank - rhs.count ? 1 : rhs[axis - (rank - rhs.count)]
+        precondition(l == r || l == 1 || r == 1, "shapes \(lhs) and \(rhs) do not broadcast")
+        result[axis] = l == 1 ? r : l
+    }
+    return result
+}
+
+/// Row-major strides of `shape` aligned to `outputShape`, with 0 where `shape` broadcasts.
+private func broadcastStrides(_ shape: [Int], to outputShape: [Int]) -> [Int] {
+    let rank = outputShape.count
+    var strides = [Int](repeating: 0, count: rank)
+    var step = 1
+    for axis in stride(from: shape.count - 1, through: 0, by: -1) {
+        let outputAxis = axis + rank - shape.count
+        strides[outputAxis] = shape[axis] == 1 ? 0 : step
+        step *= shape[axis]
+    }
+    return strides
+}
+
+/// Applies `operation` elementwise with broadcasting. Fast paths for equal shapes, a scalar
+/// operand and a trailing-suffix operand (a bias); otherwise a strided walk whose inner loop
+/// runs along the last axis.
+@inline(__always)
+package func broadcastBinary(
+    _ lhs: Tensor, _ rhs: Tensor, _ operation: (Float, Float) -> Float
+) -> Tensor {
+    let outputShape = lhs.shape == rhs.shape ? lhs.shape : broadcastShape(lhs.shape, rhs.shape)
+    let count = outputShape.reduce(1, *)
+    return Tensor(shape: outputShape) { out in
+        lhs.scalars.withUnsafeBufferPointer { a in
+            rhs.scalars.withUnsafeBufferPointer { b in
+                if a.count == count && b.count == count {
+                    parallelChunks(count, grain: 1 << 16) { range in
+                        for i in range { out[i] = operation(a[i], b[i]) }
+                    }
+                } else if b.count == 1 {
+                    let value = b[0]
+                    parallelChunks(count, grain: 1 << 16) { range in
+                        for i in range { out[i] = operation(a[i], value) }
+                    }
+                } else if a.count == 1 {
+                    let value = a[0]
+                    parallelChunks(count, grain: 1 << 16) { range in
+                        for i in range { out[i] = operation(value, b[i]) }
+                    }
+                } else if a.count == count && b.count > 0 && isTrailingSuffix(rhs.shape, of: outputShape) {
+                    let period = b.count
+                    parallelChunks(count / period, grain: max(1, (1 << 16) / period)) { rows in
+                        for row in rows {
+                            let base = row * period
+                            for j in 0..<period { out[base + j] = operation(a[base + j], b[j]) }
+                        }
+                    }
+                } else {
+                    stridedBinary(a, lhs.shape, b, rhs.shape, out, outputShape, operation)
+                }
+            }
+        }
+    }
+}
+
+/// Whether `shape`, with leading 1s dropped, equals the trailing dimensions of `outputShape`.
+private func isTrailingSuffix(_ shape: [Int], of outputShape: [Int]) -> Bool {
+    let trimmed = shape.drop(while: { $0 == 1 })
+    return trimmed.count <= outputShape.count && Array(outputShape.suffix(trimmed.count)) == Array(trimmed)
+}
+
+@inline(__always)
+private func stridedBinary(
+    _ a: UnsafeBufferPointer<Float>, _ aShape: [Int],
+    _ b: UnsafeBufferPointer<Float>, _ bShape: [Int],
+    _ out: UnsafeMutableBufferPointer<Float>, _ outputShape: [Int],
+    _ operation: (Float, Float) -> Float
+) {
+    let rank = outputShape.count
+    guard rank > 0, out.count > 0 else {
+        if out.count == 1 { out[0] = operation(a[0], b[0]) }
+        return
+    }
+    let aStrides = broadcastStrides(aShape, to: outputShape)
+    let bStrides = broadcastStrides(bShape, to: outputShape)
+    let inner = outputShape[rank - 1]
+    let aInner = aStrides[rank - 1], bInner = bStrides[rank - 1]
+    let rows = out.count / inner
+    var coordinate = [Int](repeating: 0, count: rank - 1)
+    var aOffset = 0, bOffset = 0
+    for row in 0..<rows {
+        let base = row * inner
+        for j in 0..<inner { out[base + j] = operation(a[aOffset + j * aInner], b[bOffset + j * bInner]) }
+        // Advance the odometer over the outer axes.
+        var axis = rank - 2
+        while axis >= 0 {
+            coordinate[axis] += 1
+            aOffset += aStrides[axis]
+            bOffset += bStrides[axis]
+            if coordinate[axis] < outputShape[axis] { break }
+            aOffset -= aStrides[axis] * outputShape[axis]
+            bOffset -= bStrides[axis] * outputShape[axis]
+            coordinate[axis] = 0
+            axis -= 1
+        }
+    }
+}
+
+extension Tensor {
+    /// Sums this gradient over the axes along which a tensor of `shape` was broadcast, the
+    /// adjoint of broadcasting.
+    package func unbroadcast(to shape: [Int]) -> Tensor {
+        if self.shape == shape { return self }
+        let leading = rank - shape.count
+        var axes = Array(0..<leading)
+        for axis in 0..<shape.count where shape[axis] == 1 && self.shape[axis + leading] != 1 {
+            axes.append(axis + leading)
+        }
+        return sumKernel(alongAxes: axes).reshapedKernel(to: shape)
+    }
+
+    /// This tensor stretched to `shape` under broadcasting rules.
+    public func broadcasted(to shape: [Int]) -> Tensor {
+        if self.shape == shape { return self }
+        precondition(broadcastShape(self.shape, shape) == shape, "cannot broadcast \(self.shape) to \(shape)")
+        let output = broadcastBinary(Tensor(zeros: shape), self.detached) { _, value in value }
+        let sourceShape = self.shape
+        return Tensor.record(output, inputs: [self]) {
+            { upstream, _ in [upstream.unbroadcast(to: sourceShape)] }
+        }
+    }
+}
+
+// MARK: - Binary arithmetic
+
+extension Tensor {
+    /// Elementwise sum with broadcasting.
+    public static func + (lhs: Tensor, rhs: Tensor) -> Tensor {
+        let output = broadcastBinary(lhs, rhs, +)
+        let (lhsShape, rhsShape) = (lhs.shape, rhs.shape)
+        return record(output, inputs: [lhs, rhs]) {
+            { upstream, needed in
+                [needed[0] ? upstream.unbroadcast(to: lhsShape) : nil,
+                 needed[1] ? upstream.unbroadcast(to: rhsShape) : nil]
+            }
+        }
+    }
+
+    /// Elementwise difference with broadcasting.
+    public static func - (lhs: Tensor, rhs: Tensor) -> Tensor {
+        let output = broadcastBinary(lhs, rhs, -)
+        let (lhsShape, rhsShape) = (lhs.shape, rhs.shape)
+        return record(output, inputs: [lhs, rhs]) {
+            { upstream, needed in
+                [needed[0] ? upstream.unbroadcast(to: lhsShape) : nil,
+                 needed[1] ? upstream.mapKernel { -$0 }.unbroadcast(to: rhsShape) : nil]
+            }
+        }
+    }
+
+    /// Elementwise product with broadcasting.
+    public static func * (lhs: Tensor, rhs: Tensor) -> Tensor {
+        let output = broadcastBinary(lhs, rhs, *)
+        let (a, b) = (lhs.detached, rhs.detached)
+        return record(output, inputs: [lhs, rhs]) {
+            { upstream, needed in
+                [needed[0] ? broadcastBinary(upstream, b, *).unbroadcast(to: a.shape) : nil,
+                 needed[1] ? broadcastBinary(upstream, a, *).unbroadcast(to: b.shape) : nil]
+            }
+        }
+    }
+
+    /// Elementwise quotient with broadcasting.
+    public static func / (lhs: Tensor, rhs: Tensor) -> Tensor {
+        let output = broadcastBinary(lhs, rhs, /)
+        let (a, b) = (lhs.detached, rhs.detached)
+        return record(output, inputs: [lhs, rhs]) {
+            { upstream, needed in
+                [needed[0] ? broadcastBinary(upstream, b, /).unbroadcast(to: a.shape) : nil,
+                 needed[1]
+                    ? broadcastBinary(broadcastBinary(upstream, output, *), b) { -$0 / $1 }.unbroadcast(to: b.shape)
+                    : nil]
+            }
+        }
+    }
+
+    /// Elementwise maximum with broadcasting; the gradient goes to the larger operand (to the
+    /// left one on ties).
+    public static func maximum(_ lhs: Tensor, _ rhs: Tensor) -> Tensor {
+        let output = broadcastBinary(lhs, rhs) { Swift.max($0, $1) }
+        let (a, b) = (lhs.detached, rhs.detached)
+        return record(output, inputs: [lhs, rhs]) {
+            { upstream, needed in
+                let leftWins = broadcastBinary(a, b) { $0 >= $1 ? 1 : 0 }
+                return [
+                    needed[0] ? broadcastBinary(upstream, leftWins, *).unbroadcast(to: a.shape) : nil,
+                    needed[1] ? broadcastBinary(upstream, leftWins) { $0 * (1 - $1) }.unbroadcast(to: b.shape) : nil,
+                ]
+            }
+        }
+    }
+
+    public static func + (lhs: Tensor, rhs: Float) -> Tensor { lhs + Tensor(rhs) }
+    public static func - (lhs: Tensor, rhs: Float) -> Tensor { lhs - Tensor(rhs) }
+    public static func * (lhs: Tensor, rhs: Float) -> Tensor { lhs * Tensor(rhs) }
+    public static func / (lhs: Tensor, rhs: Float) -> Tensor { lhs * Tensor(1 / rhs) }
+    public static func + (lhs: Float, rhs: Tensor) -> Tensor { Tensor(lhs) + rhs }
+    public static func - (lhs: Float, rhs: Tensor) -> Tensor { Tensor(lhs) - rhs }
+    public static func * (lhs: Float, rhs: Tensor) -> Tensor { Tensor(lhs) * rhs }
+    public static func / (lhs: Float, rhs: Tensor) -> Tensor { Tensor(lhs) / rhs }
+
+    /// Elementwise negation.
+    public static prefix func - (operand: Tensor) -> Tensor {
+        operand.unary({ -$0 }, derivative: { _, _ in -1 })
+    }
+}
+
+// MARK: - Unary math
+
+extension Tensor {
+    /// Applies `transform` to every scalar, untraced.
+    @inline(__always)
+    package func mapKernel(_ transform: (Float) -> Float) -> Tensor {
+        Tensor(shape: shape) { out in
+            scalars.withUnsafeBufferPointer { input in
+                parallelChunks(input.count, grain: 1 << 15) { range in
+                    for i in range { out[i] = transform(input[i]) }
+                }
+            }
+        }
+    }
+
+    /// A unary primitive: `forward` elementwise, and a pullback that multiplies the upstream
+    /// gradient by `derivative(input, output)`.
+    @inline(__always)
+    package func unary(
+        _ forward: (Float) -> Float, derivative: @escaping @Sendable (Float, Float) -> Float
+    ) -> Tensor {
+        let output = mapKernel(forward)
+        guard isTraced else { return output }
+        let input = self.detached
+        return Tensor.record(output, inputs: [self]) {
+            { upstream, _ in
+                [Tensor(shape: input.shape) { out in
+                    upstream.scalars.withUnsafeBufferPointer { g in
+                        input.scalars.withUnsafeBufferPointer { x in
+                            output.scalars.withUnsafeBufferPointer { y in
+                                for i in 0..<out.count { out[i] = g[i] * derivative(x[i], y[i]) }
+                            }
+                        }
+                    }
+                }]
+            }
+        }
+    }
+
+    /// Elementwise `max(x, 0)`; the derivative at 0 is taken as 0, as in PyTorch.
+    public func relu() -> Tensor {
+        unary({ $0 > 0 ? $0 : 0 }, derivative: { x, _ in x > 0 ? 1 : 0 })
+    }
+
+    /// Elementwise natural exponential.
+    public func exp() -> Tensor {
+        unary({ Foundation.exp($0) }, derivative: { _, y in y })
+    }
+
+    /// Elementwise natural logarithm.
+    public func log() -> Tensor {
+        unary({ Foundation.log($0) }, derivative: { x, _ in 1 / x })
+    }
+
+    /// Elementwise logistic sigmoid `1 / (1 + e^-x)`, computed without overflow.
+    public func sigmoid() -> Tensor {
+        unary({ x in
+            x >= 0 ? 1 / (1 + Foundation.exp(-x)) : Foundation.exp(x) / (1 + Foundation.exp(x))
+        }, derivative: { _, y in y * (1 - y) })
+    }
+
+    /// Elementwise hyperbolic tangent.
+    public func tanh() -> Tensor {
+        unary({ Foundation.tanh($0) }, derivative: { _, y in 1 - y * y })
+    }
+
+    /// Elementwise absolute value; the derivative at 0 is 0.
+    public func abs() -> Tensor {
+        unary({ Swift.abs($0) }, derivative: { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) })
+    }
+
+    /// Elementwise sign (−1, 0 or 1); its derivative is zero almost everywhere.
+    public func sign() -> Tensor {
+        unary({ $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }, derivative: { _, _ in 0 })
+    }
+
+    /// Elementwise square root.
+    public func sqrt() -> Tensor {
+        unary({ $0.squareRoot() }, derivative: { _, y in 0.5 / y })
+    }
+
+    /// Elementwise square.
+    public func squared() -> Tensor {
+        unary({ $0 * $0 }, derivative: { x, _ in 2 * x })
+    }
+
+    /// Elementwise clamp to `range`; the gradient passes where the input is inside the range
+    /// (bounds included), as in PyTorch's `clamp`.
+    public func clamped(to range: ClosedRange<Float>) -> Tensor {
+        let (low, high) = (range.lowerBound, range.upperBound)
+        return unary({ Swift.min(Swift.max($0, low), high) },
+                     derivative: { x, _ in x >= low && x <= high ? 1 : 0 })
+    }
+
+    /// Clamps every scalar to `range` in place (the pair of ``clamped(to:)``).
+    public mutating func clamp(to range: ClosedRange<Float>) {
+        self = clamped(to: range)
+    }
+}
+
+import Foundation

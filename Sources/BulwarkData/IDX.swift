@@ -1,0 +1,105 @@
+/// An array read from an IDX file, the format of MNIST and its relatives.
+///
+/// An IDX file is a big-endian header — the magic number `0x0000_TTDD`, where `TT` is the
+/// element type code and `DD` the number of dimensions, then one UInt32 extent per
+/// dimension — followed by the elements in row-major order. Only unsigned-byte elements
+/// (type code `0x08`) are supported. The file may be gzipped (detected from its content).
+package struct IDXArray: Sendable {
+    /// The extent of each dimension, outermost first (`[count, rows, columns]` for images).
+    package var dimensions: [Int]
+    /// The file's bytes after decompression: header, then elements.
+    package var storage: [UInt8]
+    /// Where the elements start in ``storage``.
+    package var elementOffset: Int
+
+    /// The number of elements: the product of ``dimensions``.
+    package var elementCount: Int { storage.count - elementOffset }
+
+    /// Reads and validates the IDX file at `path`.
+    ///
+    /// - Parameters:
+    ///   - path: The file, raw or gzipped.
+    ///   - rank: The number of dimensions the file must have (3 for images, 1 for labels).
+    /// - Throws: The file errors of ``contentsOfFile(atPath:)`` and the format errors of
+    ///   ``init(decoding:path:rank:)``.
+    package init(contentsOfFile path: String, rank: Int) throws(DatasetError) {
+        try self.init(decoding: contentsOfFile(atPath: path), path: path, rank: rank)
+    }
+
+    /// Validates decompressed IDX bytes.
+    ///
+    /// - Parameters:
+    ///   - bytes: The whole (decompressed) file.
+    ///   - path: The file the bytes came from, for error messages.
+    ///   - rank: The number of dimensions the file must have.
+    /// - Throws: ``DatasetError/notIDX(path:magic:)`` if the first two bytes are not zero or the
+    ///   type code is unknown; ``DatasetError/unsupportedElementType(path:typeCode:)`` for a
+    ///   known type other than uint8; ``DatasetError/unexpectedRank(path:expected:found:)``;
+    ///   ``DatasetError/emptyDimension(path:dimensions:)``; ``DatasetError/truncated(path:expectedBytes:actualBytes:)``
+    ///   if the header or elements are cut short; ``DatasetError/trailingBytes(path:expectedBytes:actualBytes:)``
+    ///   if bytes follow the last element.
+    package init(decoding bytes: [UInt8], path: String, rank: Int) throws(DatasetError) {
+        guard bytes.count >= 4 else {
+            var magic: UInt32 = 0
+            for byte in bytes { magic = magic << 8 | UInt32(byte) }
+            if bytes.contains(where: { $0 != 0 }) {
+                throw .notIDX(path: path, magic: magic << (8 * UInt32(4 - bytes.count)))
+            }
+            throw .truncated(path: path, expectedBytes: 4, actualBytes: bytes.count)
+        }
+        let magic = Self.bigEndianUInt32(bytes, at: 0)
+        let typeCode = bytes[2]
+        let declaredRank = Int(bytes[3])
+        guard bytes[0] == 0, bytes[1] == 0, [0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E].contains(typeCode) else {
+            throw .notIDX(path: path, magic: magic)
+        }
+        guard typeCode == 0x08 else { throw .unsupportedElementType(path: path, typeCode: typeCode) }
+        guard declaredRank == rank else {
+            throw .unexpectedRank(path: path, expected: rank, found: declaredRank)
+        }
+
+        let headerSize = 4 + 4 * declaredRank
+        guard bytes.count >= headerSize else {
+            throw .truncated(path: path, expectedBytes: headerSize, actualBytes: bytes.count)
+        }
+        let dimensions = (0..<declaredRank).map { Int(Self.bigEndianUInt32(bytes, at: 4 + 4 * $0)) }
+        guard !dimensions.contains(0) else {
+            throw .emptyDimension(path: path, dimensions: dimensions)
+        }
+
+        let product = dimensions.reduce((value: 1, overflow: false)) { partial, extent in
+            guard !partial.overflow else { return partial }
+            let next = partial.value.multipliedReportingOverflow(by: extent)
+            return (next.partialValue, next.overflow)
+        }
+        let total = product.value.addingReportingOverflow(headerSize)
+        guard !product.overflow, !total.overflow else {
+            throw .truncated(path: path, expectedBytes: Int.max, actualBytes: bytes.count)
+        }
+        let expectedSize = total.partialValue
+        guard bytes.count >= expectedSize else {
+            throw .truncated(path: path, expectedBytes: expectedSize, actualBytes: bytes.count)
+        }
+        guard bytes.count == expectedSize else {
+            throw .trailingBytes(path: path, expectedBytes: expectedSize, actualBytes: bytes.count)
+        }
+
+        self.dimensions = dimensions
+        self.storage = bytes
+        self.elementOffset = headerSize
+    }
+
+    /// Calls `body` with the elements, without copying them.
+    package func withUnsafeElements<Result, Failure: Error>(
+        _ body: (UnsafeBufferPointer<UInt8>) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        try storage.withUnsafeBufferPointer { buffer throws(Failure) -> Result in
+            try body(UnsafeBufferPointer(rebasing: buffer[elementOffset...]))
+        }
+    }
+
+    private static func bigEndianUInt32(_ bytes: [UInt8], at offset: Int) -> UInt32 {
+        UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16
+            | UInt32(bytes[offset + 2]) << 8 | UInt32(bytes[offset + 3])
+    }
+}

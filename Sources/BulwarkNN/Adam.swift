@@ -1,0 +1,92 @@
+import Foundation
+import BulwarkCore
+
+/// Adam (Kingma and Ba 2015) and AdamW (Loshchilov and Hutter 2019), with PyTorch's
+/// `torch.optim.Adam`/`AdamW` semantics:
+/// `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`,
+/// `θ ← θ − η · (m / (1−β₁ᵗ)) / (√(v / (1−β₂ᵗ)) + ε)`.
+///
+/// Weight decay λ is added to the gradient (Adam, L2) or, when `decoupledWeightDecay` is set,
+/// applied as `θ ← θ(1 − ηλ)` before the step (AdamW).
+public struct Adam: Optimizer {
+    /// η.
+    public var learningRate: Float
+    /// β₁, the decay of the first-moment estimate.
+    public var beta1: Float
+    /// β₂, the decay of the second-moment estimate.
+    public var beta2: Float
+    /// ε, added to the denominator for numerical stability.
+    public var epsilon: Float
+    /// λ.
+    public var weightDecay: Float
+    /// Whether weight decay is decoupled from the gradient (AdamW).
+    public var decoupledWeightDecay: Bool
+    /// t, the number of updates so far.
+    public private(set) var step: Int = 0
+    public private(set) var firstMoments: [String: Tensor] = [:]
+    public private(set) var secondMoments: [String: Tensor] = [:]
+
+    /// Creates Adam (or AdamW with `decoupledWeightDecay`).
+    public init(
+        learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
+        weightDecay: Float = 0, decoupledWeightDecay: Bool = false
+    ) {
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        self.decoupledWeightDecay = decoupledWeightDecay
+    }
+
+    public mutating func update<Model: Layer>(_ model: inout Model, along gradients: Gradients) {
+        step += 1
+        let (rate, beta1, beta2, epsilon, decay, decoupled) = (learningRate, self.beta1, self.beta2, self.epsilon, weightDecay, decoupledWeightDecay)
+        let correction1 = 1 - Float(pow(Double(beta1), Double(step)))
+        let correction2Root = Float((1 - pow(Double(beta2), Double(step))).squareRoot())
+        var first = firstMoments, second = secondMoments
+        model.visitParameters { path, parameter in
+            guard let gradient = gradients[path] else { return }
+            precondition(gradient.shape == parameter.shape, "gradient for \(path) has shape \(gradient.shape), parameter \(parameter.shape)")
+            var m = first[path] ?? Tensor(zeros: parameter.shape)
+            var v = second[path] ?? Tensor(zeros: parameter.shape)
+            let g = gradient.array
+            parameter = parameter.detached
+            parameter.updateScalars { theta in
+                m.updateScalars { m in
+                    v.updateScalars { v in
+                        for i in 0..<theta.count {
+                            var gi = g[i]
+                            if decoupled { theta[i] *= 1 - rate * decay } else { gi += decay * theta[i] }
+                            m[i] = beta1 * m[i] + (1 - beta1) * gi
+                            v[i] = beta2 * v[i] + (1 - beta2) * gi * gi
+                            theta[i] -= (rate / correction1) * m[i] / (v[i].squareRoot() / correction2Root + epsilon)
+                        }
+                    }
+                }
+            }
+            first[path] = m
+            second[path] = v
+        }
+        firstMoments = first
+        secondMoments = second
+    }
+
+    public var stateTensors: [String: Tensor] {
+        var result = ["step": Tensor(Float(step))]
+        for (key, value) in firstMoments { result["m.\(key)"] = value }
+        for (key, value) in secondMoments { result["v.\(key)"] = value }
+        return result
+    }
+
+    public mutating func loadStateTensors(_ tensors: [String: Tensor]) {
+        step = Int(tensors["step"]?.array.first ?? 0)
+        firstMoments = [:]
+        secondMoments = [:]
+        for (key, value) in tensors {
+            if key.hasPrefix("m.") { firstMoments[String(key.dropFirst(2))] = value }
+            if key.hasPrefix("v.") { secondMoments[String(key.dropFirst(2))] = value }
+        }
+    }
+}
+

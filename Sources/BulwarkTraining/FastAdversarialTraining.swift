@@ -1,0 +1,38 @@
+import BulwarkAttacks
+import BulwarkCore
+import BulwarkData
+import BulwarkNN
+
+/// Fast adversarial training, "Fast is better than free" (Wong, Rice and Kolter 2020).
+///
+/// Per batch: δ ~ U(−ε, ε)ⁿ (clipped so x + δ stays in the box), one FGSM step
+/// `δ ← Π_ε(δ + α · sign(∇_δ L(f(x + δ), y)))` with α = ``stepSize`` (the paper's 1.25 ε),
+/// then one descent step on `L(f(x + δ), y)`. Paired with a cyclic learning rate
+/// (``LearningRateSchedule/cyclic(peak:peakFraction:)``) as in the paper.
+/// A step much larger than 1.25 ε, or no random start, risks catastrophic overfitting.
+public struct FastAdversarialTraining: TrainingMethod {
+    /// The ball adversarial examples are drawn from (ε).
+    public var threatModel: ThreatModel
+    /// α, the FGSM step from the random start.
+    public var stepSize: Float
+    /// Whether δ starts uniformly in the ball (the paper's key change to FGSM training).
+    public var randomStart: Bool
+    public var name: String { "fast" }
+
+    /// Creates the method; `stepSize` defaults to 1.25 ε.
+    public init(threatModel: ThreatModel, stepSize: Float? = nil, randomStart: Bool = true) {
+        self.threatModel = threatModel
+        self.stepSize = stepSize ?? 1.25 * threatModel.epsilon
+        self.randomStart = randomStart
+    }
+
+    public func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(
+        _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
+    ) -> StepMetrics {
+        let adversarial = IterativeAttack(
+            threatModel: threatModel, steps: 1, stepSize: stepSize, randomStart: randomStart, restarts: 1,
+            loss: .crossEntropy, objective: .untargeted, direction: .steepestAscent
+        ).run(batch.inputs, labels: batch.labels, model: model, mode: model.mode, using: &generator)
+        return descend(&model, optimizer: &optimizer, inputs: adversarial, labels: batch.labels)
+    }
+}

@@ -1,0 +1,37 @@
+import BulwarkAttacks
+import BulwarkCore
+import BulwarkData
+import BulwarkNN
+
+/// PGD adversarial training (Madry et al. 2018): minimize over θ the loss at the point PGD
+/// finds in the ε-ball, `min_θ E max_{‖δ‖ ≤ ε} L(f_θ(x + δ), y)`, the inner maximum
+/// approximated by K steps of size α from a random start.
+public struct PGDAdversarialTraining: TrainingMethod {
+    /// The ball of the inner maximization (ε).
+    public var threatModel: ThreatModel
+    /// K, the PGD steps per batch.
+    public var steps: Int
+    /// α.
+    public var stepSize: Float
+    /// Whether PGD starts at a random point of the ball.
+    public var randomStart: Bool
+    public var name: String { "pgd" }
+
+    /// Creates the method. Madry et al. used ε = 0.3, K = 40, α = 0.01 on MNIST.
+    public init(threatModel: ThreatModel, steps: Int, stepSize: Float, randomStart: Bool = true) {
+        self.threatModel = threatModel
+        self.steps = steps
+        self.stepSize = stepSize
+        self.randomStart = randomStart
+    }
+
+    public func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(
+        _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
+    ) -> StepMetrics {
+        let adversarial = IterativeAttack(
+            threatModel: threatModel, steps: steps, stepSize: stepSize, randomStart: randomStart, restarts: 1,
+            loss: .crossEntropy, objective: .untargeted, direction: .steepestAscent
+        ).run(batch.inputs, labels: batch.labels, model: model, mode: model.mode, using: &generator)
+        return descend(&model, optimizer: &optimizer, inputs: adversarial, labels: batch.labels)
+    }
+}

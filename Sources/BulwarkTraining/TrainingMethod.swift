@@ -1,0 +1,67 @@
+import BulwarkAttacks
+import BulwarkCore
+import BulwarkData
+import BulwarkNN
+
+/// What one training step measured on the examples it trained on.
+public struct StepMetrics: Sendable, Equatable {
+    /// The mean training loss of the batch (on adversarial inputs for adversarial methods).
+    public var loss: Float
+    /// The fraction of the examples trained on (adversarial ones where applicable) that the
+    /// model classified correctly before the update.
+    public var accuracy: Float
+    /// The number of examples.
+    public var count: Int
+
+    /// Creates metrics.
+    public init(loss: Float, accuracy: Float, count: Int) {
+        self.loss = loss
+        self.accuracy = accuracy
+        self.count = count
+    }
+}
+
+/// A way of training: one optimizer step on one batch.
+///
+/// A method is a struct of hyper-parameters. It may build adversarial examples for the batch
+/// and then update the model once; the ``Trainer`` owns the loop around it.
+public protocol TrainingMethod: Sendable {
+    /// A short name (`standard`, `fast`, `pgd`).
+    var name: String { get }
+
+    /// Updates `model` with `optimizer` on `batch`, drawing every random choice from
+    /// `generator`, and reports the batch's loss and accuracy.
+    func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(
+        _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
+    ) -> StepMetrics
+}
+
+extension TrainingMethod {
+    /// One cross-entropy descent step of `model` on `inputs`.
+    package func descend<Model: Layer, Opt: Optimizer>(
+        _ model: inout Model, optimizer: inout Opt, inputs: Tensor, labels: [Int32]
+    ) -> StepMetrics {
+        var logits = Tensor(0)
+        let (loss, gradients) = valueWithGradient(at: &model) { model in
+            logits = model(inputs)
+            return softmaxCrossEntropy(logits: logits, labels: labels)
+        }
+        // A non-finite loss must not reach the weights; the trainer stops on it.
+        if loss.scalar.isFinite { optimizer.update(&model, along: gradients) }
+        return StepMetrics(loss: loss.scalar, accuracy: accuracy(logits: logits.detached, labels: labels), count: labels.count)
+    }
+}
+
+/// Ordinary empirical risk minimization: one cross-entropy step on the clean batch.
+public struct StandardTraining: TrainingMethod {
+    public var name: String { "standard" }
+
+    /// Creates the method.
+    public init() {}
+
+    public func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(
+        _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
+    ) -> StepMetrics {
+        descend(&model, optimizer: &optimizer, inputs: batch.inputs, labels: batch.labels)
+    }
+}

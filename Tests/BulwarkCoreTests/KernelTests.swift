@@ -1,0 +1,100 @@
+import BulwarkCore
+import Foundation
+import Testing
+import _TestSupport
+
+/// Forward values against hand-computed results.
+@Suite struct KernelTests {
+    @Test func broadcastingValues() {
+        let a = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
+        #expect((a + Tensor([10, 20, 30])).array == [11, 22, 33, 14, 25, 36])
+        #expect((a * Tensor(shape: [2, 1], scalars: [2, 3])).array == [2, 4, 6, 12, 15, 18])
+        let column = Tensor(shape: [3, 1], scalars: [1, 2, 3])
+        let row = Tensor(shape: [1, 2], scalars: [10, 20])
+        #expect((column + row).shape == [3, 2])
+        #expect((column + row).array == [11, 21, 12, 22, 13, 23])
+    }
+
+    @Test func matmulMatchesHandComputation() {
+        let a = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
+        let b = Tensor(shape: [3, 2], scalars: [7, 8, 9, 10, 11, 12])
+        #expect(matmul(a, b).array == [58, 64, 139, 154])
+        #expect(matmul(a, a, transposeRHS: true).array == [14, 32, 32, 77])
+    }
+
+    @Test func convolutionMatchesDirectLoop() {
+        let x = seededTensor([3, 2, 9, 8], seed: 1)
+        let w = seededTensor([4, 2, 3, 2], seed: 2)
+        let b = seededTensor([4], seed: 3)
+        for (stride, padding) in [(1, 0), (1, 1), (2, 1), (3, 2)] {
+            let y = conv2d(x, weight: w, bias: b, stride: stride, padding: padding)
+            let oh = (9 + 2 * padding - 3) / stride + 1, ow = (8 + 2 * padding - 2) / stride + 1
+            #expect(y.shape == [3, 4, oh, ow])
+            var expected = [Float]()
+            let xs = x.array, ws = w.array, bs = b.array
+            for n in 0..<3 { for o in 0..<4 { for i in 0..<oh { for j in 0..<ow {
+                var total = bs[o]
+                for c in 0..<2 { for ky in 0..<3 { for kx in 0..<2 {
+                    let (yy, xx) = (i * stride - padding + ky, j * stride - padding + kx)
+                    if yy >= 0 && yy < 9 && xx >= 0 && xx < 8 {
+                        total += xs[((n * 2 + c) * 9 + yy) * 8 + xx] * ws[((o * 2 + c) * 3 + ky) * 2 + kx]
+                    }
+                }}}
+                expected.append(total)
+            }}}}
+            let error = zip(y.array, expected).map { abs($0 - $1) }.max() ?? 0
+            #expect(error < 1e-5, "stride \(stride) padding \(padding): max error \(error)")
+        }
+    }
+
+    @Test func largeConvolutionSpansSeveralChunks() {
+        // 2 MiB-float chunks: 64 images of this size need several, exercising chunk offsets.
+        let x = seededTensor([64, 8, 28, 28], seed: 4)
+        let w = seededTensor([4, 8, 5, 5], seed: 5)
+        let whole = conv2d(x, weight: w, padding: 2)
+        let last = conv2d(x.slice(alongAxis: 0, 63..<64), weight: w, padding: 2)
+        #expect(whole.slice(alongAxis: 0, 63..<64).array == last.array)
+    }
+
+    @Test func poolingValues() {
+        let x = Tensor(shape: [1, 1, 2, 4], scalars: [1, 5, 2, 0, 3, 4, 8, 7])
+        #expect(maxPool2d(x, kernelSize: 2).array == [5, 8])
+        #expect(avgPool2d(x, kernelSize: 2).array == [3.25, 4.25])
+    }
+
+    @Test func reductionsAndArgmax() {
+        let x = Tensor(shape: [2, 3], scalars: [1, 7, 3, 9, 2, 9])
+        #expect(x.sum(alongAxis: 0).array == [10, 9, 12])
+        #expect(x.sum(alongAxis: 1).array == [11, 20])
+        #expect(x.max(alongAxis: 1).array == [7, 9])
+        #expect(x.argmax(alongAxis: 1) == [1, 0])
+        let lse = Tensor(shape: [1, 2], scalars: [1000, 1000]).logSumExp(alongAxis: 1)
+        #expect(abs(lse.scalar - (1000 + log(2))) < 1e-3, "log-sum-exp must not overflow")
+    }
+
+    @Test func transposeAndSlice() {
+        let x = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
+        #expect(x.transposed().array == [1, 4, 2, 5, 3, 6])
+        #expect(x.slice(alongAxis: 1, 1..<3).array == [2, 3, 5, 6])
+        #expect(Tensor.concatenating([x, x], alongAxis: 0).shape == [4, 3])
+        #expect(x.gathering(atIndices: [1, 1], alongAxis: 0).array == [4, 5, 6, 4, 5, 6])
+    }
+
+    @Test func splitMixIsDeterministic() {
+        var a = SplitMix64(seed: 42), b = SplitMix64(seed: 42), c = SplitMix64(seed: 43)
+        let first = (0..<5).map { _ in a.next() }
+        #expect(first == (0..<5).map { _ in b.next() })
+        #expect(first != (0..<5).map { _ in c.next() })
+        // Reference value of SplitMix64 for seed 0 (Vigna's splitmix64.c).
+        var zero = SplitMix64(seed: 0)
+        #expect(zero.next() == 0xE220_A839_7B1D_CDAF)
+    }
+
+    @Test func copyOnWriteKeepsValueSemantics() {
+        let a = Tensor([1, 2, 3])
+        var b = a
+        b.clamp(to: 0...2)
+        #expect(a.array == [1, 2, 3])
+        #expect(b.array == [1, 2, 2])
+    }
+}
