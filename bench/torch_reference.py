@@ -169,18 +169,19 @@ def clean_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 
 def pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                 batch: int = EVAL_BATCH) -> tuple[float, float]:
-    """PGD-20 robust accuracy and the seconds the attack+check took."""
+                 batch: int = EVAL_BATCH) -> tuple[float, float, float]:
+    """PGD-20 robust accuracy, and the wall and CPU seconds attack+check took."""
     model.eval()
     correct = 0
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for i in range(0, len(x), batch):
         xb, yb = x[i:i + batch], y[i:i + batch]
         x_adv = pgd_linf(model, xb, yb, EVAL_EPS, EVAL_STEP, EVAL_STEPS)
         with torch.no_grad():
             correct += (model(x_adv).argmax(1) == yb).sum().item()
     seconds = time.perf_counter() - start
-    return correct / len(x), seconds
+    cpu_seconds = time.process_time() - cpu_start
+    return correct / len(x), seconds, cpu_seconds
 
 
 # --------------------------------------------------------------------------
@@ -204,20 +205,21 @@ RECIPES = {
 
 
 def train(model: nn.Module, recipe: str, x: torch.Tensor, y: torch.Tensor,
-          epochs: int, batch: int, lr: float, eps: float, log=print) -> list[float]:
-    """Train in place; returns seconds per epoch."""
+          epochs: int, batch: int, lr: float, eps: float, log=print) -> dict:
+    """Train in place; returns per-epoch wall and CPU seconds and batch times."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     batches_per_epoch = (len(x) + batch - 1) // batch
     total_iters = epochs * batches_per_epoch
     iteration = 0
-    epoch_seconds = []
+    epoch_seconds, epoch_cpu_seconds, batch_seconds = [], [], []
 
     for epoch in range(epochs):
         model.train()
         order = torch.randperm(len(x))
         running_loss, seen = 0.0, 0
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for i in range(0, len(x), batch):
+            batch_start = time.perf_counter()
             idx = order[i:i + batch]
             xb, yb = x[idx], y[idx]
 
@@ -238,10 +240,19 @@ def train(model: nn.Module, recipe: str, x: torch.Tensor, y: torch.Tensor,
             running_loss += loss.item() * len(yb)
             seen += len(yb)
             iteration += 1
+            batch_seconds.append(time.perf_counter() - batch_start)
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu_start
         epoch_seconds.append(elapsed)
-        log(f"  epoch {epoch + 1}/{epochs}: {elapsed:.1f} s, train loss {running_loss / seen:.4f}")
-    return epoch_seconds
+        epoch_cpu_seconds.append(cpu)
+        log(f"  epoch {epoch + 1}/{epochs}: {elapsed:.1f} s wall, {cpu:.1f} s CPU, "
+            f"train loss {running_loss / seen:.4f}")
+    return {
+        "epoch_seconds": epoch_seconds,
+        "epoch_cpu_seconds": epoch_cpu_seconds,
+        "median_batch_seconds": float(np.median(batch_seconds)),
+        "batches_per_epoch": batches_per_epoch,
+    }
 
 
 # --------------------------------------------------------------------------
@@ -290,21 +301,29 @@ def main(argv=None) -> dict:
           f"train={len(x_train)} batch={args.batch_size}")
 
     model = build_model(args.model)
-    epoch_seconds = train(model, args.recipe, x_train, y_train, epochs,
-                          args.batch_size, args.lr, args.eps)
+    timing = train(model, args.recipe, x_train, y_train, epochs,
+                   args.batch_size, args.lr, args.eps)
+    epoch_seconds = timing["epoch_seconds"]
 
     # The standard recipe reports clean accuracy on the full test set; the
     # adversarial recipes on the same images that PGD-20 is run on.
     clean_n = len(x_test) if args.recipe == "standard" else args.pgd_count
     clean_acc = clean_accuracy(model, x_test[:clean_n], y_test[:clean_n])
-    pgd_acc, pgd_seconds = pgd_accuracy(model, x_test[:args.pgd_count], y_test[:args.pgd_count])
+    pgd_acc, pgd_seconds, pgd_cpu_seconds = pgd_accuracy(model, x_test[:args.pgd_count], y_test[:args.pgd_count])
 
     mean_epoch = sum(epoch_seconds) / len(epoch_seconds)
+    # Median batch time x batches, scaled to the full 60,000-image training set:
+    # less sensitive to bursts of load from other processes than the mean.
+    full_epoch_batches = (60000 + args.batch_size - 1) // args.batch_size
+    median_epoch_60k = timing["median_batch_seconds"] * full_epoch_batches
     print(f"seconds/epoch: {mean_epoch:.2f} (epochs: {', '.join(f'{s:.1f}' for s in epoch_seconds)})")
+    print(f"median batch: {timing['median_batch_seconds'] * 1000:.1f} ms "
+          f"(x {full_epoch_batches} batches = {median_epoch_60k:.1f} s per 60k-image epoch)")
     print(f"clean accuracy ({clean_n} test images): {clean_acc:.4f}")
     print(f"PGD-{EVAL_STEPS} accuracy (eps={EVAL_EPS}, step={EVAL_STEP}, "
           f"{args.pgd_count} test images): {pgd_acc:.4f}")
-    print(f"PGD-{EVAL_STEPS} time for {args.pgd_count} images (batch {EVAL_BATCH}): {pgd_seconds:.2f} s")
+    print(f"PGD-{EVAL_STEPS} time for {args.pgd_count} images (batch {EVAL_BATCH}): {pgd_seconds:.2f} s wall, "
+          f"{pgd_cpu_seconds:.2f} s CPU")
 
     result = {
         "recipe": args.recipe,
@@ -317,11 +336,15 @@ def main(argv=None) -> dict:
         "seed": args.seed,
         "seconds_per_epoch": mean_epoch,
         "epoch_seconds": epoch_seconds,
+        "epoch_cpu_seconds": timing["epoch_cpu_seconds"],
+        "median_batch_seconds": timing["median_batch_seconds"],
+        "median_based_seconds_per_60k_epoch": median_epoch_60k,
         "clean_accuracy": clean_acc,
         "clean_eval_count": clean_n,
         "pgd20_accuracy": pgd_acc,
         "pgd20_eval_count": args.pgd_count,
         "pgd20_seconds": pgd_seconds,
+        "pgd20_cpu_seconds": pgd_cpu_seconds,
         "pgd20_eps": EVAL_EPS,
         "pgd20_step": EVAL_STEP,
         "pgd20_batch": EVAL_BATCH,

@@ -46,8 +46,11 @@ extension TrainingMethod {
             logits = model(inputs)
             return softmaxCrossEntropy(logits: logits, labels: labels)
         }
-        // A non-finite loss must not reach the weights; the trainer stops on it.
-        if loss.scalar.isFinite { optimizer.update(&model, along: gradients) }
+        // Non-finite values must not reach the weights; the trainer stops on a non-finite loss.
+        guard loss.scalar.isFinite, gradients.isFinite else {
+            return StepMetrics(loss: .nan, accuracy: 0, count: labels.count)
+        }
+        optimizer.update(&model, along: gradients)
         return StepMetrics(loss: loss.scalar, accuracy: accuracy(logits: logits.detached, labels: labels), count: labels.count)
     }
 }

@@ -265,9 +265,10 @@ extension Tensor {
         }
     }
 
-    /// Elementwise `max(x, 0)`; the derivative at 0 is taken as 0, as in PyTorch.
+    /// Elementwise `max(x, 0)`; the derivative at 0 is taken as 0, as in PyTorch. NaN passes
+    /// through, as in PyTorch, so that a poisoned input shows in the loss.
     public func relu() -> Tensor {
-        unary({ $0 > 0 ? $0 : 0 }, derivative: { x, _ in x > 0 ? 1 : 0 })
+        unary({ $0 > 0 || $0.isNaN ? $0 : 0 }, derivative: { x, _ in x > 0 ? 1 : 0 })
     }
 
     /// Elementwise natural exponential.

@@ -1,0 +1,20 @@
+import ArgumentParser
+import Bulwark
+
+/// The `bulwark` command-line tool.
+@main
+struct BulwarkTool: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bulwark",
+        abstract: "Adversarial training and robustness evaluation of neural networks.",
+        discussion: """
+            Train a model (optionally adversarially), then evaluate its clean and robust accuracy:
+              bulwark train --dataset fashion-mnist --model smallcnn --method fast --epsilon 0.1 --out runs/fast
+              bulwark eval --model runs/fast/model.safetensors --attack pgd --epsilon 0.1 --steps 20 --step-size 0.01
+            """,
+        version: toolVersion,
+        subcommands: [Train.self, Eval.self])
+}
+
+/// The version recorded in checkpoints and reports.
+let toolVersion = "0.1.0"

@@ -1,0 +1,190 @@
+import ArgumentParser
+import Bulwark
+import Foundation
+
+/// `bulwark eval`: clean and robust accuracy of a checkpoint.
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure clean accuracy and robust accuracy under attacks.",
+        discussion: """
+            An example counts as robust only if it is classified correctly both clean and under \
+            the attack. The worst case counts an example robust only if it survives every attack given.
+            """)
+
+    enum AttackName: String, ExpressibleByArgument, CaseIterable {
+        case fgsm, pgd
+        case gradientAscent = "gradient-ascent"
+    }
+
+    @Option(help: "The checkpoint (.safetensors) to evaluate.")
+    var model: String
+
+    @Option(help: "The architecture, for checkpoints without Bulwark metadata (saved by PyTorch).")
+    var architecture: Architecture?
+
+    @OptionGroup var data: DatasetOptions
+    @OptionGroup var threat: ThreatOptions
+
+    @Option(help: "The split to evaluate on.")
+    var split: DatasetSplit = .test
+
+    @Option(parsing: .upToNextOption, help: "Attacks to run: fgsm, pgd, gradient-ascent (several allowed, comma or space separated).")
+    var attack: [String] = ["pgd"]
+
+    @Option(help: "Steps of pgd and gradient-ascent.")
+    var steps: Int = 20
+
+    @Option(help: "Step size α of pgd and gradient-ascent; default 2.5ε/steps. Fractions accepted.")
+    var stepSize: Fraction?
+
+    @Option(help: "PGD restarts; an example is robust only if it survives all of them.")
+    var restarts: Int = 1
+
+    @Flag(inversion: .prefixedNo, help: "Start PGD at a random point of the ε-ball.")
+    var randomStart = true
+
+    @Option(help: "Evaluate the first N examples of the split.")
+    var count: Int = 1000
+
+    @Option(help: "Examples per attack batch.")
+    var batchSize: Int = 256
+
+    @Option(help: "The seed of the attacks' random choices.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Also write the results as JSON to this file.")
+    var json: String?
+
+    @Flag(help: "Print only the results.")
+    var quiet = false
+
+    func validate() throws {
+        try require(count >= 1, "--count must be at least 1")
+        try require(steps >= 1 && restarts >= 1 && batchSize >= 1, "--steps, --restarts and --batch-size must be at least 1")
+        let names = try attackNames()
+        try require(Set(names).count == names.count, "--attack lists an attack twice")
+    }
+
+    private func attackNames() throws -> [AttackName] {
+        try attack.flatMap { $0.split(separator: ",") }.map { name in
+            guard let attack = AttackName(rawValue: String(name)) else {
+                throw ValidationError("Unknown attack '\(name)'. Choose from: \(AttackName.allCases.map(\.rawValue).joined(separator: ", ")).")
+            }
+            return attack
+        }
+    }
+
+    func run() throws {
+        let progress = Progress(quiet: quiet)
+        let (network, loadedArchitecture, metadata) = try Checkpoint.load(from: model, architecture: architecture)
+        let dataset = try data.load(split).prefix(count)
+        let expectedShape = [dataset.count] + loadedArchitecture.inputShape
+        guard dataset.images.shape == expectedShape else {
+            throw ValidationError("The \(data.dataset.rawValue) images have shape \(Array(dataset.images.shape.dropFirst())) but '\(loadedArchitecture.rawValue)' expects \(loadedArchitecture.inputShape).")
+        }
+        let threatModel = threat.threatModel
+        let epsilon = threatModel.epsilon
+        let alpha = stepSize?.value ?? 2.5 * epsilon / Float(steps)
+        let attacks: [any Attack] = try attackNames().map { name in
+            switch name {
+            case .fgsm: FGSM(threatModel: threatModel)
+            case .pgd: PGD(threatModel: threatModel, steps: steps, stepSize: alpha, randomStart: randomStart, restarts: restarts)
+            case .gradientAscent: GradientAscent(threatModel: threatModel, steps: steps, stepSize: alpha)
+            }
+        }
+        var generator = SplitMix64(seed: seed)
+        var phase = ""
+        let report = evaluateRobustness(
+            network, inputs: dataset.images, labels: dataset.labels, attacks: attacks, threatModel: threatModel,
+            batchSize: batchSize, using: &generator
+        ) { name, done, total in
+            if name != phase { phase = name; progress.begin(name) }
+            progress.update(done: done, total: total)
+        }
+
+        output("model: \(model) (\(loadedArchitecture.rawValue)\(metadata["epoch"].map { ", epoch \($0)" } ?? ""))")
+        output("data: \(data.dataset.rawValue) \(split.rawValue), first \(report.count) examples; threat model: \(threatModel.norm.rawValue) ε = \(epsilon)")
+        output(String(format: "%-22@ %10@ %12@ %9@ %10@", "attack" as NSString, "accuracy" as NSString, "max ‖δ‖" as NSString, "seconds" as NSString, "images/s" as NSString))
+        output(String(format: "%-22@ %10@ %12@ %9.2f %10.0f", "clean" as NSString, percent(report.cleanAccuracy) as NSString, "-" as NSString, report.cleanSeconds, Double(report.count) / report.cleanSeconds))
+        for result in report.attacks {
+            output(String(format: "%-22@ %10@ %12.5f %9.2f %10.0f", label(result.name) as NSString, percent(result.robustAccuracy) as NSString,
+                          result.maximumPerturbationNorm, result.seconds, Double(report.count) / result.seconds))
+        }
+        if report.attacks.count > 1 {
+            output(String(format: "%-22@ %10@", "worst case" as NSString, percent(report.worstCaseRobustAccuracy) as NSString))
+        }
+
+        if let json {
+            try writeJSON(EvaluationJSON(report: report, model: model, architecture: loadedArchitecture.rawValue,
+                                         dataset: data.dataset.rawValue, split: split.rawValue, seed: seed,
+                                         steps: steps, stepSize: alpha, restarts: restarts), to: json)
+        }
+    }
+
+    private func label(_ name: String) -> String {
+        switch name {
+        case "pgd": restarts > 1 ? "pgd-\(steps)×\(restarts)" : "pgd-\(steps)"
+        case "gradient-ascent": "gradient-ascent-\(steps)"
+        default: name
+        }
+    }
+}
+
+/// The JSON written by `bulwark eval --json`.
+struct EvaluationJSON: Encodable {
+    struct AttackEntry: Encodable {
+        var robustAccuracy: Float
+        var maxPerturbationNorm: Float
+        var seconds: Double
+        var imagesPerSecond: Double
+
+        enum CodingKeys: String, CodingKey {
+            case robustAccuracy = "robust_accuracy", maxPerturbationNorm = "max_perturbation_norm"
+            case seconds, imagesPerSecond = "images_per_second"
+        }
+    }
+
+    var model: String
+    var architecture: String
+    var dataset: String
+    var split: String
+    var count: Int
+    var norm: String
+    var epsilon: Float
+    var seed: UInt64
+    var steps: Int
+    var stepSize: Float
+    var restarts: Int
+    var cleanAccuracy: Float
+    var worstCaseRobustAccuracy: Float
+    var attacks: [String: AttackEntry]
+    var bulwarkVersion: String
+
+    enum CodingKeys: String, CodingKey {
+        case model, architecture, dataset, split, count, norm, epsilon, seed, steps, restarts, attacks
+        case stepSize = "step_size", cleanAccuracy = "clean_accuracy"
+        case worstCaseRobustAccuracy = "worst_case_robust_accuracy", bulwarkVersion = "bulwark_version"
+    }
+
+    init(report: RobustnessReport, model: String, architecture: String, dataset: String, split: String,
+         seed: UInt64, steps: Int, stepSize: Float, restarts: Int) {
+        self.model = model
+        self.architecture = architecture
+        self.dataset = dataset
+        self.split = split
+        count = report.count
+        norm = report.threatModel.norm.rawValue
+        epsilon = report.threatModel.epsilon
+        self.seed = seed
+        self.steps = steps
+        self.stepSize = stepSize
+        self.restarts = restarts
+        cleanAccuracy = report.cleanAccuracy
+        worstCaseRobustAccuracy = report.worstCaseRobustAccuracy
+        attacks = Dictionary(uniqueKeysWithValues: report.attacks.map {
+            ($0.name, AttackEntry(robustAccuracy: $0.robustAccuracy, maxPerturbationNorm: $0.maximumPerturbationNorm,
+                                  seconds: $0.seconds, imagesPerSecond: Double(report.count) / $0.seconds))
+        })
+        bulwarkVersion = toolVersion
+    }
+}

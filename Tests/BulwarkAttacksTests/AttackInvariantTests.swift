@@ -1,0 +1,157 @@
+import Bulwark
+import Testing
+import _TestSupport
+
+/// The invariants every attack must keep, checked on a trained model.
+@Suite struct AttackInvariantTests {
+    static let trained = Fixtures.trainedMLP()
+
+    static let attacks: [(String, any Attack)] = [
+        ("fgsm-linf", FGSM(threatModel: .lInfinity(epsilon: 0.3))),
+        ("fgsm-l2", FGSM(threatModel: .l2(epsilon: 1.5))),
+        ("fgsm-random-start", FGSM(threatModel: .lInfinity(epsilon: 0.3), stepSize: 0.375, randomStart: true)),
+        ("pgd-linf", PGD(threatModel: .lInfinity(epsilon: 0.3), steps: 10, stepSize: 0.05)),
+        ("pgd-l2", PGD(threatModel: .l2(epsilon: 1.5), steps: 10, stepSize: 0.3)),
+        ("pgd-restarts", PGD(threatModel: .lInfinity(epsilon: 0.3), steps: 5, stepSize: 0.1, restarts: 3)),
+        ("pgd-margin", PGD(threatModel: .lInfinity(epsilon: 0.3), steps: 10, stepSize: 0.05, loss: .margin)),
+        ("pgd-targeted", PGD(threatModel: .lInfinity(epsilon: 0.3), steps: 10, stepSize: 0.05, objective: .targeted(.random))),
+        ("pgd-least-likely", PGD(threatModel: .lInfinity(epsilon: 0.3), steps: 10, stepSize: 0.05, objective: .targeted(.leastLikely))),
+        ("gradient-ascent", GradientAscent(threatModel: .lInfinity(epsilon: 0.3), steps: 10, stepSize: 0.05, loss: .margin)),
+        ("gradient-ascent-l2", GradientAscent(threatModel: .l2(epsilon: 1.5), steps: 10, stepSize: 0.5)),
+    ]
+
+    @Test(arguments: attacks.indices)
+    func staysInsideTheBallAndTheBox(_ index: Int) {
+        let (name, attack) = Self.attacks[index]
+        let (model, data) = Self.trained
+        let inputs = data.images.slice(alongAxis: 0, 0..<64)
+        var generator = SplitMix64(seed: 9)
+        let adversarial = attack.perturb(inputs, labels: Array(data.labels[0..<64]), against: model, using: &generator)
+        #expect(adversarial.shape == inputs.shape, "\(name)")
+        let norms = attack.threatModel.norms(of: adversarial - inputs)
+        let largest = norms.max() ?? 0
+        #expect(largest <= attack.threatModel.epsilon + 1e-6, "\(name): ‖δ‖ = \(largest) > ε = \(attack.threatModel.epsilon)")
+        #expect(adversarial.array.allSatisfy { $0 >= 0 && $0 <= 1 }, "\(name) left [0, 1]")
+        #expect(adversarial.isFinite, "\(name) produced NaN")
+    }
+
+    @Test(arguments: attacks.indices)
+    func isDeterministicForASeed(_ index: Int) {
+        let (name, attack) = Self.attacks[index]
+        let (model, data) = Self.trained
+        let inputs = data.images.slice(alongAxis: 0, 0..<32)
+        let labels = Array(data.labels[0..<32])
+        var first = SplitMix64(seed: 11), second = SplitMix64(seed: 11)
+        let a = attack.perturb(inputs, labels: labels, against: model, using: &first)
+        let b = attack.perturb(inputs, labels: labels, against: model, using: &second)
+        #expect(a == b, "\(name) differs between runs with the same seed")
+    }
+
+    @Test(arguments: attacks.indices)
+    func neverRaisesAccuracyAboveClean(_ index: Int) {
+        let (name, attack) = Self.attacks[index]
+        let (model, data) = Self.trained
+        var generator = SplitMix64(seed: 13)
+        let report = evaluateRobustness(model, inputs: data.images, labels: data.labels, attacks: [attack],
+                                        threatModel: attack.threatModel, batchSize: 100, using: &generator)
+        #expect(report.cleanAccuracy > 0.95, "the fixture model should be accurate, got \(report.cleanAccuracy)")
+        #expect(report.attacks[0].robustAccuracy <= report.cleanAccuracy, "\(name)")
+    }
+
+    @Test func untargetedAttacksLowerAccuracyOfATrainedModel() {
+        let (model, data) = Self.trained
+        var generator = SplitMix64(seed: 17)
+        let fgsm = FGSM(threatModel: .lInfinity(epsilon: 0.3))
+        let pgd = PGD(threatModel: .lInfinity(epsilon: 0.3), steps: 20, stepSize: 0.03)
+        // Raw gradients of a saturated cross-entropy vanish; the margin loss keeps them alive.
+        let ascent = GradientAscent(threatModel: .lInfinity(epsilon: 0.3), steps: 20, stepSize: 0.05, loss: .margin)
+        let report = evaluateRobustness(model, inputs: data.images, labels: data.labels, attacks: [fgsm, pgd, ascent],
+                                        threatModel: .lInfinity(epsilon: 0.3), using: &generator)
+        let (fgsmAccuracy, pgdAccuracy, ascentAccuracy) = (report.attacks[0].robustAccuracy, report.attacks[1].robustAccuracy, report.attacks[2].robustAccuracy)
+        #expect(fgsmAccuracy < report.cleanAccuracy - 0.2, "FGSM barely hurt: \(fgsmAccuracy) vs clean \(report.cleanAccuracy)")
+        #expect(pgdAccuracy < fgsmAccuracy, "PGD (\(pgdAccuracy)) must beat FGSM (\(fgsmAccuracy)) on a trained model")
+        #expect(pgdAccuracy < 0.1, "PGD at ε = 0.3 should break the fixture model, got \(pgdAccuracy)")
+        #expect(ascentAccuracy < report.cleanAccuracy - 0.2, "gradient ascent barely hurt: \(ascentAccuracy)")
+        #expect(report.worstCaseRobustAccuracy <= pgdAccuracy)
+    }
+
+    @Test func targetedAttackReachesItsTarget() {
+        let (model, data) = Self.trained
+        let inputs = data.images.slice(alongAxis: 0, 0..<64)
+        let labels = Array(data.labels[0..<64])
+        var generator = SplitMix64(seed: 19)
+        let attack = PGD(threatModel: .lInfinity(epsilon: 0.3), steps: 30, stepSize: 0.03, objective: .targeted(.fixed(2)))
+        let adversarial = attack.perturb(inputs, labels: labels, against: model, using: &generator)
+        let predicted = predictions(model.applied(to: adversarial))
+        let hits = zip(predicted, labels).filter { $1 != 2 }.filter { $0.0 == 2 }.count
+        let candidates = labels.filter { $0 != 2 }.count
+        #expect(Double(hits) / Double(candidates) > 0.9, "targeted PGD reached class 2 for \(hits) of \(candidates)")
+    }
+
+    @Test func restartsAreAtLeastAsStrongAsOneRun() {
+        let (model, data) = Self.trained
+        var generatorA = SplitMix64(seed: 21), generatorB = SplitMix64(seed: 21)
+        let weak = PGD(threatModel: .lInfinity(epsilon: 0.15), steps: 3, stepSize: 0.05)
+        var strong = weak
+        strong.restarts = 5
+        let one = evaluateRobustness(model, inputs: data.images, labels: data.labels, attacks: [weak], threatModel: weak.threatModel, using: &generatorA)
+        let five = evaluateRobustness(model, inputs: data.images, labels: data.labels, attacks: [strong], threatModel: weak.threatModel, using: &generatorB)
+        #expect(five.attacks[0].robustAccuracy <= one.attacks[0].robustAccuracy)
+    }
+
+    @Test func attackLeavesTheCallersModelUntouched() {
+        var (model, data) = Self.trained
+        model.mode = .training
+        let before = model.parameters
+        var generator = SplitMix64(seed: 23)
+        _ = PGD(threatModel: .lInfinity(epsilon: 0.3), steps: 3, stepSize: 0.1)
+            .perturb(data.images.slice(alongAxis: 0, 0..<8), labels: Array(data.labels[0..<8]), against: model, using: &generator)
+        #expect(model.mode == .training)
+        #expect(model.parameters == before)
+    }
+}
+
+/// Projection, steepest ascent and random starts of the threat model.
+@Suite struct ThreatModelTests {
+    @Test func lInfinityProjectionClipsPerCoordinateAndToTheBox() {
+        let original = Tensor(shape: [1, 4], scalars: [0.5, 0.95, 0.05, 0.5])
+        let moved = Tensor(shape: [1, 4], scalars: [0.9, 1.2, -0.4, 0.45])
+        let projected = ThreatModel.lInfinity(epsilon: 0.1).project(moved, around: original)
+        let expected: [Float] = [0.6, 1.0, 0.0, 0.45]
+        #expect(zip(projected.array, expected).allSatisfy { abs($0 - $1) < 1e-6 }, "\(projected.array)")
+    }
+
+    @Test func l2ProjectionScalesEachExampleOntoTheBall() {
+        let original = Tensor(zeros: [2, 2]) + 0.5
+        let moved = Tensor(shape: [2, 2], scalars: [0.5 + 0.3, 0.5 + 0.4, 0.5 + 0.03, 0.5 + 0.04])
+        let projected = ThreatModel.l2(epsilon: 0.1).project(moved, around: original)
+        let norms = ThreatModel.l2(epsilon: 0.1).norms(of: projected - original)
+        #expect(abs(norms[0] - 0.1) < 1e-5, "a perturbation of norm 0.5 is scaled to ε")
+        #expect(abs(norms[1] - 0.05) < 1e-5, "a perturbation inside the ball is kept")
+    }
+
+    @Test func steepestAscentDirections() {
+        let gradient = Tensor(shape: [2, 2], scalars: [3, -4, 0, 0])
+        #expect(ThreatModel.lInfinity(epsilon: 1).steepestAscentDirection(gradient).array == [1, -1, 0, 0])
+        let l2 = ThreatModel.l2(epsilon: 1).steepestAscentDirection(gradient).array
+        #expect(abs(l2[0] - 0.6) < 1e-6 && abs(l2[1] + 0.8) < 1e-6 && l2[2] == 0 && l2[3] == 0)
+    }
+
+    @Test(arguments: [ThreatModel.lInfinity(epsilon: 0.2), .l2(epsilon: 0.7)])
+    func randomStartsLieInTheBallAndTheBox(_ threatModel: ThreatModel) {
+        var generator = SplitMix64(seed: 3)
+        let original = Tensor(randomUniform: [16, 1, 6, 6], in: 0...1, using: &generator)
+        let start = threatModel.randomStart(around: original, using: &generator)
+        #expect(threatModel.norms(of: start - original).allSatisfy { $0 <= threatModel.epsilon + 1e-6 })
+        #expect(start.array.allSatisfy { $0 >= 0 && $0 <= 1 })
+        #expect(start != original)
+    }
+
+    @Test func marginLossMatchesHandComputation() {
+        let logits = Tensor(shape: [2, 3], scalars: [1, 4, 2, 0, -1, 3])
+        let untargeted = attackLoss(.margin, logits: logits, labels: [0, 2], targeted: false).array
+        #expect(untargeted == [3, -3], "max other − label: 4 − 1 and 0 − 3")
+        let targeted = attackLoss(.margin, logits: logits, labels: [2, 0], targeted: true).array
+        #expect(targeted == [-2, -3], "target − max other: 2 − 4 and 0 − 3")
+    }
+}

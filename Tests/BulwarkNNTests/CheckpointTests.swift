@@ -1,0 +1,61 @@
+import Bulwark
+import Foundation
+import Testing
+import _TestSupport
+
+@Suite struct CheckpointTests {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-checkpoint-\(UUID().uuidString)").path
+
+    init() throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    @Test(arguments: Architecture.allCases)
+    func roundTripKeepsParametersAndPredictions(_ architecture: Architecture) throws {
+        var generator = SplitMix64(seed: 1)
+        var model = architecture.makeModel(using: &generator)
+        let file = directory + "/\(architecture.rawValue).safetensors"
+        try Checkpoint.save(model, architecture: architecture.rawValue, metadata: ["seed": "1"], to: file)
+        var (loaded, loadedArchitecture, metadata) = try Checkpoint.load(from: file)
+        #expect(loadedArchitecture == architecture)
+        #expect(metadata["seed"] == "1")
+        #expect(loaded.parameters == model.parameters)
+        let input = seededTensor([3, 1, 28, 28], in: 0...1, seed: 2)
+        #expect(loaded(input) == model(input))
+    }
+
+    @Test func batchNormStateIsSaved() throws {
+        var model = Sequential([BatchNorm2D(channels: 2)])
+        _ = model(seededTensor([4, 2, 3, 3], seed: 3))
+        let file = directory + "/bn.safetensors"
+        try Checkpoint.save(model, architecture: "custom", to: file)
+        let stored = try SafeTensorsFile(contentsOf: file).tensors
+        #expect(Set(stored.keys) == ["0.weight", "0.bias", "0.running_mean", "0.running_var", "0.num_batches_tracked"])
+        var copy = Sequential([BatchNorm2D(channels: 2)])
+        try Checkpoint.assign(stored, to: &copy, path: file, architecture: "custom")
+        #expect(copy.state == model.state)
+    }
+
+    @Test func wrongArchitectureIsAClearError() throws {
+        var generator = SplitMix64(seed: 4)
+        let model = Architecture.lenet.makeModel(using: &generator)
+        let file = directory + "/lenet.safetensors"
+        try SafeTensorsFile(tensors: model.parameters).write(to: file) // no metadata, as from PyTorch
+        #expect(throws: ModelLoadError.unknownArchitecture(path: file)) { try Checkpoint.load(from: file) }
+        #expect(throws: ModelLoadError.self) { try Checkpoint.load(from: file, architecture: .smallcnn) }
+        let (loaded, architecture, _) = try Checkpoint.load(from: file, architecture: .lenet)
+        #expect(architecture == .lenet)
+        #expect(loaded.parameters == model.parameters)
+        try Checkpoint.save(model, architecture: "lenet", to: file)
+        #expect(throws: ModelLoadError.architectureConflict(path: file, recorded: "lenet", requested: "mlp")) {
+            try Checkpoint.load(from: file, architecture: .mlp)
+        }
+    }
+
+    @Test func corruptFileIsAnErrorNotACrash() throws {
+        let file = directory + "/corrupt.safetensors"
+        try Data([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 0x7B]).write(to: URL(fileURLWithPath: file))
+        #expect(throws: CheckpointError.self) { try Checkpoint.load(from: file) }
+        #expect(throws: CheckpointError.self) { try Checkpoint.load(from: directory + "/missing.safetensors") }
+    }
+}
