@@ -1,1 +1,149 @@
-print("bench")
+import ArgumentParser
+import Bulwark
+import Foundation
+
+/// `bulwark-bench`: the speed workloads of the performance issue, as a table and as JSON.
+///
+/// Every workload runs `--warmup` times untimed, then `--repetitions` times; the median is
+/// reported. Inputs are seeded (Fashion-MNIST images when the dataset is installed, uniform
+/// noise otherwise for W1–W4).
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bulwark-bench",
+        abstract: "Measure Bulwark's speed on the standard workloads (W1–W7).")
+
+    @Option(help: "Models to run, comma separated.")
+    var models: String = "mlp,lenet,smallcnn"
+
+    @Option(help: "Workloads to run, comma separated: w1 … w7.")
+    var workloads: String = "w1,w2,w3,w4,w5,w6,w7"
+
+    @Option(help: "Timed repetitions per workload (the median is reported).")
+    var repetitions: Int = 5
+
+    @Option(help: "Untimed warm-up runs per workload.")
+    var warmup: Int = 1
+
+    @Option(help: "Fashion-MNIST directory for W5 and W6.")
+    var dataDir: String?
+
+    @Option(help: "Write the results as JSON to this file.")
+    var json: String?
+
+    struct Result: Codable {
+        var workload: String
+        var model: String
+        var imagesPerSecond: Double?
+        var gflops: Double?
+        var medianSeconds: Double
+        var accuracy: Float?
+    }
+
+    func run() throws {
+        let selected = Set(workloads.split(separator: ",").map { $0.lowercased() })
+        let training = try? ImageDataset.load(.fashionMNIST, split: .train, directory: dataDir)
+        var results = [Result]()
+        func report(_ result: Result) {
+            results.append(result)
+            let rate = result.imagesPerSecond.map { String(format: "%10.0f img/s", $0) } ?? result.gflops.map { String(format: "%10.1f GFLOP/s", $0) } ?? ""
+            print(String(format: "%-4@ %-9@ %@  median %.4f s%@", result.workload as NSString, result.model as NSString, rate as NSString,
+                         result.medianSeconds, result.accuracy.map { String(format: "  accuracy %.2f%%", $0 * 100) } ?? ""))
+        }
+
+        for name in models.split(separator: ",") {
+            guard let architecture = Architecture(rawValue: String(name)) else {
+                throw ValidationError("Unknown model '\(name)'")
+            }
+            var generator = SplitMix64(seed: 0)
+            let model = architecture.makeModel(using: &generator)
+            let images256 = training.map { $0.images.slice(alongAxis: 0, 0..<256) } ?? Tensor(randomUniform: [256, 1, 28, 28], in: 0...1, using: &generator)
+            let labels256 = training.map { Array($0.labels[0..<256]) } ?? (0..<256).map { Int32($0 % 10) }
+            let threat = ThreatModel.lInfinity(epsilon: 0.1)
+
+            if selected.contains("w1") {
+                var network = model.with(mode: .inference)
+                let seconds = measure { _ = network(images256) }
+                report(Result(workload: "W1", model: architecture.rawValue, imagesPerSecond: 256 / seconds, medianSeconds: seconds))
+            }
+            if selected.contains("w2") {
+                var network = model
+                var optimizer = SGD(learningRate: 0.01, momentum: 0.9)
+                let inputs = images256.slice(alongAxis: 0, 0..<128)
+                let labels = Array(labels256[0..<128])
+                let seconds = measure {
+                    let (_, gradients) = valueWithGradient(at: &network) { softmaxCrossEntropy(logits: $0(inputs), labels: labels) }
+                    optimizer.update(&network, along: gradients)
+                }
+                report(Result(workload: "W2", model: architecture.rawValue, imagesPerSecond: 128 / seconds, medianSeconds: seconds))
+            }
+            if selected.contains("w3") {
+                var attackGenerator = SplitMix64(seed: 1)
+                let seconds = measure { _ = FGSM(threatModel: threat).perturb(images256, labels: labels256, against: model, using: &attackGenerator) }
+                report(Result(workload: "W3", model: architecture.rawValue, imagesPerSecond: 256 / seconds, medianSeconds: seconds))
+            }
+            if selected.contains("w4") {
+                var attackGenerator = SplitMix64(seed: 1)
+                let pgd = PGD(threatModel: threat, steps: 10, stepSize: 0.01)
+                let seconds = measure { _ = pgd.perturb(images256, labels: labels256, against: model, using: &attackGenerator) }
+                report(Result(workload: "W4", model: architecture.rawValue, imagesPerSecond: 256 / seconds, medianSeconds: seconds))
+            }
+            if let training, selected.contains("w5") || selected.contains("w6") {
+                for (workload, count) in [("W5", 10_000), ("W6", 5_000)] where selected.contains(workload.lowercased()) {
+                    let data = training.prefix(count)
+                    var accuracyAfter: Float = 0
+                    let seconds = measure {
+                        var network = model
+                        var trainingGenerator = SplitMix64(seed: 2)
+                        if workload == "W5" {
+                            var trainer = Trainer(method: FastAdversarialTraining(threatModel: threat), optimizer: Adam(), schedule: .cyclic(peak: 1e-3, peakFraction: 0.4), epochs: 1, batchSize: 128)
+                            _ = try? trainer.fit(&network, on: data, validation: nil, using: &trainingGenerator)
+                        } else {
+                            var trainer = Trainer(method: PGDAdversarialTraining(threatModel: threat, steps: 7, stepSize: 0.02), optimizer: Adam(), schedule: .cyclic(peak: 1e-3, peakFraction: 0.4), epochs: 1, batchSize: 128)
+                            _ = try? trainer.fit(&network, on: data, validation: nil, using: &trainingGenerator)
+                        }
+                        accuracyAfter = accuracy(logits: network.with(mode: .inference).applied(to: images256), labels: labels256)
+                    }
+                    report(Result(workload: workload, model: architecture.rawValue, imagesPerSecond: Double(count) / seconds, medianSeconds: seconds, accuracy: accuracyAfter))
+                }
+            }
+        }
+        if selected.contains("w7") {
+            var generator = SplitMix64(seed: 3)
+            for size in [1024, 4096] {
+                let a = Tensor(randomUniform: [size, size], in: -1...1, using: &generator)
+                let b = Tensor(randomUniform: [size, size], in: -1...1, using: &generator)
+                let seconds = measure(repetitions: size > 2048 ? 2 : repetitions) { _ = matmul(a, b) }
+                report(Result(workload: "W7", model: "gemm\(size)", gflops: 2 * pow(Double(size), 3) / seconds / 1e9, medianSeconds: seconds))
+            }
+            let x = Tensor(randomUniform: [128, 32, 14, 14], in: 0...1, using: &generator)
+            let w = Tensor(randomUniform: [64, 32, 5, 5], in: -0.1...0.1, using: &generator)
+            let flops = 2.0 * 128 * 64 * 32 * 25 * 14 * 14
+            let forward = measure { _ = conv2d(x, weight: w, padding: 2) }
+            report(Result(workload: "W7", model: "conv-fwd", gflops: flops / forward / 1e9, medianSeconds: forward))
+            let backward = measure {
+                _ = valueWithGradient(at: [x, w]) { conv2d($0[0], weight: $0[1], padding: 2).sum() }
+            }
+            // Forward plus the two backward GEMMs: three times the forward's flops.
+            report(Result(workload: "W7", model: "conv-f+b", gflops: 3 * flops / backward / 1e9, medianSeconds: backward))
+        }
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            try encoder.encode(results).write(to: URL(fileURLWithPath: json))
+        }
+    }
+
+    private func measure(repetitions: Int? = nil, _ body: () -> Void) -> Double {
+        for _ in 0..<warmup { body() }
+        var times = [Double]()
+        for _ in 0..<(repetitions ?? self.repetitions) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return times.sorted()[times.count / 2]
+    }
+}
+
+Bench.main()

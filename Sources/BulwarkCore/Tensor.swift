@@ -63,6 +63,17 @@ public struct Tensor: Sendable {
         self.init(shape: shape, scalars: scalars)
     }
 
+    /// Creates a tensor whose every scalar `initializer` writes; the buffer starts
+    /// uninitialized, which saves clearing large outputs that a kernel overwrites anyway.
+    package static func overwriting(shape: [Int], _ initializer: (UnsafeMutableBufferPointer<Float>) -> Void) -> Tensor {
+        let count = shape.reduce(1, *)
+        let scalars = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            initializer(buffer)
+            initialized = count
+        }
+        return Tensor(shape: shape, scalars: scalars)
+    }
+
     /// The number of dimensions.
     public var rank: Int { shape.count }
 

@@ -15,7 +15,7 @@ package struct ConvolutionGeometry: Sendable {
     /// column buffer stays near 8 MiB of cache-friendly memory.
     package var chunk: Int {
         let perImage = patchSize * outputPlane
-        return Swift.max(1, Swift.min(batch, (2 << 20) / Swift.max(perImage, 1)))
+        return Swift.max(1, Swift.min(batch, (8 << 20) / Swift.max(perImage, 1)))
     }
 }
 
@@ -74,24 +74,32 @@ private func col2im(
     let rowLength = count * g.outputPlane
     let kernelArea = g.kernelHeight * g.kernelWidth
     let box = UncheckedSendable(dx)
-    // Each worker owns whole input channels, so no two workers write the same pixel.
-    parallelChunks(g.inputChannels, grain: 1) { channels in
+    // Each worker owns whole images, so no two workers write the same pixel (and a
+    // single-channel first layer still uses every core).
+    parallelChunks(count, grain: 1) { images in
         let dx = box.value
-        for c in channels {
-            for k in 0..<kernelArea {
-                let (kh, kw) = (k / g.kernelWidth, k % g.kernelWidth)
-                let sourceRow = columns + (c * kernelArea + k) * rowLength
-                for n in 0..<count {
-                    let plane = dx + ((first + n) * g.inputChannels + c) * g.height * g.width
-                    let source = sourceRow + n * g.outputPlane
+        for n in images {
+            for c in 0..<g.inputChannels {
+                let plane = dx + ((first + n) * g.inputChannels + c) * g.height * g.width
+                for k in 0..<kernelArea {
+                    let (kh, kw) = (k / g.kernelWidth, k % g.kernelWidth)
+                    let source = columns + (c * kernelArea + k) * rowLength + n * g.outputPlane
+                    // Output columns whose input column lies inside the image.
+                    let firstX = g.stride == 1 ? Swift.max(0, g.padding - kw) : 0
+                    let endX = g.stride == 1 ? Swift.min(ow, g.width + g.padding - kw) : ow
                     for y in 0..<oh {
                         let targetY = y * g.stride - g.padding + kh
                         guard targetY >= 0 && targetY < g.height else { continue }
                         let target = plane + targetY * g.width
                         let line = source + y * ow
-                        for xIndex in 0..<ow {
-                            let targetX = xIndex * g.stride - g.padding + kw
-                            if targetX >= 0 && targetX < g.width { target[targetX] += line[xIndex] }
+                        if g.stride == 1 {
+                            let shifted = target + (kw - g.padding)
+                            for xIndex in firstX..<Swift.max(firstX, endX) { shifted[xIndex] += line[xIndex] }
+                        } else {
+                            for xIndex in 0..<ow {
+                                let targetX = xIndex * g.stride - g.padding + kw
+                                if targetX >= 0 && targetX < g.width { target[targetX] += line[xIndex] }
+                            }
                         }
                     }
                 }
@@ -138,10 +146,10 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
 
 private func conv2dForward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvolutionGeometry) -> Tensor {
     let chunk = g.chunk
-    var columns = [Float](repeating: 0, count: g.patchSize * chunk * g.outputPlane)
-    var product = [Float](repeating: 0, count: g.outputChannels * chunk * g.outputPlane)
+    var columns = uninitializedScalars(g.patchSize * chunk * g.outputPlane)
+    var product = uninitializedScalars(g.outputChannels * chunk * g.outputPlane)
     let biasScalars = bias?.scalars
-    return Tensor(shape: [g.batch, g.outputChannels, g.outputHeight, g.outputWidth]) { out in
+    return Tensor.overwriting(shape: [g.batch, g.outputChannels, g.outputHeight, g.outputWidth], { out in
         input.scalars.withUnsafeBufferPointer { x in
             weight.scalars.withUnsafeBufferPointer { w in
                 columns.withUnsafeMutableBufferPointer { columns in
@@ -170,7 +178,7 @@ private func conv2dForward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _
                 }
             }
         }
-    }
+    })
 }
 
 private func conv2dBackward(
@@ -178,9 +186,9 @@ private func conv2dBackward(
     needInput: Bool, needWeight: Bool
 ) -> (Tensor?, Tensor?) {
     let chunk = g.chunk
-    var columns = [Float](repeating: 0, count: g.patchSize * chunk * g.outputPlane)
-    var gradientColumns = [Float](repeating: 0, count: needInput ? g.patchSize * chunk * g.outputPlane : 0)
-    var upstreamMatrix = [Float](repeating: 0, count: g.outputChannels * chunk * g.outputPlane)
+    var columns = uninitializedScalars(needWeight ? g.patchSize * chunk * g.outputPlane : 0)
+    var gradientColumns = uninitializedScalars(needInput ? g.patchSize * chunk * g.outputPlane : 0)
+    var upstreamMatrix = uninitializedScalars(g.outputChannels * chunk * g.outputPlane)
     var dx = [Float](repeating: 0, count: needInput ? input.scalarCount : 0)
     var dw = [Float](repeating: 0, count: needWeight ? weight.scalarCount : 0)
     upstream.scalars.withUnsafeBufferPointer { dy in
@@ -229,4 +237,9 @@ private func conv2dBackward(
     }
     return (needInput ? Tensor(shape: input.shape, scalars: dx) : nil,
             needWeight ? Tensor(shape: weight.shape, scalars: dw) : nil)
+}
+
+/// Scratch space that the kernels overwrite before reading.
+private func uninitializedScalars(_ count: Int) -> [Float] {
+    [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
 }

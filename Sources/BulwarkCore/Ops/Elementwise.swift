@@ -41,7 +41,7 @@ package func broadcastBinary(
 ) -> Tensor {
     let outputShape = lhs.shape == rhs.shape ? lhs.shape : broadcastShape(lhs.shape, rhs.shape)
     let count = outputShape.reduce(1, *)
-    return Tensor(shape: outputShape) { out in
+    return Tensor.overwriting(shape: outputShape, { out in
         lhs.scalars.withUnsafeBufferPointer { a in
             rhs.scalars.withUnsafeBufferPointer { b in
                 if a.count == count && b.count == count {
@@ -71,7 +71,7 @@ package func broadcastBinary(
                 }
             }
         }
-    }
+    })
 }
 
 /// Whether `shape`, with leading 1s dropped, equals the trailing dimensions of `outputShape`.
@@ -232,13 +232,13 @@ extension Tensor {
     /// Applies `transform` to every scalar, untraced.
     @inline(__always)
     package func mapKernel(_ transform: (Float) -> Float) -> Tensor {
-        Tensor(shape: shape) { out in
+        Tensor.overwriting(shape: shape, { out in
             scalars.withUnsafeBufferPointer { input in
                 parallelChunks(input.count, grain: 1 << 15) { range in
                     for i in range { out[i] = transform(input[i]) }
                 }
             }
-        }
+        })
     }
 
     /// A unary primitive: `forward` elementwise, and a pullback that multiplies the upstream

@@ -38,8 +38,8 @@ public func matmul(_ lhs: Tensor, _ rhs: Tensor, transposeLHS: Bool = false, tra
 package func matmulKernel(
     _ lhs: Tensor, _ rhs: Tensor, transposeLHS: Bool, transposeRHS: Bool, m: Int, n: Int, k: Int
 ) -> Tensor {
-    Tensor(shape: [m, n]) { out in
-        guard m > 0, n > 0, k > 0 else { return }
+    guard m > 0, n > 0, k > 0 else { return Tensor(zeros: [m, n]) }
+    return Tensor.overwriting(shape: [m, n], { out in
         lhs.scalars.withUnsafeBufferPointer { a in
             rhs.scalars.withUnsafeBufferPointer { b in
                 sgemm(
@@ -48,5 +48,5 @@ package func matmulKernel(
                     c: out.address, ldc: n)
             }
         }
-    }
+    })
 }

@@ -27,6 +27,23 @@ public func maxPool2d(_ input: Tensor, kernelSize: Int, stride: Int? = nil, padd
                 parallelChunks(planes, grain: 16) { range in
                     for plane in range {
                         let source = x.address + plane * height * width
+                        if kernelSize == 2 && stride == 2 && padding == 0 {
+                            // The common 2×2 window, unrolled.
+                            for y in 0..<outputHeight {
+                                let top = source + 2 * y * width, bottom = top + width
+                                for xIndex in 0..<outputWidth {
+                                    let column = 2 * xIndex
+                                    var best = top[column], offset = 2 * y * width + column
+                                    if top[column + 1] > best { best = top[column + 1]; offset += 1 }
+                                    if bottom[column] > best { best = bottom[column]; offset = (2 * y + 1) * width + column }
+                                    if bottom[column + 1] > best { best = bottom[column + 1]; offset = (2 * y + 1) * width + column + 1 }
+                                    let index = plane * outputPlane + y * outputWidth + xIndex
+                                    outBox.value[index] = best
+                                    winnersBox.value[index] = Int32(offset)
+                                }
+                            }
+                            continue
+                        }
                         for y in 0..<outputHeight {
                             for xIndex in 0..<outputWidth {
                                 var best = -Float.infinity, bestOffset = -1

@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+
+/// End-to-end runs of the `bulwark` executable on a small synthetic IDX dataset.
+@Suite(.serialized) struct CommandLineTests {
+    let directory: String
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-cli-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
+        // Two classes: a bright left half or a bright right half, with seeded noise.
+        var state: UInt64 = 1
+        func noise() -> UInt8 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return UInt8(truncatingIfNeeded: state >> 59)
+        }
+        for (name, count) in [("train", 600), ("t10k", 200)] {
+            var images = header(magic: 0x803, dimensions: [count, 28, 28])
+            var labels = header(magic: 0x801, dimensions: [count])
+            for index in 0..<count {
+                let label = UInt8(index % 2)
+                labels.append(label)
+                for _ in 0..<28 { for column in 0..<28 {
+                    let bright = (column < 14) == (label == 0)
+                    images.append((bright ? 200 : 30) + noise())
+                }}
+            }
+            try Data(images).write(to: URL(fileURLWithPath: "\(directory)/data/\(name)-images-idx3-ubyte"))
+            try Data(labels).write(to: URL(fileURLWithPath: "\(directory)/data/\(name)-labels-idx1-ubyte"))
+        }
+    }
+
+    private func header(magic: UInt32, dimensions: [Int]) -> [UInt8] {
+        ([magic] + dimensions.map(UInt32.init)).flatMap { value in (0..<4).reversed().map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) } }
+    }
+
+    /// Runs `bulwark` with `arguments`; returns the exit status, standard output and error.
+    private func bulwark(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("bulwark")
+        let candidates = [executable.path] + (Bundle.main.executableURL.map { [$0.deletingLastPathComponent().appendingPathComponent("bulwark").path] } ?? [])
+        guard let path = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: candidates.joined(separator: ", ")])
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let output = Pipe(), error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+    }
+
+    @Test func trainThenEvaluateWritesModelMetricsAndJSON() throws {
+        let run = directory + "/run"
+        let train = try bulwark([
+            "train", "--dataset", "idx", "--data-dir", directory + "/data", "--model", "mlp", "--method", "fast",
+            "--epsilon", "8/255", "--epochs", "2", "--batch-size", "50", "--validation-count", "100",
+            "--validation-steps", "3", "--seed", "3", "--out", run,
+        ])
+        #expect(train.status == 0, "train failed: \(train.error)")
+        #expect(FileManager.default.fileExists(atPath: run + "/model.safetensors"))
+        let metrics = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(metrics.count == 2)
+        let configuration = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/run.json"))) as? [String: String]
+        #expect(configuration?["epsilon"] == String(Float(8) / 255))
+
+        let json = directory + "/eval.json"
+        let eval = try bulwark([
+            "eval", "--model", run + "/model.safetensors", "--dataset", "idx", "--data-dir", directory + "/data",
+            "--attack", "fgsm,pgd", "gradient-ascent", "--epsilon", "0.1", "--steps", "5", "--count", "150", "--json", json,
+        ])
+        #expect(eval.status == 0, "eval failed: \(eval.error)")
+        #expect(eval.output.contains("clean") && eval.output.contains("pgd-5"))
+        let result = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
+        let clean = try #require(result?["clean_accuracy"] as? Double)
+        #expect(clean > 0.9, "the two-class task is easy; clean accuracy \(clean)")
+        #expect(result?["count"] as? Int == 150)
+        #expect(result?["norm"] as? String == "linf")
+        let attacks = try #require(result?["attacks"] as? [String: [String: Any]])
+        #expect(Set(attacks.keys) == ["fgsm", "pgd", "gradient-ascent"])
+        for (name, entry) in attacks {
+            let robust = try #require(entry["robust_accuracy"] as? Double)
+            #expect(robust >= 0 && robust <= clean, "\(name)")
+            let norm = try #require(entry["max_perturbation_norm"] as? Double)
+            #expect(norm <= 0.1 + 1e-6, "\(name)")
+        }
+    }
+
+    @Test func missingDatasetIsAOneLineErrorWithAFix() throws {
+        let result = try bulwark(["train", "--dataset", "mnist", "--data-dir", directory + "/nowhere", "--out", directory + "/x"])
+        #expect(result.status != 0)
+        #expect(result.error.contains("nowhere"), "the error names the directory: \(result.error)")
+        #expect(!result.error.contains("Fatal error"))
+    }
+
+    @Test func corruptCheckpointIsAnErrorNotACrash() throws {
+        let file = directory + "/corrupt.safetensors"
+        try Data("not a checkpoint".utf8).write(to: URL(fileURLWithPath: file))
+        let result = try bulwark(["eval", "--model", file, "--dataset", "idx", "--data-dir", directory + "/data"])
+        #expect(result.status != 0)
+        #expect(result.error.contains("corrupt.safetensors"), "\(result.error)")
+    }
+
+    @Test func badArgumentsAreRejected() throws {
+        #expect(try bulwark(["train", "--epsilon", "8/0"]).status != 0)
+        #expect(try bulwark(["eval", "--model", "x", "--attack", "nonsense"]).status != 0)
+        let help = try bulwark(["train", "--help"])
+        #expect(help.status == 0 && help.output.contains("--step-size"))
+    }
+}

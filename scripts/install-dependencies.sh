@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what Bulwark needs on Debian or Ubuntu: OpenBLAS, zlib and the Fashion-MNIST
+# package. Swift itself must already be installed (https://www.swift.org/install/linux/).
+set -euo pipefail
+packages=(libopenblas-dev zlib1g-dev dataset-fashion-mnist)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "Installing ${missing[*]} …" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "Swift is not installed: see https://www.swift.org/install/linux/" >&2; exit 1; }
