@@ -146,4 +146,5 @@ struct Bench: ParsableCommand {
     }
 }
 
+retainLargeAllocations()
 Bench.main()

@@ -1,9 +1,20 @@
 import ArgumentParser
 import Bulwark
+import BulwarkCore
 
 /// The `bulwark` command-line tool.
 @main
 struct BulwarkTool: ParsableCommand {
+    static func main() {
+        retainLargeAllocations()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "bulwark",
         abstract: "Adversarial training and robustness evaluation of neural networks.",

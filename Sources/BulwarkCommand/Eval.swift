@@ -28,7 +28,7 @@ struct Eval: ParsableCommand {
     @Option(help: "The split to evaluate on.")
     var split: DatasetSplit = .test
 
-    @Option(parsing: .upToNextOption, help: "Attacks to run: fgsm, pgd, gradient-ascent (several allowed, comma or space separated).")
+    @Option(parsing: .upToNextOption, help: "Attacks to run: fgsm, pgd, gradient-ascent (several allowed, comma or space separated), or none for clean accuracy only.")
     var attack: [String] = ["pgd"]
 
     @Option(help: "Steps of pgd and gradient-ascent.")
@@ -66,7 +66,7 @@ struct Eval: ParsableCommand {
     }
 
     private func attackNames() throws -> [AttackName] {
-        try attack.flatMap { $0.split(separator: ",") }.map { name in
+        try attack.flatMap { $0.split(separator: ",") }.filter { $0 != "none" }.map { name in
             guard let attack = AttackName(rawValue: String(name)) else {
                 throw ValidationError("Unknown attack '\(name)'. Choose from: \(AttackName.allCases.map(\.rawValue).joined(separator: ", ")).")
             }

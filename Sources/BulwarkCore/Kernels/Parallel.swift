@@ -46,6 +46,9 @@ import Glibc
 #else
 import Darwin
 #endif
+#if canImport(CBLAS)
+import CBLAS
+#endif
 
 extension UnsafeBufferPointer {
     /// The first element's address. Kernels ask for it only for non-empty buffers.
@@ -63,4 +66,19 @@ extension UnsafeMutableBufferPointer {
         guard let base = baseAddress else { preconditionFailure("kernel asked for the address of an empty buffer") }
         return base
     }
+}
+
+/// Asks glibc's allocator to keep freed tensor buffers instead of returning them to the
+/// kernel, for executables to call once at start-up.
+///
+/// Training allocates and frees buffers of tens of megabytes every step; by default glibc
+/// maps each with `mmap` and unmaps it on free, so every step pays for fresh zeroed pages
+/// (page faults were a quarter of the profile of an attack loop). Process-wide, so the
+/// library never calls it by itself.
+package func retainLargeAllocations() {
+    #if canImport(CBLAS)
+    _ = mallopt(M_MMAP_THRESHOLD, Int32.max)
+    _ = mallopt(M_TRIM_THRESHOLD, Int32.max)
+    _ = mallopt(M_TOP_PAD, 64 << 20)
+    #endif
 }

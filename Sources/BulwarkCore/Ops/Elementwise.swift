@@ -268,7 +268,22 @@ extension Tensor {
     /// Elementwise `max(x, 0)`; the derivative at 0 is taken as 0, as in PyTorch. NaN passes
     /// through, as in PyTorch, so that a poisoned input shows in the loss.
     public func relu() -> Tensor {
-        unary({ $0 > 0 || $0.isNaN ? $0 : 0 }, derivative: { x, _ in x > 0 ? 1 : 0 })
+        let output = mapKernel { $0 > 0 || $0.isNaN ? $0 : 0 }
+        guard isTraced else { return output }
+        // Written out rather than through `unary`: this pullback is on every hot path.
+        return Tensor.record(output, inputs: [self]) {
+            { upstream, _ in
+                [Tensor.overwriting(shape: output.shape, { out in
+                    upstream.scalars.withUnsafeBufferPointer { g in
+                        output.scalars.withUnsafeBufferPointer { y in
+                            parallelChunks(out.count, grain: 1 << 15) { range in
+                                for i in range { out[i] = y[i] > 0 ? g[i] : 0 }
+                            }
+                        }
+                    }
+                })]
+            }
+        }
     }
 
     /// Elementwise natural exponential.
