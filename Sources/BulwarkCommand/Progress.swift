@@ -34,7 +34,8 @@ final class Progress {
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
         let remaining = rate > 0 ? Double(total - done) / rate : 0
         let fraction = total > 0 ? Double(done) / Double(total) : 1
-        let summary = "\(label) \(done)/\(total) \(String(format: "%.0f", rate)) \(unit)/s ETA \(formatDuration(remaining))\(detail.isEmpty ? "" : "  " + detail)"
+        let pace = "\(String(format: rate < 10 ? "%.1f" : "%.0f", rate)) \(unit)/s ETA \(formatDuration(remaining))"
+        let summary = "\(label) \(done)/\(total) \(pace)\(detail.isEmpty ? "" : "  " + detail)"
         if interactive {
             let width = 24
             let filled = Int(fraction * Double(width))

@@ -152,8 +152,9 @@ struct Train: ParsableCommand {
                 architectureName: model.rawValue, metadata: metadata)
             return try trainer.fit(&network, on: training, validation: validation.count > 0 ? validation : nil, using: &generator) { event in
                 switch event {
-                case let .batch(epoch, batch, batches, loss, accuracy, _):
-                    if batch == 1 { progress.begin("epoch \(epoch)/\(epochs)") }
+                case let .epochStarted(epoch, _):
+                    progress.begin("epoch \(epoch)/\(epochs)")
+                case let .batch(_, batch, batches, loss, accuracy, _):
                     progress.update(done: batch, total: batches, unit: "batches",
                                     detail: String(format: "loss %.4f acc %.2f%%", loss, accuracy * 100))
                 case let .validating(epoch, done, total):

@@ -50,6 +50,8 @@ public struct EpochMetrics: Sendable, Codable, Equatable {
 
 /// Progress the trainer reports while it runs.
 public enum TrainingEvent: Sendable {
+    /// An epoch (1-based) of `batches` batches is starting.
+    case epochStarted(epoch: Int, batches: Int)
     /// A batch finished: epoch (1-based), batch (1-based), batches per epoch, running loss and
     /// accuracy of the epoch so far, and examples per second.
     case batch(epoch: Int, batch: Int, of: Int, loss: Float, accuracy: Float, imagesPerSecond: Double)
@@ -122,6 +124,7 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
         var bestScore = -Float.infinity
         let batchesPerEpoch = (training.count + batchSize - 1) / batchSize
         for epoch in 1...epochs {
+            observer(.epochStarted(epoch: epoch, batches: batchesPerEpoch))
             let start = Date()
             let batches = training.batches(ofSize: batchSize, shuffledUsing: &generator)
             var (lossSum, correct, seen) = (0.0, 0.0, 0)

@@ -1,0 +1,42 @@
+import ArgumentParser
+import Bulwark
+import Foundation
+
+/// `bulwark predict`: a checkpoint's logits and predicted classes on clean examples.
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a model's logits and predictions for the first examples of a split as JSON.",
+        discussion: "Useful to check that a checkpoint behaves the same in Bulwark and in PyTorch.")
+
+    @Option(help: "The checkpoint (.safetensors).")
+    var model: String
+
+    @Option(help: "The architecture, for checkpoints without Bulwark metadata (saved by PyTorch).")
+    var architecture: Architecture?
+
+    @OptionGroup var data: DatasetOptions
+
+    @Option(help: "The split to predict on.")
+    var split: DatasetSplit = .test
+
+    @Option(help: "How many examples, from the first.")
+    var count: Int = 100
+
+    @Option(help: "The JSON file to write: {\"logits\": [[…]], \"predictions\": […], \"labels\": […]}.")
+    var json: String
+
+    func validate() throws {
+        try require(count >= 1, "--count must be at least 1")
+    }
+
+    func run() throws {
+        let (network, _, _) = try Checkpoint.load(from: model, architecture: architecture)
+        let dataset = try data.load(split).prefix(count)
+        let logits = network.applied(to: dataset.images)
+        let width = logits.shape[1]
+        let rows = (0..<dataset.count).map { Array(logits.array[($0 * width)..<(($0 + 1) * width)]) }
+        struct Output: Encodable { var logits: [[Float]]; var predictions: [Int32]; var labels: [Int32] }
+        try writeJSON(Output(logits: rows, predictions: predictions(logits), labels: dataset.labels), to: json)
+        output("accuracy \(percent(accuracy(logits: logits, labels: dataset.labels))) on \(dataset.count) examples; logits in \(json)")
+    }
+}
