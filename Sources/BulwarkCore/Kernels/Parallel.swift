@@ -19,19 +19,28 @@ enum ProcessInfoCores {
 /// `body` must only write to locations determined by its range.
 @inline(__always)
 package func parallelChunks(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+    parallelPartitions(count, grain: grain) { _, range in body(range) }
+}
+
+/// Like ``parallelChunks(_:grain:_:)``, also passing each partition's index in
+/// `0..<partitions`; returns the number of partitions, so callers can keep per-worker
+/// partial results (`0` when `count` is 0).
+@discardableResult
+package func parallelPartitions(_ count: Int, grain: Int, _ body: (_ partition: Int, _ range: Range<Int>) -> Void) -> Int {
     let workers = min(workerCount, count / max(grain, 1))
     if workers <= 1 {
-        if count > 0 { body(0..<count) }
-        return
+        if count > 0 { body(0, 0..<count) }
+        return count > 0 ? 1 : 0
     }
     withoutActuallyEscaping(body) { body in
         let box = UncheckedSendable(body)
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             let start = count * worker / workers
             let end = count * (worker + 1) / workers
-            box.value(start..<end)
+            box.value(worker, start..<end)
         }
     }
+    return workers
 }
 
 /// Carries a value across the `concurrentPerform` boundary. The kernels that use it hand each

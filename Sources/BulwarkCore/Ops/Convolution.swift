@@ -11,11 +11,11 @@ package struct ConvolutionGeometry: Sendable {
     package var patchSize: Int { inputChannels * kernelHeight * kernelWidth }
     package var outputPlane: Int { outputHeight * outputWidth }
 
-    /// How many images one GEMM covers: enough to keep BLAS efficient, few enough that the
-    /// column buffer stays near 8 MiB of cache-friendly memory.
+    /// How many images one worker's GEMM covers: enough to keep BLAS efficient, few enough
+    /// that the worker's column buffer stays near 16 MiB.
     package var chunk: Int {
         let perImage = patchSize * outputPlane
-        return Swift.max(1, Swift.min(batch, (8 << 20) / Swift.max(perImage, 1)))
+        return Swift.max(1, Swift.min(batch, (4 << 20) / Swift.max(perImage, 1)))
     }
 }
 
@@ -27,10 +27,7 @@ private func im2col(
 ) {
     let (oh, ow) = (g.outputHeight, g.outputWidth)
     let rowLength = count * g.outputPlane
-    let columnsBox = UncheckedSendable(columns)
-    parallelChunks(g.patchSize, grain: 8) { rows in
-        let columns = columnsBox.value
-        for row in rows {
+    for row in 0..<g.patchSize {
             let kw = row % g.kernelWidth
             let kh = (row / g.kernelWidth) % g.kernelHeight
             let c = row / (g.kernelWidth * g.kernelHeight)
@@ -61,7 +58,6 @@ private func im2col(
                     }
                 }
             }
-        }
     }
 }
 
@@ -73,12 +69,7 @@ private func col2im(
     let (oh, ow) = (g.outputHeight, g.outputWidth)
     let rowLength = count * g.outputPlane
     let kernelArea = g.kernelHeight * g.kernelWidth
-    let box = UncheckedSendable(dx)
-    // Each worker owns whole images, so no two workers write the same pixel (and a
-    // single-channel first layer still uses every core).
-    parallelChunks(count, grain: 1) { images in
-        let dx = box.value
-        for n in images {
+    for n in 0..<count {
             for c in 0..<g.inputChannels {
                 let plane = dx + ((first + n) * g.inputChannels + c) * g.height * g.width
                 for k in 0..<kernelArea {
@@ -104,7 +95,6 @@ private func col2im(
                     }
                 }
             }
-        }
     }
 }
 
@@ -146,31 +136,33 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
 
 private func conv2dForward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvolutionGeometry) -> Tensor {
     let chunk = g.chunk
-    var columns = uninitializedScalars(g.patchSize * chunk * g.outputPlane)
-    var product = uninitializedScalars(g.outputChannels * chunk * g.outputPlane)
     let biasScalars = bias?.scalars
     return Tensor.overwriting(shape: [g.batch, g.outputChannels, g.outputHeight, g.outputWidth], { out in
         input.scalars.withUnsafeBufferPointer { x in
             weight.scalars.withUnsafeBufferPointer { w in
-                columns.withUnsafeMutableBufferPointer { columns in
-                    product.withUnsafeMutableBufferPointer { product in
-                        for first in stride(from: 0, to: g.batch, by: chunk) {
-                            let count = Swift.min(chunk, g.batch - first)
-                            let width = count * g.outputPlane
-                            im2col(x.address, g, first: first, count: count, into: columns.address)
-                            sgemm(transposeA: false, transposeB: false, m: g.outputChannels, n: width, k: g.patchSize,
-                                  a: w.address, lda: g.patchSize, b: columns.address, ldb: width,
-                                  c: product.address, ldc: width)
-                            // [O, count, plane] → [count, O, plane], adding the bias on the way.
-                            let productBox = UncheckedSendable(product.address)
-                            let outBox = UncheckedSendable(out.address)
-                            parallelChunks(count * g.outputChannels, grain: 4) { pairs in
-                                for pair in pairs {
-                                    let (n, o) = (pair / g.outputChannels, pair % g.outputChannels)
-                                    let source = productBox.value + (o * count + n) * g.outputPlane
-                                    let destination = outBox.value + ((first + n) * g.outputChannels + o) * g.outputPlane
-                                    let shift = biasScalars?[o] ?? 0
-                                    for i in 0..<g.outputPlane { destination[i] = source[i] + shift }
+                let pointers = UncheckedSendable((x.address, w.address, out.address))
+                // Each worker convolves its own images: im2col, one single-threaded GEMM per
+                // chunk, then [O, count, plane] → [count, O, plane] with the bias added.
+                parallelChunks(g.batch, grain: 1) { images in
+                    let (x, w, out) = pointers.value
+                    var columns = uninitializedScalars(g.patchSize * chunk * g.outputPlane)
+                    var product = uninitializedScalars(g.outputChannels * chunk * g.outputPlane)
+                    columns.withUnsafeMutableBufferPointer { columns in
+                        product.withUnsafeMutableBufferPointer { product in
+                            for first in stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
+                                let count = Swift.min(chunk, images.upperBound - first)
+                                let width = count * g.outputPlane
+                                im2col(x, g, first: first, count: count, into: columns.address)
+                                sgemm(transposeA: false, transposeB: false, m: g.outputChannels, n: width, k: g.patchSize,
+                                      a: w, lda: g.patchSize, b: columns.address, ldb: width,
+                                      c: product.address, ldc: width)
+                                for n in 0..<count {
+                                    for o in 0..<g.outputChannels {
+                                        let source = product.address + (o * count + n) * g.outputPlane
+                                        let destination = out + ((first + n) * g.outputChannels + o) * g.outputPlane
+                                        let shift = biasScalars?[o] ?? 0
+                                        for i in 0..<g.outputPlane { destination[i] = source[i] + shift }
+                                    }
                                 }
                             }
                         }
@@ -186,45 +178,50 @@ private func conv2dBackward(
     needInput: Bool, needWeight: Bool
 ) -> (Tensor?, Tensor?) {
     let chunk = g.chunk
-    var columns = uninitializedScalars(needWeight ? g.patchSize * chunk * g.outputPlane : 0)
-    var gradientColumns = uninitializedScalars(needInput ? g.patchSize * chunk * g.outputPlane : 0)
-    var upstreamMatrix = uninitializedScalars(g.outputChannels * chunk * g.outputPlane)
+    let weightCount = weight.scalarCount
+    // One partial weight gradient per worker, summed at the end.
+    var partials = [Float](repeating: 0, count: needWeight ? workerCount * weightCount : 0)
     var dx = [Float](repeating: 0, count: needInput ? input.scalarCount : 0)
-    var dw = [Float](repeating: 0, count: needWeight ? weight.scalarCount : 0)
+    var used = 0
     upstream.scalars.withUnsafeBufferPointer { dy in
         input.scalars.withUnsafeBufferPointer { x in
             weight.scalars.withUnsafeBufferPointer { w in
-                columns.withUnsafeMutableBufferPointer { columns in
-                    gradientColumns.withUnsafeMutableBufferPointer { gradientColumns in
-                        upstreamMatrix.withUnsafeMutableBufferPointer { upstreamMatrix in
-                            dx.withUnsafeMutableBufferPointer { dx in
-                                dw.withUnsafeMutableBufferPointer { dw in
-                                    for first in stride(from: 0, to: g.batch, by: chunk) {
-                                        let count = Swift.min(chunk, g.batch - first)
-                                        let width = count * g.outputPlane
-                                        // [count, O, plane] → [O, count, plane]
-                                        let matrixBox = UncheckedSendable(upstreamMatrix.address)
-                                        parallelChunks(count * g.outputChannels, grain: 4) { pairs in
-                                            for pair in pairs {
-                                                let (n, o) = (pair / g.outputChannels, pair % g.outputChannels)
-                                                (matrixBox.value + (o * count + n) * g.outputPlane).update(
-                                                    from: dy.address + ((first + n) * g.outputChannels + o) * g.outputPlane,
-                                                    count: g.outputPlane)
+                dx.withUnsafeMutableBufferPointer { dxBuffer in
+                    partials.withUnsafeMutableBufferPointer { partialsBuffer in
+                        let pointers = UncheckedSendable((dy.address, x.address, w.address, dxBuffer.baseAddress, partialsBuffer.baseAddress))
+                        used = parallelPartitions(g.batch, grain: 1) { worker, images in
+                            let (dy, x, w, dx, partials) = pointers.value
+                            var columns = uninitializedScalars(needWeight ? g.patchSize * chunk * g.outputPlane : 0)
+                            var gradientColumns = uninitializedScalars(needInput ? g.patchSize * chunk * g.outputPlane : 0)
+                            var upstreamMatrix = uninitializedScalars(g.outputChannels * chunk * g.outputPlane)
+                            columns.withUnsafeMutableBufferPointer { columns in
+                                gradientColumns.withUnsafeMutableBufferPointer { gradientColumns in
+                                    upstreamMatrix.withUnsafeMutableBufferPointer { upstreamMatrix in
+                                        for first in stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
+                                            let count = Swift.min(chunk, images.upperBound - first)
+                                            let width = count * g.outputPlane
+                                            // [count, O, plane] → [O, count, plane]
+                                            for n in 0..<count {
+                                                for o in 0..<g.outputChannels {
+                                                    (upstreamMatrix.address + (o * count + n) * g.outputPlane).update(
+                                                        from: dy + ((first + n) * g.outputChannels + o) * g.outputPlane,
+                                                        count: g.outputPlane)
+                                                }
                                             }
-                                        }
-                                        if needWeight {
-                                            im2col(x.address, g, first: first, count: count, into: columns.address)
-                                            // dW[O, patch] += dY[O, width] · colsᵀ
-                                            sgemm(transposeA: false, transposeB: true, m: g.outputChannels, n: g.patchSize, k: width,
-                                                  a: upstreamMatrix.address, lda: width, b: columns.address, ldb: width,
-                                                  beta: first == 0 ? 0 : 1, c: dw.address, ldc: g.patchSize)
-                                        }
-                                        if needInput {
-                                            // dCols[patch, width] = Wᵀ · dY
-                                            sgemm(transposeA: true, transposeB: false, m: g.patchSize, n: width, k: g.outputChannels,
-                                                  a: w.address, lda: g.patchSize, b: upstreamMatrix.address, ldb: width,
-                                                  c: gradientColumns.address, ldc: width)
-                                            col2im(gradientColumns.address, g, first: first, count: count, into: dx.address)
+                                            if needWeight, let partials {
+                                                im2col(x, g, first: first, count: count, into: columns.address)
+                                                // dW[O, patch] += dY[O, width] · colsᵀ
+                                                sgemm(transposeA: false, transposeB: true, m: g.outputChannels, n: g.patchSize, k: width,
+                                                      a: upstreamMatrix.address, lda: width, b: columns.address, ldb: width,
+                                                      beta: 1, c: partials + worker * weightCount, ldc: g.patchSize)
+                                            }
+                                            if needInput, let dx {
+                                                // dCols[patch, width] = Wᵀ · dY
+                                                sgemm(transposeA: true, transposeB: false, m: g.patchSize, n: width, k: g.outputChannels,
+                                                      a: w, lda: g.patchSize, b: upstreamMatrix.address, ldb: width,
+                                                      c: gradientColumns.address, ldc: width)
+                                                col2im(gradientColumns.address, g, first: first, count: count, into: dx)
+                                            }
                                         }
                                     }
                                 }
@@ -235,8 +232,19 @@ private func conv2dBackward(
             }
         }
     }
-    return (needInput ? Tensor(shape: input.shape, scalars: dx) : nil,
-            needWeight ? Tensor(shape: weight.shape, scalars: dw) : nil)
+    var dw: Tensor?
+    if needWeight {
+        dw = Tensor.overwriting(shape: weight.shape, { out in
+            partials.withUnsafeBufferPointer { partials in
+                for i in 0..<weightCount {
+                    var total: Float = 0
+                    for worker in 0..<used { total += partials[worker * weightCount + i] }
+                    out[i] = total
+                }
+            }
+        })
+    }
+    return (needInput ? Tensor(shape: input.shape, scalars: dx) : nil, dw)
 }
 
 /// Scratch space that the kernels overwrite before reading.

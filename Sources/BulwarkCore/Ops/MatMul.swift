@@ -42,7 +42,7 @@ package func matmulKernel(
     return Tensor.overwriting(shape: [m, n], { out in
         lhs.scalars.withUnsafeBufferPointer { a in
             rhs.scalars.withUnsafeBufferPointer { b in
-                sgemm(
+                parallelSgemm(
                     transposeA: transposeLHS, transposeB: transposeRHS, m: m, n: n, k: k,
                     a: a.address, lda: lhs.shape[1], b: b.address, ldb: rhs.shape[1],
                     c: out.address, ldc: n)
