@@ -197,7 +197,7 @@ def triangle_lr(iteration: int, total: int, peak: float, rise_fraction: float = 
 
 
 RECIPES = {
-    # name: (default epochs, whether lr follows the triangle schedule)
+    # default epochs, and whether the lr follows the per-batch triangle schedule
     "standard": {"epochs": 3, "triangle": False},
     "fast": {"epochs": 5, "triangle": True},
     "pgd": {"epochs": 5, "triangle": True},
@@ -278,7 +278,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3,
                    help="Adam learning rate (peak of the triangle for fast/pgd)")
-    p.add_argument("--eps", type=float, default=0.1, help="training L-inf radius")
+    p.add_argument("--eps", type=float, default=0.1, help="training L-inf radius; Fast-AT steps 1.25*eps (0.125), "
+                        "PGD-AT takes 7 steps of 0.2*eps (0.02)")
     p.add_argument("--pgd-count", type=int, default=1000,
                    help="test images for PGD-20 evaluation (the first N)")
     p.add_argument("--seed", type=int, default=0)

@@ -23,7 +23,9 @@ public struct Adam: Optimizer {
     public var decoupledWeightDecay: Bool
     /// t, the number of updates so far.
     public private(set) var step: Int = 0
+    /// m, the first-moment estimates, keyed by parameter path.
     public private(set) var firstMoments: [String: Tensor] = [:]
+    /// v, the second-moment estimates, keyed by parameter path.
     public private(set) var secondMoments: [String: Tensor] = [:]
 
     /// Creates Adam (or AdamW with `decoupledWeightDecay`).

@@ -2,8 +2,11 @@ import BulwarkCore
 
 /// Max pooling over square windows, PyTorch's `nn.MaxPool2d`.
 public struct MaxPool2D: ParameterlessLayer {
+    /// The side of the square window.
     public var kernelSize: Int
+    /// The step between windows.
     public var stride: Int
+    /// Padding on every side.
     public var padding: Int
 
     /// Creates a pooling layer; the stride defaults to the window size.
@@ -20,8 +23,11 @@ public struct MaxPool2D: ParameterlessLayer {
 
 /// Average pooling over square windows, PyTorch's `nn.AvgPool2d`.
 public struct AvgPool2D: ParameterlessLayer {
+    /// The side of the square window.
     public var kernelSize: Int
+    /// The step between windows.
     public var stride: Int
+    /// Padding on every side.
     public var padding: Int
 
     /// Creates a pooling layer; the stride defaults to the window size.

@@ -211,13 +211,21 @@ extension Tensor {
         }
     }
 
+    /// Arithmetic with a scalar, broadcast to every element.
     public static func + (lhs: Tensor, rhs: Float) -> Tensor { lhs + Tensor(rhs) }
+    /// Arithmetic with a scalar, broadcast to every element.
     public static func - (lhs: Tensor, rhs: Float) -> Tensor { lhs - Tensor(rhs) }
+    /// Arithmetic with a scalar, broadcast to every element.
     public static func * (lhs: Tensor, rhs: Float) -> Tensor { lhs * Tensor(rhs) }
+    /// Arithmetic with a scalar, broadcast to every element.
     public static func / (lhs: Tensor, rhs: Float) -> Tensor { lhs * Tensor(1 / rhs) }
+    /// Arithmetic with a scalar, broadcast to every element.
     public static func + (lhs: Float, rhs: Tensor) -> Tensor { Tensor(lhs) + rhs }
+    /// Arithmetic with a scalar, broadcast to every element.
     public static func - (lhs: Float, rhs: Tensor) -> Tensor { Tensor(lhs) - rhs }
+    /// Arithmetic with a scalar, broadcast to every element.
     public static func * (lhs: Float, rhs: Tensor) -> Tensor { Tensor(lhs) * rhs }
+    /// Arithmetic with a scalar, broadcast to every element.
     public static func / (lhs: Float, rhs: Tensor) -> Tensor { Tensor(lhs) / rhs }
 
     /// Elementwise negation.
