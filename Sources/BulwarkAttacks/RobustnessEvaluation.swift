@@ -38,7 +38,8 @@ public struct RobustnessReport: Sendable, Codable, Equatable {
 /// under that attack, so robust accuracy never exceeds clean accuracy. Each attack starts from
 /// its own generator split from `generator`, so results do not depend on the order of attacks.
 ///
-/// - Parameter progress: called after each batch with (examples done, total) for one attack.
+/// - Parameter progress: called with (phase, examples done, total): once with 0 done as each
+///   phase ("clean", then each attack's name) starts, then after each batch.
 public func evaluateRobustness<Model: Layer, G: RandomNumberGenerator>(
     _ model: Model, inputs: Tensor, labels: [Int32], attacks: [any Attack], threatModel: ThreatModel,
     batchSize: Int = 256, using generator: inout G,
@@ -49,6 +50,7 @@ public func evaluateRobustness<Model: Layer, G: RandomNumberGenerator>(
     let count = labels.count
     let batches = stride(from: 0, to: count, by: Swift.max(batchSize, 1)).map { $0..<Swift.min($0 + batchSize, count) }
 
+    progress("clean", 0, count)
     let cleanStart = Date()
     var cleanCorrect = [Bool]()
     for range in batches {
@@ -61,6 +63,7 @@ public func evaluateRobustness<Model: Layer, G: RandomNumberGenerator>(
     var results = [AttackResult]()
     for attack in attacks {
         var attackGenerator = SplitMix64(seed: generator.next())
+        progress(attack.name, 0, count)
         let start = Date()
         var robust = [Bool]()
         var maximumNorm: Float = 0

@@ -93,26 +93,26 @@ struct Eval: ParsableCommand {
             }
         }
         var generator = SplitMix64(seed: seed)
-        var phase = ""
         let report = evaluateRobustness(
             network, inputs: dataset.images, labels: dataset.labels, attacks: attacks, threatModel: threatModel,
             batchSize: batchSize, using: &generator
-        ) { name, done, total in
-            if name != phase { phase = name; progress.begin(name) }
-            progress.update(done: done, total: total)
+        ) { phase, done, total in
+            if done == 0 { progress.begin(phase) } else { progress.update(done: done, total: total) }
         }
 
         output("model: \(model) (\(loadedArchitecture.rawValue)\(metadata["epoch"].map { ", epoch \($0)" } ?? ""))")
         output("data: \(data.dataset.rawValue) \(split.rawValue), first \(report.count) examples; threat model: \(threatModel.norm.rawValue) ε = \(epsilon)")
-        output(String(format: "%-22@ %10@ %12@ %9@ %10@", "attack" as NSString, "accuracy" as NSString, "max ‖δ‖" as NSString, "seconds" as NSString, "images/s" as NSString))
-        output(String(format: "%-22@ %10@ %12@ %9.2f %10.0f", "clean" as NSString, percent(report.cleanAccuracy) as NSString, "-" as NSString, report.cleanSeconds, Double(report.count) / report.cleanSeconds))
+        var table = [["attack", "accuracy", "max ‖δ‖", "seconds", "images/s"]]
+        table.append(["clean", percent(report.cleanAccuracy), "-", String(format: "%.2f", report.cleanSeconds),
+                      String(format: "%.0f", Double(report.count) / report.cleanSeconds)])
         for result in report.attacks {
-            output(String(format: "%-22@ %10@ %12.5f %9.2f %10.0f", label(result.name) as NSString, percent(result.robustAccuracy) as NSString,
-                          result.maximumPerturbationNorm, result.seconds, Double(report.count) / result.seconds))
+            table.append([label(result.name), percent(result.robustAccuracy), String(format: "%.5f", result.maximumPerturbationNorm),
+                          String(format: "%.2f", result.seconds), String(format: "%.1f", Double(report.count) / result.seconds)])
         }
         if report.attacks.count > 1 {
-            output(String(format: "%-22@ %10@", "worst case" as NSString, percent(report.worstCaseRobustAccuracy) as NSString))
+            table.append(["worst case", percent(report.worstCaseRobustAccuracy), "", "", ""])
         }
+        output(formatTable(table))
 
         if let json {
             try writeJSON(EvaluationJSON(report: report, model: model, architecture: loadedArchitecture.rawValue,

@@ -77,3 +77,15 @@ func output(_ text: String) {
 }
 
 func percent(_ value: Float) -> String { String(format: "%.2f%%", Double(value) * 100) }
+
+/// Rows of cells as aligned columns: the first column left-aligned, the others right-aligned.
+func formatTable(_ rows: [[String]]) -> String {
+    let columns = rows.map(\.count).max() ?? 0
+    let widths = (0..<columns).map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
+    return rows.map { row in
+        row.enumerated().map { column, cell in
+            let padding = String(repeating: " ", count: widths[column] - cell.count)
+            return column == 0 ? cell + padding : padding + cell
+        }.joined(separator: "  ")
+    }.joined(separator: "\n")
+}

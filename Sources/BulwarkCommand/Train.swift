@@ -158,8 +158,11 @@ struct Train: ParsableCommand {
                     progress.update(done: batch, total: batches, unit: "batches",
                                     detail: String(format: "loss %.4f acc %.2f%%", loss, accuracy * 100))
                 case let .validating(epoch, done, total):
-                    if done <= 256 { progress.begin("validate \(epoch)") }
-                    progress.update(done: done, total: total)
+                    if done == 0 {
+                        progress.begin("validate \(epoch)")
+                    } else {
+                        progress.update(done: done, total: total)
+                    }
                 case .epoch(let metrics):
                     progress.line(describe(metrics))
                 }

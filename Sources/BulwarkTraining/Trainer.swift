@@ -55,7 +55,7 @@ public enum TrainingEvent: Sendable {
     /// A batch finished: epoch (1-based), batch (1-based), batches per epoch, running loss and
     /// accuracy of the epoch so far, and examples per second.
     case batch(epoch: Int, batch: Int, of: Int, loss: Float, accuracy: Float, imagesPerSecond: Double)
-    /// Validation is running: examples done of total.
+    /// Validation is running: examples done of total (first with 0 done, as it starts).
     case validating(epoch: Int, done: Int, of: Int)
     /// An epoch finished.
     case epoch(EpochMetrics)
@@ -150,6 +150,7 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
             if let validation, validation.count > 0 {
                 let threatModel = validationAttack?.threatModel ?? .lInfinity(epsilon: 0)
                 var validationGenerator = SplitMix64(seed: 0x5EED_0000 &+ UInt64(epoch))
+                observer(.validating(epoch: epoch, done: 0, of: validation.count))
                 let report = evaluateRobustness(
                     model, inputs: validation.images, labels: validation.labels,
                     attacks: validationAttack.map { [$0] } ?? [], threatModel: threatModel,
