@@ -26,6 +26,15 @@ public enum AttackLoss: String, Sendable, Codable {
     /// The Carlini–Wagner margin `max_{j≠y} z_j − z_y` (untargeted) or `max_{j≠t} z_j − z_t`
     /// negated (targeted), Carlini and Wagner 2017, without the confidence clip.
     case margin
+    /// The difference of logits ratio, Croce and Hein 2020, "Reliable evaluation of adversarial
+    /// robustness with an ensemble of diverse parameter-free attacks" (ICML). With `π` the
+    /// classes sorted by decreasing logit `z`, the untargeted loss is
+    /// `DLR(x, y) = −(z_y − max_{i≠y} z_i) / (z_π1 − z_π3 + 1e-12)` and the targeted one (towards
+    /// `t`, their APGD-T) `−(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2 + 1e-12)`. Both are invariant to
+    /// shifting and (positively) rescaling the logits, so they do not saturate like
+    /// cross-entropy. Needs at least 3 classes (4 when targeted); the targeted form also needs
+    /// the true labels (`attackLoss(…, trueLabels:)`).
+    case dlr
 }
 
 /// An adversarial-example generator: a struct of hyper-parameters with one verb.
@@ -47,7 +56,12 @@ public protocol Attack: Sendable {
 
 /// The per-example loss an attack ascends, given logits and the labels it is measured
 /// against (true labels when untargeted, target labels when targeted).
-package func attackLoss(_ loss: AttackLoss, logits: Tensor, labels: [Int32], targeted: Bool) -> Tensor {
+///
+/// - Parameter trueLabels: the true labels when `targeted`; only the targeted DLR loss reads
+///   them (and requires them), every other loss ignores them.
+package func attackLoss(
+    _ loss: AttackLoss, logits: Tensor, labels: [Int32], targeted: Bool, trueLabels: [Int32]? = nil
+) -> Tensor {
     switch loss {
     case .crossEntropy:
         let perExample = softmaxCrossEntropy(logits: logits, labels: labels, reduction: .none)
@@ -58,6 +72,14 @@ package func attackLoss(_ loss: AttackLoss, logits: Tensor, labels: [Int32], tar
         // Push the label's own logit far down so the max picks the best other class.
         let other = (logits - mask * 1e9).max(alongAxis: 1)
         return targeted ? labelLogit - other : other - labelLogit
+    case .dlr:
+        if targeted {
+            guard let trueLabels else {
+                preconditionFailure("the targeted DLR loss needs the true labels as well as the targets (trueLabels:)")
+            }
+            return differenceOfLogitsRatio(logits: logits, labels: trueLabels, targets: labels)
+        }
+        return differenceOfLogitsRatio(logits: logits, labels: labels, targets: nil)
     }
 }
 

@@ -153,9 +153,11 @@ package struct IterativeAttack {
     }
 
     /// Runs the attack on a copy of `model` in the given mode (inference unless a training
-    /// method asks for its model as it is).
+    /// method asks for its model as it is). `lossObserver`, if given, receives the mean loss at
+    /// the start of every step (for the sanity check that PGD's loss rises).
     package func run<Model: Layer, G: RandomNumberGenerator>(
-        _ inputs: Tensor, labels: [Int32], model: Model, mode: LayerMode = .inference, using generator: inout G
+        _ inputs: Tensor, labels: [Int32], model: Model, mode: LayerMode = .inference, using generator: inout G,
+        lossObserver: ((_ step: Int, _ meanLoss: Float) -> Void)? = nil
     ) -> Tensor {
         let original = inputs.detached
         var model = model.with(mode: mode)
@@ -172,10 +174,11 @@ package struct IterativeAttack {
         var bestLoss = [Float](repeating: -.infinity, count: labels.count)
         for _ in 0..<restarts {
             var adversarial = randomStart ? threatModel.randomStart(around: original, using: &generator) : original
-            for _ in 0..<steps {
-                let gradient = BulwarkCore.gradient(at: adversarial) { x in
-                    attackLoss(loss, logits: model(x), labels: lossLabels, targeted: targeted).sum()
+            for iteration in 0..<steps {
+                let (value, gradient) = valueWithGradient(at: adversarial) { x in
+                    attackLoss(loss, logits: model(x), labels: lossLabels, targeted: targeted, trueLabels: labels).sum()
                 }
+                lossObserver?(iteration, value.scalar / Float(Swift.max(labels.count, 1)))
                 let step: Tensor
                 switch direction {
                 case .steepestAscent: step = threatModel.steepestAscentDirection(gradient)
@@ -186,7 +189,7 @@ package struct IterativeAttack {
             if restarts == 1 { return adversarial }
             // Keep, per example, a fooling iterate first and the highest loss second.
             let logits = model(adversarial)
-            let losses = attackLoss(loss, logits: logits, labels: lossLabels, targeted: targeted).array
+            let losses = attackLoss(loss, logits: logits, labels: lossLabels, targeted: targeted, trueLabels: labels).array
             let predicted = predictions(logits)
             let width = original.scalarCount / Swift.max(labels.count, 1)
             var bestScalars = best.array

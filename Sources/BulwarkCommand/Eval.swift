@@ -46,6 +46,12 @@ struct Eval: ParsableCommand {
     @Option(help: "Evaluate the first N examples of the split.")
     var count: Int = 1000
 
+    @Option(help: "independent (every attack on every example) or ensemble (each attack only on examples still robust, as AutoAttack).")
+    var strategy: EvaluationStrategy = .independent
+
+    @Flag(inversion: .prefixedNo, help: "Look for signs of gradient masking (zero or NaN gradients, FGSM beating PGD, loss not rising, no break at a huge ε) on the first batch.")
+    var sanityChecks = true
+
     @Option(help: "Examples per attack batch.")
     var batchSize: Int = 256
 
@@ -95,7 +101,7 @@ struct Eval: ParsableCommand {
         var generator = SplitMix64(seed: seed)
         let report = evaluateRobustness(
             network, inputs: dataset.images, labels: dataset.labels, attacks: attacks, threatModel: threatModel,
-            batchSize: batchSize, using: &generator
+            strategy: strategy, sanityChecks: sanityChecks, batchSize: batchSize, using: &generator
         ) { phase, done, total in
             if done == 0 { progress.begin(phase) } else { progress.update(done: done, total: total) }
         }
@@ -107,12 +113,16 @@ struct Eval: ParsableCommand {
                       String(format: "%.0f", Double(report.count) / report.cleanSeconds)])
         for result in report.attacks {
             table.append([label(result.name), percent(result.robustAccuracy), String(format: "%.5f", result.maximumPerturbationNorm),
-                          String(format: "%.2f", result.seconds), String(format: "%.1f", Double(report.count) / result.seconds)])
+                          String(format: "%.2f", result.seconds), String(format: "%.1f", Double(result.attackedCount) / result.seconds)])
         }
         if report.attacks.count > 1 {
-            table.append(["worst case", percent(report.worstCaseRobustAccuracy), "", "", ""])
+            table.append([strategy == .ensemble ? "ensemble" : "worst case", percent(report.worstCaseRobustAccuracy), "", "", ""])
         }
         output(formatTable(table))
+        if sanityChecks {
+            output(report.flags.isEmpty ? "sanity checks: no sign of gradient masking" : "sanity checks raised \(report.flags.count) flag(s):")
+            for flag in report.flags { output("  ⚑ \(flag.kind.rawValue): \(flag.message). \(flag.advice)") }
+        }
 
         if let json {
             try writeJSON(EvaluationJSON(report: report, model: model, architecture: loadedArchitecture.rawValue,
@@ -137,10 +147,13 @@ struct EvaluationJSON: Encodable {
         var maxPerturbationNorm: Float
         var seconds: Double
         var imagesPerSecond: Double
+        var attackedCount: Int
+        var adversarialAccuracy: Float
 
         enum CodingKeys: String, CodingKey {
             case robustAccuracy = "robust_accuracy", maxPerturbationNorm = "max_perturbation_norm"
-            case seconds, imagesPerSecond = "images_per_second"
+            case seconds, imagesPerSecond = "images_per_second", attackedCount = "attacked_count"
+            case adversarialAccuracy = "adversarial_accuracy"
         }
     }
 
@@ -158,10 +171,14 @@ struct EvaluationJSON: Encodable {
     var cleanAccuracy: Float
     var worstCaseRobustAccuracy: Float
     var attacks: [String: AttackEntry]
+    var strategy: String
+    var brokenBy: [String: Int]
+    var flags: [SanityFlag]
     var bulwarkVersion: String
 
     enum CodingKeys: String, CodingKey {
-        case model, architecture, dataset, split, count, norm, epsilon, seed, steps, restarts, attacks
+        case model, architecture, dataset, split, count, norm, epsilon, seed, steps, restarts, attacks, strategy, flags
+        case brokenBy = "broken_by"
         case stepSize = "step_size", cleanAccuracy = "clean_accuracy"
         case worstCaseRobustAccuracy = "worst_case_robust_accuracy", bulwarkVersion = "bulwark_version"
     }
@@ -183,8 +200,12 @@ struct EvaluationJSON: Encodable {
         worstCaseRobustAccuracy = report.worstCaseRobustAccuracy
         attacks = Dictionary(uniqueKeysWithValues: report.attacks.map {
             ($0.name, AttackEntry(robustAccuracy: $0.robustAccuracy, maxPerturbationNorm: $0.maximumPerturbationNorm,
-                                  seconds: $0.seconds, imagesPerSecond: Double(report.count) / $0.seconds))
+                                  seconds: $0.seconds, imagesPerSecond: Double($0.attackedCount) / $0.seconds,
+                                  attackedCount: $0.attackedCount, adversarialAccuracy: $0.adversarialAccuracy))
         })
+        strategy = report.strategy.rawValue
+        brokenBy = report.brokenBy.reduce(into: [:]) { counts, name in counts[name ?? "robust", default: 0] += 1 }
+        flags = report.flags
         bulwarkVersion = toolVersion
     }
 }

@@ -29,6 +29,7 @@ extension ImageDatasetName: ExpressibleByArgument {}
 extension Architecture: ExpressibleByArgument {}
 extension Norm: ExpressibleByArgument {}
 extension DatasetSplit: ExpressibleByArgument {}
+extension EvaluationStrategy: ExpressibleByArgument {}
 
 /// Where the images come from.
 struct DatasetOptions: ParsableArguments {
