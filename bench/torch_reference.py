@@ -1,9 +1,19 @@
 #!/usr/bin/env python3
 """PyTorch reference numbers for Bulwark's Fashion-MNIST benchmarks.
 
-Trains one of the reference models with one of three recipes and reports
-seconds per epoch, clean accuracy and PGD-20 robust accuracy, so that the
-figures can be put beside Bulwark's on the same machine.
+Two modes.
+
+Speed workloads (--workloads): the workloads of `bulwark-bench` (W1-W7, see
+bench/README.md), same shapes, same data (the first 256 Fashion-MNIST
+training images), warm-up then the median of --repetitions runs, written as
+the same JSON list as `bulwark-bench --json`. Attacks come from torchattacks
+(FGSM, PGD, and FFGSM for Fast-AT); if it is not installed, hand-written
+copies of those three attacks run instead and every attack entry says so.
+
+Training recipes (--recipe, the default mode): trains one of the reference
+models with one of three recipes and reports seconds per epoch, clean
+accuracy and PGD-20 robust accuracy, so that the figures can be put beside
+Bulwark's on the same machine.
 
 Recipes
   standard  plain training, Adam lr 1e-3, batch 128
@@ -13,7 +23,10 @@ Recipes
 Both adversarial recipes use Adam with a per-batch triangular learning rate
 (0 -> peak at 40% of all iterations -> 0 at the end).
 
-Example
+Examples
+  python bench/torch_reference.py --workloads w1,w2,w3,w4,w5,w6,w7 \
+      --models mlp,lenet,smallcnn --repetitions 5 --warmup 1 --json torch.json
+  python bench/torch_reference.py --workloads w5 --models smallcnn --train-count 512
   python bench/torch_reference.py --recipe standard --json out.json
   python bench/torch_reference.py --recipe fast --epochs 1 --train-count 5000
 """
@@ -24,9 +37,12 @@ import argparse
 import gzip
 import json
 import os
+import copy
 import platform
 import random
+import resource
 import struct
+import sys
 import time
 from pathlib import Path
 
@@ -68,7 +84,12 @@ def load_split(data_dir: Path, prefix: str) -> tuple[torch.Tensor, torch.Tensor]
     """Load images as float32 NCHW [N,1,28,28] in [0,1] and labels as int64."""
     images = read_idx(data_dir / f"{prefix}-images-idx3-ubyte.gz")
     labels = read_idx(data_dir / f"{prefix}-labels-idx1-ubyte.gz")
-    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
+    # One float32 copy, divided in place: no second full-size temporary (peak
+    # resident memory is one of the compared figures).
+    pixels = images.astype(np.float32)
+    del images
+    np.divide(pixels, 255.0, out=pixels)
+    x = torch.from_numpy(pixels).unsqueeze(1)
     y = torch.from_numpy(labels.astype(np.int64))
     return x.contiguous(), y
 
@@ -256,6 +277,292 @@ def train(model: nn.Module, recipe: str, x: torch.Tensor, y: torch.Tensor,
 
 
 # --------------------------------------------------------------------------
+# Speed workloads (mirror Sources/BulwarkBench/main.swift)
+# --------------------------------------------------------------------------
+
+WORKLOAD_NAMES = ("w1", "w2", "w3", "w4", "w5", "w6", "w7")
+BENCH_EPS = 0.1                  # L-inf radius of W3-W6
+W5_COUNT, W6_COUNT = 10_000, 5_000  # training images of one W5 / W6 epoch
+EPOCH_BATCH = 128
+GEMM_SIZES = (1024, 4096)
+CONV_INPUT, CONV_WEIGHT, CONV_PADDING = (128, 32, 14, 14), (64, 32, 5, 5), 2
+
+
+def load_attack_library():
+    """torchattacks' FGSM, PGD and FFGSM, or hand-written copies of them.
+
+    Returns (name, FGSM, PGD, FFGSM); each is a class called as
+    Attack(model, **hyper)(images, labels), like torchattacks.
+    """
+    try:
+        import torchattacks
+        return (f"torchattacks {torchattacks.__version__}",
+                torchattacks.FGSM, torchattacks.PGD, torchattacks.FFGSM)
+    except ImportError:
+        return ("hand-written (torchattacks not installed)",
+                HandFGSM, HandPGD, HandFFGSM)
+
+
+class _HandAttack:
+    """The part of torchattacks.Attack these workloads use: the model runs in
+    eval mode during the attack and gets its mode back afterwards."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return self.forward(images.clone().detach(), labels.clone().detach())
+        finally:
+            self.model.train(was_training)
+
+    def _grad(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        x.requires_grad_(True)
+        loss = F.cross_entropy(self.model(x), labels)
+        return torch.autograd.grad(loss, x)[0]
+
+
+class HandFGSM(_HandAttack):
+    """torchattacks.FGSM: x + eps * sign(grad), clamped to [0, 1]."""
+
+    def __init__(self, model, eps):
+        super().__init__(model)
+        self.eps = eps
+
+    def forward(self, images, labels):
+        grad = self._grad(images, labels)
+        return torch.clamp(images + self.eps * grad.sign(), 0, 1).detach()
+
+
+class HandPGD(_HandAttack):
+    """torchattacks.PGD (L-inf, uniform random start)."""
+
+    def __init__(self, model, eps, alpha, steps, random_start=True):
+        super().__init__(model)
+        self.eps, self.alpha, self.steps, self.random_start = eps, alpha, steps, random_start
+
+    def forward(self, images, labels):
+        adv = images.clone().detach()
+        if self.random_start:
+            adv = torch.clamp(adv + torch.empty_like(adv).uniform_(-self.eps, self.eps), 0, 1).detach()
+        for _ in range(self.steps):
+            grad = self._grad(adv, labels)
+            adv = adv.detach() + self.alpha * grad.sign()
+            delta = torch.clamp(adv - images, -self.eps, self.eps)
+            adv = torch.clamp(images + delta, 0, 1).detach()
+        return adv
+
+
+class HandFFGSM(_HandAttack):
+    """torchattacks.FFGSM, Fast-AT's attack: uniform start, one step of alpha."""
+
+    def __init__(self, model, eps, alpha):
+        super().__init__(model)
+        self.eps, self.alpha = eps, alpha
+
+    def forward(self, images, labels):
+        # randn_like then uniform_, as torchattacks writes it (same work, same stream).
+        adv = torch.clamp(images + torch.randn_like(images).uniform_(-self.eps, self.eps), 0, 1).detach()
+        grad = self._grad(adv, labels)
+        adv = adv + self.alpha * grad.sign()
+        delta = torch.clamp(adv - images, -self.eps, self.eps)
+        return torch.clamp(images + delta, 0, 1).detach()
+
+
+def cyclic_lr(progress: float, peak: float, peak_fraction: float = 0.4) -> float:
+    """Bulwark's LearningRateSchedule.cyclic: 0 -> peak at peak_fraction -> 0."""
+    progress = min(max(progress, 0.0), 1.0)
+    if progress <= peak_fraction:
+        return peak * progress / peak_fraction if peak_fraction > 0 else peak
+    return peak * max(0.0, (1.0 - progress) / (1.0 - peak_fraction))
+
+
+def median_seconds(body, repetitions: int, warmup: int) -> float:
+    """Run body `warmup` times untimed, then `repetitions` times; the median
+    (the upper one for an even count, as bulwark-bench takes it)."""
+    for _ in range(warmup):
+        body()
+    times = []
+    for _ in range(max(repetitions, 1)):
+        start = time.perf_counter()
+        body()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def peak_rss_kib() -> int:
+    """The process's peak resident set size so far, in KiB (Linux ru_maxrss)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def adversarial_epoch(model: nn.Module, workload: str, x: torch.Tensor, y: torch.Tensor,
+                      attacks) -> None:
+    """One epoch of W5 (Fast-AT) or W6 (PGD-7 AT), in place, as Bulwark's Trainer
+    runs it: shuffled batches of 128 (the last one partial), Adam (PyTorch
+    defaults) with the cyclic rate evaluated before every batch."""
+    _, _, pgd_class, ffgsm_class = attacks
+    if workload == "W5":
+        attack = ffgsm_class(model, eps=BENCH_EPS, alpha=1.25 * BENCH_EPS)
+    else:
+        attack = pgd_class(model, eps=BENCH_EPS, alpha=0.02, steps=7, random_start=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    batches = (len(x) + EPOCH_BATCH - 1) // EPOCH_BATCH
+    order = torch.randperm(len(x))
+    model.train()
+    for index in range(batches):
+        idx = order[index * EPOCH_BATCH:(index + 1) * EPOCH_BATCH]
+        xb, yb = x[idx], y[idx]
+        for group in optimizer.param_groups:
+            group["lr"] = cyclic_lr(index / batches, peak=1e-3)
+        adv = attack(xb, yb)
+        loss = F.cross_entropy(model(adv), yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+
+def run_workloads(args: argparse.Namespace) -> list[dict]:
+    """The speed workloads; returns bulwark-bench's JSON list."""
+    selected = {w.strip().lower() for w in args.workloads.split(",") if w.strip()}
+    unknown = selected - set(WORKLOAD_NAMES)
+    if unknown:
+        raise SystemExit(f"unknown workload(s) {', '.join(sorted(unknown))}; choose from {', '.join(WORKLOAD_NAMES)}")
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    for name in models:
+        if name not in MODEL_NAMES:
+            raise SystemExit(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
+    reps, warmup = args.repetitions, args.warmup
+
+    attacks = load_attack_library()
+    attack_name, fgsm_class, pgd_class, _ = attacks
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"CPU capability {torch.backends.cpu.get_cpu_capability()}, attacks: {attack_name}", flush=True)
+
+    # Like bulwark-bench: Fashion-MNIST training images when installed, noise
+    # otherwise (W5 and W6 need the data and are skipped without it).
+    try:
+        x_train, y_train = load_split(Path(args.data_dir), "train")
+    except FileNotFoundError:
+        x_train = y_train = None
+        print(f"no Fashion-MNIST in {args.data_dir}: W1-W4 on uniform noise, W5/W6 skipped", file=sys.stderr)
+
+    results: list[dict] = []
+
+    def report(entry: dict) -> None:
+        results.append(entry)
+        rate = (f"{entry['images_per_second']:10.0f} img/s" if "images_per_second" in entry
+                else f"{entry['gflops']:10.1f} GFLOP/s")
+        extra = f"  accuracy {entry['accuracy'] * 100:.2f}%" if "accuracy" in entry else ""
+        if "peak_rss_kib" in entry:
+            extra += f"  peak RSS {entry['peak_rss_kib'] / 1024:.0f} MiB"
+        print(f"{entry['workload']:<4} {entry['model']:<9} {rate}  median {entry['median_seconds']:.4f} s{extra}", flush=True)
+
+    for name in models:
+        torch.manual_seed(0)
+        model = build_model(name)
+        if x_train is not None:
+            images256, labels256 = x_train[:256].clone(), y_train[:256].clone()
+        else:
+            images256 = torch.rand(256, 1, 28, 28)
+            labels256 = torch.arange(256) % 10
+
+        if "w1" in selected:
+            network = copy.deepcopy(model).eval()
+
+            def w1():
+                with torch.inference_mode():
+                    network(images256)
+            seconds = median_seconds(w1, reps, warmup)
+            report({"workload": "W1", "model": name, "images_per_second": 256 / seconds,
+                    "median_seconds": seconds})
+
+        if "w2" in selected:
+            network = copy.deepcopy(model).train()
+            optimizer = torch.optim.SGD(network.parameters(), lr=0.01, momentum=0.9)
+            inputs, labels = images256[:128], labels256[:128]
+
+            def w2():
+                loss = F.cross_entropy(network(inputs), labels)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            seconds = median_seconds(w2, reps, warmup)
+            report({"workload": "W2", "model": name, "images_per_second": 128 / seconds,
+                    "median_seconds": seconds})
+
+        if "w3" in selected:
+            torch.manual_seed(1)
+            attack = fgsm_class(model, eps=BENCH_EPS)
+            seconds = median_seconds(lambda: attack(images256, labels256), reps, warmup)
+            report({"workload": "W3", "model": name, "images_per_second": 256 / seconds,
+                    "median_seconds": seconds, "attack_library": attack_name})
+
+        if "w4" in selected:
+            torch.manual_seed(1)
+            attack = pgd_class(model, eps=BENCH_EPS, alpha=0.01, steps=10, random_start=True)
+            seconds = median_seconds(lambda: attack(images256, labels256), reps, warmup)
+            report({"workload": "W4", "model": name, "images_per_second": 256 / seconds,
+                    "median_seconds": seconds, "attack_library": attack_name})
+
+        for workload, default_count in (("W5", W5_COUNT), ("W6", W6_COUNT)):
+            if workload.lower() not in selected or x_train is None:
+                continue
+            count = min(args.train_count or default_count, len(x_train))
+            x, y = x_train[:count], y_train[:count]
+            accuracy_after = [0.0]
+
+            def epoch():
+                network = copy.deepcopy(model)
+                torch.manual_seed(2)
+                adversarial_epoch(network, workload, x, y, attacks)
+                network.eval()
+                with torch.inference_mode():
+                    predicted = network(images256).argmax(1)
+                accuracy_after[0] = (predicted == labels256).float().mean().item()
+            seconds = median_seconds(epoch, reps, warmup)
+            report({"workload": workload, "model": name, "images_per_second": count / seconds,
+                    "median_seconds": seconds, "accuracy": accuracy_after[0],
+                    "train_count": count, "attack_library": attack_name,
+                    # The whole process's peak so far: W5's own only when it
+                    # runs alone (--workloads w5 --models M).
+                    "peak_rss_kib": peak_rss_kib()})
+
+    if "w7" in selected:
+        generator = torch.Generator().manual_seed(3)
+        for size in GEMM_SIZES:
+            a = torch.rand(size, size, generator=generator) * 2 - 1
+            b = torch.rand(size, size, generator=generator) * 2 - 1
+            seconds = median_seconds(lambda: torch.matmul(a, b), 2 if size > 2048 else reps, warmup)
+            report({"workload": "W7", "model": f"gemm{size}", "gflops": 2 * size ** 3 / seconds / 1e9,
+                    "median_seconds": seconds})
+        x = torch.rand(*CONV_INPUT, generator=generator)
+        w = (torch.rand(*CONV_WEIGHT, generator=generator) * 2 - 1) * 0.1
+        n, cin, h, wd = CONV_INPUT
+        cout, _, kh, kw = CONV_WEIGHT
+        flops = 2.0 * n * cout * cin * kh * kw * h * wd
+        seconds = median_seconds(lambda: F.conv2d(x, w, padding=CONV_PADDING), reps, warmup)
+        report({"workload": "W7", "model": "conv-fwd", "gflops": flops / seconds / 1e9,
+                "median_seconds": seconds})
+        xg, wg = x.clone().requires_grad_(True), w.clone().requires_grad_(True)
+
+        def forward_backward():
+            out = F.conv2d(xg, wg, padding=CONV_PADDING).sum()
+            torch.autograd.grad(out, [xg, wg])
+        seconds = median_seconds(forward_backward, reps, warmup)
+        # Forward plus the two backward GEMMs: three times the forward's flops.
+        report({"workload": "W7", "model": "conv-f+b", "gflops": 3 * flops / seconds / 1e9,
+                "median_seconds": seconds})
+
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2, sort_keys=True)
+            f.write("\n")
+    return results
+
+
+# --------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------
 
@@ -268,13 +575,22 @@ def seed_everything(seed: int) -> None:
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    speed = p.add_argument_group("speed workloads (bulwark-bench's W1-W7)")
+    speed.add_argument("--workloads", metavar="LIST",
+                       help="comma-separated w1..w7; runs the speed workloads instead of a recipe")
+    speed.add_argument("--models", default="mlp,lenet,smallcnn", metavar="LIST",
+                       help="comma-separated models for the workloads (default: mlp,lenet,smallcnn)")
+    speed.add_argument("--repetitions", type=int, default=5,
+                       help="timed repetitions per workload; the median is reported")
+    speed.add_argument("--warmup", type=int, default=1, help="untimed runs per workload")
     p.add_argument("--recipe", choices=sorted(RECIPES), default="standard")
     p.add_argument("--model", choices=MODEL_NAMES, default="smallcnn")
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
     p.add_argument("--epochs", type=int, default=None,
                    help="default: 3 for standard, 5 for fast and pgd")
     p.add_argument("--train-count", type=int, default=None,
-                   help="use only the first N training images")
+                   help="use only the first N training images (speed workloads: "
+                        "the images of one W5 and one W6 epoch, default 10000 and 5000)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3,
                    help="Adam learning rate (peak of the triangle for fast/pgd)")
@@ -283,13 +599,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--pgd-count", type=int, default=1000,
                    help="test images for PGD-20 evaluation (the first N)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", metavar="FILE", help="write all figures to FILE")
+    p.add_argument("--json", metavar="FILE", help="write all figures to FILE (speed "
+                   "workloads: the list bulwark-bench --json writes)")
     return p.parse_args(argv)
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> dict | list:
     args = parse_args(argv)
     torch.set_num_threads(NUM_THREADS)
+    if args.workloads:
+        return run_workloads(args)
     seed_everything(args.seed)
 
     epochs = args.epochs if args.epochs is not None else RECIPES[args.recipe]["epochs"]
