@@ -138,7 +138,6 @@ public func evaluateRobustness<Model: Layer, G: RandomNumberGenerator>(
         report.flags = sanityFlags(
             for: report, model: model, inputs: inputs.slice(alongAxis: 0, probe), labels: Array(labels[probe]),
             using: &generator)
-        progress("sanity checks", 1, 1)
     }
     return report
 }

@@ -8,13 +8,29 @@ struct Eval: ParsableCommand {
         abstract: "Measure clean accuracy and robust accuracy under attacks.",
         discussion: """
             An example counts as robust only if it is classified correctly both clean and under \
-            the attack. The worst case counts an example robust only if it survives every attack given.
+            the attack. The worst case counts an example robust only if it survives every attack \
+            given. --attack standard runs the AutoAttack-style ensemble (APGD-CE, APGD-T, Square) \
+            on the examples still robust. --epsilons evaluates a robustness curve.
             """)
 
-    enum AttackName: String, ExpressibleByArgument, CaseIterable {
+    /// The attacks the command line can build.
+    enum AttackName: String, CaseIterable {
         case fgsm, pgd
         case gradientAscent = "gradient-ascent"
+        case apgdCE = "apgd-ce"
+        case apgdDLR = "apgd-dlr"
+        case apgdT = "apgd-t"
+        case square
+        case deepfool
+        case carliniWagner = "cw-l2"
+
+        /// DeepFool and Carlini–Wagner search for the smallest perturbation.
+        var isMinimumNorm: Bool { self == .deepfool || self == .carliniWagner }
     }
+
+    /// The attacks of `--attack standard`, after AutoAttack's standard version (FAB-T is not
+    /// implemented).
+    static let standardEnsemble: [AttackName] = [.apgdCE, .apgdT, .square]
 
     @Option(help: "The checkpoint (.safetensors) to evaluate.")
     var model: String
@@ -28,28 +44,38 @@ struct Eval: ParsableCommand {
     @Option(help: "The split to evaluate on.")
     var split: DatasetSplit = .test
 
-    @Option(parsing: .upToNextOption, help: "Attacks to run: fgsm, pgd, gradient-ascent (several allowed, comma or space separated), or none for clean accuracy only.")
+    @Option(parsing: .upToNextOption, help: ArgumentHelp(
+        "Attacks to run, comma or space separated: \(AttackName.allCases.map(\.rawValue).joined(separator: ", ")); standard for the ensemble; none for clean accuracy only."))
     var attack: [String] = ["pgd"]
 
-    @Option(help: "Steps of pgd and gradient-ascent.")
+    @Option(help: "Budgets for a robustness curve, comma separated (fractions accepted): 0,0.05,0.1,0.2. Overrides --epsilon.")
+    var epsilons: String?
+
+    @Option(help: "Steps of pgd, gradient-ascent and deepfool.")
     var steps: Int = 20
 
     @Option(help: "Step size α of pgd and gradient-ascent; default 2.5ε/steps. Fractions accepted.")
     var stepSize: Fraction?
 
-    @Option(help: "PGD restarts; an example is robust only if it survives all of them.")
+    @Option(help: "Restarts of pgd and the APGD attacks; an example is robust only if it survives all of them.")
     var restarts: Int = 1
 
     @Flag(inversion: .prefixedNo, help: "Start PGD at a random point of the ε-ball.")
     var randomStart = true
 
+    @Option(help: "Iterations of the APGD attacks.")
+    var iterations: Int = 100
+
+    @Option(help: "Query budget of the Square attack.")
+    var queries: Int = 5000
+
     @Option(help: "Evaluate the first N examples of the split.")
     var count: Int = 1000
 
-    @Option(help: "independent (every attack on every example) or ensemble (each attack only on examples still robust, as AutoAttack).")
-    var strategy: EvaluationStrategy = .independent
+    @Option(help: "independent (every attack on every example) or ensemble (each attack only on examples still robust); default ensemble for --attack standard.")
+    var strategy: EvaluationStrategy?
 
-    @Flag(inversion: .prefixedNo, help: "Look for signs of gradient masking (zero or NaN gradients, FGSM beating PGD, loss not rising, no break at a huge ε) on the first batch.")
+    @Flag(inversion: .prefixedNo, help: "Look for signs of gradient masking (zero or NaN gradients, FGSM beating PGD, Square beating gradients, loss not rising, no break at a huge ε) on the first batch.")
     var sanityChecks = true
 
     @Option(help: "Examples per attack batch.")
@@ -66,17 +92,46 @@ struct Eval: ParsableCommand {
 
     func validate() throws {
         try require(count >= 1, "--count must be at least 1")
-        try require(steps >= 1 && restarts >= 1 && batchSize >= 1, "--steps, --restarts and --batch-size must be at least 1")
+        try require(steps >= 1 && restarts >= 1 && batchSize >= 1 && iterations >= 1 && queries >= 1,
+                    "--steps, --restarts, --iterations, --queries and --batch-size must be at least 1")
         let names = try attackNames()
         try require(Set(names).count == names.count, "--attack lists an attack twice")
+        if names.contains(.carliniWagner) { try require(threat.norm == .l2, "cw-l2 is an L2 attack: add --norm l2") }
+        _ = try budgets()
     }
 
     private func attackNames() throws -> [AttackName] {
-        try attack.flatMap { $0.split(separator: ",") }.filter { $0 != "none" }.map { name in
+        try attack.flatMap { $0.split(separator: ",") }.filter { $0 != "none" }.flatMap { name -> [AttackName] in
+            if name == "standard" { return Self.standardEnsemble }
             guard let attack = AttackName(rawValue: String(name)) else {
-                throw ValidationError("Unknown attack '\(name)'. Choose from: \(AttackName.allCases.map(\.rawValue).joined(separator: ", ")).")
+                throw ValidationError("Unknown attack '\(name)'. Choose from: \(AttackName.allCases.map(\.rawValue).joined(separator: ", ")), standard, none.")
             }
-            return attack
+            return [attack]
+        }
+    }
+
+    private func budgets() throws -> [Float]? {
+        guard let epsilons else { return nil }
+        return try epsilons.split(separator: ",").map { text in
+            guard let value = Fraction(argument: String(text))?.value, value >= 0 else {
+                throw ValidationError("--epsilons: '\(text)' is not a non-negative number or fraction")
+            }
+            return value
+        }
+    }
+
+    private func makeAttack(_ name: AttackName, _ threatModel: ThreatModel) -> any Attack {
+        let alpha = stepSize?.value ?? 2.5 * threatModel.epsilon / Float(steps)
+        switch name {
+        case .fgsm: return FGSM(threatModel: threatModel)
+        case .pgd: return PGD(threatModel: threatModel, steps: steps, stepSize: alpha, randomStart: randomStart, restarts: restarts)
+        case .gradientAscent: return GradientAscent(threatModel: threatModel, steps: steps, stepSize: alpha)
+        case .apgdCE: return APGD(threatModel: threatModel, iterations: iterations, restarts: restarts)
+        case .apgdDLR: return APGD(threatModel: threatModel, iterations: iterations, restarts: restarts, loss: .dlr)
+        case .apgdT: return APGD(threatModel: threatModel, iterations: iterations, restarts: restarts, loss: .dlr, objective: .targeted())
+        case .square: return SquareAttack(threatModel: threatModel, queries: queries)
+        case .deepfool: return DeepFool(threatModel: threatModel, steps: Swift.max(steps, 50))
+        case .carliniWagner: return CarliniWagnerL2(threatModel: threatModel)
         }
     }
 
@@ -88,46 +143,64 @@ struct Eval: ParsableCommand {
         guard dataset.images.shape == expectedShape else {
             throw ValidationError("The \(data.dataset.rawValue) images have shape \(Array(dataset.images.shape.dropFirst())) but '\(loadedArchitecture.rawValue)' expects \(loadedArchitecture.inputShape).")
         }
-        let threatModel = threat.threatModel
-        let epsilon = threatModel.epsilon
-        let alpha = stepSize?.value ?? 2.5 * epsilon / Float(steps)
-        let attacks: [any Attack] = try attackNames().map { name in
-            switch name {
-            case .fgsm: FGSM(threatModel: threatModel)
-            case .pgd: PGD(threatModel: threatModel, steps: steps, stepSize: alpha, randomStart: randomStart, restarts: restarts)
-            case .gradientAscent: GradientAscent(threatModel: threatModel, steps: steps, stepSize: alpha)
-            }
-        }
+        let names = try attackNames()
         var generator = SplitMix64(seed: seed)
-        let report = evaluateRobustness(
-            network, inputs: dataset.images, labels: dataset.labels, attacks: attacks, threatModel: threatModel,
-            strategy: strategy, sanityChecks: sanityChecks, batchSize: batchSize, using: &generator
-        ) { phase, done, total in
+        let observer: (String, Int, Int) -> Void = { phase, done, total in
             if done == 0 { progress.begin(phase) } else { progress.update(done: done, total: total) }
         }
-
         output("model: \(model) (\(loadedArchitecture.rawValue)\(metadata["epoch"].map { ", epoch \($0)" } ?? ""))")
-        output("data: \(data.dataset.rawValue) \(split.rawValue), first \(report.count) examples; threat model: \(threatModel.norm.rawValue) ε = \(epsilon)")
-        var table = [["attack", "accuracy", "max ‖δ‖", "seconds", "images/s"]]
-        table.append(["clean", percent(report.cleanAccuracy), "-", String(format: "%.2f", report.cleanSeconds),
+
+        if let budgets = try budgets() {
+            let minimumNorm = names.filter(\.isMinimumNorm).compactMap { makeAttack($0, threat.threatModel) as? any MinimumNormAttack }
+            let curve = evaluateRobustnessCurve(
+                network, inputs: dataset.images, labels: dataset.labels, epsilons: budgets, norm: threat.norm,
+                attacks: { threatModel in names.filter { !$0.isMinimumNorm }.map { makeAttack($0, threatModel) } },
+                minimumNormAttacks: minimumNorm, batchSize: batchSize, using: &generator, progress: observer)
+            output("data: \(data.dataset.rawValue) \(split.rawValue), first \(curve.count) examples; clean accuracy \(percent(curve.cleanAccuracy)); \(threat.norm.rawValue) budgets")
+            let attackNames = curve.attackRobustAccuracy.keys.sorted()
+            var table = [["ε", "robust"] + attackNames]
+            for (position, epsilon) in curve.epsilons.enumerated() {
+                table.append([String(format: "%.4g", epsilon), percent(curve.robustAccuracy[position])]
+                             + attackNames.map { percent(curve.attackRobustAccuracy[$0]?[position] ?? .nan) })
+            }
+            output(formatTable(table))
+            if let json {
+                try writeJSON(CurveJSON(curve: curve, model: model, architecture: loadedArchitecture.rawValue,
+                                        dataset: data.dataset.rawValue, split: split.rawValue, seed: seed), to: json)
+            }
+            return
+        }
+
+        let threatModel = threat.threatModel
+        let attacks = names.map { makeAttack($0, threatModel) }
+        let resolvedStrategy = strategy ?? (attack.contains { $0.split(separator: ",").contains("standard") } ? .ensemble : .independent)
+        let report = evaluateRobustness(
+            network, inputs: dataset.images, labels: dataset.labels, attacks: attacks, threatModel: threatModel,
+            strategy: resolvedStrategy, sanityChecks: sanityChecks, batchSize: batchSize, using: &generator,
+            progress: observer)
+
+        output("data: \(data.dataset.rawValue) \(split.rawValue), first \(report.count) examples; threat model: \(threatModel.norm.rawValue) ε = \(threatModel.epsilon); \(resolvedStrategy.rawValue) attacks")
+        var table = [["attack", "accuracy", "max ‖δ‖", "attacked", "seconds", "images/s"]]
+        table.append(["clean", percent(report.cleanAccuracy), "-", String(report.count), String(format: "%.2f", report.cleanSeconds),
                       String(format: "%.0f", Double(report.count) / report.cleanSeconds)])
         for result in report.attacks {
             table.append([label(result.name), percent(result.robustAccuracy), String(format: "%.5f", result.maximumPerturbationNorm),
-                          String(format: "%.2f", result.seconds), String(format: "%.1f", Double(result.attackedCount) / result.seconds)])
+                          String(result.attackedCount), String(format: "%.2f", result.seconds),
+                          String(format: "%.1f", Double(result.attackedCount) / Swift.max(result.seconds, 1e-9))])
         }
         if report.attacks.count > 1 {
-            table.append([strategy == .ensemble ? "ensemble" : "worst case", percent(report.worstCaseRobustAccuracy), "", "", ""])
+            table.append([resolvedStrategy == .ensemble ? "ensemble" : "worst case", percent(report.worstCaseRobustAccuracy), "", "", "", ""])
         }
         output(formatTable(table))
         if sanityChecks {
             output(report.flags.isEmpty ? "sanity checks: no sign of gradient masking" : "sanity checks raised \(report.flags.count) flag(s):")
             for flag in report.flags { output("  ⚑ \(flag.kind.rawValue): \(flag.message). \(flag.advice)") }
         }
-
         if let json {
             try writeJSON(EvaluationJSON(report: report, model: model, architecture: loadedArchitecture.rawValue,
                                          dataset: data.dataset.rawValue, split: split.rawValue, seed: seed,
-                                         steps: steps, stepSize: alpha, restarts: restarts), to: json)
+                                         steps: steps, stepSize: stepSize?.value ?? 2.5 * threatModel.epsilon / Float(steps),
+                                         restarts: restarts), to: json)
         }
     }
 
@@ -140,20 +213,20 @@ struct Eval: ParsableCommand {
     }
 }
 
-/// The JSON written by `bulwark eval --json`.
+/// The JSON written by `bulwark eval --json`: RobustBench-like fields plus Bulwark's details.
 struct EvaluationJSON: Encodable {
     struct AttackEntry: Encodable {
         var robustAccuracy: Float
+        var adversarialAccuracy: Float
         var maxPerturbationNorm: Float
+        var attackedCount: Int
         var seconds: Double
         var imagesPerSecond: Double
-        var attackedCount: Int
-        var adversarialAccuracy: Float
 
         enum CodingKeys: String, CodingKey {
-            case robustAccuracy = "robust_accuracy", maxPerturbationNorm = "max_perturbation_norm"
-            case seconds, imagesPerSecond = "images_per_second", attackedCount = "attacked_count"
-            case adversarialAccuracy = "adversarial_accuracy"
+            case robustAccuracy = "robust_accuracy", adversarialAccuracy = "adversarial_accuracy"
+            case maxPerturbationNorm = "max_perturbation_norm", attackedCount = "attacked_count"
+            case seconds, imagesPerSecond = "images_per_second"
         }
     }
 
@@ -164,13 +237,16 @@ struct EvaluationJSON: Encodable {
     var count: Int
     var norm: String
     var epsilon: Float
+    var threatModel: String
     var seed: UInt64
     var steps: Int
     var stepSize: Float
     var restarts: Int
     var cleanAccuracy: Float
+    var robustAccuracy: Float
     var worstCaseRobustAccuracy: Float
     var attacks: [String: AttackEntry]
+    var attackOrder: [String]
     var strategy: String
     var brokenBy: [String: Int]
     var flags: [SanityFlag]
@@ -178,9 +254,9 @@ struct EvaluationJSON: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case model, architecture, dataset, split, count, norm, epsilon, seed, steps, restarts, attacks, strategy, flags
-        case brokenBy = "broken_by"
-        case stepSize = "step_size", cleanAccuracy = "clean_accuracy"
-        case worstCaseRobustAccuracy = "worst_case_robust_accuracy", bulwarkVersion = "bulwark_version"
+        case threatModel = "threat_model", stepSize = "step_size", cleanAccuracy = "clean_accuracy"
+        case robustAccuracy = "robust_accuracy", worstCaseRobustAccuracy = "worst_case_robust_accuracy"
+        case attackOrder = "attack_order", brokenBy = "broken_by", bulwarkVersion = "bulwark_version"
     }
 
     init(report: RobustnessReport, model: String, architecture: String, dataset: String, split: String,
@@ -192,20 +268,62 @@ struct EvaluationJSON: Encodable {
         count = report.count
         norm = report.threatModel.norm.rawValue
         epsilon = report.threatModel.epsilon
+        threatModel = report.threatModel.norm == .lInfinity ? "Linf" : "L2"
         self.seed = seed
         self.steps = steps
         self.stepSize = stepSize
         self.restarts = restarts
         cleanAccuracy = report.cleanAccuracy
+        robustAccuracy = report.worstCaseRobustAccuracy
         worstCaseRobustAccuracy = report.worstCaseRobustAccuracy
         attacks = Dictionary(uniqueKeysWithValues: report.attacks.map {
-            ($0.name, AttackEntry(robustAccuracy: $0.robustAccuracy, maxPerturbationNorm: $0.maximumPerturbationNorm,
-                                  seconds: $0.seconds, imagesPerSecond: Double($0.attackedCount) / $0.seconds,
-                                  attackedCount: $0.attackedCount, adversarialAccuracy: $0.adversarialAccuracy))
+            ($0.name, AttackEntry(robustAccuracy: $0.robustAccuracy, adversarialAccuracy: $0.adversarialAccuracy,
+                                  maxPerturbationNorm: $0.maximumPerturbationNorm, attackedCount: $0.attackedCount,
+                                  seconds: $0.seconds, imagesPerSecond: Double($0.attackedCount) / Swift.max($0.seconds, 1e-9)))
         })
+        attackOrder = report.attacks.map(\.name)
         strategy = report.strategy.rawValue
         brokenBy = report.brokenBy.reduce(into: [:]) { counts, name in counts[name ?? "robust", default: 0] += 1 }
         flags = report.flags
+        bulwarkVersion = toolVersion
+    }
+}
+
+/// The JSON written by `bulwark eval --epsilons … --json`.
+struct CurveJSON: Encodable {
+    var model: String
+    var architecture: String
+    var dataset: String
+    var split: String
+    var seed: UInt64
+    var norm: String
+    var count: Int
+    var epsilons: [Float]
+    var cleanAccuracy: Float
+    var robustAccuracy: [Float]
+    var attacks: [String: [Float]]
+    /// Rows per ε, one character per example: 1 broken, 0 robust.
+    var success: [String]
+    var bulwarkVersion: String
+
+    enum CodingKeys: String, CodingKey {
+        case model, architecture, dataset, split, seed, norm, count, epsilons, attacks, success
+        case cleanAccuracy = "clean_accuracy", robustAccuracy = "robust_accuracy", bulwarkVersion = "bulwark_version"
+    }
+
+    init(curve: RobustnessCurve, model: String, architecture: String, dataset: String, split: String, seed: UInt64) {
+        self.model = model
+        self.architecture = architecture
+        self.dataset = dataset
+        self.split = split
+        self.seed = seed
+        norm = curve.norm.rawValue
+        count = curve.count
+        epsilons = curve.epsilons
+        cleanAccuracy = curve.cleanAccuracy
+        robustAccuracy = curve.robustAccuracy
+        attacks = curve.attackRobustAccuracy
+        success = curve.success.map { row in String(row.map { $0 ? "1" : "0" }) }
         bulwarkVersion = toolVersion
     }
 }
