@@ -24,7 +24,7 @@ struct BulwarkTool: ParsableCommand {
               bulwark eval --model runs/fast/model.safetensors --attack pgd --epsilon 0.1 --steps 20 --step-size 0.01
             """,
         version: toolVersion,
-        subcommands: [Train.self, Eval.self, Predict.self])
+        subcommands: [Train.self, Eval.self, AttackCommand.self, VerifyAdversarial.self, Predict.self])
 }
 
 /// The version recorded in checkpoints and reports.

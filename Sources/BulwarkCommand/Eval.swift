@@ -121,18 +121,9 @@ struct Eval: ParsableCommand {
     }
 
     private func makeAttack(_ name: AttackName, _ threatModel: ThreatModel) -> any Attack {
-        let alpha = stepSize?.value ?? 2.5 * threatModel.epsilon / Float(steps)
-        switch name {
-        case .fgsm: return FGSM(threatModel: threatModel)
-        case .pgd: return PGD(threatModel: threatModel, steps: steps, stepSize: alpha, randomStart: randomStart, restarts: restarts)
-        case .gradientAscent: return GradientAscent(threatModel: threatModel, steps: steps, stepSize: alpha)
-        case .apgdCE: return APGD(threatModel: threatModel, iterations: iterations, restarts: restarts)
-        case .apgdDLR: return APGD(threatModel: threatModel, iterations: iterations, restarts: restarts, loss: .dlr)
-        case .apgdT: return APGD(threatModel: threatModel, iterations: iterations, restarts: restarts, loss: .dlr, objective: .targeted())
-        case .square: return SquareAttack(threatModel: threatModel, queries: queries)
-        case .deepfool: return DeepFool(threatModel: threatModel, steps: Swift.max(steps, 50))
-        case .carliniWagner: return CarliniWagnerL2(threatModel: threatModel)
-        }
+        BulwarkCommand.makeAttack(
+            name, threatModel: threatModel, steps: steps, stepSize: stepSize?.value ?? 2.5 * threatModel.epsilon / Float(steps),
+            iterations: iterations, queries: queries, restarts: restarts, randomStart: randomStart)
     }
 
     func run() throws {

@@ -1,3 +1,4 @@
+import Bulwark
 import Foundation
 import Testing
 
@@ -110,5 +111,68 @@ import Testing
         #expect(try bulwark(["eval", "--model", "x", "--attack", "nonsense"]).status != 0)
         let help = try bulwark(["train", "--help"])
         #expect(help.status == 0 && help.output.contains("--step-size"))
+    }
+
+    @Test func attackWritesExamplesThatVerifyAndTamperingIsCaught() throws {
+        let run = directory + "/run"
+        let train = try bulwark(["train", "--dataset", "idx", "--data-dir", directory + "/data", "--model", "mlp", "--method", "standard",
+                                 "--epochs", "1", "--batch-size", "50", "--validation-count", "50", "--validation-steps", "0", "--out", run])
+        #expect(train.status == 0, "\(train.error)")
+        let examples = directory + "/examples.safetensors"
+        let attack = try bulwark(["attack", "--model", run + "/model.safetensors", "--dataset", "idx", "--data-dir", directory + "/data",
+                                  "--attack", "pgd", "--epsilon", "0.3", "--steps", "10", "--count", "40", "--out", examples])
+        #expect(attack.status == 0, "\(attack.error)")
+        let file = try SafeTensorsFile(contentsOf: examples)
+        #expect(Set(file.tensors.keys) == ["clean", "adversarial", "labels", "clean_predictions", "adversarial_predictions", "success", "indices"])
+        #expect(file.metadata["attack"] == "pgd" && file.metadata["epsilon"] == "0.3" && file.metadata["norm"] == "linf")
+        let verify = try bulwark(["verify-adversarial", "--model", run + "/model.safetensors", "--file", examples, "--epsilon", "0.3"])
+        #expect(verify.status == 0, "\(verify.error)")
+        #expect(verify.output.contains("verified 40 examples"))
+        // A smaller ε than the attack used must fail the check.
+        let strict = try bulwark(["verify-adversarial", "--model", run + "/model.safetensors", "--file", examples, "--epsilon", "0.1"])
+        #expect(strict.status != 0 && strict.error.contains("exceeds"), "\(strict.error)")
+        // A forged prediction must be caught.
+        var forged = file
+        var claimed = forged.tensors["adversarial_predictions"]!.array
+        claimed[0] = claimed[0] == 0 ? 1 : 0
+        forged.tensors["adversarial_predictions"] = Tensor(claimed)
+        try forged.write(to: examples)
+        let caught = try bulwark(["verify-adversarial", "--model", run + "/model.safetensors", "--file", examples, "--epsilon", "0.3"])
+        #expect(caught.status != 0 && caught.error.contains("claimed adversarial predictions"), "\(caught.error)")
+
+        let npy = directory + "/npy"
+        let numpy = try bulwark(["attack", "--model", run + "/model.safetensors", "--dataset", "idx", "--data-dir", directory + "/data",
+                                 "--attack", "fgsm", "--epsilon", "0.1", "--count", "5", "--format", "npy", "--out", npy])
+        #expect(numpy.status == 0, "\(numpy.error)")
+        let labels = try Data(contentsOf: URL(fileURLWithPath: npy + "/labels.npy"))
+        #expect(labels.count == 128 + 5 * 8, "a 128-byte header and five int64 labels")
+        #expect(labels.prefix(6) == Data([0x93] + Array("NUMPY".utf8)))
+        let header = String(decoding: labels[10..<128], as: UTF8.self)
+        #expect(header.contains("'descr': '<i8'") && header.contains("'shape': (5,)") && header.hasSuffix("\n"))
+        let images = try Data(contentsOf: URL(fileURLWithPath: npy + "/adversarial.npy"))
+        #expect(images.count == 128 + 5 * 28 * 28 * 4)
+    }
+
+    @Test func robustnessCurveAndEnsembleFromTheCommandLine() throws {
+        let run = directory + "/run"
+        _ = try bulwark(["train", "--dataset", "idx", "--data-dir", directory + "/data", "--model", "mlp", "--method", "standard",
+                         "--epochs", "1", "--batch-size", "50", "--validation-count", "50", "--validation-steps", "0", "--out", run])
+        let json = directory + "/curve.json"
+        let curve = try bulwark(["eval", "--model", run + "/model.safetensors", "--dataset", "idx", "--data-dir", directory + "/data",
+                                 "--epsilons", "0,0.05,0.2,0.5", "--attack", "pgd", "deepfool", "--steps", "5", "--count", "60", "--json", json])
+        #expect(curve.status == 0, "\(curve.error)")
+        let result = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
+        let robust = try #require(result?["robust_accuracy"] as? [Double])
+        #expect(robust.count == 4)
+        #expect(zip(robust, robust.dropFirst()).allSatisfy { $0 >= $1 }, "robust accuracy never rises with ε: \(robust)")
+        #expect(robust.last! < 0.1, "ε = 0.5 breaks the model: \(robust)")
+        let success = try #require(result?["success"] as? [String])
+        #expect(success.count == 4 && success.allSatisfy { $0.count == 60 })
+
+        let ensemble = try bulwark(["eval", "--model", run + "/model.safetensors", "--dataset", "idx", "--data-dir", directory + "/data",
+                                    "--attack", "standard", "--iterations", "10", "--queries", "50", "--epsilon", "0.1", "--count", "60",
+                                    "--json", directory + "/ensemble.json"])
+        #expect(ensemble.status == 0, "\(ensemble.error)")
+        #expect(ensemble.output.contains("ensemble") && ensemble.output.contains("apgd-t") && ensemble.output.contains("square"))
     }
 }

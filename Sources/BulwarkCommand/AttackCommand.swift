@@ -1,0 +1,217 @@
+import ArgumentParser
+import Bulwark
+import Foundation
+
+/// `bulwark attack`: adversarial examples to a file.
+struct AttackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attack",
+        abstract: "Generate adversarial examples and write them, with predictions, to a file.",
+        discussion: """
+            safetensors (default) holds the tensors clean, adversarial, labels, clean_predictions, \
+            adversarial_predictions, success and indices (float32; labels, predictions and indices \
+            are whole numbers) with the attack, norm, ε, seed, model and versions in its metadata. \
+            --format npy writes one .npy per tensor (labels, predictions and indices as int64) \
+            and the metadata as JSON, into the directory --out names. Check a file with \
+            bulwark verify-adversarial.
+            """)
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case safetensors, npy }
+
+    @Option(help: "The checkpoint (.safetensors) to attack.")
+    var model: String
+
+    @Option(help: "The architecture, for checkpoints without Bulwark metadata (saved by PyTorch).")
+    var architecture: Architecture?
+
+    @OptionGroup var data: DatasetOptions
+    @OptionGroup var threat: ThreatOptions
+
+    @Option(help: "The split to take examples from.")
+    var split: DatasetSplit = .test
+
+    @Option(help: "The attack: \(Eval.AttackName.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var attack: String = "pgd"
+
+    @Option(help: "Steps of pgd, gradient-ascent and deepfool.")
+    var steps: Int = 20
+
+    @Option(help: "Step size of pgd and gradient-ascent; default 2.5ε/steps. Fractions accepted.")
+    var stepSize: Fraction?
+
+    @Option(help: "Iterations of the APGD attacks.")
+    var iterations: Int = 100
+
+    @Option(help: "Query budget of the Square attack.")
+    var queries: Int = 5000
+
+    @Option(help: "Attack the first N examples of the split.")
+    var count: Int = 100
+
+    @Option(help: "The seed of the attack's random choices.")
+    var seed: UInt64 = 0
+
+    @Option(help: "The output: a .safetensors file, or a directory for --format npy.")
+    var out: String
+
+    @Option(help: "safetensors or npy.")
+    var format: Format = .safetensors
+
+    func validate() throws {
+        try require(count >= 1 && steps >= 1 && iterations >= 1 && queries >= 1, "--count, --steps, --iterations and --queries must be at least 1")
+        guard let name = Eval.AttackName(rawValue: attack) else {
+            throw ValidationError("Unknown attack '\(attack)'. Choose from: \(Eval.AttackName.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        if name == .carliniWagner { try require(threat.norm == .l2, "cw-l2 is an L2 attack: add --norm l2") }
+    }
+
+    func run() throws {
+        let (network, loadedArchitecture, _) = try Checkpoint.load(from: model, architecture: architecture)
+        let dataset = try data.load(split).prefix(count)
+        guard let name = Eval.AttackName(rawValue: attack) else { throw ValidationError("Unknown attack '\(attack)'") }
+        let threatModel = threat.threatModel
+        let alpha = stepSize?.value ?? 2.5 * threatModel.epsilon / Float(steps)
+        let adversary = makeAttack(name, threatModel: threatModel, steps: steps, stepSize: alpha, iterations: iterations, queries: queries)
+        var generator = SplitMix64(seed: seed)
+        let adversarial = adversary.perturb(dataset.images, labels: dataset.labels, against: network, using: &generator)
+        let cleanPredictions = predictions(network.applied(to: dataset.images))
+        let adversarialPredictions = predictions(network.applied(to: adversarial))
+        let success = zip(adversarialPredictions, dataset.labels).map { $0 != $1 }
+        let examples = AdversarialExamples(
+            clean: dataset.images, adversarial: adversarial, labels: dataset.labels.map(Int.init),
+            cleanPredictions: cleanPredictions.map(Int.init), adversarialPredictions: adversarialPredictions.map(Int.init),
+            success: success, indices: Array(0..<dataset.count),
+            metadata: [
+                "attack": adversary.name, "norm": threatModel.norm.rawValue, "epsilon": String(threatModel.epsilon),
+                "seed": String(seed), "model": model, "architecture": loadedArchitecture.rawValue,
+                "dataset": data.dataset.rawValue, "split": split.rawValue, "bulwark_version": toolVersion,
+            ])
+        switch format {
+        case .safetensors: try examples.writeSafeTensors(to: out)
+        case .npy: try examples.writeNumPy(to: out)
+        }
+        let rate = Float(success.filter { $0 }.count) / Float(success.count)
+        output("\(adversary.name): \(success.filter { $0 }.count) of \(success.count) examples misclassified (\(percent(rate))); wrote \(out)")
+    }
+}
+
+/// Builds an attack by its command-line name (shared by `eval` and `attack`).
+func makeAttack(_ name: Eval.AttackName, threatModel: ThreatModel, steps: Int, stepSize: Float,
+                iterations: Int, queries: Int, restarts: Int = 1, randomStart: Bool = true) -> any Attack {
+    switch name {
+    case .fgsm: FGSM(threatModel: threatModel)
+    case .pgd: PGD(threatModel: threatModel, steps: steps, stepSize: stepSize, randomStart: randomStart, restarts: restarts)
+    case .gradientAscent: GradientAscent(threatModel: threatModel, steps: steps, stepSize: stepSize)
+    case .apgdCE: APGD(threatModel: threatModel, iterations: iterations, restarts: restarts)
+    case .apgdDLR: APGD(threatModel: threatModel, iterations: iterations, restarts: restarts, loss: .dlr)
+    case .apgdT: APGD(threatModel: threatModel, iterations: iterations, restarts: restarts, loss: .dlr, objective: .targeted())
+    case .square: SquareAttack(threatModel: threatModel, queries: queries)
+    case .deepfool: DeepFool(threatModel: threatModel, steps: Swift.max(steps, 50))
+    case .carliniWagner: CarliniWagnerL2(threatModel: threatModel)
+    }
+}
+
+/// Adversarial examples with everything needed to check them.
+struct AdversarialExamples {
+    var clean: Tensor
+    var adversarial: Tensor
+    var labels: [Int]
+    var cleanPredictions: [Int]
+    var adversarialPredictions: [Int]
+    var success: [Bool]
+    var indices: [Int]
+    var metadata: [String: String]
+
+    private func asTensor(_ values: [Int]) -> Tensor { Tensor(values.map(Float.init)) }
+
+    func writeSafeTensors(to path: String) throws {
+        let tensors: [String: Tensor] = [
+            "clean": clean, "adversarial": adversarial, "labels": asTensor(labels),
+            "clean_predictions": asTensor(cleanPredictions), "adversarial_predictions": asTensor(adversarialPredictions),
+            "success": Tensor(success.map { $0 ? 1 : 0 }), "indices": asTensor(indices),
+        ]
+        try SafeTensorsFile(tensors: tensors, metadata: metadata).write(to: path)
+    }
+
+    func writeNumPy(to directory: String) throws {
+        try createDirectory(directory)
+        let files: [(String, [UInt8])] = [
+            ("clean", NumPyArray.float32Bytes(clean)), ("adversarial", NumPyArray.float32Bytes(adversarial)),
+            ("labels", NumPyArray.int64Bytes(labels)), ("clean_predictions", NumPyArray.int64Bytes(cleanPredictions)),
+            ("adversarial_predictions", NumPyArray.int64Bytes(adversarialPredictions)),
+            ("success", NumPyArray.int64Bytes(success.map { $0 ? 1 : 0 })), ("indices", NumPyArray.int64Bytes(indices)),
+        ]
+        for (name, bytes) in files {
+            let file = path(in: directory, name + ".npy")
+            do { try Data(bytes).write(to: URL(fileURLWithPath: file), options: .atomic) } catch {
+                throw ValidationError("Cannot write '\(file)': \(error.localizedDescription)")
+            }
+        }
+        try writeJSON(metadata, to: path(in: directory, "metadata.json"))
+    }
+}
+
+/// `bulwark verify-adversarial`: checks a file of adversarial examples as a challenge harness
+/// would.
+struct VerifyAdversarial: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify-adversarial",
+        abstract: "Check a file written by bulwark attack against a model and a threat model.",
+        discussion: """
+            Checks: the tensors exist with matching shapes; no NaN or infinity; adversarial inputs \
+            inside [0, 1]; every perturbation within ε + 1e-6 in the norm; the claimed clean and \
+            adversarial predictions equal the model's; the success flags match. Exits non-zero on \
+            any failure.
+            """)
+
+    @Option(help: "The checkpoint the examples claim to fool.")
+    var model: String
+
+    @Option(help: "The architecture, for checkpoints without Bulwark metadata.")
+    var architecture: Architecture?
+
+    @Option(help: "The .safetensors file written by bulwark attack.")
+    var file: String
+
+    @OptionGroup var threat: ThreatOptions
+
+    func run() throws {
+        let contents = try SafeTensorsFile(contentsOf: file)
+        var problems = [String]()
+        func tensor(_ name: String) -> Tensor? {
+            guard let value = contents.tensors[name] else { problems.append("missing tensor '\(name)'"); return nil }
+            return value
+        }
+        guard let clean = tensor("clean"), let adversarial = tensor("adversarial"), let labels = tensor("labels"),
+              let claimedClean = tensor("clean_predictions"), let claimedAdversarial = tensor("adversarial_predictions"),
+              let success = tensor("success")
+        else { throw ValidationError("\(file): \(problems.joined(separator: "; "))") }
+        let count = clean.shape.first ?? 0
+        if clean.shape != adversarial.shape { problems.append("clean \(clean.shape) and adversarial \(adversarial.shape) differ in shape") }
+        for (name, value) in [("labels", labels), ("clean_predictions", claimedClean), ("adversarial_predictions", claimedAdversarial), ("success", success)]
+        where value.shape != [count] {
+            problems.append("\(name) has shape \(value.shape), expected [\(count)]")
+        }
+        guard problems.isEmpty else { throw ValidationError("\(file): \(problems.joined(separator: "; "))") }
+        if !adversarial.isFinite { problems.append("adversarial inputs contain NaN or infinity") }
+        if adversarial.array.contains(where: { $0 < 0 || $0 > 1 }) { problems.append("adversarial inputs leave [0, 1]") }
+        let threatModel = threat.threatModel
+        let largest = threatModel.norms(of: adversarial - clean).max() ?? 0
+        if largest > threatModel.epsilon + 1e-6 {
+            problems.append("largest perturbation \(largest) exceeds ε = \(threatModel.epsilon) in \(threatModel.norm.rawValue)")
+        }
+        let (network, _, _) = try Checkpoint.load(from: model, architecture: architecture)
+        let actualClean = predictions(network.applied(to: clean)).map(Float.init)
+        let actualAdversarial = predictions(network.applied(to: adversarial)).map(Float.init)
+        let cleanMismatches = zip(actualClean, claimedClean.array).filter { $0 != $1 }.count
+        let adversarialMismatches = zip(actualAdversarial, claimedAdversarial.array).filter { $0 != $1 }.count
+        if cleanMismatches > 0 { problems.append("\(cleanMismatches) claimed clean predictions differ from the model's") }
+        if adversarialMismatches > 0 { problems.append("\(adversarialMismatches) claimed adversarial predictions differ from the model's") }
+        let actualSuccess = zip(actualAdversarial, labels.array).map { $0 != $1 ? Float(1) : 0 }
+        let successMismatches = zip(actualSuccess, success.array).filter { $0 != $1 }.count
+        if successMismatches > 0 { problems.append("\(successMismatches) success flags are wrong") }
+        guard problems.isEmpty else { throw ValidationError("\(file) failed verification: \(problems.joined(separator: "; "))") }
+        let fooled = actualSuccess.filter { $0 == 1 }.count
+        output("\(file): verified \(count) examples; largest perturbation \(largest) ≤ ε = \(threatModel.epsilon) (\(threatModel.norm.rawValue)); \(fooled) fool the model")
+    }
+}
