@@ -98,6 +98,21 @@ import Testing
         #expect(!result.error.contains("Fatal error"))
     }
 
+    @Test func divergingTrainingStopsWithAClearErrorAndKeepsTheLastGoodModel() throws {
+        let run = directory + "/diverge"
+        let result = try bulwark(["train", "--dataset", "idx", "--data-dir", directory + "/data", "--model", "mlp", "--method", "standard",
+                                  "--optimizer", "sgd", "--learning-rate", "1e12", "--epochs", "3", "--batch-size", "50",
+                                  "--validation-count", "50", "--validation-steps", "0", "--out", run])
+        #expect(result.status != 0)
+        #expect(result.error.contains("NaN or infinite") && result.error.contains("--learning-rate"), "\(result.error)")
+        #expect(!result.error.contains("Fatal error"))
+        if FileManager.default.fileExists(atPath: run + "/model.safetensors") {
+            let kept = try SafeTensorsFile(contentsOf: run + "/model.safetensors")
+            let finite = kept.tensors.values.allSatisfy { $0.isFinite }
+            #expect(finite, "the checkpoint on disk holds finite weights")
+        }
+    }
+
     @Test func corruptCheckpointIsAnErrorNotACrash() throws {
         let file = directory + "/corrupt.safetensors"
         try Data("not a checkpoint".utf8).write(to: URL(fileURLWithPath: file))
