@@ -171,7 +171,8 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
                 var epochMetadata = metadata
                 epochMetadata["epoch"] = String(epoch)
                 try save(model, to: path(in: outputDirectory, "model.safetensors"), metadata: epochMetadata)
-                let score = robust ?? clean ?? -Float(epoch)
+                // Without validation the newest model counts as the best.
+                let score = robust ?? clean ?? Float(epoch)
                 if score > bestScore {
                     bestScore = score
                     try save(model, to: path(in: outputDirectory, "best.safetensors"), metadata: epochMetadata)

@@ -5,7 +5,8 @@ import _TestSupport
 /// Finite-difference checks for every differentiable primitive.
 @Suite struct GradientTests {
     @Test(arguments: [
-        ([2, 3], [2, 3]), ([2, 3], [3]), ([2, 3], [2, 1]), ([4, 1, 3], [1, 5, 1]), ([3], []), ([], [2, 2]),
+        ([2, 3], [2, 3]), ([2, 3], [3]), ([3], [2, 3]), ([1, 3], [4, 2, 3]), ([2, 3], [2, 1]), ([4, 1, 3], [1, 5, 1]),
+        ([3], []), ([], [2, 2]),
     ] as [([Int], [Int])])
     func broadcastingArithmetic(lhsShape: [Int], rhsShape: [Int]) {
         let a = seededTensor(lhsShape, seed: 1)

@@ -9,6 +9,7 @@ import _TestSupport
         let a = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
         #expect((a + Tensor([10, 20, 30])).array == [11, 22, 33, 14, 25, 36])
         #expect((a * Tensor(shape: [2, 1], scalars: [2, 3])).array == [2, 4, 6, 12, 15, 18])
+        #expect((Tensor([10, 20, 30]) - a).array == [9, 18, 27, 6, 15, 24], "a suffix-shaped left operand")
         let column = Tensor(shape: [3, 1], scalars: [1, 2, 3])
         let row = Tensor(shape: [1, 2], scalars: [10, 20])
         #expect((column + row).shape == [3, 2])

@@ -66,6 +66,14 @@ package func broadcastBinary(
                             for j in 0..<period { out[base + j] = operation(a[base + j], b[j]) }
                         }
                     }
+                } else if b.count == count && a.count > 0 && isTrailingSuffix(lhs.shape, of: outputShape) {
+                    let period = a.count
+                    parallelChunks(count / period, grain: max(1, (1 << 16) / period)) { rows in
+                        for row in rows {
+                            let base = row * period
+                            for j in 0..<period { out[base + j] = operation(a[j], b[base + j]) }
+                        }
+                    }
                 } else {
                     stridedBinary(a, lhs.shape, b, rhs.shape, out, outputShape, operation)
                 }
