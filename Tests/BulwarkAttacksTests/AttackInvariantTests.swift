@@ -2,60 +2,90 @@ import Bulwark
 import Testing
 import _TestSupport
 
-/// The invariants every attack must keep, checked on a trained model.
+/// One case of the invariant sweep.
+struct AttackCase: Sendable, CustomTestStringConvertible {
+    var name: String
+    var attack: any Attack
+    /// Whether the attack draws from its generator (a different seed must then change it).
+    var randomized: Bool
+    var testDescription: String { name }
+}
+
+/// The invariants every attack must keep, checked on a trained model: the one sweep every
+/// attack of the library goes through.
 @Suite struct AttackInvariantTests {
     static let trained = Fixtures.trainedMLP()
 
-    static let attacks: [(String, any Attack)] = [
-        ("fgsm-linf", FGSM(threatModel: .lInfinity(epsilon: 0.3))),
-        ("fgsm-l2", FGSM(threatModel: .l2(epsilon: 1.5))),
-        ("fgsm-random-start", FGSM(threatModel: .lInfinity(epsilon: 0.3), stepSize: 0.375, randomStart: true)),
-        ("pgd-linf", PGD(threatModel: .lInfinity(epsilon: 0.3), steps: 10, stepSize: 0.05)),
-        ("pgd-l2", PGD(threatModel: .l2(epsilon: 1.5), steps: 10, stepSize: 0.3)),
-        ("pgd-restarts", PGD(threatModel: .lInfinity(epsilon: 0.3), steps: 5, stepSize: 0.1, restarts: 3)),
-        ("pgd-margin", PGD(threatModel: .lInfinity(epsilon: 0.3), steps: 10, stepSize: 0.05, loss: .margin)),
-        ("pgd-targeted", PGD(threatModel: .lInfinity(epsilon: 0.3), steps: 10, stepSize: 0.05, objective: .targeted(.random))),
-        ("pgd-least-likely", PGD(threatModel: .lInfinity(epsilon: 0.3), steps: 10, stepSize: 0.05, objective: .targeted(.leastLikely))),
-        ("gradient-ascent", GradientAscent(threatModel: .lInfinity(epsilon: 0.3), steps: 10, stepSize: 0.05, loss: .margin)),
-        ("gradient-ascent-l2", GradientAscent(threatModel: .l2(epsilon: 1.5), steps: 10, stepSize: 0.5)),
+    // The fixture model is robust up to ε ≈ 0.2 (L∞) and ≈ 1.2 (L2); every case's budget
+    // breaks some examples and not others. The minimum-norm attacks' perturbations are 1.2-1.8
+    // in L2 and 0.2-0.3 in L∞, so their budgets make the projection matter.
+    static let cases: [AttackCase] = [
+        AttackCase(name: "fgsm-linf", attack: FGSM(threatModel: .lInfinity(epsilon: 0.3)), randomized: false),
+        AttackCase(name: "fgsm-l2", attack: FGSM(threatModel: .l2(epsilon: 1.5)), randomized: false),
+        AttackCase(name: "fgsm-random-start", attack: FGSM(threatModel: .lInfinity(epsilon: 0.3), stepSize: 0.375, randomStart: true), randomized: true),
+        AttackCase(name: "pgd-linf", attack: PGD(threatModel: .lInfinity(epsilon: 0.3), steps: 10, stepSize: 0.05), randomized: true),
+        AttackCase(name: "pgd-l2", attack: PGD(threatModel: .l2(epsilon: 1.5), steps: 10, stepSize: 0.3), randomized: true),
+        AttackCase(name: "pgd-restarts", attack: PGD(threatModel: .lInfinity(epsilon: 0.3), steps: 5, stepSize: 0.1, restarts: 3), randomized: true),
+        AttackCase(name: "pgd-margin", attack: PGD(threatModel: .lInfinity(epsilon: 0.3), steps: 10, stepSize: 0.05, loss: .margin), randomized: true),
+        AttackCase(name: "pgd-targeted", attack: PGD(threatModel: .lInfinity(epsilon: 0.3), steps: 10, stepSize: 0.05, objective: .targeted(.random)), randomized: true),
+        AttackCase(name: "pgd-least-likely", attack: PGD(threatModel: .lInfinity(epsilon: 0.3), steps: 10, stepSize: 0.05, objective: .targeted(.leastLikely)), randomized: true),
+        AttackCase(name: "gradient-ascent", attack: GradientAscent(threatModel: .lInfinity(epsilon: 0.3), steps: 10, stepSize: 0.05, loss: .margin), randomized: false),
+        AttackCase(name: "gradient-ascent-l2", attack: GradientAscent(threatModel: .l2(epsilon: 1.5), steps: 10, stepSize: 0.5, loss: .margin), randomized: false),
+        AttackCase(name: "apgd-ce-linf", attack: APGD(threatModel: .lInfinity(epsilon: 0.25)), randomized: true),
+        AttackCase(name: "apgd-ce-linf-short", attack: APGD(threatModel: .lInfinity(epsilon: 0.3), iterations: 20), randomized: true),
+        AttackCase(name: "apgd-ce-l2", attack: APGD(threatModel: .l2(epsilon: 1.5)), randomized: true),
+        AttackCase(name: "apgd-dlr-linf", attack: APGD(threatModel: .lInfinity(epsilon: 0.25), loss: .dlr), randomized: true),
+        AttackCase(name: "apgd-dlr-l2", attack: APGD(threatModel: .l2(epsilon: 1.5), loss: .dlr), randomized: true),
+        AttackCase(name: "apgd-t-linf", attack: APGD(threatModel: .lInfinity(epsilon: 0.25), loss: .dlr, objective: .targeted()), randomized: true),
+        AttackCase(name: "apgd-t-l2", attack: APGD(threatModel: .l2(epsilon: 1.5), iterations: 30, loss: .dlr, objective: .targeted(targetCount: 2)), randomized: true),
+        AttackCase(name: "apgd-ce-restarts", attack: APGD(threatModel: .lInfinity(epsilon: 0.25), iterations: 20, restarts: 3), randomized: true),
+        AttackCase(name: "apgd-margin-linf", attack: APGD(threatModel: .lInfinity(epsilon: 0.25), iterations: 20, loss: .margin), randomized: true),
+        AttackCase(name: "square-linf", attack: SquareAttack(threatModel: .lInfinity(epsilon: 0.3), queries: 300), randomized: true),
+        AttackCase(name: "square-l2", attack: SquareAttack(threatModel: .l2(epsilon: 2), queries: 300), randomized: true),
+        AttackCase(name: "deepfool-l2", attack: DeepFool(threatModel: .l2(epsilon: 1.35)), randomized: false),
+        AttackCase(name: "deepfool-linf", attack: DeepFool(threatModel: .lInfinity(epsilon: 0.23)), randomized: false),
+        AttackCase(name: "cw-l2", attack: CarliniWagnerL2(threatModel: .l2(epsilon: 1.35), binarySearchSteps: 6, maxIterations: 100), randomized: false),
     ]
 
-    @Test(arguments: attacks.indices)
-    func staysInsideTheBallAndTheBox(_ index: Int) {
-        let (name, attack) = Self.attacks[index]
+    @Test(arguments: cases)
+    func staysInsideTheBallAndTheBox(_ testCase: AttackCase) {
         let (model, data) = Self.trained
         let inputs = data.images.slice(alongAxis: 0, 0..<64)
         var generator = SplitMix64(seed: 9)
-        let adversarial = attack.perturb(inputs, labels: Array(data.labels[0..<64]), against: model, using: &generator)
-        #expect(adversarial.shape == inputs.shape, "\(name)")
-        let norms = attack.threatModel.norms(of: adversarial - inputs)
-        let largest = norms.max() ?? 0
-        #expect(largest <= attack.threatModel.epsilon + 1e-6, "\(name): ‖δ‖ = \(largest) > ε = \(attack.threatModel.epsilon)")
-        #expect(adversarial.array.allSatisfy { $0 >= 0 && $0 <= 1 }, "\(name) left [0, 1]")
-        #expect(adversarial.isFinite, "\(name) produced NaN")
+        let adversarial = testCase.attack.perturb(inputs, labels: Array(data.labels[0..<64]), against: model, using: &generator)
+        let threatModel = testCase.attack.threatModel
+        #expect(adversarial.shape == inputs.shape)
+        let largest = threatModel.norms(of: adversarial - inputs).max() ?? 0
+        #expect(largest <= threatModel.epsilon + 1e-6, "‖δ‖ = \(largest) > ε = \(threatModel.epsilon)")
+        #expect(adversarial.array.allSatisfy { $0 >= 0 && $0 <= 1 }, "left [0, 1]")
+        #expect(adversarial.isFinite, "produced NaN")
+        #expect(adversarial != inputs, "did not move")
     }
 
-    @Test(arguments: attacks.indices)
-    func isDeterministicForASeed(_ index: Int) {
-        let (name, attack) = Self.attacks[index]
+    @Test(arguments: cases)
+    func isDeterministicForASeed(_ testCase: AttackCase) {
         let (model, data) = Self.trained
         let inputs = data.images.slice(alongAxis: 0, 0..<32)
         let labels = Array(data.labels[0..<32])
-        var first = SplitMix64(seed: 11), second = SplitMix64(seed: 11)
-        let a = attack.perturb(inputs, labels: labels, against: model, using: &first)
-        let b = attack.perturb(inputs, labels: labels, against: model, using: &second)
-        #expect(a == b, "\(name) differs between runs with the same seed")
+        var first = SplitMix64(seed: 11), second = SplitMix64(seed: 11), third = SplitMix64(seed: 12)
+        let a = testCase.attack.perturb(inputs, labels: labels, against: model, using: &first)
+        let b = testCase.attack.perturb(inputs, labels: labels, against: model, using: &second)
+        #expect(a == b, "differs between runs with the same seed")
+        if testCase.randomized {
+            let c = testCase.attack.perturb(inputs, labels: labels, against: model, using: &third)
+            #expect(a != c, "ignores its generator")
+        }
     }
 
-    @Test(arguments: attacks.indices)
-    func neverRaisesAccuracyAboveClean(_ index: Int) {
-        let (name, attack) = Self.attacks[index]
+    @Test(arguments: cases)
+    func lowersButNeverRaisesAccuracy(_ testCase: AttackCase) {
         let (model, data) = Self.trained
         var generator = SplitMix64(seed: 13)
-        let report = evaluateRobustness(model, inputs: data.images, labels: data.labels, attacks: [attack],
-                                        threatModel: attack.threatModel, batchSize: 100, using: &generator)
+        let report = evaluateRobustness(model, inputs: data.images, labels: data.labels, attacks: [testCase.attack],
+                                        threatModel: testCase.attack.threatModel, batchSize: 100, using: &generator)
         #expect(report.cleanAccuracy > 0.95, "the fixture model should be accurate, got \(report.cleanAccuracy)")
-        #expect(report.attacks[0].robustAccuracy <= report.cleanAccuracy, "\(name)")
+        #expect(report.attacks[0].robustAccuracy <= report.cleanAccuracy)
+        #expect(report.attacks[0].robustAccuracy < report.cleanAccuracy, "broke nothing")
     }
 
     @Test func untargetedAttacksLowerAccuracyOfATrainedModel() {
