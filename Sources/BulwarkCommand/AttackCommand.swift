@@ -18,32 +18,17 @@ struct AttackCommand: ParsableCommand {
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case safetensors, npy }
 
-    @Option(help: "The checkpoint (.safetensors) to attack.")
-    var model: String
-
-    @Option(help: "The architecture, for checkpoints without Bulwark metadata (saved by PyTorch).")
-    var architecture: Architecture?
-
+    @OptionGroup var checkpoint: ModelOptions
     @OptionGroup var data: DatasetOptions
     @OptionGroup var threat: ThreatOptions
 
     @Option(help: "The split to take examples from.")
     var split: DatasetSplit = .test
 
-    @Option(help: "The attack: \(Eval.AttackName.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(help: "The attack: \(AttackName.list).")
     var attack: String = "pgd"
 
-    @Option(help: "Steps of pgd, gradient-ascent and deepfool.")
-    var steps: Int = 20
-
-    @Option(help: "Step size of pgd and gradient-ascent; default 2.5ε/steps. Fractions accepted.")
-    var stepSize: Fraction?
-
-    @Option(help: "Iterations of the APGD attacks.")
-    var iterations: Int = 100
-
-    @Option(help: "Query budget of the Square attack.")
-    var queries: Int = 5000
+    @OptionGroup var parameters: AttackParameters
 
     @Option(help: "Attack the first N examples of the split.")
     var count: Int = 100
@@ -58,20 +43,19 @@ struct AttackCommand: ParsableCommand {
     var format: Format = .safetensors
 
     func validate() throws {
-        try require(count >= 1 && steps >= 1 && iterations >= 1 && queries >= 1, "--count, --steps, --iterations and --queries must be at least 1")
-        guard let name = Eval.AttackName(rawValue: attack) else {
-            throw ValidationError("Unknown attack '\(attack)'. Choose from: \(Eval.AttackName.allCases.map(\.rawValue).joined(separator: ", ")).")
+        try require(count >= 1, "--count must be at least 1")
+        guard let name = AttackName(rawValue: attack) else {
+            throw ValidationError("Unknown attack '\(attack)'. Choose from: \(AttackName.list).")
         }
         if name == .carliniWagner { try require(threat.norm == .l2, "cw-l2 is an L2 attack: add --norm l2") }
     }
 
     func run() throws {
-        let (network, loadedArchitecture, _) = try Checkpoint.load(from: model, architecture: architecture)
+        let (network, loadedArchitecture, _) = try checkpoint.load()
         let dataset = try data.load(split).prefix(count)
-        guard let name = Eval.AttackName(rawValue: attack) else { throw ValidationError("Unknown attack '\(attack)'") }
+        guard let name = AttackName(rawValue: attack) else { throw ValidationError("Unknown attack '\(attack)'") }
         let threatModel = threat.threatModel
-        let alpha = stepSize?.value ?? 2.5 * threatModel.epsilon / Float(steps)
-        let adversary = makeAttack(name, threatModel: threatModel, steps: steps, stepSize: alpha, iterations: iterations, queries: queries)
+        let adversary = parameters.makeAttack(name, threatModel: threatModel)
         var generator = SplitMix64(seed: seed)
         let adversarial = adversary.perturb(dataset.images, labels: dataset.labels, against: network, using: &generator)
         let cleanPredictions = predictions(network.applied(to: dataset.images))
@@ -83,7 +67,7 @@ struct AttackCommand: ParsableCommand {
             success: success, indices: Array(0..<dataset.count),
             metadata: [
                 "attack": adversary.name, "norm": threatModel.norm.rawValue, "epsilon": String(threatModel.epsilon),
-                "seed": String(seed), "model": model, "architecture": loadedArchitecture.rawValue,
+                "seed": String(seed), "model": checkpoint.model, "architecture": loadedArchitecture.rawValue,
                 "dataset": data.dataset.rawValue, "split": split.rawValue, "bulwark_version": toolVersion,
             ])
         switch format {
@@ -92,22 +76,6 @@ struct AttackCommand: ParsableCommand {
         }
         let rate = Float(success.filter { $0 }.count) / Float(success.count)
         output("\(adversary.name): \(success.filter { $0 }.count) of \(success.count) examples misclassified (\(percent(rate))); wrote \(out)")
-    }
-}
-
-/// Builds an attack by its command-line name (shared by `eval` and `attack`).
-func makeAttack(_ name: Eval.AttackName, threatModel: ThreatModel, steps: Int, stepSize: Float,
-                iterations: Int, queries: Int, restarts: Int = 1, randomStart: Bool = true) -> any Attack {
-    switch name {
-    case .fgsm: FGSM(threatModel: threatModel)
-    case .pgd: PGD(threatModel: threatModel, steps: steps, stepSize: stepSize, randomStart: randomStart, restarts: restarts)
-    case .gradientAscent: GradientAscent(threatModel: threatModel, steps: steps, stepSize: stepSize)
-    case .apgdCE: APGD(threatModel: threatModel, iterations: iterations, restarts: restarts)
-    case .apgdDLR: APGD(threatModel: threatModel, iterations: iterations, restarts: restarts, loss: .dlr)
-    case .apgdT: APGD(threatModel: threatModel, iterations: iterations, restarts: restarts, loss: .dlr, objective: .targeted())
-    case .square: SquareAttack(threatModel: threatModel, queries: queries)
-    case .deepfool: DeepFool(threatModel: threatModel, steps: Swift.max(steps, 50))
-    case .carliniWagner: CarliniWagnerL2(threatModel: threatModel)
     }
 }
 
@@ -164,11 +132,7 @@ struct VerifyAdversarial: ParsableCommand {
             any failure.
             """)
 
-    @Option(help: "The checkpoint the examples claim to fool.")
-    var model: String
-
-    @Option(help: "The architecture, for checkpoints without Bulwark metadata.")
-    var architecture: Architecture?
+    @OptionGroup var checkpoint: ModelOptions
 
     @Option(help: "The .safetensors file written by bulwark attack.")
     var file: String
@@ -200,7 +164,7 @@ struct VerifyAdversarial: ParsableCommand {
         if largest > threatModel.epsilon + 1e-6 {
             problems.append("largest perturbation \(largest) exceeds ε = \(threatModel.epsilon) in \(threatModel.norm.rawValue)")
         }
-        let (network, _, _) = try Checkpoint.load(from: model, architecture: architecture)
+        let (network, _, _) = try checkpoint.load()
         let actualClean = predictions(network.applied(to: clean)).map(Float.init)
         let actualAdversarial = predictions(network.applied(to: adversarial)).map(Float.init)
         let cleanMismatches = zip(actualClean, claimedClean.array).filter { $0 != $1 }.count

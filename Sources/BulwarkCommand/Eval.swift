@@ -13,31 +13,11 @@ struct Eval: ParsableCommand {
             on the examples still robust. --epsilons evaluates a robustness curve.
             """)
 
-    /// The attacks the command line can build.
-    enum AttackName: String, CaseIterable {
-        case fgsm, pgd
-        case gradientAscent = "gradient-ascent"
-        case apgdCE = "apgd-ce"
-        case apgdDLR = "apgd-dlr"
-        case apgdT = "apgd-t"
-        case square
-        case deepfool
-        case carliniWagner = "cw-l2"
-
-        /// DeepFool and Carlini–Wagner search for the smallest perturbation.
-        var isMinimumNorm: Bool { self == .deepfool || self == .carliniWagner }
-    }
-
     /// The attacks of `--attack standard`, after AutoAttack's standard version (FAB-T is not
     /// implemented).
     static let standardEnsemble: [AttackName] = [.apgdCE, .apgdT, .square]
 
-    @Option(help: "The checkpoint (.safetensors) to evaluate.")
-    var model: String
-
-    @Option(help: "The architecture, for checkpoints without Bulwark metadata (saved by PyTorch).")
-    var architecture: Architecture?
-
+    @OptionGroup var checkpoint: ModelOptions
     @OptionGroup var data: DatasetOptions
     @OptionGroup var threat: ThreatOptions
 
@@ -45,29 +25,13 @@ struct Eval: ParsableCommand {
     var split: DatasetSplit = .test
 
     @Option(parsing: .upToNextOption, help: ArgumentHelp(
-        "Attacks to run, comma or space separated: \(AttackName.allCases.map(\.rawValue).joined(separator: ", ")); standard for the ensemble; none for clean accuracy only."))
+        "Attacks to run, comma or space separated: \(AttackName.list); standard for the ensemble; none for clean accuracy only."))
     var attack: [String] = ["pgd"]
 
     @Option(help: "Budgets for a robustness curve, comma separated (fractions accepted): 0,0.05,0.1,0.2. Overrides --epsilon.")
     var epsilons: String?
 
-    @Option(help: "Steps of pgd, gradient-ascent and deepfool.")
-    var steps: Int = 20
-
-    @Option(help: "Step size α of pgd and gradient-ascent; default 2.5ε/steps. Fractions accepted.")
-    var stepSize: Fraction?
-
-    @Option(help: "Restarts of pgd and the APGD attacks; an example is robust only if it survives all of them.")
-    var restarts: Int = 1
-
-    @Flag(inversion: .prefixedNo, help: "Start PGD at a random point of the ε-ball.")
-    var randomStart = true
-
-    @Option(help: "Iterations of the APGD attacks.")
-    var iterations: Int = 100
-
-    @Option(help: "Query budget of the Square attack.")
-    var queries: Int = 5000
+    @OptionGroup var parameters: AttackParameters
 
     @Option(help: "Evaluate the first N examples of the split.")
     var count: Int = 1000
@@ -92,8 +56,7 @@ struct Eval: ParsableCommand {
 
     func validate() throws {
         try require(count >= 1, "--count must be at least 1")
-        try require(steps >= 1 && restarts >= 1 && batchSize >= 1 && iterations >= 1 && queries >= 1,
-                    "--steps, --restarts, --iterations, --queries and --batch-size must be at least 1")
+        try require(batchSize >= 1, "--batch-size must be at least 1")
         let names = try attackNames()
         try require(Set(names).count == names.count, "--attack lists an attack twice")
         if names.contains(.carliniWagner) { try require(threat.norm == .l2, "cw-l2 is an L2 attack: add --norm l2") }
@@ -104,7 +67,7 @@ struct Eval: ParsableCommand {
         try attack.flatMap { $0.split(separator: ",") }.filter { $0 != "none" }.flatMap { name -> [AttackName] in
             if name == "standard" { return Self.standardEnsemble }
             guard let attack = AttackName(rawValue: String(name)) else {
-                throw ValidationError("Unknown attack '\(name)'. Choose from: \(AttackName.allCases.map(\.rawValue).joined(separator: ", ")), standard, none.")
+                throw ValidationError("Unknown attack '\(name)'. Choose from: \(AttackName.list), standard, none.")
             }
             return [attack]
         }
@@ -120,15 +83,9 @@ struct Eval: ParsableCommand {
         }
     }
 
-    private func makeAttack(_ name: AttackName, _ threatModel: ThreatModel) -> any Attack {
-        BulwarkCommand.makeAttack(
-            name, threatModel: threatModel, steps: steps, stepSize: stepSize?.value ?? 2.5 * threatModel.epsilon / Float(steps),
-            iterations: iterations, queries: queries, restarts: restarts, randomStart: randomStart)
-    }
-
     func run() throws {
         let progress = Progress(quiet: quiet)
-        let (network, loadedArchitecture, metadata) = try Checkpoint.load(from: model, architecture: architecture)
+        let (network, loadedArchitecture, metadata) = try checkpoint.load()
         let dataset = try data.load(split).prefix(count)
         let expectedShape = [dataset.count] + loadedArchitecture.inputShape
         guard dataset.images.shape == expectedShape else {
@@ -139,13 +96,13 @@ struct Eval: ParsableCommand {
         let observer: (String, Int, Int) -> Void = { phase, done, total in
             if done == 0 { progress.begin(phase) } else { progress.update(done: done, total: total) }
         }
-        output("model: \(model) (\(loadedArchitecture.rawValue)\(metadata["epoch"].map { ", epoch \($0)" } ?? ""))")
+        output("model: \(checkpoint.model) (\(loadedArchitecture.rawValue)\(metadata["epoch"].map { ", epoch \($0)" } ?? ""))")
 
         if let budgets = try budgets() {
-            let minimumNorm = names.filter(\.isMinimumNorm).compactMap { makeAttack($0, threat.threatModel) as? any MinimumNormAttack }
+            let minimumNorm = names.filter(\.isMinimumNorm).compactMap { parameters.makeAttack($0, threatModel: threat.threatModel) as? any MinimumNormAttack }
             let curve = evaluateRobustnessCurve(
                 network, inputs: dataset.images, labels: dataset.labels, epsilons: budgets, norm: threat.norm,
-                attacks: { threatModel in names.filter { !$0.isMinimumNorm }.map { makeAttack($0, threatModel) } },
+                attacks: { threatModel in names.filter { !$0.isMinimumNorm }.map { parameters.makeAttack($0, threatModel: threatModel) } },
                 minimumNormAttacks: minimumNorm, batchSize: batchSize, using: &generator, progress: observer)
             output("data: \(data.dataset.rawValue) \(split.rawValue), first \(curve.count) examples; clean accuracy \(percent(curve.cleanAccuracy)); \(threat.norm.rawValue) budgets")
             let attackNames = curve.attackRobustAccuracy.keys.sorted()
@@ -156,14 +113,14 @@ struct Eval: ParsableCommand {
             }
             output(formatTable(table))
             if let json {
-                try writeJSON(CurveJSON(curve: curve, model: model, architecture: loadedArchitecture.rawValue,
+                try writeJSON(CurveJSON(curve: curve, model: checkpoint.model, architecture: loadedArchitecture.rawValue,
                                         dataset: data.dataset.rawValue, split: split.rawValue, seed: seed), to: json)
             }
             return
         }
 
         let threatModel = threat.threatModel
-        let attacks = names.map { makeAttack($0, threatModel) }
+        let attacks = names.map { parameters.makeAttack($0, threatModel: threatModel) }
         let resolvedStrategy = strategy ?? (attack.contains { $0.split(separator: ",").contains("standard") } ? .ensemble : .independent)
         let report = evaluateRobustness(
             network, inputs: dataset.images, labels: dataset.labels, attacks: attacks, threatModel: threatModel,
@@ -188,17 +145,17 @@ struct Eval: ParsableCommand {
             for flag in report.flags { output("  ⚑ \(flag.kind.rawValue): \(flag.message). \(flag.advice)") }
         }
         if let json {
-            try writeJSON(EvaluationJSON(report: report, model: model, architecture: loadedArchitecture.rawValue,
+            try writeJSON(EvaluationJSON(report: report, model: checkpoint.model, architecture: loadedArchitecture.rawValue,
                                          dataset: data.dataset.rawValue, split: split.rawValue, seed: seed,
-                                         steps: steps, stepSize: stepSize?.value ?? 2.5 * threatModel.epsilon / Float(steps),
-                                         restarts: restarts), to: json)
+                                         steps: parameters.steps, stepSize: parameters.stepSize(for: threatModel),
+                                         restarts: parameters.restarts), to: json)
         }
     }
 
     private func label(_ name: String) -> String {
         switch name {
-        case "pgd": restarts > 1 ? "pgd-\(steps)×\(restarts)" : "pgd-\(steps)"
-        case "gradient-ascent": "gradient-ascent-\(steps)"
+        case "pgd": parameters.restarts > 1 ? "pgd-\(parameters.steps)×\(parameters.restarts)" : "pgd-\(parameters.steps)"
+        case "gradient-ascent": "gradient-ascent-\(parameters.steps)"
         default: name
         }
     }

@@ -57,6 +57,85 @@ struct ThreatOptions: ParsableArguments {
     var threatModel: ThreatModel { ThreatModel(norm: norm, epsilon: epsilon.value) }
 }
 
+/// The checkpoint to load.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "The checkpoint (.safetensors).")
+    var model: String
+
+    @Option(help: "The architecture, for checkpoints without Bulwark metadata (saved by PyTorch).")
+    var architecture: Architecture?
+
+    /// The model in inference mode, its architecture and the file's metadata.
+    func load() throws -> (model: Sequential, architecture: Architecture, metadata: [String: String]) {
+        try Checkpoint.load(from: model, architecture: architecture)
+    }
+}
+
+/// The attacks the command line can build.
+enum AttackName: String, CaseIterable {
+    case fgsm, pgd
+    case gradientAscent = "gradient-ascent"
+    case apgdCE = "apgd-ce"
+    case apgdDLR = "apgd-dlr"
+    case apgdT = "apgd-t"
+    case square
+    case deepfool
+    case carliniWagner = "cw-l2"
+
+    /// DeepFool and Carlini–Wagner search for the smallest perturbation.
+    var isMinimumNorm: Bool { self == .deepfool || self == .carliniWagner }
+
+    static var list: String { allCases.map(\.rawValue).joined(separator: ", ") }
+}
+
+/// The attacks' hyper-parameters, shared by `eval` and `attack`.
+struct AttackParameters: ParsableArguments {
+    @Option(help: "Steps of pgd, gradient-ascent and deepfool.")
+    var steps: Int = 20
+
+    @Option(help: "Step size α of pgd and gradient-ascent; default 2.5ε/steps. Fractions accepted.")
+    var stepSize: Fraction?
+
+    @Option(help: "Restarts of pgd and the APGD attacks; an example is robust only if it survives all of them.")
+    var restarts: Int = 1
+
+    @Flag(inversion: .prefixedNo, help: "Start PGD at a random point of the ε-ball.")
+    var randomStart = true
+
+    @Option(help: "Iterations of the APGD attacks.")
+    var iterations: Int = 100
+
+    @Option(help: "Query budget of the Square attack.")
+    var queries: Int = 5000
+
+    func validate() throws {
+        try require(steps >= 1 && restarts >= 1 && iterations >= 1 && queries >= 1,
+                    "--steps, --restarts, --iterations and --queries must be at least 1")
+        if let stepSize { try require(stepSize.value > 0, "--step-size must be positive") }
+    }
+
+    /// α for `threatModel`: the given step size, or Madry et al.'s 2.5ε/steps.
+    func stepSize(for threatModel: ThreatModel) -> Float {
+        stepSize?.value ?? 2.5 * threatModel.epsilon / Float(steps)
+    }
+
+    /// The attack called `name` with these parameters.
+    func makeAttack(_ name: AttackName, threatModel: ThreatModel) -> any Attack {
+        let alpha = stepSize(for: threatModel)
+        switch name {
+        case .fgsm: return FGSM(threatModel: threatModel)
+        case .pgd: return PGD(threatModel: threatModel, steps: steps, stepSize: alpha, randomStart: randomStart, restarts: restarts)
+        case .gradientAscent: return GradientAscent(threatModel: threatModel, steps: steps, stepSize: alpha)
+        case .apgdCE: return APGD(threatModel: threatModel, iterations: iterations, restarts: restarts)
+        case .apgdDLR: return APGD(threatModel: threatModel, iterations: iterations, restarts: restarts, loss: .dlr)
+        case .apgdT: return APGD(threatModel: threatModel, iterations: iterations, restarts: restarts, loss: .dlr, objective: .targeted())
+        case .square: return SquareAttack(threatModel: threatModel, queries: queries)
+        case .deepfool: return DeepFool(threatModel: threatModel, steps: Swift.max(steps, 50))
+        case .carliniWagner: return CarliniWagnerL2(threatModel: threatModel)
+        }
+    }
+}
+
 /// Rejects values outside a range with a message naming the option.
 func require(_ condition: Bool, _ message: @autoclosure () -> String) throws {
     if !condition { throw ValidationError(message()) }

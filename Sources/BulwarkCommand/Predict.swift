@@ -8,11 +8,7 @@ struct Predict: ParsableCommand {
         abstract: "Write a model's logits and predictions for the first examples of a split as JSON.",
         discussion: "Useful to check that a checkpoint behaves the same in Bulwark and in PyTorch.")
 
-    @Option(help: "The checkpoint (.safetensors).")
-    var model: String
-
-    @Option(help: "The architecture, for checkpoints without Bulwark metadata (saved by PyTorch).")
-    var architecture: Architecture?
+    @OptionGroup var checkpoint: ModelOptions
 
     @OptionGroup var data: DatasetOptions
 
@@ -30,7 +26,7 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
-        let (network, _, _) = try Checkpoint.load(from: model, architecture: architecture)
+        let (network, _, _) = try checkpoint.load()
         let dataset = try data.load(split).prefix(count)
         let logits = network.applied(to: dataset.images)
         let width = logits.shape[1]
