@@ -284,7 +284,18 @@ extension Tensor {
     /// Elementwise `max(x, 0)`; the derivative at 0 is taken as 0, as in PyTorch. NaN passes
     /// through, as in PyTorch, so that a poisoned input shows in the loss.
     public func relu() -> Tensor {
-        let output = mapKernel { $0 > 0 || $0.isNaN ? $0 : 0 }
+        // The loop is written here, not passed to `mapKernel` as a closure: through the
+        // closure each element cost an indirect call (8% of a PGD-AT profile with the pullback).
+        let output = Tensor.overwriting(shape: shape, { out in
+            scalars.withUnsafeBufferPointer { x in
+                parallelChunks(x.count, grain: 1 << 15) { range in
+                    for i in range {
+                        let value = x[i]
+                        out[i] = 0 > value ? 0 : value  // NaN compares false and passes through
+                    }
+                }
+            }
+        })
         guard isTraced else { return output }
         // Written out rather than through `unary`: this pullback is on every hot path.
         return Tensor.record(output, inputs: [self]) {
