@@ -1,23 +1,33 @@
 // 2-D max and average pooling over NCHW tensors.
 
-private func pooledExtent(_ size: Int, kernel: Int, stride: Int, padding: Int) -> Int {
-    (size + 2 * padding - kernel) / stride + 1
+/// The shape of one pooling, checked once for both kinds.
+private struct PoolingGeometry {
+    let stride: Int
+    let planes, height, width: Int
+    let outputHeight, outputWidth: Int
+    var outputPlane: Int { outputHeight * outputWidth }
+
+    init(_ operation: String, input: Tensor, kernelSize: Int, stride: Int?, padding: Int) {
+        precondition(input.rank == 4, "\(operation) needs [N, C, H, W], got \(input.shape)")
+        let stride = stride ?? kernelSize
+        precondition(kernelSize >= 1 && stride >= 1 && padding >= 0 && padding * 2 <= kernelSize,
+                     "\(operation) needs kernel ≥ 1, stride ≥ 1 and padding ≤ kernel / 2")
+        self.stride = stride
+        (planes, height, width) = (input.shape[0] * input.shape[1], input.shape[2], input.shape[3])
+        outputHeight = (height + 2 * padding - kernelSize) / stride + 1
+        outputWidth = (width + 2 * padding - kernelSize) / stride + 1
+        precondition(outputHeight >= 1 && outputWidth >= 1, "\(operation) window is larger than the input \(input.shape)")
+    }
 }
 
 /// Max pooling over `kernelSize × kernelSize` windows of an `[N, C, H, W]` tensor, as
 /// PyTorch's `max_pool2d` (padding reads as −∞). The gradient flows to the first maximal
 /// element of each window.
 public func maxPool2d(_ input: Tensor, kernelSize: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
-    precondition(input.rank == 4, "maxPool2d needs [N, C, H, W], got \(input.shape)")
-    let stride = stride ?? kernelSize
-    precondition(kernelSize >= 1 && stride >= 1 && padding >= 0 && padding * 2 <= kernelSize,
-                 "maxPool2d needs kernel ≥ 1, stride ≥ 1 and padding ≤ kernel / 2")
-    let (planes, height, width) = (input.shape[0] * input.shape[1], input.shape[2], input.shape[3])
-    let outputHeight = pooledExtent(height, kernel: kernelSize, stride: stride, padding: padding)
-    let outputWidth = pooledExtent(width, kernel: kernelSize, stride: stride, padding: padding)
-    precondition(outputHeight >= 1 && outputWidth >= 1, "maxPool2d window is larger than the input \(input.shape)")
+    let g = PoolingGeometry("maxPool2d", input: input, kernelSize: kernelSize, stride: stride, padding: padding)
+    let (stride, planes, height, width) = (g.stride, g.planes, g.height, g.width)
+    let (outputHeight, outputWidth, outputPlane) = (g.outputHeight, g.outputWidth, g.outputPlane)
     let outputShape = [input.shape[0], input.shape[1], outputHeight, outputWidth]
-    let outputPlane = outputHeight * outputWidth
     // The winning input offset (within its plane) of each output element.
     var winners = [Int32](repeating: 0, count: planes * outputPlane)
     let output = Tensor(shape: outputShape) { out in
@@ -93,15 +103,9 @@ public func maxPool2d(_ input: Tensor, kernelSize: Int, stride: Int? = nil, padd
 /// Average pooling over `kernelSize × kernelSize` windows of an `[N, C, H, W]` tensor, as
 /// PyTorch's `avg_pool2d` with `count_include_pad=True` (padding counts as zeros).
 public func avgPool2d(_ input: Tensor, kernelSize: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
-    precondition(input.rank == 4, "avgPool2d needs [N, C, H, W], got \(input.shape)")
-    let stride = stride ?? kernelSize
-    precondition(kernelSize >= 1 && stride >= 1 && padding >= 0 && padding * 2 <= kernelSize,
-                 "avgPool2d needs kernel ≥ 1, stride ≥ 1 and padding ≤ kernel / 2")
-    let (planes, height, width) = (input.shape[0] * input.shape[1], input.shape[2], input.shape[3])
-    let outputHeight = pooledExtent(height, kernel: kernelSize, stride: stride, padding: padding)
-    let outputWidth = pooledExtent(width, kernel: kernelSize, stride: stride, padding: padding)
-    precondition(outputHeight >= 1 && outputWidth >= 1, "avgPool2d window is larger than the input \(input.shape)")
-    let outputPlane = outputHeight * outputWidth
+    let g = PoolingGeometry("avgPool2d", input: input, kernelSize: kernelSize, stride: stride, padding: padding)
+    let (stride, planes, height, width) = (g.stride, g.planes, g.height, g.width)
+    let (outputHeight, outputWidth, outputPlane) = (g.outputHeight, g.outputWidth, g.outputPlane)
     let scale = 1 / Float(kernelSize * kernelSize)
 
     // Visits every (output index, input offset) pair of one plane.
