@@ -33,10 +33,8 @@ Example
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
-import struct
 import sys
 import time
 from pathlib import Path
@@ -74,18 +72,7 @@ INPUT_SHAPE = (1, 28, 28)  # C, H, W
 # Data (the same reader as torch_reference.py)
 # --------------------------------------------------------------------------
 
-def read_idx(path: Path) -> np.ndarray:
-    """Read a gzip-compressed IDX file (unsigned-byte data) into an array."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
-    if zero != 0 or dtype_code != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file")
-    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if data.size != int(np.prod(dims)):
-        raise ValueError(f"{path}: expected {int(np.prod(dims))} values, found {data.size}")
-    return data.reshape(dims)
+from idx import read_idx  # noqa: E402  (shared with the other peer)
 
 
 def first_training_images(data_dir: str, count: int = 256) -> tuple[np.ndarray, np.ndarray]:

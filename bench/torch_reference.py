@@ -34,14 +34,12 @@ Examples
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import copy
 import platform
 import random
 import resource
-import struct
 import sys
 import time
 from pathlib import Path
@@ -65,19 +63,7 @@ EVAL_BATCH = 256
 # Data
 # --------------------------------------------------------------------------
 
-def read_idx(path: Path) -> np.ndarray:
-    """Read a gzip-compressed IDX file (unsigned-byte data) into an array."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
-    if zero != 0 or dtype_code != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file")
-    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    expected = int(np.prod(dims))
-    if data.size != expected:
-        raise ValueError(f"{path}: expected {expected} values, found {data.size}")
-    return data.reshape(dims)
+from idx import read_idx  # noqa: E402  (shared with the other peer)
 
 
 def load_split(data_dir: Path, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
