@@ -2,7 +2,8 @@
 import PackageDescription
 
 #if os(Linux)
-let blasDependencies: [Target.Dependency] = ["CBLAS"]
+// OpenBLAS for GEMMs; oneDNN (Debian's libdnnl-dev) for convolutions.
+let blasDependencies: [Target.Dependency] = ["CBLAS", "COneDNN"]
 #else
 let blasDependencies: [Target.Dependency] = []
 #endif
@@ -22,6 +23,10 @@ let package = Package(
         .systemLibrary(
             name: "CBLAS", path: "Sources/CBLAS",
             providers: [.apt(["libopenblas-dev"])]),
+        // A C++ shim over oneDNN's C++ API, exporting three C functions (see its header).
+        .target(
+            name: "COneDNN", path: "Sources/COneDNN",
+            linkerSettings: [.linkedLibrary("dnnl", .when(platforms: [.linux])), .linkedLibrary("gomp", .when(platforms: [.linux]))]),
         .systemLibrary(
             name: "CZlib", path: "Sources/CZlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
@@ -49,5 +54,6 @@ let package = Package(
         .testTarget(name: "BulwarkTrainingTests", dependencies: ["BulwarkTraining", "_TestSupport"]),
         .testTarget(name: "BulwarkCommandTests", dependencies: ["BulwarkCommand", "_TestSupport"]),
     ],
-    swiftLanguageModes: [.v6]
+    swiftLanguageModes: [.v6],
+    cxxLanguageStandard: .cxx17
 )

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs what Bulwark needs on Debian or Ubuntu: OpenBLAS, zlib and the Fashion-MNIST
+# Installs what Bulwark needs on Debian or Ubuntu: OpenBLAS, oneDNN, zlib and the Fashion-MNIST
 # package. Swift itself must already be installed (https://www.swift.org/install/linux/).
 set -euo pipefail
-packages=(libopenblas-dev zlib1g-dev dataset-fashion-mnist)
+packages=(libopenblas-dev libdnnl-dev zlib1g-dev dataset-fashion-mnist)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -80,20 +80,21 @@ import _TestSupport
         }
     }
 
-    @Test(arguments: [(1, 0), (1, 1), (2, 1), (2, 0), (3, 2)])
-    func convolution(stride: Int, padding: Int) {
+    @Test(arguments: ConvolutionKernels.allCases, [(1, 0), (1, 1), (2, 1), (2, 0), (3, 2)])
+    func convolution(kernels: ConvolutionKernels, geometry: (stride: Int, padding: Int)) {
         let x = seededTensor([2, 3, 7, 6], seed: 15)
         let w = seededTensor([4, 3, 3, 3], seed: 16)
         let b = seededTensor([4], seed: 17)
         expectGradientMatchesFiniteDifferences(at: [x, w, b]) {
-            conv2d($0[0], weight: $0[1], bias: $0[2], stride: stride, padding: padding)
+            conv2d($0[0], weight: $0[1], bias: $0[2], stride: geometry.stride, padding: geometry.padding, kernels: kernels)
         }
     }
 
-    @Test func convolutionWithoutBiasAndRectangularKernel() {
+    @Test(arguments: ConvolutionKernels.allCases)
+    func convolutionWithoutBiasAndRectangularKernel(kernels: ConvolutionKernels) {
         let x = seededTensor([1, 2, 5, 5], seed: 18)
         let w = seededTensor([3, 2, 2, 4], seed: 19)
-        expectGradientMatchesFiniteDifferences(at: [x, w]) { conv2d($0[0], weight: $0[1], padding: 1) }
+        expectGradientMatchesFiniteDifferences(at: [x, w]) { conv2d($0[0], weight: $0[1], padding: 1, kernels: kernels) }
     }
 
     @Test(arguments: [(2, nil, 0), (3, 2, 1), (2, 1, 0)] as [(Int, Int?, Int)])

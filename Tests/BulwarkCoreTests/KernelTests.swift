@@ -23,12 +23,13 @@ import _TestSupport
         #expect(matmul(a, a, transposeRHS: true).array == [14, 32, 32, 77])
     }
 
-    @Test func convolutionMatchesDirectLoop() {
+    @Test(arguments: ConvolutionKernels.allCases)
+    func convolutionMatchesDirectLoop(kernels: ConvolutionKernels) {
         let x = seededTensor([3, 2, 9, 8], seed: 1)
         let w = seededTensor([4, 2, 3, 2], seed: 2)
         let b = seededTensor([4], seed: 3)
         for (stride, padding) in [(1, 0), (1, 1), (2, 1), (3, 2)] {
-            let y = conv2d(x, weight: w, bias: b, stride: stride, padding: padding)
+            let y = conv2d(x, weight: w, bias: b, stride: stride, padding: padding, kernels: kernels)
             let oh = (9 + 2 * padding - 3) / stride + 1, ow = (8 + 2 * padding - 2) / stride + 1
             #expect(y.shape == [3, 4, oh, ow])
             var expected = [Float]()
@@ -55,6 +56,40 @@ import _TestSupport
         let whole = conv2d(x, weight: w, padding: 2)
         let last = conv2d(x.slice(alongAxis: 0, 63..<64), weight: w, padding: 2)
         #expect(whole.slice(alongAxis: 0, 63..<64).array == last.array)
+    }
+
+    /// The convolutions of the built-in architectures at training batch sizes: oneDNN and the
+    /// portable kernels agree on outputs and on every gradient.
+    @Test(arguments: [
+        ([5, 1, 28, 28], [32, 1, 5, 5], 1, 2),  // smallcnn, first layer
+        ([64, 32, 14, 14], [64, 32, 5, 5], 1, 2),  // smallcnn, second (split across workers)
+        ([3, 16, 14, 14], [32, 16, 3, 3], 1, 1),  // lenet, second
+        ([4, 16, 14, 14], [32, 16, 4, 4], 2, 1),  // fastcnn, second (stride 2)
+        ([2, 3, 11, 9], [5, 3, 2, 3], 3, 0),  // odd sizes, stride 3
+    ])
+    func convolutionKernelsAgree(inputShape: [Int], weightShape: [Int], stride: Int, padding: Int) {
+        let x = seededTensor(inputShape, seed: 7)
+        let w = seededTensor(weightShape, seed: 8)
+        let b = seededTensor([weightShape[0]], seed: 9)
+        var results: [[Tensor]] = []
+        let fallbacksBefore = oneDNNFallbacks.load(ordering: .relaxed)
+        for kernels in ConvolutionKernels.allCases {
+            let (value, gradients) = valueWithGradient(at: [x, w, b]) { inputs in
+                let y = conv2d(inputs[0], weight: inputs[1], bias: inputs[2], stride: stride, padding: padding, kernels: kernels)
+                // A weighted sum, so every output element gets a different upstream gradient.
+                return (y * seededTensor(y.shape, seed: 10)).sum()
+            }
+            results.append([value] + gradients)
+        }
+        #if os(Linux)
+        #expect(oneDNNFallbacks.load(ordering: .relaxed) == fallbacksBefore, "oneDNN declined this geometry")
+        #endif
+        for (index, name) in ["value", "input gradient", "weight gradient", "bias gradient"].enumerated() {
+            let (a, b) = (results[0][index].array, results[1][index].array)
+            let scale = max(1, a.map(abs).max() ?? 0)
+            let error = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+            #expect(error <= 1e-4 * scale, "\(name): oneDNN and portable kernels differ by \(error) (scale \(scale))")
+        }
     }
 
     @Test func poolingValues() {

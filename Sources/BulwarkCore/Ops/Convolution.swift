@@ -1,4 +1,47 @@
-// 2-D convolution (NCHW, PyTorch weight layout) by im2col + GEMM, with a GEMM backward.
+// 2-D convolution (NCHW, PyTorch weight layout): oneDNN's kernels on Linux, im2col + GEMM
+// elsewhere or when oneDNN declines a geometry.
+#if os(Linux)
+import COneDNN
+import Glibc
+#endif
+import Synchronization
+
+/// How many convolution calls oneDNN declined so that the portable kernels ran instead; tests
+/// check that it stays zero for the architectures' geometries.
+package let oneDNNFallbacks = Atomic<Int>(0)
+
+/// Which kernels compute convolutions.
+package enum ConvolutionKernels: Sendable, CaseIterable {
+    /// oneDNN's (Linux): blocked-layout AVX2/AVX-512 kernels, the ones PyTorch uses on CPUs.
+    case oneDNN
+    /// im2col + GEMM through the BLAS: every platform, and the fallback whenever oneDNN
+    /// declines a geometry.
+    case portable
+
+    /// oneDNN where it is linked, unless `BULWARK_CONVOLUTION=im2col` asks for the portable
+    /// kernels (for comparison, and as a way out should oneDNN misbehave).
+    package static let preferred: ConvolutionKernels = {
+        #if os(Linux)
+        guard let value = getenv("BULWARK_CONVOLUTION") else { return .oneDNN }
+        return String(cString: value) == "im2col" ? .portable : .oneDNN
+        #else
+        return .portable
+        #endif
+    }()
+}
+
+#if os(Linux)
+
+extension ConvolutionGeometry {
+    /// oneDNN's description of this convolution restricted to `count` images.
+    fileprivate func oneDNN(count: Int) -> bulwark_convolution {
+        bulwark_convolution(
+            batch: count, input_channels: inputChannels, height: height, width: width,
+            output_channels: outputChannels, kernel_height: kernelHeight, kernel_width: kernelWidth,
+            stride: stride, padding: padding)
+    }
+}
+#endif
 
 /// The geometry of one 2-D convolution, shared by forward and backward.
 package struct ConvolutionGeometry: Sendable {
@@ -107,6 +150,14 @@ private func col2im(
 ///   input that needs a gradient (the input's gradient is skipped when only the weights need
 ///   one, and the weights' when only the input does, as in an attack).
 public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0) -> Tensor {
+    conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding, kernels: .preferred)
+}
+
+/// ``conv2d(_:weight:bias:stride:padding:)`` on the given kernels, so tests check both.
+package func conv2d(
+    _ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
+    kernels: ConvolutionKernels
+) -> Tensor {
     precondition(input.rank == 4, "conv2d needs an input of shape [N, C, H, W], got \(input.shape)")
     precondition(weight.rank == 4, "conv2d needs a weight of shape [O, C, KH, KW], got \(weight.shape)")
     precondition(input.shape[1] == weight.shape[1], "conv2d input has \(input.shape[1]) channels, weight expects \(weight.shape[1])")
@@ -118,13 +169,13 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
     precondition(g.outputHeight >= 1 && g.outputWidth >= 1, "conv2d kernel \(weight.shape) is larger than the padded input \(input.shape)")
     if let bias { precondition(bias.shape == [g.outputChannels], "conv2d bias must have shape [\(g.outputChannels)], got \(bias.shape)") }
 
-    let output = conv2dForward(input, weight, bias, g)
+    let output = conv2dForward(input, weight, bias, g, kernels)
     let (x, w) = (input.detached, weight.detached)
     var inputs = [input, weight]
     if let bias { inputs.append(bias) }
     return Tensor.record(output, inputs: inputs) {
         { upstream, needed in
-            let (dx, dw) = conv2dBackward(upstream, x, w, g, needInput: needed[0], needWeight: needed[1])
+            let (dx, dw) = conv2dBackward(upstream, x, w, g, kernels, needInput: needed[0], needWeight: needed[1])
             var result: [Tensor?] = [dx, dw]
             if needed.count == 3 {
                 result.append(needed[2] ? upstream.sumKernel(alongAxes: [0, 2, 3]).reshapedKernel(to: [g.outputChannels]) : nil)
@@ -134,7 +185,9 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
     }
 }
 
-private func conv2dForward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvolutionGeometry) -> Tensor {
+private func conv2dForward(
+    _ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvolutionGeometry, _ kernels: ConvolutionKernels
+) -> Tensor {
     let chunk = g.chunk
     let biasScalars = bias?.scalars
     return Tensor.overwriting(shape: [g.batch, g.outputChannels, g.outputHeight, g.outputWidth], { out in
@@ -145,6 +198,19 @@ private func conv2dForward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _
                 // chunk, then [O, count, plane] → [count, O, plane] with the bias added.
                 parallelChunks(g.batch, grain: 1) { images in
                     let (x, w, out) = pointers.value
+                    #if os(Linux)
+                    if kernels == .oneDNN {
+                        var slice = g.oneDNN(count: images.count)
+                        let first = images.lowerBound
+                        let status = withOptionalPointer(biasScalars) { bias in
+                            bulwark_convolution_forward(
+                                &slice, x + first * g.inputChannels * g.height * g.width, w, bias,
+                                out + first * g.outputChannels * g.outputPlane)
+                        }
+                        if status == 0 { return }
+                        oneDNNFallbacks.add(1, ordering: .relaxed)
+                    }
+                    #endif
                     var columns = uninitializedScalars(g.patchSize * chunk * g.outputPlane)
                     var product = uninitializedScalars(g.outputChannels * chunk * g.outputPlane)
                     columns.withUnsafeMutableBufferPointer { columns in
@@ -174,7 +240,7 @@ private func conv2dForward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _
 }
 
 private func conv2dBackward(
-    _ upstream: Tensor, _ input: Tensor, _ weight: Tensor, _ g: ConvolutionGeometry,
+    _ upstream: Tensor, _ input: Tensor, _ weight: Tensor, _ g: ConvolutionGeometry, _ kernels: ConvolutionKernels,
     needInput: Bool, needWeight: Bool
 ) -> (Tensor?, Tensor?) {
     let chunk = g.chunk
@@ -191,6 +257,25 @@ private func conv2dBackward(
                         let pointers = UncheckedSendable((dy.address, x.address, w.address, dxBuffer.baseAddress, partialsBuffer.baseAddress))
                         used = parallelPartitions(g.batch, grain: 1) { worker, images in
                             let (dy, x, w, dx, partials) = pointers.value
+                            #if os(Linux)
+                            if kernels == .oneDNN {
+                                var slice = g.oneDNN(count: images.count)
+                                let first = images.lowerBound
+                                let inputOffset = first * g.inputChannels * g.height * g.width
+                                let outputOffset = first * g.outputChannels * g.outputPlane
+                                let weightStatus = needWeight
+                                    ? bulwark_convolution_backward_weights(&slice, x + inputOffset, dy + outputOffset, partials! + worker * weightCount)
+                                    : 0
+                                let inputStatus = needInput
+                                    ? bulwark_convolution_backward_data(&slice, dy + outputOffset, w, dx! + inputOffset)
+                                    : 0
+                                if weightStatus == 0 && inputStatus == 0 { return }
+                                oneDNNFallbacks.add(1, ordering: .relaxed)
+                                // The portable path below accumulates into zeroed buffers.
+                                if needWeight { (partials! + worker * weightCount).update(repeating: 0, count: weightCount) }
+                                if needInput { (dx! + inputOffset).update(repeating: 0, count: images.count * g.inputChannels * g.height * g.width) }
+                            }
+                            #endif
                             var columns = uninitializedScalars(needWeight ? g.patchSize * chunk * g.outputPlane : 0)
                             var gradientColumns = uninitializedScalars(needInput ? g.patchSize * chunk * g.outputPlane : 0)
                             var upstreamMatrix = uninitializedScalars(g.outputChannels * chunk * g.outputPlane)
@@ -245,6 +330,12 @@ private func conv2dBackward(
         })
     }
     return (needInput ? Tensor(shape: input.shape, scalars: dx) : nil, dw)
+}
+
+/// Calls `body` with the address of `scalars`, or with `nil` when there are none.
+private func withOptionalPointer<R>(_ scalars: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let scalars else { return body(nil) }
+    return scalars.withUnsafeBufferPointer { body($0.baseAddress) }
 }
 
 /// Scratch space that the kernels overwrite before reading.
