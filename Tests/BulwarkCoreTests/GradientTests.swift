@@ -102,6 +102,9 @@ import _TestSupport
         let x = distinctValues([2, 2, 6, 5], seed: 20)
         expectGradientMatchesFiniteDifferences(at: [x]) { maxPool2d($0[0], kernelSize: kernelSize, stride: stride, padding: padding) }
         expectGradientMatchesFiniteDifferences(at: [x]) { avgPool2d($0[0], kernelSize: kernelSize, stride: stride, padding: padding) }
+        expectGradientMatchesFiniteDifferences(at: [x]) {
+            maxPool2d($0[0], kernelSize: kernelSize, stride: stride, padding: padding, rectifying: true)
+        }
     }
 
     @Test func gradientsAccumulateOverReuse() {

@@ -92,6 +92,35 @@ import _TestSupport
         }
     }
 
+    /// The fused ReLU + max pooling equals the two operations, values and gradients, including
+    /// windows that are entirely negative.
+    @Test(arguments: [(2, nil, 0), (3, 2, 1), (2, 1, 0), (3, 3, 0)] as [(Int, Int?, Int)])
+    func rectifyingMaxPoolMatchesReLUThenPool(kernelSize: Int, stride: Int?, padding: Int) {
+        let x = distinctValues([3, 4, 7, 6], seed: 21) - 0.4  // mostly negative: many all-negative windows
+        let weights = seededTensor(maxPool2d(x, kernelSize: kernelSize, stride: stride, padding: padding).shape, seed: 22)
+        let (fusedValue, fusedGradient) = valueWithGradient(at: x) {
+            (maxPool2d($0, kernelSize: kernelSize, stride: stride, padding: padding, rectifying: true) * weights).sum()
+        }
+        let (value, gradient) = valueWithGradient(at: x) {
+            (maxPool2d($0.relu(), kernelSize: kernelSize, stride: stride, padding: padding) * weights).sum()
+        }
+        #expect(fusedValue.scalar == value.scalar)
+        #expect(fusedGradient.array == gradient.array)
+        #expect(gradient.array.contains(0) && gradient.array.contains { $0 != 0 })
+    }
+
+    @Test(arguments: [false, true])
+    func maxPoolPropagatesNaN(rectifying: Bool) {
+        // One NaN in the first 2×2 window (unrolled path) and one in a 3×3 window (general path).
+        var scalars = [Float](repeating: 1, count: 36)
+        scalars[7] = .nan
+        let x = Tensor(shape: [1, 1, 6, 6], scalars: scalars)
+        let unrolled = maxPool2d(x, kernelSize: 2, stride: 2, padding: 0, rectifying: rectifying).array
+        #expect(unrolled[0].isNaN && unrolled[1...].allSatisfy { $0 == 1 })
+        let general = maxPool2d(x, kernelSize: 3, stride: 3, padding: 0, rectifying: rectifying).array
+        #expect(general[0].isNaN && general[1...].allSatisfy { $0 == 1 })
+    }
+
     @Test func poolingValues() {
         let x = Tensor(shape: [1, 1, 2, 4], scalars: [1, 5, 2, 0, 3, 4, 8, 7])
         #expect(maxPool2d(x, kernelSize: 2).array == [5, 8])

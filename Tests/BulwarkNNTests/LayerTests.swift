@@ -23,6 +23,23 @@ import _TestSupport
         }
     }
 
+    @Test func sequentialFusesReLUAndMaxPoolingWithoutChangingResults() {
+        var generator = SplitMix64(seed: 3)
+        var model = Architecture.smallcnn.makeModel(using: &generator)
+        let x = seededTensor([4, 1, 28, 28], in: 0...1, seed: 4)
+        let fused = model(x)
+        var layerByLayer = x
+        for index in model.layers.indices { layerByLayer = model.layers[index](layerByLayer) }
+        #expect(fused.array == layerByLayer.array)
+        let (_, fusedGradient) = valueWithGradient(at: x) { model($0).sum() }
+        let (_, gradient) = valueWithGradient(at: x) { input in
+            var output = input
+            for index in model.layers.indices { output = model.layers[index](output) }
+            return output.sum()
+        }
+        #expect(fusedGradient.array == gradient.array)
+    }
+
     @Test func linearComputesXTimesWeightTransposePlusBias() {
         var layer = Linear(weight: Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6]), bias: Tensor([10, 20]))
         let output = layer(Tensor(shape: [1, 3], scalars: [1, 1, 2]))

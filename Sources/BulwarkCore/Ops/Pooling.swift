@@ -2,7 +2,7 @@
 
 /// The shape of one pooling, checked once for both kinds.
 private struct PoolingGeometry {
-    let stride: Int
+    let stride, padding: Int
     let planes, height, width: Int
     let outputHeight, outputWidth: Int
     var outputPlane: Int { outputHeight * outputWidth }
@@ -13,6 +13,7 @@ private struct PoolingGeometry {
         precondition(kernelSize >= 1 && stride >= 1 && padding >= 0 && padding * 2 <= kernelSize,
                      "\(operation) needs kernel ≥ 1, stride ≥ 1 and padding ≤ kernel / 2")
         self.stride = stride
+        self.padding = padding
         (planes, height, width) = (input.shape[0] * input.shape[1], input.shape[2], input.shape[3])
         outputHeight = (height + 2 * padding - kernelSize) / stride + 1
         outputWidth = (width + 2 * padding - kernelSize) / stride + 1
@@ -22,82 +23,116 @@ private struct PoolingGeometry {
 
 /// Max pooling over `kernelSize × kernelSize` windows of an `[N, C, H, W]` tensor, as
 /// PyTorch's `max_pool2d` (padding reads as −∞). The gradient flows to the first maximal
-/// element of each window.
+/// element of each window; a window holding NaN yields NaN.
 public func maxPool2d(_ input: Tensor, kernelSize: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
+    maxPool2d(input, kernelSize: kernelSize, stride: stride, padding: padding, rectifying: false)
+}
+
+/// `maxPool2d(input.relu(), …)` in one pass when `rectifying`: the maximum of a window is at
+/// least 0, and the gradient reaches the winning element only if it is positive, exactly as
+/// through the two operations (ReLU's derivative at 0 is 0). Max pooling commutes with the
+/// monotone ReLU, so the fused operation reads the activations once and skips the
+/// full-size ReLU output and its pullback.
+package func maxPool2d(_ input: Tensor, kernelSize: Int, stride: Int?, padding: Int, rectifying: Bool) -> Tensor {
     let g = PoolingGeometry("maxPool2d", input: input, kernelSize: kernelSize, stride: stride, padding: padding)
     let (stride, planes, height, width) = (g.stride, g.planes, g.height, g.width)
     let (outputHeight, outputWidth, outputPlane) = (g.outputHeight, g.outputWidth, g.outputPlane)
     let outputShape = [input.shape[0], input.shape[1], outputHeight, outputWidth]
-    // The winning input offset (within its plane) of each output element.
-    var winners = [Int32](repeating: 0, count: planes * outputPlane)
-    let output = Tensor(shape: outputShape) { out in
+    // The winning input offset (within its plane) of each output element; −1 when the
+    // rectifier's zero won and no gradient flows.
+    var winners = [Int32](unsafeUninitializedCapacity: planes * outputPlane) { _, count in count = planes * outputPlane }
+    let floor: Float = rectifying ? 0 : -.infinity
+    let output = Tensor.overwriting(shape: outputShape, { out in
         input.scalars.withUnsafeBufferPointer { x in
             winners.withUnsafeMutableBufferPointer { winners in
-                let outBox = UncheckedSendable(out), winnersBox = UncheckedSendable(winners)
+                let boxes = UncheckedSendable((out, winners))
                 parallelChunks(planes, grain: 16) { range in
+                    let (out, winners) = boxes.value
                     for plane in range {
                         let source = x.address + plane * height * width
+                        let planeOut = out.address + plane * outputPlane
+                        let planeWinners = winners.address + plane * outputPlane
                         if kernelSize == 2 && stride == 2 && padding == 0 {
-                            // The common 2×2 window, unrolled.
+                            // The common window, unrolled. The sum is NaN exactly when the window
+                            // holds NaN (or both infinities); such windows take the general loop.
                             for y in 0..<outputHeight {
-                                let top = source + 2 * y * width, bottom = top + width
                                 for xIndex in 0..<outputWidth {
-                                    let column = 2 * xIndex
-                                    var best = top[column], offset = 2 * y * width + column
-                                    if top[column + 1] > best { best = top[column + 1]; offset += 1 }
-                                    if bottom[column] > best { best = bottom[column]; offset = (2 * y + 1) * width + column }
-                                    if bottom[column + 1] > best { best = bottom[column + 1]; offset = (2 * y + 1) * width + column + 1 }
-                                    let index = plane * outputPlane + y * outputWidth + xIndex
-                                    outBox.value[index] = best
-                                    winnersBox.value[index] = Int32(offset)
+                                    let top = 2 * y * width + 2 * xIndex, bottom = top + width
+                                    let (a, b, c, d) = (source[top], source[top + 1], source[bottom], source[bottom + 1])
+                                    var best = floor, bestOffset = rectifying ? -1 : top
+                                    if a > best { best = a; bestOffset = top }
+                                    if b > best { best = b; bestOffset = top + 1 }
+                                    if c > best { best = c; bestOffset = bottom }
+                                    if d > best { best = d; bestOffset = bottom + 1 }
+                                    if (a + b + c + d).isNaN {
+                                        (best, bestOffset) = maxPoolWindow(source, y: y, x: xIndex, geometry: g, kernelSize: kernelSize, floor: floor)
+                                    }
+                                    planeOut[y * outputWidth + xIndex] = best
+                                    planeWinners[y * outputWidth + xIndex] = Int32(truncatingIfNeeded: bestOffset)
                                 }
                             }
-                            continue
-                        }
-                        for y in 0..<outputHeight {
-                            for xIndex in 0..<outputWidth {
-                                var best = -Float.infinity, bestOffset = -1
-                                for ky in 0..<kernelSize {
-                                    let sourceY = y * stride - padding + ky
-                                    guard sourceY >= 0 && sourceY < height else { continue }
-                                    for kx in 0..<kernelSize {
-                                        let sourceX = xIndex * stride - padding + kx
-                                        guard sourceX >= 0 && sourceX < width else { continue }
-                                        let value = source[sourceY * width + sourceX]
-                                        if value > best || bestOffset < 0 || value.isNaN {
-                                            best = value
-                                            bestOffset = sourceY * width + sourceX
-                                        }
-                                    }
+                        } else {
+                            for y in 0..<outputHeight {
+                                for xIndex in 0..<outputWidth {
+                                    let (best, bestOffset) = maxPoolWindow(source, y: y, x: xIndex, geometry: g, kernelSize: kernelSize, floor: floor)
+                                    planeOut[y * outputWidth + xIndex] = best
+                                    planeWinners[y * outputWidth + xIndex] = Int32(truncatingIfNeeded: bestOffset)
                                 }
-                                let index = plane * outputPlane + y * outputWidth + xIndex
-                                outBox.value[index] = best
-                                winnersBox.value[index] = Int32(bestOffset)
                             }
                         }
                     }
                 }
             }
         }
-    }
+    })
     let inputShape = input.shape
     return Tensor.record(output, inputs: [input]) {
         { upstream, _ in
-            [Tensor(shape: inputShape) { out in
+            [Tensor.overwriting(shape: inputShape, { out in
                 upstream.scalars.withUnsafeBufferPointer { g in
                     winners.withUnsafeBufferPointer { winners in
-                        for plane in 0..<planes {
-                            let base = plane * height * width
-                            for i in 0..<outputPlane {
-                                let index = plane * outputPlane + i
-                                out[base + Int(winners[index])] += g[index]
+                        let boxes = UncheckedSendable((g, winners))
+                        // Each plane is cleared and scattered into while it is in cache.
+                        parallelChunks(planes, grain: 16) { range in
+                            let (g, winners) = boxes.value
+                            for plane in range {
+                                let target = out.address + plane * height * width
+                                target.update(repeating: 0, count: height * width)
+                                for i in 0..<outputPlane {
+                                    let index = plane * outputPlane + i
+                                    let winner = Int(winners[index])
+                                    if winner >= 0 { target[winner] += g[index] }
+                                }
                             }
                         }
                     }
                 }
-            }]
+            })]
         }
     }
+}
+
+/// The maximum of one window (at least `floor`) and its offset in the plane: the first NaN if
+/// there is one, −1 if `floor` (the rectifier's 0) won, the first element if all are −∞.
+private func maxPoolWindow(
+    _ source: UnsafePointer<Float>, y: Int, x: Int, geometry g: PoolingGeometry, kernelSize: Int, floor: Float
+) -> (Float, Int) {
+    var best = floor, bestOffset = -1, first = -1
+    for ky in 0..<kernelSize {
+        let sourceY = y * g.stride - g.padding + ky
+        guard sourceY >= 0 && sourceY < g.height else { continue }
+        for kx in 0..<kernelSize {
+            let sourceX = x * g.stride - g.padding + kx
+            guard sourceX >= 0 && sourceX < g.width else { continue }
+            let offset = sourceY * g.width + sourceX
+            if first < 0 { first = offset }
+            let value = source[offset]
+            if value.isNaN { return (value, offset) }
+            if value > best { best = value; bestOffset = offset }
+        }
+    }
+    if bestOffset < 0 && floor == -.infinity { bestOffset = first }
+    return (best, bestOffset)
 }
 
 /// Average pooling over `kernelSize × kernelSize` windows of an `[N, C, H, W]` tensor, as
