@@ -179,12 +179,12 @@ package struct IterativeAttack {
                     attackLoss(loss, logits: model(x), labels: lossLabels, targeted: targeted, trueLabels: labels).sum()
                 }
                 lossObserver?(iteration, value.scalar / Float(Swift.max(labels.count, 1)))
-                let step: Tensor
                 switch direction {
-                case .steepestAscent: step = threatModel.steepestAscentDirection(gradient)
-                case .gradient: step = gradient
+                case .steepestAscent:
+                    adversarial = threatModel.ascended(adversarial, along: gradient, stepSize: stepSize, around: original)
+                case .gradient:
+                    adversarial = threatModel.project(adversarial + gradient * stepSize, around: original)
                 }
-                adversarial = threatModel.project(adversarial + step * stepSize, around: original)
             }
             if restarts == 1 { return adversarial }
             // Keep, per example, a fooling iterate first and the highest loss second.

@@ -101,6 +101,33 @@ public struct ThreatModel: Sendable, Equatable, Codable {
         }
     }
 
+    /// `project(adversarial + stepSize · steepestAscentDirection(gradient), around: original)`,
+    /// one step of PGD or FGSM, with the same result; for L∞ one pass over the scalars instead
+    /// of four tensors.
+    package func ascended(_ adversarial: Tensor, along gradient: Tensor, stepSize: Float, around original: Tensor) -> Tensor {
+        guard norm == .lInfinity else {
+            return project(adversarial + steepestAscentDirection(gradient) * stepSize, around: original)
+        }
+        precondition(adversarial.shape == original.shape && gradient.shape == original.shape,
+                     "an attack step needs equal shapes, got \(adversarial.shape), \(gradient.shape) and \(original.shape)")
+        let (low, high, epsilon) = (bounds.lowerBound, bounds.upperBound, self.epsilon)
+        return Tensor.overwriting(shape: original.shape, { out in
+            adversarial.scalars.withUnsafeBufferPointer { x in
+                gradient.scalars.withUnsafeBufferPointer { g in
+                    original.scalars.withUnsafeBufferPointer { o in
+                        parallelChunks(out.count, grain: 1 << 15) { range in
+                            for i in range {
+                                let direction: Float = g[i] > 0 ? 1 : (g[i] < 0 ? -1 : 0)
+                                let delta = Swift.min(Swift.max(x[i] + direction * stepSize - o[i], -epsilon), epsilon)
+                                out[i] = Swift.min(Swift.max(o[i] + delta, low), high)
+                            }
+                        }
+                    }
+                }
+            }
+        })
+    }
+
     /// A random point of the ε-ball around `original`, clipped to the box: uniform per
     /// coordinate for L∞; uniform in the ball for L2 (a Gaussian direction scaled by
     /// ε·u^(1/d)).

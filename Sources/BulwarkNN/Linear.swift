@@ -30,9 +30,7 @@ public struct Linear: Layer {
     public mutating func callAsFunction(_ input: Tensor) -> Tensor {
         precondition(input.rank == 2 && input.shape[1] == weight.shape[1],
                      "Linear expects [N, \(weight.shape[1])], got \(input.shape)")
-        let product = matmul(input, weight, transposeRHS: true)
-        guard let bias else { return product }
-        return product + bias
+        return linear(input, weight: weight, bias: bias)
     }
 
     public mutating func visitParameters(_ visitor: (String, inout Tensor) -> Void) {

@@ -1,4 +1,5 @@
 import Bulwark
+import BulwarkAttacks
 import Testing
 import _TestSupport
 
@@ -165,6 +166,18 @@ struct AttackCase: Sendable, CustomTestStringConvertible {
         #expect(ThreatModel.lInfinity(epsilon: 1).steepestAscentDirection(gradient).array == [1, -1, 0, 0])
         let l2 = ThreatModel.l2(epsilon: 1).steepestAscentDirection(gradient).array
         #expect(abs(l2[0] - 0.6) < 1e-6 && abs(l2[1] + 0.8) < 1e-6 && l2[2] == 0 && l2[3] == 0)
+    }
+
+    @Test(arguments: [ThreatModel.lInfinity(epsilon: 0.2), .l2(epsilon: 0.7)])
+    func fusedStepEqualsStepThenProjection(_ threatModel: ThreatModel) {
+        let original = seededTensor([3, 1, 5, 5], in: 0...1, seed: 30)
+        let adversarial = threatModel.project(original + seededTensor([3, 1, 5, 5], in: -0.3...0.3, seed: 31), around: original)
+        // Zeros in the gradient: sign(0) = 0 must hold in the fused step too.
+        let gradient = seededTensor([3, 1, 5, 5], seed: 32) * Tensor(shape: [5, 5], scalars: (0..<25).map { $0 % 4 == 0 ? 0 : 1 })
+        let fused = threatModel.ascended(adversarial, along: gradient, stepSize: 0.15, around: original)
+        let reference = threatModel.project(adversarial + threatModel.steepestAscentDirection(gradient) * 0.15, around: original)
+        #expect(fused.array == reference.array)
+        #expect(fused.array != adversarial.array)
     }
 
     @Test(arguments: [ThreatModel.lInfinity(epsilon: 0.2), .l2(epsilon: 0.7)])

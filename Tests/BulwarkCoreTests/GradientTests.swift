@@ -80,6 +80,17 @@ import _TestSupport
         }
     }
 
+    @Test func linearLayerPrimitive() {
+        let x = seededTensor([3, 4], seed: 23)
+        let w = seededTensor([5, 4], seed: 24)
+        let b = seededTensor([5], seed: 25)
+        expectGradientMatchesFiniteDifferences(at: [x, w, b]) { linear($0[0], weight: $0[1], bias: $0[2]) }
+        expectGradientMatchesFiniteDifferences(at: [x, w]) { linear($0[0], weight: $0[1]) }
+        let reference = matmul(x, w, transposeRHS: true) + b
+        let error = zip(linear(x, weight: w, bias: b).array, reference.array).map { abs($0 - $1) }.max() ?? 0
+        #expect(error < 1e-6)
+    }
+
     @Test(arguments: ConvolutionKernels.allCases, [(1, 0), (1, 1), (2, 1), (2, 0), (3, 2)])
     func convolution(kernels: ConvolutionKernels, geometry: (stride: Int, padding: Int)) {
         let x = seededTensor([2, 3, 7, 6], seed: 15)

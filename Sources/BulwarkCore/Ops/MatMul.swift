@@ -50,3 +50,45 @@ package func matmulKernel(
         }
     })
 }
+
+/// `input · weightᵀ + bias`, PyTorch's `torch.nn.functional.linear`: `input` `[N, in]`, `weight`
+/// `[out, in]`, `bias` `[out]`.
+///
+/// One primitive rather than a product and a broadcast sum: the bias is written into the
+/// output before the GEMM accumulates onto it, so no extra pass over the output is made.
+///
+/// - Complexity: 2·N·in·out flops forward; the pullback runs one GEMM per matrix that needs a
+///   gradient and one column sum for the bias.
+public func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
+    precondition(input.rank == 2 && weight.rank == 2 && input.shape[1] == weight.shape[1],
+                 "linear needs input [N, in] and weight [out, in], got \(input.shape) and \(weight.shape)")
+    let (m, n, k) = (input.shape[0], weight.shape[0], input.shape[1])
+    if let bias { precondition(bias.shape == [n], "linear bias must have shape [\(n)], got \(bias.shape)") }
+    guard let bias, m > 0, n > 0, k > 0 else {
+        let product = matmul(input, weight, transposeRHS: true)
+        guard let bias else { return product }
+        return product + bias
+    }
+    let output = Tensor.overwriting(shape: [m, n], { out in
+        input.scalars.withUnsafeBufferPointer { a in
+            weight.scalars.withUnsafeBufferPointer { b in
+                bias.scalars.withUnsafeBufferPointer { shift in
+                    for row in 0..<m { (out.address + row * n).update(from: shift.address, count: n) }
+                }
+                parallelSgemm(
+                    transposeA: false, transposeB: true, m: m, n: n, k: k,
+                    a: a.address, lda: k, b: b.address, ldb: k, beta: 1, c: out.address, ldc: n)
+            }
+        }
+    })
+    let (x, w) = (input.detached, weight.detached)
+    return Tensor.record(output, inputs: [input, weight, bias]) {
+        { upstream, needed in
+            [
+                needed[0] ? matmulKernel(upstream, w, transposeLHS: false, transposeRHS: false, m: m, n: k, k: n) : nil,
+                needed[1] ? matmulKernel(upstream, x, transposeLHS: true, transposeRHS: false, m: n, n: k, k: m) : nil,
+                needed[2] ? upstream.sumKernel(alongAxes: [0]).reshapedKernel(to: [n]) : nil,
+            ]
+        }
+    }
+}
