@@ -46,12 +46,15 @@ public struct Adam: Optimizer {
         let (rate, beta1, beta2, epsilon, decay, decoupled) = (learningRate, self.beta1, self.beta2, self.epsilon, weightDecay, decoupledWeightDecay)
         let correction1 = 1 - Float(pow(Double(beta1), Double(step)))
         let correction2Root = Float((1 - pow(Double(beta2), Double(step))).squareRoot())
+        // Taken out of `self` so that each buffer is uniquely referenced and updates in place
+        // (a second reference made every step copy both moments of every parameter).
         var first = firstMoments, second = secondMoments
+        (firstMoments, secondMoments) = ([:], [:])
         model.visitParameters { path, parameter in
             guard let gradient = gradients[path] else { return }
             precondition(gradient.shape == parameter.shape, "gradient for \(path) has shape \(gradient.shape), parameter \(parameter.shape)")
-            var m = first[path] ?? Tensor(zeros: parameter.shape)
-            var v = second[path] ?? Tensor(zeros: parameter.shape)
+            var m = first.removeValue(forKey: path) ?? Tensor(zeros: parameter.shape)
+            var v = second.removeValue(forKey: path) ?? Tensor(zeros: parameter.shape)
             let g = gradient.array
             parameter = parameter.detached
             parameter.updateScalars { theta in

@@ -26,12 +26,16 @@ public struct SGD: Optimizer {
 
     public mutating func update<Model: Layer>(_ model: inout Model, along gradients: Gradients) {
         let (rate, momentum, nesterov, decay) = (learningRate, self.momentum, self.nesterov, weightDecay)
+        // Taken out of `self` so that each buffer is uniquely referenced and updates in place
+        // (a second reference made every step copy every velocity).
         var velocities = self.velocities
+        self.velocities = [:]
         model.visitParameters { path, parameter in
             guard let gradient = gradients[path] else { return }
             precondition(gradient.shape == parameter.shape, "gradient for \(path) has shape \(gradient.shape), parameter \(parameter.shape)")
-            var velocity = velocities[path] ?? Tensor(zeros: parameter.shape)
-            let hasVelocity = velocities[path] != nil
+            let existing = velocities.removeValue(forKey: path)
+            let hasVelocity = existing != nil
+            var velocity = existing ?? Tensor(zeros: parameter.shape)
             let g = gradient.array
             parameter = parameter.detached
             parameter.updateScalars { theta in

@@ -12,6 +12,7 @@
 #include <array>
 #include <vector>
 #include <map>
+#include <unordered_map>
 #include <memory>
 
 extern "C" void omp_set_num_threads(int);
@@ -122,12 +123,14 @@ struct BackwardDataPlan : Plan {
 
 struct BackwardWeightsPlan : Plan {
     Operand input, output_gradient, weight_gradient;
+    memory bias_gradient;
     dnnl::convolution_backward_weights primitive;
 
     BackwardWeightsPlan(const Descriptors &d, const dnnl::convolution_backward_weights::primitive_desc &pd)
         : input(d.plain_input, pd.src_desc(), true, false),
           output_gradient(d.plain_output, pd.diff_dst_desc(), true, false),
           weight_gradient(d.plain_weight, pd.diff_weights_desc(), false, true),
+          bias_gradient(d.bias, engine(), DNNL_MEMORY_NONE),
           primitive(pd) {}
 };
 
@@ -219,25 +222,35 @@ extern "C" int bulwark_convolution_backward_data(const bulwark_convolution *g, c
 }
 
 extern "C" int bulwark_convolution_backward_weights(const bulwark_convolution *g, const float *input,
-                                                    const float *output_gradient, float *weight_gradient) {
+                                                    const float *output_gradient, float *weight_gradient,
+                                                    float *bias_gradient) {
     try {
         auto &state = thread_state();
         omp_set_num_threads(1);
-        auto &p = plan<BackwardWeightsPlan>(state, key_of(*g, 2), [&] {
+        bool with_bias = bias_gradient != nullptr;
+        auto &p = plan<BackwardWeightsPlan>(state, key_of(*g, with_bias ? 3 : 2), [&] {
             Descriptors d(*g);
-            dnnl::convolution_backward_weights::primitive_desc pd(
-                dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, d.any_input,
-                                                         d.any_weight, d.any_output, d.strides, d.padding,
-                                                         d.padding),
-                engine(), d.forward);
+            auto desc = with_bias
+                ? dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, d.any_input,
+                                                           d.any_weight, d.bias, d.any_output, d.strides,
+                                                           d.padding, d.padding)
+                : dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, d.any_input,
+                                                           d.any_weight, d.any_output, d.strides, d.padding,
+                                                           d.padding);
+            dnnl::convolution_backward_weights::primitive_desc pd(desc, engine(), d.forward);
             return std::make_unique<BackwardWeightsPlan>(d, pd);
         });
         p.input.bring_in(state.stream, input);
         p.output_gradient.bring_in(state.stream, output_gradient);
         p.weight_gradient.attach(weight_gradient);
-        p.primitive.execute(state.stream, {{DNNL_ARG_SRC, p.input.internal},
-                                           {DNNL_ARG_DIFF_DST, p.output_gradient.internal},
-                                           {DNNL_ARG_DIFF_WEIGHTS, p.weight_gradient.internal}});
+        std::unordered_map<int, memory> arguments{{DNNL_ARG_SRC, p.input.internal},
+                                                  {DNNL_ARG_DIFF_DST, p.output_gradient.internal},
+                                                  {DNNL_ARG_DIFF_WEIGHTS, p.weight_gradient.internal}};
+        if (with_bias) {
+            p.bias_gradient.set_data_handle(bias_gradient);
+            arguments.emplace(DNNL_ARG_DIFF_BIAS, p.bias_gradient);
+        }
+        p.primitive.execute(state.stream, arguments);
         p.weight_gradient.send_out(state.stream);
         state.stream.wait();
         return 0;

@@ -175,10 +175,11 @@ package func conv2d(
     if let bias { inputs.append(bias) }
     return Tensor.record(output, inputs: inputs) {
         { upstream, needed in
-            let (dx, dw) = conv2dBackward(upstream, x, w, g, kernels, needInput: needed[0], needWeight: needed[1])
+            let needBias = needed.count == 3 && needed[2]
+            let (dx, dw, db) = conv2dBackward(upstream, x, w, g, kernels, needInput: needed[0], needWeight: needed[1], needBias: needBias)
             var result: [Tensor?] = [dx, dw]
             if needed.count == 3 {
-                result.append(needed[2] ? upstream.sumKernel(alongAxes: [0, 2, 3]).reshapedKernel(to: [g.outputChannels]) : nil)
+                result.append(needBias ? db ?? upstream.sumKernel(alongAxes: [0, 2, 3]).reshapedKernel(to: [g.outputChannels]) : nil)
             }
             return result
         }
@@ -241,13 +242,18 @@ private func conv2dForward(
 
 private func conv2dBackward(
     _ upstream: Tensor, _ input: Tensor, _ weight: Tensor, _ g: ConvolutionGeometry, _ kernels: ConvolutionKernels,
-    needInput: Bool, needWeight: Bool
-) -> (Tensor?, Tensor?) {
+    needInput: Bool, needWeight: Bool, needBias: Bool
+) -> (input: Tensor?, weight: Tensor?, bias: Tensor?) {
     let chunk = g.chunk
     let weightCount = weight.scalarCount
-    // One partial weight gradient per worker, summed at the end.
-    var partials = [Float](repeating: 0, count: needWeight ? workerCount * weightCount : 0)
-    var dx = [Float](repeating: 0, count: needInput ? input.scalarCount : 0)
+    // The bias gradient comes with the weight gradient's pass when both are needed (otherwise
+    // the caller sums the upstream gradient).
+    let biasCount = needWeight && needBias ? g.outputChannels : 0
+    // One partial weight (and bias) gradient per worker, summed at the end.
+    let partialCount = weightCount + biasCount
+    var partials = [Float](repeating: 0, count: needWeight ? workerCount * partialCount : 0)
+    // Overwritten by oneDNN; the portable path clears each worker's images first.
+    var dx = uninitializedScalars(needInput ? input.scalarCount : 0)
     var used = 0
     upstream.scalars.withUnsafeBufferPointer { dy in
         input.scalars.withUnsafeBufferPointer { x in
@@ -263,8 +269,10 @@ private func conv2dBackward(
                                 let first = images.lowerBound
                                 let inputOffset = first * g.inputChannels * g.height * g.width
                                 let outputOffset = first * g.outputChannels * g.outputPlane
+                                let partial = needWeight ? partials! + worker * partialCount : nil
                                 let weightStatus = needWeight
-                                    ? bulwark_convolution_backward_weights(&slice, x + inputOffset, dy + outputOffset, partials! + worker * weightCount)
+                                    ? bulwark_convolution_backward_weights(
+                                        &slice, x + inputOffset, dy + outputOffset, partial!, biasCount > 0 ? partial! + weightCount : nil)
                                     : 0
                                 let inputStatus = needInput
                                     ? bulwark_convolution_backward_data(&slice, dy + outputOffset, w, dx! + inputOffset)
@@ -272,10 +280,24 @@ private func conv2dBackward(
                                 if weightStatus == 0 && inputStatus == 0 { return }
                                 oneDNNFallbacks.add(1, ordering: .relaxed)
                                 // The portable path below accumulates into zeroed buffers.
-                                if needWeight { (partials! + worker * weightCount).update(repeating: 0, count: weightCount) }
-                                if needInput { (dx! + inputOffset).update(repeating: 0, count: images.count * g.inputChannels * g.height * g.width) }
+                                partial?.update(repeating: 0, count: partialCount)
                             }
                             #endif
+                            if needInput, let dx {
+                                let imageSize = g.inputChannels * g.height * g.width
+                                (dx + images.lowerBound * imageSize).update(repeating: 0, count: images.count * imageSize)
+                            }
+                            if biasCount > 0, let partials {
+                                let biasPartial = partials + worker * partialCount + weightCount
+                                for n in images {
+                                    for o in 0..<g.outputChannels {
+                                        let plane = dy + (n * g.outputChannels + o) * g.outputPlane
+                                        var total: Float = 0
+                                        for i in 0..<g.outputPlane { total += plane[i] }
+                                        biasPartial[o] += total
+                                    }
+                                }
+                            }
                             var columns = uninitializedScalars(needWeight ? g.patchSize * chunk * g.outputPlane : 0)
                             var gradientColumns = uninitializedScalars(needInput ? g.patchSize * chunk * g.outputPlane : 0)
                             var upstreamMatrix = uninitializedScalars(g.outputChannels * chunk * g.outputPlane)
@@ -298,7 +320,7 @@ private func conv2dBackward(
                                                 // dW[O, patch] += dY[O, width] · colsᵀ
                                                 sgemm(transposeA: false, transposeB: true, m: g.outputChannels, n: g.patchSize, k: width,
                                                       a: upstreamMatrix.address, lda: width, b: columns.address, ldb: width,
-                                                      beta: 1, c: partials + worker * weightCount, ldc: g.patchSize)
+                                                      beta: 1, c: partials + worker * partialCount, ldc: g.patchSize)
                                             }
                                             if needInput, let dx {
                                                 // dCols[patch, width] = Wᵀ · dY
@@ -317,19 +339,21 @@ private func conv2dBackward(
             }
         }
     }
-    var dw: Tensor?
+    var dw: Tensor?, db: Tensor?
     if needWeight {
-        dw = Tensor.overwriting(shape: weight.shape, { out in
+        let sums = Tensor.overwriting(shape: [partialCount], { out in
             partials.withUnsafeBufferPointer { partials in
-                for i in 0..<weightCount {
+                for i in 0..<partialCount {
                     var total: Float = 0
-                    for worker in 0..<used { total += partials[worker * weightCount + i] }
+                    for worker in 0..<used { total += partials[worker * partialCount + i] }
                     out[i] = total
                 }
             }
         })
+        dw = Tensor(shape: weight.shape, scalars: Array(sums.scalars[0..<weightCount]))
+        if biasCount > 0 { db = Tensor(shape: [biasCount], scalars: Array(sums.scalars[weightCount...])) }
     }
-    return (needInput ? Tensor(shape: input.shape, scalars: dx) : nil, dw)
+    return (needInput ? Tensor(shape: input.shape, scalars: dx) : nil, dw, db)
 }
 
 /// Calls `body` with the address of `scalars`, or with `nil` when there are none.

@@ -27,9 +27,11 @@ int bulwark_convolution_forward(const bulwark_convolution *geometry, const float
 int bulwark_convolution_backward_data(const bulwark_convolution *geometry, const float *output_gradient,
                                       const float *weight, float *input_gradient);
 
-/// weight_gradient = the gradient with respect to the weight (overwritten).
+/// weight_gradient = the gradient with respect to the weight, and bias_gradient (unless NULL)
+/// the one with respect to the bias (both overwritten).
 int bulwark_convolution_backward_weights(const bulwark_convolution *geometry, const float *input,
-                                         const float *output_gradient, float *weight_gradient);
+                                         const float *output_gradient, float *weight_gradient,
+                                         float *bias_gradient);
 
 #ifdef __cplusplus
 }
