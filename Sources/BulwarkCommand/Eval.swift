@@ -167,13 +167,15 @@ struct EvaluationJSON: Encodable {
         var robustAccuracy: Float
         var adversarialAccuracy: Float
         var maxPerturbationNorm: Float
+        var meanPerturbationNorm: Float
         var attackedCount: Int
         var seconds: Double
         var imagesPerSecond: Double
 
         enum CodingKeys: String, CodingKey {
             case robustAccuracy = "robust_accuracy", adversarialAccuracy = "adversarial_accuracy"
-            case maxPerturbationNorm = "max_perturbation_norm", attackedCount = "attacked_count"
+            case maxPerturbationNorm = "max_perturbation_norm", meanPerturbationNorm = "mean_perturbation_norm"
+            case attackedCount = "attacked_count"
             case seconds, imagesPerSecond = "images_per_second"
         }
     }
@@ -226,7 +228,8 @@ struct EvaluationJSON: Encodable {
         worstCaseRobustAccuracy = report.worstCaseRobustAccuracy
         attacks = Dictionary(uniqueKeysWithValues: report.attacks.map {
             ($0.name, AttackEntry(robustAccuracy: $0.robustAccuracy, adversarialAccuracy: $0.adversarialAccuracy,
-                                  maxPerturbationNorm: $0.maximumPerturbationNorm, attackedCount: $0.attackedCount,
+                                  maxPerturbationNorm: $0.maximumPerturbationNorm, meanPerturbationNorm: $0.meanPerturbationNorm,
+                                  attackedCount: $0.attackedCount,
                                   seconds: $0.seconds, imagesPerSecond: Double($0.attackedCount) / Swift.max($0.seconds, 1e-9)))
         })
         attackOrder = report.attacks.map(\.name)
