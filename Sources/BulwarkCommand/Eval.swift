@@ -148,7 +148,7 @@ struct Eval: ParsableCommand {
             try writeJSON(EvaluationJSON(report: report, model: checkpoint.model, architecture: loadedArchitecture.rawValue,
                                          dataset: data.dataset.rawValue, split: split.rawValue, seed: seed,
                                          steps: parameters.steps, stepSize: parameters.stepSize(for: threatModel),
-                                         restarts: parameters.restarts), to: json)
+                                         restarts: parameters.restarts, sanityChecks: sanityChecks), to: json)
         }
     }
 
@@ -200,17 +200,19 @@ struct EvaluationJSON: Encodable {
     var strategy: String
     var brokenBy: [String: Int]
     var flags: [SanityFlag]
+    var sanityChecks: Bool
     var bulwarkVersion: String
 
     enum CodingKeys: String, CodingKey {
         case model, architecture, dataset, split, count, norm, epsilon, seed, steps, restarts, attacks, strategy, flags
+        case sanityChecks = "sanity_checks"
         case threatModel = "threat_model", stepSize = "step_size", cleanAccuracy = "clean_accuracy"
         case robustAccuracy = "robust_accuracy", worstCaseRobustAccuracy = "worst_case_robust_accuracy"
         case attackOrder = "attack_order", brokenBy = "broken_by", bulwarkVersion = "bulwark_version"
     }
 
     init(report: RobustnessReport, model: String, architecture: String, dataset: String, split: String,
-         seed: UInt64, steps: Int, stepSize: Float, restarts: Int) {
+         seed: UInt64, steps: Int, stepSize: Float, restarts: Int, sanityChecks: Bool) {
         self.model = model
         self.architecture = architecture
         self.dataset = dataset
@@ -236,6 +238,7 @@ struct EvaluationJSON: Encodable {
         strategy = report.strategy.rawValue
         brokenBy = report.brokenBy.reduce(into: [:]) { counts, name in counts[name ?? "robust", default: 0] += 1 }
         flags = report.flags
+        self.sanityChecks = sanityChecks
         bulwarkVersion = toolVersion
     }
 }
