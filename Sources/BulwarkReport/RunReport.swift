@@ -266,7 +266,7 @@ public struct RunReport: Sendable {
             html += "<div class=\"labels\">#\(triptych.datasetIndex), true: <b>\(escapeMarkup(triptych.trueLabel))</b><br/>"
             html += "clean: \(escapeMarkup(triptych.cleanPrediction))\(confidence(triptych.cleanConfidence))<br/>"
             html += "adversarial: <b class=\"\(triptych.fooled ? "wrong" : "right")\">\(escapeMarkup(triptych.adversarialPrediction))\(confidence(triptych.adversarialConfidence))</b><br/>"
-            html += "‖δ‖ = \(String(format: "%.4f", triptych.perturbationNorm))\(triptych.fooled ? " · fooled" : "")</div>\n"
+            html += "‖δ‖\(normLabel == "L2" ? "₂" : "∞") = \(String(format: "%.4f", triptych.perturbationNorm))\(triptych.fooled ? " · fooled" : "")</div>\n"
             html += "</div>\n"
         }
         html += "</div>\n"
