@@ -83,7 +83,9 @@ public struct AdversarialExampleFile: Sendable {
             guard values.count == count else {
                 throw ReportError.notAdversarialExamples(path: path, reason: "'\(name)' holds \(values.count) values for \(count) examples")
             }
-            return values.map { $0.isFinite ? Int($0) : -1 }
+            // Whole numbers by contract; anything else (NaN, huge) becomes -1, an unknown class,
+            // rather than trapping on a damaged file.
+            return values.map { $0.isFinite && abs($0) < 1e9 ? Int($0) : -1 }
         }
         labels = try integers("labels")
         cleanPredictions = try integers("clean_predictions")

@@ -46,7 +46,9 @@ public struct AxisScale: Sendable, Equatable {
     public var ticks: [Double] {
         let first = (lower / step).rounded(.up)
         let last = (upper / step + 1e-9).rounded(.down)
-        guard first <= last else { return [] }
+        // A degenerate scale (data spanning ±1e308 overflows the range) gets no ticks rather
+        // than billions.
+        guard first <= last, last - first <= 1000 else { return [] }
         // Dividing by a power of ten rounds 3 × 0.2 to 0.6, not 0.6000000000000001.
         let exponent = log10(step).rounded(.down)
         let mantissa = (step / pow(10, exponent)).rounded()

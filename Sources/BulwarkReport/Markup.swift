@@ -18,7 +18,9 @@ package func escapeMarkup(_ text: String) -> String {
 
 /// A number for SVG coordinates: two decimals, no trailing zeros, never exponent notation.
 package func coordinate(_ value: Double) -> String {
-    let rounded = (value * 100).rounded() / 100
+    // Far outside any drawing; keeps absurd data (a diverged loss of 1e30) from trapping.
+    guard value.isFinite else { return "0" }
+    let rounded = (Swift.min(Swift.max(value, -1e9), 1e9) * 100).rounded() / 100
     if rounded == rounded.rounded() { return String(Int(rounded)) }
     var text = String(rounded)
     if text.contains("e") { text = "0" }

@@ -48,4 +48,13 @@ import Testing
         #expect(series.map(\.dashed) == [false, true])
         #expect(svg.contains("A &lt;title&gt; &amp; more"))
     }
+
+    @Test func absurdValuesAreDrawnWithoutTrapping() throws {
+        let chart = LineChart(identifier: "absurd", title: "diverged", xLabel: "epoch", yLabel: "loss",
+                              series: [.init(name: "loss", points: [(1, 1), (2, 1.7e308), (3, -1.7e308), (4, .infinity)])])
+        let series = try XMLOutline(chart.svg()).series(ofChart: "absurd")
+        #expect(series.map(\.points) == [3])
+        let empty = LineChart(identifier: "empty", title: "nothing", xLabel: "x", yLabel: "y", series: [])
+        #expect(try XMLOutline(empty.svg()).text.contains("no data"))
+    }
 }
