@@ -37,9 +37,10 @@ let package = Package(
         .target(name: "BulwarkData", dependencies: ["BulwarkCore", "CZlib"]),
         .target(name: "BulwarkAttacks", dependencies: ["BulwarkNN"]),
         .target(name: "BulwarkTraining", dependencies: ["BulwarkAttacks", "BulwarkData"]),
+        .target(name: "BulwarkReport", dependencies: ["BulwarkTraining", "CZlib"]),
         .target(
             name: "Bulwark",
-            dependencies: ["BulwarkCore", "BulwarkNN", "BulwarkData", "BulwarkAttacks", "BulwarkTraining"]),
+            dependencies: ["BulwarkCore", "BulwarkNN", "BulwarkData", "BulwarkAttacks", "BulwarkTraining", "BulwarkReport"]),
         .executableTarget(
             name: "BulwarkCommand",
             dependencies: ["Bulwark", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -52,6 +53,7 @@ let package = Package(
         .testTarget(name: "BulwarkDataTests", dependencies: ["BulwarkData", "_TestSupport"]),
         .testTarget(name: "BulwarkAttacksTests", dependencies: ["BulwarkAttacks", "_TestSupport"]),
         .testTarget(name: "BulwarkTrainingTests", dependencies: ["BulwarkTraining", "_TestSupport"]),
+        .testTarget(name: "BulwarkReportTests", dependencies: ["BulwarkReport", "_TestSupport"]),
         .testTarget(name: "BulwarkCommandTests", dependencies: ["BulwarkCommand", "_TestSupport"]),
     ],
     swiftLanguageModes: [.v6],

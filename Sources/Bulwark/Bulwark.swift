@@ -4,3 +4,4 @@
 @_exported import BulwarkData
 @_exported import BulwarkNN
 @_exported import BulwarkTraining
+@_exported import BulwarkReport

@@ -25,6 +25,8 @@ public struct AttackResult: Sendable, Codable, Equatable {
     public var adversarialAccuracy: Float
     /// The largest perturbation norm (in the threat model's norm) over the attacked examples.
     public var maximumPerturbationNorm: Float
+    /// The mean perturbation norm over the attacked examples.
+    public var meanPerturbationNorm: Float
     /// How many examples the attack was run on.
     public var attackedCount: Int
     /// Wall-clock seconds spent attacking.
@@ -104,12 +106,15 @@ public func evaluateRobustness<Model: Layer, G: RandomNumberGenerator>(
         var robust = strategy == .ensemble ? stillRobust : cleanCorrect
         var adversarialCorrect = 0
         var maximumNorm: Float = 0
+        var normSum: Double = 0
         for batchStart in stride(from: 0, to: targets.count, by: batchSize) {
             let indices = Array(targets[batchStart..<Swift.min(batchStart + batchSize, targets.count)])
             let batch = inputs.gathering(atIndices: indices, alongAxis: 0)
             let batchLabels = indices.map { labels[$0] }
             let adversarial = attack.perturb(batch, labels: batchLabels, against: model, using: &attackGenerator)
-            maximumNorm = Swift.max(maximumNorm, attack.threatModel.norms(of: adversarial - batch).max() ?? 0)
+            let norms = attack.threatModel.norms(of: adversarial - batch)
+            maximumNorm = Swift.max(maximumNorm, norms.max() ?? 0)
+            normSum += norms.reduce(0.0) { $0 + Double($1) }
             let predicted = predictions(model(adversarial))
             for (offset, index) in indices.enumerated() {
                 let correct = predicted[offset] == batchLabels[offset]
@@ -125,7 +130,8 @@ public func evaluateRobustness<Model: Layer, G: RandomNumberGenerator>(
         results.append(AttackResult(
             name: attack.name, robustAccuracy: fraction(robust),
             adversarialAccuracy: strategy == .ensemble ? fraction(robust) : Float(adversarialCorrect) / Float(Swift.max(count, 1)),
-            maximumPerturbationNorm: maximumNorm, attackedCount: targets.count,
+            maximumPerturbationNorm: maximumNorm,
+            meanPerturbationNorm: targets.isEmpty ? 0 : Float(normSum / Double(targets.count)), attackedCount: targets.count,
             seconds: Date().timeIntervalSince(start), robust: robust))
     }
     var report = RobustnessReport(

@@ -9,11 +9,15 @@ struct AttackCommand: ParsableCommand {
         abstract: "Generate adversarial examples and write them, with predictions, to a file.",
         discussion: """
             safetensors (default) holds the tensors clean, adversarial, labels, clean_predictions, \
-            adversarial_predictions, success and indices (float32; labels, predictions and indices \
-            are whole numbers) with the attack, norm, ε, seed, model and versions in its metadata. \
-            --format npy writes one .npy per tensor (labels, predictions and indices as int64) \
-            and the metadata as JSON, into the directory --out names. Check a file with \
-            bulwark verify-adversarial.
+            adversarial_predictions, clean_confidences, adversarial_confidences (softmax \
+            probability of each prediction), success and indices (float32; labels, predictions \
+            and indices are whole numbers) with the attack, norm, ε, seed, model and versions in \
+            its metadata. --format npy writes one .npy per tensor (labels, predictions and \
+            indices as int64) and the metadata as JSON, into the directory --out names. Check a \
+            file with bulwark verify-adversarial. --png DIR also draws every example as a PNG \
+            triptych (original, perturbation in a blue-white-red colour map, adversarial), the \
+            first 100 as one grid.png, and lists labels and predictions in examples.csv. A file \
+            of examples in a run directory appears in bulwark report.
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case safetensors, npy }
@@ -42,6 +46,9 @@ struct AttackCommand: ParsableCommand {
     @Option(help: "safetensors or npy.")
     var format: Format = .safetensors
 
+    @Option(help: "Also draw the examples as PNG files into this directory.")
+    var png: String?
+
     func validate() throws {
         try require(count >= 1, "--count must be at least 1")
         guard let name = AttackName(rawValue: attack) else {
@@ -61,9 +68,12 @@ struct AttackCommand: ParsableCommand {
         let cleanPredictions = predictions(network.applied(to: dataset.images))
         let adversarialPredictions = predictions(network.applied(to: adversarial))
         let success = zip(adversarialPredictions, dataset.labels).map { $0 != $1 }
+        let cleanConfidences = predictionConfidences(of: network, on: dataset.images)
+        let adversarialConfidences = predictionConfidences(of: network, on: adversarial)
         let examples = AdversarialExamples(
             clean: dataset.images, adversarial: adversarial, labels: dataset.labels.map(Int.init),
             cleanPredictions: cleanPredictions.map(Int.init), adversarialPredictions: adversarialPredictions.map(Int.init),
+            cleanConfidences: cleanConfidences, adversarialConfidences: adversarialConfidences,
             success: success, indices: Array(0..<dataset.count),
             metadata: [
                 "attack": adversary.name, "norm": threatModel.norm.rawValue, "epsilon": String(threatModel.epsilon),
@@ -76,6 +86,49 @@ struct AttackCommand: ParsableCommand {
         }
         let rate = Float(success.filter { $0 }.count) / Float(success.count)
         output("\(adversary.name): \(success.filter { $0 }.count) of \(success.count) examples misclassified (\(percent(rate))); wrote \(out)")
+        if let png {
+            let file = AdversarialExampleFile(
+                clean: examples.clean, adversarial: examples.adversarial, labels: examples.labels,
+                cleanPredictions: examples.cleanPredictions, adversarialPredictions: examples.adversarialPredictions,
+                cleanConfidences: cleanConfidences, adversarialConfidences: adversarialConfidences,
+                indices: examples.indices, metadata: examples.metadata)
+            let scale = try writePNGs(file, to: png)
+            output("drew \(file.count) examples into \(png) (grid.png, example-*.png, examples.csv); perturbation colours span ±\(String(format: "%.4g", scale))")
+        }
+    }
+
+    /// Writes one triptych PNG per example, a grid of the first 100 and a CSV of labels and
+    /// predictions; returns the perturbation scale the colours share.
+    private func writePNGs(_ file: AdversarialExampleFile, to directory: String) throws -> Float {
+        try createDirectory(directory)
+        let grid: ExampleGrid
+        do { grid = try ExampleGrid(file: file, positions: Array(0..<file.count)) } catch {
+            throw ValidationError("Cannot draw the examples as PNG: \(error.description)")
+        }
+        func write(_ bytes: [UInt8], _ name: String) throws {
+            let target = path(in: directory, name)
+            do { try Data(bytes).write(to: URL(fileURLWithPath: target), options: .atomic) } catch {
+                throw ValidationError("Cannot write '\(target)': \(error.localizedDescription)")
+            }
+        }
+        let digits = String(file.count - 1).count
+        var csv = "index,true_label,clean_prediction,clean_confidence,adversarial_prediction,adversarial_confidence,fooled,perturbation_norm,file\n"
+        for triptych in grid.triptychs {
+            let number = String(triptych.datasetIndex)
+            let name = "example-" + String(repeating: "0", count: Swift.max(0, digits - number.count)) + number + ".png"
+            try write(try triptych.combined(scale: 4, gap: 4).encoded(), name)
+            let fields = [number, triptych.trueLabel, triptych.cleanPrediction,
+                          triptych.cleanConfidence.map { String(format: "%.4f", $0) } ?? "",
+                          triptych.adversarialPrediction, triptych.adversarialConfidence.map { String(format: "%.4f", $0) } ?? "",
+                          triptych.fooled ? "1" : "0", String(format: "%.6f", triptych.perturbationNorm), name]
+            csv += fields.map { $0.contains(",") || $0.contains("\"") ? "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : $0 }
+                .joined(separator: ",") + "\n"
+        }
+        var first = grid
+        first.triptychs = Array(grid.triptychs.prefix(100))
+        try write(try first.image(columns: 4, scale: 3).encoded(), "grid.png")
+        try write(Array(("# perturbation colour scale: dark blue = -\(grid.perturbationScale), white = 0, dark red = +\(grid.perturbationScale)\n" + csv).utf8), "examples.csv")
+        return grid.perturbationScale
     }
 }
 
@@ -86,6 +139,8 @@ struct AdversarialExamples {
     var labels: [Int]
     var cleanPredictions: [Int]
     var adversarialPredictions: [Int]
+    var cleanConfidences: [Float]
+    var adversarialConfidences: [Float]
     var success: [Bool]
     var indices: [Int]
     var metadata: [String: String]
@@ -96,6 +151,7 @@ struct AdversarialExamples {
         let tensors: [String: Tensor] = [
             "clean": clean, "adversarial": adversarial, "labels": asTensor(labels),
             "clean_predictions": asTensor(cleanPredictions), "adversarial_predictions": asTensor(adversarialPredictions),
+            "clean_confidences": Tensor(cleanConfidences), "adversarial_confidences": Tensor(adversarialConfidences),
             "success": Tensor(success.map { $0 ? 1 : 0 }), "indices": asTensor(indices),
         ]
         try SafeTensorsFile(tensors: tensors, metadata: metadata).write(to: path)
@@ -107,6 +163,8 @@ struct AdversarialExamples {
             ("clean", NumPyArray.float32Bytes(clean)), ("adversarial", NumPyArray.float32Bytes(adversarial)),
             ("labels", NumPyArray.int64Bytes(labels)), ("clean_predictions", NumPyArray.int64Bytes(cleanPredictions)),
             ("adversarial_predictions", NumPyArray.int64Bytes(adversarialPredictions)),
+            ("clean_confidences", NumPyArray.float32Bytes(Tensor(cleanConfidences))),
+            ("adversarial_confidences", NumPyArray.float32Bytes(Tensor(adversarialConfidences))),
             ("success", NumPyArray.int64Bytes(success.map { $0 ? 1 : 0 })), ("indices", NumPyArray.int64Bytes(indices)),
         ]
         for (name, bytes) in files {

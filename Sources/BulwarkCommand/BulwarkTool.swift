@@ -22,9 +22,11 @@ struct BulwarkTool: ParsableCommand {
             Train a model (optionally adversarially), then evaluate its clean and robust accuracy:
               bulwark train --dataset fashion-mnist --model smallcnn --method fast --epsilon 0.1 --out runs/fast
               bulwark eval --model runs/fast/model.safetensors --attack pgd --epsilon 0.1 --steps 20 --step-size 0.01
+            and look at the results:
+              bulwark report runs/fast
             """,
         version: toolVersion,
-        subcommands: [Train.self, Eval.self, AttackCommand.self, VerifyAdversarial.self, Predict.self])
+        subcommands: [Train.self, Eval.self, AttackCommand.self, VerifyAdversarial.self, Predict.self, Report.self])
 }
 
 /// The version recorded in checkpoints and reports.

@@ -148,7 +148,7 @@ struct Eval: ParsableCommand {
             try writeJSON(EvaluationJSON(report: report, model: checkpoint.model, architecture: loadedArchitecture.rawValue,
                                          dataset: data.dataset.rawValue, split: split.rawValue, seed: seed,
                                          steps: parameters.steps, stepSize: parameters.stepSize(for: threatModel),
-                                         restarts: parameters.restarts), to: json)
+                                         restarts: parameters.restarts, sanityChecks: sanityChecks), to: json)
         }
     }
 
@@ -167,13 +167,15 @@ struct EvaluationJSON: Encodable {
         var robustAccuracy: Float
         var adversarialAccuracy: Float
         var maxPerturbationNorm: Float
+        var meanPerturbationNorm: Float
         var attackedCount: Int
         var seconds: Double
         var imagesPerSecond: Double
 
         enum CodingKeys: String, CodingKey {
             case robustAccuracy = "robust_accuracy", adversarialAccuracy = "adversarial_accuracy"
-            case maxPerturbationNorm = "max_perturbation_norm", attackedCount = "attacked_count"
+            case maxPerturbationNorm = "max_perturbation_norm", meanPerturbationNorm = "mean_perturbation_norm"
+            case attackedCount = "attacked_count"
             case seconds, imagesPerSecond = "images_per_second"
         }
     }
@@ -198,17 +200,19 @@ struct EvaluationJSON: Encodable {
     var strategy: String
     var brokenBy: [String: Int]
     var flags: [SanityFlag]
+    var sanityChecks: Bool
     var bulwarkVersion: String
 
     enum CodingKeys: String, CodingKey {
         case model, architecture, dataset, split, count, norm, epsilon, seed, steps, restarts, attacks, strategy, flags
+        case sanityChecks = "sanity_checks"
         case threatModel = "threat_model", stepSize = "step_size", cleanAccuracy = "clean_accuracy"
         case robustAccuracy = "robust_accuracy", worstCaseRobustAccuracy = "worst_case_robust_accuracy"
         case attackOrder = "attack_order", brokenBy = "broken_by", bulwarkVersion = "bulwark_version"
     }
 
     init(report: RobustnessReport, model: String, architecture: String, dataset: String, split: String,
-         seed: UInt64, steps: Int, stepSize: Float, restarts: Int) {
+         seed: UInt64, steps: Int, stepSize: Float, restarts: Int, sanityChecks: Bool) {
         self.model = model
         self.architecture = architecture
         self.dataset = dataset
@@ -226,13 +230,15 @@ struct EvaluationJSON: Encodable {
         worstCaseRobustAccuracy = report.worstCaseRobustAccuracy
         attacks = Dictionary(uniqueKeysWithValues: report.attacks.map {
             ($0.name, AttackEntry(robustAccuracy: $0.robustAccuracy, adversarialAccuracy: $0.adversarialAccuracy,
-                                  maxPerturbationNorm: $0.maximumPerturbationNorm, attackedCount: $0.attackedCount,
+                                  maxPerturbationNorm: $0.maximumPerturbationNorm, meanPerturbationNorm: $0.meanPerturbationNorm,
+                                  attackedCount: $0.attackedCount,
                                   seconds: $0.seconds, imagesPerSecond: Double($0.attackedCount) / Swift.max($0.seconds, 1e-9)))
         })
         attackOrder = report.attacks.map(\.name)
         strategy = report.strategy.rawValue
         brokenBy = report.brokenBy.reduce(into: [:]) { counts, name in counts[name ?? "robust", default: 0] += 1 }
         flags = report.flags
+        self.sanityChecks = sanityChecks
         bulwarkVersion = toolVersion
     }
 }

@@ -25,6 +25,10 @@ struct StopGradient: ParameterlessLayer {
                                           strategy: .ensemble, using: &second)
         let final = ensemble.attacks.last!.robustAccuracy
         for member in independent.attacks { #expect(final <= member.robustAccuracy, "\(member.name)") }
+        // FGSM moves every pixel by ε unless clamped: the mean norm is close to, never above, the maximum.
+        let fgsm = independent.attacks[0]
+        #expect(fgsm.meanPerturbationNorm <= fgsm.maximumPerturbationNorm + 1e-6)
+        #expect(fgsm.meanPerturbationNorm > 0.9 * threat.epsilon)
         #expect(final == ensemble.worstCaseRobustAccuracy)
         // Cumulative: robust accuracy never rises along the ensemble, and later attacks see fewer examples.
         for (earlier, later) in zip(ensemble.attacks, ensemble.attacks.dropFirst()) {

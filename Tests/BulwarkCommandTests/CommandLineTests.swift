@@ -138,7 +138,10 @@ import Testing
                                   "--attack", "pgd", "--epsilon", "0.3", "--steps", "10", "--count", "40", "--out", examples])
         #expect(attack.status == 0, "\(attack.error)")
         let file = try SafeTensorsFile(contentsOf: examples)
-        #expect(Set(file.tensors.keys) == ["clean", "adversarial", "labels", "clean_predictions", "adversarial_predictions", "success", "indices"])
+        #expect(Set(file.tensors.keys) == ["clean", "adversarial", "labels", "clean_predictions", "adversarial_predictions",
+                                           "clean_confidences", "adversarial_confidences", "success", "indices"])
+        let confidences = file.tensors["adversarial_confidences"]?.array ?? []
+        #expect(confidences.count == 40 && confidences.allSatisfy { $0 >= 0.1 && $0 <= 1 }, "a top-1 softmax probability of 2 classes is in [0.5, 1]")
         #expect(file.metadata["attack"] == "pgd" && file.metadata["epsilon"] == "0.3" && file.metadata["norm"] == "linf")
         let verify = try bulwark(["verify-adversarial", "--model", run + "/model.safetensors", "--file", examples, "--epsilon", "0.3"])
         #expect(verify.status == 0, "\(verify.error)")
@@ -189,5 +192,50 @@ import Testing
                                     "--json", directory + "/ensemble.json"])
         #expect(ensemble.status == 0, "\(ensemble.error)")
         #expect(ensemble.output.contains("ensemble") && ensemble.output.contains("apgd-t") && ensemble.output.contains("square"))
+    }
+
+    @Test func reportOfARunWithEvaluationsAndExamplesAndPNGs() throws {
+        let run = directory + "/reported"
+        let data = ["--dataset", "idx", "--data-dir", directory + "/data"]
+        let train = try bulwark(["train"] + data + ["--model", "mlp", "--method", "fast", "--epsilon", "0.1", "--epochs", "3",
+                                                    "--batch-size", "50", "--validation-count", "100", "--validation-steps", "3", "--out", run])
+        #expect(train.status == 0, "\(train.error)")
+        let model = ["--model", run + "/model.safetensors"]
+        let eval = try bulwark(["eval"] + model + data + ["--attack", "fgsm", "pgd", "--epsilon", "0.1", "--steps", "5", "--count", "100",
+                                                          "--json", run + "/evaluation.json"])
+        #expect(eval.status == 0, "\(eval.error)")
+        let curve = try bulwark(["eval"] + model + data + ["--epsilons", "0,0.1,0.2,0.3", "--attack", "pgd", "--steps", "5", "--count", "100",
+                                                           "--json", run + "/curve.json"])
+        #expect(curve.status == 0, "\(curve.error)")
+        let attack = try bulwark(["attack"] + model + data + ["--attack", "pgd", "--epsilon", "0.3", "--steps", "10", "--count", "30",
+                                                              "--out", run + "/examples.safetensors", "--png", run + "/png"])
+        #expect(attack.status == 0, "\(attack.error)")
+
+        // --png: one triptych per example, a grid and the labels.
+        let pngs = try FileManager.default.contentsOfDirectory(atPath: run + "/png")
+        #expect(pngs.filter { $0.hasPrefix("example-") && $0.hasSuffix(".png") }.count == 30)
+        #expect(pngs.contains("grid.png") && pngs.contains("examples.csv"))
+        let grid = try Data(contentsOf: URL(fileURLWithPath: run + "/png/grid.png"))
+        #expect(grid.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]))
+        let csv = try String(contentsOfFile: run + "/png/examples.csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == 2 + 30, "a scale comment, a header and one line per example")
+
+        let report = try bulwark(["report", run])
+        #expect(report.status == 0, "\(report.error)")
+        #expect(report.output.hasSuffix("report.html\n"))
+        let html = try String(contentsOfFile: run + "/report.html", encoding: .utf8)
+        for chart in ["training-loss", "training-accuracy", "learning-rate", "robustness-linf"] {
+            #expect(html.components(separatedBy: "data-chart=\"\(chart)\"").count == 2, "one \(chart) chart")
+        }
+        #expect(html.contains("evaluation.json") && html.contains("curve.json") && html.contains("examples.safetensors"))
+        #expect(html.components(separatedBy: "<img src=\"data:image/png;base64,").count - 1 == 3 * 12)
+        #expect(!html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("<script"), "no external assets")
+
+        // Another output, a comparison run, and errors that name the problem.
+        let compared = try bulwark(["report", run, "--compare", run, "--out", directory + "/compared.html", "--quiet"])
+        #expect(compared.status == 0, "\(compared.error)")
+        #expect(compared.output == directory + "/compared.html\n")
+        let missing = try bulwark(["report", directory + "/no-such-run"])
+        #expect(missing.status != 0 && missing.error.contains("no-such-run") && !missing.error.contains("Fatal error"), "\(missing.error)")
     }
 }

@@ -1,0 +1,88 @@
+import ArgumentParser
+import Bulwark
+import Foundation
+
+/// `bulwark report`: one self-contained HTML file about a run.
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Build a self-contained HTML report of a run directory.",
+        discussion: """
+            Reads RUN_DIR/run.json, metrics.jsonl, every JSON written by bulwark eval --json \
+            (single ε or --epsilons curves) and every .safetensors written by bulwark attack --out, \
+            and writes one HTML file with no external assets: training curves, robust accuracy \
+            against ε per attack (--compare draws another run dashed beside it), a grid of \
+            adversarial examples (original, perturbation in a diverging colour map with its \
+            scale, adversarial image, labels and predictions with confidence), a per-attack \
+            table with the sanity flags, and the run's configuration. When the run holds no \
+            adversarial examples, the report attacks the first --examples test images with \
+            PGD-20 at the run's ε (--no-attack skips this).
+            """)
+
+    @Argument(help: "The run directory (the --out of bulwark train).")
+    var runDirectory: String
+
+    @Option(help: "The HTML file to write; default RUN_DIR/report.html.")
+    var out: String?
+
+    @Option(help: "Another run directory to draw beside this one (dashed), for example the standard model.")
+    var compare: String?
+
+    @Option(help: "The most adversarial examples to show per file.")
+    var examples: Int = 12
+
+    @Flag(inversion: .prefixedNo, help: "Attack a few test images when the run holds no adversarial examples.")
+    var attack = true
+
+    @Option(help: "The directory of the dataset's IDX files, for --attack on runs not trained on Fashion-MNIST.")
+    var dataDir: String?
+
+    @Flag(help: "Print only the report's path.")
+    var quiet = false
+
+    func validate() throws {
+        try require(examples >= 1, "--examples must be at least 1")
+    }
+
+    func run() throws {
+        let start = Date()
+        var record = try RunRecord(directory: runDirectory)
+        if attack && record.exampleFiles.isEmpty, let generated = try generatedExamples(for: record) {
+            record.exampleFiles.append(("(attacked while building this report)", generated))
+        }
+        let comparison = try compare.map { try RunRecord(directory: $0) }
+        let report = RunReport(run: record, comparison: comparison, maximumExamples: examples, generator: "bulwark \(toolVersion)")
+        let destination = out ?? path(in: runDirectory, "report.html")
+        try report.write(to: destination)
+        if !quiet {
+            for (file, reason) in record.skipped + (comparison?.skipped ?? []) { output("skipped \(file): \(reason)") }
+            output(String(format: "report written in %.2f s:", Date().timeIntervalSince(start)))
+        }
+        output(destination)
+    }
+
+    /// PGD-20 examples on the first test images, from the run's model and dataset, or `nil`
+    /// when the run has no model or its dataset is not available.
+    private func generatedExamples(for record: RunRecord) throws -> AdversarialExampleFile? {
+        guard let modelPath = record.modelPath, let datasetName = record.configuration["dataset"].flatMap(ImageDatasetName.init(rawValue:)),
+              let (network, architecture, _) = try? Checkpoint.load(from: modelPath),
+              let dataset = try? ImageDataset.load(datasetName, split: .test, directory: dataDir).prefix(examples)
+        else { return nil }
+        guard Array(dataset.images.shape.dropFirst()) == architecture.inputShape else { return nil }
+        let evaluated = record.evaluations.first?.record
+        let norm = (record.configuration["norm"] ?? evaluated?.norm).flatMap(Norm.init(rawValue:)) ?? .lInfinity
+        let trained = record.configuration["epsilon"].flatMap(Float.init)
+        let epsilon = trained.flatMap { $0 > 0 ? $0 : nil } ?? evaluated?.epsilon ?? 0.1
+        let threatModel = ThreatModel(norm: norm, epsilon: epsilon)
+        let pgd = PGD(threatModel: threatModel, steps: 20, stepSize: 2.5 * epsilon / 20)
+        var generator = SplitMix64(seed: 0)
+        let adversarial = pgd.perturb(dataset.images, labels: dataset.labels, against: network, using: &generator)
+        return AdversarialExampleFile(
+            clean: dataset.images, adversarial: adversarial, labels: dataset.labels.map(Int.init),
+            cleanPredictions: predictions(network.applied(to: dataset.images)).map(Int.init),
+            adversarialPredictions: predictions(network.applied(to: adversarial)).map(Int.init),
+            cleanConfidences: predictionConfidences(of: network, on: dataset.images),
+            adversarialConfidences: predictionConfidences(of: network, on: adversarial),
+            metadata: ["attack": "pgd-20", "norm": norm.rawValue, "epsilon": String(epsilon), "seed": "0",
+                       "model": modelPath, "dataset": datasetName.rawValue, "split": "test"])
+    }
+}

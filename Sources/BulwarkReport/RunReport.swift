@@ -1,0 +1,442 @@
+import BulwarkAttacks
+import BulwarkNN
+import BulwarkTraining
+import Foundation
+
+/// A self-contained HTML report of a run: training curves, robust accuracy against ε, a grid
+/// of adversarial examples, a per-attack table with the sanity flags, and the run's
+/// configuration.
+///
+/// The document uses XHTML-compatible markup (every element closed, no named entities beyond
+/// XML's), so an XML parser reads it; charts are inline SVG and images PNG `data:` URIs, so it
+/// needs no network and no other file.
+public struct RunReport: Sendable {
+    /// The run reported on.
+    public var run: RunRecord
+    /// A second run drawn beside the first (dashed), if any.
+    public var comparison: RunRecord?
+    /// The most adversarial examples shown per example file.
+    public var maximumExamples: Int
+    /// Written in the footer: the tool and version that made the report.
+    public var generator: String
+
+    /// Creates a report; fills in missing prediction confidences of the example files from
+    /// the checkpoint that made them (their `model` metadata) or the run's `model.safetensors`,
+    /// when one loads.
+    public init(run: RunRecord, comparison: RunRecord? = nil, maximumExamples: Int = 12, generator: String = "Bulwark") {
+        self.run = Self.withConfidences(run, maximumExamples: maximumExamples)
+        self.comparison = comparison.map { Self.withConfidences($0, maximumExamples: maximumExamples) }
+        self.maximumExamples = maximumExamples
+        self.generator = generator
+    }
+
+    /// Confidences for the examples the report shows only: a forward pass over every example
+    /// of a large file would cost more than the rest of the report.
+    private static func withConfidences(_ run: RunRecord, maximumExamples: Int) -> RunRecord {
+        var run = run
+        for index in run.exampleFiles.indices {
+            var examples = run.exampleFiles[index].examples
+            guard examples.cleanConfidences == nil || examples.adversarialConfidences == nil else { continue }
+            let candidates = [examples.metadata["model"], run.modelPath].compactMap { $0 }
+            for candidate in candidates where FileManager.default.fileExists(atPath: candidate) {
+                guard let loaded = try? Checkpoint.load(from: candidate),
+                      Array(examples.clean.shape.dropFirst()) == loaded.architecture.inputShape else { continue }
+                examples.computeConfidences(with: loaded.model, at: ExampleGrid.defaultPositions(in: examples, maximum: maximumExamples))
+                break
+            }
+            run.exampleFiles[index].examples = examples
+        }
+        return run
+    }
+
+    private var runs: [(run: RunRecord, dashed: Bool)] {
+        [(run, false)] + (comparison.map { [($0, true)] } ?? [])
+    }
+
+    private func legendName(_ name: String, _ record: RunRecord) -> String {
+        comparison == nil ? name : "\(name) (\(record.name))"
+    }
+
+    // MARK: - Charts
+
+    /// The training charts: loss, accuracies and learning rate per epoch, one series per
+    /// metric and run (empty when no run has `metrics.jsonl`).
+    public func trainingCharts() -> [LineChart] {
+        guard runs.contains(where: { !$0.run.epochs.isEmpty }) else { return [] }
+        var loss = [LineChart.Series](), accuracy = [LineChart.Series](), learningRate = [LineChart.Series]()
+        for (record, dashed) in runs where !record.epochs.isEmpty {
+            func points(_ value: (EpochMetrics) -> Float?) -> [(x: Double, y: Double)] {
+                record.epochs.compactMap { metrics in value(metrics).map { (Double(metrics.epoch), Double($0)) } }
+            }
+            loss.append(.init(name: legendName("training loss", record), points: points(\.trainLoss), color: LineChart.palette[0], dashed: dashed))
+            accuracy.append(.init(name: legendName("training", record), points: points(\.trainAccuracy), color: LineChart.palette[2], dashed: dashed))
+            let clean = points(\.validationCleanAccuracy)
+            if !clean.isEmpty {
+                accuracy.append(.init(name: legendName("validation clean", record), points: clean, color: LineChart.palette[0], dashed: dashed))
+            }
+            let robust = points(\.validationRobustAccuracy)
+            if !robust.isEmpty {
+                let attack = record.configuration["epsilon"].map { "validation PGD, ε = \($0)" } ?? "validation robust"
+                accuracy.append(.init(name: legendName(attack, record), points: robust, color: LineChart.palette[1], dashed: dashed))
+            }
+            learningRate.append(.init(name: legendName("learning rate", record), points: points(\.learningRate), color: LineChart.palette[3], dashed: dashed))
+        }
+        return [
+            LineChart(identifier: "training-loss", title: "Training loss", xLabel: "epoch", yLabel: "mean cross-entropy",
+                      series: loss, integralX: true),
+            LineChart(identifier: "training-accuracy", title: "Accuracy per epoch", xLabel: "epoch", yLabel: "accuracy",
+                      series: accuracy, valueFormat: .percent, integralX: true),
+            LineChart(identifier: "learning-rate", title: "Learning rate (end of epoch)", xLabel: "epoch", yLabel: "learning rate",
+                      series: learningRate, integralX: true),
+        ]
+    }
+
+    /// Robust accuracy against ε, one chart per norm: from robustness curves when a run has
+    /// them (every attack and all attacks together), else from single-ε evaluations (each
+    /// attack's points, with clean accuracy at ε = 0).
+    public func robustnessCharts() -> [LineChart] {
+        var norms = [String]()
+        for (record, _) in runs {
+            for norm in record.curves.map(\.record.norm) + record.evaluations.map(\.record.norm) where !norms.contains(norm) {
+                norms.append(norm)
+            }
+        }
+        var attackColors = [String: String]()
+        func color(_ attack: String) -> String {
+            if let known = attackColors[attack] { return known }
+            let next = LineChart.palette[attackColors.count % LineChart.palette.count]
+            attackColors[attack] = next
+            return next
+        }
+        attackColors["all attacks"] = "#9a9a9a"
+        return norms.map { norm in
+            var series = [LineChart.Series]()
+            for (record, dashed) in runs {
+                let curves = record.curves.filter { $0.record.norm == norm }
+                if !curves.isEmpty {
+                    for (file, curve) in curves {
+                        let suffix = curves.count > 1 ? " [\(file)]" : ""
+                        let epsilons = curve.epsilons.map(Double.init)
+                        series.append(.init(name: legendName("all attacks" + suffix, record),
+                                            points: zip(epsilons, curve.robustAccuracy.map(Double.init)).map { ($0, $1) },
+                                            color: color("all attacks"), dashed: dashed, lineWidth: 6))
+                        if curve.attacks.count > 1 || curve.attacks.keys.first.map({ curve.attacks[$0] != curve.robustAccuracy }) == true {
+                            for attack in curve.attacks.keys.sorted() {
+                                series.append(.init(name: legendName(attack + suffix, record),
+                                                    points: zip(epsilons, (curve.attacks[attack] ?? []).map(Double.init)).map { ($0, $1) },
+                                                    color: color(attack), dashed: dashed))
+                            }
+                        }
+                    }
+                    continue
+                }
+                let evaluations = record.evaluations.map(\.record).filter { $0.norm == norm }
+                var byAttack = [String: [(x: Double, y: Double)]]()
+                var order = [String]()
+                for evaluation in evaluations.sorted(by: { $0.epsilon < $1.epsilon }) {
+                    for attack in evaluation.orderedAttackNames {
+                        guard let entry = evaluation.attacks[attack] else { continue }
+                        if byAttack[attack] == nil { order.append(attack); byAttack[attack] = [(0, Double(evaluation.cleanAccuracy))] }
+                        byAttack[attack]?.append((Double(evaluation.epsilon), Double(entry.robustAccuracy)))
+                    }
+                }
+                for attack in order {
+                    series.append(.init(name: legendName(attack, record), points: byAttack[attack] ?? [], color: color(attack), dashed: dashed))
+                }
+            }
+            let normLabel = norm == "l2" ? "L2" : "L∞"
+            return LineChart(
+                identifier: "robustness-\(norm)", title: "Robust accuracy against ε (\(normLabel))",
+                xLabel: "ε (\(normLabel) budget in [0, 1] pixel units)", yLabel: "robust accuracy",
+                series: series, valueFormat: .percent, yRange: 0...1, width: 640, height: 360)
+        }
+    }
+
+    // MARK: - Document
+
+    /// The report as one HTML document.
+    ///
+    /// - Throws: ``PNGError`` if an example image cannot be encoded.
+    public func html() throws -> String {
+        var body = ""
+        let titleText = comparison.map { "Bulwark report: \(run.name) compared with \($0.name)" } ?? "Bulwark report: \(run.name)"
+        body += "<h1>\(escapeMarkup(titleText))</h1>\n"
+        body += "<p class=\"lead\">\(escapeMarkup(summary(of: run)))</p>\n"
+        if let comparison { body += "<p class=\"lead\">Compared with (dashed lines): \(escapeMarkup(summary(of: comparison)))</p>\n" }
+
+        let training = trainingCharts()
+        if !training.isEmpty {
+            body += "<h2 id=\"training\">Training</h2>\n<p class=\"note\">Per epoch: the mean loss and accuracy on the training batches (adversarial inputs for adversarial training), and clean and PGD accuracy on the held-out validation images.</p>\n"
+            body += "<div class=\"charts\">\n" + training.map { "<figure>\($0.svg())</figure>\n" }.joined() + "</div>\n"
+        }
+        let robustness = robustnessCharts()
+        if !robustness.isEmpty {
+            body += "<h2 id=\"robustness\">Robustness against ε</h2>\n<p class=\"note\">An example counts as robust only if it is classified correctly both clean and under attack; at ε = 0 robust accuracy is clean accuracy.</p>\n"
+            body += "<div class=\"charts\">\n" + robustness.map { "<figure>\($0.svg())</figure>\n" }.joined() + "</div>\n"
+        }
+        for (record, _) in runs {
+            for (file, examples) in record.exampleFiles where examples.count > 0 {
+                body += try exampleSection(file: file, examples: examples, record: record)
+            }
+        }
+        for (record, _) in runs where !record.evaluations.isEmpty || !record.curves.isEmpty {
+            body += attackTables(record)
+        }
+        if runs.allSatisfy({ $0.run.exampleFiles.isEmpty }) {
+            body += "<h2>Adversarial examples</h2>\n<p class=\"note\">No file of adversarial examples in the run directory. Write one with <code>bulwark attack --model RUN/model.safetensors --count 100 --out RUN/examples.safetensors</code> and build the report again.</p>\n"
+        }
+        for (record, _) in runs { body += manifest(record) }
+        body += "<footer>Made by \(escapeMarkup(generator)) from \(escapeMarkup(run.directory))\(comparison.map { " and " + escapeMarkup($0.directory) } ?? ""). Self-contained: charts are inline SVG, images are embedded PNG.</footer>\n"
+
+        return """
+            <!DOCTYPE html>
+            <html xmlns="http://www.w3.org/1999/xhtml" lang="en">
+            <head>
+            <meta charset="utf-8"/>
+            <meta name="viewport" content="width=device-width, initial-scale=1"/>
+            <title>\(escapeMarkup(titleText))</title>
+            <style>
+            \(Self.styleSheet)
+            </style>
+            </head>
+            <body>
+            \(body)</body>
+            </html>
+
+            """
+    }
+
+    /// Writes ``html()`` to `path` atomically.
+    ///
+    /// - Throws: ``ReportError/cannotWrite(path:reason:)``, or what ``html()`` throws.
+    public func write(to path: String) throws {
+        let text = try html()
+        do { try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+            throw ReportError.cannotWrite(path: path, reason: error.localizedDescription)
+        }
+    }
+
+    private func summary(of record: RunRecord) -> String {
+        let configuration = record.configuration
+        var parts = [String]()
+        if let method = configuration["method"] {
+            var text = "\(method) training"
+            if method != "standard", let epsilon = configuration["epsilon"] {
+                text += " at ε = \(epsilon) (\(configuration["norm"] == "l2" ? "L2" : "L∞"))"
+            }
+            parts.append(text)
+        }
+        if let architecture = configuration["architecture"] ?? record.modelMetadata["architecture"] { parts.append("model \(architecture)") }
+        if let dataset = configuration["dataset"] { parts.append("dataset \(dataset)") }
+        if let epochs = configuration["epochs"] { parts.append("\(epochs) epochs") }
+        if let seed = configuration["seed"] { parts.append("seed \(seed)") }
+        parts.append("run directory \(record.directory)")
+        return parts.joined(separator: "; ") + "."
+    }
+
+    // MARK: - Examples
+
+    private func exampleSection(file: String, examples: AdversarialExampleFile, record: RunRecord) throws -> String {
+        let positions = ExampleGrid.defaultPositions(in: examples, maximum: maximumExamples)
+        guard !positions.isEmpty else { return "" }
+        let grid = try ExampleGrid(file: examples, positions: positions)
+        let metadata = examples.metadata
+        let normLabel = metadata["norm"] == "l2" ? "L2" : "L∞"
+        let correct = (0..<examples.count).filter { examples.cleanPredictions[$0] == examples.labels[$0] }
+        let fooled = correct.filter { examples.success[$0] }.count
+        let scale = grid.perturbationScale
+        var html = "<h2 id=\"examples-\(slug(record.name))\">Adversarial examples: \(escapeMarkup(metadata["attack"] ?? "attack"))\(comparison == nil ? "" : " on " + escapeMarkup(record.name))</h2>\n"
+        html += "<p class=\"note\">From <code>\(escapeMarkup(file))</code>: \(escapeMarkup(metadata["attack"] ?? "an attack")) at ε = \(escapeMarkup(metadata["epsilon"] ?? "?")) (\(normLabel)) on \(examples.count) \(escapeMarkup(metadata["split"] ?? "")) images; it fooled the model on \(fooled) of the \(correct.count) it classified correctly. Shown: \(grid.triptychs.filter(\.fooled).count) fooled and \(grid.triptychs.filter { !$0.fooled }.count) not fooled. Each example: the original, the perturbation (adversarial − original, averaged over channels) and the adversarial image.</p>\n"
+        html += colorBar(scale: scale)
+        html += "<div class=\"grid\">\n"
+        let shape = examples.clean.shape
+        let displayScale = Swift.max(1, 84 / Swift.max(shape[2], shape[3]))
+        let imageWidth = shape[3] * displayScale, imageHeight = shape[2] * displayScale
+        for triptych in grid.triptychs {
+            func image(_ png: PNGImage, _ alternative: String) throws -> String {
+                "<img src=\"\(try png.dataURI())\" width=\"\(imageWidth)\" height=\"\(imageHeight)\" alt=\"\(escapeMarkup(alternative))\"/>"
+            }
+            func confidence(_ value: Float?) -> String {
+                guard let value, value.isFinite else { return "" }
+                return String(format: " (%.1f%%)", value * 100)
+            }
+            html += "<div class=\"example \(triptych.fooled ? "fooled" : "resisted")\">\n"
+            html += "<div class=\"images\">\(try image(triptych.original, "original"))\(try image(triptych.perturbation, "perturbation"))\(try image(triptych.adversarial, "adversarial"))</div>\n"
+            html += "<div class=\"captions\"><span>original</span><span>perturbation</span><span>adversarial</span></div>\n"
+            html += "<div class=\"labels\">#\(triptych.datasetIndex), true: <b>\(escapeMarkup(triptych.trueLabel))</b><br/>"
+            html += "clean: \(escapeMarkup(triptych.cleanPrediction))\(confidence(triptych.cleanConfidence))<br/>"
+            html += "adversarial: <b class=\"\(triptych.fooled ? "wrong" : "right")\">\(escapeMarkup(triptych.adversarialPrediction))\(confidence(triptych.adversarialConfidence))</b><br/>"
+            html += "‖δ‖\(normLabel == "L2" ? "₂" : "∞") = \(String(format: "%.4f", triptych.perturbationNorm))\(triptych.fooled ? " · fooled" : "")</div>\n"
+            html += "</div>\n"
+        }
+        html += "</div>\n"
+        return html
+    }
+
+    /// The diverging colour map from −scale to +scale as a labelled SVG bar.
+    private func colorBar(scale: Float) -> String {
+        let map = DivergingColorMap()
+        let width = 300.0, height = 14.0, left = 10.0
+        var svg = "<div class=\"colorbar\"><svg xmlns=\"http://www.w3.org/2000/svg\" class=\"colorbar\" width=\"340\" height=\"44\" viewBox=\"0 0 340 44\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
+        svg += "<defs><linearGradient id=\"diverging\" x1=\"0\" x2=\"1\" y1=\"0\" y2=\"0\">"
+        for step in 0...10 {
+            let position = Double(step) / 10
+            svg += "<stop offset=\"\(coordinate(position))\" stop-color=\"\(map.hexColor(position * 2 - 1))\"/>"
+        }
+        svg += "</linearGradient></defs>\n"
+        svg += "<rect x=\"\(coordinate(left))\" y=\"4\" width=\"\(coordinate(width))\" height=\"\(coordinate(height))\" fill=\"url(#diverging)\" stroke=\"#999999\"/>\n"
+        for (fraction, value) in [(0.0, -scale), (0.5, 0), (1.0, scale)] {
+            let x = left + fraction * width
+            svg += "<line x1=\"\(coordinate(x))\" y1=\"18\" x2=\"\(coordinate(x))\" y2=\"24\" stroke=\"#333333\"/>"
+            svg += "<text x=\"\(coordinate(x))\" y=\"37\" text-anchor=\"middle\" fill=\"#222222\">\(value == 0 ? "0" : String(format: "%+.4g", value))</text>\n"
+        }
+        svg += "</svg>"
+        svg += "<span>Perturbation colour scale: white is no change, red brightens and blue darkens a pixel; the ends are ±\(String(format: "%.4g", scale)) (the largest change shown), so colours are amplified \(String(format: "%.3g", 1 / scale))× relative to the pixel range [0, 1].</span></div>\n"
+        return svg
+    }
+
+    // MARK: - Tables
+
+    private func attackTables(_ record: RunRecord) -> String {
+        var html = "<h2 id=\"attacks-\(slug(record.name))\">Attacks\(comparison == nil ? "" : " on " + escapeMarkup(record.name))</h2>\n"
+        for (file, evaluation) in record.evaluations {
+            let normLabel = evaluation.norm == "l2" ? "L2" : "L∞"
+            var settings = ["ε = \(formatNumber(evaluation.epsilon)) (\(normLabel))", "\(evaluation.count) \(evaluation.dataset ?? "") \(evaluation.split ?? "") examples"]
+            if let strategy = evaluation.strategy { settings.append("\(strategy) attacks") }
+            if let steps = evaluation.steps, let stepSize = evaluation.stepSize { settings.append("PGD \(steps) steps of \(formatNumber(stepSize))") }
+            if let restarts = evaluation.restarts, restarts > 1 { settings.append("\(restarts) restarts") }
+            if let seed = evaluation.seed { settings.append("seed \(seed)") }
+            if let model = evaluation.model { settings.append("model \(model)") }
+            html += "<h3><code>\(escapeMarkup(file))</code></h3>\n<p class=\"note\">\(escapeMarkup(settings.joined(separator: "; "))).</p>\n"
+            html += "<table class=\"attacks\">\n<thead><tr><th>attack</th><th>robust accuracy</th><th>success rate</th><th>mean ‖δ‖</th><th>max ‖δ‖</th><th>attacked</th><th>seconds</th><th>images/s</th></tr></thead>\n<tbody>\n"
+            html += "<tr><td>clean</td><td>\(percentText(evaluation.cleanAccuracy))</td><td>–</td><td>–</td><td>–</td><td>\(evaluation.count)</td><td>–</td><td>–</td></tr>\n"
+            for name in evaluation.orderedAttackNames {
+                guard let entry = evaluation.attacks[name] else { continue }
+                // The share of correctly classified examples the attack fooled.
+                let success = evaluation.cleanAccuracy > 0 ? 1 - entry.robustAccuracy / evaluation.cleanAccuracy : 0
+                html += "<tr><td>\(escapeMarkup(name))</td><td>\(percentText(entry.robustAccuracy))</td><td>\(percentText(success))</td>"
+                html += "<td>\(entry.meanPerturbationNorm.map { String(format: "%.4f", $0) } ?? "–")</td><td>\(String(format: "%.4f", entry.maxPerturbationNorm))</td>"
+                html += "<td>\(entry.attackedCount.map(String.init) ?? "–")</td><td>\(String(format: "%.2f", entry.seconds))</td>"
+                html += "<td>\(entry.imagesPerSecond.map { String(format: "%.1f", $0) } ?? "–")</td></tr>\n"
+            }
+            if evaluation.attacks.count > 1, let worst = evaluation.worstCaseRobustAccuracy {
+                html += "<tr class=\"total\"><td>\(evaluation.strategy == "ensemble" ? "ensemble" : "worst case")</td><td>\(percentText(worst))</td><td>\(percentText(evaluation.cleanAccuracy > 0 ? 1 - worst / evaluation.cleanAccuracy : 0))</td><td colspan=\"5\"></td></tr>\n"
+            }
+            html += "</tbody>\n</table>\n"
+            html += "<p class=\"note\">Success rate: the share of the correctly classified examples the attack fooled\(evaluation.strategy == "ensemble" ? " (cumulative: each attack only ran on examples the earlier ones left robust)" : ""). ‖δ‖ in \(normLabel).</p>\n"
+            if evaluation.sanityChecks == false {
+                html += "<p class=\"note\">Sanity checks were not run for this evaluation (--no-sanity-checks).</p>\n"
+            } else if let flags = evaluation.flags {
+                if flags.isEmpty {
+                    html += "<p class=\"ok\">Sanity checks: no sign of gradient masking (gradients finite and non-zero, no attack above clean accuracy, FGSM not stronger than PGD, Square not stronger than the gradient attacks, PGD's loss rising, accuracy collapsing at a huge ε).</p>\n"
+                } else {
+                    html += "<ul class=\"flags\">\n" + flags.map { flag in
+                        "<li><b>\(escapeMarkup(flag.kind.rawValue.replacingOccurrences(of: "_", with: " ")))</b>: \(escapeMarkup(flag.message)). \(escapeMarkup(flag.advice))</li>\n"
+                    }.joined() + "</ul>\n"
+                }
+            } else {
+                html += "<p class=\"note\">Sanity checks were not run for this evaluation.</p>\n"
+            }
+        }
+        for (file, curve) in record.curves {
+            let attacks = curve.attacks.keys.sorted()
+            html += "<h3><code>\(escapeMarkup(file))</code></h3>\n<p class=\"note\">\(escapeMarkup("Robustness curve, \(curve.norm == "l2" ? "L2" : "L∞"), \(curve.count) examples, clean accuracy \(percentText(curve.cleanAccuracy))")).</p>\n"
+            html += "<table class=\"curve\">\n<thead><tr><th>ε</th><th>all attacks</th>" + attacks.map { "<th>\(escapeMarkup($0))</th>" }.joined() + "</tr></thead>\n<tbody>\n"
+            for (position, epsilon) in curve.epsilons.enumerated() {
+                html += "<tr><td>\(formatNumber(epsilon))</td><td>\(percentText(curve.robustAccuracy[safe: position]))</td>"
+                html += attacks.map { "<td>\(percentText(curve.attacks[$0]?[safe: position]))</td>" }.joined() + "</tr>\n"
+            }
+            html += "</tbody>\n</table>\n"
+        }
+        for (file, examples) in record.exampleFiles {
+            let norms = examples.perturbationNorms()
+            let correct = (0..<examples.count).filter { examples.cleanPredictions[$0] == examples.labels[$0] }
+            let fooled = correct.filter { examples.success[$0] }.count
+            let mean = norms.isEmpty ? 0 : norms.reduce(0, +) / Float(norms.count)
+            html += "<h3><code>\(escapeMarkup(file))</code></h3>\n<table class=\"attacks\">\n<thead><tr><th>attack</th><th>examples</th><th>clean accuracy</th><th>robust accuracy</th><th>success rate</th><th>mean ‖δ‖</th><th>max ‖δ‖</th></tr></thead>\n<tbody>\n"
+            let count = Float(Swift.max(examples.count, 1))
+            html += "<tr><td>\(escapeMarkup(examples.metadata["attack"] ?? "?"))</td><td>\(examples.count)</td><td>\(percentText(Float(correct.count) / count))</td>"
+            html += "<td>\(percentText(Float(correct.count - fooled) / count))</td><td>\(percentText(correct.isEmpty ? 0 : Float(fooled) / Float(correct.count)))</td>"
+            html += "<td>\(String(format: "%.4f", mean))</td><td>\(String(format: "%.4f", norms.max() ?? 0))</td></tr>\n</tbody>\n</table>\n"
+        }
+        return html
+    }
+
+    private func manifest(_ record: RunRecord) -> String {
+        var html = "<h2 id=\"manifest-\(slug(record.name))\">Run manifest\(comparison == nil ? "" : ": " + escapeMarkup(record.name))</h2>\n"
+        html += "<p class=\"note\">Directory <code>\(escapeMarkup(record.directory))</code>. The configuration below, with the seed, reproduces the run.</p>\n"
+        if !record.configuration.isEmpty {
+            html += "<table class=\"manifest\">\n<thead><tr><th>setting (run.json)</th><th>value</th></tr></thead>\n<tbody>\n"
+            for key in record.configuration.keys.sorted() {
+                html += "<tr><td>\(escapeMarkup(key))</td><td>\(escapeMarkup(record.configuration[key] ?? ""))</td></tr>\n"
+            }
+            html += "</tbody>\n</table>\n"
+        }
+        let metadata = record.modelMetadata.filter { $0.key != "configuration" }
+        if !metadata.isEmpty {
+            html += "<table class=\"manifest\">\n<thead><tr><th>model.safetensors metadata</th><th>value</th></tr></thead>\n<tbody>\n"
+            for key in metadata.keys.sorted() {
+                html += "<tr><td>\(escapeMarkup(key))</td><td>\(escapeMarkup(metadata[key] ?? ""))</td></tr>\n"
+            }
+            html += "</tbody>\n</table>\n"
+        }
+        var files = record.evaluations.map { ($0.file, "evaluation at ε = \(formatNumber($0.record.epsilon))\($0.record.bulwarkVersion.map { ", Bulwark \($0)" } ?? "")") }
+        files += record.curves.map { ($0.file, "robustness curve over \($0.record.epsilons.count) budgets\($0.record.bulwarkVersion.map { ", Bulwark \($0)" } ?? "")") }
+        files += record.exampleFiles.map { ($0.file, "\($0.examples.count) adversarial examples\($0.examples.metadata["bulwark_version"].map { ", Bulwark \($0)" } ?? "")") }
+        files += record.skipped.map { ($0.file, "skipped: \($0.reason)") }
+        if !files.isEmpty {
+            html += "<ul class=\"files\">\n" + files.map { "<li><code>\(escapeMarkup($0.0))</code>: \(escapeMarkup($0.1))</li>\n" }.joined() + "</ul>\n"
+        }
+        return html
+    }
+
+    static let styleSheet = """
+        body { font-family: Helvetica, Arial, sans-serif; font-size: 14px; color: #222; max-width: 1440px; margin: 24px auto; padding: 0 24px; background: #fff; }
+        h1 { font-size: 24px; margin-bottom: 4px; }
+        h2 { font-size: 19px; margin-top: 32px; border-bottom: 1px solid #ccc; padding-bottom: 4px; }
+        h3 { font-size: 15px; margin-bottom: 4px; }
+        .lead { color: #444; margin: 4px 0; }
+        .note { color: #555; max-width: 960px; }
+        .ok { color: #1a6b3a; }
+        .charts { display: flex; flex-wrap: wrap; gap: 12px; }
+        figure { margin: 0; border: 1px solid #e4e4e4; }
+        .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(290px, 1fr)); gap: 12px; }
+        .example { border: 1px solid #ddd; padding: 8px; border-left: 4px solid #2a9d5c; }
+        .example.fooled { border-left-color: #b2182b; }
+        .images { display: flex; gap: 6px; }
+        .images img { image-rendering: pixelated; border: 1px solid #bbb; }
+        .captions { display: flex; gap: 6px; font-size: 11px; color: #666; }
+        .captions span { width: 86px; text-align: center; }
+        .labels { margin-top: 4px; font-size: 13px; line-height: 1.4; }
+        .wrong { color: #b2182b; }
+        .right { color: #1a6b3a; }
+        .colorbar { display: flex; align-items: center; gap: 12px; margin: 8px 0 12px; }
+        .colorbar span { max-width: 620px; color: #444; }
+        table { border-collapse: collapse; margin: 6px 0; }
+        th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
+        th:first-child, td:first-child { text-align: left; }
+        thead th { background: #f2f2f2; }
+        tr.total td { font-weight: bold; }
+        .manifest td, .manifest th { text-align: left; }
+        .flags li { margin-bottom: 4px; }
+        code { font-size: 13px; }
+        footer { margin-top: 40px; color: #777; font-size: 12px; }
+        @media print { body { max-width: none; margin: 0; } .charts, .grid { page-break-inside: avoid; } }
+        """
+}
+
+private func percentText(_ value: Float?) -> String {
+    guard let value, value.isFinite else { return "–" }
+    return String(format: "%.2f%%", Double(value) * 100)
+}
+
+/// Letters, digits and hyphens only, for element identifiers.
+private func slug(_ text: String) -> String {
+    String(text.map { $0.isLetter || $0.isNumber ? $0 : "-" })
+}
+
+private func formatNumber(_ value: Float) -> String { String(format: "%.4g", Double(value)) }
+
+extension Array {
+    fileprivate subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
+}

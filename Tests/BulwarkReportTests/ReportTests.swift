@@ -1,0 +1,122 @@
+import BulwarkReport
+import Foundation
+import Testing
+
+@Suite struct ReportTests {
+    @Test func reportIsWellFormedWithOneSVGPerChartAndEveryPoint() throws {
+        let fixture = try RunFixture(epochs: 4, examples: 20)
+        defer { fixture.remove() }
+        let report = RunReport(run: try RunRecord(directory: fixture.directory), maximumExamples: 12)
+        let parsed = try XMLOutline(try report.html())
+
+        let charts = parsed.elements("svg").compactMap { $0.attributes["data-chart"] }
+        #expect(charts == ["training-loss", "training-accuracy", "learning-rate", "robustness-linf"])
+        let loss = parsed.series(ofChart: "training-loss")
+        #expect(loss.map(\.points) == [fixture.epochs])
+        let accuracy = parsed.series(ofChart: "training-accuracy")
+        #expect(accuracy.map(\.name) == ["training", "validation clean", "validation PGD, ε = 0.1"])
+        #expect(accuracy.allSatisfy { $0.points == fixture.epochs && !$0.dashed })
+        #expect(parsed.series(ofChart: "learning-rate").map(\.points) == [fixture.epochs])
+        // The curve's last robust accuracy is NaN and is left out; the attacks have every ε.
+        let robustness = parsed.series(ofChart: "robustness-linf")
+        #expect(robustness.map(\.name) == ["all attacks", "fgsm", "pgd"])
+        #expect(robustness.map(\.points) == [fixture.epsilons.count - 1, fixture.epsilons.count, fixture.epsilons.count])
+
+        // Twelve triptychs of embedded PNGs, each decodable, with labels and the colour scale.
+        let images = parsed.elements("img")
+        #expect(images.count == 3 * 12)
+        for image in images.prefix(3) {
+            let source = try #require(image.attributes["src"])
+            #expect(source.hasPrefix("data:image/png;base64,"))
+            let bytes = try #require(Data(base64Encoded: String(source.dropFirst("data:image/png;base64,".count))))
+            let decoded = try ReferencePNGDecoder([UInt8](bytes))
+            #expect(decoded.width == 28 && decoded.height == 28)
+        }
+        let text = parsed.text
+        #expect(text.contains("true: T-shirt/top"))
+        #expect(text.contains("±0.1"))
+        // The flag and its advice, escaped and read back.
+        #expect(text.contains("Try more steps & restarts <now>."))
+        // The per-attack table: clean, fgsm, pgd, worst case.
+        let firstTable = try #require(parsed.elements.firstIndex { $0.name == "table" })
+        #expect(parsed.elements.filter { $0.name == "tr" && $0.ancestors.contains(firstTable) }.count == 5)
+        // Self-contained: no scripts, no external sources.
+        #expect(parsed.elements("script").isEmpty && parsed.elements("link").isEmpty)
+        #expect(images.allSatisfy { $0.attributes["src"]?.hasPrefix("data:") == true })
+    }
+
+    @Test func comparisonRunIsDrawnDashedBesideTheFirst() throws {
+        let robust = try RunFixture(name: "fast", epochs: 3)
+        let standard = try RunFixture(name: "standard", epochs: 2, method: "standard")
+        defer { robust.remove(); standard.remove() }
+        let report = RunReport(run: try RunRecord(directory: robust.directory), comparison: try RunRecord(directory: standard.directory))
+        let parsed = try XMLOutline(try report.html())
+        let robustness = parsed.series(ofChart: "robustness-linf")
+        #expect(robustness.count == 6)
+        #expect(robustness.filter(\.dashed).map(\.name) == ["all attacks (standard)", "fgsm (standard)", "pgd (standard)"])
+        let loss = parsed.series(ofChart: "training-loss")
+        #expect(loss.map(\.points) == [3, 2] && loss.map(\.dashed) == [false, true])
+    }
+
+    @Test func singleEpsilonEvaluationsBecomeCurvesFromCleanAccuracy() throws {
+        let fixture = try RunFixture()
+        defer { fixture.remove() }
+        try FileManager.default.removeItem(at: fixture.url("curve.json"))
+        let parsed = try XMLOutline(try RunReport(run: try RunRecord(directory: fixture.directory)).html())
+        // ε = 0 (clean accuracy) and ε = 0.1 for each attack of the evaluation.
+        #expect(parsed.series(ofChart: "robustness-linf").map(\.points) == [2, 2])
+    }
+
+    /// The slowest case: the example file lacks confidences, so the report runs the run's
+    /// smallcnn on the examples it shows.
+    @Test func reportOfAThousandEvaluatedExamplesTakesUnderTwoSeconds() throws {
+        let fixture = try RunFixture(epochs: 30, examples: 1000, confidences: false, model: .smallcnn)
+        defer { fixture.remove() }
+        let start = Date()
+        let report = RunReport(run: try RunRecord(directory: fixture.directory))
+        try report.write(to: fixture.url("report.html").path)
+        let seconds = Date().timeIntervalSince(start)
+        #expect(seconds < 2, "building the report took \(seconds) s")
+        let examples = try #require(report.run.exampleFiles.first?.examples)
+        #expect(examples.count == 1000)
+        // Computed for the twelve shown, unknown (NaN) for the rest.
+        #expect(examples.cleanConfidences?.filter(\.isFinite).count == 12)
+        #expect(examples.adversarialConfidences?.filter(\.isFinite).count == 12)
+        let html = try String(contentsOf: fixture.url("report.html"), encoding: .utf8)
+        #expect(html.components(separatedBy: "%)<br/>").count - 1 == 12, "every shown clean prediction states its confidence")
+    }
+
+    @Test func unusableDirectoriesAreRejectedWithTheirPath() throws {
+        let missing = "/nonexistent/bulwark-run"
+        #expect(throws: ReportError.notARunDirectory(path: missing)) { try RunRecord(directory: missing) }
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-empty-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: empty) }
+        #expect(throws: ReportError.emptyRun(path: empty)) { try RunRecord(directory: empty) }
+        try Data("{\"epoch\": 1}\n".utf8).write(to: URL(fileURLWithPath: empty).appendingPathComponent("metrics.jsonl"))
+        #expect(throws: ReportError.self) { try RunRecord(directory: empty) }
+    }
+
+    @Test func brokenExampleFilesAreSkippedNotFatal() throws {
+        let fixture = try RunFixture()
+        defer { fixture.remove() }
+        try Data("not safetensors".utf8).write(to: fixture.url("broken.safetensors"))
+        let record = try RunRecord(directory: fixture.directory)
+        #expect(record.skipped.map(\.file) == ["broken.safetensors"])
+        #expect(record.exampleFiles.count == 1)
+    }
+
+    @Test func examplePositionsPreferFooledExamples() throws {
+        let fixture = try RunFixture(examples: 30)
+        defer { fixture.remove() }
+        let examples = try AdversarialExampleFile(contentsOf: fixture.url("examples.safetensors").path)
+        let positions = ExampleGrid.defaultPositions(in: examples, maximum: 6)
+        // Every third example is fooled: 4 fooled (two thirds of 6), then 2 that resisted.
+        #expect(positions == [0, 3, 6, 9, 1, 2])
+        let grid = try ExampleGrid(file: examples, positions: positions)
+        #expect(abs(grid.perturbationScale - 0.1) < 1e-6)
+        #expect(grid.triptychs.map(\.fooled) == [true, true, true, true, false, false])
+        let image = grid.image(columns: 3, scale: 2)
+        #expect(image.width == 3 * (3 * 56 + 2 * 2) + 2 * 12 && image.height == 2 * 56 + 8)
+    }
+}
