@@ -256,29 +256,3 @@ import _TestSupport
         #expect(model.parameters == before)
     }
 }
-
-/// Speed of APGD-CE (100 iterations) on 256 images for `smallcnn`; run with
-/// `BULWARK_APGD_SPEED=1 swift test -c release --filter APGDSpeed`.
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["BULWARK_APGD_SPEED"] != nil))
-struct APGDSpeedTests {
-    @Test func smallcnnImagesPerSecond() {
-        var generator = SplitMix64(seed: 0)
-        let model = Architecture.smallcnn.makeModel(using: &generator).with(mode: .inference)
-        let images = Tensor(randomUniform: [256, 1, 28, 28], in: 0...1, using: &generator)
-        // Labels the model's own predictions, so that every image is attacked.
-        let labels = predictions(model.applied(to: images))
-        func time(_ name: String, _ attack: some Attack) {
-            var attackGenerator = SplitMix64(seed: 1)
-            let start = Date()
-            let adversarial = attack.perturb(images, labels: labels, against: model, using: &attackGenerator)
-            let seconds = Date().timeIntervalSince(start)
-            let fooled = zip(predictions(model.applied(to: adversarial)), labels).filter { $0 != $1 }.count
-            print(String(format: "%@: %.2f s, %.1f images/s, %d of 256 fooled", name, seconds, 256 / seconds, fooled))
-            #expect(seconds > 0)
-        }
-        // ε = 0: nothing can be fooled, so all 256 images run all 100 iterations (the full cost).
-        time("apgd-ce-100 eps=0 (full budget)", APGD(threatModel: .lInfinity(epsilon: 0), iterations: 100))
-        time("pgd-100 eps=0 (full budget)", PGD(threatModel: .lInfinity(epsilon: 0), steps: 100, stepSize: 0.01))
-        time("apgd-ce-100 eps=0.1", APGD(threatModel: .lInfinity(epsilon: 0.1), iterations: 100))
-    }
-}

@@ -290,34 +290,5 @@ import _TestSupport
         let (lowMean, highMean) = (both.map { low.norms[$0] }.reduce(0, +), both.map { high.norms[$0] }.reduce(0, +))
         #expect(highMean > lowMean, "κ = 5 should cost more norm than κ = 0")
     }
-
-    // MARK: Speed (run with BULWARK_SQUARE_SPEED=1, or =all for the slow settings too)
-
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["BULWARK_SQUARE_SPEED"] != nil))
-    func squareSpeedOnSmallCNN() {
-        var generator = SplitMix64(seed: 79)
-        let model = Architecture.smallcnn.makeModel(using: &generator).with(mode: .inference)
-        let inputs = Tensor(randomUniform: [256, 1, 28, 28], in: 0...1, using: &generator)
-        let labels = predictions(model.applied(to: inputs))
-        // The model alone: forward rows per second at the batch sizes Square queries.
-        for batch in [256, 32] {
-            let slice = inputs.slice(alongAxis: 0, 0..<batch)
-            let start = Date()
-            for _ in 0..<4 { _ = model.applied(to: slice) }
-            print("smallcnn forward, batch \(batch): \(String(format: "%.0f", Double(4 * batch) / Date().timeIntervalSince(start))) rows/s")
-        }
-        // ε = 0.1 breaks the untrained model early (~120 queries per image); ε = 0.01 breaks
-        // almost nothing, so nearly every image takes the whole budget (the worst case).
-        let settings = ProcessInfo.processInfo.environment["BULWARK_SQUARE_SPEED"] == "all"
-            ? [ThreatModel.lInfinity(epsilon: 0.1), .lInfinity(epsilon: 0.01), .l2(epsilon: 0.5)] : [.lInfinity(epsilon: 0.1)]
-        for threatModel in settings {
-            let start = Date()
-            let result = SquareAttack(threatModel: threatModel, queries: 1000)
-                .perturbWithQueries(inputs, labels: labels, against: model, using: &generator)
-            let seconds = Date().timeIntervalSince(start)
-            let queries = result.queries.reduce(0, +)
-            print("square \(threatModel.norm.rawValue) ε=\(threatModel.epsilon) 1000 queries, 256 smallcnn images: \(String(format: "%.1f", seconds)) s, \(String(format: "%.1f", 256 / seconds)) images/s, \(queries) queries (\(String(format: "%.0f", Double(queries) / seconds)) forward rows/s), fooled \(result.fooled.filter { $0 }.count)/256")
-        }
-    }
 }
 
