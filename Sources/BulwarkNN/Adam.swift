@@ -60,12 +60,17 @@ public struct Adam: Optimizer {
             parameter.updateScalars { theta in
                 m.updateScalars { m in
                     v.updateScalars { v in
-                        for i in 0..<theta.count {
-                            var gi = g[i]
-                            if decoupled { theta[i] *= 1 - rate * decay } else { gi += decay * theta[i] }
-                            m[i] = beta1 * m[i] + (1 - beta1) * gi
-                            v[i] = beta2 * v[i] + (1 - beta2) * gi * gi
-                            theta[i] -= (rate / correction1) * m[i] / (v[i].squareRoot() / correction2Root + epsilon)
+                        g.withUnsafeBufferPointer { g in
+                            // Elementwise, so both cores share the largest matrices.
+                            parallelChunks(theta.count, grain: 1 << 16) { range in
+                                for i in range {
+                                    var gi = g[i]
+                                    if decoupled { theta[i] *= 1 - rate * decay } else { gi += decay * theta[i] }
+                                    m[i] = beta1 * m[i] + (1 - beta1) * gi
+                                    v[i] = beta2 * v[i] + (1 - beta2) * gi * gi
+                                    theta[i] -= (rate / correction1) * m[i] / (v[i].squareRoot() / correction2Root + epsilon)
+                                }
+                            }
                         }
                     }
                 }

@@ -40,13 +40,18 @@ public struct SGD: Optimizer {
             parameter = parameter.detached
             parameter.updateScalars { theta in
                 velocity.updateScalars { v in
-                    for i in 0..<theta.count {
-                        var step = g[i] + decay * theta[i]
-                        if momentum != 0 {
-                            v[i] = hasVelocity ? momentum * v[i] + step : step
-                            step = nesterov ? step + momentum * v[i] : v[i]
+                    g.withUnsafeBufferPointer { g in
+                        // Elementwise, so both cores share the largest matrices.
+                        parallelChunks(theta.count, grain: 1 << 16) { range in
+                            for i in range {
+                                var step = g[i] + decay * theta[i]
+                                if momentum != 0 {
+                                    v[i] = hasVelocity ? momentum * v[i] + step : step
+                                    step = nesterov ? step + momentum * v[i] : v[i]
+                                }
+                                theta[i] -= rate * step
+                            }
                         }
-                        theta[i] -= rate * step
                     }
                 }
             }
