@@ -39,6 +39,8 @@ public struct FreeAdversarialTraining: TrainingMethod {
     /// δ, the perturbation carried across replays and minibatches (`[rows, …]`); `nil` before
     /// the first batch, which starts it at zero.
     public var perturbation: Tensor?
+    /// The ε warm-up's fraction of ε and the FGSM step (1 = as configured).
+    public var budgetScale: Float? = 1
     public var name: String { "free" }
 
     /// Creates the method; `stepSize` defaults to ε, as in the paper.
@@ -64,11 +66,14 @@ public struct FreeAdversarialTraining: TrainingMethod {
     ) -> StepMetrics {
         let natural = batch.inputs.detached
         let labels = batch.labels
+        let threatModel = self.threatModel.scaled(by: budgetScale)
+        let stepSize = self.stepSize * (budgetScale ?? 1)
         let bounds = threatModel.bounds
-        var delta = perturbationRows(for: natural.shape)
         // δ is projected onto the ball only; the box applies to x + δ when it is used.
         let ball = ThreatModel(norm: threatModel.norm, epsilon: threatModel.epsilon, bounds: -Float.infinity...Float.infinity)
         let origin = Tensor(zeros: natural.shape)
+        // Projecting the carried δ matters only if ε shrank since it was stored.
+        var delta = ball.project(perturbationRows(for: natural.shape), around: origin)
         var (lossSum, accuracySum) = (Float(0), Float(0))
         for _ in 0..<replays {
             var logits = Tensor(0)

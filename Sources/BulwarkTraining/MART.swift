@@ -39,6 +39,8 @@ public struct MART: TrainingMethod {
     public var beta: Float
     /// The standard deviation of the Gaussian start around `x` (0.001 in the reference code).
     public var startNoise: Float
+    /// The ε warm-up's fraction of ε and η₁ (1 = as configured).
+    public var budgetScale: Float? = 1
     public var name: String { "mart" }
 
     /// Creates the method.
@@ -87,7 +89,8 @@ public struct MART: TrainingMethod {
         for inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
     ) -> Tensor {
         gaussianStartPGD(
-            inputs, against: model, threatModel: threatModel, steps: steps, stepSize: stepSize,
+            inputs, against: model, threatModel: threatModel.scaled(by: budgetScale), steps: steps,
+            stepSize: stepSize * (budgetScale ?? 1),
             startNoise: startNoise, using: &generator
         ) { logits in softmaxCrossEntropy(logits: logits, labels: labels, reduction: .none) }
     }

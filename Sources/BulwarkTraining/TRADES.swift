@@ -40,6 +40,8 @@ public struct TRADES: TrainingMethod {
     public var beta: Float
     /// The standard deviation of the Gaussian start around `x` (0.001 in the reference code).
     public var startNoise: Float
+    /// The ε warm-up's fraction of ε and η₁ (1 = as configured).
+    public var budgetScale: Float? = 1
     public var name: String { "trades" }
 
     /// Creates the method.
@@ -76,7 +78,8 @@ public struct TRADES: TrainingMethod {
         let natural = inputs.detached
         let target = model.with(mode: .inference).applied(to: natural).detached
         return gaussianStartPGD(
-            natural, against: model, threatModel: threatModel, steps: steps, stepSize: stepSize,
+            natural, against: model, threatModel: threatModel.scaled(by: budgetScale), steps: steps,
+            stepSize: stepSize * (budgetScale ?? 1),
             startNoise: startNoise, using: &generator
         ) { logits in klDivergence(logits: logits, targetLogits: target, reduction: .none) }
     }

@@ -40,6 +40,8 @@ public struct EpochMetrics: Sendable, Codable, Equatable {
     public var validationRobustAccuracy: Float?
     /// The learning rate at the end of the epoch.
     public var learningRate: Float
+    /// The fraction of ε used at the end of the epoch under ε warm-up; `nil` without warm-up.
+    public var epsilonScale: Float?
     /// Seconds spent training (validation excluded).
     public var trainSeconds: Double
     /// Seconds spent on validation.
@@ -88,13 +90,19 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
     public var architectureName: String
     /// Extra metadata recorded in checkpoints (configuration, seed, versions).
     public var metadata: [String: String]
+    /// The length of the ε warm-up in epochs (fractions allowed), 0 for none: the method's ε
+    /// and step sizes (``TrainingMethod/budgetScale``) ramp linearly, per batch, from
+    /// 1/(warm-up batches) of their configured values to all of them at the end of the
+    /// warm-up's last batch, and stay there. Needs a method whose budget scales.
+    public var epsilonWarmupEpochs: Double
 
     /// Creates a trainer.
     public init(
         method: Method, optimizer: Opt, schedule: LearningRateSchedule, epochs: Int, batchSize: Int,
         validationAttack: (any Attack)? = nil, outputDirectory: String? = nil,
-        architectureName: String = "custom", metadata: [String: String] = [:]
+        architectureName: String = "custom", metadata: [String: String] = [:], epsilonWarmupEpochs: Double = 0
     ) {
+        self.epsilonWarmupEpochs = epsilonWarmupEpochs
         self.method = method
         self.optimizer = optimizer
         self.schedule = schedule
@@ -110,13 +118,22 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
     ///
     /// - Throws: ``TrainingError/nonFiniteLoss(epoch:batch:lastGoodCheckpoint:)`` as soon as a
     ///   batch's loss is not finite (the model keeps its last finite weights), and
-    ///   ``TrainingError/cannotWrite(path:reason:)`` for output errors.
+    ///   ``TrainingError/cannotWrite(path:reason:)`` for output errors, and
+    ///   ``TrainingError/invalidConfiguration(_:)`` for no epochs, batches or data, or an ε
+    ///   warm-up that is negative, not finite, or asked of a method without a budget to scale.
     public mutating func fit<Model: Layer, G: RandomNumberGenerator>(
         _ model: inout Model, on training: ImageDataset, validation: ImageDataset?,
         using generator: inout G, observer: (TrainingEvent) -> Void = { _ in }
     ) throws -> [EpochMetrics] {
         guard epochs >= 1, batchSize >= 1, training.count >= 1 else {
             throw TrainingError.invalidConfiguration("Training needs at least one epoch, a batch size of at least 1 and some training data.")
+        }
+        guard epsilonWarmupEpochs >= 0, epsilonWarmupEpochs.isFinite else {
+            throw TrainingError.invalidConfiguration("The ε warm-up must be a finite, non-negative number of epochs, got \(epsilonWarmupEpochs).")
+        }
+        let warmsUp = epsilonWarmupEpochs > 0
+        if warmsUp, method.budgetScale == nil {
+            throw TrainingError.invalidConfiguration("ε warm-up needs a method with a perturbation budget it can scale; '\(method.name)' has none.")
         }
         if let outputDirectory { try createDirectory(outputDirectory) }
         model.mode = .training
@@ -131,6 +148,11 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
             for (index, batch) in batches.enumerated() {
                 optimizer.learningRate = schedule.learningRate(
                     atEpoch: Double(epoch - 1) + Double(index) / Double(batchesPerEpoch), of: epochs)
+                if warmsUp {
+                    // Progress at the end of this batch, so the first batch already has some ε.
+                    let progress = Double(epoch - 1) + Double(index + 1) / Double(batchesPerEpoch)
+                    method.budgetScale = Float(Swift.min(1, progress / epsilonWarmupEpochs))
+                }
                 let metrics = method.step(&model, optimizer: &optimizer, on: batch, using: &generator)
                 guard metrics.loss.isFinite else {
                     let last = outputDirectory.map { path(in: $0, "model.safetensors") }
@@ -163,7 +185,7 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
                 epoch: epoch, trainLoss: Float(lossSum / Double(Swift.max(seen, 1))),
                 trainAccuracy: Float(correct / Double(Swift.max(seen, 1))),
                 validationCleanAccuracy: clean, validationRobustAccuracy: robust,
-                learningRate: optimizer.learningRate, trainSeconds: trainSeconds,
+                learningRate: optimizer.learningRate, epsilonScale: warmsUp ? method.budgetScale : nil, trainSeconds: trainSeconds,
                 validationSeconds: Date().timeIntervalSince(validationStart),
                 imagesPerSecond: Double(seen) / trainSeconds)
             history.append(metrics)

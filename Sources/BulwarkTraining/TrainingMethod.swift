@@ -38,6 +38,30 @@ public protocol TrainingMethod: Sendable {
     mutating func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(
         _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
     ) -> StepMetrics
+
+    /// The fraction, in (0, 1], of the configured perturbation budget that the next steps use,
+    /// or `nil` for a method without a budget it can scale (standard training, a mix around an
+    /// arbitrary attack). The ``Trainer``'s ε warm-up sets it before every batch; a method
+    /// scales ε and its step sizes alike, so α/ε stays as configured. The default is `nil`
+    /// and ignores assignments.
+    var budgetScale: Float? { get set }
+}
+
+extension TrainingMethod {
+    public var budgetScale: Float? {
+        get { nil }
+        set {}
+    }
+}
+
+extension ThreatModel {
+    /// This threat model with ε multiplied by `scale` (unchanged for `nil`), for ε warm-up.
+    package func scaled(by scale: Float?) -> ThreatModel {
+        guard let scale else { return self }
+        var scaled = self
+        scaled.epsilon = epsilon * scale
+        return scaled
+    }
 }
 
 extension TrainingMethod {

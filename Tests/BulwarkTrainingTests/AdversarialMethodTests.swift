@@ -252,3 +252,81 @@ import _TestSupport
         }
     }
 }
+
+/// ε warm-up: the trainer's per-batch ramp of a method's budget.
+@Suite struct EpsilonWarmupTests {
+    /// Records the budget scale of every step and trains nothing.
+    struct Recorder: TrainingMethod {
+        var budgetScale: Float? = 1
+        var scales: [Float] = []
+        var name: String { "recorder" }
+
+        mutating func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(
+            _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
+        ) -> StepMetrics {
+            scales.append(budgetScale ?? .nan)
+            return StepMetrics(loss: 0, accuracy: 0, count: batch.count)
+        }
+    }
+
+    let data = Fixtures.templates(count: 128)
+
+    @Test func budgetRampsLinearlyPerBatchThenStays() throws {
+        var model = Fixtures.mlp()
+        var trainer = Trainer(method: Recorder(), optimizer: Adam(), schedule: .constant(1e-3), epochs: 3, batchSize: 32,
+                              epsilonWarmupEpochs: 2)
+        var generator = SplitMix64(seed: 1)
+        let history = try trainer.fit(&model, on: data, validation: nil, using: &generator)
+        #expect(trainer.method.scales == [0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1, 1, 1, 1, 1])
+        #expect(history.map(\.epsilonScale) == [0.5, 1, 1])
+
+        var plain = Trainer(method: Recorder(), optimizer: Adam(), schedule: .constant(1e-3), epochs: 1, batchSize: 32)
+        let plainHistory = try plain.fit(&model, on: data, validation: nil, using: &generator)
+        #expect(plain.method.scales == [1, 1, 1, 1])
+        #expect(plainHistory[0].epsilonScale == nil)
+    }
+
+    @Test func warmupNeedsAMethodWithABudget() {
+        var model = Fixtures.mlp()
+        var generator = SplitMix64(seed: 1)
+        var standard = Trainer(method: StandardTraining(), optimizer: Adam(), schedule: .constant(1e-3), epochs: 2, batchSize: 32,
+                               epsilonWarmupEpochs: 1)
+        #expect(throws: TrainingError.self) { try standard.fit(&model, on: data, validation: nil, using: &generator) }
+        var negative = Trainer(method: Recorder(), optimizer: Adam(), schedule: .constant(1e-3), epochs: 2, batchSize: 32,
+                               epsilonWarmupEpochs: -1)
+        #expect(throws: TrainingError.self) { try negative.fit(&model, on: data, validation: nil, using: &generator) }
+    }
+
+    /// A scaled budget is the same method configured with the scaled ε and step size.
+    @Test func scaledMethodEqualsTheMethodAtTheScaledBudget() {
+        let batch = Batch(inputs: data.images.slice(alongAxis: 0, 0..<16), labels: Array(data.labels[0..<16]))
+        func stepped<Method: TrainingMethod>(_ method: Method) -> [String: Tensor] {
+            var method = method
+            var model = Fixtures.cnn()
+            var optimizer = Adam(learningRate: 1e-2)
+            var generator = SplitMix64(seed: 2)
+            _ = method.step(&model, optimizer: &optimizer, on: batch, using: &generator)
+            _ = method.step(&model, optimizer: &optimizer, on: batch, using: &generator)
+            return model.parameters
+        }
+        func halved<Method: TrainingMethod>(_ method: Method) -> Method {
+            var method = method
+            method.budgetScale = 0.5
+            return method
+        }
+        let full = ThreatModel.lInfinity(epsilon: 0.2), half = ThreatModel.lInfinity(epsilon: 0.1)
+        #expect(stepped(halved(PGDAdversarialTraining(threatModel: full, steps: 3, stepSize: 0.08)))
+                == stepped(PGDAdversarialTraining(threatModel: half, steps: 3, stepSize: 0.04)))
+        #expect(stepped(halved(FastAdversarialTraining(threatModel: full)))
+                == stepped(FastAdversarialTraining(threatModel: half, stepSize: 0.125)))
+        #expect(stepped(halved(TRADES(threatModel: full, steps: 3, stepSize: 0.08)))
+                == stepped(TRADES(threatModel: half, steps: 3, stepSize: 0.04)))
+        #expect(stepped(halved(MART(threatModel: full, steps: 3, stepSize: 0.08)))
+                == stepped(MART(threatModel: half, steps: 3, stepSize: 0.04)))
+        #expect(stepped(halved(FreeAdversarialTraining(threatModel: full, replays: 2)))
+                == stepped(FreeAdversarialTraining(threatModel: half, replays: 2)))
+        #expect(stepped(halved(TRADES(threatModel: full, steps: 3, stepSize: 0.08)))
+                != stepped(TRADES(threatModel: full, steps: 3, stepSize: 0.08)))
+        #expect(MixedAdversarialTraining(attack: FGSM(threatModel: full)).budgetScale == nil)
+    }
+}
