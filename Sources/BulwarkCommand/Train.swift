@@ -65,6 +65,18 @@ struct Train: ParsableCommand {
         discussion: "For fast, pgd, trades, mart and free."))
     var epsilonWarmup: Fraction = Fraction(0)
 
+    @Flag(help: ArgumentHelp(
+        "Stop on catastrophic overfitting and restore the most robust checked model.",
+        discussion: """
+            Checks FGSM and PGD-5 accuracy on 256 held-out validation images after every epoch (or \
+            every --overfitting-interval batches); stops when PGD accuracy falls 20 points below its \
+            best while FGSM accuracy stays 20 points above it (Wong et al. 2020).
+            """))
+    var overfittingGuard = false
+
+    @Option(help: "Batches between the overfitting guard's checks (default: once per epoch).")
+    var overfittingInterval: Int?
+
     @Option(help: "Passes over the training data.")
     var epochs: Int = 5
 
@@ -122,6 +134,11 @@ struct Train: ParsableCommand {
             try require(method == .mix, "--adversarial-ratio applies to --method mix, not \(method.rawValue)")
             try require((0...1).contains(adversarialRatio.value), "--adversarial-ratio must be in [0, 1], got \(adversarialRatio.value)")
         }
+        if let overfittingInterval {
+            try require(overfittingGuard, "--overfitting-interval needs --overfitting-guard")
+            try require(overfittingInterval >= 1, "--overfitting-interval must be at least 1 batch, got \(overfittingInterval)")
+        }
+        try require(!overfittingGuard || method != .standard, "--overfitting-guard needs an adversarial --method; standard training has no ε to attack at")
         try require(epsilonWarmup.value >= 0, "--epsilon-warmup must be a number of epochs ≥ 0, got \(epsilonWarmup.value)")
         try require(epsilonWarmup.value <= Float(epochs), "--epsilon-warmup \(epsilonWarmup.value) is longer than --epochs \(epochs); ε would never reach --epsilon")
         try require(epsilonWarmup.value == 0 || ![.standard, .mix].contains(method),
@@ -181,6 +198,8 @@ struct Train: ParsableCommand {
         if method == .free { configuration["replays"] = String(resolvedReplays) }
         if method == .mix { configuration["adversarial_ratio"] = String(resolvedRatio) }
         if epsilonWarmup.value > 0 { configuration["epsilon_warmup"] = String(epsilonWarmup.value) }
+        if overfittingGuard { configuration["overfitting_guard"] = overfittingInterval.map { "every \($0) batches" } ?? "every epoch" }
+        let guardian = overfittingGuard ? CatastrophicOverfittingGuard(threatModel: threatModel, interval: overfittingInterval) : nil
         if optimizer == .sgd { configuration["momentum"] = String(momentum) }
         if weightDecay != 0 { configuration["weight_decay"] = String(weightDecay) }
         try createDirectory(out)
@@ -213,7 +232,8 @@ struct Train: ParsableCommand {
             var trainer = Trainer(
                 method: trainingMethod, optimizer: optimizer, schedule: learningRateSchedule, epochs: epochs,
                 batchSize: batchSize, validationAttack: validationAttack, outputDirectory: out,
-                architectureName: model.rawValue, metadata: metadata, epsilonWarmupEpochs: Double(epsilonWarmup.value))
+                architectureName: model.rawValue, metadata: metadata, epsilonWarmupEpochs: Double(epsilonWarmup.value),
+                overfittingGuard: guardian)
             return try trainer.fit(&network, on: training, validation: validation.count > 0 ? validation : nil, using: &generator) { event in
                 switch event {
                 case let .epochStarted(epoch, _):
@@ -229,6 +249,11 @@ struct Train: ParsableCommand {
                     }
                 case .epoch(let metrics):
                     progress.line(describe(metrics))
+                case .catastrophicOverfitting(let report):
+                    progress.line(String(
+                        format: "catastrophic overfitting at epoch %d, batch %d: PGD accuracy %@ (best %@ at epoch %d, batch %d) while FGSM accuracy is %@; stopped and restored the model of the best check",
+                        report.epoch, report.batch, percent(report.pgdAccuracy), percent(report.bestPGDAccuracy),
+                        report.bestEpoch, report.bestBatch, percent(report.fgsmAccuracy)))
                 }
             }
         }

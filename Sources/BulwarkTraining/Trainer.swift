@@ -61,6 +61,9 @@ public enum TrainingEvent: Sendable {
     case validating(epoch: Int, done: Int, of: Int)
     /// An epoch finished.
     case epoch(EpochMetrics)
+    /// The overfitting guard detected catastrophic overfitting; the trainer restored the best
+    /// model and stops.
+    case catastrophicOverfitting(OverfittingReport)
 }
 
 /// The training loop: epochs of shuffled batches through a ``TrainingMethod``, a per-batch
@@ -95,14 +98,20 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
     /// 1/(warm-up batches) of their configured values to all of them at the end of the
     /// warm-up's last batch, and stay there. Needs a method whose budget scales.
     public var epsilonWarmupEpochs: Double
+    /// The catastrophic-overfitting check, or `nil` for none.
+    public var overfittingGuard: CatastrophicOverfittingGuard?
+    /// What the overfitting guard found if it stopped the last ``fit(_:on:validation:using:observer:)``.
+    public private(set) var overfitting: OverfittingReport?
 
     /// Creates a trainer.
     public init(
         method: Method, optimizer: Opt, schedule: LearningRateSchedule, epochs: Int, batchSize: Int,
         validationAttack: (any Attack)? = nil, outputDirectory: String? = nil,
-        architectureName: String = "custom", metadata: [String: String] = [:], epsilonWarmupEpochs: Double = 0
+        architectureName: String = "custom", metadata: [String: String] = [:], epsilonWarmupEpochs: Double = 0,
+        overfittingGuard: CatastrophicOverfittingGuard? = nil
     ) {
         self.epsilonWarmupEpochs = epsilonWarmupEpochs
+        self.overfittingGuard = overfittingGuard
         self.method = method
         self.optimizer = optimizer
         self.schedule = schedule
@@ -115,6 +124,10 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
     }
 
     /// Trains `model` on `training`, validating on `validation` after each epoch.
+    ///
+    /// With an ``overfittingGuard`` that detects catastrophic overfitting, `model` is set back
+    /// to the most robust checked state, written to `model.safetensors`, ``overfitting``
+    /// describes the detection, and the metrics of the epochs completed before it are returned.
     ///
     /// - Throws: ``TrainingError/nonFiniteLoss(epoch:batch:lastGoodCheckpoint:)`` as soon as a
     ///   batch's loss is not finite (the model keeps its last finite weights), and
@@ -137,6 +150,11 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
         }
         if let outputDirectory { try createDirectory(outputDirectory) }
         model.mode = .training
+        overfitting = nil
+        // The held-out batch of the overfitting check, and the most robust model it has seen.
+        let checkSource = validation.flatMap { $0.count > 0 ? $0 : nil } ?? training
+        let checkData = overfittingGuard.map { checkSource.prefix(Swift.min($0.count, checkSource.count)) }
+        var best: (model: Model, pgd: Float, fgsm: Float, epoch: Int, batch: Int)?
         var history = [EpochMetrics]()
         var bestScore = -Float.infinity
         let batchesPerEpoch = (training.count + batchSize - 1) / batchSize
@@ -165,6 +183,27 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
                 observer(.batch(
                     epoch: epoch, batch: index + 1, of: batchesPerEpoch, loss: Float(lossSum / Double(seen)),
                     accuracy: Float(correct / Double(seen)), imagesPerSecond: Double(seen) / Date().timeIntervalSince(start)))
+                if let overfittingGuard, let checkData,
+                   index + 1 == batchesPerEpoch || (overfittingGuard.interval.map { (index + 1) % $0 == 0 } ?? false) {
+                    let (fgsm, pgd) = overfittingGuard.measure(model, inputs: checkData.images, labels: checkData.labels)
+                    if let best, overfittingGuard.isCatastrophicOverfitting(pgdAccuracy: pgd, fgsmAccuracy: fgsm, bestPGDAccuracy: best.pgd) {
+                        let report = OverfittingReport(
+                            epoch: epoch, batch: index + 1, pgdAccuracy: pgd, fgsmAccuracy: fgsm,
+                            bestPGDAccuracy: best.pgd, bestEpoch: best.epoch, bestBatch: best.batch)
+                        model = best.model
+                        overfitting = report
+                        if let outputDirectory {
+                            var rollbackMetadata = metadata
+                            rollbackMetadata["epoch"] = String(best.epoch)
+                            rollbackMetadata["catastrophic_overfitting"] = encode(report)
+                            try save(model, to: path(in: outputDirectory, "model.safetensors"), metadata: rollbackMetadata)
+                        }
+                        observer(.catastrophicOverfitting(report))
+                        return history
+                    }
+                    // Ties move the best forward: the latest of equally robust models is kept.
+                    if pgd >= (best?.pgd ?? -.infinity) { best = (model, pgd, fgsm, epoch, index + 1) }
+                }
             }
             let trainSeconds = Date().timeIntervalSince(start)
             let validationStart = Date()

@@ -114,7 +114,7 @@ import Testing
     }
 
     @Test(arguments: [
-        ["--method", "trades", "--beta", "3", "--steps", "3"], ["--method", "mart", "--steps", "3"],
+        ["--method", "trades", "--beta", "3", "--steps", "3"], ["--method", "mart", "--steps", "3", "--overfitting-guard"],
         ["--method", "free", "--replays", "2", "--epsilon-warmup", "1"], ["--method", "mix", "--adversarial-ratio", "1/4", "--steps", "2"],
     ])
     func newMethodsTrainFromTheCommandLine(arguments: [String]) throws {
@@ -133,7 +133,7 @@ import Testing
         #expect(clean > 0.9, "\(arguments): the two-class task is easy; clean accuracy \(clean)")
         switch arguments[1] {
         case "trades": #expect(configuration?["beta"] == "3.0" && configuration?["steps"] == "3")
-        case "mart": #expect(configuration?["beta"] == "6.0" && configuration?["steps"] == "3")
+        case "mart": #expect(configuration?["beta"] == "6.0" && configuration?["steps"] == "3" && configuration?["overfitting_guard"] == "every epoch")
         case "free":
             #expect(configuration?["replays"] == "2" && configuration?["epsilon_warmup"] == "1.0")
             let first = try JSONSerialization.jsonObject(with: Data(metrics[0].utf8)) as? [String: Any]
@@ -153,6 +153,9 @@ import Testing
         (["--method", "pgd", "--epochs", "2", "--epsilon-warmup", "3"], "longer than --epochs"),
         (["--method", "mix", "--epsilon-warmup", "1"], "has no ε to ramp"),
         (["--method", "standard", "--epsilon-warmup", "1"], "has no ε to ramp"),
+        (["--method", "standard", "--overfitting-guard"], "--overfitting-guard needs"),
+        (["--method", "fast", "--overfitting-interval", "5"], "--overfitting-interval needs --overfitting-guard"),
+        (["--method", "fast", "--overfitting-guard", "--overfitting-interval", "0"], "--overfitting-interval must be"),
     ] as [([String], String)])
     func badMethodOptionsAreRejectedWithTheOptionNamed(arguments: [String], message: String) throws {
         let result = try bulwark(["train", "--dataset", "idx", "--data-dir", directory + "/data", "--out", directory + "/bad"] + arguments)
