@@ -51,6 +51,9 @@ struct Train: ParsableCommand {
         discussion: "For free it is the FGSM step on the carried perturbation."))
     var stepSize: Fraction?
 
+    @Flag(inversion: .prefixedNo, help: "Start the attack of fast and pgd at a random point of the ε-ball (--no-random-start: plain FGSM or BIM training).")
+    var randomStart = true
+
     @Option(help: "β, the weight of the KL term of trades and mart (default 6).")
     var beta: Float?
 
@@ -122,6 +125,7 @@ struct Train: ParsableCommand {
         try require(epochs >= 1, "--epochs must be at least 1")
         try require(batchSize >= 1, "--batch-size must be at least 1")
         if let steps { try require(steps >= 1, "--steps must be at least 1") }
+        try require(randomStart || [.fast, .pgd].contains(method), "--no-random-start applies to --method fast and pgd, not \(method.rawValue)")
         if let beta {
             try require([.trades, .mart].contains(method), "--beta applies to --method trades and mart, not \(method.rawValue)")
             try require(beta >= 0 && beta.isFinite, "--beta must be a finite number ≥ 0, got \(beta)")
@@ -194,6 +198,7 @@ struct Train: ParsableCommand {
         ]
         if method != .standard { configuration["step_size"] = String(resolvedStepSize) }
         if [.pgd, .trades, .mart, .mix].contains(method) { configuration["steps"] = String(resolvedSteps) }
+        if [.fast, .pgd].contains(method) { configuration["random_start"] = String(randomStart) }
         if [.trades, .mart].contains(method) { configuration["beta"] = String(resolvedBeta) }
         if method == .free { configuration["replays"] = String(resolvedReplays) }
         if method == .mix { configuration["adversarial_ratio"] = String(resolvedRatio) }
@@ -211,8 +216,8 @@ struct Train: ParsableCommand {
         let history: [EpochMetrics]
         switch method {
         case .standard: history = try fit(StandardTraining())
-        case .fast: history = try fit(FastAdversarialTraining(threatModel: threatModel, stepSize: resolvedStepSize))
-        case .pgd: history = try fit(PGDAdversarialTraining(threatModel: threatModel, steps: resolvedSteps, stepSize: resolvedStepSize))
+        case .fast: history = try fit(FastAdversarialTraining(threatModel: threatModel, stepSize: resolvedStepSize, randomStart: randomStart))
+        case .pgd: history = try fit(PGDAdversarialTraining(threatModel: threatModel, steps: resolvedSteps, stepSize: resolvedStepSize, randomStart: randomStart))
         case .trades: history = try fit(TRADES(threatModel: threatModel, steps: resolvedSteps, stepSize: resolvedStepSize, beta: resolvedBeta))
         case .mart: history = try fit(MART(threatModel: threatModel, steps: resolvedSteps, stepSize: resolvedStepSize, beta: resolvedBeta))
         case .free: history = try fit(FreeAdversarialTraining(threatModel: threatModel, replays: resolvedReplays, stepSize: resolvedStepSize))
