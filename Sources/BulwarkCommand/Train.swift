@@ -71,7 +71,8 @@ struct Train: ParsableCommand {
     @Flag(help: ArgumentHelp(
         "Stop on catastrophic overfitting and restore the most robust checked model.",
         discussion: """
-            Checks FGSM and PGD-5 accuracy on 256 held-out validation images after every epoch (or \
+            Checks FGSM and PGD-5 accuracy on 256 held-out validation images (training images when \
+            --validation-count is 0) after every epoch (or \
             every --overfitting-interval batches); stops when PGD accuracy falls 20 points below its \
             best while FGSM accuracy stays 20 points above it (Wong et al. 2020).
             """))

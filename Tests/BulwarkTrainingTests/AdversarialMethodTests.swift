@@ -201,6 +201,33 @@ import _TestSupport
         #expect(divergence.scalar > 0.05, "KL \(divergence.scalar) at the TRADES examples")
     }
 
+    /// The reference codes call `model.eval()` before the inner maximization: with dropout in
+    /// the model, the examples must be those of the inference-mode model.
+    @Test func tradesAndMartMaximizeInInferenceMode() {
+        let generator = SplitMix64(seed: 8)
+        let trained = Fixtures.trainedMLP().model
+        var layers = trained.layers
+        layers.insert(Dropout(probability: 0.5, seed: 9), at: 3)
+        var withDropout = Sequential(layers)
+        withDropout.mode = .training
+        let inference = withDropout.with(mode: .inference)
+        let batch = firstBatch
+        let trades = TRADES(threatModel: threatModel, steps: 3, stepSize: 0.05)
+        let mart = MART(threatModel: threatModel, steps: 3, stepSize: 0.05)
+        var (first, second) = (generator, generator)
+        #expect(trades.adversarialExamples(for: batch.inputs, against: withDropout, using: &first)
+                == trades.adversarialExamples(for: batch.inputs, against: inference, using: &second))
+        #expect(mart.adversarialExamples(for: batch.inputs, labels: batch.labels, against: withDropout, using: &first)
+                == mart.adversarialExamples(for: batch.inputs, labels: batch.labels, against: inference, using: &second))
+        // The check can fail: in training mode dropout changes the input gradient.
+        let noisy = gradient(at: batch.inputs) { x in
+            var model = withDropout
+            return softmaxCrossEntropy(logits: model(x), labels: batch.labels)
+        }
+        let quiet = gradient(at: batch.inputs) { x in softmaxCrossEntropy(logits: inference.applied(to: x), labels: batch.labels) }
+        #expect(noisy != quiet)
+    }
+
     // MARK: - Training
 
     @Test(arguments: methodNames)
