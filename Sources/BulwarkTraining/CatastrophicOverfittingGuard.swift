@@ -25,7 +25,9 @@ import BulwarkNN
 /// The second condition is the signature of catastrophic overfitting (FGSM accuracy stays up
 /// or rises while PGD's collapses); it tells it apart from a plain divergence, where both fall.
 /// With `minimumFGSMGap` = `nil` the rule is Wong et al.'s PGD-only early stop. On detection the
-/// trainer restores the best model, stops and reports ``OverfittingReport``.
+/// trainer restores the best model, stops and reports ``OverfittingReport``. The checks run
+/// inside the batch loop, so their time counts in the epoch's training time; each costs one
+/// FGSM and one PGD evaluation of ``count`` examples.
 public struct CatastrophicOverfittingGuard: Sendable, Equatable {
     /// The ball both attacks use; normally the training threat model.
     public var threatModel: ThreatModel
