@@ -154,6 +154,7 @@ import Testing
         (["--method", "mix", "--epsilon-warmup", "1"], "has no ε to ramp"),
         (["--method", "standard", "--epsilon-warmup", "1"], "has no ε to ramp"),
         (["--method", "standard", "--overfitting-guard"], "--overfitting-guard needs"),
+        (["--method", "trades", "--no-random-start"], "--no-random-start applies to"),
         (["--method", "fast", "--overfitting-interval", "5"], "--overfitting-interval needs --overfitting-guard"),
         (["--method", "fast", "--overfitting-guard", "--overfitting-interval", "0"], "--overfitting-interval must be"),
     ] as [([String], String)])
