@@ -5,16 +5,25 @@ import Foundation
 /// `bulwark train`: trains an image classifier, optionally adversarially.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train an image classifier, standard or adversarially (Fast-AT, PGD-AT).",
+        abstract: "Train an image classifier, standard or adversarially (Fast-AT, PGD-AT, TRADES, MART, Free-AT, mixed).",
         discussion: """
             Writes OUT/model.safetensors (after every epoch), OUT/best.safetensors (best robust \
             validation accuracy), OUT/metrics.jsonl (one JSON object per epoch) and OUT/run.json \
             (the configuration). Validation uses the last --validation-count training images, \
             which are held out of training, and PGD at the training ε.
+
+            Methods: standard; fast (Fast-AT, Wong et al. 2020: FGSM from a random start); pgd \
+            (PGD-AT, Madry et al. 2018); trades (Zhang et al. 2019: CE + β·KL, KL maximized by \
+            PGD); mart (Wang et al. 2020: boosted CE on PGD examples + β·KL weighted by 1 − p_y); \
+            free (Free-AT, Shafahi et al. 2019: each batch replayed --replays times, the \
+            perturbation carried across replays and batches); mix ((1 − r)·clean CE + r·CE on PGD \
+            examples with r = --adversarial-ratio). --epochs counts passes over the data for \
+            every method, so Free-AT does --replays updates per batch: for the paper's budget of \
+            N epochs pass --epochs N/replays.
             """)
 
     enum Method: String, ExpressibleByArgument, CaseIterable {
-        case standard, fast, pgd
+        case standard, fast, pgd, trades, mart, free, mix
     }
 
     enum OptimizerName: String, ExpressibleByArgument, CaseIterable {
@@ -31,14 +40,46 @@ struct Train: ParsableCommand {
     @Option(help: "The architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
     var model: Architecture = .smallcnn
 
-    @Option(help: "standard, fast (Fast-AT: FGSM from a random start) or pgd (PGD-AT).")
+    @Option(help: "standard, fast, pgd, trades, mart, free or mix (see the discussion below).")
     var method: Method = .fast
 
-    @Option(help: "PGD-AT steps per batch.")
-    var steps: Int = 7
+    @Option(help: "Attack steps per batch of pgd, trades, mart and mix; default 7 for pgd and mix, 10 for trades and mart.")
+    var steps: Int?
 
-    @Option(help: "Attack step size α; default 1.25ε for fast, 2.5ε/steps for pgd. Fractions accepted.")
+    @Option(help: ArgumentHelp(
+        "Attack step size α; default 1.25ε for fast, ε for free, 2.5ε/steps otherwise. Fractions accepted.",
+        discussion: "For free it is the FGSM step on the carried perturbation."))
     var stepSize: Fraction?
+
+    @Flag(inversion: .prefixedNo, help: "Start the attack of fast and pgd at a random point of the ε-ball (--no-random-start: plain FGSM or BIM training).")
+    var randomStart = true
+
+    @Option(help: "β, the weight of the KL term of trades and mart (default 6).")
+    var beta: Float?
+
+    @Option(help: "m, the times free replays each batch (default 8).")
+    var replays: Int?
+
+    @Option(help: "r in [0, 1], the weight of the adversarial loss of mix (default 0.5); fractions accepted.")
+    var adversarialRatio: Fraction?
+
+    @Option(help: ArgumentHelp(
+        "Epochs over which ε (and the step size with it) ramps linearly, per batch, up to --epsilon; 0 for none. Fractions accepted.",
+        discussion: "For fast, pgd, trades, mart and free."))
+    var epsilonWarmup: Fraction = Fraction(0)
+
+    @Flag(help: ArgumentHelp(
+        "Stop on catastrophic overfitting and restore the most robust checked model.",
+        discussion: """
+            Checks FGSM and PGD-5 accuracy on 256 held-out validation images (training images when \
+            --validation-count is 0) after every epoch (or \
+            every --overfitting-interval batches); stops when PGD accuracy falls 20 points below its \
+            best while FGSM accuracy stays 20 points above it (Wong et al. 2020).
+            """))
+    var overfittingGuard = false
+
+    @Option(help: "Batches between the overfitting guard's checks (default: once per epoch).")
+    var overfittingInterval: Int?
 
     @Option(help: "Passes over the training data.")
     var epochs: Int = 5
@@ -84,7 +125,29 @@ struct Train: ParsableCommand {
     func validate() throws {
         try require(epochs >= 1, "--epochs must be at least 1")
         try require(batchSize >= 1, "--batch-size must be at least 1")
-        try require(steps >= 1, "--steps must be at least 1")
+        if let steps { try require(steps >= 1, "--steps must be at least 1") }
+        try require(randomStart || [.fast, .pgd].contains(method), "--no-random-start applies to --method fast and pgd, not \(method.rawValue)")
+        if let beta {
+            try require([.trades, .mart].contains(method), "--beta applies to --method trades and mart, not \(method.rawValue)")
+            try require(beta >= 0 && beta.isFinite, "--beta must be a finite number ≥ 0, got \(beta)")
+        }
+        if let replays {
+            try require(method == .free, "--replays applies to --method free, not \(method.rawValue)")
+            try require(replays >= 1, "--replays must be at least 1, got \(replays)")
+        }
+        if let adversarialRatio {
+            try require(method == .mix, "--adversarial-ratio applies to --method mix, not \(method.rawValue)")
+            try require((0...1).contains(adversarialRatio.value), "--adversarial-ratio must be in [0, 1], got \(adversarialRatio.value)")
+        }
+        if let overfittingInterval {
+            try require(overfittingGuard, "--overfitting-interval needs --overfitting-guard")
+            try require(overfittingInterval >= 1, "--overfitting-interval must be at least 1 batch, got \(overfittingInterval)")
+        }
+        try require(!overfittingGuard || method != .standard, "--overfitting-guard needs an adversarial --method; standard training has no ε to attack at")
+        try require(epsilonWarmup.value >= 0, "--epsilon-warmup must be a number of epochs ≥ 0, got \(epsilonWarmup.value)")
+        try require(epsilonWarmup.value <= Float(epochs), "--epsilon-warmup \(epsilonWarmup.value) is longer than --epochs \(epochs); ε would never reach --epsilon")
+        try require(epsilonWarmup.value == 0 || ![.standard, .mix].contains(method),
+                    "--epsilon-warmup needs --method fast, pgd, trades, mart or free; \(method.rawValue) has no ε to ramp")
         try require(learningRate > 0 && learningRate.isFinite, "--learning-rate must be positive")
         try require(threat.epsilon.value >= 0, "--epsilon must be non-negative")
         try require(method == .standard || threat.epsilon.value > 0, "--method \(method.rawValue) needs --epsilon > 0")
@@ -114,7 +177,16 @@ struct Train: ParsableCommand {
         case .piecewise: .piecewise(rates: [learningRate, learningRate / 10, learningRate / 100], boundaries: [Double(epochs) * 0.5, Double(epochs) * 0.75])
         case .cosine: .cosine(peak: learningRate, minimum: 0)
         }
-        let resolvedStepSize = stepSize?.value ?? (method == .pgd ? 2.5 * epsilon / Float(steps) : 1.25 * epsilon)
+        let resolvedSteps = steps ?? ([.trades, .mart].contains(method) ? 10 : 7)
+        let defaultStepSize: Float = switch method {
+        case .standard, .fast: 1.25 * epsilon
+        case .free: epsilon
+        case .pgd, .trades, .mart, .mix: 2.5 * epsilon / Float(resolvedSteps)
+        }
+        let resolvedStepSize = stepSize?.value ?? defaultStepSize
+        let resolvedBeta = beta ?? 6
+        let resolvedReplays = replays ?? 8
+        let resolvedRatio = adversarialRatio?.value ?? 0.5
         let validationAttack: (any Attack)? = epsilon > 0 && validationSteps > 0
             ? PGD(threatModel: threatModel, steps: validationSteps, stepSize: 2.5 * epsilon / Float(validationSteps)) : nil
 
@@ -126,7 +198,14 @@ struct Train: ParsableCommand {
             "validation_count": String(validationCount), "bulwark_version": toolVersion,
         ]
         if method != .standard { configuration["step_size"] = String(resolvedStepSize) }
-        if method == .pgd { configuration["steps"] = String(steps) }
+        if [.pgd, .trades, .mart, .mix].contains(method) { configuration["steps"] = String(resolvedSteps) }
+        if [.fast, .pgd].contains(method) { configuration["random_start"] = String(randomStart) }
+        if [.trades, .mart].contains(method) { configuration["beta"] = String(resolvedBeta) }
+        if method == .free { configuration["replays"] = String(resolvedReplays) }
+        if method == .mix { configuration["adversarial_ratio"] = String(resolvedRatio) }
+        if epsilonWarmup.value > 0 { configuration["epsilon_warmup"] = String(epsilonWarmup.value) }
+        if overfittingGuard { configuration["overfitting_guard"] = overfittingInterval.map { "every \($0) batches" } ?? "every epoch" }
+        let guardian = overfittingGuard ? CatastrophicOverfittingGuard(threatModel: threatModel, interval: overfittingInterval) : nil
         if optimizer == .sgd { configuration["momentum"] = String(momentum) }
         if weightDecay != 0 { configuration["weight_decay"] = String(weightDecay) }
         try createDirectory(out)
@@ -136,20 +215,31 @@ struct Train: ParsableCommand {
             + (method == .standard ? "" : ", ε = \(epsilon) \(threatModel.norm.rawValue)") + ", seed \(seed)")
         let metadata = ["configuration": encode(configuration), "seed": String(seed)]
         let history: [EpochMetrics]
-        switch (method, optimizer) {
-        case (.standard, .adam): history = try fit(StandardTraining(), Adam(learningRate: learningRate, weightDecay: weightDecay))
-        case (.standard, .sgd): history = try fit(StandardTraining(), sgd)
-        case (.fast, .adam): history = try fit(FastAdversarialTraining(threatModel: threatModel, stepSize: resolvedStepSize), Adam(learningRate: learningRate, weightDecay: weightDecay))
-        case (.fast, .sgd): history = try fit(FastAdversarialTraining(threatModel: threatModel, stepSize: resolvedStepSize), sgd)
-        case (.pgd, .adam): history = try fit(PGDAdversarialTraining(threatModel: threatModel, steps: steps, stepSize: resolvedStepSize), Adam(learningRate: learningRate, weightDecay: weightDecay))
-        case (.pgd, .sgd): history = try fit(PGDAdversarialTraining(threatModel: threatModel, steps: steps, stepSize: resolvedStepSize), sgd)
+        switch method {
+        case .standard: history = try fit(StandardTraining())
+        case .fast: history = try fit(FastAdversarialTraining(threatModel: threatModel, stepSize: resolvedStepSize, randomStart: randomStart))
+        case .pgd: history = try fit(PGDAdversarialTraining(threatModel: threatModel, steps: resolvedSteps, stepSize: resolvedStepSize, randomStart: randomStart))
+        case .trades: history = try fit(TRADES(threatModel: threatModel, steps: resolvedSteps, stepSize: resolvedStepSize, beta: resolvedBeta))
+        case .mart: history = try fit(MART(threatModel: threatModel, steps: resolvedSteps, stepSize: resolvedStepSize, beta: resolvedBeta))
+        case .free: history = try fit(FreeAdversarialTraining(threatModel: threatModel, replays: resolvedReplays, stepSize: resolvedStepSize))
+        case .mix:
+            let attack = PGD(threatModel: threatModel, steps: resolvedSteps, stepSize: resolvedStepSize)
+            history = try fit(MixedAdversarialTraining(attack: attack, adversarialRatio: resolvedRatio))
+        }
+
+        func fit<Method: TrainingMethod>(_ trainingMethod: Method) throws -> [EpochMetrics] {
+            switch optimizer {
+            case .adam: try fit(trainingMethod, Adam(learningRate: learningRate, weightDecay: weightDecay))
+            case .sgd: try fit(trainingMethod, sgd)
+            }
         }
 
         func fit<Method: TrainingMethod, Opt: Optimizer>(_ trainingMethod: Method, _ optimizer: Opt) throws -> [EpochMetrics] {
             var trainer = Trainer(
                 method: trainingMethod, optimizer: optimizer, schedule: learningRateSchedule, epochs: epochs,
                 batchSize: batchSize, validationAttack: validationAttack, outputDirectory: out,
-                architectureName: model.rawValue, metadata: metadata)
+                architectureName: model.rawValue, metadata: metadata, epsilonWarmupEpochs: Double(epsilonWarmup.value),
+                overfittingGuard: guardian)
             return try trainer.fit(&network, on: training, validation: validation.count > 0 ? validation : nil, using: &generator) { event in
                 switch event {
                 case let .epochStarted(epoch, _):
@@ -165,6 +255,11 @@ struct Train: ParsableCommand {
                     }
                 case .epoch(let metrics):
                     progress.line(describe(metrics))
+                case .catastrophicOverfitting(let report):
+                    progress.line(String(
+                        format: "catastrophic overfitting at epoch %d, batch %d: PGD accuracy %@ (best %@ at epoch %d, batch %d) while FGSM accuracy is %@; stopped and restored the model of the best check",
+                        report.epoch, report.batch, percent(report.pgdAccuracy), percent(report.bestPGDAccuracy),
+                        report.bestEpoch, report.bestBatch, percent(report.fgsmAccuracy)))
                 }
             }
         }
@@ -188,6 +283,7 @@ func describe(_ metrics: EpochMetrics) -> String {
     var text = String(format: "epoch %d: loss %.4f train acc %.2f%%", metrics.epoch, metrics.trainLoss, metrics.trainAccuracy * 100)
     if let clean = metrics.validationCleanAccuracy { text += " | val clean \(percent(clean))" }
     if let robust = metrics.validationRobustAccuracy { text += " robust \(percent(robust))" }
+    if let scale = metrics.epsilonScale, scale < 1 { text += String(format: " | ε warm-up %.0f%%", scale * 100) }
     text += String(format: " | lr %.2e | %.1f s (%.0f img/s)", metrics.learningRate, metrics.trainSeconds, metrics.imagesPerSecond)
     return text
 }

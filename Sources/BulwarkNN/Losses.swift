@@ -38,10 +38,17 @@ public func softmax(_ logits: Tensor) -> Tensor {
     logSoftmax(logits).exp()
 }
 
-/// Kullback–Leibler divergence `Σ p (log p − log q)` per example between the softmax of
-/// `targetLogits` (p, treated as given) and of `logits` (q), as TRADES uses it.
-public func klDivergence(logits: Tensor, targetLogits: Tensor, reduction: Reduction = .mean) -> Tensor {
-    let targetLog = logSoftmax(targetLogits.detached)
+/// Kullback–Leibler divergence `KL(p ‖ q) = Σ p (log p − log q)` per example between the
+/// softmax of `targetLogits` (p) and of `logits` (q), as TRADES uses it; PyTorch's
+/// `F.kl_div(F.log_softmax(logits), F.softmax(targetLogits))` summed over classes.
+///
+/// - Parameter detachingTarget: whether p is treated as given (no gradient flows into
+///   `targetLogits`), as in TRADES's inner maximization; `false` differentiates through both
+///   arguments, as TRADES's outer minimization does.
+public func klDivergence(
+    logits: Tensor, targetLogits: Tensor, reduction: Reduction = .mean, detachingTarget: Bool = true
+) -> Tensor {
+    let targetLog = logSoftmax(detachingTarget ? targetLogits.detached : targetLogits)
     let perExample = (targetLog.exp() * (targetLog - logSoftmax(logits))).sum(alongAxis: 1)
     return reduce(perExample, reduction)
 }

@@ -17,6 +17,8 @@ public struct FastAdversarialTraining: TrainingMethod {
     public var stepSize: Float
     /// Whether δ starts uniformly in the ball (the paper's key change to FGSM training).
     public var randomStart: Bool
+    /// The ε warm-up's fraction of ε and α (1 = as configured).
+    public var budgetScale: Float? = 1
     public var name: String { "fast" }
 
     /// Creates the method; `stepSize` defaults to 1.25 ε.
@@ -30,7 +32,7 @@ public struct FastAdversarialTraining: TrainingMethod {
         _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
     ) -> StepMetrics {
         let adversarial = IterativeAttack(
-            threatModel: threatModel, steps: 1, stepSize: stepSize, randomStart: randomStart, restarts: 1,
+            threatModel: threatModel.scaled(by: budgetScale), steps: 1, stepSize: stepSize * (budgetScale ?? 1), randomStart: randomStart, restarts: 1,
             loss: .crossEntropy, objective: .untargeted, direction: .steepestAscent
         ).run(batch.inputs, labels: batch.labels, model: model, mode: model.mode, using: &generator)
         return descend(&model, optimizer: &optimizer, inputs: adversarial, labels: batch.labels)

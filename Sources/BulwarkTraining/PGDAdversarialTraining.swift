@@ -15,6 +15,8 @@ public struct PGDAdversarialTraining: TrainingMethod {
     public var stepSize: Float
     /// Whether PGD starts at a random point of the ball.
     public var randomStart: Bool
+    /// The ε warm-up's fraction of ε and α (1 = as configured).
+    public var budgetScale: Float? = 1
     public var name: String { "pgd" }
 
     /// Creates the method. Madry et al. used ε = 0.3, K = 40, α = 0.01 on MNIST.
@@ -29,7 +31,7 @@ public struct PGDAdversarialTraining: TrainingMethod {
         _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
     ) -> StepMetrics {
         let adversarial = IterativeAttack(
-            threatModel: threatModel, steps: steps, stepSize: stepSize, randomStart: randomStart, restarts: 1,
+            threatModel: threatModel.scaled(by: budgetScale), steps: steps, stepSize: stepSize * (budgetScale ?? 1), randomStart: randomStart, restarts: 1,
             loss: .crossEntropy, objective: .untargeted, direction: .steepestAscent
         ).run(batch.inputs, labels: batch.labels, model: model, mode: model.mode, using: &generator)
         return descend(&model, optimizer: &optimizer, inputs: adversarial, labels: batch.labels)

@@ -40,6 +40,8 @@ public struct EpochMetrics: Sendable, Codable, Equatable {
     public var validationRobustAccuracy: Float?
     /// The learning rate at the end of the epoch.
     public var learningRate: Float
+    /// The fraction of ε used at the end of the epoch under ε warm-up; `nil` without warm-up.
+    public var epsilonScale: Float?
     /// Seconds spent training (validation excluded).
     public var trainSeconds: Double
     /// Seconds spent on validation.
@@ -59,6 +61,9 @@ public enum TrainingEvent: Sendable {
     case validating(epoch: Int, done: Int, of: Int)
     /// An epoch finished.
     case epoch(EpochMetrics)
+    /// The overfitting guard detected catastrophic overfitting; the trainer restored the best
+    /// model and stops.
+    case catastrophicOverfitting(OverfittingReport)
 }
 
 /// The training loop: epochs of shuffled batches through a ``TrainingMethod``, a per-batch
@@ -88,13 +93,25 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
     public var architectureName: String
     /// Extra metadata recorded in checkpoints (configuration, seed, versions).
     public var metadata: [String: String]
+    /// The length of the ε warm-up in epochs (fractions allowed), 0 for none: the method's ε
+    /// and step sizes (``TrainingMethod/budgetScale``) ramp linearly, per batch, from
+    /// 1/(warm-up batches) of their configured values to all of them at the end of the
+    /// warm-up's last batch, and stay there. Needs a method whose budget scales.
+    public var epsilonWarmupEpochs: Double
+    /// The catastrophic-overfitting check, or `nil` for none.
+    public var overfittingGuard: CatastrophicOverfittingGuard?
+    /// What the overfitting guard found if it stopped the last ``fit(_:on:validation:using:observer:)``.
+    public private(set) var overfitting: OverfittingReport?
 
     /// Creates a trainer.
     public init(
         method: Method, optimizer: Opt, schedule: LearningRateSchedule, epochs: Int, batchSize: Int,
         validationAttack: (any Attack)? = nil, outputDirectory: String? = nil,
-        architectureName: String = "custom", metadata: [String: String] = [:]
+        architectureName: String = "custom", metadata: [String: String] = [:], epsilonWarmupEpochs: Double = 0,
+        overfittingGuard: CatastrophicOverfittingGuard? = nil
     ) {
+        self.epsilonWarmupEpochs = epsilonWarmupEpochs
+        self.overfittingGuard = overfittingGuard
         self.method = method
         self.optimizer = optimizer
         self.schedule = schedule
@@ -108,9 +125,15 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
 
     /// Trains `model` on `training`, validating on `validation` after each epoch.
     ///
+    /// With an ``overfittingGuard`` that detects catastrophic overfitting, `model` is set back
+    /// to the most robust checked state, written to `model.safetensors`, ``overfitting``
+    /// describes the detection, and the metrics of the epochs completed before it are returned.
+    ///
     /// - Throws: ``TrainingError/nonFiniteLoss(epoch:batch:lastGoodCheckpoint:)`` as soon as a
     ///   batch's loss is not finite (the model keeps its last finite weights), and
-    ///   ``TrainingError/cannotWrite(path:reason:)`` for output errors.
+    ///   ``TrainingError/cannotWrite(path:reason:)`` for output errors, and
+    ///   ``TrainingError/invalidConfiguration(_:)`` for no epochs, batches or data, or an ε
+    ///   warm-up that is negative, not finite, or asked of a method without a budget to scale.
     public mutating func fit<Model: Layer, G: RandomNumberGenerator>(
         _ model: inout Model, on training: ImageDataset, validation: ImageDataset?,
         using generator: inout G, observer: (TrainingEvent) -> Void = { _ in }
@@ -118,8 +141,20 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
         guard epochs >= 1, batchSize >= 1, training.count >= 1 else {
             throw TrainingError.invalidConfiguration("Training needs at least one epoch, a batch size of at least 1 and some training data.")
         }
+        guard epsilonWarmupEpochs >= 0, epsilonWarmupEpochs.isFinite else {
+            throw TrainingError.invalidConfiguration("The ε warm-up must be a finite, non-negative number of epochs, got \(epsilonWarmupEpochs).")
+        }
+        let warmsUp = epsilonWarmupEpochs > 0
+        if warmsUp, method.budgetScale == nil {
+            throw TrainingError.invalidConfiguration("ε warm-up needs a method with a perturbation budget it can scale; '\(method.name)' has none.")
+        }
         if let outputDirectory { try createDirectory(outputDirectory) }
         model.mode = .training
+        overfitting = nil
+        // The held-out batch of the overfitting check, and the most robust model it has seen.
+        let checkSource = validation.flatMap { $0.count > 0 ? $0 : nil } ?? training
+        let checkData = overfittingGuard.map { checkSource.prefix(Swift.min($0.count, checkSource.count)) }
+        var best: (model: Model, pgd: Float, fgsm: Float, epoch: Int, batch: Int)?
         var history = [EpochMetrics]()
         var bestScore = -Float.infinity
         let batchesPerEpoch = (training.count + batchSize - 1) / batchSize
@@ -131,6 +166,11 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
             for (index, batch) in batches.enumerated() {
                 optimizer.learningRate = schedule.learningRate(
                     atEpoch: Double(epoch - 1) + Double(index) / Double(batchesPerEpoch), of: epochs)
+                if warmsUp {
+                    // Progress at the end of this batch, so the first batch already has some ε.
+                    let progress = Double(epoch - 1) + Double(index + 1) / Double(batchesPerEpoch)
+                    method.budgetScale = Float(Swift.min(1, progress / epsilonWarmupEpochs))
+                }
                 let metrics = method.step(&model, optimizer: &optimizer, on: batch, using: &generator)
                 guard metrics.loss.isFinite else {
                     let last = outputDirectory.map { path(in: $0, "model.safetensors") }
@@ -143,6 +183,27 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
                 observer(.batch(
                     epoch: epoch, batch: index + 1, of: batchesPerEpoch, loss: Float(lossSum / Double(seen)),
                     accuracy: Float(correct / Double(seen)), imagesPerSecond: Double(seen) / Date().timeIntervalSince(start)))
+                if let overfittingGuard, let checkData,
+                   index + 1 == batchesPerEpoch || (overfittingGuard.interval.map { (index + 1) % $0 == 0 } ?? false) {
+                    let (fgsm, pgd) = overfittingGuard.measure(model, inputs: checkData.images, labels: checkData.labels)
+                    if let best, overfittingGuard.isCatastrophicOverfitting(pgdAccuracy: pgd, fgsmAccuracy: fgsm, bestPGDAccuracy: best.pgd) {
+                        let report = OverfittingReport(
+                            epoch: epoch, batch: index + 1, pgdAccuracy: pgd, fgsmAccuracy: fgsm,
+                            bestPGDAccuracy: best.pgd, bestEpoch: best.epoch, bestBatch: best.batch)
+                        model = best.model
+                        overfitting = report
+                        if let outputDirectory {
+                            var rollbackMetadata = metadata
+                            rollbackMetadata["epoch"] = String(best.epoch)
+                            rollbackMetadata["catastrophic_overfitting"] = encode(report)
+                            try save(model, to: path(in: outputDirectory, "model.safetensors"), metadata: rollbackMetadata)
+                        }
+                        observer(.catastrophicOverfitting(report))
+                        return history
+                    }
+                    // Ties move the best forward: the latest of equally robust models is kept.
+                    if pgd >= (best?.pgd ?? -.infinity) { best = (model, pgd, fgsm, epoch, index + 1) }
+                }
             }
             let trainSeconds = Date().timeIntervalSince(start)
             let validationStart = Date()
@@ -163,7 +224,7 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
                 epoch: epoch, trainLoss: Float(lossSum / Double(Swift.max(seen, 1))),
                 trainAccuracy: Float(correct / Double(Swift.max(seen, 1))),
                 validationCleanAccuracy: clean, validationRobustAccuracy: robust,
-                learningRate: optimizer.learningRate, trainSeconds: trainSeconds,
+                learningRate: optimizer.learningRate, epsilonScale: warmsUp ? method.budgetScale : nil, trainSeconds: trainSeconds,
                 validationSeconds: Date().timeIntervalSince(validationStart),
                 imagesPerSecond: Double(seen) / trainSeconds)
             history.append(metrics)

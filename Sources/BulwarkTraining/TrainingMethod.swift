@@ -21,19 +21,47 @@ public struct StepMetrics: Sendable, Equatable {
     }
 }
 
-/// A way of training: one optimizer step on one batch.
+/// A way of training: the optimizer steps for one batch.
 ///
 /// A method is a struct of hyper-parameters. It may build adversarial examples for the batch
-/// and then update the model once; the ``Trainer`` owns the loop around it.
+/// and then update the model (once, or several times for minibatch replay); the ``Trainer``
+/// owns the loop around it. `step` is `mutating` so that a method may carry state from batch to
+/// batch as part of its value (Free-AT's perturbation); most methods carry none.
 public protocol TrainingMethod: Sendable {
-    /// A short name (`standard`, `fast`, `pgd`).
+    /// A short name (`standard`, `fast`, `pgd`, `trades`, `mart`, `free`, `mix`).
     var name: String { get }
 
     /// Updates `model` with `optimizer` on `batch`, drawing every random choice from
-    /// `generator`, and reports the batch's loss and accuracy.
-    func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(
+    /// `generator`, and reports the batch's loss and accuracy. A step whose loss or gradients
+    /// are not finite leaves the model untouched and reports a NaN loss, which the ``Trainer``
+    /// turns into ``TrainingError/nonFiniteLoss(epoch:batch:lastGoodCheckpoint:)``.
+    mutating func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(
         _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
     ) -> StepMetrics
+
+    /// The fraction, in (0, 1], of the configured perturbation budget that the next steps use,
+    /// or `nil` for a method without a budget it can scale (standard training, a mix around an
+    /// arbitrary attack). The ``Trainer``'s ε warm-up sets it before every batch; a method
+    /// scales ε and its step sizes alike, so α/ε stays as configured. The default is `nil`
+    /// and ignores assignments.
+    var budgetScale: Float? { get set }
+}
+
+extension TrainingMethod {
+    public var budgetScale: Float? {
+        get { nil }
+        set {}
+    }
+}
+
+extension ThreatModel {
+    /// This threat model with ε multiplied by `scale` (unchanged for `nil`), for ε warm-up.
+    package func scaled(by scale: Float?) -> ThreatModel {
+        guard let scale else { return self }
+        var scaled = self
+        scaled.epsilon = epsilon * scale
+        return scaled
+    }
 }
 
 extension TrainingMethod {
@@ -41,10 +69,23 @@ extension TrainingMethod {
     package func descend<Model: Layer, Opt: Optimizer>(
         _ model: inout Model, optimizer: inout Opt, inputs: Tensor, labels: [Int32]
     ) -> StepMetrics {
+        descend(&model, optimizer: &optimizer, labels: labels) { model in
+            let logits = model(inputs)
+            return (softmaxCrossEntropy(logits: logits, labels: labels), logits)
+        }
+    }
+
+    /// One descent step of `model` on the scalar `objective` returns with the logits whose
+    /// accuracy the step reports.
+    package func descend<Model: Layer, Opt: Optimizer>(
+        _ model: inout Model, optimizer: inout Opt, labels: [Int32],
+        objective: (inout Model) -> (loss: Tensor, reportedLogits: Tensor)
+    ) -> StepMetrics {
         var logits = Tensor(0)
         let (loss, gradients) = valueWithGradient(at: &model) { model in
-            logits = model(inputs)
-            return softmaxCrossEntropy(logits: logits, labels: labels)
+            let (loss, reported) = objective(&model)
+            logits = reported
+            return loss
         }
         // Non-finite values must not reach the weights; the trainer stops on a non-finite loss.
         guard loss.scalar.isFinite, gradients.isFinite else {

@@ -113,6 +113,58 @@ import Testing
         }
     }
 
+    @Test(arguments: [
+        ["--method", "trades", "--beta", "3", "--steps", "3"], ["--method", "mart", "--steps", "3", "--overfitting-guard"],
+        ["--method", "free", "--replays", "2", "--epsilon-warmup", "1"], ["--method", "mix", "--adversarial-ratio", "1/4", "--steps", "2"],
+    ])
+    func newMethodsTrainFromTheCommandLine(arguments: [String]) throws {
+        let run = directory + "/" + arguments[1]
+        let result = try bulwark([
+            "train", "--dataset", "idx", "--data-dir", directory + "/data", "--model", "mlp", "--epsilon", "0.1",
+            "--epochs", "2", "--batch-size", "50", "--validation-count", "100", "--validation-steps", "3", "--seed", "3", "--out", run,
+        ] + arguments)
+        #expect(result.status == 0, "\(arguments): \(result.error)")
+        let configuration = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/run.json"))) as? [String: String]
+        #expect(configuration?["method"] == arguments[1])
+        let metrics = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(metrics.count == 2)
+        let last = try JSONSerialization.jsonObject(with: Data(metrics[1].utf8)) as? [String: Any]
+        let clean = try #require(last?["validation_clean_accuracy"] as? Double)
+        #expect(clean > 0.9, "\(arguments): the two-class task is easy; clean accuracy \(clean)")
+        switch arguments[1] {
+        case "trades": #expect(configuration?["beta"] == "3.0" && configuration?["steps"] == "3")
+        case "mart": #expect(configuration?["beta"] == "6.0" && configuration?["steps"] == "3" && configuration?["overfitting_guard"] == "every epoch")
+        case "free":
+            #expect(configuration?["replays"] == "2" && configuration?["epsilon_warmup"] == "1.0")
+            let first = try JSONSerialization.jsonObject(with: Data(metrics[0].utf8)) as? [String: Any]
+            #expect(first?["epsilon_scale"] as? Double == 1)
+        default: #expect(configuration?["adversarial_ratio"] == "0.25")
+        }
+    }
+
+    @Test(arguments: [
+        (["--method", "trades", "--beta", "-1"], "--beta"),
+        (["--method", "fast", "--beta", "6"], "--beta applies to"),
+        (["--method", "free", "--replays", "0"], "--replays"),
+        (["--method", "pgd", "--replays", "4"], "--replays applies to"),
+        (["--method", "mix", "--adversarial-ratio", "1.5"], "--adversarial-ratio"),
+        (["--method", "trades", "--adversarial-ratio", "0.5"], "--adversarial-ratio applies to"),
+        (["--method", "pgd", "--epsilon-warmup", "-1"], "--epsilon-warmup"),
+        (["--method", "pgd", "--epochs", "2", "--epsilon-warmup", "3"], "longer than --epochs"),
+        (["--method", "mix", "--epsilon-warmup", "1"], "has no ε to ramp"),
+        (["--method", "standard", "--epsilon-warmup", "1"], "has no ε to ramp"),
+        (["--method", "standard", "--overfitting-guard"], "--overfitting-guard needs"),
+        (["--method", "trades", "--no-random-start"], "--no-random-start applies to"),
+        (["--method", "fast", "--overfitting-interval", "5"], "--overfitting-interval needs --overfitting-guard"),
+        (["--method", "fast", "--overfitting-guard", "--overfitting-interval", "0"], "--overfitting-interval must be"),
+    ] as [([String], String)])
+    func badMethodOptionsAreRejectedWithTheOptionNamed(arguments: [String], message: String) throws {
+        let result = try bulwark(["train", "--dataset", "idx", "--data-dir", directory + "/data", "--out", directory + "/bad"] + arguments)
+        #expect(result.status != 0, "\(arguments)")
+        #expect(result.error.contains(message), "\(arguments): \(result.error)")
+        #expect(!result.error.contains("Fatal error"))
+    }
+
     @Test func corruptCheckpointIsAnErrorNotACrash() throws {
         let file = directory + "/corrupt.safetensors"
         try Data("not a checkpoint".utf8).write(to: URL(fileURLWithPath: file))

@@ -1,0 +1,100 @@
+import BulwarkAttacks
+import BulwarkCore
+import BulwarkData
+import BulwarkNN
+
+/// TRADES, Zhang et al. 2019, "Theoretically Principled Trade-off between Robustness and
+/// Accuracy" (ICML), as in the authors' reference code (`trades.py`).
+///
+/// The objective trades natural accuracy against the smoothness of the classifier around each
+/// input:
+///
+///     min_θ  E [ CE(f_θ(x), y) + β · max_{x' ∈ B(x, ε)} KL(f_θ(x) ‖ f_θ(x')) ]
+///
+/// where `f_θ(·)` are the softmax probabilities. Paper symbols and parameters: ε is
+/// ``threatModel``'s radius, β (= 1/λ) is ``beta``, the inner maximization's step size η₁ is
+/// ``stepSize`` and its number of steps K is ``steps``.
+///
+/// Per batch, as the reference does:
+/// 1. Inner maximization on a copy of the model in inference mode (`model.eval()`): start at
+///    `x' = x + 0.001 · N(0, 1)` (``startNoise``), then K steps of
+///    `x' ← Π_{B(x, ε) ∩ [0, 1]}(x' + η₁ · sign(∇ₓ' KL(f(x) ‖ f(x'))))` with `f(x)` held fixed
+///    (for L2 the step follows the normalized gradient; the reference's L2 variant differs).
+/// 2. One descent step, in the model's own (training) mode, on
+///    `CE(f(x), y) + β · (1/N) Σ KL(f(x) ‖ f(x'))`, differentiated through both `f(x)` and
+///    `f(x')` (``loss(naturalLogits:adversarialLogits:labels:beta:)``).
+///
+/// The reported accuracy is on the adversarial inputs `x'`. With β = 0 the step equals
+/// ``StandardTraining``'s on a model without batch normalization or dropout (the adversarial
+/// forward pass still runs and draws from the generator).
+/// The reference settings: MNIST ε = 0.3, K = 40, η₁ = 0.01, β = 1 or 6; CIFAR-10 ε = 0.031,
+/// K = 10, η₁ = 0.007, β = 6.
+public struct TRADES: TrainingMethod {
+    /// The ball of the inner maximization (ε).
+    public var threatModel: ThreatModel
+    /// K, the inner maximization's steps.
+    public var steps: Int
+    /// η₁, the inner maximization's step size.
+    public var stepSize: Float
+    /// β, the weight of the robustness (KL) term; β = 1/λ in the paper.
+    public var beta: Float
+    /// The standard deviation of the Gaussian start around `x` (0.001 in the reference code).
+    public var startNoise: Float
+    /// The ε warm-up's fraction of ε and η₁ (1 = as configured).
+    public var budgetScale: Float? = 1
+    public var name: String { "trades" }
+
+    /// Creates the method.
+    ///
+    /// - Precondition: `steps ≥ 0`, `stepSize > 0`, `beta ≥ 0` and `startNoise ≥ 0`, all finite.
+    public init(threatModel: ThreatModel, steps: Int = 10, stepSize: Float, beta: Float = 6, startNoise: Float = 0.001) {
+        precondition(steps >= 0, "TRADES needs a non-negative number of steps, got \(steps)")
+        precondition(stepSize > 0 && stepSize.isFinite, "TRADES step size must be positive, got \(stepSize)")
+        precondition(beta >= 0 && beta.isFinite, "TRADES β must be finite and non-negative, got \(beta)")
+        precondition(startNoise >= 0 && startNoise.isFinite, "TRADES start noise must be finite and non-negative, got \(startNoise)")
+        self.threatModel = threatModel
+        self.steps = steps
+        self.stepSize = stepSize
+        self.beta = beta
+        self.startNoise = startNoise
+    }
+
+    /// The TRADES objective for logits already computed:
+    /// `CE(f(x), y) + β · (1/N) Σᵢ KL(f(xᵢ) ‖ f(x'ᵢ))`, where `naturalLogits` are the logits of
+    /// `x` and `adversarialLogits` those of `x'` (both `[N, K]`). Gradients flow into both.
+    public static func loss(naturalLogits: Tensor, adversarialLogits: Tensor, labels: [Int32], beta: Float) -> Tensor {
+        precondition(naturalLogits.shape == adversarialLogits.shape,
+                     "TRADES needs natural and adversarial logits of one shape, got \(naturalLogits.shape) and \(adversarialLogits.shape)")
+        let natural = softmaxCrossEntropy(logits: naturalLogits, labels: labels)
+        let robust = klDivergence(logits: adversarialLogits, targetLogits: naturalLogits, detachingTarget: false)
+        return natural + robust * beta
+    }
+
+    /// The inner maximization alone: adversarial inputs for `inputs` that (approximately)
+    /// maximize `KL(f(x) ‖ f(x'))` within the ball; the labels are not used.
+    public func adversarialExamples<Model: Layer, G: RandomNumberGenerator>(
+        for inputs: Tensor, against model: Model, using generator: inout G
+    ) -> Tensor {
+        let natural = inputs.detached
+        let target = model.with(mode: .inference).applied(to: natural).detached
+        return gaussianStartPGD(
+            natural, against: model, threatModel: threatModel.scaled(by: budgetScale), steps: steps,
+            stepSize: stepSize * (budgetScale ?? 1),
+            startNoise: startNoise, using: &generator
+        ) { logits in klDivergence(logits: logits, targetLogits: target, reduction: .none) }
+    }
+
+    public func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(
+        _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
+    ) -> StepMetrics {
+        let natural = batch.inputs.detached
+        let adversarial = adversarialExamples(for: natural, against: model, using: &generator)
+        let beta = self.beta
+        return descend(&model, optimizer: &optimizer, labels: batch.labels) { model in
+            let naturalLogits = model(natural)
+            let adversarialLogits = model(adversarial)
+            let loss = Self.loss(naturalLogits: naturalLogits, adversarialLogits: adversarialLogits, labels: batch.labels, beta: beta)
+            return (loss, adversarialLogits)
+        }
+    }
+}
