@@ -33,6 +33,12 @@ package enum ConvolutionKernels: Sendable, CaseIterable {
 #if os(Linux)
 
 extension ConvolutionGeometry {
+    /// Whether oneDNN computes the input gradient. Its AVX2 kernels block channels by 8, and
+    /// for fewer input channels it pads the gradient to 8 of them: the first layer's input
+    /// gradient (1 channel, needed by every attack) ran at about 1 GFLOP/s, 5 to 40 times
+    /// slower than that layer's forward pass, so the portable kernels take it.
+    fileprivate var oneDNNComputesInputGradient: Bool { inputChannels % 8 == 0 }
+
     /// oneDNN's description of this convolution restricted to `count` images.
     fileprivate func oneDNN(count: Int) -> bulwark_convolution {
         bulwark_convolution(
@@ -263,6 +269,8 @@ private func conv2dBackward(
                         let pointers = UncheckedSendable((dy.address, x.address, w.address, dxBuffer.baseAddress, partialsBuffer.baseAddress))
                         used = parallelPartitions(g.batch, grain: 1) { worker, images in
                             let (dy, x, w, dx, partials) = pointers.value
+                            // What is left for the portable kernels once oneDNN has done its part.
+                            var (portableWeight, portableInput) = (needWeight, needInput)
                             #if os(Linux)
                             if kernels == .oneDNN {
                                 var slice = g.oneDNN(count: images.count)
@@ -270,24 +278,33 @@ private func conv2dBackward(
                                 let inputOffset = first * g.inputChannels * g.height * g.width
                                 let outputOffset = first * g.outputChannels * g.outputPlane
                                 let partial = needWeight ? partials! + worker * partialCount : nil
-                                let weightStatus = needWeight
-                                    ? bulwark_convolution_backward_weights(
+                                if needWeight {
+                                    let status = bulwark_convolution_backward_weights(
                                         &slice, x + inputOffset, dy + outputOffset, partial!, biasCount > 0 ? partial! + weightCount : nil)
-                                    : 0
-                                let inputStatus = needInput
-                                    ? bulwark_convolution_backward_data(&slice, dy + outputOffset, w, dx! + inputOffset)
-                                    : 0
-                                if weightStatus == 0 && inputStatus == 0 { return }
-                                oneDNNFallbacks.add(1, ordering: .relaxed)
-                                // The portable path below accumulates into zeroed buffers.
-                                partial?.update(repeating: 0, count: partialCount)
+                                    if status == 0 {
+                                        portableWeight = false
+                                    } else {
+                                        oneDNNFallbacks.add(1, ordering: .relaxed)
+                                        // The portable path below accumulates into zeroed buffers.
+                                        partial!.update(repeating: 0, count: partialCount)
+                                    }
+                                }
+                                if needInput && g.oneDNNComputesInputGradient {
+                                    if bulwark_convolution_backward_data(&slice, dy + outputOffset, w, dx! + inputOffset) == 0 {
+                                        portableInput = false
+                                    } else {
+                                        oneDNNFallbacks.add(1, ordering: .relaxed)
+                                    }
+                                }
+                                if !portableWeight && !portableInput { return }
                             }
                             #endif
+                            let (needWeight, needInput) = (portableWeight, portableInput)
                             if needInput, let dx {
                                 let imageSize = g.inputChannels * g.height * g.width
                                 (dx + images.lowerBound * imageSize).update(repeating: 0, count: images.count * imageSize)
                             }
-                            if biasCount > 0, let partials {
+                            if needWeight && biasCount > 0, let partials {
                                 let biasPartial = partials + worker * partialCount + weightCount
                                 for n in images {
                                     for o in 0..<g.outputChannels {
