@@ -109,6 +109,43 @@ import _TestSupport
         #expect(gradient.array.contains(0) && gradient.array.contains { $0 != 0 })
     }
 
+    /// Rows of 15 windows take the eight-lane, four-lane and scalar paths of 2×2 pooling; all
+    /// must agree with a direct computation, values and gradients, and a NaN in a lane must
+    /// come out as NaN.
+    @Test(arguments: [false, true])
+    func vectorizedMaxPoolMatchesDirectComputation(rectifying: Bool) {
+        let (planes, height, width) = (3, 6, 31)  // odd width: the last column is in no window
+        let x = distinctValues([1, planes, height, width], spacing: 0.01, seed: 40) - 0.2
+        let weights = seededTensor([1, planes, height / 2, width / 2], seed: 41)
+        let (value, gradient) = valueWithGradient(at: x) {
+            (maxPool2d($0, kernelSize: 2, stride: 2, padding: 0, rectifying: rectifying) * weights).sum()
+        }
+        let xs = x.array, ws = weights.array
+        var expectedValue: Float = 0
+        var expectedGradient = [Float](repeating: 0, count: xs.count)
+        for plane in 0..<planes {
+            for y in 0..<height / 2 {
+                for column in 0..<width / 2 {
+                    let offsets = [(2 * y) * width + 2 * column, (2 * y) * width + 2 * column + 1,
+                                   (2 * y + 1) * width + 2 * column, (2 * y + 1) * width + 2 * column + 1].map { plane * height * width + $0 }
+                    let winner = offsets.max { xs[$0] < xs[$1] }!
+                    let weight = ws[(plane * (height / 2) + y) * (width / 2) + column]
+                    let best = rectifying ? max(0, xs[winner]) : xs[winner]
+                    expectedValue += best * weight
+                    if !rectifying || xs[winner] > 0 { expectedGradient[winner] += weight }
+                }
+            }
+        }
+        #expect(abs(value.scalar - expectedValue) < 1e-4)
+        #expect(gradient.array == expectedGradient)
+
+        var poisoned = xs
+        poisoned[2 * width + 6] = .nan  // window (1, 3): inside the eight-lane block
+        let output = maxPool2d(Tensor(shape: x.shape, scalars: poisoned), kernelSize: 2, stride: 2, padding: 0, rectifying: rectifying).array
+        #expect(output[1 * (width / 2) + 3].isNaN)
+        #expect(output.filter(\.isNaN).count == 1)
+    }
+
     @Test(arguments: [false, true])
     func maxPoolPropagatesNaN(rectifying: Bool) {
         // One NaN in the first 2×2 window (unrolled path) and one in a 3×3 window (general path).

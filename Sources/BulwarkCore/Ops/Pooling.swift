@@ -56,7 +56,20 @@ package func maxPool2d(_ input: Tensor, kernelSize: Int, stride: Int?, padding: 
                             // The common window, unrolled. The sum is NaN exactly when the window
                             // holds NaN (or both infinities); such windows take the general loop.
                             for y in 0..<outputHeight {
-                                for xIndex in 0..<outputWidth {
+                                // Eight, then four windows at a time (SIMD); the rest one by one.
+                                var start = 0
+                                let rowOut = planeOut + y * outputWidth, rowWinners = planeWinners + y * outputWidth
+                                while start + 8 <= outputWidth,
+                                      maxPool2x2Lanes8(source, top: 2 * y * width + 2 * start, width: width, floor: floor,
+                                                       rectifying: rectifying, out: rowOut + start, winners: rowWinners + start) {
+                                    start += 8
+                                }
+                                if start + 4 <= outputWidth,
+                                   maxPool2x2Lanes4(source, top: 2 * y * width + 2 * start, width: width, floor: floor,
+                                                    rectifying: rectifying, out: rowOut + start, winners: rowWinners + start) {
+                                    start += 4
+                                }
+                                for xIndex in start..<outputWidth {
                                     let top = 2 * y * width + 2 * xIndex, bottom = top + width
                                     let (a, b, c, d) = (source[top], source[top + 1], source[bottom], source[bottom + 1])
                                     var best = floor, bestOffset = rectifying ? -1 : top
@@ -110,6 +123,64 @@ package func maxPool2d(_ input: Tensor, kernelSize: Int, stride: Int?, padding: 
             })]
         }
     }
+}
+
+/// Eight adjacent 2×2 windows whose top-left corners start at offset `top` of the plane, as
+/// the scalar loop computes them (first maximum wins; `floor` and −1 when the rectifier's zero
+/// wins). Returns false, writing nothing, when a window holds NaN, for the scalar path.
+@inline(__always)
+private func maxPool2x2Lanes8(
+    _ source: UnsafePointer<Float>, top: Int, width: Int, floor: Float, rectifying: Bool,
+    out: UnsafeMutablePointer<Float>, winners: UnsafeMutablePointer<Int32>
+) -> Bool {
+    let upper = UnsafeRawPointer(source + top).loadUnaligned(as: SIMD16<Float>.self)
+    let lower = UnsafeRawPointer(source + top + width).loadUnaligned(as: SIMD16<Float>.self)
+    let (a, b, c, d) = (upper.evenHalf, upper.oddHalf, lower.evenHalf, lower.oddHalf)
+    let sum = a + b + c + d
+    if any(sum .!= sum) { return false }
+    let corners = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14) &+ Int32(truncatingIfNeeded: top)
+    var best = SIMD8<Float>(repeating: floor)
+    var offsets = rectifying ? SIMD8<Int32>(repeating: -1) : corners
+    @inline(__always) func consider(_ candidate: SIMD8<Float>, shift: Int) {
+        let better = candidate .> best
+        best.replace(with: candidate, where: better)
+        offsets.replace(with: corners &+ Int32(truncatingIfNeeded: shift), where: better)
+    }
+    consider(a, shift: 0)
+    consider(b, shift: 1)
+    consider(c, shift: width)
+    consider(d, shift: width + 1)
+    UnsafeMutableRawPointer(out).storeBytes(of: best, as: SIMD8<Float>.self)
+    UnsafeMutableRawPointer(winners).storeBytes(of: offsets, as: SIMD8<Int32>.self)
+    return true
+}
+
+/// ``maxPool2x2Lanes8(_:top:width:floor:rectifying:out:winners:)`` for four windows.
+@inline(__always)
+private func maxPool2x2Lanes4(
+    _ source: UnsafePointer<Float>, top: Int, width: Int, floor: Float, rectifying: Bool,
+    out: UnsafeMutablePointer<Float>, winners: UnsafeMutablePointer<Int32>
+) -> Bool {
+    let upper = UnsafeRawPointer(source + top).loadUnaligned(as: SIMD8<Float>.self)
+    let lower = UnsafeRawPointer(source + top + width).loadUnaligned(as: SIMD8<Float>.self)
+    let (a, b, c, d) = (upper.evenHalf, upper.oddHalf, lower.evenHalf, lower.oddHalf)
+    let sum = a + b + c + d
+    if any(sum .!= sum) { return false }
+    let corners = SIMD4<Int32>(0, 2, 4, 6) &+ Int32(truncatingIfNeeded: top)
+    var best = SIMD4<Float>(repeating: floor)
+    var offsets = rectifying ? SIMD4<Int32>(repeating: -1) : corners
+    @inline(__always) func consider(_ candidate: SIMD4<Float>, shift: Int) {
+        let better = candidate .> best
+        best.replace(with: candidate, where: better)
+        offsets.replace(with: corners &+ Int32(truncatingIfNeeded: shift), where: better)
+    }
+    consider(a, shift: 0)
+    consider(b, shift: 1)
+    consider(c, shift: width)
+    consider(d, shift: width + 1)
+    UnsafeMutableRawPointer(out).storeBytes(of: best, as: SIMD4<Float>.self)
+    UnsafeMutableRawPointer(winners).storeBytes(of: offsets, as: SIMD4<Int32>.self)
+    return true
 }
 
 /// The maximum of one window (at least `floor`) and its offset in the plane: the first NaN if
