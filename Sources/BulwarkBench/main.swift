@@ -121,13 +121,14 @@ struct Bench: ParsableCommand {
                     var failure: Error?
                     let seconds = measure {
                         var network = model
-                        var trainingGenerator = SplitMix64(seed: 2)
-                        if workload == "W5" {
-                            var trainer = Trainer(method: FastAdversarialTraining(threatModel: threat), optimizer: Adam(), schedule: .cyclic(peak: 1e-3, peakFraction: 0.4), epochs: 1, batchSize: 128)
-                            do { _ = try trainer.fit(&network, on: data, validation: nil, using: &trainingGenerator) } catch { failure = error }
-                        } else {
-                            var trainer = Trainer(method: PGDAdversarialTraining(threatModel: threat, steps: 7, stepSize: 0.02), optimizer: Adam(), schedule: .cyclic(peak: 1e-3, peakFraction: 0.4), epochs: 1, batchSize: 128)
-                            do { _ = try trainer.fit(&network, on: data, validation: nil, using: &trainingGenerator) } catch { failure = error }
+                        do {
+                            if workload == "W5" {
+                                try trainOneEpoch(&network, FastAdversarialTraining(threatModel: threat), on: data)
+                            } else {
+                                try trainOneEpoch(&network, PGDAdversarialTraining(threatModel: threat, steps: 7, stepSize: 0.02), on: data)
+                            }
+                        } catch {
+                            failure = error
                         }
                         accuracyAfter = accuracy(logits: network.with(mode: .inference).applied(to: images256), labels: labels256)
                     }
@@ -162,6 +163,16 @@ struct Bench: ParsableCommand {
             encoder.keyEncodingStrategy = .convertToSnakeCase
             try encoder.encode(results).write(to: URL(fileURLWithPath: json))
         }
+    }
+
+    /// One epoch of `method` with Adam and the cyclic rate, seeded the same way every call.
+    ///
+    /// A function of its own: with both trainers declared in the branches of one closure, the
+    /// optimizer destroyed the one never created (a crash seen with Swift 6.3.1).
+    private func trainOneEpoch<Method: TrainingMethod>(_ network: inout Sequential, _ method: Method, on data: ImageDataset) throws {
+        var generator = SplitMix64(seed: 2)
+        var trainer = Trainer(method: method, optimizer: Adam(), schedule: .cyclic(peak: 1e-3, peakFraction: 0.4), epochs: 1, batchSize: 128)
+        _ = try trainer.fit(&network, on: data, validation: nil, using: &generator)
     }
 
     private func measure(repetitions: Int? = nil, _ body: () -> Void) -> Double {
