@@ -1,0 +1,49 @@
+import BulwarkAttacks
+import BulwarkCore
+import BulwarkData
+import BulwarkNN
+
+/// Adversarial training with the fast gradient method on word embeddings (Miyato, Dai and
+/// Goodfellow 2017, "Adversarial Training Methods for Semi-Supervised Text Classification",
+/// ICLR).
+///
+/// For each example the perturbation of its embedded sequence `s` is
+/// `r_adv = ε · g / ‖g‖₂` with `g = ∇_s L(s, y; θ̂)` (eq. 5; `θ̂` the current weights held
+/// constant), the norm taken over the example's real tokens only, so padding is never
+/// perturbed and `‖r_adv‖₂ = ε` per example (0 where `g` vanishes). The weights then descend
+/// `L(s, y) + L(s + r_adv, y)` (the clean loss plus the adversarial loss with weight 1; set
+/// ``includesCleanLoss`` to `false` for the adversarial loss alone). Symbols: `ε` =
+/// ``threatModel``'s `epsilon`. Unlike the paper, embeddings are not normalized first, so ε
+/// is in the model's own embedding units.
+public struct EmbeddingFGM: TextTrainingMethod {
+    public var name: String { "fgm" }
+    /// The radius ε of `r_adv`.
+    public var threatModel: EmbeddingThreatModel
+    /// Whether the clean loss is added to the adversarial loss (as in the paper).
+    public var includesCleanLoss: Bool
+
+    /// Creates the method.
+    public init(threatModel: EmbeddingThreatModel, includesCleanLoss: Bool = true) {
+        self.threatModel = threatModel
+        self.includesCleanLoss = includesCleanLoss
+    }
+
+    /// The perturbation `r_adv` `[count, length, dimension]` for `tokens`, in the model's
+    /// current mode.
+    public func perturbation<Model: TextClassifier>(for tokens: Tensor, labels: [Int32], against model: inout Model) -> Tensor {
+        let embedded = model.embed(tokens).detached
+        let mask = paddingMask(tokens)
+        let gradient = BulwarkCore.gradient(at: embedded) { embedded in
+            softmaxCrossEntropy(logits: model.classify(embedded, mask: mask), labels: labels, reduction: .sum)
+        }
+        return threatModel.epsilon * threatModel.steepestAscent(along: gradient, mask: mask)
+    }
+
+    public func step<Model: TextClassifier, Opt: Optimizer, G: RandomNumberGenerator>(
+        _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
+    ) -> StepMetrics {
+        let perturbation = perturbation(for: batch.inputs, labels: batch.labels, against: &model)
+        return descend(&model, optimizer: &optimizer, tokens: batch.inputs, labels: batch.labels,
+                       perturbation: perturbation, includesCleanLoss: includesCleanLoss)
+    }
+}

@@ -1,0 +1,105 @@
+import Bulwark
+import Foundation
+import Testing
+import _TestSupport
+
+/// A synthetic sentiment task: sequences of 2–8 neutral tokens (10…29) with one signal
+/// token inserted, 2 for class 0 and 3 for class 1.
+private func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
+    var generator = SplitMix64(seed: seed)
+    var sequences = [[Int32]](), labels = [Int32]()
+    for _ in 0..<count {
+        let label = Int32.random(in: 0...1, using: &generator)
+        var sequence = (0..<Int.random(in: 2...8, using: &generator)).map { _ in Int32.random(in: 10...29, using: &generator) }
+        sequence.insert(2 + label, at: Int.random(in: 0...sequence.count, using: &generator))
+        sequences.append(sequence)
+        labels.append(label)
+    }
+    return EncodedTextDataset(sequences: sequences, labels: labels, classNames: ["negative", "positive"])
+}
+
+@Suite struct TextTrainingTests {
+    let training = syntheticText(count: 256, seed: 1)
+    let test = syntheticText(count: 128, seed: 2)
+
+    func train<Method: TextTrainingMethod>(_ method: Method, model name: String = "bag", epochs: Int = 6, seed: UInt64 = 1) throws -> (any TextClassifier, [EpochMetrics]) {
+        var generator = SplitMix64(seed: seed)
+        func fit<Model: TextClassifier>(_ model: Model) throws -> (any TextClassifier, [EpochMetrics]) {
+            var model = model
+            var trainer = TextTrainer(method: method, optimizer: Adam(learningRate: 0.05), schedule: .constant(0.05),
+                                      epochs: epochs, batchSize: 32, minimumLength: 3, bucketed: true)
+            let history = try trainer.fit(&model, on: training, validation: test, using: &generator)
+            return (model, history)
+        }
+        return name == "bag"
+            ? try fit(EmbeddingBagClassifier(vocabularySize: 30, dimension: 8, classCount: 2, using: &generator))
+            : try fit(TextCNN(vocabularySize: 30, dimension: 8, classCount: 2, widths: [2, 3], filters: 8, dropoutProbability: 0.2, using: &generator))
+    }
+
+    @Test(arguments: ["standard", "fgm", "pgd"])
+    func methodsLearnTheSyntheticTask(_ name: String) throws {
+        let threatModel = EmbeddingThreatModel(epsilon: 0.5)
+        let history: [EpochMetrics]
+        switch name {
+        case "fgm": history = try train(EmbeddingFGM(threatModel: threatModel)).1
+        case "pgd": history = try train(EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: threatModel, steps: 3, stepSize: 0.25))).1
+        default: history = try train(StandardTraining()).1
+        }
+        let last = try #require(history.last)
+        #expect(last.trainLoss < history[0].trainLoss)
+        #expect((last.validationCleanAccuracy ?? 0) > 0.95, "\(name): \(history.map { $0.validationCleanAccuracy ?? 0 })")
+    }
+
+    @Test func textCNNLearnsWithFGM() throws {
+        let (_, history) = try train(EmbeddingFGM(threatModel: EmbeddingThreatModel(epsilon: 0.5)), model: "textcnn", epochs: 8)
+        #expect((history.last?.validationCleanAccuracy ?? 0) > 0.9, "\(history.map { $0.validationCleanAccuracy ?? 0 })")
+    }
+
+    @Test func sameSeedGivesIdenticalWeights() throws {
+        let method = EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: EmbeddingThreatModel(epsilon: 0.5), steps: 2, stepSize: 0.3, randomStart: true))
+        let first = try train(method, model: "textcnn", epochs: 1, seed: 4).0
+        let second = try train(method, model: "textcnn", epochs: 1, seed: 4).0
+        let other = try train(method, model: "textcnn", epochs: 1, seed: 5).0
+        #expect(first.parameters == second.parameters)
+        #expect(first.parameters != other.parameters)
+    }
+
+    @Test(arguments: ["fgm", "pgd", "pgd-random"])
+    func perturbationsStayWithinEpsilonAndOffPadding(_ name: String) {
+        var generator = SplitMix64(seed: 8)
+        var model = TextCNN(vocabularySize: 30, dimension: 6, classCount: 2, widths: [2, 3], filters: 4, using: &generator)
+        let batch = test.batches(ofSize: 16, minimumLength: 3)[0]
+        let threatModel = EmbeddingThreatModel(epsilon: 0.7)
+        let delta = switch name {
+        case "fgm": EmbeddingFGM(threatModel: threatModel).perturbation(for: batch.inputs, labels: batch.labels, against: &model)
+        default: EmbeddingPGD(threatModel: threatModel, steps: 5, stepSize: 0.4, randomStart: name == "pgd-random")
+            .perturbation(for: batch.inputs, labels: batch.labels, against: &model, using: &generator)
+        }
+        #expect(delta.shape == [16, batch.inputs.shape[1], 6])
+        let norms = threatModel.norms(of: delta)
+        #expect(norms.allSatisfy { $0 <= 0.7 + 1e-5 }, "\(norms)")
+        #expect(norms.filter { $0 > 0.7 - 1e-4 }.count >= 12, "most perturbations should reach the boundary: \(norms)")
+        let mask = paddingMask(batch.inputs).array
+        let values = delta.array
+        for position in mask.indices where mask[position] == 0 {
+            #expect(values[(position * 6)..<(position * 6 + 6)].allSatisfy { $0 == 0 })
+        }
+        #expect(mask.contains(0), "the batch must hold padding for the test to mean anything")
+    }
+
+    @Test func embeddingPGDLowersAccuracyAndNeverRaisesIt() throws {
+        let (model, _) = try train(StandardTraining(), epochs: 4)
+        let batches = test.batches(ofSize: 64, minimumLength: 3).map { ($0.inputs, $0.labels) }
+        var generator = SplitMix64(seed: 9)
+        func evaluate(_ epsilon: Float) -> TextRobustnessReport {
+            func run<Model: TextClassifier>(_ model: Model) -> TextRobustnessReport {
+                evaluateEmbeddingRobustness(model, batches: batches, attack: EmbeddingPGD(threatModel: EmbeddingThreatModel(epsilon: epsilon), steps: 10, stepSize: epsilon / 4), using: &generator)
+            }
+            return run(model)
+        }
+        let none = evaluate(0), large = evaluate(20)
+        #expect(none.robustAccuracy == none.cleanAccuracy)
+        #expect(large.robustAccuracy < large.cleanAccuracy - 0.3, "\(large)")
+        #expect(large.maximumPerturbationNorm <= 20 + 1e-3)
+    }
+}
