@@ -25,6 +25,15 @@ struct Train: ParsableCommand {
         case constant, cyclic, piecewise, cosine
     }
 
+    enum Task: String, ExpressibleByArgument, CaseIterable {
+        case image, text
+    }
+
+    @Option(help: ArgumentHelp(
+        "image, or text for text classifiers (SST-2, MR, TREC, AG News, CSV/TSV/JSONL).",
+        discussion: "The text task has its own options: bulwark train --task text --help."))
+    var task: Task = .image
+
     @OptionGroup var data: DatasetOptions
     @OptionGroup var threat: ThreatOptions
 

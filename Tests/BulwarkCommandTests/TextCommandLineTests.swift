@@ -1,0 +1,81 @@
+import Bulwark
+import Foundation
+import Testing
+
+/// End-to-end runs of `bulwark train --task text` on a small synthetic TSV dataset.
+@Suite(.serialized) struct TextCommandLineTests {
+    let directory: String
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-text-cli-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
+        // "good" or "bad" decides the label; the other words are noise.
+        var generator = SplitMix64(seed: 1)
+        let fillers = ["the", "film", "was", "quite", "a", "story", "of", "plot", "and", "acting"]
+        for (name, count) in [("train", 300), ("dev", 100)] {
+            var lines = ["text\tlabel"]
+            for index in 0..<count {
+                var words = (0..<Int.random(in: 2...6, using: &generator)).map { _ in fillers[Int.random(in: 0..<fillers.count, using: &generator)] }
+                words.insert(index % 2 == 0 ? "bad" : "good", at: Int.random(in: 0...words.count, using: &generator))
+                lines.append(words.joined(separator: " ") + "\t" + (index % 2 == 0 ? "negative" : "positive"))
+            }
+            try (lines.joined(separator: "\n") + "\n").write(toFile: "\(directory)/data/\(name).tsv", atomically: true, encoding: .utf8)
+        }
+    }
+
+    private func bulwark(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("bulwark")
+        let candidates = [executable.path] + (Bundle.main.executableURL.map { [$0.deletingLastPathComponent().appendingPathComponent("bulwark").path] } ?? [])
+        guard let path = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: candidates.joined(separator: ", ")])
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let output = Pipe(), error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+    }
+
+    @Test(arguments: [("bag", "fgm"), ("textcnn", "pgd")])
+    func trainTextWritesModelVocabularyAndMetrics(_ model: String, _ method: String) throws {
+        let run = directory + "/run-\(model)-\(method)"
+        let result = try bulwark([
+            "train", "--task", "text", "--dataset", "tsv", "--data-dir", directory + "/data", "--model", model,
+            "--method", method, "--epsilon", "0.5", "--epochs", "4", "--batch-size", "20", "--learning-rate", "0.02",
+            "--embedding-dimension", "8", "--filters", "4", "--validation-steps", "2", "--out", run, "--quiet",
+        ])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.output.contains("final epoch"))
+        for file in ["model.safetensors", "best.safetensors", "metrics.jsonl", "vocabulary.txt", "run.json"] {
+            #expect(FileManager.default.fileExists(atPath: run + "/" + file), "\(file)")
+        }
+        let vocabulary = try String(contentsOfFile: run + "/vocabulary.txt", encoding: .utf8).split(separator: "\n")
+        #expect(Array(vocabulary.prefix(2)) == ["<pad>", "<unk>"])
+        let lines = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 4)
+        let last = try #require(try JSONSerialization.jsonObject(with: Data(lines[3].utf8)) as? [String: Any])
+        let accuracy = try #require(last["validation_clean_accuracy"] as? Double)
+        #expect(accuracy > 0.9, "\(lines)")
+        #expect(last["validation_robust_accuracy"] is Double)
+    }
+
+    @Test func missingDatasetDirectoryNamesTheExpectedFiles() throws {
+        let result = try bulwark(["train", "--task", "text", "--dataset", "sst2", "--data-dir", directory + "/nowhere", "--out", directory + "/x"])
+        #expect(result.status != 0)
+        #expect(result.error.contains("train.tsv") && result.error.contains("dev.tsv") && result.error.contains("--data-dir"), "\(result.error)")
+    }
+
+    @Test func textHelpListsTheTextOptionsAndImageHelpPointsToIt() throws {
+        let text = try bulwark(["train", "--task", "text", "--help"])
+        #expect(text.status == 0)
+        #expect(text.output.contains("--method") && text.output.contains("fgm") && text.output.contains("--data-dir"))
+        let image = try bulwark(["train", "--help"])
+        #expect(image.output.contains("--task"))
+    }
+}
