@@ -9,8 +9,11 @@ struct BulwarkTool: ParsableCommand {
         retainLargeAllocations()
         do {
             var command: any ParsableCommand
-            if let arguments = textTaskArguments(Array(CommandLine.arguments.dropFirst())) {
-                command = try TrainText.parseAsRoot(arguments)
+            let arguments = Array(CommandLine.arguments.dropFirst())
+            if let rest = textTaskArguments(arguments, of: "train") {
+                command = try TrainText.parseAsRoot(rest)
+            } else if let rest = textTaskArguments(arguments, of: "eval") {
+                command = try EvalText.parseAsRoot(rest)
             } else {
                 command = try parseAsRoot()
             }
@@ -31,7 +34,7 @@ struct BulwarkTool: ParsableCommand {
               bulwark report runs/fast
             Text classifiers (SST-2, MR, TREC, AG News, CSV/TSV/JSONL) with embedding-space FGM or PGD:
               bulwark train --task text --dataset sst2 --data-dir DIR --model textcnn --method fgm --epsilon 1
-            (see bulwark train --task text --help).
+            (see bulwark train --task text --help and bulwark eval --task text --help).
             """,
         version: toolVersion,
         subcommands: [Train.self, Eval.self, AttackCommand.self, VerifyAdversarial.self, Predict.self, Report.self])
@@ -40,10 +43,10 @@ struct BulwarkTool: ParsableCommand {
 /// The version recorded in checkpoints and reports.
 let toolVersion = "0.1.0"
 
-/// The arguments after `train` when they select the text task (`train --task text …` or
+/// The arguments after `subcommand` when they select the text task (`train --task text …` or
 /// `--task=text`), without the task option; `nil` for every other command line.
-func textTaskArguments(_ arguments: [String]) -> [String]? {
-    guard arguments.first == "train" else { return nil }
+func textTaskArguments(_ arguments: [String], of subcommand: String) -> [String]? {
+    guard arguments.first == subcommand else { return nil }
     var rest = Array(arguments.dropFirst())
     if let index = rest.firstIndex(of: "--task=text") {
         rest.remove(at: index)

@@ -91,6 +91,7 @@ struct Train: ParsableCommand {
     var quiet = false
 
     func validate() throws {
+        try require(task == .image, "--task text must follow train directly: bulwark train --task text …")
         try require(epochs >= 1, "--epochs must be at least 1")
         try require(batchSize >= 1, "--batch-size must be at least 1")
         try require(steps >= 1, "--steps must be at least 1")

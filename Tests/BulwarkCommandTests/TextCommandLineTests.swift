@@ -79,3 +79,37 @@ import Testing
         #expect(image.output.contains("--task"))
     }
 }
+
+extension TextCommandLineTests {
+    @Test func evalTextReportsCleanAndRobustAccuracyAsJSON() throws {
+        let run = directory + "/run-eval"
+        let train = try bulwark([
+            "train", "--task", "text", "--dataset", "tsv", "--data-dir", directory + "/data", "--model", "textcnn",
+            "--epochs", "3", "--batch-size", "20", "--learning-rate", "0.02", "--embedding-dimension", "8", "--filters", "4",
+            "--out", run, "--quiet",
+        ])
+        #expect(train.status == 0, "\(train.error)")
+        let json = run + "/eval.json"
+        let eval = try bulwark([
+            "eval", "--task", "text", "--model", run + "/model.safetensors", "--dataset", "tsv", "--data-dir", directory + "/data",
+            "--epsilons", "0,50", "--steps", "5", "--json", json, "--quiet",
+        ])
+        #expect(eval.status == 0, "\(eval.error)")
+        #expect(eval.output.contains("clean accuracy"))
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+        let clean = try #require(report["clean_accuracy"] as? Double)
+        let results = try #require(report["results"] as? [[String: Any]])
+        #expect(report["count"] as? Int == 100)
+        #expect(clean > 0.9)
+        #expect(results.count == 2)
+        #expect(results[0]["robust_accuracy"] as? Double == clean)
+        let large = try #require(results[1]["robust_accuracy"] as? Double)
+        #expect(large < clean - 0.3, "ε = 50 must break the model: \(results)")
+        #expect((results[1]["max_perturbation_norm"] as? Double ?? 99) <= 50.001)
+
+        let missing = try bulwark(["eval", "--task", "text", "--model", run + "/model.safetensors", "--vocabulary", directory + "/none.txt",
+                                   "--dataset", "tsv", "--data-dir", directory + "/data"])
+        #expect(missing.status != 0)
+        #expect(missing.error.contains("--vocabulary"), "\(missing.error)")
+    }
+}
