@@ -56,7 +56,7 @@ extension TextDatasetName: ExpressibleByArgument {}
 struct TrainText: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train --task text",
-        abstract: "Train a text classifier, standard or with embedding-space adversarial training (FGM, PGD).",
+        abstract: "Train a text classifier, standard or with embedding-space adversarial training (FGM, PGD, FreeLB).",
         discussion: """
             Builds the vocabulary from the training split, trains, and evaluates on the dataset's \
             evaluation split (SST-2 dev, the held-out 10% of MR, the TREC and AG News test files, \
@@ -68,7 +68,7 @@ struct TrainText: ParsableCommand {
             """)
 
     enum Method: String, ExpressibleByArgument, CaseIterable {
-        case standard, fgm, pgd
+        case standard, fgm, pgd, freelb
     }
 
     @OptionGroup var data: TextDataOptions
@@ -76,17 +76,20 @@ struct TrainText: ParsableCommand {
     @Option(help: "bag (mean of embeddings, linear) or textcnn (Kim 2014).")
     var model: TextArchitecture = .textcnn
 
-    @Option(help: "standard, fgm (Miyato et al. 2017: clean + adversarial loss) or pgd (K steps on the embeddings, adversarial loss).")
+    @Option(help: "standard, fgm (Miyato et al. 2017: clean + adversarial loss), pgd (K steps on the embeddings, adversarial loss) or freelb (Zhu et al. 2020: K ascent steps, parameter gradients averaged over them).")
     var method: Method = .standard
 
     @Option(help: "The L2 radius ε of the perturbation of each example's embedded sequence.")
     var epsilon: Float = 1
 
-    @Option(help: "PGD ascent steps K.")
+    @Option(help: "PGD and FreeLB ascent steps K.")
     var steps: Int = 3
 
-    @Option(help: "PGD step size α; default 2.5ε/steps.")
+    @Option(help: "PGD and FreeLB step size α; default 2.5ε/steps.")
     var stepSize: Float?
+
+    @Option(help: "FreeLB's random start: δ₀ uniform in ±m/√(length·dimension) per example (0 starts at zero).")
+    var initialMagnitude: Float = 0
 
     @Option(help: "Embedding dimension.")
     var embeddingDimension: Int = 128
@@ -154,6 +157,7 @@ struct TrainText: ParsableCommand {
         if let maximumVocabulary { try require(maximumVocabulary >= 2, "--maximum-vocabulary must be at least 2") }
         if let maximumLength { try require(maximumLength >= 1, "--maximum-length must be at least 1") }
         if let stepSize { try require(stepSize > 0, "--step-size must be positive") }
+        try require(initialMagnitude >= 0 && initialMagnitude.isFinite, "--initial-magnitude must be non-negative")
         try require(validationSteps >= 0, "--validation-steps must be non-negative")
     }
 
@@ -185,7 +189,8 @@ struct TrainText: ParsableCommand {
             "model_configuration": encode(modelConfiguration), "bulwark_version": toolVersion,
         ]
         if method != .standard { configuration["epsilon"] = String(epsilon) }
-        if method == .pgd { configuration["steps"] = String(steps); configuration["step_size"] = String(resolvedStepSize) }
+        if method == .pgd || method == .freelb { configuration["steps"] = String(steps); configuration["step_size"] = String(resolvedStepSize) }
+        if method == .freelb { configuration["initial_magnitude"] = String(initialMagnitude) }
         if data.dataset == .mr { configuration["split_seed"] = String(data.splitSeed) }
         try createDirectory(out)
         try writeJSON(configuration, to: path(in: out, "run.json"))
@@ -227,6 +232,7 @@ struct TrainText: ParsableCommand {
             case .standard: try fit(network, StandardTraining())
             case .fgm: try fit(network, EmbeddingFGM(threatModel: threatModel))
             case .pgd: try fit(network, EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: threatModel, steps: steps, stepSize: resolvedStepSize)))
+            case .freelb: try fit(network, FreeLB(steps: steps, stepSize: resolvedStepSize, initialMagnitude: initialMagnitude, maximumNorm: epsilon))
             }
         }
         let history = try fit(network)

@@ -36,13 +36,14 @@ private func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
             : try fit(TextCNN(vocabularySize: 30, dimension: 8, classCount: 2, widths: [2, 3], filters: 8, dropoutProbability: 0.2, using: &generator))
     }
 
-    @Test(arguments: ["standard", "fgm", "pgd"])
+    @Test(arguments: ["standard", "fgm", "pgd", "freelb"])
     func methodsLearnTheSyntheticTask(_ name: String) throws {
         let threatModel = EmbeddingThreatModel(epsilon: 0.5)
         let history: [EpochMetrics]
         switch name {
         case "fgm": history = try train(EmbeddingFGM(threatModel: threatModel)).1
         case "pgd": history = try train(EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: threatModel, steps: 3, stepSize: 0.25))).1
+        case "freelb": history = try train(FreeLB(steps: 3, stepSize: 0.25, initialMagnitude: 0.1, maximumNorm: 0.5)).1
         default: history = try train(StandardTraining()).1
         }
         let last = try #require(history.last)
@@ -101,5 +102,84 @@ private func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
         #expect(none.robustAccuracy == none.cleanAccuracy)
         #expect(large.robustAccuracy < large.cleanAccuracy - 0.3, "\(large)")
         #expect(large.maximumPerturbationNorm <= 20 + 1e-3)
+    }
+}
+
+/// Counts forward passes through `classify`; the reference is shared by copies on purpose.
+private final class CallCounter: @unchecked Sendable {
+    var count = 0
+}
+
+private struct CountingClassifier: TextClassifier {
+    var base: TextCNN
+    let counter: CallCounter
+    var mode: LayerMode {
+        get { base.mode }
+        set { base.mode = newValue }
+    }
+    func embed(_ tokens: Tensor) -> Tensor { base.embed(tokens) }
+    mutating func classify(_ embedded: Tensor, mask: Tensor) -> Tensor {
+        counter.count += 1
+        return base.classify(embedded, mask: mask)
+    }
+    mutating func visitParameters(_ visitor: (String, inout Tensor) -> Void) { base.visitParameters(visitor) }
+}
+
+@Suite struct FreeLBTests {
+    let batch = syntheticText(count: 16, seed: 3).batches(ofSize: 16, minimumLength: 3)[0]
+
+    func model(seed: UInt64 = 4) -> TextCNN {
+        var generator = SplitMix64(seed: seed)
+        return TextCNN(vocabularySize: 30, dimension: 6, classCount: 2, widths: [2, 3], filters: 4, dropoutProbability: 0.5, using: &generator)
+    }
+
+    @Test(arguments: [1, 3])
+    func oneForwardPassPerAscentStepAndOneUpdate(_ steps: Int) {
+        let counter = CallCounter()
+        var counting = CountingClassifier(base: model(), counter: counter)
+        let before = counting.parameters
+        var optimizer = SGD(learningRate: 0.1)
+        var generator = SplitMix64(seed: 1)
+        _ = FreeLB(steps: steps, stepSize: 0.1, initialMagnitude: 0.1, maximumNorm: 1).step(&counting, optimizer: &optimizer, on: batch, using: &generator)
+        #expect(counter.count == steps)
+        #expect(counting.parameters != before)
+    }
+
+    @Test func withoutAscentTheAverageOfKGradientsIsTheCleanGradientUnderTheSameDropoutMasks() {
+        let network = model()
+        var generator = SplitMix64(seed: 1)
+        let result = FreeLB(steps: 4, stepSize: 0, initialMagnitude: 0).ascend(network, tokens: batch.inputs, labels: batch.labels, using: &generator)
+        var copy = network
+        let (_, clean) = valueWithGradient(at: &copy) { model in
+            softmaxCrossEntropy(logits: model(batch.inputs), labels: batch.labels)
+        }
+        #expect(result.perturbations.count == 4)
+        #expect(result.perturbations.allSatisfy { $0.array.allSatisfy { $0 == 0 } })
+        for (path, gradient) in clean.tensors {
+            let accumulated = result.gradients[path]?.array ?? []
+            #expect(accumulated.count == gradient.scalarCount, "\(path)")
+            for (a, b) in zip(accumulated, gradient.array) { #expect(Swift.abs(a - b) <= 1e-5 * Swift.max(1, Swift.abs(b)), "\(path)") }
+        }
+        // The model's dropout generator advanced exactly as one clean pass advances it.
+        #expect(result.model.dropout.generator == copy.dropout.generator)
+    }
+
+    @Test func perturbationsStartSmallStayInTheBallAndOffPadding() {
+        var generator = SplitMix64(seed: 2)
+        let epsilon: Float = 0.3
+        let result = FreeLB(steps: 5, stepSize: 0.2, initialMagnitude: 0.05, maximumNorm: epsilon)
+            .ascend(model(), tokens: batch.inputs, labels: batch.labels, using: &generator)
+        let ball = EmbeddingThreatModel(epsilon: epsilon)
+        #expect(ball.norms(of: result.perturbations[0]).allSatisfy { $0 > 0 && $0 <= 0.05 + 1e-6 })
+        for delta in result.perturbations { #expect(ball.norms(of: delta).allSatisfy { $0 <= epsilon + 1e-5 }) }
+        #expect(ball.norms(of: result.perturbations[4]).contains { $0 > epsilon - 1e-4 })
+        let mask = paddingMask(batch.inputs).array
+        #expect(mask.contains(0))
+        for delta in result.perturbations {
+            let values = delta.array
+            for position in mask.indices where mask[position] == 0 {
+                #expect(values[(position * 6)..<(position * 6 + 6)].allSatisfy { $0 == 0 })
+            }
+        }
     }
 }
