@@ -5,7 +5,7 @@ import Foundation
 /// `bulwark eval --task text`: clean and embedding-space robust accuracy of a text checkpoint.
 struct EvalText: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "eval --task text",
+        commandName: "bulwark eval --task text",
         abstract: "Measure clean accuracy and robust accuracy under embedding-space PGD of a text classifier.",
         discussion: """
             Reads a checkpoint written by bulwark train --task text and the vocabulary.txt beside it, \

@@ -50,12 +50,13 @@ struct TextDataOptions: ParsableArguments {
 }
 
 extension TextDatasetName: ExpressibleByArgument {}
+extension EmbeddingFGM.Site: ExpressibleByArgument {}
 
 /// `bulwark train --task text`: trains a text classifier, optionally with embedding-space
 /// adversarial training.
 struct TrainText: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "train --task text",
+        commandName: "bulwark train --task text",
         abstract: "Train a text classifier, standard or with embedding-space adversarial training (FGM, PGD, FreeLB).",
         discussion: """
             Builds the vocabulary from the training split, trains, and evaluates on the dataset's \
@@ -87,6 +88,12 @@ struct TrainText: ParsableCommand {
 
     @Option(help: "PGD and FreeLB step size α; default 2.5ε/steps.")
     var stepSize: Float?
+
+    @Option(help: "Where FGM adds its perturbation: sequence (each example's embedded sequence, per-example norm, as Miyato et al.) or matrix (the shared embedding matrix, Frobenius norm, as popular FGM helpers).")
+    var perturbationSite: EmbeddingFGM.Site = .embeddedSequence
+
+    @Option(help: "Epochs of standard training before the adversarial method starts.")
+    var cleanWarmupEpochs: Int = 0
 
     @Option(help: "FreeLB's random start: δ₀ uniform in ±m/√(length·dimension) per example (0 starts at zero).")
     var initialMagnitude: Float = 0
@@ -157,6 +164,8 @@ struct TrainText: ParsableCommand {
         if let maximumVocabulary { try require(maximumVocabulary >= 2, "--maximum-vocabulary must be at least 2") }
         if let maximumLength { try require(maximumLength >= 1, "--maximum-length must be at least 1") }
         if let stepSize { try require(stepSize > 0, "--step-size must be positive") }
+        try require(cleanWarmupEpochs >= 0 && cleanWarmupEpochs <= epochs, "--clean-warmup-epochs must be between 0 and --epochs")
+        try require(perturbationSite == .embeddedSequence || method == .fgm, "--perturbation-site matrix is implemented for --method fgm only")
         try require(initialMagnitude >= 0 && initialMagnitude.isFinite, "--initial-magnitude must be non-negative")
         try require(validationSteps >= 0, "--validation-steps must be non-negative")
     }
@@ -191,6 +200,8 @@ struct TrainText: ParsableCommand {
         if method != .standard { configuration["epsilon"] = String(epsilon) }
         if method == .pgd || method == .freelb { configuration["steps"] = String(steps); configuration["step_size"] = String(resolvedStepSize) }
         if method == .freelb { configuration["initial_magnitude"] = String(initialMagnitude) }
+        if method == .fgm { configuration["perturbation_site"] = perturbationSite.rawValue }
+        if cleanWarmupEpochs > 0 { configuration["clean_warmup_epochs"] = String(cleanWarmupEpochs) }
         if data.dataset == .mr { configuration["split_seed"] = String(data.splitSeed) }
         try createDirectory(out)
         try writeJSON(configuration, to: path(in: out, "run.json"))
@@ -210,7 +221,7 @@ struct TrainText: ParsableCommand {
             var network = network
             var trainer = TextTrainer(
                 method: trainingMethod, optimizer: optimizer, schedule: .constant(learningRate), epochs: epochs,
-                batchSize: batchSize, minimumLength: minimumLength, bucketed: !noBucketing, validationAttack: validationAttack,
+                batchSize: batchSize, cleanWarmupEpochs: cleanWarmupEpochs, minimumLength: minimumLength, bucketed: !noBucketing, validationAttack: validationAttack,
                 outputDirectory: out, architectureName: "text-" + model.rawValue, metadata: metadata)
             return try trainer.fit(&network, on: training, validation: evaluation, using: &generator) { event in
                 switch event {
@@ -230,7 +241,7 @@ struct TrainText: ParsableCommand {
         func fit<Model: TextClassifier>(_ network: Model) throws -> [EpochMetrics] {
             switch method {
             case .standard: try fit(network, StandardTraining())
-            case .fgm: try fit(network, EmbeddingFGM(threatModel: threatModel))
+            case .fgm: try fit(network, EmbeddingFGM(threatModel: threatModel, site: perturbationSite))
             case .pgd: try fit(network, EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: threatModel, steps: steps, stepSize: resolvedStepSize)))
             case .freelb: try fit(network, FreeLB(steps: steps, stepSize: resolvedStepSize, initialMagnitude: initialMagnitude, maximumNorm: epsilon))
             }

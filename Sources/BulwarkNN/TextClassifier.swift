@@ -11,6 +11,11 @@ import BulwarkCore
 /// Inputs are `[count, length]` token indices stored as `Float`, padded after each sequence
 /// with index 0 (`<pad>`), which no real token uses.
 public protocol TextClassifier: Layer {
+    /// The token vectors that ``embed(_:)`` looks up. Training methods that perturb the
+    /// shared matrix instead of each example's sequence (the variant popular FGM helpers use)
+    /// reach it here, by type rather than by parameter name.
+    var embedding: Embedding { get set }
+
     /// The embedded sequence `[count, length, dimension]`, zero at padding positions.
     func embed(_ tokens: Tensor) -> Tensor
 

@@ -22,6 +22,9 @@ public struct TextTrainer<Method: TextTrainingMethod, Opt: Optimizer>: Sendable 
     public var schedule: LearningRateSchedule
     /// The number of passes over the training data.
     public var epochs: Int
+    /// The first epochs train with ``StandardTraining`` before ``method`` takes over (clean
+    /// warm-up, so that gradients at the embeddings mean something before they are used).
+    public var cleanWarmupEpochs: Int
     /// Examples per batch.
     public var batchSize: Int
     /// Every batch is padded to at least this many tokens (a TextCNN's widest filter).
@@ -41,13 +44,14 @@ public struct TextTrainer<Method: TextTrainingMethod, Opt: Optimizer>: Sendable 
     /// Creates a trainer.
     public init(
         method: Method, optimizer: Opt, schedule: LearningRateSchedule, epochs: Int, batchSize: Int,
-        minimumLength: Int = 1, bucketed: Bool = false, validationAttack: EmbeddingPGD? = nil,
+        cleanWarmupEpochs: Int = 0, minimumLength: Int = 1, bucketed: Bool = false, validationAttack: EmbeddingPGD? = nil,
         outputDirectory: String? = nil, architectureName: String = "custom", metadata: [String: String] = [:]
     ) {
         self.method = method
         self.optimizer = optimizer
         self.schedule = schedule
         self.epochs = epochs
+        self.cleanWarmupEpochs = cleanWarmupEpochs
         self.batchSize = batchSize
         self.minimumLength = minimumLength
         self.bucketed = bucketed
@@ -80,7 +84,9 @@ public struct TextTrainer<Method: TextTrainingMethod, Opt: Optimizer>: Sendable 
             for (index, batch) in batches.enumerated() {
                 optimizer.learningRate = schedule.learningRate(
                     atEpoch: Double(epoch - 1) + Double(index) / Double(batchesPerEpoch), of: epochs)
-                let metrics = method.step(&model, optimizer: &optimizer, on: batch, using: &generator)
+                let metrics = epoch <= cleanWarmupEpochs
+                    ? StandardTraining().step(&model, optimizer: &optimizer, on: batch, using: &generator)
+                    : method.step(&model, optimizer: &optimizer, on: batch, using: &generator)
                 guard metrics.loss.isFinite else {
                     let last = outputDirectory.map { path(in: $0, "model.safetensors") }
                     let kept = last.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }

@@ -113,3 +113,23 @@ extension TextCommandLineTests {
         #expect(missing.error.contains("--vocabulary"), "\(missing.error)")
     }
 }
+
+extension TextCommandLineTests {
+    @Test func matrixFGMWithWarmupTrainsAndTheMatrixSiteIsFGMOnly() throws {
+        let run = directory + "/run-matrix"
+        let result = try bulwark([
+            "train", "--task", "text", "--dataset", "tsv", "--data-dir", directory + "/data", "--model", "bag",
+            "--method", "fgm", "--perturbation-site", "matrix", "--clean-warmup-epochs", "1", "--epsilon", "0.5",
+            "--epochs", "3", "--batch-size", "20", "--learning-rate", "0.02", "--embedding-dimension", "8", "--out", run, "--quiet",
+        ])
+        #expect(result.status == 0, "\(result.error)")
+        let configuration = try String(contentsOfFile: run + "/run.json", encoding: .utf8)
+        #expect(configuration.contains("\"perturbation_site\" : \"matrix\"") && configuration.contains("\"clean_warmup_epochs\" : \"1\""), "\(configuration)")
+        let rejected = try bulwark([
+            "train", "--task", "text", "--dataset", "tsv", "--data-dir", directory + "/data", "--method", "pgd",
+            "--perturbation-site", "matrix", "--out", directory + "/never",
+        ])
+        #expect(rejected.status != 0)
+        #expect(rejected.error.contains("fgm only"), "\(rejected.error)")
+    }
+}

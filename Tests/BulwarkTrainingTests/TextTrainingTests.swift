@@ -22,12 +22,12 @@ private func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
     let training = syntheticText(count: 256, seed: 1)
     let test = syntheticText(count: 128, seed: 2)
 
-    func train<Method: TextTrainingMethod>(_ method: Method, model name: String = "bag", epochs: Int = 6, seed: UInt64 = 1) throws -> (any TextClassifier, [EpochMetrics]) {
+    func train<Method: TextTrainingMethod>(_ method: Method, model name: String = "bag", epochs: Int = 6, warmup: Int = 0, seed: UInt64 = 1) throws -> (any TextClassifier, [EpochMetrics]) {
         var generator = SplitMix64(seed: seed)
         func fit<Model: TextClassifier>(_ model: Model) throws -> (any TextClassifier, [EpochMetrics]) {
             var model = model
             var trainer = TextTrainer(method: method, optimizer: Adam(learningRate: 0.05), schedule: .constant(0.05),
-                                      epochs: epochs, batchSize: 32, minimumLength: 3, bucketed: true)
+                                      epochs: epochs, batchSize: 32, cleanWarmupEpochs: warmup, minimumLength: 3, bucketed: true)
             let history = try trainer.fit(&model, on: training, validation: test, using: &generator)
             return (model, history)
         }
@@ -36,12 +36,13 @@ private func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
             : try fit(TextCNN(vocabularySize: 30, dimension: 8, classCount: 2, widths: [2, 3], filters: 8, dropoutProbability: 0.2, using: &generator))
     }
 
-    @Test(arguments: ["standard", "fgm", "pgd", "freelb"])
+    @Test(arguments: ["standard", "fgm", "fgm-matrix", "pgd", "freelb"])
     func methodsLearnTheSyntheticTask(_ name: String) throws {
         let threatModel = EmbeddingThreatModel(epsilon: 0.5)
         let history: [EpochMetrics]
         switch name {
         case "fgm": history = try train(EmbeddingFGM(threatModel: threatModel)).1
+        case "fgm-matrix": history = try train(EmbeddingFGM(threatModel: threatModel, site: .embeddingMatrix)).1
         case "pgd": history = try train(EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: threatModel, steps: 3, stepSize: 0.25))).1
         case "freelb": history = try train(FreeLB(steps: 3, stepSize: 0.25, initialMagnitude: 0.1, maximumNorm: 0.5)).1
         default: history = try train(StandardTraining()).1
@@ -49,6 +50,30 @@ private func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
         let last = try #require(history.last)
         #expect(last.trainLoss < history[0].trainLoss)
         #expect((last.validationCleanAccuracy ?? 0) > 0.95, "\(name): \(history.map { $0.validationCleanAccuracy ?? 0 })")
+    }
+
+    @Test func cleanWarmupEpochsTrainExactlyAsStandardTraining() throws {
+        let fgm = EmbeddingFGM(threatModel: EmbeddingThreatModel(epsilon: 0.5))
+        let warm = try train(fgm, model: "textcnn", epochs: 1, warmup: 1, seed: 3).0
+        let standard = try train(StandardTraining(), model: "textcnn", epochs: 1, seed: 3).0
+        let adversarial = try train(fgm, model: "textcnn", epochs: 1, seed: 3).0
+        #expect(warm.parameters == standard.parameters)
+        #expect(warm.parameters != adversarial.parameters)
+    }
+
+    @Test func matrixFGMPerturbsTheSharedMatrixWithFrobeniusNormEpsilon() {
+        var generator = SplitMix64(seed: 8)
+        var model = EmbeddingBagClassifier(vocabularySize: 30, dimension: 6, classCount: 2, using: &generator)
+        let batch = test.batches(ofSize: 16, minimumLength: 3)[0]
+        let r = EmbeddingFGM(threatModel: EmbeddingThreatModel(epsilon: 0.7), site: .embeddingMatrix)
+            .matrixPerturbation(for: batch.inputs, labels: batch.labels, against: &model)
+        #expect(r.shape == [30, 6])
+        let norm = r.array.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        #expect(Swift.abs(norm - 0.7) < 1e-4)
+        #expect(r.array[0..<6].allSatisfy { $0 == 0 }, "the padding row is never perturbed")
+        // Rows of tokens absent from the batch get no perturbation.
+        let present = Set(batch.inputs.array.map { Int($0) })
+        for row in 0..<30 where !present.contains(row) { #expect(r.array[(row * 6)..<(row * 6 + 6)].allSatisfy { $0 == 0 }) }
     }
 
     @Test func textCNNLearnsWithFGM() throws {
@@ -116,6 +141,10 @@ private struct CountingClassifier: TextClassifier {
     var mode: LayerMode {
         get { base.mode }
         set { base.mode = newValue }
+    }
+    var embedding: Embedding {
+        get { base.embedding }
+        set { base.embedding = newValue }
     }
     func embed(_ tokens: Tensor) -> Tensor { base.embed(tokens) }
     mutating func classify(_ embedded: Tensor, mask: Tensor) -> Tensor {
