@@ -57,7 +57,7 @@ extension EmbeddingFGM.Site: ExpressibleByArgument {}
 struct TrainText: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bulwark train --task text",
-        abstract: "Train a text classifier, standard or with embedding-space adversarial training (FGM, PGD, FreeLB).",
+        abstract: "Train a text classifier, standard or with embedding-space adversarial training (FGM, PGD, FreeLB, VAT).",
         discussion: """
             Builds the vocabulary from the training split, trains, and evaluates on the dataset's \
             evaluation split (SST-2 dev, the held-out 10% of MR, the TREC and AG News test files, \
@@ -69,7 +69,7 @@ struct TrainText: ParsableCommand {
             """)
 
     enum Method: String, ExpressibleByArgument, CaseIterable {
-        case standard, fgm, pgd, freelb
+        case standard, fgm, pgd, freelb, vat
     }
 
     @OptionGroup var data: TextDataOptions
@@ -77,7 +77,7 @@ struct TrainText: ParsableCommand {
     @Option(help: "bag (mean of embeddings, linear) or textcnn (Kim 2014).")
     var model: TextArchitecture = .textcnn
 
-    @Option(help: "standard, fgm (Miyato et al. 2017: clean + adversarial loss), pgd (K steps on the embeddings, adversarial loss) or freelb (Zhu et al. 2020: K ascent steps, parameter gradients averaged over them).")
+    @Option(help: "standard, fgm (Miyato et al. 2017: clean + adversarial loss), pgd (K steps on the embeddings, adversarial loss), freelb (Zhu et al. 2020: K ascent steps, parameter gradients averaged over them) or vat (virtual adversarial training, Miyato et al. 2017: label-free KL term).")
     var method: Method = .standard
 
     @Option(help: "The L2 radius ε of the perturbation of each example's embedded sequence.")
@@ -91,6 +91,9 @@ struct TrainText: ParsableCommand {
 
     @Option(help: "Where FGM adds its perturbation: sequence (each example's embedded sequence, per-example norm, as Miyato et al.) or matrix (the shared embedding matrix, Frobenius norm, as popular FGM helpers).")
     var perturbationSite: EmbeddingFGM.Site = .embeddedSequence
+
+    @Option(help: "VAT power iterations.")
+    var powerIterations: Int = 1
 
     @Option(help: "Epochs of standard training before the adversarial method starts.")
     var cleanWarmupEpochs: Int = 0
@@ -164,6 +167,7 @@ struct TrainText: ParsableCommand {
         if let maximumVocabulary { try require(maximumVocabulary >= 2, "--maximum-vocabulary must be at least 2") }
         if let maximumLength { try require(maximumLength >= 1, "--maximum-length must be at least 1") }
         if let stepSize { try require(stepSize > 0, "--step-size must be positive") }
+        try require(powerIterations >= 1, "--power-iterations must be at least 1")
         try require(cleanWarmupEpochs >= 0 && cleanWarmupEpochs <= epochs, "--clean-warmup-epochs must be between 0 and --epochs")
         try require(perturbationSite == .embeddedSequence || method == .fgm, "--perturbation-site matrix is implemented for --method fgm only")
         try require(initialMagnitude >= 0 && initialMagnitude.isFinite, "--initial-magnitude must be non-negative")
@@ -200,6 +204,7 @@ struct TrainText: ParsableCommand {
         if method != .standard { configuration["epsilon"] = String(epsilon) }
         if method == .pgd || method == .freelb { configuration["steps"] = String(steps); configuration["step_size"] = String(resolvedStepSize) }
         if method == .freelb { configuration["initial_magnitude"] = String(initialMagnitude) }
+        if method == .vat { configuration["power_iterations"] = String(powerIterations) }
         if method == .fgm { configuration["perturbation_site"] = perturbationSite.rawValue }
         if cleanWarmupEpochs > 0 { configuration["clean_warmup_epochs"] = String(cleanWarmupEpochs) }
         if data.dataset == .mr { configuration["split_seed"] = String(data.splitSeed) }
@@ -243,6 +248,7 @@ struct TrainText: ParsableCommand {
             case .standard: try fit(network, StandardTraining())
             case .fgm: try fit(network, EmbeddingFGM(threatModel: threatModel, site: perturbationSite))
             case .pgd: try fit(network, EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: threatModel, steps: steps, stepSize: resolvedStepSize)))
+            case .vat: try fit(network, VirtualAdversarialTraining(threatModel: threatModel, powerIterations: powerIterations))
             case .freelb: try fit(network, FreeLB(steps: steps, stepSize: resolvedStepSize, initialMagnitude: initialMagnitude, maximumNorm: epsilon))
             }
         }

@@ -36,12 +36,13 @@ private func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
             : try fit(TextCNN(vocabularySize: 30, dimension: 8, classCount: 2, widths: [2, 3], filters: 8, dropoutProbability: 0.2, using: &generator))
     }
 
-    @Test(arguments: ["standard", "fgm", "fgm-matrix", "pgd", "freelb"])
+    @Test(arguments: ["standard", "fgm", "fgm-matrix", "pgd", "freelb", "vat"])
     func methodsLearnTheSyntheticTask(_ name: String) throws {
         let threatModel = EmbeddingThreatModel(epsilon: 0.5)
         let history: [EpochMetrics]
         switch name {
         case "fgm": history = try train(EmbeddingFGM(threatModel: threatModel)).1
+        case "vat": history = try train(VirtualAdversarialTraining(threatModel: threatModel)).1
         case "fgm-matrix": history = try train(EmbeddingFGM(threatModel: threatModel, site: .embeddingMatrix)).1
         case "pgd": history = try train(EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: threatModel, steps: 3, stepSize: 0.25))).1
         case "freelb": history = try train(FreeLB(steps: 3, stepSize: 0.25, initialMagnitude: 0.1, maximumNorm: 0.5)).1
@@ -76,6 +77,28 @@ private func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
         for row in 0..<30 where !present.contains(row) { #expect(r.array[(row * 6)..<(row * 6 + 6)].allSatisfy { $0 == 0 }) }
     }
 
+    @Test func vatPowerIterationFindsTheMostSensitiveDirectionOfALinearModel() {
+        // For a mean-of-embeddings model the logits are linear in the embeddings, so the KL's
+        // curvature is largest along the difference of the class weights: after power
+        // iteration the perturbation of every token is parallel to w₁ − w₀.
+        var generator = SplitMix64(seed: 11)
+        var model = EmbeddingBagClassifier(vocabularySize: 30, dimension: 6, classCount: 2, using: &generator)
+        let batch = test.batches(ofSize: 8, minimumLength: 3)[0]
+        let r = VirtualAdversarialTraining(threatModel: EmbeddingThreatModel(epsilon: 1), powerIterations: 1)
+            .perturbation(for: batch.inputs, against: &model, using: &generator)
+        let weight = model.fc.weight.array
+        let difference = (0..<6).map { weight[6 + $0] - weight[$0] }
+        let differenceNorm = difference.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let mask = paddingMask(batch.inputs).array
+        let values = r.array
+        for position in mask.indices where mask[position] == 1 {
+            let vector = Array(values[(position * 6)..<(position * 6 + 6)])
+            let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            let cosine = zip(vector, difference).reduce(0) { $0 + $1.0 * $1.1 } / (norm * differenceNorm)
+            #expect(Swift.abs(Swift.abs(cosine) - 1) < 1e-3, "token \(position): cosine \(cosine)")
+        }
+    }
+
     @Test func textCNNLearnsWithFGM() throws {
         let (_, history) = try train(EmbeddingFGM(threatModel: EmbeddingThreatModel(epsilon: 0.5)), model: "textcnn", epochs: 8)
         #expect((history.last?.validationCleanAccuracy ?? 0) > 0.9, "\(history.map { $0.validationCleanAccuracy ?? 0 })")
@@ -90,7 +113,7 @@ private func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
         #expect(first.parameters != other.parameters)
     }
 
-    @Test(arguments: ["fgm", "pgd", "pgd-random"])
+    @Test(arguments: ["fgm", "pgd", "pgd-random", "vat"])
     func perturbationsStayWithinEpsilonAndOffPadding(_ name: String) {
         var generator = SplitMix64(seed: 8)
         var model = TextCNN(vocabularySize: 30, dimension: 6, classCount: 2, widths: [2, 3], filters: 4, using: &generator)
@@ -98,6 +121,7 @@ private func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
         let threatModel = EmbeddingThreatModel(epsilon: 0.7)
         let delta = switch name {
         case "fgm": EmbeddingFGM(threatModel: threatModel).perturbation(for: batch.inputs, labels: batch.labels, against: &model)
+        case "vat": VirtualAdversarialTraining(threatModel: threatModel, powerIterations: 2).perturbation(for: batch.inputs, against: &model, using: &generator)
         default: EmbeddingPGD(threatModel: threatModel, steps: 5, stepSize: 0.4, randomStart: name == "pgd-random")
             .perturbation(for: batch.inputs, labels: batch.labels, against: &model, using: &generator)
         }
