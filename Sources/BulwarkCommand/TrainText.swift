@@ -57,7 +57,7 @@ extension EmbeddingFGM.Site: ExpressibleByArgument {}
 struct TrainText: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bulwark train --task text",
-        abstract: "Train a text classifier, standard or with embedding-space adversarial training (FGM, PGD, FreeLB, VAT).",
+        abstract: "Train a text classifier, standard or with embedding-space adversarial training (FGM, PGD, FreeLB, VAT, SMART).",
         discussion: """
             Builds the vocabulary from the training split, trains, and evaluates on the dataset's \
             evaluation split (SST-2 dev, the held-out 10% of MR, the TREC and AG News test files, \
@@ -69,7 +69,7 @@ struct TrainText: ParsableCommand {
             """)
 
     enum Method: String, ExpressibleByArgument, CaseIterable {
-        case standard, fgm, pgd, freelb, vat
+        case standard, fgm, pgd, freelb, vat, smart
     }
 
     @OptionGroup var data: TextDataOptions
@@ -77,16 +77,16 @@ struct TrainText: ParsableCommand {
     @Option(help: "bag (mean of embeddings, linear) or textcnn (Kim 2014).")
     var model: TextArchitecture = .textcnn
 
-    @Option(help: "standard, fgm (Miyato et al. 2017: clean + adversarial loss), pgd (K steps on the embeddings, adversarial loss), freelb (Zhu et al. 2020: K ascent steps, parameter gradients averaged over them) or vat (virtual adversarial training, Miyato et al. 2017: label-free KL term).")
+    @Option(help: "standard, fgm (Miyato et al. 2017: clean + adversarial loss), pgd (K steps on the embeddings, adversarial loss), freelb (Zhu et al. 2020: K ascent steps, parameter gradients averaged over them) vat (virtual adversarial training, Miyato et al. 2017: label-free KL term) or smart (Jiang et al. 2020's smoothness regularizer: symmetric KL at a K-step ascent point; no Bregman proximal step).")
     var method: Method = .standard
 
     @Option(help: "The L2 radius ε of the perturbation of each example's embedded sequence.")
     var epsilon: Float = 1
 
-    @Option(help: "PGD and FreeLB ascent steps K.")
+    @Option(help: "PGD, FreeLB and SMART ascent steps K.")
     var steps: Int = 3
 
-    @Option(help: "PGD and FreeLB step size α; default 2.5ε/steps.")
+    @Option(help: "PGD, FreeLB and SMART step size α; default 2.5ε/steps.")
     var stepSize: Float?
 
     @Option(help: "Where FGM adds its perturbation: sequence (each example's embedded sequence, per-example norm, as Miyato et al.) or matrix (the shared embedding matrix, Frobenius norm, as popular FGM helpers).")
@@ -202,7 +202,7 @@ struct TrainText: ParsableCommand {
             "model_configuration": encode(modelConfiguration), "bulwark_version": toolVersion,
         ]
         if method != .standard { configuration["epsilon"] = String(epsilon) }
-        if method == .pgd || method == .freelb { configuration["steps"] = String(steps); configuration["step_size"] = String(resolvedStepSize) }
+        if method == .pgd || method == .freelb || method == .smart { configuration["steps"] = String(steps); configuration["step_size"] = String(resolvedStepSize) }
         if method == .freelb { configuration["initial_magnitude"] = String(initialMagnitude) }
         if method == .vat { configuration["power_iterations"] = String(powerIterations) }
         if method == .fgm { configuration["perturbation_site"] = perturbationSite.rawValue }
@@ -248,6 +248,7 @@ struct TrainText: ParsableCommand {
             case .standard: try fit(network, StandardTraining())
             case .fgm: try fit(network, EmbeddingFGM(threatModel: threatModel, site: perturbationSite))
             case .pgd: try fit(network, EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: threatModel, steps: steps, stepSize: resolvedStepSize)))
+            case .smart: try fit(network, SMART(threatModel: threatModel, steps: steps, stepSize: resolvedStepSize))
             case .vat: try fit(network, VirtualAdversarialTraining(threatModel: threatModel, powerIterations: powerIterations))
             case .freelb: try fit(network, FreeLB(steps: steps, stepSize: resolvedStepSize, initialMagnitude: initialMagnitude, maximumNorm: epsilon))
             }

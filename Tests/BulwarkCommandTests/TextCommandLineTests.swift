@@ -42,7 +42,7 @@ import Testing
         return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
     }
 
-    @Test(arguments: [("bag", "fgm"), ("textcnn", "pgd"), ("bag", "freelb"), ("bag", "vat")])
+    @Test(arguments: [("bag", "fgm"), ("textcnn", "pgd"), ("bag", "freelb"), ("bag", "vat"), ("bag", "smart")])
     func trainTextWritesModelVocabularyAndMetrics(_ model: String, _ method: String) throws {
         let run = directory + "/run-\(model)-\(method)"
         let result = try bulwark([

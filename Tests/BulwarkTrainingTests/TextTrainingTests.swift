@@ -36,13 +36,14 @@ private func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
             : try fit(TextCNN(vocabularySize: 30, dimension: 8, classCount: 2, widths: [2, 3], filters: 8, dropoutProbability: 0.2, using: &generator))
     }
 
-    @Test(arguments: ["standard", "fgm", "fgm-matrix", "pgd", "freelb", "vat"])
+    @Test(arguments: ["standard", "fgm", "fgm-matrix", "pgd", "freelb", "vat", "smart"])
     func methodsLearnTheSyntheticTask(_ name: String) throws {
         let threatModel = EmbeddingThreatModel(epsilon: 0.5)
         let history: [EpochMetrics]
         switch name {
         case "fgm": history = try train(EmbeddingFGM(threatModel: threatModel)).1
         case "vat": history = try train(VirtualAdversarialTraining(threatModel: threatModel)).1
+        case "smart": history = try train(SMART(threatModel: threatModel, stepSize: 0.25)).1
         case "fgm-matrix": history = try train(EmbeddingFGM(threatModel: threatModel, site: .embeddingMatrix)).1
         case "pgd": history = try train(EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: threatModel, steps: 3, stepSize: 0.25))).1
         case "freelb": history = try train(FreeLB(steps: 3, stepSize: 0.25, initialMagnitude: 0.1, maximumNorm: 0.5)).1
@@ -99,6 +100,22 @@ private func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
         }
     }
 
+    @Test func smartAscentRaisesTheSymmetricKL() {
+        var generator = SplitMix64(seed: 12)
+        var model = TextCNN(vocabularySize: 30, dimension: 6, classCount: 2, widths: [2, 3], filters: 4, using: &generator).with(mode: .inference)
+        let batch = test.batches(ofSize: 16, minimumLength: 3)[0]
+        let mask = paddingMask(batch.inputs)
+        let embedded = model.embed(batch.inputs)
+        let clean = model.classify(embedded, mask: mask)
+        func divergence(_ delta: Tensor) -> Float {
+            SMART.symmetricKL(model.classify(embedded + delta, mask: mask), clean).scalar
+        }
+        let threatModel = EmbeddingThreatModel(epsilon: 1)
+        let ascended = SMART(threatModel: threatModel, steps: 3, stepSize: 0.5).perturbation(for: batch.inputs, against: &model, using: &generator)
+        let random = threatModel.randomStart(shape: embedded.shape, mask: mask, using: &generator)
+        #expect(divergence(ascended) > 2 * divergence(random), "ascent \(divergence(ascended)) vs random \(divergence(random))")
+    }
+
     @Test func textCNNLearnsWithFGM() throws {
         let (_, history) = try train(EmbeddingFGM(threatModel: EmbeddingThreatModel(epsilon: 0.5)), model: "textcnn", epochs: 8)
         #expect((history.last?.validationCleanAccuracy ?? 0) > 0.9, "\(history.map { $0.validationCleanAccuracy ?? 0 })")
@@ -113,7 +130,7 @@ private func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
         #expect(first.parameters != other.parameters)
     }
 
-    @Test(arguments: ["fgm", "pgd", "pgd-random", "vat"])
+    @Test(arguments: ["fgm", "pgd", "pgd-random", "vat", "smart"])
     func perturbationsStayWithinEpsilonAndOffPadding(_ name: String) {
         var generator = SplitMix64(seed: 8)
         var model = TextCNN(vocabularySize: 30, dimension: 6, classCount: 2, widths: [2, 3], filters: 4, using: &generator)
@@ -121,6 +138,7 @@ private func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
         let threatModel = EmbeddingThreatModel(epsilon: 0.7)
         let delta = switch name {
         case "fgm": EmbeddingFGM(threatModel: threatModel).perturbation(for: batch.inputs, labels: batch.labels, against: &model)
+        case "smart": SMART(threatModel: threatModel, steps: 3, stepSize: 0.4).perturbation(for: batch.inputs, against: &model, using: &generator)
         case "vat": VirtualAdversarialTraining(threatModel: threatModel, powerIterations: 2).perturbation(for: batch.inputs, against: &model, using: &generator)
         default: EmbeddingPGD(threatModel: threatModel, steps: 5, stepSize: 0.4, randomStart: name == "pgd-random")
             .perturbation(for: batch.inputs, labels: batch.labels, against: &model, using: &generator)
