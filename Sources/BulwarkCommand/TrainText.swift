@@ -4,7 +4,7 @@ import Foundation
 
 /// The text classifiers `bulwark train --task text` builds.
 enum TextArchitecture: String, ExpressibleByArgument, CaseIterable {
-    case bag, textcnn
+    case bag, textcnn, bilstm
 
     /// A freshly initialized model of this architecture.
     func makeModel(vocabularySize: Int, classCount: Int, configuration: TextModelConfiguration, using generator: inout SplitMix64) -> any TextClassifier {
@@ -15,6 +15,9 @@ enum TextArchitecture: String, ExpressibleByArgument, CaseIterable {
             TextCNN(vocabularySize: vocabularySize, dimension: configuration.dimension, classCount: classCount,
                     widths: configuration.widths, filters: configuration.filters,
                     dropoutProbability: configuration.dropout, using: &generator)
+        case .bilstm:
+            BiLSTMClassifier(vocabularySize: vocabularySize, dimension: configuration.dimension, hiddenSize: configuration.hiddenSize ?? 100,
+                             classCount: classCount, dropoutProbability: configuration.dropout, using: &generator)
         }
     }
 }
@@ -25,6 +28,7 @@ struct TextModelConfiguration: Codable {
     var widths: [Int]
     var filters: Int
     var dropout: Float
+    var hiddenSize: Int?
 }
 
 /// The text-data options shared by `train --task text` and `eval --task text`.
@@ -74,7 +78,7 @@ struct TrainText: ParsableCommand {
 
     @OptionGroup var data: TextDataOptions
 
-    @Option(help: "bag (mean of embeddings, linear) or textcnn (Kim 2014).")
+    @Option(help: "bag (mean of embeddings, linear), textcnn (Kim 2014) or bilstm (bidirectional LSTM, final states).")
     var model: TextArchitecture = .textcnn
 
     @Option(help: "standard, fgm (Miyato et al. 2017: clean + adversarial loss), pgd (K steps on the embeddings, adversarial loss), freelb (Zhu et al. 2020: K ascent steps, parameter gradients averaged over them) vat (virtual adversarial training, Miyato et al. 2017: label-free KL term) or smart (Jiang et al. 2020's smoothness regularizer: symmetric KL at a K-step ascent point; no Bregman proximal step).")
@@ -110,7 +114,10 @@ struct TrainText: ParsableCommand {
     @Option(help: "TextCNN filter widths, comma-separated.")
     var widths: String = "3,4,5"
 
-    @Option(help: "TextCNN dropout probability on the pooled features.")
+    @Option(help: "BiLSTM hidden size per direction.")
+    var hiddenSize: Int = 100
+
+    @Option(help: "TextCNN and BiLSTM dropout probability before the output layer.")
     var dropout: Float = 0.5
 
     @Option(help: "Words seen fewer times in the training split map to <unk>.")
@@ -158,7 +165,7 @@ struct TrainText: ParsableCommand {
         try require(learningRate > 0 && learningRate.isFinite, "--learning-rate must be positive")
         try require(epsilon >= 0 && epsilon.isFinite, "--epsilon must be non-negative")
         try require(method == .standard || epsilon > 0, "--method \(method.rawValue) needs --epsilon > 0")
-        try require(embeddingDimension >= 1 && filters >= 1, "--embedding-dimension and --filters must be positive")
+        try require(embeddingDimension >= 1 && filters >= 1 && hiddenSize >= 1, "--embedding-dimension, --filters and --hidden-size must be positive")
         let parsed = parsedWidths
         try require(!parsed.isEmpty && parsed.count == widths.split(separator: ",").count && parsed.allSatisfy { $0 >= 1 },
                     "--widths must be positive integers separated by commas, such as 3,4,5")
@@ -185,7 +192,7 @@ struct TrainText: ParsableCommand {
         let training = EncodedTextDataset(trainingText, vocabulary: vocabulary, tokenizer: tokenizer, maximumLength: maximumLength)
         let evaluation = EncodedTextDataset(evaluationText, vocabulary: vocabulary, tokenizer: tokenizer, maximumLength: maximumLength)
 
-        let modelConfiguration = TextModelConfiguration(dimension: embeddingDimension, widths: parsedWidths, filters: filters, dropout: dropout)
+        let modelConfiguration = TextModelConfiguration(dimension: embeddingDimension, widths: parsedWidths, filters: filters, dropout: dropout, hiddenSize: hiddenSize)
         var generator = SplitMix64(seed: seed)
         let network = model.makeModel(vocabularySize: vocabulary.count, classCount: trainingText.classCount,
                                       configuration: modelConfiguration, using: &generator)

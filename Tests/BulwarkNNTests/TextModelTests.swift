@@ -42,12 +42,43 @@ import _TestSupport
         }
     }
 
-    @Test(arguments: ["bag", "textcnn"])
+    @Test func lstmMatchesFiniteDifferences() {
+        var generator = SplitMix64(seed: 13)
+        let weights = LSTMWeights(inputSize: 3, hiddenSize: 2, using: &generator)
+        let mask = paddingMask(tokens)
+        let input = seededTensor([2, 4, 3], seed: 14)
+        for reversed in [false, true] {
+            expectGradientMatchesFiniteDifferences(
+                at: [input, weights.inputWeight, weights.hiddenWeight, weights.inputBias, weights.hiddenBias], step: 1e-3
+            ) { inputs in
+                var copy = weights
+                (copy.inputWeight, copy.hiddenWeight, copy.inputBias, copy.hiddenBias) = (inputs[1], inputs[2], inputs[3], inputs[4])
+                return copy.finalHiddenState(inputs[0], mask: mask, reversed: reversed)
+            }
+        }
+    }
+
+    @Test func lstmFollowsTheGateEquationsForOneStep() {
+        // One step from a zero state: c = σ(g_i)·tanh(g_c), h = σ(g_o)·tanh(c).
+        var generator = SplitMix64(seed: 1)
+        var fixed = LSTMWeights(inputSize: 1, hiddenSize: 1, using: &generator)
+        fixed.inputWeight = Tensor(shape: [4, 1], scalars: [0.5, -1, 2, 1.5])
+        fixed.inputBias = Tensor([0.1, 0.2, -0.3, 0.4])
+        fixed.hiddenBias = Tensor([0, 0, 0, 0])
+        let h = fixed.finalHiddenState(Tensor(shape: [1, 1, 1], scalars: [0.8]), mask: Tensor(shape: [1, 1], scalars: [1]), reversed: false).scalar
+        func sigmoid(_ x: Float) -> Float { 1 / (1 + Foundation.exp(-x)) }
+        let c = sigmoid(0.5 * 0.8 + 0.1) * Foundation.tanh(2 * 0.8 - 0.3)
+        #expect(Swift.abs(h - sigmoid(1.5 * 0.8 + 0.4) * Foundation.tanh(c)) < 1e-6)
+    }
+
+    @Test(arguments: ["bag", "textcnn", "bilstm"])
     func paddingNeverChangesTheLogits(_ name: String) {
         var generator = SplitMix64(seed: 5)
-        let model: any TextClassifier = name == "bag"
-            ? EmbeddingBagClassifier(vocabularySize: 7, dimension: 4, classCount: 3, using: &generator)
-            : TextCNN(vocabularySize: 7, dimension: 4, classCount: 3, widths: [2, 3], filters: 4, using: &generator)
+        let model: any TextClassifier = switch name {
+        case "bag": EmbeddingBagClassifier(vocabularySize: 7, dimension: 4, classCount: 3, using: &generator)
+        case "textcnn": TextCNN(vocabularySize: 7, dimension: 4, classCount: 3, widths: [2, 3], filters: 4, using: &generator)
+        default: BiLSTMClassifier(vocabularySize: 7, dimension: 4, hiddenSize: 3, classCount: 3, using: &generator)
+        }
         var inference = model.with(mode: .inference)
         let short = Tensor(shape: [1, 2], scalars: [2, 4])
         let padded = Tensor(shape: [1, 6], scalars: [2, 4, 0, 0, 0, 0])
@@ -72,6 +103,16 @@ import _TestSupport
             "convs.1.bias": [5], "convs.2.weight": [5, 1, 5, 4], "convs.2.bias": [5], "fc.weight": [2, 15], "fc.bias": [2],
         ])
         #expect(cnn.embedding.weight.array[0..<4].allSatisfy { $0 == 0 })
+        let lstm = BiLSTMClassifier(vocabularySize: 10, dimension: 4, hiddenSize: 3, classCount: 2, using: &generator)
+        var expected: [String: [Int]] = ["embedding.weight": [10, 4], "fc.weight": [2, 6], "fc.bias": [2]]
+        for suffix in ["", "_reverse"] {
+            expected["lstm.weight_ih_l0" + suffix] = [12, 4]
+            expected["lstm.weight_hh_l0" + suffix] = [12, 3]
+            expected["lstm.bias_ih_l0" + suffix] = [12]
+            expected["lstm.bias_hh_l0" + suffix] = [12]
+        }
+        #expect(lstm.parameters.mapValues(\.shape) == expected)
+        #expect(lstm.with(mode: .inference).dropout.mode == .inference)
         // Mode reaches the dropout layer.
         #expect(cnn.with(mode: .inference).dropout.mode == .inference)
     }

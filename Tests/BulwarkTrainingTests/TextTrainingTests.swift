@@ -31,9 +31,11 @@ private func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
             let history = try trainer.fit(&model, on: training, validation: test, using: &generator)
             return (model, history)
         }
-        return name == "bag"
-            ? try fit(EmbeddingBagClassifier(vocabularySize: 30, dimension: 8, classCount: 2, using: &generator))
-            : try fit(TextCNN(vocabularySize: 30, dimension: 8, classCount: 2, widths: [2, 3], filters: 8, dropoutProbability: 0.2, using: &generator))
+        switch name {
+        case "bag": return try fit(EmbeddingBagClassifier(vocabularySize: 30, dimension: 8, classCount: 2, using: &generator))
+        case "bilstm": return try fit(BiLSTMClassifier(vocabularySize: 30, dimension: 8, hiddenSize: 8, classCount: 2, dropoutProbability: 0.2, using: &generator))
+        default: return try fit(TextCNN(vocabularySize: 30, dimension: 8, classCount: 2, widths: [2, 3], filters: 8, dropoutProbability: 0.2, using: &generator))
+        }
     }
 
     @Test(arguments: ["standard", "fgm", "fgm-matrix", "pgd", "freelb", "vat", "smart"])
@@ -116,9 +118,10 @@ private func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
         #expect(divergence(ascended) > 2 * divergence(random), "ascent \(divergence(ascended)) vs random \(divergence(random))")
     }
 
-    @Test func textCNNLearnsWithFGM() throws {
-        let (_, history) = try train(EmbeddingFGM(threatModel: EmbeddingThreatModel(epsilon: 0.5)), model: "textcnn", epochs: 8)
-        #expect((history.last?.validationCleanAccuracy ?? 0) > 0.9, "\(history.map { $0.validationCleanAccuracy ?? 0 })")
+    @Test(arguments: ["textcnn", "bilstm"])
+    func recurrentAndConvolutionalModelsLearnWithFGM(_ name: String) throws {
+        let (_, history) = try train(EmbeddingFGM(threatModel: EmbeddingThreatModel(epsilon: 0.5)), model: name, epochs: 8)
+        #expect((history.last?.validationCleanAccuracy ?? 0) > 0.9, "\(name): \(history.map { $0.validationCleanAccuracy ?? 0 })")
     }
 
     @Test func sameSeedGivesIdenticalWeights() throws {
