@@ -128,7 +128,7 @@ struct EvalText: ParsableCommand {
         guard training.classNames == classNames else {
             throw ValidationError("The checkpoint's classes \(classNames.joined(separator: ", ")) differ from the dataset's \(training.classNames.joined(separator: ", ")); evaluate on the dataset the model was trained on.")
         }
-        var evaluation = EncodedTextDataset(evaluationText, vocabulary: words)
+        var evaluation = EncodedTextDataset(evaluationText, vocabulary: words, maximumLength: modelConfiguration.maximumLength)
         if let count, count < evaluation.count {
             evaluation = EncodedTextDataset(sequences: Array(evaluation.sequences.prefix(count)), labels: Array(evaluation.labels.prefix(count)), classNames: evaluation.classNames)
         }

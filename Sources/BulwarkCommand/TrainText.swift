@@ -4,7 +4,7 @@ import Foundation
 
 /// The text classifiers `bulwark train --task text` builds.
 enum TextArchitecture: String, ExpressibleByArgument, CaseIterable {
-    case bag, textcnn, bilstm
+    case bag, textcnn, bilstm, transformer
 
     /// A freshly initialized model of this architecture.
     func makeModel(vocabularySize: Int, classCount: Int, configuration: TextModelConfiguration, using generator: inout SplitMix64) -> any TextClassifier {
@@ -18,6 +18,11 @@ enum TextArchitecture: String, ExpressibleByArgument, CaseIterable {
         case .bilstm:
             BiLSTMClassifier(vocabularySize: vocabularySize, dimension: configuration.dimension, hiddenSize: configuration.hiddenSize ?? 100,
                              classCount: classCount, dropoutProbability: configuration.dropout, using: &generator)
+        case .transformer:
+            TransformerClassifier(vocabularySize: vocabularySize, dimension: configuration.dimension, heads: configuration.heads ?? 4,
+                                  feedforwardSize: configuration.feedforwardSize ?? 256, layerCount: configuration.layerCount ?? 2,
+                                  classCount: classCount, maximumLength: configuration.maximumLength ?? 128,
+                                  dropoutProbability: configuration.dropout, using: &generator)
         }
     }
 }
@@ -29,6 +34,11 @@ struct TextModelConfiguration: Codable {
     var filters: Int
     var dropout: Float
     var hiddenSize: Int?
+    var heads: Int?
+    var layerCount: Int?
+    var feedforwardSize: Int?
+    /// Sequences are truncated to this many tokens (the Transformer's positions).
+    var maximumLength: Int?
 }
 
 /// The text-data options shared by `train --task text` and `eval --task text`.
@@ -78,7 +88,7 @@ struct TrainText: ParsableCommand {
 
     @OptionGroup var data: TextDataOptions
 
-    @Option(help: "bag (mean of embeddings, linear), textcnn (Kim 2014) or bilstm (bidirectional LSTM, final states).")
+    @Option(help: "bag (mean of embeddings, linear), textcnn (Kim 2014), bilstm (bidirectional LSTM, final states) or transformer (post-norm encoder, learned positions, masked mean).")
     var model: TextArchitecture = .textcnn
 
     @Option(help: "standard, fgm (Miyato et al. 2017: clean + adversarial loss), pgd (K steps on the embeddings, adversarial loss), freelb (Zhu et al. 2020: K ascent steps, parameter gradients averaged over them) vat (virtual adversarial training, Miyato et al. 2017: label-free KL term) or smart (Jiang et al. 2020's smoothness regularizer: symmetric KL at a K-step ascent point; no Bregman proximal step).")
@@ -117,7 +127,16 @@ struct TrainText: ParsableCommand {
     @Option(help: "BiLSTM hidden size per direction.")
     var hiddenSize: Int = 100
 
-    @Option(help: "TextCNN and BiLSTM dropout probability before the output layer.")
+    @Option(help: "Transformer attention heads (they divide --embedding-dimension).")
+    var heads: Int = 4
+
+    @Option(help: "Transformer encoder layers.")
+    var layers: Int = 2
+
+    @Option(help: "Transformer feed-forward size.")
+    var feedforwardSize: Int = 256
+
+    @Option(help: "TextCNN, BiLSTM and Transformer dropout probability before the output layer.")
     var dropout: Float = 0.5
 
     @Option(help: "Words seen fewer times in the training split map to <unk>.")
@@ -126,7 +145,7 @@ struct TrainText: ParsableCommand {
     @Option(help: "At most this many vocabulary entries (<pad> and <unk> included).")
     var maximumVocabulary: Int?
 
-    @Option(help: "Truncate every sequence to this many tokens.")
+    @Option(help: "Truncate every sequence to this many tokens (the Transformer's learned positions; default 128 for it).")
     var maximumLength: Int?
 
     @Flag(help: "Batch examples in random order instead of grouping similar lengths.")
@@ -169,6 +188,8 @@ struct TrainText: ParsableCommand {
         let parsed = parsedWidths
         try require(!parsed.isEmpty && parsed.count == widths.split(separator: ",").count && parsed.allSatisfy { $0 >= 1 },
                     "--widths must be positive integers separated by commas, such as 3,4,5")
+        try require(heads >= 1 && layers >= 1 && feedforwardSize >= 1, "--heads, --layers and --feedforward-size must be positive")
+        try require(model != .transformer || embeddingDimension % heads == 0, "--embedding-dimension \(embeddingDimension) must be a multiple of --heads \(heads)")
         try require(dropout >= 0 && dropout < 1, "--dropout must be in [0, 1)")
         try require(minimumFrequency >= 1, "--minimum-frequency must be at least 1")
         if let maximumVocabulary { try require(maximumVocabulary >= 2, "--maximum-vocabulary must be at least 2") }
@@ -189,10 +210,13 @@ struct TrainText: ParsableCommand {
         let tokenizer = WordTokenizer()
         let vocabulary = Vocabulary(counting: trainingText.texts.map(tokenizer.tokenize),
                                     minimumFrequency: minimumFrequency, maximumSize: maximumVocabulary)
-        let training = EncodedTextDataset(trainingText, vocabulary: vocabulary, tokenizer: tokenizer, maximumLength: maximumLength)
-        let evaluation = EncodedTextDataset(evaluationText, vocabulary: vocabulary, tokenizer: tokenizer, maximumLength: maximumLength)
+        let truncation = model == .transformer ? (maximumLength ?? 128) : maximumLength
+        let training = EncodedTextDataset(trainingText, vocabulary: vocabulary, tokenizer: tokenizer, maximumLength: truncation)
+        let evaluation = EncodedTextDataset(evaluationText, vocabulary: vocabulary, tokenizer: tokenizer, maximumLength: truncation)
 
-        let modelConfiguration = TextModelConfiguration(dimension: embeddingDimension, widths: parsedWidths, filters: filters, dropout: dropout, hiddenSize: hiddenSize)
+        let modelConfiguration = TextModelConfiguration(
+            dimension: embeddingDimension, widths: parsedWidths, filters: filters, dropout: dropout, hiddenSize: hiddenSize,
+            heads: heads, layerCount: layers, feedforwardSize: feedforwardSize, maximumLength: truncation)
         var generator = SplitMix64(seed: seed)
         let network = model.makeModel(vocabularySize: vocabulary.count, classCount: trainingText.classCount,
                                       configuration: modelConfiguration, using: &generator)

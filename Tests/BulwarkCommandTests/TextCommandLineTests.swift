@@ -42,13 +42,13 @@ import Testing
         return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
     }
 
-    @Test(arguments: [("bag", "fgm"), ("textcnn", "pgd"), ("bag", "freelb"), ("bag", "vat"), ("bag", "smart"), ("bilstm", "standard")])
+    @Test(arguments: [("bag", "fgm"), ("textcnn", "pgd"), ("bag", "freelb"), ("bag", "vat"), ("bag", "smart"), ("bilstm", "standard"), ("transformer", "freelb")])
     func trainTextWritesModelVocabularyAndMetrics(_ model: String, _ method: String) throws {
         let run = directory + "/run-\(model)-\(method)"
         let result = try bulwark([
             "train", "--task", "text", "--dataset", "tsv", "--data-dir", directory + "/data", "--model", model,
             "--method", method, "--epsilon", "0.5", "--epochs", "4", "--batch-size", "20", "--learning-rate", "0.02",
-            "--embedding-dimension", "8", "--filters", "4", "--hidden-size", "6", "--validation-steps", "2", "--out", run, "--quiet",
+            "--embedding-dimension", "8", "--filters", "4", "--hidden-size", "6", "--heads", "2", "--layers", "1", "--feedforward-size", "16", "--validation-steps", "2", "--out", run, "--quiet",
         ])
         #expect(result.status == 0, "\(result.error)")
         #expect(result.output.contains("final epoch"))

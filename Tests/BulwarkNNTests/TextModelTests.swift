@@ -71,12 +71,67 @@ import _TestSupport
         #expect(Swift.abs(h - sigmoid(1.5 * 0.8 + 0.4) * Foundation.tanh(c)) < 1e-6)
     }
 
-    @Test(arguments: ["bag", "textcnn", "bilstm"])
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func batchedMatmulMatchesFiniteDifferencesAndPerEntryProducts(_ transposeLHS: Bool, _ transposeRHS: Bool) {
+        let a = seededTensor(transposeLHS ? [3, 4, 2] : [3, 2, 4], seed: 20)
+        let b = seededTensor(transposeRHS ? [3, 5, 4] : [3, 4, 5], seed: 21)
+        let product = batchedMatmul(a, b, transposeLHS: transposeLHS, transposeRHS: transposeRHS)
+        #expect(product.shape == [3, 2, 5])
+        for entry in 0..<3 {
+            let slice = { (t: Tensor) in t.slice(alongAxis: 0, entry..<(entry + 1)).reshaped(to: Array(t.shape.dropFirst())) }
+            let expected = matmul(slice(a), slice(b), transposeLHS: transposeLHS, transposeRHS: transposeRHS)
+            #expect(slice(product).array == expected.array)
+        }
+        expectGradientMatchesFiniteDifferences(at: [a, b]) { batchedMatmul($0[0], $0[1], transposeLHS: transposeLHS, transposeRHS: transposeRHS) }
+    }
+
+    @Test func layerNormAndGELUMatchFiniteDifferencesAndReferenceValues() {
+        var norm = LayerNorm(size: 4)
+        let x = seededTensor([3, 4], seed: 22)
+        let normalized = norm(x).array
+        let mean = normalized[0..<4].reduce(0, +) / 4
+        let variance = normalized[0..<4].reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / 4
+        #expect(Swift.abs(mean) < 1e-6 && Swift.abs(variance - 1) < 1e-3)
+        expectGradientMatchesFiniteDifferences(at: [x, seededTensor([4], seed: 23), seededTensor([4], seed: 24)], step: 1e-3) { inputs in
+            var layer = LayerNorm(size: 4)
+            (layer.weight, layer.bias) = (inputs[1], inputs[2])
+            return layer(inputs[0])
+        }
+        // PyTorch: F.gelu(torch.tensor([-1.0, 0.5, 2.0]), approximate="tanh").
+        let values = gelu(Tensor([-1, 0.5, 2])).array
+        for (value, reference) in zip(values, [Float(-0.158808), 0.345714, 1.954598]) { #expect(Swift.abs(value - reference) < 1e-5) }
+        expectGradientMatchesFiniteDifferences(at: [seededTensor([10], in: -3...3, seed: 25)], step: 1e-3) { gelu($0[0]) }
+    }
+
+    @Test func maskedAttentionAndTheEncoderLayerMatchFiniteDifferences() {
+        var generator = SplitMix64(seed: 26)
+        let layer = TransformerEncoderLayer(size: 4, heads: 2, feedforwardSize: 6, using: &generator)
+        let mask = paddingMask(tokens)
+        let input = seededTensor([2, 4, 4], seed: 27)
+        expectGradientMatchesFiniteDifferences(at: [input, layer.selfAttention.inputProjectionWeight], step: 1e-3) { inputs in
+            var copy = layer.selfAttention
+            copy.inputProjectionWeight = inputs[1]
+            return copy.attend(inputs[0], mask: mask)
+        }
+        expectGradientMatchesFiniteDifferences(at: [input, layer.linear1.weight], step: 1e-3) { inputs in
+            var copy = layer
+            copy.linear1.weight = inputs[1]
+            return copy.encode(inputs[0], mask: mask)
+        }
+        // A padding key gets no attention: changing it leaves real positions unchanged.
+        var changed = input.array
+        for index in 24..<32 { changed[index] = 50 }
+        let before = layer.encode(input, mask: mask).array, after = layer.encode(Tensor(shape: [2, 4, 4], scalars: changed), mask: mask).array
+        for index in 0..<24 { #expect(Swift.abs(before[index] - after[index]) < 1e-5) }
+    }
+
+    @Test(arguments: ["bag", "textcnn", "bilstm", "transformer"])
     func paddingNeverChangesTheLogits(_ name: String) {
         var generator = SplitMix64(seed: 5)
         let model: any TextClassifier = switch name {
         case "bag": EmbeddingBagClassifier(vocabularySize: 7, dimension: 4, classCount: 3, using: &generator)
         case "textcnn": TextCNN(vocabularySize: 7, dimension: 4, classCount: 3, widths: [2, 3], filters: 4, using: &generator)
+        case "transformer": TransformerClassifier(vocabularySize: 7, dimension: 4, heads: 2, feedforwardSize: 8, layerCount: 2, classCount: 3, maximumLength: 8, using: &generator)
         default: BiLSTMClassifier(vocabularySize: 7, dimension: 4, hiddenSize: 3, classCount: 3, using: &generator)
         }
         var inference = model.with(mode: .inference)
@@ -113,6 +168,17 @@ import _TestSupport
         }
         #expect(lstm.parameters.mapValues(\.shape) == expected)
         #expect(lstm.with(mode: .inference).dropout.mode == .inference)
+        let transformer = TransformerClassifier(vocabularySize: 10, dimension: 4, heads: 2, feedforwardSize: 8, layerCount: 1, classCount: 2, maximumLength: 16, using: &generator)
+        #expect(transformer.parameters.mapValues(\.shape) == [
+            "embedding.weight": [10, 4], "positions.weight": [16, 4],
+            "encoder.layers.0.self_attn.in_proj_weight": [12, 4], "encoder.layers.0.self_attn.in_proj_bias": [12],
+            "encoder.layers.0.self_attn.out_proj.weight": [4, 4], "encoder.layers.0.self_attn.out_proj.bias": [4],
+            "encoder.layers.0.linear1.weight": [8, 4], "encoder.layers.0.linear1.bias": [8],
+            "encoder.layers.0.linear2.weight": [4, 8], "encoder.layers.0.linear2.bias": [4],
+            "encoder.layers.0.norm1.weight": [4], "encoder.layers.0.norm1.bias": [4],
+            "encoder.layers.0.norm2.weight": [4], "encoder.layers.0.norm2.bias": [4],
+            "fc.weight": [2, 4], "fc.bias": [2],
+        ])
         // Mode reaches the dropout layer.
         #expect(cnn.with(mode: .inference).dropout.mode == .inference)
     }

@@ -33,6 +33,7 @@ private func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
         }
         switch name {
         case "bag": return try fit(EmbeddingBagClassifier(vocabularySize: 30, dimension: 8, classCount: 2, using: &generator))
+        case "transformer": return try fit(TransformerClassifier(vocabularySize: 30, dimension: 8, heads: 2, feedforwardSize: 16, layerCount: 1, classCount: 2, maximumLength: 16, dropoutProbability: 0.1, using: &generator))
         case "bilstm": return try fit(BiLSTMClassifier(vocabularySize: 30, dimension: 8, hiddenSize: 8, classCount: 2, dropoutProbability: 0.2, using: &generator))
         default: return try fit(TextCNN(vocabularySize: 30, dimension: 8, classCount: 2, widths: [2, 3], filters: 8, dropoutProbability: 0.2, using: &generator))
         }
@@ -118,8 +119,8 @@ private func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
         #expect(divergence(ascended) > 2 * divergence(random), "ascent \(divergence(ascended)) vs random \(divergence(random))")
     }
 
-    @Test(arguments: ["textcnn", "bilstm"])
-    func recurrentAndConvolutionalModelsLearnWithFGM(_ name: String) throws {
+    @Test(arguments: ["textcnn", "bilstm", "transformer"])
+    func recurrentConvolutionalAndAttentionModelsLearnWithFGM(_ name: String) throws {
         let (_, history) = try train(EmbeddingFGM(threatModel: EmbeddingThreatModel(epsilon: 0.5)), model: name, epochs: 8)
         #expect((history.last?.validationCleanAccuracy ?? 0) > 0.9, "\(name): \(history.map { $0.validationCleanAccuracy ?? 0 })")
     }
