@@ -6,7 +6,7 @@ import Foundation
 struct EvalText: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bulwark eval --task text",
-        abstract: "Measure clean accuracy and robust accuracy under embedding-space PGD of a text classifier.",
+        abstract: "Measure clean accuracy and robust accuracy under embedding-space PGD or WordNet word substitution (PWWS) of a text classifier.",
         discussion: """
             Reads a checkpoint written by bulwark train --task text and the vocabulary.txt beside it, \
             and evaluates the dataset's evaluation split (SST-2 dev, MR's held-out 10% for the same \
@@ -19,6 +19,7 @@ struct EvalText: ParsableCommand {
 
     enum AttackName: String, ExpressibleByArgument, CaseIterable {
         case embeddingPGD = "embedding-pgd"
+        case pwws
         case none
     }
 
@@ -30,8 +31,20 @@ struct EvalText: ParsableCommand {
 
     @OptionGroup var data: TextDataOptions
 
-    @Option(help: "embedding-pgd, or none for clean accuracy only.")
+    @Option(help: "embedding-pgd, pwws (WordNet synonym substitution, Ren et al. 2019), or none for clean accuracy only.")
     var attack: AttackName = .embeddingPGD
+
+    @Option(help: "PWWS: the WordNet database directory (data.noun, data.verb, data.adj, data.adv; Debian package wordnet-base).")
+    var wordnetDir: String = "/usr/share/wordnet"
+
+    @Option(help: "PWWS: at most this fraction of each sentence's tokens may change.")
+    var maximumChangeFraction: Float = 0.25
+
+    @Option(help: "PWWS: at most this many model evaluations per sentence.")
+    var queryBudget: Int = 2000
+
+    @Option(help: "PWWS: write each original and adversarial sentence, tab-separated with label and outcome, to this file.")
+    var pairs: String?
 
     @Option(help: "The L2 radius ε of each example's perturbation (embedding units).")
     var epsilon: Float = 1
@@ -75,6 +88,8 @@ struct EvalText: ParsableCommand {
         if let epsilons {
             try require(radii.count == epsilons.split(separator: ",").count, "--epsilons must be numbers separated by commas, such as 0.5,1,2")
         }
+        try require(maximumChangeFraction > 0 && maximumChangeFraction <= 1, "--maximum-change-fraction must be in (0, 1]")
+        try require(queryBudget >= 1, "--query-budget must be at least 1")
         try require(radii.allSatisfy { $0 >= 0 && $0.isFinite }, "ε must be finite and non-negative")
     }
 
@@ -88,6 +103,17 @@ struct EvalText: ParsableCommand {
         var seconds: Double
     }
 
+    /// PWWS's figures in the JSON output.
+    struct SubstitutionResult: Codable {
+        var accuracyUnderAttack: Float
+        var successRate: Float
+        var meanChangedFraction: Float
+        var meanQueries: Float
+        var maximumChangeFraction: Float
+        var queryBudget: Int
+        var seconds: Double
+    }
+
     /// The JSON output.
     struct Report: Codable {
         var model: String
@@ -96,6 +122,7 @@ struct EvalText: ParsableCommand {
         var cleanAccuracy: Float
         var attack: String
         var results: [Result]
+        var pwws: SubstitutionResult?
     }
 
     func run() throws {
@@ -158,8 +185,56 @@ struct EvalText: ParsableCommand {
                                           maxPerturbationNorm: report.maximumPerturbationNorm, seconds: Date().timeIntervalSince(start)))
                 }
             }
+            var substitution: SubstitutionResult?
+            if attack == .pwws {
+                substitution = try substitutionAttack(network, minimumLength: minimumLength)
+            }
             return Report(model: model, dataset: data.dataset.rawValue, count: evaluation.count, cleanAccuracy: clean,
-                          attack: attack.rawValue, results: results)
+                          attack: attack.rawValue, results: results, pwws: substitution)
+        }
+        func substitutionAttack<Model: TextClassifier>(_ network: Model, minimumLength: Int) throws -> SubstitutionResult {
+            let start = Date()
+            let wordNet = try WordNetSynonyms(directory: wordnetDir)
+            var substitutes = [Int32: [Int32]]()
+            for (index, token) in words.tokens.enumerated().dropFirst(2) where !englishStopwords.contains(token) {
+                let candidates = wordNet.synonyms(of: token).map(words.index(of:)).filter { $0 != Vocabulary.unknownIndex }
+                if !candidates.isEmpty { substitutes[Int32(index)] = candidates }
+            }
+            let protected = Set(englishStopwords.map(words.index(of:)))
+            let pwws = PWWS(substitutes: substitutes, protectedTokens: protected, unknownToken: Vocabulary.unknownIndex,
+                            maximumChangeFraction: maximumChangeFraction, queryBudget: queryBudget)
+            var (correct, robust, succeeded, changedFraction, queries) = (0, 0, 0, 0.0, 0)
+            var lines = ["label\tsucceeded\tchanged\toriginal\tadversarial"]
+            progress.begin("pwws")
+            for (index, sequence) in evaluation.sequences.enumerated() {
+                let result = pwws.attack(sequence, label: evaluation.labels[index], against: network, minimumLength: minimumLength)
+                if result.originallyCorrect {
+                    correct += 1
+                    queries += result.queries
+                    if result.succeeded {
+                        succeeded += 1
+                        changedFraction += Double(result.changedCount) / Double(Swift.max(sequence.count, 1))
+                    } else {
+                        robust += 1
+                    }
+                    lines.append("\(evaluation.classNames[Int(evaluation.labels[index])])\t\(result.succeeded)\t\(result.changedCount)\t"
+                        + words.decode(result.original).joined(separator: " ") + "\t" + words.decode(result.adversarial).joined(separator: " "))
+                }
+                progress.update(done: index + 1, total: evaluation.count, unit: "sentences")
+            }
+            if let pairs {
+                do {
+                    try (lines.joined(separator: "\n") + "\n").write(toFile: pairs, atomically: true, encoding: .utf8)
+                } catch {
+                    throw ValidationError("Cannot write '\(pairs)': \(error.localizedDescription). Check that the directory is writable.")
+                }
+            }
+            return SubstitutionResult(
+                accuracyUnderAttack: Float(robust) / Float(Swift.max(evaluation.count, 1)),
+                successRate: Float(succeeded) / Float(Swift.max(correct, 1)),
+                meanChangedFraction: Float(changedFraction / Double(Swift.max(succeeded, 1))),
+                meanQueries: Float(queries) / Float(Swift.max(correct, 1)),
+                maximumChangeFraction: maximumChangeFraction, queryBudget: queryBudget, seconds: Date().timeIntervalSince(start))
         }
         let report = try evaluate(network)
         output("clean accuracy: \(percent(report.cleanAccuracy)) of \(report.count)")
@@ -167,6 +242,11 @@ struct EvalText: ParsableCommand {
             output(String(format: "embedding PGD-%d at ε = %g (step %g): robust accuracy %@, max ‖δ‖₂ %.4g, %.1f s",
                           result.steps, Double(result.epsilon), Double(result.stepSize), percent(result.robustAccuracy),
                           Double(result.maxPerturbationNorm), result.seconds))
+        }
+        if let substitution = report.pwws {
+            output(String(format: "PWWS (WordNet synonyms, ≤ %g of the words, ≤ %d queries): accuracy under attack %@, success rate %@, mean fraction of words changed %.3f, mean queries %.1f, %.1f s",
+                          Double(substitution.maximumChangeFraction), substitution.queryBudget, percent(substitution.accuracyUnderAttack),
+                          percent(substitution.successRate), Double(substitution.meanChangedFraction), Double(substitution.meanQueries), substitution.seconds))
         }
         if let json {
             let encoder = JSONEncoder()

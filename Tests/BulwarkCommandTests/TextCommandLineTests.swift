@@ -133,3 +133,40 @@ extension TextCommandLineTests {
         #expect(rejected.error.contains("fgm only"), "\(rejected.error)")
     }
 }
+
+extension TextCommandLineTests {
+    @Test func pwwsUsesTheGivenWordNetAndWritesPairs() throws {
+        let run = directory + "/run-pwws"
+        let train = try bulwark([
+            "train", "--task", "text", "--dataset", "tsv", "--data-dir", directory + "/data", "--model", "bag",
+            "--epochs", "3", "--batch-size", "20", "--learning-rate", "0.02", "--embedding-dimension", "8", "--out", run, "--quiet",
+        ])
+        #expect(train.status == 0, "\(train.error)")
+        // A made-up WordNet in which "good" and "bad" share a synset, so swapping them flips the label.
+        let wordnet = directory + "/wordnet"
+        try FileManager.default.createDirectory(atPath: wordnet, withIntermediateDirectories: true)
+        for name in ["data.noun", "data.verb", "data.adv"] { try "".write(toFile: wordnet + "/" + name, atomically: true, encoding: .utf8) }
+        try "00000001 00 a 02 good 0 bad 0 000 | test\n".write(toFile: wordnet + "/data.adj", atomically: true, encoding: .utf8)
+        let json = run + "/pwws.json", pairs = run + "/pairs.tsv"
+        let eval = try bulwark([
+            "eval", "--task", "text", "--model", run + "/model.safetensors", "--dataset", "tsv", "--data-dir", directory + "/data",
+            "--attack", "pwws", "--wordnet-dir", wordnet, "--pairs", pairs, "--json", json, "--quiet",
+        ])
+        #expect(eval.status == 0, "\(eval.error)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+        let pwws = try #require(report["pwws"] as? [String: Any])
+        #expect((pwws["success_rate"] as? Double ?? 0) > 0.9, "\(pwws)")
+        #expect((pwws["accuracy_under_attack"] as? Double ?? 1) < 0.1)
+        let lines = try String(contentsOfFile: pairs, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count > 90)
+        let fields = lines[1].split(separator: "\t").map(String.init)
+        #expect(fields.count == 5)
+        // Only the synonym swap happens: the two sentences differ in exactly one word, good ↔ bad.
+        let (original, adversarial) = (fields[3].split(separator: " "), fields[4].split(separator: " "))
+        let differences = zip(original, adversarial).filter { $0 != $1 }
+        #expect(differences.count == 1 && Set([differences[0].0, differences[0].1]) == ["good", "bad"], "\(fields)")
+        let missing = try bulwark(["eval", "--task", "text", "--model", run + "/model.safetensors", "--dataset", "tsv",
+                                   "--data-dir", directory + "/data", "--attack", "pwws", "--wordnet-dir", directory + "/none"])
+        #expect(missing.status != 0 && missing.error.contains("wordnet-base"), "\(missing.error)")
+    }
+}

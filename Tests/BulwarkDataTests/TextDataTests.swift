@@ -217,3 +217,38 @@ struct RealTextDataTests {
         #expect(agNews.labels.filter { $0 == 3 }.count == 1_900)
     }
 }
+
+@Suite("WordNet synonyms")
+struct WordNetTests {
+    @Test("data files: license lines skipped, hexadecimal word counts, markers and multiword lemmas dropped")
+    func parse() throws {
+        let directory = try TemporaryDirectory()
+        let header = "  1 This software and database is being provided\n  2 under the following license.\n"
+        try directory.write(Array((header + "00001 00 n 02 film 0 movie 0 000 | a motion picture\n00002 00 n 03 picture 0 film 1 motion_picture 0 000 | same\n").utf8), to: "data.noun")
+        try directory.write(Array((header + "00003 00 a 0a good(a) 0 full 0 estimable 0 honorable 0 respectable 0 beneficial 0 just 0 upright 0 adept 0 expert 0 000 | ok\n").utf8), to: "data.adj")
+        try directory.write(Array(header.utf8), to: "data.verb")
+        try directory.write(Array(header.utf8), to: "data.adv")
+        let wordNet = try WordNetSynonyms(directory: directory.path)
+        #expect(wordNet.synonyms(of: "film") == ["movie", "picture"])
+        #expect(wordNet.synonyms(of: "Good").count == 9)
+        #expect(wordNet.synonyms(of: "motion_picture") == [])
+        #expect(wordNet.synonyms(of: "absent") == [])
+        try directory.write(Array("00004 00 n zz broken\n".utf8), to: "data.adv")
+        #expect(throws: TextDataError.self) { try WordNetSynonyms(directory: directory.path) }
+    }
+
+    @Test("a missing database names the files and the Debian package")
+    func missing() {
+        #expect(throws: TextDataError.filesNotFound(dataset: "WordNet (Debian package wordnet-base)", directory: "/nonexistent", missing: WordNetSynonyms.dataFiles)) {
+            try WordNetSynonyms(directory: "/nonexistent")
+        }
+    }
+
+    @Test("the installed WordNet 3.0 knows common synonyms",
+          .enabled(if: FileManager.default.fileExists(atPath: "/usr/share/wordnet/data.adj"), "WordNet is not installed (Debian package wordnet-base)"))
+    func installed() throws {
+        let wordNet = try WordNetSynonyms(directory: "/usr/share/wordnet")
+        #expect(wordNet.synonyms(of: "good").contains("beneficial"))
+        #expect(wordNet.synonyms(of: "movie").contains("film"))
+    }
+}

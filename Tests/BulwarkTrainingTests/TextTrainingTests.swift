@@ -258,3 +258,42 @@ private struct CountingClassifier: TextClassifier {
         }
     }
 }
+
+@Suite struct PWWSTests {
+    /// A bag model that has learned the synthetic task (2 → class 0, 3 → class 1).
+    func trainedModel() throws -> EmbeddingBagClassifier {
+        var generator = SplitMix64(seed: 1)
+        var model = EmbeddingBagClassifier(vocabularySize: 30, dimension: 8, classCount: 2, using: &generator)
+        var trainer = TextTrainer(method: StandardTraining(), optimizer: Adam(learningRate: 0.05), schedule: .constant(0.05), epochs: 6, batchSize: 32)
+        _ = try trainer.fit(&model, on: syntheticText(count: 256, seed: 1), validation: nil, using: &generator)
+        return model
+    }
+
+    @Test func substitutesOnlyListedSynonymsAndFlipsWhenASynonymCarriesTheOtherClass() throws {
+        let model = try trainedModel()
+        // Token 3 (positive) has the "synonyms" 2 (negative) and 10 (neutral); 2 has none.
+        let attack = PWWS(substitutes: [3: [10, 2], 11: [12]], protectedTokens: [13], maximumChangeFraction: 0.5)
+        let result = attack.attack([11, 3, 13, 14], label: 1, against: model)
+        #expect(result.originallyCorrect)
+        #expect(result.succeeded)
+        #expect(result.adversarial[1] == 2 && result.adversarial[2] == 13 && result.adversarial[3] == 14)
+        for (original, adversarial) in zip(result.original, result.adversarial) where original != adversarial {
+            #expect(attack.substitutes[original]?.contains(adversarial) == true)
+        }
+        #expect(result.changedCount == zip(result.original, result.adversarial).filter { $0 != $1 }.count)
+        // 1 clean query, 2 saliency queries (<unk> at positions 0 and 1), 3 substitutes, then the greedy queries.
+        #expect(result.queries >= 6 && result.queries <= 8)
+    }
+
+    @Test func respectsTheChangeFractionTheQueryBudgetAndWrongPredictions() throws {
+        let model = try trainedModel()
+        let substitutes: [Int32: [Int32]] = [3: [2], 11: [12], 14: [15]]
+        // One word in four may change, and the signal word is not the most salient swap.
+        let limited = PWWS(substitutes: substitutes, maximumChangeFraction: 0.25).attack([11, 3, 14, 16], label: 1, against: model)
+        #expect(limited.changedCount <= 1)
+        let starved = PWWS(substitutes: substitutes, queryBudget: 1).attack([11, 3, 14, 16], label: 1, against: model)
+        #expect(starved.queries == 1 && starved.changedCount == 0 && !starved.succeeded)
+        let wrong = PWWS(substitutes: substitutes).attack([11, 3, 14, 16], label: 0, against: model)
+        #expect(!wrong.originallyCorrect && !wrong.succeeded && wrong.adversarial == wrong.original)
+    }
+}
