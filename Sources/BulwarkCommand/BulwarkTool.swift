@@ -8,7 +8,15 @@ struct BulwarkTool: ParsableCommand {
     static func main() {
         retainLargeAllocations()
         do {
-            var command = try parseAsRoot()
+            var command: any ParsableCommand
+            let arguments = Array(CommandLine.arguments.dropFirst())
+            if let rest = textTaskArguments(arguments, of: "train") {
+                command = try TrainText.parseAsRoot(rest)
+            } else if let rest = textTaskArguments(arguments, of: "eval") {
+                command = try EvalText.parseAsRoot(rest)
+            } else {
+                command = try parseAsRoot()
+            }
             try command.run()
         } catch {
             exit(withError: error)
@@ -24,6 +32,9 @@ struct BulwarkTool: ParsableCommand {
               bulwark eval --model runs/fast/model.safetensors --attack pgd --epsilon 0.1 --steps 20 --step-size 0.01
             and look at the results:
               bulwark report runs/fast
+            Text classifiers (SST-2, MR, TREC, AG News, CSV/TSV/JSONL) with embedding-space FGM or PGD:
+              bulwark train --task text --dataset sst2 --data-dir DIR --model textcnn --method fgm --epsilon 1
+            (see bulwark train --task text --help and bulwark eval --task text --help).
             """,
         version: toolVersion,
         subcommands: [Train.self, Eval.self, AttackCommand.self, VerifyAdversarial.self, Predict.self, Report.self])
@@ -31,3 +42,19 @@ struct BulwarkTool: ParsableCommand {
 
 /// The version recorded in checkpoints and reports.
 let toolVersion = "0.1.0"
+
+/// The arguments after `subcommand` when they select the text task (`train --task text …` or
+/// `--task=text`), without the task option; `nil` for every other command line.
+func textTaskArguments(_ arguments: [String], of subcommand: String) -> [String]? {
+    guard arguments.first == subcommand else { return nil }
+    var rest = Array(arguments.dropFirst())
+    if let index = rest.firstIndex(of: "--task=text") {
+        rest.remove(at: index)
+        return rest
+    }
+    if let index = rest.firstIndex(of: "--task"), index + 1 < rest.count, rest[index + 1] == "text" {
+        rest.removeSubrange(index...(index + 1))
+        return rest
+    }
+    return nil
+}

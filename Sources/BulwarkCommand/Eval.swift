@@ -17,6 +17,11 @@ struct Eval: ParsableCommand {
     /// implemented).
     static let standardEnsemble: [AttackName] = [.apgdCE, .apgdT, .square]
 
+    @Option(help: ArgumentHelp(
+        "image, or text for text classifiers trained by bulwark train --task text.",
+        discussion: "The text task has its own options: bulwark eval --task text --help."))
+    var task: Train.Task = .image
+
     @OptionGroup var checkpoint: ModelOptions
     @OptionGroup var data: DatasetOptions
     @OptionGroup var threat: ThreatOptions
@@ -55,6 +60,7 @@ struct Eval: ParsableCommand {
     var quiet = false
 
     func validate() throws {
+        try require(task == .image, "--task text must follow eval directly: bulwark eval --task text …")
         try require(count >= 1, "--count must be at least 1")
         try require(batchSize >= 1, "--batch-size must be at least 1")
         let names = try attackNames()

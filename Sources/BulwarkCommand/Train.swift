@@ -34,6 +34,15 @@ struct Train: ParsableCommand {
         case constant, cyclic, piecewise, cosine
     }
 
+    enum Task: String, ExpressibleByArgument, CaseIterable {
+        case image, text
+    }
+
+    @Option(help: ArgumentHelp(
+        "image, or text for text classifiers (SST-2, MR, TREC, AG News, CSV/TSV/JSONL).",
+        discussion: "The text task has its own options: bulwark train --task text --help."))
+    var task: Task = .image
+
     @OptionGroup var data: DatasetOptions
     @OptionGroup var threat: ThreatOptions
 
@@ -123,6 +132,7 @@ struct Train: ParsableCommand {
     var quiet = false
 
     func validate() throws {
+        try require(task == .image, "--task text must follow train directly: bulwark train --task text …")
         try require(epochs >= 1, "--epochs must be at least 1")
         try require(batchSize >= 1, "--batch-size must be at least 1")
         if let steps { try require(steps >= 1, "--steps must be at least 1") }

@@ -92,3 +92,46 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tens
         }
     }
 }
+
+/// The batched matrix product `op(lhs[b]) · op(rhs[b])` of rank-3 tensors `[batch, ·, ·]`,
+/// PyTorch's `torch.bmm` with optional transposes (attention's `Q·Kᵀ` and `weights·V`).
+///
+/// - Complexity: `batch` GEMMs of 2·m·n·k flops forward; the pullback runs the same for each
+///   input that needs a gradient.
+public func batchedMatmul(_ lhs: Tensor, _ rhs: Tensor, transposeLHS: Bool = false, transposeRHS: Bool = false) -> Tensor {
+    precondition(lhs.rank == 3 && rhs.rank == 3 && lhs.shape[0] == rhs.shape[0],
+                 "batchedMatmul needs [batch, ·, ·] tensors with one batch size, got \(lhs.shape) and \(rhs.shape)")
+    let k = transposeLHS ? lhs.shape[1] : lhs.shape[2]
+    let k2 = transposeRHS ? rhs.shape[2] : rhs.shape[1]
+    precondition(k == k2, "batchedMatmul inner dimensions differ: \(lhs.shape) · \(rhs.shape)")
+    let output = batchedMatmulKernel(lhs, rhs, transposeLHS: transposeLHS, transposeRHS: transposeRHS)
+    let (a, b) = (lhs.detached, rhs.detached)
+    return Tensor.record(output, inputs: [lhs, rhs]) {
+        { upstream, needed in
+            // The rank-2 rules of `matmul`, applied per batch entry.
+            let gradientA = needed[0] ? (transposeLHS
+                ? batchedMatmulKernel(b, upstream, transposeLHS: transposeRHS, transposeRHS: true)
+                : batchedMatmulKernel(upstream, b, transposeLHS: false, transposeRHS: !transposeRHS)) : nil
+            let gradientB = needed[1] ? (transposeRHS
+                ? batchedMatmulKernel(upstream, a, transposeLHS: true, transposeRHS: transposeLHS)
+                : batchedMatmulKernel(a, upstream, transposeLHS: !transposeLHS, transposeRHS: false)) : nil
+            return [gradientA, gradientB]
+        }
+    }
+}
+
+/// Untraced batched `op(lhs[b]) · op(rhs[b])`.
+package func batchedMatmulKernel(_ lhs: Tensor, _ rhs: Tensor, transposeLHS: Bool, transposeRHS: Bool) -> Tensor {
+    let batch = lhs.shape[0]
+    let (m, k) = transposeLHS ? (lhs.shape[2], lhs.shape[1]) : (lhs.shape[1], lhs.shape[2])
+    let n = transposeRHS ? rhs.shape[1] : rhs.shape[2]
+    let (lhsSize, rhsSize) = (lhs.shape[1] * lhs.shape[2], rhs.shape[1] * rhs.shape[2])
+    var scalars = [Float]()
+    scalars.reserveCapacity(batch * m * n)
+    for entry in 0..<batch {
+        let a = Tensor(shape: [lhs.shape[1], lhs.shape[2]], scalars: Array(lhs.scalars[(entry * lhsSize)..<((entry + 1) * lhsSize)]))
+        let b = Tensor(shape: [rhs.shape[1], rhs.shape[2]], scalars: Array(rhs.scalars[(entry * rhsSize)..<((entry + 1) * rhsSize)]))
+        scalars.append(contentsOf: matmulKernel(a, b, transposeLHS: transposeLHS, transposeRHS: transposeRHS, m: m, n: n, k: k).scalars)
+    }
+    return Tensor(shape: [batch, m, n], scalars: scalars)
+}

@@ -1,0 +1,299 @@
+import ArgumentParser
+import Bulwark
+import Foundation
+
+/// The text classifiers `bulwark train --task text` builds.
+enum TextArchitecture: String, ExpressibleByArgument, CaseIterable {
+    case bag, textcnn, bilstm, transformer
+
+    /// A freshly initialized model of this architecture.
+    func makeModel(vocabularySize: Int, classCount: Int, configuration: TextModelConfiguration, using generator: inout SplitMix64) -> any TextClassifier {
+        switch self {
+        case .bag:
+            EmbeddingBagClassifier(vocabularySize: vocabularySize, dimension: configuration.dimension, classCount: classCount, using: &generator)
+        case .textcnn:
+            TextCNN(vocabularySize: vocabularySize, dimension: configuration.dimension, classCount: classCount,
+                    widths: configuration.widths, filters: configuration.filters,
+                    dropoutProbability: configuration.dropout, using: &generator)
+        case .bilstm:
+            BiLSTMClassifier(vocabularySize: vocabularySize, dimension: configuration.dimension, hiddenSize: configuration.hiddenSize ?? 100,
+                             classCount: classCount, dropoutProbability: configuration.dropout, using: &generator)
+        case .transformer:
+            TransformerClassifier(vocabularySize: vocabularySize, dimension: configuration.dimension, heads: configuration.heads ?? 4,
+                                  feedforwardSize: configuration.feedforwardSize ?? 256, layerCount: configuration.layerCount ?? 2,
+                                  classCount: classCount, maximumLength: configuration.maximumLength ?? 128,
+                                  dropoutProbability: configuration.dropout, using: &generator)
+        }
+    }
+}
+
+/// The sizes of a text model, recorded in its checkpoint so `eval` can rebuild it.
+struct TextModelConfiguration: Codable {
+    var dimension: Int
+    var widths: [Int]
+    var filters: Int
+    var dropout: Float
+    var hiddenSize: Int?
+    var heads: Int?
+    var layerCount: Int?
+    var feedforwardSize: Int?
+    /// Sequences are truncated to this many tokens (the Transformer's positions).
+    var maximumLength: Int?
+}
+
+/// The text-data options shared by `train --task text` and `eval --task text`.
+struct TextDataOptions: ParsableArguments {
+    @Option(help: "sst2 (train.tsv, dev.tsv), mr (rt-polarity.pos/.neg, seeded 90/10 split), trec (train_5500.label, TREC_10.label), ag-news (train.csv, test.csv), or tsv, csv, jsonl (train.EXT and dev.EXT or test.EXT).")
+    var dataset: TextDatasetName
+
+    @Option(help: "The directory holding the dataset's files.")
+    var dataDir: String
+
+    @Option(help: "The text column (csv, tsv) or member (jsonl).")
+    var textColumn: String = "text"
+
+    @Option(help: "The label column (csv, tsv) or member (jsonl).")
+    var labelColumn: String = "label"
+
+    @Option(help: "The seed of MR's 90/10 split.")
+    var splitSeed: UInt64 = 0
+
+    func load() throws -> (training: TextDataset, evaluation: TextDataset) {
+        try dataset.load(directory: dataDir, textColumn: textColumn, labelColumn: labelColumn, splitSeed: splitSeed)
+    }
+}
+
+extension TextDatasetName: ExpressibleByArgument {}
+extension EmbeddingFGM.Site: ExpressibleByArgument {}
+
+/// `bulwark train --task text`: trains a text classifier, optionally with embedding-space
+/// adversarial training.
+struct TrainText: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bulwark train --task text",
+        abstract: "Train a text classifier, standard or with embedding-space adversarial training (FGM, PGD, FreeLB, VAT, SMART).",
+        discussion: """
+            Builds the vocabulary from the training split, trains, and evaluates on the dataset's \
+            evaluation split (SST-2 dev, the held-out 10% of MR, the TREC and AG News test files, \
+            dev or test of generic files) after every epoch. Writes OUT/model.safetensors, \
+            OUT/best.safetensors, OUT/metrics.jsonl, OUT/vocabulary.txt and OUT/run.json. ε is an \
+            L2 radius per example over the embedded sequence (real tokens only), in embedding units.
+            Example:
+              bulwark train --task text --dataset sst2 --data-dir data/sst2 --model textcnn --method fgm --epsilon 1 --epochs 2
+            """)
+
+    enum Method: String, ExpressibleByArgument, CaseIterable {
+        case standard, fgm, pgd, freelb, vat, smart
+    }
+
+    @OptionGroup var data: TextDataOptions
+
+    @Option(help: "bag (mean of embeddings, linear), textcnn (Kim 2014), bilstm (bidirectional LSTM, final states) or transformer (post-norm encoder, learned positions, masked mean).")
+    var model: TextArchitecture = .textcnn
+
+    @Option(help: "standard, fgm (Miyato et al. 2017: clean + adversarial loss), pgd (K steps on the embeddings, adversarial loss), freelb (Zhu et al. 2020: K ascent steps, parameter gradients averaged over them) vat (virtual adversarial training, Miyato et al. 2017: label-free KL term) or smart (Jiang et al. 2020's smoothness regularizer: symmetric KL at a K-step ascent point; no Bregman proximal step).")
+    var method: Method = .standard
+
+    @Option(help: "The L2 radius ε of the perturbation of each example's embedded sequence.")
+    var epsilon: Float = 1
+
+    @Option(help: "PGD, FreeLB and SMART ascent steps K.")
+    var steps: Int = 3
+
+    @Option(help: "PGD, FreeLB and SMART step size α; default 2.5ε/steps.")
+    var stepSize: Float?
+
+    @Option(help: "Where FGM adds its perturbation: sequence (each example's embedded sequence, per-example norm, as Miyato et al.) or matrix (the shared embedding matrix, Frobenius norm, as popular FGM helpers).")
+    var perturbationSite: EmbeddingFGM.Site = .embeddedSequence
+
+    @Option(help: "VAT power iterations.")
+    var powerIterations: Int = 1
+
+    @Option(help: "Epochs of standard training before the adversarial method starts.")
+    var cleanWarmupEpochs: Int = 0
+
+    @Option(help: "FreeLB's random start: δ₀ uniform in ±m/√(length·dimension) per example (0 starts at zero).")
+    var initialMagnitude: Float = 0
+
+    @Option(help: "Embedding dimension.")
+    var embeddingDimension: Int = 128
+
+    @Option(help: "TextCNN filters per width.")
+    var filters: Int = 100
+
+    @Option(help: "TextCNN filter widths, comma-separated.")
+    var widths: String = "3,4,5"
+
+    @Option(help: "BiLSTM hidden size per direction.")
+    var hiddenSize: Int = 100
+
+    @Option(help: "Transformer attention heads (they divide --embedding-dimension).")
+    var heads: Int = 4
+
+    @Option(help: "Transformer encoder layers.")
+    var layers: Int = 2
+
+    @Option(help: "Transformer feed-forward size.")
+    var feedforwardSize: Int = 256
+
+    @Option(help: "TextCNN, BiLSTM and Transformer dropout probability before the output layer.")
+    var dropout: Float = 0.5
+
+    @Option(help: "Words seen fewer times in the training split map to <unk>.")
+    var minimumFrequency: Int = 1
+
+    @Option(help: "At most this many vocabulary entries (<pad> and <unk> included).")
+    var maximumVocabulary: Int?
+
+    @Option(help: "Truncate every sequence to this many tokens (the Transformer's learned positions; default 128 for it).")
+    var maximumLength: Int?
+
+    @Flag(help: "Batch examples in random order instead of grouping similar lengths.")
+    var noBucketing = false
+
+    @Option(help: "Passes over the training data.")
+    var epochs: Int = 2
+
+    @Option(help: "Examples per batch.")
+    var batchSize: Int = 50
+
+    @Option(help: "Adam's learning rate.")
+    var learningRate: Float = 1e-3
+
+    @Option(help: "PGD steps of the per-epoch robust evaluation at ε (step 2.5ε/steps); 0 for clean only.")
+    var validationSteps: Int = 0
+
+    @Option(help: "Use only the first N training examples (for quick runs).")
+    var trainCount: Int?
+
+    @Option(help: "The seed of initialization, shuffling, dropout and attacks.")
+    var seed: UInt64 = 0
+
+    @Option(help: "The output directory.")
+    var out: String = "runs/text"
+
+    @Flag(help: "Print only the final summary.")
+    var quiet = false
+
+    var parsedWidths: [Int] { widths.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+
+    func validate() throws {
+        try require(epochs >= 1, "--epochs must be at least 1")
+        try require(batchSize >= 1, "--batch-size must be at least 1")
+        try require(steps >= 1, "--steps must be at least 1")
+        try require(learningRate > 0 && learningRate.isFinite, "--learning-rate must be positive")
+        try require(epsilon >= 0 && epsilon.isFinite, "--epsilon must be non-negative")
+        try require(method == .standard || epsilon > 0, "--method \(method.rawValue) needs --epsilon > 0")
+        try require(embeddingDimension >= 1 && filters >= 1 && hiddenSize >= 1, "--embedding-dimension, --filters and --hidden-size must be positive")
+        let parsed = parsedWidths
+        try require(!parsed.isEmpty && parsed.count == widths.split(separator: ",").count && parsed.allSatisfy { $0 >= 1 },
+                    "--widths must be positive integers separated by commas, such as 3,4,5")
+        try require(heads >= 1 && layers >= 1 && feedforwardSize >= 1, "--heads, --layers and --feedforward-size must be positive")
+        try require(model != .transformer || embeddingDimension % heads == 0, "--embedding-dimension \(embeddingDimension) must be a multiple of --heads \(heads)")
+        try require(dropout >= 0 && dropout < 1, "--dropout must be in [0, 1)")
+        try require(minimumFrequency >= 1, "--minimum-frequency must be at least 1")
+        if let maximumVocabulary { try require(maximumVocabulary >= 2, "--maximum-vocabulary must be at least 2") }
+        if let maximumLength { try require(maximumLength >= 1, "--maximum-length must be at least 1") }
+        if let stepSize { try require(stepSize > 0, "--step-size must be positive") }
+        try require(powerIterations >= 1, "--power-iterations must be at least 1")
+        try require(cleanWarmupEpochs >= 0 && cleanWarmupEpochs <= epochs, "--clean-warmup-epochs must be between 0 and --epochs")
+        try require(perturbationSite == .embeddedSequence || method == .fgm, "--perturbation-site matrix is implemented for --method fgm only")
+        try require(initialMagnitude >= 0 && initialMagnitude.isFinite, "--initial-magnitude must be non-negative")
+        try require(validationSteps >= 0, "--validation-steps must be non-negative")
+    }
+
+    func run() throws {
+        let progress = Progress(quiet: quiet)
+        progress.line("Loading \(data.dataset.rawValue) from \(data.dataDir) …")
+        var (trainingText, evaluationText) = try data.load()
+        if let trainCount { trainingText = trainingText.prefix(trainCount) }
+        let tokenizer = WordTokenizer()
+        let vocabulary = Vocabulary(counting: trainingText.texts.map(tokenizer.tokenize),
+                                    minimumFrequency: minimumFrequency, maximumSize: maximumVocabulary)
+        let truncation = model == .transformer ? (maximumLength ?? 128) : maximumLength
+        let training = EncodedTextDataset(trainingText, vocabulary: vocabulary, tokenizer: tokenizer, maximumLength: truncation)
+        let evaluation = EncodedTextDataset(evaluationText, vocabulary: vocabulary, tokenizer: tokenizer, maximumLength: truncation)
+
+        let modelConfiguration = TextModelConfiguration(
+            dimension: embeddingDimension, widths: parsedWidths, filters: filters, dropout: dropout, hiddenSize: hiddenSize,
+            heads: heads, layerCount: layers, feedforwardSize: feedforwardSize, maximumLength: truncation)
+        var generator = SplitMix64(seed: seed)
+        let network = model.makeModel(vocabularySize: vocabulary.count, classCount: trainingText.classCount,
+                                      configuration: modelConfiguration, using: &generator)
+        let threatModel = EmbeddingThreatModel(epsilon: epsilon)
+        let resolvedStepSize = stepSize ?? 2.5 * epsilon / Float(steps)
+        let validationAttack = epsilon > 0 && validationSteps > 0
+            ? EmbeddingPGD(threatModel: threatModel, steps: validationSteps, stepSize: 2.5 * epsilon / Float(validationSteps)) : nil
+
+        var configuration: [String: String] = [
+            "task": "text", "dataset": data.dataset.rawValue, "architecture": model.rawValue, "method": method.rawValue,
+            "epochs": String(epochs), "batch_size": String(batchSize), "optimizer": "adam", "learning_rate": String(learningRate),
+            "seed": String(seed), "train_count": String(training.count), "evaluation_count": String(evaluation.count),
+            "vocabulary_size": String(vocabulary.count), "class_names": encode(trainingText.classNames),
+            "model_configuration": encode(modelConfiguration), "bulwark_version": toolVersion,
+        ]
+        if method != .standard { configuration["epsilon"] = String(epsilon) }
+        if method == .pgd || method == .freelb || method == .smart { configuration["steps"] = String(steps); configuration["step_size"] = String(resolvedStepSize) }
+        if method == .freelb { configuration["initial_magnitude"] = String(initialMagnitude) }
+        if method == .vat { configuration["power_iterations"] = String(powerIterations) }
+        if method == .fgm { configuration["perturbation_site"] = perturbationSite.rawValue }
+        if cleanWarmupEpochs > 0 { configuration["clean_warmup_epochs"] = String(cleanWarmupEpochs) }
+        if data.dataset == .mr { configuration["split_seed"] = String(data.splitSeed) }
+        try createDirectory(out)
+        try writeJSON(configuration, to: path(in: out, "run.json"))
+        do {
+            try (vocabulary.tokens.joined(separator: "\n") + "\n").write(toFile: path(in: out, "vocabulary.txt"), atomically: true, encoding: .utf8)
+        } catch {
+            throw ValidationError("Cannot write '\(path(in: out, "vocabulary.txt"))': \(error.localizedDescription). Check that --out names a writable directory.")
+        }
+
+        progress.line("Training \(model.rawValue) on \(training.count) examples (vocabulary \(vocabulary.count), \(trainingText.classCount) classes), "
+            + "evaluating on \(evaluation.count), method \(method.rawValue)" + (method == .standard ? "" : ", ε = \(epsilon)") + ", seed \(seed)")
+        let metadata = ["configuration": encode(configuration), "seed": String(seed)]
+        let minimumLength = model == .textcnn ? (parsedWidths.max() ?? 1) : 1
+        let optimizer = Adam(learningRate: learningRate)
+
+        func fit<Model: TextClassifier, Method: TextTrainingMethod>(_ network: Model, _ trainingMethod: Method) throws -> [EpochMetrics] {
+            var network = network
+            var trainer = TextTrainer(
+                method: trainingMethod, optimizer: optimizer, schedule: .constant(learningRate), epochs: epochs,
+                batchSize: batchSize, cleanWarmupEpochs: cleanWarmupEpochs, minimumLength: minimumLength, bucketed: !noBucketing, validationAttack: validationAttack,
+                outputDirectory: out, architectureName: "text-" + model.rawValue, metadata: metadata)
+            return try trainer.fit(&network, on: training, validation: evaluation, using: &generator) { event in
+                switch event {
+                case let .epochStarted(epoch, _):
+                    progress.begin("epoch \(epoch)/\(epochs)")
+                case let .batch(_, batch, batches, loss, accuracy, _):
+                    progress.update(done: batch, total: batches, unit: "batches",
+                                    detail: String(format: "loss %.4f acc %.2f%%", loss, accuracy * 100))
+                case let .validating(epoch, done, _):
+                    if done == 0 { progress.begin("evaluate \(epoch)") }
+                case .epoch(let metrics):
+                    progress.line(describe(metrics).replacingOccurrences(of: "img/s", with: "examples/s")
+                        .replacingOccurrences(of: "val clean", with: "eval clean"))
+                case .catastrophicOverfitting:
+                    break  // the overfitting guard is for image training; the text trainer has none
+                }
+            }
+        }
+        func fit<Model: TextClassifier>(_ network: Model) throws -> [EpochMetrics] {
+            switch method {
+            case .standard: try fit(network, StandardTraining())
+            case .fgm: try fit(network, EmbeddingFGM(threatModel: threatModel, site: perturbationSite))
+            case .pgd: try fit(network, EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: threatModel, steps: steps, stepSize: resolvedStepSize)))
+            case .smart: try fit(network, SMART(threatModel: threatModel, steps: steps, stepSize: resolvedStepSize))
+            case .vat: try fit(network, VirtualAdversarialTraining(threatModel: threatModel, powerIterations: powerIterations))
+            case .freelb: try fit(network, FreeLB(steps: steps, stepSize: resolvedStepSize, initialMagnitude: initialMagnitude, maximumNorm: epsilon))
+            }
+        }
+        let history = try fit(network)
+
+        output("model: \(path(in: out, "model.safetensors"))")
+        if let last = history.last {
+            output(String(format: "final epoch: train loss %.4f, evaluation accuracy %@%@, %.1f s/epoch",
+                          last.trainLoss, last.validationCleanAccuracy.map(percent) ?? "-",
+                          last.validationRobustAccuracy.map { ", embedding PGD-\(validationSteps) at ε = \(epsilon): " + percent($0) } ?? "",
+                          history.map(\.trainSeconds).reduce(0, +) / Double(history.count)))
+        }
+    }
+}

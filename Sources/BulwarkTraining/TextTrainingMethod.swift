@@ -1,0 +1,46 @@
+import BulwarkAttacks
+import BulwarkCore
+import BulwarkData
+import BulwarkNN
+
+/// A way of training a ``TextClassifier``: one optimizer step on one batch of padded tokens
+/// (`[count, length]` indices stored as `Float`, see ``EncodedTextDataset``).
+///
+/// Embedding-space methods perturb the output of ``TextClassifier/embed(_:)``, the typed
+/// perturbation site, so they need a text classifier rather than any ``Layer``.
+public protocol TextTrainingMethod: Sendable {
+    /// A short name (`standard`, `fgm`, `pgd`).
+    var name: String { get }
+
+    /// Updates `model` with `optimizer` on `batch`, drawing every random choice from
+    /// `generator`, and reports the batch's loss and accuracy.
+    func step<Model: TextClassifier, Opt: Optimizer, G: RandomNumberGenerator>(
+        _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
+    ) -> StepMetrics
+}
+
+extension StandardTraining: TextTrainingMethod {}
+
+extension TextTrainingMethod {
+    /// One descent step on the cross-entropy at `embed(tokens) + perturbation`, plus the clean
+    /// cross-entropy when `includesCleanLoss`; accuracy is measured on the perturbed logits.
+    package func descend<Model: TextClassifier, Opt: Optimizer>(
+        _ model: inout Model, optimizer: inout Opt, tokens: Tensor, labels: [Int32], perturbation: Tensor, includesCleanLoss: Bool
+    ) -> StepMetrics {
+        let mask = paddingMask(tokens)
+        var logits = Tensor(0)
+        let (loss, gradients) = valueWithGradient(at: &model) { model in
+            let embedded = model.embed(tokens)
+            logits = model.classify(embedded + perturbation, mask: mask)
+            let adversarial = softmaxCrossEntropy(logits: logits, labels: labels)
+            guard includesCleanLoss else { return adversarial }
+            return adversarial + softmaxCrossEntropy(logits: model.classify(embedded, mask: mask), labels: labels)
+        }
+        // Non-finite values must not reach the weights; the trainer stops on a non-finite loss.
+        guard loss.scalar.isFinite, gradients.isFinite else {
+            return StepMetrics(loss: .nan, accuracy: 0, count: labels.count)
+        }
+        optimizer.update(&model, along: gradients)
+        return StepMetrics(loss: loss.scalar, accuracy: accuracy(logits: logits.detached, labels: labels), count: labels.count)
+    }
+}

@@ -1,0 +1,172 @@
+import Bulwark
+import Foundation
+import Testing
+
+/// End-to-end runs of `bulwark train --task text` on a small synthetic TSV dataset.
+@Suite(.serialized) struct TextCommandLineTests {
+    let directory: String
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-text-cli-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
+        // "good" or "bad" decides the label; the other words are noise.
+        var generator = SplitMix64(seed: 1)
+        let fillers = ["the", "film", "was", "quite", "a", "story", "of", "plot", "and", "acting"]
+        for (name, count) in [("train", 300), ("dev", 100)] {
+            var lines = ["text\tlabel"]
+            for index in 0..<count {
+                var words = (0..<Int.random(in: 2...6, using: &generator)).map { _ in fillers[Int.random(in: 0..<fillers.count, using: &generator)] }
+                words.insert(index % 2 == 0 ? "bad" : "good", at: Int.random(in: 0...words.count, using: &generator))
+                lines.append(words.joined(separator: " ") + "\t" + (index % 2 == 0 ? "negative" : "positive"))
+            }
+            try (lines.joined(separator: "\n") + "\n").write(toFile: "\(directory)/data/\(name).tsv", atomically: true, encoding: .utf8)
+        }
+    }
+
+    private func bulwark(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("bulwark")
+        let candidates = [executable.path] + (Bundle.main.executableURL.map { [$0.deletingLastPathComponent().appendingPathComponent("bulwark").path] } ?? [])
+        guard let path = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: candidates.joined(separator: ", ")])
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let output = Pipe(), error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+    }
+
+    @Test(arguments: [("bag", "fgm"), ("textcnn", "pgd"), ("bag", "freelb"), ("bag", "vat"), ("bag", "smart"), ("bilstm", "standard"), ("transformer", "freelb")])
+    func trainTextWritesModelVocabularyAndMetrics(_ model: String, _ method: String) throws {
+        let run = directory + "/run-\(model)-\(method)"
+        let result = try bulwark([
+            "train", "--task", "text", "--dataset", "tsv", "--data-dir", directory + "/data", "--model", model,
+            "--method", method, "--epsilon", "0.5", "--epochs", "4", "--batch-size", "20", "--learning-rate", "0.02",
+            "--embedding-dimension", "8", "--filters", "4", "--hidden-size", "6", "--heads", "2", "--layers", "1", "--feedforward-size", "16", "--validation-steps", "2", "--out", run, "--quiet",
+        ])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.output.contains("final epoch"))
+        for file in ["model.safetensors", "best.safetensors", "metrics.jsonl", "vocabulary.txt", "run.json"] {
+            #expect(FileManager.default.fileExists(atPath: run + "/" + file), "\(file)")
+        }
+        let vocabulary = try String(contentsOfFile: run + "/vocabulary.txt", encoding: .utf8).split(separator: "\n")
+        #expect(Array(vocabulary.prefix(2)) == ["<pad>", "<unk>"])
+        let lines = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 4)
+        let last = try #require(try JSONSerialization.jsonObject(with: Data(lines[3].utf8)) as? [String: Any])
+        let accuracy = try #require(last["validation_clean_accuracy"] as? Double)
+        #expect(accuracy > 0.9, "\(lines)")
+        #expect(last["validation_robust_accuracy"] is Double)
+    }
+
+    @Test func missingDatasetDirectoryNamesTheExpectedFiles() throws {
+        let result = try bulwark(["train", "--task", "text", "--dataset", "sst2", "--data-dir", directory + "/nowhere", "--out", directory + "/x"])
+        #expect(result.status != 0)
+        #expect(result.error.contains("train.tsv") && result.error.contains("dev.tsv") && result.error.contains("--data-dir"), "\(result.error)")
+    }
+
+    @Test func textHelpListsTheTextOptionsAndImageHelpPointsToIt() throws {
+        let text = try bulwark(["train", "--task", "text", "--help"])
+        #expect(text.status == 0)
+        #expect(text.output.contains("--method") && text.output.contains("fgm") && text.output.contains("--data-dir"))
+        let image = try bulwark(["train", "--help"])
+        #expect(image.output.contains("--task"))
+    }
+}
+
+extension TextCommandLineTests {
+    @Test func evalTextReportsCleanAndRobustAccuracyAsJSON() throws {
+        let run = directory + "/run-eval"
+        let train = try bulwark([
+            "train", "--task", "text", "--dataset", "tsv", "--data-dir", directory + "/data", "--model", "textcnn",
+            "--epochs", "3", "--batch-size", "20", "--learning-rate", "0.02", "--embedding-dimension", "8", "--filters", "4",
+            "--out", run, "--quiet",
+        ])
+        #expect(train.status == 0, "\(train.error)")
+        let json = run + "/eval.json"
+        let eval = try bulwark([
+            "eval", "--task", "text", "--model", run + "/model.safetensors", "--dataset", "tsv", "--data-dir", directory + "/data",
+            "--epsilons", "0,50", "--steps", "5", "--json", json, "--quiet",
+        ])
+        #expect(eval.status == 0, "\(eval.error)")
+        #expect(eval.output.contains("clean accuracy"))
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+        let clean = try #require(report["clean_accuracy"] as? Double)
+        let results = try #require(report["results"] as? [[String: Any]])
+        #expect(report["count"] as? Int == 100)
+        #expect(clean > 0.9)
+        #expect(results.count == 2)
+        #expect(results[0]["robust_accuracy"] as? Double == clean)
+        let large = try #require(results[1]["robust_accuracy"] as? Double)
+        #expect(large < clean - 0.3, "ε = 50 must break the model: \(results)")
+        #expect((results[1]["max_perturbation_norm"] as? Double ?? 99) <= 50.001)
+
+        let missing = try bulwark(["eval", "--task", "text", "--model", run + "/model.safetensors", "--vocabulary", directory + "/none.txt",
+                                   "--dataset", "tsv", "--data-dir", directory + "/data"])
+        #expect(missing.status != 0)
+        #expect(missing.error.contains("--vocabulary"), "\(missing.error)")
+    }
+}
+
+extension TextCommandLineTests {
+    @Test func matrixFGMWithWarmupTrainsAndTheMatrixSiteIsFGMOnly() throws {
+        let run = directory + "/run-matrix"
+        let result = try bulwark([
+            "train", "--task", "text", "--dataset", "tsv", "--data-dir", directory + "/data", "--model", "bag",
+            "--method", "fgm", "--perturbation-site", "matrix", "--clean-warmup-epochs", "1", "--epsilon", "0.5",
+            "--epochs", "3", "--batch-size", "20", "--learning-rate", "0.02", "--embedding-dimension", "8", "--out", run, "--quiet",
+        ])
+        #expect(result.status == 0, "\(result.error)")
+        let configuration = try String(contentsOfFile: run + "/run.json", encoding: .utf8)
+        #expect(configuration.contains("\"perturbation_site\" : \"matrix\"") && configuration.contains("\"clean_warmup_epochs\" : \"1\""), "\(configuration)")
+        let rejected = try bulwark([
+            "train", "--task", "text", "--dataset", "tsv", "--data-dir", directory + "/data", "--method", "pgd",
+            "--perturbation-site", "matrix", "--out", directory + "/never",
+        ])
+        #expect(rejected.status != 0)
+        #expect(rejected.error.contains("fgm only"), "\(rejected.error)")
+    }
+}
+
+extension TextCommandLineTests {
+    @Test func pwwsUsesTheGivenWordNetAndWritesPairs() throws {
+        let run = directory + "/run-pwws"
+        let train = try bulwark([
+            "train", "--task", "text", "--dataset", "tsv", "--data-dir", directory + "/data", "--model", "bag",
+            "--epochs", "3", "--batch-size", "20", "--learning-rate", "0.02", "--embedding-dimension", "8", "--out", run, "--quiet",
+        ])
+        #expect(train.status == 0, "\(train.error)")
+        // A made-up WordNet in which "good" and "bad" share a synset, so swapping them flips the label.
+        let wordnet = directory + "/wordnet"
+        try FileManager.default.createDirectory(atPath: wordnet, withIntermediateDirectories: true)
+        for name in ["data.noun", "data.verb", "data.adv"] { try "".write(toFile: wordnet + "/" + name, atomically: true, encoding: .utf8) }
+        try "00000001 00 a 02 good 0 bad 0 000 | test\n".write(toFile: wordnet + "/data.adj", atomically: true, encoding: .utf8)
+        let json = run + "/pwws.json", pairs = run + "/pairs.tsv"
+        let eval = try bulwark([
+            "eval", "--task", "text", "--model", run + "/model.safetensors", "--dataset", "tsv", "--data-dir", directory + "/data",
+            "--attack", "pwws", "--wordnet-dir", wordnet, "--pairs", pairs, "--json", json, "--quiet",
+        ])
+        #expect(eval.status == 0, "\(eval.error)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+        let pwws = try #require(report["pwws"] as? [String: Any])
+        #expect((pwws["success_rate"] as? Double ?? 0) > 0.9, "\(pwws)")
+        #expect((pwws["accuracy_under_attack"] as? Double ?? 1) < 0.1)
+        let lines = try String(contentsOfFile: pairs, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count > 90)
+        let fields = lines[1].split(separator: "\t").map(String.init)
+        #expect(fields.count == 5)
+        // Only the synonym swap happens: the two sentences differ in exactly one word, good ↔ bad.
+        let (original, adversarial) = (fields[3].split(separator: " "), fields[4].split(separator: " "))
+        let differences = zip(original, adversarial).filter { $0 != $1 }
+        #expect(differences.count == 1 && Set([differences[0].0, differences[0].1]) == ["good", "bad"], "\(fields)")
+        let missing = try bulwark(["eval", "--task", "text", "--model", run + "/model.safetensors", "--dataset", "tsv",
+                                   "--data-dir", directory + "/data", "--attack", "pwws", "--wordnet-dir", directory + "/none"])
+        #expect(missing.status != 0 && missing.error.contains("wordnet-base"), "\(missing.error)")
+    }
+}
