@@ -243,7 +243,8 @@ import Testing
                                     "--attack", "standard", "--iterations", "10", "--queries", "50", "--epsilon", "0.1", "--count", "60",
                                     "--json", directory + "/ensemble.json"])
         #expect(ensemble.status == 0, "\(ensemble.error)")
-        #expect(ensemble.output.contains("ensemble") && ensemble.output.contains("apgd-t") && ensemble.output.contains("square"))
+        #expect(ensemble.output.contains("ensemble") && ensemble.output.contains("apgd-t")
+                && ensemble.output.contains("fab-t") && ensemble.output.contains("square"))
     }
 
     @Test func reportOfARunWithEvaluationsAndExamplesAndPNGs() throws {
