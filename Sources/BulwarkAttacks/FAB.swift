@@ -38,10 +38,10 @@ import BulwarkNN
 /// there is one set of runs per target class, the `targetCount` (9) wrong classes with the
 /// highest clean logits in order, and each example keeps its smallest successful
 /// perturbation over all of them. Examples misclassified clean come back unchanged (norm 0).
-/// Unlike the reference's `perturb`, which stops attacking an example once it is broken within
-/// ε, every run attacks every correctly classified example, so the result is a minimum-norm
-/// perturbation that serves every ε (``MinimumNormAttack``); `perturb` projects it onto the
-/// threat model's ball.
+/// In ``minimumNormPerturbation(_:labels:against:using:)`` every run attacks every correctly
+/// classified example, so the result is a minimum-norm perturbation that serves every ε
+/// (``MinimumNormAttack``); `perturb`, like the reference's, stops attacking an example once
+/// it is fooled within ε, and projects the result onto the threat model's ball.
 ///
 /// ```swift
 /// let fabT = FAB(threatModel: .lInfinity(epsilon: 8 / 255), objective: .targeted())
@@ -109,6 +109,27 @@ public struct FAB: MinimumNormAttack {
     public func minimumNormPerturbation<Model: Layer, G: RandomNumberGenerator>(
         _ inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
     ) -> MinimumNormResult {
+        search(inputs, labels: labels, against: model, sufficientNorm: nil, using: &generator)
+    }
+
+    /// Adversarial versions of `inputs` within ``threatModel``: the search of
+    /// ``minimumNormPerturbation(_:labels:against:using:)`` projected onto the ε-ball, except that,
+    /// as in the reference implementation, an example already fooled within ε is not attacked
+    /// by the later target classes and restarts. With one run per target this changes which
+    /// examples are fooled within ε in no case (the runs of the others are the same), only how
+    /// small the perturbations of those already fooled get, and it saves their runs.
+    public func perturb<Model: Layer, G: RandomNumberGenerator>(
+        _ inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
+    ) -> Tensor {
+        search(inputs, labels: labels, against: model, sufficientNorm: threatModel.epsilon, using: &generator)
+            .projected(onto: threatModel, around: inputs)
+    }
+
+    /// The search behind both verbs: every run on every correctly classified example, or, with
+    /// a `sufficientNorm`, only on those whose smallest perturbation so far is larger.
+    private func search<Model: Layer, G: RandomNumberGenerator>(
+        _ inputs: Tensor, labels: [Int32], against model: Model, sufficientNorm: Float?, using generator: inout G
+    ) -> MinimumNormResult {
         let original = inputs.detached
         let count = labels.count
         precondition(original.shape.first == count, "FAB needs one label per input, got \(count) for \(original.shape)")
@@ -144,11 +165,20 @@ public struct FAB: MinimumNormAttack {
             var norms = [Float](repeating: .infinity, count: active.count)
             for targets in rounds {
                 for restart in 0..<restarts {
+                    let pending = sufficientNorm.map { bound in norms.indices.filter { !(norms[$0] <= bound) } } ?? Array(norms.indices)
+                    if pending.isEmpty { break }
+                    let pendingOriginal = activeOriginal.gathering(atIndices: pending, alongAxis: 0)
+                    var pendingBest = gatherRows(pending, of: best, width: width)
+                    var pendingNorms = pending.map { norms[$0] }
                     let start = restart == 0
-                        ? activeOriginal
-                        : randomStart(around: activeOriginal, radii: norms.map { Swift.min($0, threatModel.epsilon) / 2 }, using: &generator)
-                    run(model: &model, classCount: classCount, original: activeOriginal, labels: activeLabels, targets: targets,
-                        start: start, best: &best, norms: &norms)
+                        ? pendingOriginal
+                        : randomStart(around: pendingOriginal, radii: pendingNorms.map { Swift.min($0, threatModel.epsilon) / 2 }, using: &generator)
+                    run(model: &model, classCount: classCount, original: pendingOriginal, labels: pending.map { activeLabels[$0] },
+                        targets: targets.map { t in pending.map { t[$0] } }, start: start, best: &pendingBest, norms: &pendingNorms)
+                    for (position, row) in pending.enumerated() {
+                        norms[row] = pendingNorms[position]
+                        best.replaceSubrange((row * width)..<((row + 1) * width), with: pendingBest[(position * width)..<((position + 1) * width)])
+                    }
                 }
             }
             for (position, index) in active.enumerated() where norms[position].isFinite {

@@ -188,6 +188,23 @@ import _TestSupport
         #expect(!better.isEmpty, "random restarts never found a smaller perturbation")
     }
 
+    @Test(arguments: [ThreatModel.lInfinity(epsilon: 0.25), .l2(epsilon: 1.4)])
+    func perturbSkipsExamplesFooledWithinEpsilonWithoutChangingWhichAreFooled(_ threatModel: ThreatModel) {
+        let (model, data) = Self.trained
+        let inputs = data.images.slice(alongAxis: 0, 0..<96)
+        let labels = Array(data.labels[0..<96])
+        let attack = FAB(threatModel: threatModel, iterations: 30, objective: .targeted())
+        var first = SplitMix64(seed: 93), second = SplitMix64(seed: 93)
+        let full = attack.minimumNormPerturbation(inputs, labels: labels, against: model, using: &first)
+        let projected = full.projected(onto: threatModel, around: inputs)
+        let perturbed = attack.perturb(inputs, labels: labels, against: model, using: &second)
+        let fooled = { (x: Tensor) in zip(predictions(model.applied(to: x)), labels).map { $0 != $1 } }
+        #expect(fooled(perturbed) == fooled(projected))
+        let withinEpsilon = full.breakingEpsilons.filter { $0 <= threatModel.epsilon }.count
+        #expect(withinEpsilon > 0 && withinEpsilon < 96, "ε should split the examples, \(withinEpsilon) of 96 within it")
+        #expect(threatModel.norms(of: perturbed - inputs).allSatisfy { $0 <= threatModel.epsilon + 1e-6 })
+    }
+
     @Test func namesAndTheStandardEnsemble() {
         let threatModel = ThreatModel.lInfinity(epsilon: 0.1)
         #expect(FAB(threatModel: threatModel).name == "fab")
