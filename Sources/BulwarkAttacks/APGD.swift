@@ -349,7 +349,7 @@ private func copyRow(_ row: Int, from source: [Float], to destination: inout [Fl
     destination.replaceSubrange(range, with: source[range])
 }
 
-private func gatherRows(_ rows: [Int], of source: [Float], width: Int) -> [Float] {
+func gatherRows(_ rows: [Int], of source: [Float], width: Int) -> [Float] {
     var result = [Float]()
     result.reserveCapacity(rows.count * width)
     for row in rows { result += source[(row * width)..<((row + 1) * width)] }

@@ -12,6 +12,24 @@ public enum EvaluationStrategy: String, Sendable, Codable {
     case ensemble
 }
 
+/// The attacks of AutoAttack's standard version (Croce and Hein 2020, "Reliable evaluation of
+/// adversarial robustness with an ensemble of diverse parameter-free attacks", ICML), in its
+/// order: APGD-CE, APGD-T (9 targets), FAB-T (9 targets) and Square. Run them with
+/// ``EvaluationStrategy/ensemble`` so each attacks only the examples still robust.
+///
+/// - Parameters:
+///   - iterations: the iterations of APGD-CE, APGD-T (per target) and FAB-T (per target);
+///     AutoAttack's 100.
+///   - queries: Square's query budget; AutoAttack's 5,000.
+public func standardAttacks(threatModel: ThreatModel, iterations: Int = 100, queries: Int = 5000) -> [any Attack] {
+    [
+        APGD(threatModel: threatModel, iterations: iterations),
+        APGD(threatModel: threatModel, iterations: iterations, loss: .dlr, objective: .targeted()),
+        FAB(threatModel: threatModel, iterations: iterations, objective: .targeted()),
+        SquareAttack(threatModel: threatModel, queries: queries),
+    ]
+}
+
 /// What one attack achieved over an evaluation set.
 public struct AttackResult: Sendable, Codable, Equatable {
     /// The attack's name.

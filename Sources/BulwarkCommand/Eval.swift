@@ -9,13 +9,16 @@ struct Eval: ParsableCommand {
         discussion: """
             An example counts as robust only if it is classified correctly both clean and under \
             the attack. The worst case counts an example robust only if it survives every attack \
-            given. --attack standard runs the AutoAttack-style ensemble (APGD-CE, APGD-T, Square) \
-            on the examples still robust. --epsilons evaluates a robustness curve.
+            given. --attack standard runs the AutoAttack-style ensemble (APGD-CE, APGD-T, FAB-T, \
+            Square, AutoAttack's order) on the examples still robust. fab and fab-t are the fast \
+            adaptive boundary attack (Croce and Hein 2020), untargeted and over the 9 most likely \
+            wrong classes; like deepfool and cw-l2 they are minimum-norm attacks, run once per \
+            robustness curve. --epsilons evaluates a robustness curve.
             """)
 
-    /// The attacks of `--attack standard`, after AutoAttack's standard version (FAB-T is not
-    /// implemented).
-    static let standardEnsemble: [AttackName] = [.apgdCE, .apgdT, .square]
+    /// The attacks of `--attack standard`, AutoAttack's standard version in its order (the
+    /// library's `standardAttacks`).
+    static let standardEnsemble: [AttackName] = [.apgdCE, .apgdT, .fabT, .square]
 
     @Option(help: ArgumentHelp(
         "image, or text for text classifiers trained by bulwark train --task text.",

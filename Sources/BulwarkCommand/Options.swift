@@ -78,12 +78,14 @@ enum AttackName: String, CaseIterable {
     case apgdCE = "apgd-ce"
     case apgdDLR = "apgd-dlr"
     case apgdT = "apgd-t"
+    case fab
+    case fabT = "fab-t"
     case square
     case deepfool
     case carliniWagner = "cw-l2"
 
-    /// DeepFool and Carlini–Wagner search for the smallest perturbation.
-    var isMinimumNorm: Bool { self == .deepfool || self == .carliniWagner }
+    /// DeepFool, Carlini–Wagner and FAB search for the smallest perturbation.
+    var isMinimumNorm: Bool { [.deepfool, .carliniWagner, .fab, .fabT].contains(self) }
 
     static var list: String { allCases.map(\.rawValue).joined(separator: ", ") }
 }
@@ -96,13 +98,13 @@ struct AttackParameters: ParsableArguments {
     @Option(help: "Step size α of pgd and gradient-ascent; default 2.5ε/steps. Fractions accepted.")
     var stepSize: Fraction?
 
-    @Option(help: "Restarts of pgd and the APGD attacks; an example is robust only if it survives all of them.")
+    @Option(help: "Restarts of pgd and the APGD attacks, runs per target of the FAB attacks; an example is robust only if it survives all of them.")
     var restarts: Int = 1
 
     @Flag(inversion: .prefixedNo, help: "Start PGD at a random point of the ε-ball.")
     var randomStart = true
 
-    @Option(help: "Iterations of the APGD attacks.")
+    @Option(help: "Iterations of the APGD and FAB attacks (per target class for apgd-t and fab-t).")
     var iterations: Int = 100
 
     @Option(help: "Query budget of the Square attack.")
@@ -129,6 +131,8 @@ struct AttackParameters: ParsableArguments {
         case .apgdCE: return APGD(threatModel: threatModel, iterations: iterations, restarts: restarts)
         case .apgdDLR: return APGD(threatModel: threatModel, iterations: iterations, restarts: restarts, loss: .dlr)
         case .apgdT: return APGD(threatModel: threatModel, iterations: iterations, restarts: restarts, loss: .dlr, objective: .targeted())
+        case .fab: return FAB(threatModel: threatModel, iterations: iterations, restarts: restarts)
+        case .fabT: return FAB(threatModel: threatModel, iterations: iterations, restarts: restarts, objective: .targeted())
         case .square: return SquareAttack(threatModel: threatModel, queries: queries)
         case .deepfool: return DeepFool(threatModel: threatModel, steps: Swift.max(steps, 50))
         case .carliniWagner: return CarliniWagnerL2(threatModel: threatModel)

@@ -45,6 +45,13 @@ struct AttackCase: Sendable, CustomTestStringConvertible {
         AttackCase(name: "square-l2", attack: SquareAttack(threatModel: .l2(epsilon: 2), queries: 300), randomized: true),
         AttackCase(name: "deepfool-l2", attack: DeepFool(threatModel: .l2(epsilon: 1.35)), randomized: false),
         AttackCase(name: "deepfool-linf", attack: DeepFool(threatModel: .lInfinity(epsilon: 0.23)), randomized: false),
+        AttackCase(name: "fab-linf", attack: FAB(threatModel: .lInfinity(epsilon: 0.23)), randomized: false),
+        AttackCase(name: "fab-l2", attack: FAB(threatModel: .l2(epsilon: 1.35)), randomized: false),
+        AttackCase(name: "fab-t-linf", attack: FAB(threatModel: .lInfinity(epsilon: 0.23), objective: .targeted()), randomized: false),
+        AttackCase(name: "fab-t-l2", attack: FAB(threatModel: .l2(epsilon: 1.35), iterations: 30, objective: .targeted(targetCount: 2)), randomized: false),
+        // Later runs start at random points at distance min(‖δ_best‖, ε)/2; in L2 some of them
+        // beat the first run on these examples, so the seed shows in the result.
+        AttackCase(name: "fab-restarts", attack: FAB(threatModel: .l2(epsilon: 1.35), restarts: 3), randomized: true),
         AttackCase(name: "cw-l2", attack: CarliniWagnerL2(threatModel: .l2(epsilon: 1.35), binarySearchSteps: 6, maxIterations: 100), randomized: false),
     ]
 

@@ -41,6 +41,28 @@ struct StopGradient: ParameterlessLayer {
         #expect(Set(ensemble.brokenBy.compactMap { $0 }).isSubset(of: ["clean", "fgsm", "pgd"]))
     }
 
+    @Test func standardEnsembleWithFABTIsAtLeastAsStrongAsEachMember() {
+        let (model, data) = Self.trained
+        // A budget at which the members differ: APGD leaves some examples for FAB-T and Square.
+        let threat = ThreatModel.lInfinity(epsilon: 0.25)
+        let attacks = standardAttacks(threatModel: threat, iterations: 20, queries: 200)
+        #expect(attacks.map(\.name) == ["apgd-ce", "apgd-t", "fab-t", "square"])
+        var first = SplitMix64(seed: 3), second = SplitMix64(seed: 3)
+        let independent = evaluateRobustness(model, inputs: data.images, labels: data.labels, attacks: attacks, threatModel: threat, using: &first)
+        let ensemble = evaluateRobustness(model, inputs: data.images, labels: data.labels, attacks: attacks, threatModel: threat,
+                                          strategy: .ensemble, using: &second)
+        #expect(ensemble.attacks.map(\.name) == ["apgd-ce", "apgd-t", "fab-t", "square"])
+        for member in independent.attacks {
+            #expect(ensemble.worstCaseRobustAccuracy <= member.robustAccuracy, "\(member.name)")
+        }
+        let fabT = independent.attacks[2]
+        #expect(fabT.robustAccuracy < independent.cleanAccuracy, "FAB-T alone broke nothing: \(independent.attacks.map { ($0.name, $0.robustAccuracy) }), ensemble \(ensemble.attacks.map(\.robustAccuracy))")
+        #expect(fabT.maximumPerturbationNorm <= threat.epsilon + 1e-6)
+        // FAB-T attacked exactly what APGD-CE and APGD-T left robust.
+        #expect(ensemble.attacks[2].attackedCount == Int((ensemble.attacks[1].robustAccuracy * Float(data.count)).rounded()))
+        #expect(Set(ensemble.brokenBy.compactMap { $0 }).isSubset(of: ["clean", "apgd-ce", "apgd-t", "fab-t", "square"]))
+    }
+
     @Test func healthyModelRaisesNoFlag() {
         let (model, data) = Self.trained
         var generator = SplitMix64(seed: 2)

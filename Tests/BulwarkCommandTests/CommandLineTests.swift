@@ -243,7 +243,21 @@ import Testing
                                     "--attack", "standard", "--iterations", "10", "--queries", "50", "--epsilon", "0.1", "--count", "60",
                                     "--json", directory + "/ensemble.json"])
         #expect(ensemble.status == 0, "\(ensemble.error)")
-        #expect(ensemble.output.contains("ensemble") && ensemble.output.contains("apgd-t") && ensemble.output.contains("square"))
+        #expect(ensemble.output.contains("ensemble") && ensemble.output.contains("apgd-t")
+                && ensemble.output.contains("fab-t") && ensemble.output.contains("square"))
+
+        // FAB by name: untargeted in L2 at each budget of a curve (one run, clipped per ε), and
+        // FAB-T's examples to a file.
+        let fabCurve = try bulwark(["eval", "--model", run + "/model.safetensors", "--dataset", "idx", "--data-dir", directory + "/data",
+                                    "--epsilons", "0,0.5,3", "--norm", "l2", "--attack", "fab", "--iterations", "10", "--count", "30"])
+        #expect(fabCurve.status == 0, "\(fabCurve.error)")
+        #expect(fabCurve.output.contains("fab"))
+        let examples = directory + "/fab-t.safetensors"
+        let fabT = try bulwark(["attack", "--model", run + "/model.safetensors", "--dataset", "idx", "--data-dir", directory + "/data",
+                                "--attack", "fab-t", "--iterations", "10", "--epsilon", "0.3", "--count", "20", "--out", examples])
+        #expect(fabT.status == 0, "\(fabT.error)")
+        let verified = try bulwark(["verify-adversarial", "--model", run + "/model.safetensors", "--file", examples, "--epsilon", "0.3"])
+        #expect(verified.status == 0, "\(verified.output) \(verified.error)")
     }
 
     @Test func reportOfARunWithEvaluationsAndExamplesAndPNGs() throws {
