@@ -131,6 +131,9 @@ struct Train: ParsableCommand {
     @Flag(help: "Print only the final summary.")
     var quiet = false
 
+    @Option(help: "Also write the run's summary as JSON to this file: configuration, model path and every epoch's metrics.")
+    var json: String?
+
     func validate() throws {
         try require(task == .image, "--task text must follow train directly: bulwark train --task text …")
         try require(epochs >= 1, "--epochs must be at least 1")
@@ -225,6 +228,7 @@ struct Train: ParsableCommand {
             + (method == .standard ? "" : ", ε = \(epsilon) \(threatModel.norm.rawValue)") + ", seed \(seed)")
         let metadata = ["configuration": encode(configuration), "seed": String(seed)]
         let history: [EpochMetrics]
+        var overfittingReport: OverfittingReport?
         switch method {
         case .standard: history = try fit(StandardTraining())
         case .fast: history = try fit(FastAdversarialTraining(threatModel: threatModel, stepSize: resolvedStepSize, randomStart: randomStart))
@@ -266,6 +270,7 @@ struct Train: ParsableCommand {
                 case .epoch(let metrics):
                     progress.line(describe(metrics))
                 case .catastrophicOverfitting(let report):
+                    overfittingReport = report
                     progress.line(String(
                         format: "catastrophic overfitting at epoch %d, batch %d: PGD accuracy %@ (best %@ at epoch %d, batch %d) while FGSM accuracy is %@; stopped and restored the model of the best check",
                         report.epoch, report.batch, percent(report.pgdAccuracy), percent(report.bestPGDAccuracy),
@@ -274,6 +279,11 @@ struct Train: ParsableCommand {
             }
         }
 
+        if let json {
+            try writeJSON(TrainingSummaryJSON(
+                configuration: configuration, model: path(in: out, "model.safetensors"), epochs: history,
+                catastrophicOverfitting: overfittingReport), to: json, snakeCase: true)
+        }
         let last = history.last
         output("model: \(path(in: out, "model.safetensors"))")
         if let last {
@@ -298,8 +308,19 @@ func describe(_ metrics: EpochMetrics) -> String {
     return text
 }
 
-func writeJSON<Value: Encodable>(_ value: Value, to file: String) throws {
+/// What `train --json` writes (keys in snake case, like `metrics.jsonl`).
+struct TrainingSummaryJSON: Encodable {
+    var configuration: [String: String]
+    var model: String
+    var epochs: [EpochMetrics]
+    var catastrophicOverfitting: OverfittingReport?
+}
+
+/// Writes `value` as pretty JSON, atomically; `snakeCase` converts Swift's property names
+/// (as `metrics.jsonl` does).
+func writeJSON<Value: Encodable>(_ value: Value, to file: String, snakeCase: Bool = false) throws {
     let encoder = JSONEncoder()
+    if snakeCase { encoder.keyEncodingStrategy = .convertToSnakeCase }
     encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
     encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     do {

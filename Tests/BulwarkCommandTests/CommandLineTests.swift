@@ -60,10 +60,15 @@ import Testing
         let train = try bulwark([
             "train", "--dataset", "idx", "--data-dir", directory + "/data", "--model", "mlp", "--method", "fast",
             "--epsilon", "8/255", "--epochs", "2", "--batch-size", "50", "--validation-count", "100",
-            "--validation-steps", "3", "--seed", "3", "--out", run,
+            "--validation-steps", "3", "--seed", "3", "--out", run, "--quiet", "--json", directory + "/train.json",
         ])
         #expect(train.status == 0, "train failed: \(train.error)")
         #expect(FileManager.default.fileExists(atPath: run + "/model.safetensors"))
+        #expect(!train.output.contains("epoch 1/2"), "--quiet prints no progress")
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/train.json"))) as? [String: Any]
+        let epochs = try #require(summary?["epochs"] as? [[String: Any]])
+        #expect(epochs.count == 2 && epochs.last?["validation_robust_accuracy"] != nil)
+        #expect((summary?["configuration"] as? [String: String])?["method"] == "fast")
         let metrics = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(metrics.count == 2)
         let configuration = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/run.json"))) as? [String: String]
