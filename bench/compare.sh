@@ -208,6 +208,7 @@ export COMPARE_NPROC="$(nproc)"
 export COMPARE_OPENBLAS_ENV="$(env | grep OPENBLAS || true)"
 export COMPARE_THREAD_ENV="$(env | grep -E '^(OMP_|GOMP_|KMP_|MKL_|DNNL_|ONEDNN_|TF_ENABLE_ONEDNN|TF_NUM_I)' || true)"
 export COMPARE_OPENBLAS_PKG="$(dpkg-query -W -f '${db:Status-Abbrev} ${Package} ${Version}\n' 'libopenblas*' 2>/dev/null | sed -n 's/^ii *//p' || true)"
+export COMPARE_ONEDNN_PKG="$(dpkg-query -W -f '${db:Status-Abbrev} ${Package} ${Version}\n' 'libdnnl*' 2>/dev/null | sed -n 's/^ii *//p' || true)"
 # The kernel OpenBLAS picks in this environment (what Bulwark's GEMM runs).
 export COMPARE_OPENBLAS_CORE="$("$python" -c 'import ctypes
 lib = ctypes.CDLL("libopenblas.so.0")
@@ -356,6 +357,7 @@ result = {
         "openblas_core": os.environ["COMPARE_OPENBLAS_CORE"],
         "thread_env": os.environ["COMPARE_THREAD_ENV"].splitlines(),
         "openblas_packages": os.environ["COMPARE_OPENBLAS_PKG"].splitlines(),
+        "onednn_packages": os.environ.get("COMPARE_ONEDNN_PKG", "").splitlines(),
         "fma_peak": {"avx2_fma_gflops": avx2, "avx512_fma_gflops": avx512, "runs": peaks},
     },
     "versions": {"bulwark_commit": os.environ["COMPARE_GIT"], "swift": os.environ["COMPARE_SWIFT"],
