@@ -59,11 +59,13 @@ public struct RunReport: Sendable {
 
     // MARK: - Charts
 
-    /// The training charts: loss, accuracies and learning rate per epoch, one series per
-    /// metric and run (empty when no run has `metrics.jsonl`).
+    /// The training charts: loss, accuracies and learning rate per epoch, and the training ε
+    /// when a run warmed it up, one series per metric and run (empty when no run has
+    /// `metrics.jsonl`).
     public func trainingCharts() -> [LineChart] {
         guard runs.contains(where: { !$0.run.epochs.isEmpty }) else { return [] }
         var loss = [LineChart.Series](), accuracy = [LineChart.Series](), learningRate = [LineChart.Series]()
+        var budget = [LineChart.Series]()
         for (record, dashed) in runs where !record.epochs.isEmpty {
             func points(_ value: (EpochMetrics) -> Float?) -> [(x: Double, y: Double)] {
                 record.epochs.compactMap { metrics in value(metrics).map { (Double(metrics.epoch), Double($0)) } }
@@ -80,7 +82,18 @@ public struct RunReport: Sendable {
                 accuracy.append(.init(name: legendName(attack, record), points: robust, color: LineChart.palette[1], dashed: dashed))
             }
             learningRate.append(.init(name: legendName("learning rate", record), points: points(\.learningRate), color: LineChart.palette[3], dashed: dashed))
+            // ε warm-up: the training budget at the end of each epoch, as ε · scale.
+            let epsilon = record.configuration["epsilon"].flatMap(Float.init)
+            let ramp = points { metrics in metrics.epsilonScale.map { scale in epsilon.map { $0 * scale } ?? scale } }
+            if !ramp.isEmpty {
+                budget.append(.init(name: legendName(epsilon == nil ? "share of ε" : "training ε", record), points: ramp,
+                                    color: LineChart.palette[4], dashed: dashed))
+            }
         }
+        let warmup = budget.isEmpty ? [] : [
+            LineChart(identifier: "training-epsilon", title: "Training ε during warm-up (end of epoch)", xLabel: "epoch",
+                      yLabel: "ε", series: budget, integralX: true),
+        ]
         return [
             LineChart(identifier: "training-loss", title: "Training loss", xLabel: "epoch", yLabel: "mean cross-entropy",
                       series: loss, integralX: true),
@@ -88,7 +101,7 @@ public struct RunReport: Sendable {
                       series: accuracy, valueFormat: .percent, integralX: true),
             LineChart(identifier: "learning-rate", title: "Learning rate (end of epoch)", xLabel: "epoch", yLabel: "learning rate",
                       series: learningRate, integralX: true),
-        ]
+        ] + warmup
     }
 
     /// Robust accuracy against ε, one chart per norm: from robustness curves when a run has

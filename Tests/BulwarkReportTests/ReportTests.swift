@@ -3,6 +3,17 @@ import Foundation
 import Testing
 
 @Suite struct ReportTests {
+    @Test func epsilonWarmupGetsItsOwnChart() throws {
+        let fixture = try RunFixture(epochs: 4, examples: 4, epsilonWarmupEpochs: 2)
+        defer { fixture.remove() }
+        let report = RunReport(run: try RunRecord(directory: fixture.directory), maximumExamples: 4)
+        let parsed = try XMLOutline(try report.html())
+        let charts = parsed.elements("svg").compactMap { $0.attributes["data-chart"] }
+        #expect(charts.contains("training-epsilon"))
+        #expect(parsed.series(ofChart: "training-epsilon").map(\.points) == [fixture.epochs])
+        #expect(parsed.series(ofChart: "training-epsilon").map(\.name) == ["training ε"])
+    }
+
     @Test func reportIsWellFormedWithOneSVGPerChartAndEveryPoint() throws {
         let fixture = try RunFixture(epochs: 4, examples: 20)
         defer { fixture.remove() }

@@ -17,7 +17,7 @@ struct RunFixture {
     ///   - model: an architecture whose randomly initialized checkpoint becomes the run's
     ///     `model.safetensors`, or `nil` for none.
     init(name: String = "run", epochs: Int = 4, examples: Int = 20, method: String = "fast",
-         confidences: Bool = true, model: Architecture? = nil) throws {
+         confidences: Bool = true, model: Architecture? = nil, epsilonWarmupEpochs: Int = 0) throws {
         directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("bulwark-report-\(UUID().uuidString)").appendingPathComponent(name).path
         self.epochs = epochs
@@ -28,11 +28,12 @@ struct RunFixture {
         // The fields Trainer writes (EpochMetrics in snake_case).
         let lines = try (1...epochs).map { (epoch: Int) -> String in
             let progress = Double(epoch) / Double(epochs)
-            let metrics: [String: Any] = [
+            var metrics: [String: Any] = [
                 "epoch": epoch, "train_loss": 2 - progress, "train_accuracy": 0.5 + 0.3 * progress,
                 "validation_clean_accuracy": 0.6 + 0.2 * progress, "validation_robust_accuracy": 0.3 + 0.3 * progress,
                 "learning_rate": 1e-3 * (1 - progress), "train_seconds": 10, "validation_seconds": 2, "images_per_second": 500,
             ]
+            if epsilonWarmupEpochs > 0 { metrics["epsilon_scale"] = min(1, Double(epoch) / Double(epsilonWarmupEpochs)) }
             return String(decoding: try JSONSerialization.data(withJSONObject: metrics, options: [.sortedKeys]), as: UTF8.self)
         }
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: url("metrics.jsonl"))
