@@ -156,16 +156,22 @@ struct Eval: ParsableCommand {
         if let json {
             try writeJSON(EvaluationJSON(report: report, model: checkpoint.model, architecture: loadedArchitecture.rawValue,
                                          dataset: data.dataset.rawValue, split: split.rawValue, seed: seed,
-                                         steps: parameters.steps, stepSize: parameters.stepSize(for: threatModel),
+                                         steps: parameters.pgdSteps, stepSize: parameters.stepSize(for: threatModel),
                                          restarts: parameters.restarts, sanityChecks: sanityChecks), to: json)
         }
     }
 
     private func label(_ name: String) -> String {
+        let steps = parameters.pgdSteps
         switch name {
-        case "pgd": parameters.restarts > 1 ? "pgd-\(parameters.steps)×\(parameters.restarts)" : "pgd-\(parameters.steps)"
-        case "gradient-ascent": "gradient-ascent-\(parameters.steps)"
-        default: name
+        case "pgd": return parameters.restarts > 1 ? "pgd-\(steps)×\(parameters.restarts)" : "pgd-\(steps)"
+        case "gradient-ascent": return "gradient-ascent-\(steps)"
+        case "bim", "mi-fgsm":
+            guard let attackName = AttackName(rawValue: name) else { return name }
+            let attack = parameters.makeAttack(attackName, threatModel: threat.threatModel)
+            let count = (attack as? BIM)?.steps ?? (attack as? MIFGSM)?.steps ?? 0
+            return "\(name)-\(count)"
+        default: return name
         }
     }
 }

@@ -251,6 +251,13 @@ import Testing
         #expect(ensemble.output.contains("ensemble") && ensemble.output.contains("apgd-t")
                 && ensemble.output.contains("fab-t") && ensemble.output.contains("square"))
 
+        // BIM with Kurakin et al.'s schedule (⌊min(25.5 + 4, 1.25 · 25.5)⌋ = 29 steps of 1/255 at
+        // ε = 0.1) and MI-FGSM with Dong et al.'s (10 steps of ε/10, μ = 1).
+        let iterative = try bulwark(["eval", "--model", run + "/model.safetensors", "--dataset", "idx", "--data-dir", directory + "/data",
+                                     "--attack", "bim", "mi-fgsm", "--epsilon", "0.1", "--count", "60"])
+        #expect(iterative.status == 0, "\(iterative.error)")
+        #expect(iterative.output.contains("bim-29") && iterative.output.contains("mi-fgsm-10"), "\(iterative.output)")
+
         // FAB by name: untargeted in L2 at each budget of a curve (one run, clipped per ε), and
         // FAB-T's examples to a file.
         let fabCurve = try bulwark(["eval", "--model", run + "/model.safetensors", "--dataset", "idx", "--data-dir", directory + "/data",
