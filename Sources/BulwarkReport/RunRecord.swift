@@ -5,7 +5,8 @@ import Foundation
 /// Everything a run directory holds that a report shows: the configuration (`run.json`), the
 /// per-epoch metrics (`metrics.jsonl`), evaluations and robustness curves (`*.json` written by
 /// `bulwark eval --json`), adversarial examples (`*.safetensors` written by `bulwark attack`),
-/// and the metadata of `model.safetensors`.
+/// word-substitution pairs (`*.tsv` written by `bulwark eval --task text --pairs`), and the
+/// metadata of `model.safetensors`.
 public struct RunRecord: Sendable {
     /// The directory.
     public var directory: String
@@ -19,6 +20,9 @@ public struct RunRecord: Sendable {
     public var curves: [(file: String, record: CurveRecord)]
     /// Adversarial example files with their names, sorted by name.
     public var exampleFiles: [(file: String, examples: AdversarialExampleFile)]
+    /// Text adversarial examples (original and substituted sentences) with their file names,
+    /// sorted by name.
+    public var textExampleFiles: [(file: String, examples: TextExampleFile)]
     /// The metadata of `model.safetensors` (architecture, configuration, seed, epoch), empty
     /// when absent.
     public var modelMetadata: [String: String]
@@ -107,12 +111,24 @@ public struct RunRecord: Sendable {
                 skipped.append((name, String(describing: error)))
             }
         }
+        textExampleFiles = []
+        for name in names where name.hasSuffix(".tsv") {
+            let path = base.appendingPathComponent(name).path
+            guard let data = try? read(name),
+                  TextExampleFile.isHeader(String(decoding: data.prefix(64), as: UTF8.self)[...]) else { continue }
+            do {
+                textExampleFiles.append((name, try TextExampleFile(text: String(decoding: data, as: UTF8.self), path: path)))
+            } catch {
+                skipped.append((name, error.description))
+            }
+        }
         modelMetadata = [:]
         if names.contains("model.safetensors"),
            let file = try? SafeTensorsFile(contentsOf: base.appendingPathComponent("model.safetensors").path) {
             modelMetadata = file.metadata
         }
-        if configuration.isEmpty && epochs.isEmpty && evaluations.isEmpty && curves.isEmpty && exampleFiles.isEmpty {
+        if configuration.isEmpty && epochs.isEmpty && evaluations.isEmpty && curves.isEmpty && exampleFiles.isEmpty
+            && textExampleFiles.isEmpty {
             throw .emptyRun(path: directory)
         }
     }
