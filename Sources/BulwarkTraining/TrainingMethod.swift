@@ -87,12 +87,16 @@ extension TrainingMethod {
             logits = reported
             return loss
         }
+        // Traced logits keep the tape, and with it the weights its pullbacks hold, alive; let go
+        // of them before the update so that it writes the weights in place instead of copying.
+        let reportedLogits = logits.detached
+        logits = Tensor(0)
         // Non-finite values must not reach the weights; the trainer stops on a non-finite loss.
         guard loss.scalar.isFinite, gradients.isFinite else {
             return StepMetrics(loss: .nan, accuracy: 0, count: labels.count)
         }
         optimizer.update(&model, along: gradients)
-        return StepMetrics(loss: loss.scalar, accuracy: accuracy(logits: logits.detached, labels: labels), count: labels.count)
+        return StepMetrics(loss: loss.scalar, accuracy: accuracy(logits: reportedLogits, labels: labels), count: labels.count)
     }
 }
 

@@ -104,6 +104,44 @@ import _TestSupport
         #expect(optimizer.step == 1)
     }
 
+    /// The vectorized loops against the update rules written out per scalar, bit for bit, on a
+    /// parameter whose size is not a multiple of the vector width, over three steps.
+    @Test(arguments: ["sgd", "sgd-nesterov", "adam", "adamw"])
+    func vectorizedUpdatesEqualTheScalarRule(_ name: String) {
+        let count = 8 * 150 + 5
+        var generator = SplitMix64(seed: 3)
+        let start = (0..<count).map { _ in Float.random(in: -1...1, using: &generator) }
+        let steps = (0..<3).map { _ in (0..<count).map { _ in Float.random(in: -1...1, using: &generator) } }
+        var model = Sequential([Linear(weight: Tensor(shape: [1, count], scalars: start), bias: nil)])
+        var theta = start
+        var (velocity, first, second) = ([Float](repeating: 0, count: count), [Float](repeating: 0, count: count), [Float](repeating: 0, count: count))
+        let (rate, momentum, decay) = (Float(0.05), Float(0.9), Float(0.01))
+        var sgd = SGD(learningRate: rate, momentum: momentum, nesterov: name == "sgd-nesterov", weightDecay: decay)
+        var adam = Adam(learningRate: rate, weightDecay: decay, decoupledWeightDecay: name == "adamw")
+        for (index, gradient) in steps.enumerated() {
+            let gradients = Gradients(["0.weight": Tensor(shape: [1, count], scalars: gradient)])
+            if name.hasPrefix("sgd") { sgd.update(&model, along: gradients) } else { adam.update(&model, along: gradients) }
+            let (beta1, beta2, epsilon) = (adam.beta1, adam.beta2, adam.epsilon)
+            let correction1 = 1 - Float(pow(Double(beta1), Double(index + 1)))
+            let correction2Root = Float((1 - pow(Double(beta2), Double(index + 1))).squareRoot())
+            for i in 0..<count {
+                if name.hasPrefix("sgd") {
+                    var step = gradient[i] + decay * theta[i]
+                    velocity[i] = index == 0 ? step : momentum * velocity[i] + step
+                    step = name == "sgd-nesterov" ? step + momentum * velocity[i] : velocity[i]
+                    theta[i] -= rate * step
+                } else {
+                    var g = gradient[i]
+                    if name == "adamw" { theta[i] *= 1 - rate * decay } else { g += decay * theta[i] }
+                    first[i] = beta1 * first[i] + (1 - beta1) * g
+                    second[i] = beta2 * second[i] + (1 - beta2) * g * g
+                    theta[i] -= (rate / correction1) * first[i] / (second[i].squareRoot() / correction2Root + epsilon)
+                }
+            }
+            #expect(model.parameters["0.weight"]!.array == theta, "step \(index + 1)")
+        }
+    }
+
     @Test func schedules() {
         let cyclic = LearningRateSchedule.cyclic(peak: 1e-3, peakFraction: 0.4)
         #expect(cyclic.learningRate(atEpoch: 0, of: 5) == 0)
