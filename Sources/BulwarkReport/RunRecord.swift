@@ -29,6 +29,16 @@ public struct RunRecord: Sendable {
     /// Files that looked like Bulwark output but could not be read, with the reason.
     public var skipped: [(file: String, reason: String)]
 
+    /// The epoch whose model `best.safetensors` holds: the first with the highest validation
+    /// robust accuracy (clean accuracy when the run had no validation attack), as the
+    /// ``Trainer`` chooses it; `nil` without validation metrics.
+    public var bestEpoch: EpochMetrics? {
+        let scored = epochs.compactMap { metrics in (metrics.validationRobustAccuracy ?? metrics.validationCleanAccuracy).map { (metrics, $0) } }
+        return scored.reduce(nil as (EpochMetrics, Float)?) { best, next in
+            best.map { $0.1 >= next.1 ? $0 : next } ?? next
+        }?.0
+    }
+
     /// The directory's last path component, which names the run in titles and legends.
     public var name: String { URL(fileURLWithPath: directory).lastPathComponent }
 
@@ -103,7 +113,7 @@ public struct RunRecord: Sendable {
                 skipped.append((name, "not an evaluation written by bulwark eval --json (\(error))"))
             }
         }
-        let checkpoints: Set<String> = ["model.safetensors", "best.safetensors"]
+        let checkpoints: Set<String> = [RunFile.model, RunFile.best, RunFile.resume]
         for name in names where name.hasSuffix(".safetensors") && !checkpoints.contains(name) {
             do {
                 exampleFiles.append((name, try AdversarialExampleFile(contentsOf: base.appendingPathComponent(name).path)))

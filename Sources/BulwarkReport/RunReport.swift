@@ -249,6 +249,12 @@ public struct RunReport: Sendable {
         if let dataset = configuration["dataset"] { parts.append("dataset \(dataset)") }
         if let epochs = configuration["epochs"] { parts.append("\(epochs) epochs") }
         if let seed = configuration["seed"] { parts.append("seed \(seed)") }
+        if let best = record.bestEpoch {
+            let score = best.validationRobustAccuracy.map { "validation robust accuracy \(percentText($0))" }
+                ?? best.validationCleanAccuracy.map { "validation clean accuracy \(percentText($0))" } ?? ""
+            parts.append("best epoch \(best.epoch) (\(score), best.safetensors)")
+        }
+        if let resumed = configuration["resumed_after_epochs"] { parts.append("resumed after epoch \(resumed)") }
         parts.append("run directory \(record.directory)")
         return parts.joined(separator: "; ") + "."
     }

@@ -45,6 +45,16 @@ public protocol TrainingMethod: Sendable {
     /// scales ε and its step sizes alike, so α/ε stays as configured. The default is `nil`
     /// and ignores assignments.
     var budgetScale: Float? { get set }
+
+    /// The state the method carries from batch to batch (Free-AT's δ), as named tensors, so
+    /// that the ``Trainer``'s resume checkpoints hold it. The default is empty: a method whose
+    /// value changes in ``step(_:optimizer:on:using:)`` must list that state here, or a resumed
+    /// run differs from an uninterrupted one.
+    var stateTensors: [String: Tensor] { get }
+
+    /// Restores state saved by ``stateTensors`` (an empty dictionary means the state of a
+    /// fresh method). The default ignores it.
+    mutating func loadStateTensors(_ tensors: [String: Tensor])
 }
 
 extension TrainingMethod {
@@ -52,6 +62,10 @@ extension TrainingMethod {
         get { nil }
         set {}
     }
+
+    public var stateTensors: [String: Tensor] { [:] }
+
+    public mutating func loadStateTensors(_ tensors: [String: Tensor]) {}
 }
 
 extension ThreatModel {
