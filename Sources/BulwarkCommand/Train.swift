@@ -151,8 +151,12 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Stop after epoch N although the schedule spans --epochs; continue later with --resume OUT.", valueName: "n"))
     var stopAfter: Int?
 
-    @Option(help: ArgumentHelp("Test images of the final evaluation (clean and the validation attack, OUT/final-eval.json); default all, 0 for none.", valueName: "n"))
+    @Option(help: ArgumentHelp("Test images of the final evaluation (clean and the validation attack on the first n, OUT/final-eval.json); default 1000, 0 for none.", valueName: "n"))
     var finalEvalCount: Int?
+
+    /// The final evaluation's default size: the first 1,000 test images, as the README's
+    /// evaluations use, so that it costs little beside training.
+    static let defaultFinalEvalCount = 1000
 
     @Option(help: "Also write the run's summary as JSON to this file: configuration, model path, every epoch's metrics, the best epoch and the final evaluation's file.")
     var json: String?
@@ -302,7 +306,7 @@ struct Train: ParsableCommand {
             : "pgd-\(validationSteps), step \(validationStepSize), random start"
         if let overfittingInterval { configuration["overfitting_interval"] = String(overfittingInterval) }
         if let dataDir = data.dataDir { configuration["data_dir"] = absolutePath(dataDir) }
-        configuration["final_eval_count"] = finalEvalCount.map(String.init) ?? "all"
+        configuration["final_eval_count"] = String(finalEvalCount ?? Self.defaultFinalEvalCount)
         configuration["command"] = commandLine
         for (key, value) in environmentDescription() { configuration[key] = value }
         if let resume {
@@ -425,7 +429,7 @@ struct Train: ParsableCommand {
             output("final evaluation skipped: \(error)")
             return nil
         }
-        let examples = test.prefix(finalEvalCount ?? test.count)
+        let examples = test.prefix(finalEvalCount ?? Self.defaultFinalEvalCount)
         let threatModel = threat.threatModel
         var generator = SplitMix64(seed: seed)
         let report = evaluateRobustness(
