@@ -35,8 +35,9 @@ if [ ! -e "$data/train-images-idx3-ubyte" ] && [ ! -e "$data/train-images-idx3-u
     exit 1
 fi
 bash scripts/install-dependencies.sh
-swift build -c release --product bulwark >/dev/null
-bulwark=.build/release/bulwark
+# BULWARK names an already built executable (for example another build directory's).
+if [ -z "${BULWARK:-}" ]; then swift build -c release --product bulwark >/dev/null; fi
+bulwark=${BULWARK:-.build/release/bulwark}
 mkdir -p "$out"
 common=(--dataset mnist --data-dir "$data" --epsilon 0.3 --seed "$seed" --validation-count 0 --validation-steps 0)
 
