@@ -143,6 +143,10 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
     /// Stop after this epoch (1-based) although the schedule spans ``epochs``, or `nil` to run
     /// them all; a later fit resuming from the checkpoint continues the same run.
     public var stopAfterEpoch: Int?
+    /// The random crops and flips applied to every training batch (drawn from the generator
+    /// passed to ``fit(_:on:validation:using:resumingFrom:observer:)``, after the epoch's
+    /// shuffle), or `nil` for none. Validation and the overfitting check see unaugmented images.
+    public var augmentation: ImageAugmentation?
     /// What the overfitting guard found if it stopped the last ``fit(_:on:validation:using:resumingFrom:observer:)``.
     public private(set) var overfitting: OverfittingReport?
     /// The epoch with the best validation score in the last fit (the model of
@@ -154,8 +158,9 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
         method: Method, optimizer: Opt, schedule: LearningRateSchedule, epochs: Int, batchSize: Int,
         validationAttack: (any Attack)? = nil, outputDirectory: String? = nil,
         architectureName: String = "custom", metadata: [String: String] = [:], epsilonWarmupEpochs: Double = 0,
-        overfittingGuard: CatastrophicOverfittingGuard? = nil
+        overfittingGuard: CatastrophicOverfittingGuard? = nil, augmentation: ImageAugmentation? = nil
     ) {
+        self.augmentation = augmentation
         self.epsilonWarmupEpochs = epsilonWarmupEpochs
         self.overfittingGuard = overfittingGuard
         self.method = method
@@ -248,7 +253,8 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
             let start = Date()
             let batches = training.batches(ofSize: batchSize, shuffledUsing: &generator)
             var (lossSum, correct, seen) = (0.0, 0.0, 0)
-            for (index, batch) in batches.enumerated() {
+            for (index, unaugmented) in batches.enumerated() {
+                let batch = augmentation?.augmented(unaugmented, using: &generator) ?? unaugmented
                 optimizer.learningRate = schedule.learningRate(
                     atEpoch: Double(epoch - 1) + Double(index) / Double(batchesPerEpoch), of: epochs)
                 if warmsUp {
