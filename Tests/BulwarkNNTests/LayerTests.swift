@@ -14,13 +14,62 @@ import _TestSupport
                         "7.weight": [1024, 3136], "7.bias": [1024], "9.weight": [10, 1024], "9.bias": [10]],
             .fastcnn: ["0.weight": [16, 1, 4, 4], "0.bias": [16], "2.weight": [32, 16, 4, 4], "2.bias": [32],
                        "5.weight": [100, 1568], "5.bias": [100], "7.weight": [10, 100], "7.bias": [10]],
+            // TRADES' SmallCNN: named submodules of two OrderedDict Sequentials.
+            .tradesCNN: ["feature_extractor.conv1.weight": [32, 1, 3, 3], "feature_extractor.conv1.bias": [32],
+                         "feature_extractor.conv2.weight": [32, 32, 3, 3], "feature_extractor.conv2.bias": [32],
+                         "feature_extractor.conv3.weight": [64, 32, 3, 3], "feature_extractor.conv3.bias": [64],
+                         "feature_extractor.conv4.weight": [64, 64, 3, 3], "feature_extractor.conv4.bias": [64],
+                         "classifier.fc1.weight": [200, 1024], "classifier.fc1.bias": [200],
+                         "classifier.fc2.weight": [200, 200], "classifier.fc2.bias": [200],
+                         "classifier.fc3.weight": [10, 200], "classifier.fc3.bias": [10]],
+            // Carlini and Wagner's CIFAR model; index 13 is the dropout.
+            .cifarCNN: ["0.weight": [64, 3, 3, 3], "0.bias": [64], "2.weight": [64, 64, 3, 3], "2.bias": [64],
+                        "5.weight": [128, 64, 3, 3], "5.bias": [128], "7.weight": [128, 128, 3, 3], "7.bias": [128],
+                        "11.weight": [256, 3200], "11.bias": [256], "14.weight": [256, 256], "14.bias": [256],
+                        "16.weight": [10, 256], "16.bias": [10]],
+            .preactResNet18: Self.preactResNet18Parameters,
         ]
         for architecture in Architecture.allCases {
             var model = architecture.makeModel(using: &generator)
             #expect(model.parameters.mapValues(\.shape) == expected[architecture], "\(architecture)")
-            let output = model(Tensor(zeros: [2, 1, 28, 28]))
+            let output = model(Tensor(zeros: [2] + architecture.inputShape))
             #expect(output.shape == [2, 10], "\(architecture)")
         }
+    }
+
+    /// The `state_dict` of the PyTorch `PreActResNet18` of Wong et al.'s code (parameters only;
+    /// the batch normalizations' running statistics are state).
+    static var preactResNet18Parameters: [String: [Int]] {
+        var shapes: [String: [Int]] = ["conv1.weight": [64, 3, 3, 3], "bn.weight": [512], "bn.bias": [512],
+                                       "linear.weight": [10, 512], "linear.bias": [10]]
+        var inputChannels = 64
+        for (stage, width) in [64, 128, 256, 512].enumerated() {
+            for block in 0..<2 {
+                let prefix = "layer\(stage + 1).\(block)."
+                let channels = block == 0 ? inputChannels : width
+                shapes[prefix + "bn1.weight"] = [channels]
+                shapes[prefix + "bn1.bias"] = [channels]
+                shapes[prefix + "conv1.weight"] = [width, channels, 3, 3]
+                shapes[prefix + "bn2.weight"] = [width]
+                shapes[prefix + "bn2.bias"] = [width]
+                shapes[prefix + "conv2.weight"] = [width, width, 3, 3]
+                if channels != width { shapes[prefix + "shortcut.0.weight"] = [width, channels, 1, 1] }
+            }
+            inputChannels = width
+        }
+        return shapes
+    }
+
+    @Test func preactResNet18HasTheStateAndSizeOfThePyTorchModel() {
+        var generator = SplitMix64(seed: 1)
+        let model = Architecture.preactResNet18.makeModel(using: &generator)
+        // Worked out from the PyTorch definition: convolutions, γ and β of 17 batch
+        // normalizations, three projections and the linear layer.
+        #expect(model.parameterCount == 11_172_170)
+        let state = model.state
+        #expect(state.count == 17 * 3, "running_mean, running_var and num_batches_tracked of every batch normalization")
+        #expect(state["layer4.1.bn2.running_var"]?.shape == [512])
+        #expect(state["bn.num_batches_tracked"] != nil)
     }
 
     @Test func sequentialFusesReLUAndMaxPoolingWithoutChangingResults() {
