@@ -96,10 +96,7 @@ struct Eval: ParsableCommand {
         let progress = Progress(quiet: quiet)
         let (network, loadedArchitecture, metadata) = try checkpoint.load()
         let dataset = try data.load(split).prefix(count)
-        let expectedShape = [dataset.count] + loadedArchitecture.inputShape
-        guard dataset.images.shape == expectedShape else {
-            throw ValidationError("The \(data.dataset.rawValue) images have shape \(Array(dataset.images.shape.dropFirst())) but '\(loadedArchitecture.rawValue)' expects \(loadedArchitecture.inputShape).")
-        }
+        try data.requireShape(of: dataset, fitting: loadedArchitecture)
         let names = try attackNames()
         var generator = SplitMix64(seed: seed)
         let observer: (String, Int, Int) -> Void = { phase, done, total in

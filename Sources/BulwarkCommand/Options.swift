@@ -33,16 +33,32 @@ extension EvaluationStrategy: ExpressibleByArgument {}
 
 /// Where the images come from.
 struct DatasetOptions: ParsableArguments {
-    @Option(help: "The dataset: fashion-mnist, mnist or idx (any IDX files in --data-dir).")
+    @Option(help: "The dataset: fashion-mnist, mnist, idx (any IDX files in --data-dir) or cifar10.")
     var dataset: ImageDatasetName = .fashionMNIST
 
     @Option(help: ArgumentHelp(
-        "The directory holding the IDX files (train-images-idx3-ubyte[.gz] and so on).",
-        discussion: "Fashion-MNIST defaults to /usr/share/datasets/fashion-mnist (Debian package dataset-fashion-mnist)."))
+        "The directory holding the IDX files (train-images-idx3-ubyte[.gz] and so on) or CIFAR-10's binary batches (data_batch_1.bin … data_batch_5.bin, test_batch.bin).",
+        discussion: """
+            Fashion-MNIST defaults to /usr/share/datasets/fashion-mnist (Debian package \
+            dataset-fashion-mnist), CIFAR-10 to ~/.cache/bulwark/cifar-10, where the binary \
+            archive (\(ImageDatasetName.cifar10DownloadURL)) may be extracted as it is: the \
+            files are looked for in the directory and in its cifar-10-batches-bin folder.
+            """))
     var dataDir: String?
 
     func load(_ split: DatasetSplit) throws -> ImageDataset {
         try ImageDataset.load(dataset, split: split, directory: dataDir)
+    }
+
+    /// Throws unless `images` fit `architecture`'s input, naming both and the fix.
+    func requireShape(of images: ImageDataset, fitting architecture: Architecture) throws {
+        guard images.imageShape == architecture.inputShape else {
+            let fitting = Architecture.allCases.filter { $0.inputShape == images.imageShape }.map(\.rawValue)
+            let advice = fitting.isEmpty
+                ? "" : " Architectures for these images: \(fitting.joined(separator: ", "))."
+            throw ValidationError(
+                "The \(dataset.rawValue) images have shape \(images.imageShape) but '\(architecture.rawValue)' expects \(architecture.inputShape).\(advice)")
+        }
     }
 }
 

@@ -97,6 +97,11 @@ struct Train: ParsableCommand {
     @Option(help: "Batches between the overfitting guard's checks (default: once per epoch).")
     var overfittingInterval: Int?
 
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp(
+        "Randomly crop (4 pixels of zero padding) and flip every training batch; default on for cifar10, off otherwise.",
+        discussion: "The CIFAR-10 augmentation of He et al. 2016, drawn from the run's seeded generator; validation images are not augmented."))
+    var augment: Bool?
+
     @Option(help: "Passes over the training data.")
     var epochs: Int = 5
 
@@ -213,6 +218,7 @@ struct Train: ParsableCommand {
     var resolvedBeta: Float { beta ?? 6 }
     var resolvedReplays: Int { replays ?? 8 }
     var resolvedRatio: Float { adversarialRatio?.value ?? 0.5 }
+    var resolvedAugment: Bool { augment ?? (data.dataset == .cifar10) }
 
     /// Every option that shapes the trained model, with its resolved value (those that do not
     /// apply to the method left out), as command-line words: the part of `run.json`'s
@@ -229,6 +235,7 @@ struct Train: ParsableCommand {
         if method == .free { words.append(("--replays", String(resolvedReplays))) }
         if method == .mix { words.append(("--adversarial-ratio", String(resolvedRatio))) }
         words.append(("--epsilon-warmup", String(epsilonWarmup.value)))
+        words.append((resolvedAugment ? "--augment" : "--no-augment", nil))
         if overfittingGuard { words.append(("--overfitting-guard", nil)) }
         if let overfittingInterval { words.append(("--overfitting-interval", String(overfittingInterval))) }
         words += [
@@ -259,6 +266,7 @@ struct Train: ParsableCommand {
         let progress = Progress(quiet: quiet)
         progress.line("Loading \(data.dataset.rawValue) …")
         var training = try data.load(.train)
+        try data.requireShape(of: training, fitting: model)
         if let trainCount { training = training.prefix(trainCount) }
         guard training.count > validationCount else {
             throw ValidationError("--validation-count \(validationCount) leaves no training images out of \(training.count)")
@@ -301,6 +309,8 @@ struct Train: ParsableCommand {
         let guardian = overfittingGuard ? CatastrophicOverfittingGuard(threatModel: threatModel, interval: overfittingInterval) : nil
         if optimizer == .sgd { configuration["momentum"] = String(momentum) }
         configuration["weight_decay"] = String(weightDecay)
+        let augmentation: ImageAugmentation? = resolvedAugment ? .cifar10 : nil
+        if augmentation != nil { configuration["augmentation"] = "random crop (4-pixel zero padding), horizontal flip" }
         configuration["validation_steps"] = String(validationSteps)
         configuration["validation_attack"] = validationAttack == nil ? "none (clean accuracy only)"
             : "pgd-\(validationSteps), step \(validationStepSize), random start"
@@ -352,7 +362,7 @@ struct Train: ParsableCommand {
                 method: trainingMethod, optimizer: optimizer, schedule: learningRateSchedule, epochs: epochs,
                 batchSize: batchSize, validationAttack: validationAttack, outputDirectory: out,
                 architectureName: model.rawValue, metadata: metadata, epsilonWarmupEpochs: Double(epsilonWarmup.value),
-                overfittingGuard: guardian)
+                overfittingGuard: guardian, augmentation: augmentation)
             trainer.stopAfterEpoch = stopAfter
             defer { bestEpoch = trainer.bestEpoch }
             return try trainer.fit(
