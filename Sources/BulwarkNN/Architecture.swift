@@ -89,8 +89,9 @@ public enum Architecture: String, Sendable, CaseIterable, Codable {
     /// `bn.running_var`, `linear.bias`. That code standardizes inputs outside the model with
     /// CIFAR-10's channel means (0.4914, 0.4822, 0.4465) and deviations (0.2471, 0.2435,
     /// 0.2616); here a ``Normalize`` layer with those constants comes first (it has no
-    /// parameters, so the `state_dict` is unchanged), so the model takes `[0, 1]` pixels and a
-    /// checkpoint of that code predicts as it did there. 11.2 million parameters.
+    /// parameters, so the `state_dict` is unchanged): the model takes `[0, 1]` pixels like
+    /// every built-in architecture, and a `state_dict` saved by that code gets the standardized
+    /// inputs it was trained on. 11,172,170 parameters for 10 classes.
     case preactResNet18 = "preact-resnet18"
 
     /// The input shape of one example, `[channels, height, width]`.
