@@ -33,15 +33,16 @@ import Testing
     @Test func trainAndEvaluatePreActResNet18() throws {
         let run = directory + "/resnet"
         let train = try runBulwark([
-            // One batch of 16: a ResNet-18 step is costly, and the path, not the learning, is under test.
+            // One batch of 8: a ResNet-18 step is costly, and the path, not the learning, is under test.
             "train", "--dataset", "cifar10", "--data-dir", data, "--model", "preact-resnet18", "--method", "standard",
-            "--epochs", "1", "--batch-size", "16", "--optimizer", "sgd", "--learning-rate", "0.01",
-            "--train-count", "24", "--validation-count", "8", "--seed", "2", "--out", run, "--quiet",
+            "--epochs", "1", "--batch-size", "8", "--optimizer", "sgd", "--learning-rate", "0.01",
+            "--train-count", "12", "--validation-count", "4", "--validation-steps", "0", "--final-eval-count", "4",
+            "--seed", "2", "--out", run, "--quiet",
         ])
         #expect(train.status == 0, "train failed: \(train.error)")
         let configuration = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/run.json"))) as? [String: String]
         #expect(configuration?["dataset"] == "cifar10" && configuration?["architecture"] == "preact-resnet18")
-        #expect(configuration?["train_count"] == "16")
+        #expect(configuration?["train_count"] == "8")
         #expect(configuration?["augmentation"] != nil, "cifar10 augments by default")
         let stored = try SafeTensorsFile(contentsOf: run + "/model.safetensors")
         #expect(stored.tensors["layer2.0.shortcut.0.weight"]?.shape == [128, 64, 1, 1])
@@ -50,11 +51,11 @@ import Testing
         let json = directory + "/resnet-eval.json"
         let eval = try runBulwark([
             "eval", "--model", run + "/model.safetensors", "--dataset", "cifar10", "--data-dir", data + "/cifar-10-batches-bin",
-            "--attack", "fgsm", "--epsilon", "8/255", "--count", "8", "--no-sanity-checks", "--json", json, "--quiet",
+            "--attack", "fgsm", "--epsilon", "8/255", "--count", "4", "--no-sanity-checks", "--json", json, "--quiet",
         ])
         #expect(eval.status == 0, "eval failed: \(eval.error)")
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
-        #expect(report?["count"] as? Int == 8)
+        #expect(report?["count"] as? Int == 4)
         #expect((report?["attacks"] as? [String: Any])?["fgsm"] != nil)
     }
 
@@ -62,13 +63,15 @@ import Testing
         let run = directory + "/cnn"
         let train = try runBulwark([
             "train", "--dataset", "cifar10", "--data-dir", data, "--model", "cifar-cnn", "--method", "fast", "--epsilon", "8/255",
-            "--no-augment", "--epochs", "1", "--batch-size", "16", "--validation-count", "16", "--validation-steps", "2",
-            "--out", run, "--quiet",
+            "--no-augment", "--epochs", "1", "--batch-size", "16", "--validation-count", "8", "--validation-steps", "1",
+            "--final-eval-count", "4", "--out", run, "--quiet",
         ])
         #expect(train.status == 0, "train failed: \(train.error)")
         let configuration = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/run.json"))) as? [String: String]
         #expect(configuration?["architecture"] == "cifar-cnn")
         #expect(configuration?["augmentation"] == nil)
+        #expect(configuration?["command"]?.contains("--no-augment") == true, "resume compares it")
+        #expect(FileManager.default.fileExists(atPath: run + "/final-eval.json"))
     }
 
     @Test func missingDataAndMismatchedModelsAreClearErrors() throws {

@@ -37,7 +37,7 @@ import _TestSupport
     /// The recipes the resume must reproduce, and the tensor-name prefix of the state whose
     /// loss the comparison must notice (the optimizer's, or the method's carried δ).
     enum Recipe: String, CaseIterable {
-        case standardSGDMomentum, fastAdamCyclicWarmup, freeCarriedPerturbation
+        case standardSGDMomentum, fastAdamCyclicWarmup, freeCarriedPerturbation, standardAugmented
     }
 
     /// Trains `recipe` for two epochs in `directory`, resuming from `checkpoint` if given;
@@ -48,11 +48,13 @@ import _TestSupport
     ) throws -> (model: Sequential, history: [EpochMetrics]) {
         var model = Self.model(seed: modelSeed)
         var generator = SplitMix64(seed: seed)
-        func fit<Method: TrainingMethod, Opt: Optimizer>(_ method: Method, _ optimizer: Opt, schedule: LearningRateSchedule, warmup: Double = 0) throws -> [EpochMetrics] {
+        func fit<Method: TrainingMethod, Opt: Optimizer>(
+            _ method: Method, _ optimizer: Opt, schedule: LearningRateSchedule, warmup: Double = 0, augmentation: ImageAugmentation? = nil
+        ) throws -> [EpochMetrics] {
             var trainer = Trainer(
                 method: method, optimizer: optimizer, schedule: schedule, epochs: 2, batchSize: 32,
                 validationAttack: PGD(threatModel: threatModel, steps: 2, stepSize: 0.1), outputDirectory: directory,
-                architectureName: "test", epsilonWarmupEpochs: warmup)
+                architectureName: "test", epsilonWarmupEpochs: warmup, augmentation: augmentation)
             return try trainer.fit(&model, on: data, validation: heldOut, using: &generator, resumingFrom: checkpoint) { event in
                 if case .epoch(let metrics) = event { afterEpoch(metrics.epoch) }
             }
@@ -65,6 +67,9 @@ import _TestSupport
             try fit(FastAdversarialTraining(threatModel: threatModel), Adam(learningRate: 1e-2), schedule: .cyclic(peak: 1e-2, peakFraction: 0.4), warmup: 1.5)
         case .freeCarriedPerturbation:
             try fit(FreeAdversarialTraining(threatModel: threatModel, replays: 2), Adam(learningRate: 5e-3), schedule: .constant(5e-3))
+        case .standardAugmented:
+            // Crops and flips draw from the run's generator within each epoch.
+            try fit(StandardTraining(), SGD(learningRate: 0.05, momentum: 0.9), schedule: .constant(0.05), augmentation: ImageAugmentation(padding: 2))
         }
         return (model, history)
     }
