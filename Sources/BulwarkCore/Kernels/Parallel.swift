@@ -86,7 +86,10 @@ extension UnsafeMutableBufferPointer {
 /// library never calls it by itself.
 package func retainLargeAllocations() {
     #if canImport(CBLAS)
-    _ = mallopt(M_MMAP_THRESHOLD, Int32.max)
+    // No mmap at all: glibc refuses thresholds above 32 MiB (mallopt returns 0 and keeps its
+    // dynamic threshold), so a larger buffer, such as a ResNet activation of a batch of 128,
+    // would still be mapped and unmapped every step.
+    _ = mallopt(M_MMAP_MAX, 0)
     _ = mallopt(M_TRIM_THRESHOLD, Int32.max)
     _ = mallopt(M_TOP_PAD, 64 << 20)
     #endif
