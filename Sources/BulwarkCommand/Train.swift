@@ -70,6 +70,9 @@ struct Train: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Start the attack of fast and pgd at a random point of the ε-ball (--no-random-start: plain FGSM or BIM training).")
     var randomStart = true
 
+    @Flag(help: "fast: take the FGSM gradient at the random start before clipping it to [0, 1], as Wong et al.'s MNIST code does (their CIFAR-10 code and the default clip it).")
+    var unclippedStart = false
+
     @Option(help: "β, the weight of the KL term of trades and mart (default 6).")
     var beta: Float?
 
@@ -172,6 +175,8 @@ struct Train: ParsableCommand {
         try require(batchSize >= 1, "--batch-size must be at least 1")
         if let steps { try require(steps >= 1, "--steps must be at least 1") }
         try require(randomStart || [.fast, .pgd].contains(method), "--no-random-start applies to --method fast and pgd, not \(method.rawValue)")
+        try require(!unclippedStart || (method == .fast && randomStart && threat.norm == .lInfinity),
+                    "--unclipped-start applies to --method fast with its random start in L∞")
         if let beta {
             try require([.trades, .mart].contains(method), "--beta applies to --method trades and mart, not \(method.rawValue)")
             try require(beta >= 0 && beta.isFinite, "--beta must be a finite number ≥ 0, got \(beta)")
@@ -231,6 +236,7 @@ struct Train: ParsableCommand {
         if [.pgd, .trades, .mart, .mix].contains(method) { words.append(("--steps", String(resolvedSteps))) }
         if method != .standard { words.append(("--step-size", String(resolvedStepSize))) }
         if [.fast, .pgd].contains(method) { words.append((randomStart ? "--random-start" : "--no-random-start", nil)) }
+        if unclippedStart { words.append(("--unclipped-start", nil)) }
         if [.trades, .mart].contains(method) { words.append(("--beta", String(resolvedBeta))) }
         if method == .free { words.append(("--replays", String(resolvedReplays))) }
         if method == .mix { words.append(("--adversarial-ratio", String(resolvedRatio))) }
@@ -301,6 +307,7 @@ struct Train: ParsableCommand {
         if method != .standard { configuration["step_size"] = String(resolvedStepSize) }
         if [.pgd, .trades, .mart, .mix].contains(method) { configuration["steps"] = String(resolvedSteps) }
         if [.fast, .pgd].contains(method) { configuration["random_start"] = String(randomStart) }
+        if method == .fast { configuration["clips_start"] = String(!unclippedStart) }
         if [.trades, .mart].contains(method) { configuration["beta"] = String(resolvedBeta) }
         if method == .free { configuration["replays"] = String(resolvedReplays) }
         if method == .mix { configuration["adversarial_ratio"] = String(resolvedRatio) }
@@ -340,7 +347,7 @@ struct Train: ParsableCommand {
         var bestEpoch: Int?
         switch method {
         case .standard: history = try fit(StandardTraining())
-        case .fast: history = try fit(FastAdversarialTraining(threatModel: threatModel, stepSize: resolvedStepSize, randomStart: randomStart))
+        case .fast: history = try fit(FastAdversarialTraining(threatModel: threatModel, stepSize: resolvedStepSize, randomStart: randomStart, clipsStart: !unclippedStart))
         case .pgd: history = try fit(PGDAdversarialTraining(threatModel: threatModel, steps: resolvedSteps, stepSize: resolvedStepSize, randomStart: randomStart))
         case .trades: history = try fit(TRADES(threatModel: threatModel, steps: resolvedSteps, stepSize: resolvedStepSize, beta: resolvedBeta))
         case .mart: history = try fit(MART(threatModel: threatModel, steps: resolvedSteps, stepSize: resolvedStepSize, beta: resolvedBeta))

@@ -141,6 +141,25 @@ import _TestSupport
         #expect(half.0.parameters != standard.0.parameters && half.0.parameters != model.parameters)
     }
 
+    /// An unclipped start changes nothing when the ball lies inside the box, and changes the
+    /// step on images at the box's edge (MNIST's zero background), where clipping removes half
+    /// of the start's noise.
+    @Test func unclippedFastStartDiffersOnlyAtTheBoxEdge() {
+        let labels = Array(data.labels[0..<16])
+        let interior = data.images.slice(alongAxis: 0, 0..<16) * 0.5 + 0.25
+        let edge = data.images.slice(alongAxis: 0, 0..<16) * 0
+        func stepped(_ clipsStart: Bool, _ inputs: Tensor) -> [String: Tensor] {
+            var model = Fixtures.cnn()
+            var optimizer = Adam(learningRate: 1e-2)
+            var generator = SplitMix64(seed: 4)
+            let method = FastAdversarialTraining(threatModel: .lInfinity(epsilon: 0.2), clipsStart: clipsStart)
+            _ = method.step(&model, optimizer: &optimizer, on: Batch(inputs: inputs, labels: labels), using: &generator)
+            return model.parameters
+        }
+        #expect(stepped(false, interior) == stepped(true, interior))
+        #expect(stepped(false, edge) != stepped(true, edge))
+    }
+
     /// The first replay of Free-AT starts from δ = 0: its weight update is the standard step
     /// and the input gradient of the same pass sets δ to ε · sign(∇ₓ L).
     @Test func freeTrainingUsesOnePassForTheWeightsAndThePerturbation() throws {
