@@ -28,7 +28,8 @@ public struct StepMetrics: Sendable, Equatable {
 /// owns the loop around it. `step` is `mutating` so that a method may carry state from batch to
 /// batch as part of its value (Free-AT's perturbation); most methods carry none.
 public protocol TrainingMethod: Sendable {
-    /// A short name (`standard`, `fast`, `pgd`, `trades`, `mart`, `free`, `mix`).
+    /// A short name (`standard`, `fast`, `pgd`, `trades`, `mart`, `free`, `mix`, `awp`,
+    /// `gradalign`).
     var name: String { get }
 
     /// Updates `model` with `optimizer` on `batch`, drawing every random choice from
@@ -45,11 +46,21 @@ public protocol TrainingMethod: Sendable {
     /// scales ε and its step sizes alike, so α/ε stays as configured. The default is `nil`
     /// and ignores assignments.
     var budgetScale: Float? { get set }
+
+    /// The number of epochs completed before the next steps (0 during the first), which the
+    /// ``Trainer`` sets before every batch, for a method whose behaviour changes over training
+    /// (``AdversarialWeightPerturbation``'s warm-up). The default is 0 and ignores assignments.
+    var completedEpochs: Int { get set }
 }
 
 extension TrainingMethod {
     public var budgetScale: Float? {
         get { nil }
+        set {}
+    }
+
+    public var completedEpochs: Int {
+        get { 0 }
         set {}
     }
 }
