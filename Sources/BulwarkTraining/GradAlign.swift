@@ -43,7 +43,8 @@ import BulwarkNN
 ///
 /// The reference settings on CIFAR-10: ε = 8/255, zero start, α = ε (the reference's step of
 /// 1.25ε from zero is clipped to ε), λ = 0.2; its scripts scale λ with ε as
-/// `0.02 · 10^(ε · 255/8)` (0.036 at 2/255, 2.0 at 16/255).
+/// `0.02 · 10^(ε · 255/8)` (0.036 at 2/255, 2.0 at 16/255). Larger budgets need a larger λ:
+/// about 1 for MNIST at ε = 0.3.
 public struct GradAlign: TrainingMethod {
     /// The ball of FGSM and of η (ε).
     public var threatModel: ThreatModel
