@@ -2,8 +2,8 @@ import BulwarkCore
 import BulwarkNN
 
 /// Projected gradient descent on the negative loss (Madry et al. 2018, "Towards deep learning
-/// models resistant to adversarial attacks"; Kurakin et al. 2017's BIM without the random
-/// start).
+/// models resistant to adversarial attacks"). Without the random start it is Kurakin et al.'s
+/// iterative method, which ``BIM`` offers with that paper's step schedule.
 ///
 /// From `x⁰ = x` or a random point of the ball, repeat `steps` times
 /// `xᵗ⁺¹ = Π_{B(x, ε) ∩ [0,1]}(xᵗ + α · d(∇ₓ L(f(xᵗ), y)))`, where `α` is ``stepSize`` and `d`
@@ -125,9 +125,16 @@ public struct GradientAscent: Attack {
     }
 }
 
-/// The loop FGSM, PGD and gradient ascent share.
+/// The loop FGSM, PGD, BIM, MI-FGSM and gradient ascent share.
 package struct IterativeAttack {
-    package enum Direction { case steepestAscent, gradient }
+    package enum Direction: Equatable {
+        /// The threat model's steepest-ascent direction of the gradient.
+        case steepestAscent
+        /// The raw gradient.
+        case gradient
+        /// The steepest-ascent direction of the accumulated `g ← μ·g + ∇/‖∇‖₁` (MI-FGSM).
+        case momentum(decay: Float)
+    }
 
     package var threatModel: ThreatModel
     package var steps: Int
@@ -174,6 +181,7 @@ package struct IterativeAttack {
         var bestLoss = [Float](repeating: -.infinity, count: labels.count)
         for _ in 0..<restarts {
             var adversarial = randomStart ? threatModel.randomStart(around: original, using: &generator) : original
+            var velocity: Tensor?
             for iteration in 0..<steps {
                 let (value, gradient) = valueWithGradient(at: adversarial) { x in
                     attackLoss(loss, logits: model(x), labels: lossLabels, targeted: targeted, trueLabels: labels).sum()
@@ -184,6 +192,11 @@ package struct IterativeAttack {
                     adversarial = threatModel.ascended(adversarial, along: gradient, stepSize: stepSize, around: original)
                 case .gradient:
                     adversarial = threatModel.project(adversarial + gradient * stepSize, around: original)
+                case .momentum(let decay):
+                    let normalized = l1Normalized(gradient)
+                    let accumulated = velocity.map { $0 * decay + normalized } ?? normalized
+                    velocity = accumulated
+                    adversarial = threatModel.ascended(adversarial, along: accumulated, stepSize: stepSize, around: original)
                 }
             }
             if restarts == 1 { return adversarial }
@@ -206,4 +219,19 @@ package struct IterativeAttack {
         }
         return best
     }
+}
+
+/// `g / ‖g‖₁` per example (zero where the gradient is zero), MI-FGSM's normalization that puts
+/// every step's gradient on the same scale before it joins the momentum.
+private func l1Normalized(_ gradient: Tensor) -> Tensor {
+    let batch = gradient.shape.first ?? 1
+    let width = gradient.scalarCount / Swift.max(batch, 1)
+    var scalars = gradient.array
+    for row in 0..<batch {
+        let range = (row * width)..<((row + 1) * width)
+        let length = Float(scalars[range].reduce(0.0) { $0 + Double(abs($1)) })
+        let scale: Float = length > 1e-30 ? 1 / length : 0
+        for i in range { scalars[i] *= scale }
+    }
+    return Tensor(shape: gradient.shape, scalars: scalars)
 }

@@ -53,6 +53,12 @@ public struct PWWS: Sendable {
         public var changedCount: Int
         /// Model evaluations spent.
         public var queries: Int
+        /// P(y|x), the model's probability of the label on `original`.
+        public var originalConfidence: Float
+        /// The model's prediction on `adversarial`.
+        public var adversarialPrediction: Int32
+        /// The probability of ``adversarialPrediction`` on `adversarial`.
+        public var adversarialConfidence: Float
     }
 
     /// Attacks `sequence` (token indices without padding) of class `label` against `model` in
@@ -75,8 +81,10 @@ public struct PWWS: Sendable {
         func predicted(_ row: [Float]) -> Int32 { Int32(row.indices.max { row[$0] < row[$1] } ?? 0) }
 
         let original = probabilities([sequence])[0]
-        var result = Result(original: sequence, adversarial: sequence, originallyCorrect: predicted(original) == label,
-                            succeeded: false, changedCount: 0, queries: queries)
+        let originalPrediction = predicted(original)
+        var result = Result(original: sequence, adversarial: sequence, originallyCorrect: originalPrediction == label,
+                            succeeded: false, changedCount: 0, queries: queries, originalConfidence: original[Int(label)],
+                            adversarialPrediction: originalPrediction, adversarialConfidence: original[Int(originalPrediction)])
         guard result.originallyCorrect else { return result }
         let confidence = original[Int(label)]
 
@@ -123,7 +131,10 @@ public struct PWWS: Sendable {
             guard result.changedCount < allowed, queries < queryBudget, let substitute = best[position]?.substitute else { break }
             adversarial[position] = substitute
             result.changedCount += 1
-            if predicted(probabilities([adversarial])[0]) != label {
+            let scores = probabilities([adversarial])[0]
+            result.adversarialPrediction = predicted(scores)
+            result.adversarialConfidence = scores[Int(result.adversarialPrediction)]
+            if result.adversarialPrediction != label {
                 result.succeeded = true
                 break
             }

@@ -63,8 +63,11 @@ struct Bench: ParsableCommand {
             }
             var generator = SplitMix64(seed: 0)
             let model = architecture.makeModel(using: &generator)
-            let images256 = training.map { $0.images.slice(alongAxis: 0, 0..<256) } ?? Tensor(randomUniform: [256, 1, 28, 28], in: 0...1, using: &generator)
-            let labels256 = training.map { Array($0.labels[0..<256]) } ?? (0..<256).map { Int32($0 % 10) }
+            // Fashion-MNIST only for the architectures that take its images; noise for the others.
+            let images = training.flatMap { $0.imageShape == architecture.inputShape ? $0 : nil }
+            let images256 = images.map { $0.images.slice(alongAxis: 0, 0..<256) }
+                ?? Tensor(randomUniform: [256] + architecture.inputShape, in: 0...1, using: &generator)
+            let labels256 = images.map { Array($0.labels[0..<256]) } ?? (0..<256).map { Int32($0 % 10) }
             let threat = ThreatModel.lInfinity(epsilon: 0.1)
 
             if selected.contains("w1") {
@@ -113,7 +116,7 @@ struct Bench: ParsableCommand {
                     report(Result(workload: "W8", model: "\(architecture.rawValue) \(name)", imagesPerSecond: 256 / seconds, medianSeconds: seconds))
                 }
             }
-            if let training, selected.contains("w5") || selected.contains("w6") {
+            if let training = images, selected.contains("w5") || selected.contains("w6") {
                 for (workload, defaultCount) in [("W5", 10_000), ("W6", 5_000)] where selected.contains(workload.lowercased()) {
                     let count = trainCount ?? defaultCount
                     let data = training.prefix(count)

@@ -60,6 +60,7 @@ struct AttackCommand: ParsableCommand {
     func run() throws {
         let (network, loadedArchitecture, _) = try checkpoint.load()
         let dataset = try data.load(split).prefix(count)
+        try data.requireShape(of: dataset, fitting: loadedArchitecture)
         guard let name = AttackName(rawValue: attack) else { throw ValidationError("Unknown attack '\(attack)'") }
         let threatModel = threat.threatModel
         let adversary = parameters.makeAttack(name, threatModel: threatModel)
@@ -222,7 +223,10 @@ struct VerifyAdversarial: ParsableCommand {
         if largest > threatModel.epsilon + 1e-6 {
             problems.append("largest perturbation \(largest) exceeds ε = \(threatModel.epsilon) in \(threatModel.norm.rawValue)")
         }
-        let (network, _, _) = try checkpoint.load()
+        let (network, architecture, _) = try checkpoint.load()
+        guard Array(clean.shape.dropFirst()) == architecture.inputShape else {
+            throw ValidationError("\(file) holds images of shape \(Array(clean.shape.dropFirst())) but '\(architecture.rawValue)' expects \(architecture.inputShape); pass the model the examples were made for")
+        }
         let actualClean = predictions(network.applied(to: clean)).map(Float.init)
         let actualAdversarial = predictions(network.applied(to: adversarial)).map(Float.init)
         let cleanMismatches = zip(actualClean, claimedClean.array).filter { $0 != $1 }.count

@@ -14,6 +14,9 @@ struct BulwarkTool: ParsableCommand {
                 command = try TrainText.parseAsRoot(rest)
             } else if let rest = textTaskArguments(arguments, of: "eval") {
                 command = try EvalText.parseAsRoot(rest)
+            } else if arguments.first == "train", arguments.contains(where: { $0 == "--resume" || $0.hasPrefix("--resume=") }) {
+                // The run's saved options, overridden by the ones given (which must agree).
+                command = try Train.resuming(Array(arguments.dropFirst()))
             } else {
                 command = try parseAsRoot()
             }

@@ -96,10 +96,7 @@ struct Eval: ParsableCommand {
         let progress = Progress(quiet: quiet)
         let (network, loadedArchitecture, metadata) = try checkpoint.load()
         let dataset = try data.load(split).prefix(count)
-        let expectedShape = [dataset.count] + loadedArchitecture.inputShape
-        guard dataset.images.shape == expectedShape else {
-            throw ValidationError("The \(data.dataset.rawValue) images have shape \(Array(dataset.images.shape.dropFirst())) but '\(loadedArchitecture.rawValue)' expects \(loadedArchitecture.inputShape).")
-        }
+        try data.requireShape(of: dataset, fitting: loadedArchitecture)
         let names = try attackNames()
         var generator = SplitMix64(seed: seed)
         let observer: (String, Int, Int) -> Void = { phase, done, total in
@@ -156,16 +153,22 @@ struct Eval: ParsableCommand {
         if let json {
             try writeJSON(EvaluationJSON(report: report, model: checkpoint.model, architecture: loadedArchitecture.rawValue,
                                          dataset: data.dataset.rawValue, split: split.rawValue, seed: seed,
-                                         steps: parameters.steps, stepSize: parameters.stepSize(for: threatModel),
+                                         steps: parameters.pgdSteps, stepSize: parameters.stepSize(for: threatModel),
                                          restarts: parameters.restarts, sanityChecks: sanityChecks), to: json)
         }
     }
 
     private func label(_ name: String) -> String {
+        let steps = parameters.pgdSteps
         switch name {
-        case "pgd": parameters.restarts > 1 ? "pgd-\(parameters.steps)×\(parameters.restarts)" : "pgd-\(parameters.steps)"
-        case "gradient-ascent": "gradient-ascent-\(parameters.steps)"
-        default: name
+        case "pgd": return parameters.restarts > 1 ? "pgd-\(steps)×\(parameters.restarts)" : "pgd-\(steps)"
+        case "gradient-ascent": return "gradient-ascent-\(steps)"
+        case "bim", "mi-fgsm":
+            guard let attackName = AttackName(rawValue: name) else { return name }
+            let attack = parameters.makeAttack(attackName, threatModel: threat.threatModel)
+            let count = (attack as? BIM)?.steps ?? (attack as? MIFGSM)?.steps ?? 0
+            return "\(name)-\(count)"
+        default: return name
         }
     }
 }

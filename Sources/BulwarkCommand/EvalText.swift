@@ -43,7 +43,7 @@ struct EvalText: ParsableCommand {
     @Option(help: "PWWS: at most this many model evaluations per sentence.")
     var queryBudget: Int = 2000
 
-    @Option(help: "PWWS: write each original and adversarial sentence, tab-separated with label and outcome, to this file.")
+    @Option(help: "PWWS: write each attacked sentence and its adversarial version, tab-separated with label, outcome and predictions, to this file (bulwark report shows it when it is in the run directory).")
     var pairs: String?
 
     @Option(help: "The L2 radius ε of each example's perturbation (embedding units).")
@@ -204,7 +204,7 @@ struct EvalText: ParsableCommand {
             let pwws = PWWS(substitutes: substitutes, protectedTokens: protected, unknownToken: Vocabulary.unknownIndex,
                             maximumChangeFraction: maximumChangeFraction, queryBudget: queryBudget)
             var (correct, robust, succeeded, changedFraction, queries) = (0, 0, 0, 0.0, 0)
-            var lines = ["label\tsucceeded\tchanged\toriginal\tadversarial"]
+            var lines = [TextExampleFile.header.joined(separator: "\t")]
             progress.begin("pwws")
             for (index, sequence) in evaluation.sequences.enumerated() {
                 let result = pwws.attack(sequence, label: evaluation.labels[index], against: network, minimumLength: minimumLength)
@@ -217,8 +217,12 @@ struct EvalText: ParsableCommand {
                     } else {
                         robust += 1
                     }
-                    lines.append("\(evaluation.classNames[Int(evaluation.labels[index])])\t\(result.succeeded)\t\(result.changedCount)\t"
-                        + words.decode(result.original).joined(separator: " ") + "\t" + words.decode(result.adversarial).joined(separator: " "))
+                    let className = { (label: Int32) in evaluation.classNames[Int(label)] }
+                    lines.append([className(evaluation.labels[index]), String(result.succeeded), String(result.changedCount),
+                                  String(result.queries), String(format: "%.4f", result.originalConfidence),
+                                  className(result.adversarialPrediction), String(format: "%.4f", result.adversarialConfidence),
+                                  words.decode(result.original).joined(separator: " "),
+                                  words.decode(result.adversarial).joined(separator: " ")].joined(separator: "\t"))
                 }
                 progress.update(done: index + 1, total: evaluation.count, unit: "sentences")
             }

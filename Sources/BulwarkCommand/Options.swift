@@ -33,16 +33,32 @@ extension EvaluationStrategy: ExpressibleByArgument {}
 
 /// Where the images come from.
 struct DatasetOptions: ParsableArguments {
-    @Option(help: "The dataset: fashion-mnist, mnist or idx (any IDX files in --data-dir).")
+    @Option(help: "The dataset: fashion-mnist, mnist, idx (any IDX files in --data-dir) or cifar10.")
     var dataset: ImageDatasetName = .fashionMNIST
 
     @Option(help: ArgumentHelp(
-        "The directory holding the IDX files (train-images-idx3-ubyte[.gz] and so on).",
-        discussion: "Fashion-MNIST defaults to /usr/share/datasets/fashion-mnist (Debian package dataset-fashion-mnist)."))
+        "The directory holding the IDX files (train-images-idx3-ubyte[.gz] and so on) or CIFAR-10's binary batches (data_batch_1.bin … data_batch_5.bin, test_batch.bin).",
+        discussion: """
+            Fashion-MNIST defaults to /usr/share/datasets/fashion-mnist (Debian package \
+            dataset-fashion-mnist), CIFAR-10 to ~/.cache/bulwark/cifar-10, where the binary \
+            archive (\(ImageDatasetName.cifar10DownloadURL)) may be extracted as it is: the \
+            files are looked for in the directory and in its cifar-10-batches-bin folder.
+            """))
     var dataDir: String?
 
     func load(_ split: DatasetSplit) throws -> ImageDataset {
         try ImageDataset.load(dataset, split: split, directory: dataDir)
+    }
+
+    /// Throws unless `images` fit `architecture`'s input, naming both and the fix.
+    func requireShape(of images: ImageDataset, fitting architecture: Architecture) throws {
+        guard images.imageShape == architecture.inputShape else {
+            let fitting = Architecture.allCases.filter { $0.inputShape == images.imageShape }.map(\.rawValue)
+            let advice = fitting.isEmpty
+                ? "" : " Architectures for these images: \(fitting.joined(separator: ", "))."
+            throw ValidationError(
+                "The \(dataset.rawValue) images have shape \(images.imageShape) but '\(architecture.rawValue)' expects \(architecture.inputShape).\(advice)")
+        }
     }
 }
 
@@ -73,7 +89,8 @@ struct ModelOptions: ParsableArguments {
 
 /// The attacks the command line can build.
 enum AttackName: String, CaseIterable {
-    case fgsm, pgd
+    case fgsm, pgd, bim
+    case miFGSM = "mi-fgsm"
     case gradientAscent = "gradient-ascent"
     case apgdCE = "apgd-ce"
     case apgdDLR = "apgd-dlr"
@@ -92,11 +109,14 @@ enum AttackName: String, CaseIterable {
 
 /// The attacks' hyper-parameters, shared by `eval` and `attack`.
 struct AttackParameters: ParsableArguments {
-    @Option(help: "Steps of pgd, gradient-ascent and deepfool.")
-    var steps: Int = 20
+    @Option(help: "Steps of pgd, gradient-ascent, mi-fgsm (default 10 for it) and deepfool; of bim when --step-size is given.")
+    var steps: Int?
 
-    @Option(help: "Step size α of pgd and gradient-ascent; default 2.5ε/steps. Fractions accepted.")
+    @Option(help: "Step size α of pgd and gradient-ascent (default 2.5ε/steps), mi-fgsm (default ε/steps) and bim (default 1/255 with Kurakin et al.'s step count). Fractions accepted.")
     var stepSize: Fraction?
+
+    @Option(help: "Decay factor μ of mi-fgsm's accumulated gradient.")
+    var momentumDecay: Float = 1
 
     @Option(help: "Restarts of pgd and the APGD attacks, runs per target of the FAB attacks; an example is robust only if it survives all of them.")
     var restarts: Int = 1
@@ -111,14 +131,18 @@ struct AttackParameters: ParsableArguments {
     var queries: Int = 5000
 
     func validate() throws {
-        try require(steps >= 1 && restarts >= 1 && iterations >= 1 && queries >= 1,
+        try require((steps ?? 1) >= 1 && restarts >= 1 && iterations >= 1 && queries >= 1,
                     "--steps, --restarts, --iterations and --queries must be at least 1")
         if let stepSize { try require(stepSize.value > 0, "--step-size must be positive") }
+        try require(momentumDecay >= 0 && momentumDecay.isFinite, "--momentum-decay must be a finite number ≥ 0")
     }
+
+    /// The steps of PGD-like attacks: the given count or 20.
+    var pgdSteps: Int { steps ?? 20 }
 
     /// α for `threatModel`: the given step size, or Madry et al.'s 2.5ε/steps.
     func stepSize(for threatModel: ThreatModel) -> Float {
-        stepSize?.value ?? 2.5 * threatModel.epsilon / Float(steps)
+        stepSize?.value ?? 2.5 * threatModel.epsilon / Float(pgdSteps)
     }
 
     /// The attack called `name` with these parameters.
@@ -126,15 +150,20 @@ struct AttackParameters: ParsableArguments {
         let alpha = stepSize(for: threatModel)
         switch name {
         case .fgsm: return FGSM(threatModel: threatModel)
-        case .pgd: return PGD(threatModel: threatModel, steps: steps, stepSize: alpha, randomStart: randomStart, restarts: restarts)
-        case .gradientAscent: return GradientAscent(threatModel: threatModel, steps: steps, stepSize: alpha)
+        case .pgd: return PGD(threatModel: threatModel, steps: pgdSteps, stepSize: alpha, randomStart: randomStart, restarts: restarts)
+        case .bim:
+            // Kurakin et al.'s schedule unless the user sets the step size.
+            guard let stepSize else { return BIM(threatModel: threatModel, steps: steps) }
+            return BIM(threatModel: threatModel, steps: pgdSteps, stepSize: stepSize.value)
+        case .miFGSM: return MIFGSM(threatModel: threatModel, steps: steps ?? 10, stepSize: stepSize?.value, decay: momentumDecay)
+        case .gradientAscent: return GradientAscent(threatModel: threatModel, steps: pgdSteps, stepSize: alpha)
         case .apgdCE: return APGD(threatModel: threatModel, iterations: iterations, restarts: restarts)
         case .apgdDLR: return APGD(threatModel: threatModel, iterations: iterations, restarts: restarts, loss: .dlr)
         case .apgdT: return APGD(threatModel: threatModel, iterations: iterations, restarts: restarts, loss: .dlr, objective: .targeted())
         case .fab: return FAB(threatModel: threatModel, iterations: iterations, restarts: restarts)
         case .fabT: return FAB(threatModel: threatModel, iterations: iterations, restarts: restarts, objective: .targeted())
         case .square: return SquareAttack(threatModel: threatModel, queries: queries)
-        case .deepfool: return DeepFool(threatModel: threatModel, steps: Swift.max(steps, 50))
+        case .deepfool: return DeepFool(threatModel: threatModel, steps: Swift.max(steps ?? 50, 50))
         case .carliniWagner: return CarliniWagnerL2(threatModel: threatModel)
         }
     }

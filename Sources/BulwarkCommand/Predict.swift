@@ -26,8 +26,9 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
-        let (network, _, _) = try checkpoint.load()
+        let (network, architecture, _) = try checkpoint.load()
         let dataset = try data.load(split).prefix(count)
+        try data.requireShape(of: dataset, fitting: architecture)
         let logits = network.applied(to: dataset.images)
         let width = logits.shape[1]
         let rows = (0..<dataset.count).map { Array(logits.array[($0 * width)..<(($0 + 1) * width)]) }

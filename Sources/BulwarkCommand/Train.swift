@@ -8,9 +8,16 @@ struct Train: ParsableCommand {
         abstract: "Train an image classifier, standard or adversarially (Fast-AT, PGD-AT, TRADES, MART, Free-AT, mixed, AWP, GradAlign).",
         discussion: """
             Writes OUT/model.safetensors (after every epoch), OUT/best.safetensors (best robust \
-            validation accuracy), OUT/metrics.jsonl (one JSON object per epoch) and OUT/run.json \
-            (the configuration). Validation uses the last --validation-count training images, \
-            which are held out of training, and PGD at the training ε.
+            validation accuracy, Rice et al. 2020), OUT/metrics.jsonl (one JSON object per epoch), \
+            OUT/resume.safetensors (what --resume continues from), OUT/run.json (every option with \
+            its resolved default, the command that repeats the run, versions) and, after the last \
+            epoch, OUT/final-eval.json (clean accuracy and the validation attack on the test split, \
+            as bulwark eval --json writes it). Validation uses the last --validation-count \
+            training images, which are held out of training, and PGD at the training ε.
+
+            A killed run continues with bulwark train --resume OUT from its last completed epoch \
+            and ends with the same model, bit for bit, as if it had not stopped (same machine and \
+            thread count).
 
             Methods: standard; fast (Fast-AT, Wong et al. 2020: FGSM from a random start); pgd \
             (PGD-AT, Madry et al. 2018); trades (Zhang et al. 2019: CE + β·KL, KL maximized by \
@@ -117,6 +124,11 @@ struct Train: ParsableCommand {
     @Option(help: "Batches between the overfitting guard's checks (default: once per epoch).")
     var overfittingInterval: Int?
 
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp(
+        "Randomly crop (4 pixels of zero padding) and flip every training batch; default on for cifar10, off otherwise.",
+        discussion: "The CIFAR-10 augmentation of He et al. 2016, drawn from the run's seeded generator; validation images are not augmented."))
+    var augment: Bool?
+
     @Option(help: "Passes over the training data.")
     var epochs: Int = 5
 
@@ -158,7 +170,27 @@ struct Train: ParsableCommand {
     @Flag(help: "Print only the final summary.")
     var quiet = false
 
-    @Option(help: "Also write the run's summary as JSON to this file: configuration, model path and every epoch's metrics.")
+    @Option(help: ArgumentHelp(
+        "Continue the run in this directory from its last completed epoch.",
+        discussion: """
+            The options come from DIR/run.json and need not be repeated; options given beside \
+            --resume must agree with the run's, except --data-dir, --final-eval-count, \
+            --stop-after, --quiet and --json.
+            """,
+        valueName: "dir"))
+    var resume: String?
+
+    @Option(help: ArgumentHelp("Stop after epoch N although the schedule spans --epochs; continue later with --resume OUT.", valueName: "n"))
+    var stopAfter: Int?
+
+    @Option(help: ArgumentHelp("Test images of the final evaluation (clean and the validation attack on the first n, OUT/final-eval.json); default 1000, 0 for none.", valueName: "n"))
+    var finalEvalCount: Int?
+
+    /// The final evaluation's default size: the first 1,000 test images, as the README's
+    /// evaluations use, so that it costs little beside training.
+    static let defaultFinalEvalCount = 1000
+
+    @Option(help: "Also write the run's summary as JSON to this file: configuration, model path, every epoch's metrics, the best epoch and the final evaluation's file.")
     var json: String?
 
     func validate() throws {
@@ -166,10 +198,10 @@ struct Train: ParsableCommand {
         try require(epochs >= 1, "--epochs must be at least 1")
         try require(batchSize >= 1, "--batch-size must be at least 1")
         if let steps { try require(steps >= 1, "--steps must be at least 1") }
-        try require(randomStart == nil || [.fast, .pgd, .gradalign].contains(method) || (method == .awp && resolvedInner == .pgd),
+        try require(randomStart == nil || hasRandomStart,
                     "--random-start and --no-random-start apply to --method fast, pgd, gradalign and awp on pgd, not \(methodDescription)")
         if let beta {
-            try require([.trades, .mart].contains(method) || (method == .awp && resolvedInner == .trades),
+            try require(hasBeta,
                         "--beta applies to --method trades, mart and awp with --awp-inner trades, not \(methodDescription)")
             try require(beta >= 0 && beta.isFinite, "--beta must be a finite number ≥ 0, got \(beta)")
         }
@@ -206,10 +238,84 @@ struct Train: ParsableCommand {
         try require(method == .standard || threat.epsilon.value > 0, "--method \(method.rawValue) needs --epsilon > 0")
         try require(validationCount >= 0 && validationSteps >= 0, "--validation-count and --validation-steps must be non-negative")
         if let stepSize { try require(stepSize.value > 0, "--step-size must be positive") }
+        if let stopAfter { try require((1...epochs).contains(stopAfter), "--stop-after must be an epoch from 1 to --epochs \(epochs), got \(stopAfter)") }
+        if let finalEvalCount { try require(finalEvalCount >= 0, "--final-eval-count must be ≥ 0, got \(finalEvalCount)") }
     }
 
+    // MARK: - Resolved options
+
+    var resolvedSchedule: ScheduleName { schedule ?? (method == .standard ? .constant : .cyclic) }
+    var resolvedSteps: Int { steps ?? ([.trades, .mart].contains(method) || (method == .awp && resolvedInner == .trades) ? 10 : 7) }
+    var resolvedStepSize: Float {
+        let epsilon = threat.epsilon.value
+        let defaultStepSize: Float = switch method {
+        case .standard, .fast: 1.25 * epsilon
+        case .free, .gradalign: epsilon
+        case .pgd, .trades, .mart, .mix, .awp: 2.5 * epsilon / Float(resolvedSteps)
+        }
+        return stepSize?.value ?? defaultStepSize
+    }
+    /// Whether the attack starts at a random point: on except for gradalign (whose reference starts at x).
+    var resolvedRandomStart: Bool { randomStart ?? (method != .gradalign) }
+    /// Whether the method has a random start to choose.
+    var hasRandomStart: Bool { [.fast, .pgd, .gradalign].contains(method) || (method == .awp && resolvedInner == .pgd) }
+    var resolvedBeta: Float { beta ?? 6 }
+    /// Whether the method has a β (trades, mart, awp on trades).
+    var hasBeta: Bool { [.trades, .mart].contains(method) || (method == .awp && resolvedInner == .trades) }
     /// The base method of awp.
-    private var resolvedInner: AWPInner { awpInner ?? .pgd }
+    var resolvedInner: AWPInner { awpInner ?? .pgd }
+    /// awp's γ: the reference code's 0.01 on pgd and 0.005 on trades unless given.
+    var resolvedGamma: Float { awpGamma ?? (resolvedInner == .pgd ? 0.01 : 0.005) }
+    var resolvedAWPWarmup: Int { awpWarmup ?? 0 }
+    var resolvedLambda: Float { gradalignLambda ?? 0.2 }
+    var resolvedReplays: Int { replays ?? 8 }
+    var resolvedRatio: Float { adversarialRatio?.value ?? 0.5 }
+    var resolvedAugment: Bool { augment ?? (data.dataset == .cifar10) }
+
+    /// Every option that shapes the trained model, with its resolved value (those that do not
+    /// apply to the method left out), as command-line words: the part of `run.json`'s
+    /// `command` that `--resume` compares.
+    var trainingArguments: [(name: String, value: String?)] {
+        var words: [(name: String, value: String?)] = [
+            ("--dataset", data.dataset.rawValue), ("--model", model.rawValue), ("--method", method.rawValue),
+            ("--epsilon", String(threat.epsilon.value)), ("--norm", threat.norm.rawValue),
+        ]
+        if method == .awp { words.append(("--awp-inner", resolvedInner.rawValue)) }
+        if [.pgd, .trades, .mart, .mix, .awp].contains(method) { words.append(("--steps", String(resolvedSteps))) }
+        if method != .standard { words.append(("--step-size", String(resolvedStepSize))) }
+        if hasRandomStart { words.append((resolvedRandomStart ? "--random-start" : "--no-random-start", nil)) }
+        if hasBeta { words.append(("--beta", String(resolvedBeta))) }
+        if method == .awp { words += [("--awp-gamma", String(resolvedGamma)), ("--awp-warmup", String(resolvedAWPWarmup))] }
+        if method == .gradalign { words.append(("--gradalign-lambda", String(resolvedLambda))) }
+        if method == .free { words.append(("--replays", String(resolvedReplays))) }
+        if method == .mix { words.append(("--adversarial-ratio", String(resolvedRatio))) }
+        words.append(("--epsilon-warmup", String(epsilonWarmup.value)))
+        words.append((resolvedAugment ? "--augment" : "--no-augment", nil))
+        if overfittingGuard { words.append(("--overfitting-guard", nil)) }
+        if let overfittingInterval { words.append(("--overfitting-interval", String(overfittingInterval))) }
+        words += [
+            ("--epochs", String(epochs)), ("--batch-size", String(batchSize)), ("--optimizer", optimizer.rawValue),
+            ("--learning-rate", String(learningRate)),
+        ]
+        if optimizer == .sgd { words.append(("--momentum", String(momentum))) }
+        words += [
+            ("--weight-decay", String(weightDecay)), ("--schedule", resolvedSchedule.rawValue),
+            ("--validation-count", String(validationCount)), ("--validation-steps", String(validationSteps)),
+        ]
+        if let trainCount { words.append(("--train-count", String(trainCount))) }
+        words.append(("--seed", String(seed)))
+        return words
+    }
+
+    /// The command line that repeats this run: ``trainingArguments`` with the data directory
+    /// (absolute), the final evaluation's size when given, and the output directory.
+    var commandLine: String {
+        var words = trainingArguments
+        if let dataDir = data.dataDir { words.insert(("--data-dir", absolutePath(dataDir)), at: 1) }
+        if let finalEvalCount { words.append(("--final-eval-count", String(finalEvalCount))) }
+        words.append(("--out", out))
+        return (["bulwark", "train"] + words.flatMap { [$0.name] + ($0.value.map { [$0] } ?? []) }).map(shellQuoted).joined(separator: " ")
+    }
 
     /// The method's name, with awp's base.
     private var methodDescription: String { method == .awp ? "awp on \(resolvedInner.rawValue)" : method.rawValue }
@@ -218,6 +324,7 @@ struct Train: ParsableCommand {
         let progress = Progress(quiet: quiet)
         progress.line("Loading \(data.dataset.rawValue) …")
         var training = try data.load(.train)
+        try data.requireShape(of: training, fitting: model)
         if let trainCount { training = training.prefix(trainCount) }
         guard training.count > validationCount else {
             throw ValidationError("--validation-count \(validationCount) leaves no training images out of \(training.count)")
@@ -229,26 +336,19 @@ struct Train: ParsableCommand {
         let epsilon = threatModel.epsilon
         var generator = SplitMix64(seed: seed)
         var network = model.makeModel(classCount: training.classCount, using: &generator)
-        let scheduleName = schedule ?? (method == .standard ? .constant : .cyclic)
+        let scheduleName = resolvedSchedule
         let learningRateSchedule: LearningRateSchedule = switch scheduleName {
         case .constant: .constant(learningRate)
         case .cyclic: .cyclic(peak: learningRate, peakFraction: 0.4)
         case .piecewise: .piecewise(rates: [learningRate, learningRate / 10, learningRate / 100], boundaries: [Double(epochs) * 0.5, Double(epochs) * 0.75])
         case .cosine: .cosine(peak: learningRate, minimum: 0)
         }
-        let resolvedSteps = steps ?? ([.trades, .mart].contains(method) || (method == .awp && resolvedInner == .trades) ? 10 : 7)
-        let defaultStepSize: Float = switch method {
-        case .standard, .fast: 1.25 * epsilon
-        case .free, .gradalign: epsilon
-        case .pgd, .trades, .mart, .mix, .awp: 2.5 * epsilon / Float(resolvedSteps)
-        }
-        let resolvedRandomStart = randomStart ?? (method != .gradalign)
-        let resolvedStepSize = stepSize?.value ?? defaultStepSize
-        let resolvedBeta = beta ?? 6
-        let resolvedReplays = replays ?? 8
-        let resolvedRatio = adversarialRatio?.value ?? 0.5
+        let (resolvedSteps, resolvedStepSize, resolvedBeta, resolvedReplays, resolvedRatio) =
+            (self.resolvedSteps, self.resolvedStepSize, self.resolvedBeta, self.resolvedReplays, self.resolvedRatio)
+        let (resolvedRandomStart, resolvedGamma, resolvedLambda) = (self.resolvedRandomStart, self.resolvedGamma, self.resolvedLambda)
+        let validationStepSize = 2.5 * epsilon / Float(Swift.max(validationSteps, 1))
         let validationAttack: (any Attack)? = epsilon > 0 && validationSteps > 0
-            ? PGD(threatModel: threatModel, steps: validationSteps, stepSize: 2.5 * epsilon / Float(validationSteps)) : nil
+            ? PGD(threatModel: threatModel, steps: validationSteps, stepSize: validationStepSize) : nil
 
         var configuration: [String: String] = [
             "dataset": data.dataset.rawValue, "architecture": model.rawValue, "method": method.rawValue,
@@ -259,20 +359,16 @@ struct Train: ParsableCommand {
         ]
         if method != .standard { configuration["step_size"] = String(resolvedStepSize) }
         if [.pgd, .trades, .mart, .mix, .awp].contains(method) { configuration["steps"] = String(resolvedSteps) }
-        if [.fast, .pgd, .gradalign].contains(method) || (method == .awp && resolvedInner == .pgd) {
-            configuration["random_start"] = String(resolvedRandomStart)
-        }
-        if [.trades, .mart].contains(method) || (method == .awp && resolvedInner == .trades) { configuration["beta"] = String(resolvedBeta) }
+        if hasRandomStart { configuration["random_start"] = String(resolvedRandomStart) }
+        if hasBeta { configuration["beta"] = String(resolvedBeta) }
         let awpBase: AdversarialWeightPerturbation.BaseMethod = resolvedInner == .pgd
             ? .pgd(PGDAdversarialTraining(threatModel: threatModel, steps: resolvedSteps, stepSize: resolvedStepSize, randomStart: resolvedRandomStart))
             : .trades(TRADES(threatModel: threatModel, steps: resolvedSteps, stepSize: resolvedStepSize, beta: resolvedBeta))
-        let resolvedGamma = awpGamma ?? AdversarialWeightPerturbation.defaultGamma(for: awpBase)
         if method == .awp {
             configuration["awp_inner"] = resolvedInner.rawValue
             configuration["awp_gamma"] = String(resolvedGamma)
-            configuration["awp_warmup"] = String(awpWarmup ?? 0)
+            configuration["awp_warmup"] = String(resolvedAWPWarmup)
         }
-        let resolvedLambda = gradalignLambda ?? 0.2
         if method == .gradalign { configuration["gradalign_lambda"] = String(resolvedLambda) }
         if method == .free { configuration["replays"] = String(resolvedReplays) }
         if method == .mix { configuration["adversarial_ratio"] = String(resolvedRatio) }
@@ -280,15 +376,36 @@ struct Train: ParsableCommand {
         if overfittingGuard { configuration["overfitting_guard"] = overfittingInterval.map { "every \($0) batches" } ?? "every epoch" }
         let guardian = overfittingGuard ? CatastrophicOverfittingGuard(threatModel: threatModel, interval: overfittingInterval) : nil
         if optimizer == .sgd { configuration["momentum"] = String(momentum) }
-        if weightDecay != 0 { configuration["weight_decay"] = String(weightDecay) }
-        try createDirectory(out)
-        try writeJSON(configuration, to: path(in: out, "run.json"))
+        configuration["weight_decay"] = String(weightDecay)
+        let augmentation: ImageAugmentation? = resolvedAugment ? .cifar10 : nil
+        if augmentation != nil { configuration["augmentation"] = "random crop (4-pixel zero padding), horizontal flip" }
+        configuration["validation_steps"] = String(validationSteps)
+        configuration["validation_attack"] = validationAttack == nil ? "none (clean accuracy only)"
+            : "pgd-\(validationSteps), step \(validationStepSize), random start"
+        if let overfittingInterval { configuration["overfitting_interval"] = String(overfittingInterval) }
+        if let dataDir = data.dataDir { configuration["data_dir"] = absolutePath(dataDir) }
+        configuration["final_eval_count"] = String(finalEvalCount ?? Self.defaultFinalEvalCount)
+        configuration["command"] = commandLine
+        for (key, value) in environmentDescription() { configuration[key] = value }
+        if let resume {
+            guard absolutePath(resume) == absolutePath(out) else {
+                throw ValidationError("A resumed run writes into its own directory: --out \(out) differs from --resume \(resume).")
+            }
+            // The run's own manifest stays (it gains the epochs it was resumed after, below).
+            let saved = try Train.savedConfiguration(in: resume)
+            try Train.checkAgreement(of: self, with: saved, in: resume)
+            configuration = saved
+        } else {
+            try createDirectory(out)
+            try writeJSON(configuration, to: path(in: out, "run.json"))
+        }
 
-        progress.line("Training \(model.rawValue) on \(training.count) images (\(validation.count) held out), method \(method.rawValue)"
+        progress.line((resume == nil ? "Training " : "Resuming ") + "\(model.rawValue) on \(training.count) images (\(validation.count) held out), method \(method.rawValue)"
             + (method == .standard ? "" : ", ε = \(epsilon) \(threatModel.norm.rawValue)") + ", seed \(seed)")
         let metadata = ["configuration": encode(configuration), "seed": String(seed)]
         let history: [EpochMetrics]
         var overfittingReport: OverfittingReport?
+        var bestEpoch: Int?
         switch method {
         case .standard: history = try fit(StandardTraining())
         case .fast: history = try fit(FastAdversarialTraining(threatModel: threatModel, stepSize: resolvedStepSize, randomStart: resolvedRandomStart))
@@ -299,7 +416,7 @@ struct Train: ParsableCommand {
         case .mix:
             let attack = PGD(threatModel: threatModel, steps: resolvedSteps, stepSize: resolvedStepSize)
             history = try fit(MixedAdversarialTraining(attack: attack, adversarialRatio: resolvedRatio))
-        case .awp: history = try fit(AdversarialWeightPerturbation(base: awpBase, gamma: resolvedGamma, warmupEpochs: awpWarmup ?? 0))
+        case .awp: history = try fit(AdversarialWeightPerturbation(base: awpBase, gamma: resolvedGamma, warmupEpochs: resolvedAWPWarmup))
         case .gradalign:
             history = try fit(GradAlign(threatModel: threatModel, lambda: resolvedLambda, stepSize: resolvedStepSize, randomStart: resolvedRandomStart))
         }
@@ -316,9 +433,20 @@ struct Train: ParsableCommand {
                 method: trainingMethod, optimizer: optimizer, schedule: learningRateSchedule, epochs: epochs,
                 batchSize: batchSize, validationAttack: validationAttack, outputDirectory: out,
                 architectureName: model.rawValue, metadata: metadata, epsilonWarmupEpochs: Double(epsilonWarmup.value),
-                overfittingGuard: guardian)
-            return try trainer.fit(&network, on: training, validation: validation.count > 0 ? validation : nil, using: &generator) { event in
+                overfittingGuard: guardian, augmentation: augmentation)
+            trainer.stopAfterEpoch = stopAfter
+            defer { bestEpoch = trainer.bestEpoch }
+            return try trainer.fit(
+                &network, on: training, validation: validation.count > 0 ? validation : nil, using: &generator,
+                resumingFrom: resume == nil ? nil : path(in: out, RunFile.resume)
+            ) { event in
                 switch event {
+                case .resumed(let completed):
+                    progress.line("continuing after epoch \(completed) of \(epochs) from \(path(in: out, RunFile.resume))")
+                    var noted = configuration
+                    noted["resumed_after_epochs"] = (noted["resumed_after_epochs"].map { $0 + "," } ?? "") + String(completed)
+                    // A note only: the run goes on if it cannot be written.
+                    try? writeJSON(noted, to: path(in: out, "run.json"))
                 case let .epochStarted(epoch, _):
                     progress.begin("epoch \(epoch)/\(epochs)")
                 case let .batch(_, batch, batches, loss, accuracy, _):
@@ -342,19 +470,65 @@ struct Train: ParsableCommand {
             }
         }
 
+        let stoppedEarly = overfittingReport == nil && (history.last?.epoch ?? 0) < epochs
+        var finalEvaluation: String?
+        if !stoppedEarly, finalEvalCount != 0 {
+            finalEvaluation = try evaluateFinalModel(network, attack: validationAttack, progress: progress)
+        }
         if let json {
             try writeJSON(TrainingSummaryJSON(
-                configuration: configuration, model: path(in: out, "model.safetensors"), epochs: history,
-                catastrophicOverfitting: overfittingReport), to: json, snakeCase: true)
+                configuration: configuration, model: path(in: out, RunFile.model), epochs: history,
+                catastrophicOverfitting: overfittingReport, bestEpoch: bestEpoch,
+                best: bestEpoch == nil ? nil : path(in: out, RunFile.best), finalEvaluation: finalEvaluation), to: json, snakeCase: true)
         }
         let last = history.last
-        output("model: \(path(in: out, "model.safetensors"))")
+        output("model: \(path(in: out, RunFile.model))")
         if let last {
             output(String(format: "final epoch: train loss %.4f, validation clean %@, validation PGD-%d %@, %.1f s/epoch",
                           last.trainLoss, last.validationCleanAccuracy.map(percent) ?? "-", validationSteps,
                           last.validationRobustAccuracy.map(percent) ?? "-",
                           history.map(\.trainSeconds).reduce(0, +) / Double(history.count)))
         }
+        if let bestEpoch, validation.count > 0, let best = history.first(where: { $0.epoch == bestEpoch }) {
+            let score = best.validationRobustAccuracy.map { "validation PGD-\(validationSteps) \(percent($0))" }
+                ?? best.validationCleanAccuracy.map { "validation clean \(percent($0))" } ?? ""
+            output("best: epoch \(bestEpoch) (\(score)) in \(path(in: out, RunFile.best))")
+        }
+        if stoppedEarly {
+            output("stopped after epoch \(last?.epoch ?? 0) of \(epochs); continue with: bulwark train --resume \(shellQuoted(out))")
+        }
+    }
+
+    /// Clean accuracy and accuracy under the validation attack of the final model on the test
+    /// split (the first --final-eval-count images), written to OUT/final-eval.json as
+    /// `bulwark eval --json` writes it; returns the file, or `nil` when there is no test split.
+    private func evaluateFinalModel(_ network: Sequential, attack: (any Attack)?, progress: Progress) throws -> String? {
+        let test: ImageDataset
+        do {
+            test = try data.load(.test)
+        } catch {
+            output("final evaluation skipped: \(error)")
+            return nil
+        }
+        let examples = test.prefix(finalEvalCount ?? Self.defaultFinalEvalCount)
+        let threatModel = threat.threatModel
+        var generator = SplitMix64(seed: seed)
+        let report = evaluateRobustness(
+            network, inputs: examples.images, labels: examples.labels, attacks: attack.map { [$0] } ?? [],
+            threatModel: threatModel, sanityChecks: attack != nil, using: &generator
+        ) { phase, done, total in
+            if done == 0 { progress.begin("final \(phase)") } else { progress.update(done: done, total: total) }
+        }
+        let file = path(in: out, "final-eval.json")
+        try writeJSON(EvaluationJSON(
+            report: report, model: path(in: out, RunFile.model), architecture: model.rawValue, dataset: data.dataset.rawValue,
+            split: DatasetSplit.test.rawValue, seed: seed, steps: validationSteps,
+            stepSize: 2.5 * threatModel.epsilon / Float(Swift.max(validationSteps, 1)), restarts: 1, sanityChecks: attack != nil), to: file)
+        var line = "final evaluation on \(report.count) test images: clean \(percent(report.cleanAccuracy))"
+        if let result = report.attacks.first { line += ", PGD-\(validationSteps) \(percent(result.robustAccuracy))" }
+        if !report.flags.isEmpty { line += "; sanity checks raised \(report.flags.count) flag(s), see \(file)" }
+        output(line + " (\(file))")
+        return file
     }
 
     private var sgd: SGD {
@@ -377,6 +551,11 @@ struct TrainingSummaryJSON: Encodable {
     var model: String
     var epochs: [EpochMetrics]
     var catastrophicOverfitting: OverfittingReport?
+    /// The epoch whose model `best.safetensors` holds.
+    var bestEpoch: Int?
+    var best: String?
+    /// `final-eval.json`, when the final evaluation ran.
+    var finalEvaluation: String?
 }
 
 /// Writes `value` as pretty JSON, atomically; `snakeCase` converts Swift's property names

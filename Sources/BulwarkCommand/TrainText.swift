@@ -271,8 +271,8 @@ struct TrainText: ParsableCommand {
                 case .epoch(let metrics):
                     progress.line(describe(metrics).replacingOccurrences(of: "img/s", with: "examples/s")
                         .replacingOccurrences(of: "val clean", with: "eval clean"))
-                case .catastrophicOverfitting:
-                    break  // the overfitting guard is for image training; the text trainer has none
+                case .catastrophicOverfitting, .resumed:
+                    break  // the overfitting guard and resume are for image training; the text trainer has neither
                 }
             }
         }

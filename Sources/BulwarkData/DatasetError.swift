@@ -32,8 +32,15 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The dataset directory does not exist.
     case directoryNotFound(dataset: ImageDatasetName, directory: String)
     /// The dataset directory lacks the files of a split; `missing` lists their base names
-    /// (for example `train-images-idx3-ubyte`), each of which may also end in `.gz`.
+    /// (for example `train-images-idx3-ubyte`, each of which may also end in `.gz`, or
+    /// `data_batch_3.bin`).
     case filesNotFound(dataset: ImageDatasetName, split: DatasetSplit, directory: String, missing: [String])
+    /// A file of fixed-size records (CIFAR-10's binary batches) is empty or holds `byteCount`
+    /// bytes, not a whole number of `recordSize`-byte records: it is truncated or of another format.
+    case invalidRecordSize(path: String, byteCount: Int, recordSize: Int)
+    /// Record `record` (0-based) of a CIFAR-10 binary batch has a label byte that is not below
+    /// `classCount`: the file is corrupt or of another format.
+    case recordLabelOutOfRange(path: String, record: Int, label: Int, classCount: Int)
 
     /// What is wrong, naming the file or directory, and how to fix it.
     public var description: String {
@@ -85,9 +92,20 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(dataset.displayName) directory \(directory) not found; "
                 + dataset.installationAdvice
         case .filesNotFound(let dataset, let split, let directory, let missing):
-            let files = missing.map { "\($0)(.gz)" }.joined(separator: ", ")
+            let files = missing.map { dataset == .cifar10 ? $0 : "\($0)(.gz)" }.joined(separator: ", ")
             return "\(dataset.displayName) \(split.rawValue) split: \(files) not found in "
                 + "\(directory); " + dataset.installationAdvice
+        case .invalidRecordSize(let path, let byteCount, let recordSize):
+            let size = byteCount == 0
+                ? "is empty" : "holds \(byteCount) bytes, not a whole number of \(recordSize)-byte records"
+            return "\(path) \(size) (a CIFAR-10 binary batch is a sequence of records of 1 label "
+                + "byte and \(recordSize - 1) pixel bytes); the file is truncated or not a CIFAR-10 "
+                + "binary batch, so download and extract \(ImageDatasetName.cifar10DownloadURL) again"
+        case .recordLabelOutOfRange(let path, let record, let label, let classCount):
+            return "\(path): record \(record) has label \(label), but CIFAR-10 labels lie in "
+                + "0…\(classCount - 1); the file is corrupt or not a CIFAR-10 binary batch (the "
+                + "CIFAR-100 binary version has two label bytes per record), so download and "
+                + "extract \(ImageDatasetName.cifar10DownloadURL) again"
         }
     }
 }

@@ -51,22 +51,26 @@ extension ImageDataset {
         return ImageDataset(images: images, labels: labels, classCount: classCount, classNames: classNames)
     }
 
-    /// Loads one split of a named MNIST-format dataset from a directory.
+    /// Loads one split of a named dataset from a directory.
     ///
-    /// The directory must hold `train-images-idx3-ubyte` and `train-labels-idx1-ubyte` (train
-    /// split) or `t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte` (test split), each raw
-    /// or gzipped (`.gz`); the dotted spellings `train-images.idx3-ubyte` are accepted too. When
-    /// both a raw and a gzipped file exist, the raw one is read.
+    /// For the MNIST-format datasets the directory must hold `train-images-idx3-ubyte` and
+    /// `train-labels-idx1-ubyte` (train split) or `t10k-images-idx3-ubyte` and
+    /// `t10k-labels-idx1-ubyte` (test split), each raw or gzipped (`.gz`); the dotted spellings
+    /// `train-images.idx3-ubyte` are accepted too. When both a raw and a gzipped file exist,
+    /// the raw one is read. For CIFAR-10 it must hold `data_batch_1.bin` … `data_batch_5.bin`
+    /// (train) or `test_batch.bin` (test), directly or in its `cifar-10-batches-bin` folder
+    /// (see ``loadCIFAR10(batches:)``).
     ///
     /// - Parameters:
-    ///   - name: The dataset; fixes the class count and class names.
+    ///   - name: The dataset; fixes the format, the class count and class names.
     ///   - split: ``DatasetSplit/train`` or ``DatasetSplit/test``.
     ///   - directory: Where the files are; `nil` uses ``ImageDatasetName/defaultDirectory``
-    ///     (`/usr/share/datasets/fashion-mnist` for Fashion-MNIST).
+    ///     (`/usr/share/datasets/fashion-mnist` for Fashion-MNIST, `~/.cache/bulwark/cifar-10`
+    ///     for CIFAR-10).
     /// - Throws: ``DatasetError/directoryRequired(dataset:)`` when `directory` is `nil` and the
     ///   dataset has no default, ``DatasetError/directoryNotFound(dataset:directory:)``,
     ///   ``DatasetError/filesNotFound(dataset:split:directory:missing:)``, and every error of
-    ///   ``loadIDX(images:labels:classCount:classNames:)``.
+    ///   ``loadIDX(images:labels:classCount:classNames:)`` or ``loadCIFAR10(batches:)``.
     public static func load(
         _ name: ImageDatasetName, split: DatasetSplit, directory: String? = nil
     ) throws(DatasetError) -> ImageDataset {
@@ -79,6 +83,7 @@ extension ImageDataset {
         else {
             throw .directoryNotFound(dataset: name, directory: directory)
         }
+        if name == .cifar10 { return try loadCIFAR10(split: split, directory: directory) }
 
         let prefix = split == .train ? "train" : "t10k"
         let imagesStem = "\(prefix)-images-idx3-ubyte"

@@ -63,7 +63,27 @@ public struct Adam: Optimizer {
                         g.withUnsafeBufferPointer { g in
                             // Elementwise, so both cores share the largest matrices.
                             parallelChunks(theta.count, grain: 1 << 16) { range in
-                                for i in range {
+                                var start = range.lowerBound
+                                // Eight lanes at a time, the same expressions in the same order.
+                                if !decoupled, let t = theta.baseAddress, let mb = m.baseAddress, let vb = v.baseAddress, let gb = g.baseAddress {
+                                    let decay8 = SIMD8<Float>(repeating: decay)
+                                    let (beta1s, beta2s) = (SIMD8<Float>(repeating: beta1), SIMD8<Float>(repeating: beta2))
+                                    let (keep1, keep2) = (SIMD8<Float>(repeating: 1 - beta1), SIMD8<Float>(repeating: 1 - beta2))
+                                    let scaledRate = SIMD8<Float>(repeating: rate / correction1)
+                                    let (root, epsilon8) = (SIMD8<Float>(repeating: correction2Root), SIMD8<Float>(repeating: epsilon))
+                                    while start + 8 <= range.upperBound {
+                                        let theta8 = UnsafeRawPointer(t + start).loadUnaligned(as: SIMD8<Float>.self)
+                                        let gi = UnsafeRawPointer(gb + start).loadUnaligned(as: SIMD8<Float>.self) + decay8 * theta8
+                                        let m8 = beta1s * UnsafeRawPointer(mb + start).loadUnaligned(as: SIMD8<Float>.self) + keep1 * gi
+                                        let v8 = beta2s * UnsafeRawPointer(vb + start).loadUnaligned(as: SIMD8<Float>.self) + keep2 * gi * gi
+                                        UnsafeMutableRawPointer(mb + start).storeBytes(of: m8, as: SIMD8<Float>.self)
+                                        UnsafeMutableRawPointer(vb + start).storeBytes(of: v8, as: SIMD8<Float>.self)
+                                        let update = scaledRate * m8 / (v8.squareRoot() / root + epsilon8)
+                                        UnsafeMutableRawPointer(t + start).storeBytes(of: theta8 - update, as: SIMD8<Float>.self)
+                                        start += 8
+                                    }
+                                }
+                                for i in start..<range.upperBound {
                                     var gi = g[i]
                                     if decoupled { theta[i] *= 1 - rate * decay } else { gi += decay * theta[i] }
                                     m[i] = beta1 * m[i] + (1 - beta1) * gi

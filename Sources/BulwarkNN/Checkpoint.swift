@@ -25,7 +25,7 @@ public enum ModelLoadError: Error, CustomStringConvertible, Equatable, Sendable 
         case let .architectureConflict(path, recorded, requested):
             return "'\(path)' holds a '\(recorded)' model but --architecture \(requested) was given. Drop --architecture or pass --architecture \(recorded)."
         case let .missingTensor(path, name, architecture):
-            return "'\(path)' has no tensor '\(name)', which a '\(architecture)' model needs. The file holds another architecture; pass the right --architecture (state_dict keys must match the nn.Sequential in Bulwark's documentation)."
+            return "'\(path)' has no tensor '\(name)', which a '\(architecture)' model needs. The file holds another architecture; pass the right --architecture (state_dict keys must match the PyTorch module in Bulwark's documentation of the architecture)."
         case let .shapeMismatch(path, name, expected, found, architecture):
             return "'\(path)': tensor '\(name)' has shape \(found) but a '\(architecture)' model needs \(expected). The file holds another architecture or class count; pass the right --architecture."
         case let .unexpectedTensors(path, names, architecture):
@@ -78,7 +78,8 @@ public enum Checkpoint {
             architecture = known
         }
         var generator = SplitMix64(seed: 0)
-        var model = architecture.makeModel(classCount: lastLayerWidth(file.tensors), using: &generator)
+        let classCount = classCount(of: architecture, in: file.tensors)
+        var model = architecture.makeModel(classCount: classCount, using: &generator)
         try assign(file.tensors, to: &model, path: path, architecture: architecture.rawValue)
         model.mode = .inference
         return (model, architecture, file.metadata)
@@ -111,10 +112,14 @@ public enum Checkpoint {
         if !extra.isEmpty { throw .unexpectedTensors(path: path, names: Array(extra), architecture: architecture) }
     }
 
-    /// The output width of the last linear layer: the bias with the highest layer index.
-    private static func lastLayerWidth(_ tensors: [String: Tensor]) -> Int {
-        let biases = tensors.filter { $0.key.hasSuffix(".bias") && $0.value.rank == 1 }
-        let last = biases.max { (Int($0.key.split(separator: ".")[0]) ?? 0) < (Int($1.key.split(separator: ".")[0]) ?? 0) }
-        return last?.value.scalarCount ?? 10
+    /// The output width of the architecture's last layer as stored in `tensors`: the size of
+    /// the tensor at the model's last parameter path (the classifier's bias in every built-in
+    /// architecture), or 10 when the file lacks it (``assign(_:to:path:architecture:)`` then
+    /// reports the missing tensor).
+    private static func classCount(of architecture: Architecture, in tensors: [String: Tensor]) -> Int {
+        var generator = SplitMix64(seed: 0)
+        let last = architecture.makeModel(using: &generator).parameterPaths.last
+        guard let stored = last.flatMap({ tensors[$0] }), stored.rank == 1, stored.scalarCount > 0 else { return 10 }
+        return stored.scalarCount
     }
 }

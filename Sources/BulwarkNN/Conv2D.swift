@@ -36,9 +36,8 @@ public struct Conv2D: Layer {
 
     public mutating func visitParameters(_ visitor: (String, inout Tensor) -> Void) {
         visitor("weight", &weight)
-        if var value = bias {
-            visitor("bias", &value)
-            bias = value
-        }
+        // In place through the optional: a copy would share the scalars and make every
+        // optimizer step copy them.
+        if bias != nil { visitor("bias", &bias!) }
     }
 }

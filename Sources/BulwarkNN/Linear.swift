@@ -35,9 +35,8 @@ public struct Linear: Layer {
 
     public mutating func visitParameters(_ visitor: (String, inout Tensor) -> Void) {
         visitor("weight", &weight)
-        if var value = bias {
-            visitor("bias", &value)
-            bias = value
-        }
+        // In place through the optional: a copy would share the scalars and make every
+        // optimizer step copy them.
+        if bias != nil { visitor("bias", &bias!) }
     }
 }

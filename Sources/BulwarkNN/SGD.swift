@@ -33,9 +33,10 @@ public struct SGD: Optimizer {
         model.visitParameters { path, parameter in
             guard let gradient = gradients[path] else { return }
             precondition(gradient.shape == parameter.shape, "gradient for \(path) has shape \(gradient.shape), parameter \(parameter.shape)")
-            let existing = velocities.removeValue(forKey: path)
-            let hasVelocity = existing != nil
-            var velocity = existing ?? Tensor(zeros: parameter.shape)
+            // Removed straight into `velocity`: a second binding would keep the buffer shared and
+            // make the update below copy it every step.
+            let hasVelocity = velocities[path] != nil
+            var velocity = velocities.removeValue(forKey: path) ?? Tensor(zeros: parameter.shape)
             let g = gradient.array
             parameter = parameter.detached
             parameter.updateScalars { theta in
@@ -43,14 +44,8 @@ public struct SGD: Optimizer {
                     g.withUnsafeBufferPointer { g in
                         // Elementwise, so both cores share the largest matrices.
                         parallelChunks(theta.count, grain: 1 << 16) { range in
-                            for i in range {
-                                var step = g[i] + decay * theta[i]
-                                if momentum != 0 {
-                                    v[i] = hasVelocity ? momentum * v[i] + step : step
-                                    step = nesterov ? step + momentum * v[i] : v[i]
-                                }
-                                theta[i] -= rate * step
-                            }
+                            sgdStep(theta: theta, velocity: v, gradient: g, range: range, rate: rate, momentum: momentum,
+                                    nesterov: nesterov, decay: decay, hasVelocity: hasVelocity)
                         }
                     }
                 }
@@ -69,5 +64,36 @@ public struct SGD: Optimizer {
         for (key, value) in tensors where key.hasPrefix("velocity.") {
             velocities[String(key.dropFirst("velocity.".count))] = value
         }
+    }
+}
+
+/// One SGD step on `range`, eight lanes at a time. The common case (momentum with a velocity,
+/// no Nesterov) has its own loop so that the per-element branches of the general formula do
+/// not keep the compiler from vectorizing it; both compute the same expressions in the same
+/// order, so results are identical.
+private func sgdStep(
+    theta: UnsafeMutableBufferPointer<Float>, velocity v: UnsafeMutableBufferPointer<Float>, gradient g: UnsafeBufferPointer<Float>,
+    range: Range<Int>, rate: Float, momentum: Float, nesterov: Bool, decay: Float, hasVelocity: Bool
+) {
+    var start = range.lowerBound
+    if momentum != 0 && hasVelocity && !nesterov, let t = theta.baseAddress, let vb = v.baseAddress, let gb = g.baseAddress {
+        let (rate8, momentum8, decay8) = (SIMD8<Float>(repeating: rate), SIMD8<Float>(repeating: momentum), SIMD8<Float>(repeating: decay))
+        while start + 8 <= range.upperBound {
+            let theta8 = UnsafeRawPointer(t + start).loadUnaligned(as: SIMD8<Float>.self)
+            let g8 = UnsafeRawPointer(gb + start).loadUnaligned(as: SIMD8<Float>.self)
+            let step = g8 + decay8 * theta8
+            let velocity8 = momentum8 * UnsafeRawPointer(vb + start).loadUnaligned(as: SIMD8<Float>.self) + step
+            UnsafeMutableRawPointer(vb + start).storeBytes(of: velocity8, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(t + start).storeBytes(of: theta8 - rate8 * velocity8, as: SIMD8<Float>.self)
+            start += 8
+        }
+    }
+    for i in start..<range.upperBound {
+        var step = g[i] + decay * theta[i]
+        if momentum != 0 {
+            v[i] = hasVelocity ? momentum * v[i] + step : step
+            step = nesterov ? step + momentum * v[i] : v[i]
+        }
+        theta[i] -= rate * step
     }
 }

@@ -5,7 +5,8 @@ import Foundation
 /// Everything a run directory holds that a report shows: the configuration (`run.json`), the
 /// per-epoch metrics (`metrics.jsonl`), evaluations and robustness curves (`*.json` written by
 /// `bulwark eval --json`), adversarial examples (`*.safetensors` written by `bulwark attack`),
-/// and the metadata of `model.safetensors`.
+/// word-substitution pairs (`*.tsv` written by `bulwark eval --task text --pairs`), and the
+/// metadata of `model.safetensors`.
 public struct RunRecord: Sendable {
     /// The directory.
     public var directory: String
@@ -19,11 +20,24 @@ public struct RunRecord: Sendable {
     public var curves: [(file: String, record: CurveRecord)]
     /// Adversarial example files with their names, sorted by name.
     public var exampleFiles: [(file: String, examples: AdversarialExampleFile)]
+    /// Text adversarial examples (original and substituted sentences) with their file names,
+    /// sorted by name.
+    public var textExampleFiles: [(file: String, examples: TextExampleFile)]
     /// The metadata of `model.safetensors` (architecture, configuration, seed, epoch), empty
     /// when absent.
     public var modelMetadata: [String: String]
     /// Files that looked like Bulwark output but could not be read, with the reason.
     public var skipped: [(file: String, reason: String)]
+
+    /// The epoch whose model `best.safetensors` holds: the first with the highest validation
+    /// robust accuracy (clean accuracy when the run had no validation attack), as the
+    /// ``Trainer`` chooses it; `nil` without validation metrics.
+    public var bestEpoch: EpochMetrics? {
+        let scored = epochs.compactMap { metrics in (metrics.validationRobustAccuracy ?? metrics.validationCleanAccuracy).map { (metrics, $0) } }
+        return scored.reduce(nil as (EpochMetrics, Float)?) { best, next in
+            best.map { $0.1 >= next.1 ? $0 : next } ?? next
+        }?.0
+    }
 
     /// The directory's last path component, which names the run in titles and legends.
     public var name: String { URL(fileURLWithPath: directory).lastPathComponent }
@@ -99,7 +113,7 @@ public struct RunRecord: Sendable {
                 skipped.append((name, "not an evaluation written by bulwark eval --json (\(error))"))
             }
         }
-        let checkpoints: Set<String> = ["model.safetensors", "best.safetensors"]
+        let checkpoints: Set<String> = [RunFile.model, RunFile.best, RunFile.resume]
         for name in names where name.hasSuffix(".safetensors") && !checkpoints.contains(name) {
             do {
                 exampleFiles.append((name, try AdversarialExampleFile(contentsOf: base.appendingPathComponent(name).path)))
@@ -107,12 +121,24 @@ public struct RunRecord: Sendable {
                 skipped.append((name, String(describing: error)))
             }
         }
+        textExampleFiles = []
+        for name in names where name.hasSuffix(".tsv") {
+            let path = base.appendingPathComponent(name).path
+            guard let data = try? read(name),
+                  TextExampleFile.isHeader(String(decoding: data.prefix(64), as: UTF8.self)[...]) else { continue }
+            do {
+                textExampleFiles.append((name, try TextExampleFile(text: String(decoding: data, as: UTF8.self), path: path)))
+            } catch {
+                skipped.append((name, error.description))
+            }
+        }
         modelMetadata = [:]
         if names.contains("model.safetensors"),
            let file = try? SafeTensorsFile(contentsOf: base.appendingPathComponent("model.safetensors").path) {
             modelMetadata = file.metadata
         }
-        if configuration.isEmpty && epochs.isEmpty && evaluations.isEmpty && curves.isEmpty && exampleFiles.isEmpty {
+        if configuration.isEmpty && epochs.isEmpty && evaluations.isEmpty && curves.isEmpty && exampleFiles.isEmpty
+            && textExampleFiles.isEmpty {
             throw .emptyRun(path: directory)
         }
     }

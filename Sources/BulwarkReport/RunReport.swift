@@ -192,11 +192,16 @@ public struct RunReport: Sendable {
                 body += try exampleSection(file: file, examples: examples, record: record)
             }
         }
+        for (record, _) in runs {
+            for (file, examples) in record.textExampleFiles where !examples.rows.isEmpty {
+                body += textExampleSection(file: file, examples: examples, record: record)
+            }
+        }
         for (record, _) in runs where !record.evaluations.isEmpty || !record.curves.isEmpty {
             body += attackTables(record)
         }
-        if runs.allSatisfy({ $0.run.exampleFiles.isEmpty }) {
-            body += "<h2>Adversarial examples</h2>\n<p class=\"note\">No file of adversarial examples in the run directory. Write one with <code>bulwark attack --model RUN/model.safetensors --count 100 --out RUN/examples.safetensors</code> and build the report again.</p>\n"
+        if runs.allSatisfy({ $0.run.exampleFiles.isEmpty && $0.run.textExampleFiles.isEmpty }) {
+            body += "<h2>Adversarial examples</h2>\n<p class=\"note\">No file of adversarial examples in the run directory. Write one with <code>bulwark attack --model RUN/model.safetensors --count 100 --out RUN/examples.safetensors</code> (images) or <code>bulwark eval --task text --model RUN/model.safetensors --attack pwws --pairs RUN/pairs.tsv</code> (text) and build the report again.</p>\n"
         }
         for (record, _) in runs { body += manifest(record) }
         body += "<footer>Made by \(escapeMarkup(generator)) from \(escapeMarkup(run.directory))\(comparison.map { " and " + escapeMarkup($0.directory) } ?? ""). Self-contained: charts are inline SVG, images are embedded PNG.</footer>\n"
@@ -235,7 +240,8 @@ public struct RunReport: Sendable {
         if let method = configuration["method"] {
             var text = "\(method) training"
             if method != "standard", let epsilon = configuration["epsilon"] {
-                text += " at ε = \(epsilon) (\(configuration["norm"] == "l2" ? "L2" : "L∞"))"
+                let ball = configuration["task"] == "text" ? "L2 per example, in embedding space" : configuration["norm"] == "l2" ? "L2" : "L∞"
+                text += " at ε = \(epsilon) (\(ball))"
             }
             parts.append(text)
         }
@@ -243,6 +249,12 @@ public struct RunReport: Sendable {
         if let dataset = configuration["dataset"] { parts.append("dataset \(dataset)") }
         if let epochs = configuration["epochs"] { parts.append("\(epochs) epochs") }
         if let seed = configuration["seed"] { parts.append("seed \(seed)") }
+        if let best = record.bestEpoch {
+            let score = best.validationRobustAccuracy.map { "validation robust accuracy \(percentText($0))" }
+                ?? best.validationCleanAccuracy.map { "validation clean accuracy \(percentText($0))" } ?? ""
+            parts.append("best epoch \(best.epoch) (\(score), best.safetensors)")
+        }
+        if let resumed = configuration["resumed_after_epochs"] { parts.append("resumed after epoch \(resumed)") }
         parts.append("run directory \(record.directory)")
         return parts.joined(separator: "; ") + "."
     }
@@ -283,6 +295,45 @@ public struct RunReport: Sendable {
             html += "</div>\n"
         }
         html += "</div>\n"
+        return html
+    }
+
+    /// Original and adversarial sentences side by side, the substituted words struck through in
+    /// the original and marked in the adversarial sentence; fooled sentences first.
+    private func textExampleSection(file: String, examples: TextExampleFile, record: RunRecord) -> String {
+        let rows = examples.rows
+        let order = rows.indices.filter { rows[$0].succeeded } + rows.indices.filter { !rows[$0].succeeded }
+        let shown = order.prefix(maximumExamples)
+        let fooled = examples.fooledCount
+        let changed = rows.filter(\.succeeded).map { Double($0.changedPositions.count) / Double(Swift.max($0.original.count, 1)) }
+        let queries = rows.compactMap(\.queries)
+        var facts = ["\(rows.count) correctly classified sentences attacked", "\(fooled) fooled (success rate \(percentText(rows.isEmpty ? 0 : Float(fooled) / Float(rows.count))))"]
+        if !changed.isEmpty { facts.append(String(format: "%.1f%% of the words changed on average where it succeeded", changed.reduce(0, +) / Double(changed.count) * 100)) }
+        if !queries.isEmpty { facts.append(String(format: "%.1f queries per sentence", Double(queries.reduce(0, +)) / Double(queries.count))) }
+        var html = "<h2 id=\"text-examples-\(slug(record.name))-\(slug(file))\">Text adversarial examples\(comparison == nil ? "" : " on " + escapeMarkup(record.name))</h2>\n"
+        html += "<p class=\"note\">From <code>\(escapeMarkup(file))</code>, word substitution (PWWS): \(escapeMarkup(facts.joined(separator: "; "))). Shown: \(shown.filter { rows[$0].succeeded }.count) fooled and \(shown.filter { !rows[$0].succeeded }.count) not fooled. Substituted words are <del class=\"swapped\">struck through</del> in the original and <mark>marked</mark> in the adversarial sentence.</p>\n"
+        html += "<table class=\"sentences\">\n<thead><tr><th>true label</th><th>original sentence</th><th>adversarial sentence</th><th>prediction</th></tr></thead>\n<tbody>\n"
+        for index in shown {
+            let row = rows[index]
+            let changedPositions = Set(row.changedPositions)
+            func sentence(_ tokens: [String], original: Bool) -> String {
+                tokens.enumerated().map { position, token in
+                    guard changedPositions.contains(position) else { return escapeMarkup(token) }
+                    return original ? "<del class=\"swapped\">\(escapeMarkup(token))</del>" : "<mark>\(escapeMarkup(token))</mark>"
+                }.joined(separator: " ")
+            }
+            func confidence(_ value: Float?) -> String {
+                guard let value, value.isFinite else { return "" }
+                return String(format: " (%.1f%%)", value * 100)
+            }
+            var prediction = "clean: \(escapeMarkup(row.label))\(confidence(row.confidence))<br/>"
+            let adversarialPrediction = row.adversarialPrediction ?? (row.succeeded ? "another class" : row.label)
+            prediction += "adversarial: <b class=\"\(row.succeeded ? "wrong" : "right")\">\(escapeMarkup(adversarialPrediction))\(confidence(row.adversarialConfidence))</b>"
+            prediction += "<br/>\(changedPositions.count) of \(row.original.count) words changed\(row.succeeded ? " · fooled" : "")"
+            html += "<tr class=\"\(row.succeeded ? "fooled" : "resisted")\"><td>\(escapeMarkup(row.label))</td><td>\(sentence(row.original, original: true))</td>"
+            html += "<td>\(sentence(row.adversarial, original: false))</td><td>\(prediction)</td></tr>\n"
+        }
+        html += "</tbody>\n</table>\n"
         return html
     }
 
@@ -396,6 +447,7 @@ public struct RunReport: Sendable {
         var files = record.evaluations.map { ($0.file, "evaluation at ε = \(formatNumber($0.record.epsilon))\($0.record.bulwarkVersion.map { ", Bulwark \($0)" } ?? "")") }
         files += record.curves.map { ($0.file, "robustness curve over \($0.record.epsilons.count) budgets\($0.record.bulwarkVersion.map { ", Bulwark \($0)" } ?? "")") }
         files += record.exampleFiles.map { ($0.file, "\($0.examples.count) adversarial examples\($0.examples.metadata["bulwark_version"].map { ", Bulwark \($0)" } ?? "")") }
+        files += record.textExampleFiles.map { ($0.file, "\($0.examples.rows.count) attacked sentences") }
         files += record.skipped.map { ($0.file, "skipped: \($0.reason)") }
         if !files.isEmpty {
             html += "<ul class=\"files\">\n" + files.map { "<li><code>\(escapeMarkup($0.0))</code>: \(escapeMarkup($0.1))</li>\n" }.joined() + "</ul>\n"
@@ -431,6 +483,12 @@ public struct RunReport: Sendable {
         thead th { background: #f2f2f2; }
         tr.total td { font-weight: bold; }
         .manifest td, .manifest th { text-align: left; }
+        .sentences th { text-align: left; }
+        .sentences td { text-align: left; vertical-align: top; max-width: 520px; line-height: 1.45; }
+        .sentences tr.fooled td:first-child { border-left: 4px solid #b2182b; }
+        .sentences tr.resisted td:first-child { border-left: 4px solid #2a9d5c; }
+        mark { background: #fbd5d0; color: #7a0f1d; padding: 0 2px; border-radius: 2px; }
+        del.swapped { color: #8a8a8a; text-decoration-color: #b2182b; }
         .flags li { margin-bottom: 4px; }
         code { font-size: 13px; }
         footer { margin-top: 40px; color: #777; font-size: 12px; }

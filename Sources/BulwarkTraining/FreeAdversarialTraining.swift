@@ -28,7 +28,8 @@ import BulwarkNN
 /// trainer's schedule and held for its m replays.
 ///
 /// The state lives in the method's value (``step(_:optimizer:on:using:)`` is `mutating`), so a
-/// copy of the method carries a copy of δ and a run is deterministic for a seed.
+/// copy of the method carries a copy of δ and a run is deterministic for a seed; δ is the
+/// method's ``stateTensors``, so a resumed run continues with it.
 public struct FreeAdversarialTraining: TrainingMethod {
     /// The ball δ stays in (ε).
     public var threatModel: ThreatModel
@@ -91,6 +92,16 @@ public struct FreeAdversarialTraining: TrainingMethod {
         }
         store(delta)
         return StepMetrics(loss: lossSum / Float(replays), accuracy: accuracySum / Float(replays), count: labels.count)
+    }
+
+    /// δ under the name `perturbation`, once the first batch has started it.
+    public var stateTensors: [String: Tensor] {
+        perturbation.map { ["perturbation": $0] } ?? [:]
+    }
+
+    /// Restores δ (none if `tensors` has no `perturbation`).
+    public mutating func loadStateTensors(_ tensors: [String: Tensor]) {
+        perturbation = tensors["perturbation"]
     }
 
     /// The stored δ fitted to a batch of `shape`: its first rows, extended with zero rows, or

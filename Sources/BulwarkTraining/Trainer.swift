@@ -12,6 +12,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
     case cannotWrite(path: String, reason: String)
     /// The configuration cannot run (for example more validation examples than data).
     case invalidConfiguration(String)
+    /// A run cannot continue from the resume checkpoint at `path`, for `reason`.
+    case cannotResume(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -22,6 +24,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
             return "Cannot write '\(path)': \(reason). Check that --out names a writable directory with free space."
         case let .invalidConfiguration(message):
             return message
+        case let .cannotResume(path, reason):
+            return "Cannot resume from '\(path)': \(reason)."
         }
     }
 }
@@ -61,19 +65,55 @@ public enum TrainingEvent: Sendable {
     case validating(epoch: Int, done: Int, of: Int)
     /// An epoch finished.
     case epoch(EpochMetrics)
+    /// Training continues from a resume checkpoint after `epoch` completed epochs, whose
+    /// metrics the returned history includes.
+    case resumed(epoch: Int)
     /// The overfitting guard detected catastrophic overfitting; the trainer restored the best
     /// model and stops.
     case catastrophicOverfitting(OverfittingReport)
 }
 
+/// The files a ``Trainer`` writes into its output directory.
+public enum RunFile {
+    /// The model after the latest epoch (or the one the overfitting guard restored).
+    public static let model = "model.safetensors"
+    /// The model of the epoch with the best validation robust accuracy.
+    public static let best = "best.safetensors"
+    /// One ``EpochMetrics`` JSON object per line.
+    public static let metrics = "metrics.jsonl"
+    /// The resume checkpoint: model, optimizer, method and guard state, random generator and
+    /// position after the latest epoch.
+    public static let resume = "resume.safetensors"
+}
+
 /// The training loop: epochs of shuffled batches through a ``TrainingMethod``, a per-batch
 /// learning-rate schedule, per-epoch clean and robust accuracy on a held-out slice, metrics as
-/// JSON lines and the last and best checkpoints.
+/// JSON lines, the last and best checkpoints, and resume checkpoints.
 ///
-/// Files written to ``outputDirectory`` (when set): `model.safetensors` after every epoch
-/// (atomically), `best.safetensors` whenever validation robust accuracy (clean accuracy when
-/// there is no validation attack) improves, and `metrics.jsonl`, one ``EpochMetrics`` object
-/// per line.
+/// Files written to ``outputDirectory`` (when set) at the end of every epoch, the checkpoints
+/// atomically (a temporary file renamed over the old one, so a kill mid-write loses nothing):
+/// - `model.safetensors`, the model;
+/// - `best.safetensors` whenever validation robust accuracy improves (clean accuracy when
+///   there is no validation attack, the latest epoch when there is no validation set): the
+///   robust-overfitting guard of Rice, Wong and Kolter 2020, "Overfitting in adversarially
+///   robust deep learning" (ICML), which keeps the epoch of best robust accuracy on held-out
+///   data (``bestEpoch``) because robust test accuracy falls after its peak while training
+///   continues;
+/// - `metrics.jsonl`, one ``EpochMetrics`` object per line, appended (a resume rewrites it from
+///   the checkpoint, dropping lines of epochs it does not hold);
+/// - `resume.safetensors` (``RunFile/resume``), from which
+///   ``fit(_:on:validation:using:resumingFrom:observer:)`` continues the run.
+///
+/// **Resume.** A run continued from the checkpoint of epoch k ends with the same model, bit
+/// for bit, as the uninterrupted run with the same seed on the same build and number of
+/// worker threads (the kernels split sums by worker): the checkpoint holds the model's parameters and layer state (batch-norm running
+/// statistics), the optimizer's state (``Optimizer/stateTensors``), the method's carried state
+/// (``TrainingMethod/stateTensors``), the random generator's state, the best validation score
+/// and the overfitting guard's most robust model; the learning rate and ε warm-up are
+/// functions of the epoch, and validation and guard checks draw from fixed seeds. The
+/// generator must be `Codable` (``SplitMix64`` is) for the checkpoint to be written. Random
+/// generators that layers keep inside themselves (``Dropout``) are not part of it; the
+/// built-in image architectures have none.
 public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
     /// The method applied to every batch.
     public var method: Method
@@ -100,16 +140,27 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
     public var epsilonWarmupEpochs: Double
     /// The catastrophic-overfitting check, or `nil` for none.
     public var overfittingGuard: CatastrophicOverfittingGuard?
-    /// What the overfitting guard found if it stopped the last ``fit(_:on:validation:using:observer:)``.
+    /// Stop after this epoch (1-based) although the schedule spans ``epochs``, or `nil` to run
+    /// them all; a later fit resuming from the checkpoint continues the same run.
+    public var stopAfterEpoch: Int?
+    /// The random crops and flips applied to every training batch (drawn from the generator
+    /// passed to ``fit(_:on:validation:using:resumingFrom:observer:)``, after the epoch's
+    /// shuffle), or `nil` for none. Validation and the overfitting check see unaugmented images.
+    public var augmentation: ImageAugmentation?
+    /// What the overfitting guard found if it stopped the last ``fit(_:on:validation:using:resumingFrom:observer:)``.
     public private(set) var overfitting: OverfittingReport?
+    /// The epoch with the best validation score in the last fit (the model of
+    /// `best.safetensors`), counting epochs before a resume; `nil` before any epoch.
+    public private(set) var bestEpoch: Int?
 
     /// Creates a trainer.
     public init(
         method: Method, optimizer: Opt, schedule: LearningRateSchedule, epochs: Int, batchSize: Int,
         validationAttack: (any Attack)? = nil, outputDirectory: String? = nil,
         architectureName: String = "custom", metadata: [String: String] = [:], epsilonWarmupEpochs: Double = 0,
-        overfittingGuard: CatastrophicOverfittingGuard? = nil
+        overfittingGuard: CatastrophicOverfittingGuard? = nil, augmentation: ImageAugmentation? = nil
     ) {
+        self.augmentation = augmentation
         self.epsilonWarmupEpochs = epsilonWarmupEpochs
         self.overfittingGuard = overfittingGuard
         self.method = method
@@ -129,14 +180,23 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
     /// to the most robust checked state, written to `model.safetensors`, ``overfitting``
     /// describes the detection, and the metrics of the epochs completed before it are returned.
     ///
+    /// - Parameter checkpointPath: A resume checkpoint (``RunFile/resume``) of this run to
+    ///   continue from: `model`, ``optimizer``, ``method``'s state and `generator` are
+    ///   overwritten with its state, training starts at the epoch after it, the returned
+    ///   metrics begin with those of the epochs it completed, and `metrics.jsonl` is rewritten
+    ///   to hold exactly those before new epochs are appended. `nil` starts afresh.
     /// - Throws: ``TrainingError/nonFiniteLoss(epoch:batch:lastGoodCheckpoint:)`` as soon as a
     ///   batch's loss is not finite (the model keeps its last finite weights), and
     ///   ``TrainingError/cannotWrite(path:reason:)`` for output errors, and
-    ///   ``TrainingError/invalidConfiguration(_:)`` for no epochs, batches or data, or an ε
-    ///   warm-up that is negative, not finite, or asked of a method without a budget to scale.
+    ///   ``TrainingError/invalidConfiguration(_:)`` for no epochs, batches or data, an ε
+    ///   warm-up that is negative, not finite, or asked of a method without a budget to scale,
+    ///   or a ``stopAfterEpoch`` outside the run; ``TrainingError/cannotResume(path:reason:)``
+    ///   when the checkpoint is missing, damaged, of another run (epochs, method, optimizer,
+    ///   model), of a run already complete or stopped by the overfitting guard, or the
+    ///   generator is not `Codable`.
     public mutating func fit<Model: Layer, G: RandomNumberGenerator>(
         _ model: inout Model, on training: ImageDataset, validation: ImageDataset?,
-        using generator: inout G, observer: (TrainingEvent) -> Void = { _ in }
+        using generator: inout G, resumingFrom checkpointPath: String? = nil, observer: (TrainingEvent) -> Void = { _ in }
     ) throws -> [EpochMetrics] {
         guard epochs >= 1, batchSize >= 1, training.count >= 1 else {
             throw TrainingError.invalidConfiguration("Training needs at least one epoch, a batch size of at least 1 and some training data.")
@@ -148,22 +208,53 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
         if warmsUp, method.budgetScale == nil {
             throw TrainingError.invalidConfiguration("ε warm-up needs a method with a perturbation budget it can scale; '\(method.name)' has none.")
         }
+        if let stopAfterEpoch, !(1...epochs).contains(stopAfterEpoch) {
+            throw TrainingError.invalidConfiguration("Stopping after epoch \(stopAfterEpoch) needs an epoch from 1 to \(epochs).")
+        }
         if let outputDirectory { try createDirectory(outputDirectory) }
         model.mode = .training
         overfitting = nil
+        bestEpoch = nil
         // The held-out batch of the overfitting check, and the most robust model it has seen.
         let checkSource = validation.flatMap { $0.count > 0 ? $0 : nil } ?? training
         let checkData = overfittingGuard.map { checkSource.prefix(Swift.min($0.count, checkSource.count)) }
         var best: (model: Model, pgd: Float, fgsm: Float, epoch: Int, batch: Int)?
         var history = [EpochMetrics]()
         var bestScore = -Float.infinity
+        var firstEpoch = 1
+        if let checkpointPath {
+            let checkpoint = try TrainingCheckpoint(contentsOf: checkpointPath)
+            try check(checkpoint, at: checkpointPath)
+            try assign(checkpoint.model, to: &model, from: checkpointPath)
+            optimizer.loadStateTensors(checkpoint.optimizerState)
+            method.loadStateTensors(checkpoint.methodState)
+            generator = try restoredGenerator(checkpoint.generator, as: G.self, from: checkpointPath)
+            history = checkpoint.history
+            bestScore = checkpoint.bestScore
+            bestEpoch = checkpoint.bestEpoch
+            if overfittingGuard != nil, let saved = checkpoint.guardBest {
+                var bestModel = model
+                try assign(saved.model, to: &bestModel, from: checkpointPath)
+                best = (bestModel, saved.pgdAccuracy, saved.fgsmAccuracy, saved.epoch, saved.batch)
+            }
+            firstEpoch = checkpoint.epoch + 1
+            if let outputDirectory {
+                // Epochs after the checkpoint that reached the file before a kill are run again.
+                try writeLines(history.map(encode), to: path(in: outputDirectory, RunFile.metrics))
+            }
+            observer(.resumed(epoch: checkpoint.epoch))
+        }
+        if let stopAfterEpoch, stopAfterEpoch < firstEpoch {
+            throw TrainingError.invalidConfiguration("The run has already completed epoch \(firstEpoch - 1); stopping after epoch \(stopAfterEpoch) would train nothing.")
+        }
         let batchesPerEpoch = (training.count + batchSize - 1) / batchSize
-        for epoch in 1...epochs {
+        for epoch in firstEpoch...epochs {
             observer(.epochStarted(epoch: epoch, batches: batchesPerEpoch))
             let start = Date()
             let batches = training.batches(ofSize: batchSize, shuffledUsing: &generator)
             var (lossSum, correct, seen) = (0.0, 0.0, 0)
-            for (index, batch) in batches.enumerated() {
+            for (index, unaugmented) in batches.enumerated() {
+                let batch = augmentation?.augmented(unaugmented, using: &generator) ?? unaugmented
                 optimizer.learningRate = schedule.learningRate(
                     atEpoch: Double(epoch - 1) + Double(index) / Double(batchesPerEpoch), of: epochs)
                 if warmsUp {
@@ -174,7 +265,7 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
                 method.completedEpochs = epoch - 1
                 let metrics = method.step(&model, optimizer: &optimizer, on: batch, using: &generator)
                 guard metrics.loss.isFinite else {
-                    let last = outputDirectory.map { path(in: $0, "model.safetensors") }
+                    let last = outputDirectory.map { path(in: $0, RunFile.model) }
                     let kept = last.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
                     throw TrainingError.nonFiniteLoss(epoch: epoch, batch: index + 1, lastGoodCheckpoint: kept)
                 }
@@ -197,7 +288,10 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
                             var rollbackMetadata = metadata
                             rollbackMetadata["epoch"] = String(best.epoch)
                             rollbackMetadata["catastrophic_overfitting"] = encode(report)
-                            try save(model, to: path(in: outputDirectory, "model.safetensors"), metadata: rollbackMetadata)
+                            try save(model, to: path(in: outputDirectory, RunFile.model), metadata: rollbackMetadata)
+                            try TrainingCheckpoint.markStopped(
+                                at: path(in: outputDirectory, RunFile.resume),
+                                reason: "the overfitting guard stopped it at epoch \(report.epoch), batch \(report.batch) and restored the model of epoch \(best.epoch), batch \(best.batch) into \(RunFile.model)")
                         }
                         observer(.catastrophicOverfitting(report))
                         return history
@@ -229,21 +323,65 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
                 validationSeconds: Date().timeIntervalSince(validationStart),
                 imagesPerSecond: Double(seen) / trainSeconds)
             history.append(metrics)
+            // Without validation the newest model counts as the best; ties keep the earlier.
+            let score = robust ?? clean ?? Float(epoch)
+            let improved = score > bestScore
+            if improved {
+                bestScore = score
+                bestEpoch = epoch
+            }
             if let outputDirectory {
                 var epochMetadata = metadata
                 epochMetadata["epoch"] = String(epoch)
-                try save(model, to: path(in: outputDirectory, "model.safetensors"), metadata: epochMetadata)
-                // Without validation the newest model counts as the best.
-                let score = robust ?? clean ?? Float(epoch)
-                if score > bestScore {
-                    bestScore = score
-                    try save(model, to: path(in: outputDirectory, "best.safetensors"), metadata: epochMetadata)
+                try save(model, to: path(in: outputDirectory, RunFile.model), metadata: epochMetadata)
+                if improved { try save(model, to: path(in: outputDirectory, RunFile.best), metadata: epochMetadata) }
+                try appendLine(encode(metrics), to: path(in: outputDirectory, RunFile.metrics), truncate: epoch == 1)
+                // Last, so that every file a resume relies on is at least as new as it.
+                if let state = generatorState(generator) {
+                    try TrainingCheckpoint(
+                        epoch: epoch, epochs: epochs, method: method.name, optimizer: String(describing: Opt.self),
+                        model: model.parametersAndState, optimizerState: optimizer.stateTensors, methodState: method.stateTensors,
+                        generator: state, history: history, bestScore: bestScore, bestEpoch: bestEpoch,
+                        guardBest: best.map { .init(model: $0.model.parametersAndState, pgdAccuracy: $0.pgd, fgsmAccuracy: $0.fgsm, epoch: $0.epoch, batch: $0.batch) }
+                    ).write(to: path(in: outputDirectory, RunFile.resume))
                 }
-                try appendLine(encode(metrics), to: path(in: outputDirectory, "metrics.jsonl"), truncate: epoch == 1)
             }
             observer(.epoch(metrics))
+            if let stopAfterEpoch, epoch >= stopAfterEpoch { break }
         }
         return history
+    }
+
+    /// Throws unless `checkpoint` belongs to a run like this one that has epochs left.
+    private func check(_ checkpoint: TrainingCheckpoint, at path: String) throws {
+        guard checkpoint.epochs == epochs else {
+            throw TrainingError.cannotResume(path: path, reason: "it is from a run of \(checkpoint.epochs) epochs, not \(epochs); the learning-rate schedule spans the run, so the number of epochs cannot change")
+        }
+        guard checkpoint.method == method.name else {
+            throw TrainingError.cannotResume(path: path, reason: "it is from a run of method '\(checkpoint.method)', not '\(method.name)'")
+        }
+        let optimizerName = String(describing: Opt.self)
+        guard checkpoint.optimizer == optimizerName else {
+            throw TrainingError.cannotResume(path: path, reason: "it is from a run with optimizer \(checkpoint.optimizer), not \(optimizerName)")
+        }
+        guard checkpoint.epoch < epochs else {
+            throw TrainingError.cannotResume(path: path, reason: "the run already completed all \(epochs) epochs; there is nothing to continue")
+        }
+    }
+
+    /// Copies a checkpoint's model tensors into `model`, with an error that names the mismatch.
+    private func assign<Model: Layer>(_ tensors: [String: Tensor], to model: inout Model, from path: String) throws {
+        do {
+            try Checkpoint.assign(tensors, to: &model, path: path, architecture: architectureName)
+        } catch {
+            let detail = switch error {
+            case let .missingTensor(_, name, _): "it has no tensor '\(name)'"
+            case let .shapeMismatch(_, name, expected, found, _): "its '\(name)' has shape \(found), this model's \(expected)"
+            case let .unexpectedTensors(_, names, _): "it has tensors this model does not: \(names.sorted().prefix(5).joined(separator: ", "))"
+            default: error.description
+            }
+            throw TrainingError.cannotResume(path: path, reason: "its model is not this run's model (\(detail))")
+        }
     }
 
     private func save<Model: Layer>(_ model: Model, to file: String, metadata: [String: String]) throws {
@@ -253,6 +391,23 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
             throw TrainingError.cannotWrite(path: file, reason: error.description)
         }
     }
+}
+
+/// The state of `generator` as JSON, or `nil` when it is not `Encodable`.
+private func generatorState<G: RandomNumberGenerator>(_ generator: G) -> String? {
+    guard let encodable = generator as? any Encodable, let data = try? JSONEncoder().encode(encodable) else { return nil }
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// A generator of type `G` in the state `json` saved by ``generatorState(_:)``.
+private func restoredGenerator<G: RandomNumberGenerator>(_ json: String, as type: G.Type, from path: String) throws -> G {
+    guard let decodable = G.self as? any Decodable.Type else {
+        throw TrainingError.cannotResume(path: path, reason: "the random generator \(G.self) is not Codable, so its state cannot be restored; use SplitMix64")
+    }
+    guard let decoded = try? JSONDecoder().decode(decodable, from: Data(json.utf8)), let generator = decoded as? G else {
+        throw TrainingError.cannotResume(path: path, reason: "its random generator state does not read as \(G.self) (the file is damaged or from another generator)")
+    }
+    return generator
 }
 
 /// JSON text of `value` on one line, keys sorted and in snake_case.
@@ -274,6 +429,15 @@ package func createDirectory(_ directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     } catch {
         throw TrainingError.cannotWrite(path: directory, reason: error.localizedDescription)
+    }
+}
+
+/// Replaces `file` atomically with `lines`, one per line.
+package func writeLines(_ lines: [String], to file: String) throws {
+    do {
+        try Data(lines.map { $0 + "\n" }.joined().utf8).write(to: URL(fileURLWithPath: file), options: .atomic)
+    } catch {
+        throw TrainingError.cannotWrite(path: file, reason: error.localizedDescription)
     }
 }
 

@@ -51,6 +51,16 @@ public protocol TrainingMethod: Sendable {
     /// ``Trainer`` sets before every batch, for a method whose behaviour changes over training
     /// (``AdversarialWeightPerturbation``'s warm-up). The default is 0 and ignores assignments.
     var completedEpochs: Int { get set }
+
+    /// The state the method carries from batch to batch (Free-AT's δ), as named tensors, so
+    /// that the ``Trainer``'s resume checkpoints hold it. The default is empty: a method whose
+    /// value changes in ``step(_:optimizer:on:using:)`` must list that state here, or a resumed
+    /// run differs from an uninterrupted one.
+    var stateTensors: [String: Tensor] { get }
+
+    /// Restores state saved by ``stateTensors`` (an empty dictionary means the state of a
+    /// fresh method). The default ignores it.
+    mutating func loadStateTensors(_ tensors: [String: Tensor])
 }
 
 extension TrainingMethod {
@@ -63,6 +73,10 @@ extension TrainingMethod {
         get { 0 }
         set {}
     }
+
+    public var stateTensors: [String: Tensor] { [:] }
+
+    public mutating func loadStateTensors(_ tensors: [String: Tensor]) {}
 }
 
 extension ThreatModel {
@@ -98,12 +112,16 @@ extension TrainingMethod {
             logits = reported
             return loss
         }
+        // Traced logits keep the tape, and with it the weights its pullbacks hold, alive; let go
+        // of them before the update so that it writes the weights in place instead of copying.
+        let reportedLogits = logits.detached
+        logits = Tensor(0)
         // Non-finite values must not reach the weights; the trainer stops on a non-finite loss.
         guard loss.scalar.isFinite, gradients.isFinite else {
             return StepMetrics(loss: .nan, accuracy: 0, count: labels.count)
         }
         optimizer.update(&model, along: gradients)
-        return StepMetrics(loss: loss.scalar, accuracy: accuracy(logits: logits.detached, labels: labels), count: labels.count)
+        return StepMetrics(loss: loss.scalar, accuracy: accuracy(logits: reportedLogits, labels: labels), count: labels.count)
     }
 }
 

@@ -259,4 +259,13 @@ extern "C" int bulwark_convolution_backward_weights(const bulwark_convolution *g
     }
 }
 
+extern "C" int bulwark_onednn_version(int *major, int *minor, int *patch) {
+    const dnnl_version_t *version = dnnl_version();
+    if (version == nullptr) return 1;
+    *major = version->major;
+    *minor = version->minor;
+    *patch = version->patch;
+    return 0;
+}
+
 #endif

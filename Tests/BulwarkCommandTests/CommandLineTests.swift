@@ -270,6 +270,13 @@ import Testing
         #expect(ensemble.output.contains("ensemble") && ensemble.output.contains("apgd-t")
                 && ensemble.output.contains("fab-t") && ensemble.output.contains("square"))
 
+        // BIM with Kurakin et al.'s schedule (⌊min(25.5 + 4, 1.25 · 25.5)⌋ = 29 steps of 1/255 at
+        // ε = 0.1) and MI-FGSM with Dong et al.'s (10 steps of ε/10, μ = 1).
+        let iterative = try bulwark(["eval", "--model", run + "/model.safetensors", "--dataset", "idx", "--data-dir", directory + "/data",
+                                     "--attack", "bim", "mi-fgsm", "--epsilon", "0.1", "--count", "60"])
+        #expect(iterative.status == 0, "\(iterative.error)")
+        #expect(iterative.output.contains("bim-29") && iterative.output.contains("mi-fgsm-10"), "\(iterative.output)")
+
         // FAB by name: untargeted in L2 at each budget of a curve (one run, clipped per ε), and
         // FAB-T's examples to a file.
         let fabCurve = try bulwark(["eval", "--model", run + "/model.safetensors", "--dataset", "idx", "--data-dir", directory + "/data",
@@ -327,5 +334,64 @@ import Testing
         #expect(compared.output == directory + "/compared.html\n")
         let missing = try bulwark(["report", directory + "/no-such-run"])
         #expect(missing.status != 0 && missing.error.contains("no-such-run") && !missing.error.contains("Fatal error"), "\(missing.error)")
+    }
+
+    /// `train --resume`: a run stopped after epoch 1 and resumed from its directory alone ends
+    /// with the uninterrupted run's weights, metrics continue, the manifest and the final
+    /// evaluation are written; conflicting options and bad checkpoints are clear errors.
+    @Test func resumeContinuesAStoppedRunToTheSameModel() throws {
+        let (full, split) = (directory + "/full", directory + "/split")
+        let options = ["train", "--dataset", "idx", "--data-dir", directory + "/data", "--model", "mlp", "--method", "fast",
+                       "--epsilon", "0.1", "--epochs", "2", "--batch-size", "50", "--validation-count", "100",
+                       "--validation-steps", "3", "--seed", "4", "--final-eval-count", "120"]
+        let uninterrupted = try bulwark(options + ["--out", full])
+        #expect(uninterrupted.status == 0, "\(uninterrupted.error)")
+        let stopped = try bulwark(options + ["--out", split, "--stop-after", "1"])
+        #expect(stopped.status == 0, "\(stopped.error)")
+        #expect(stopped.output.contains("bulwark train --resume"), "\(stopped.output)")
+        #expect(!FileManager.default.fileExists(atPath: split + "/final-eval.json"), "no final evaluation of an unfinished run")
+
+        let conflict = try bulwark(["train", "--resume", split, "--epochs", "3"])
+        #expect(conflict.status != 0 && conflict.error.contains("--epochs 3 (the run has --epochs 2)"), "\(conflict.error)")
+        let moved = try bulwark(["train", "--resume", directory + "/no-run"])
+        #expect(moved.status != 0 && moved.error.contains("no run.json"), "\(moved.error)")
+
+        // Options that agree with the run, or may differ, are accepted.
+        let resumed = try bulwark(["train", "--resume", split, "--method", "fast", "--json", directory + "/resumed.json"])
+        #expect(resumed.status == 0, "\(resumed.error)")
+        #expect(resumed.error.contains("continuing after epoch 1 of 2"), "\(resumed.error)")
+        #expect(!resumed.error.contains("epoch 1:") && resumed.error.contains("epoch 2:"), "only epoch 2 is trained: \(resumed.error)")
+        func bits(_ file: String) throws -> [String: [UInt32]] {
+            try SafeTensorsFile(contentsOf: file).tensors.mapValues { $0.array.map(\.bitPattern) }
+        }
+        #expect(try bits(split + "/model.safetensors") == bits(full + "/model.safetensors"), "resumed weights equal the uninterrupted run's")
+        let epochs = try String(contentsOfFile: split + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map { line in
+            (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["epoch"] as? Int
+        }
+        #expect(epochs == [1, 2])
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/resumed.json"))) as? [String: Any]
+        #expect((summary?["epochs"] as? [Any])?.count == 2 && summary?["best_epoch"] as? Int != nil)
+
+        // The manifest: every option resolved, the command, versions; and the final evaluation.
+        let manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: split + "/run.json"))) as? [String: String])
+        #expect(manifest["resumed_after_epochs"] == "1")
+        #expect(manifest["step_size"] == "0.125" && manifest["validation_steps"] == "3" && manifest["weight_decay"] == "0.0")
+        #expect(manifest["command"]?.hasPrefix("bulwark train --dataset idx --data-dir /") == true, "\(manifest["command"] ?? "")")
+        for key in ["bulwark_version", "swift_version", "os", "threads", "blas"] { #expect(manifest[key] != nil, "run.json records \(key)") }
+        for run in [full, split] {
+            let evaluation = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/final-eval.json"))) as? [String: Any]
+            #expect(evaluation?["count"] as? Int == 120 && evaluation?["split"] as? String == "test")
+            #expect(evaluation?["clean_accuracy"] as? Double != nil && (evaluation?["attacks"] as? [String: Any])?["pgd"] != nil)
+        }
+        let record = try RunRecord(directory: split)
+        #expect(record.skipped.isEmpty && record.evaluations.map(\.file) == ["final-eval.json"])
+
+        let again = try bulwark(["train", "--resume", split])
+        #expect(again.status != 0 && again.error.contains("already completed all 2 epochs"), "\(again.error)")
+        let checkpoint = split + "/resume.safetensors"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: checkpoint))
+        try bytes.prefix(100).write(to: URL(fileURLWithPath: checkpoint))
+        let damaged = try bulwark(["train", "--resume", split])
+        #expect(damaged.status != 0 && damaged.error.contains("damaged") && !damaged.error.contains("Fatal error"), "\(damaged.error)")
     }
 }

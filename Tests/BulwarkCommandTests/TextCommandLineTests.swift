@@ -159,12 +159,21 @@ extension TextCommandLineTests {
         #expect((pwws["accuracy_under_attack"] as? Double ?? 1) < 0.1)
         let lines = try String(contentsOfFile: pairs, encoding: .utf8).split(separator: "\n")
         #expect(lines.count > 90)
+        #expect(lines[0] == "label\tsucceeded\tchanged\tqueries\tconfidence\tadversarial_prediction\tadversarial_confidence\toriginal\tadversarial")
         let fields = lines[1].split(separator: "\t").map(String.init)
-        #expect(fields.count == 5)
+        #expect(fields.count == 9)
         // Only the synonym swap happens: the two sentences differ in exactly one word, good ↔ bad.
-        let (original, adversarial) = (fields[3].split(separator: " "), fields[4].split(separator: " "))
+        let (original, adversarial) = (fields[7].split(separator: " "), fields[8].split(separator: " "))
         let differences = zip(original, adversarial).filter { $0 != $1 }
         #expect(differences.count == 1 && Set([differences[0].0, differences[0].1]) == ["good", "bad"], "\(fields)")
+        #expect(fields[1] == "true" && fields[5] != fields[0], "a fooled sentence's adversarial prediction is another class: \(fields)")
+
+        // The report of the run shows the pairs with the swapped word marked.
+        let built = try bulwark(["report", run, "--quiet"])
+        #expect(built.status == 0, "\(built.error)")
+        let html = try String(contentsOfFile: run + "/report.html", encoding: .utf8)
+        #expect(html.contains("Text adversarial examples"))
+        #expect(html.contains("<mark>bad</mark>") || html.contains("<mark>good</mark>"))
         let missing = try bulwark(["eval", "--task", "text", "--model", run + "/model.safetensors", "--dataset", "tsv",
                                    "--data-dir", directory + "/data", "--attack", "pwws", "--wordnet-dir", directory + "/none"])
         #expect(missing.status != 0 && missing.error.contains("wordnet-base"), "\(missing.error)")

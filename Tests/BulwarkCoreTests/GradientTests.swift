@@ -108,6 +108,15 @@ import _TestSupport
         expectGradientMatchesFiniteDifferences(at: [x, w]) { conv2d($0[0], weight: $0[1], padding: 1, kernels: kernels) }
     }
 
+    /// The projection shortcut of a residual block: a 1 × 1 kernel with stride 2 on an odd
+    /// extent, so the last row and column are skipped.
+    @Test(arguments: ConvolutionKernels.allCases)
+    func pointwiseConvolutionWithStride(kernels: ConvolutionKernels) {
+        let x = seededTensor([2, 3, 5, 5], seed: 23)
+        let w = seededTensor([4, 3, 1, 1], seed: 24)
+        expectGradientMatchesFiniteDifferences(at: [x, w]) { conv2d($0[0], weight: $0[1], stride: 2, kernels: kernels) }
+    }
+
     @Test(arguments: [(2, nil, 0), (3, 2, 1), (2, 1, 0)] as [(Int, Int?, Int)])
     func pooling(kernelSize: Int, stride: Int?, padding: Int) {
         let x = distinctValues([2, 2, 6, 5], seed: 20)

@@ -66,6 +66,10 @@ import _TestSupport
         ([3, 16, 14, 14], [32, 16, 3, 3], 1, 1),  // lenet, second
         ([4, 16, 14, 14], [32, 16, 4, 4], 2, 1),  // fastcnn, second (stride 2)
         ([2, 3, 11, 9], [5, 3, 2, 3], 3, 0),  // odd sizes, stride 3
+        ([4, 3, 32, 32], [64, 3, 3, 3], 1, 1),  // preact-resnet18, first (3 channels: portable input gradient)
+        ([2, 3, 32, 32], [64, 3, 3, 3], 1, 0),  // cifar-cnn, first
+        ([2, 64, 16, 16], [128, 64, 3, 3], 2, 1),  // preact-resnet18, layer2's first block (stride 2)
+        ([2, 64, 16, 16], [128, 64, 1, 1], 2, 0),  // preact-resnet18, layer2's 1×1 projection shortcut
     ])
     func convolutionKernelsAgree(inputShape: [Int], weightShape: [Int], stride: Int, padding: Int) {
         let x = seededTensor(inputShape, seed: 7)

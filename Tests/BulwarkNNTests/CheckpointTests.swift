@@ -20,8 +20,28 @@ import _TestSupport
         #expect(loadedArchitecture == architecture)
         #expect(metadata["seed"] == "1")
         #expect(loaded.parameters == model.parameters)
-        let input = seededTensor([3, 1, 28, 28], in: 0...1, seed: 2)
+        #expect(loaded.state == model.state)
+        #expect(loaded.mode == .inference)
+        // Dropout and batch normalization differ between modes: compare in inference mode.
+        model.mode = .inference
+        let input = seededTensor([3] + architecture.inputShape, in: 0...1, seed: 2)
         #expect(loaded(input) == model(input))
+    }
+
+    /// The class count is read from the classifier's bias, wherever the architecture keeps it
+    /// (`5.bias` in an indexed Sequential, `classifier.fc3.bias`, `linear.bias`).
+    @Test(arguments: [Architecture.mlp, .tradesCNN, .preactResNet18])
+    func loadingRecoversTheClassCount(_ architecture: Architecture) throws {
+        var generator = SplitMix64(seed: 5)
+        var model = architecture.makeModel(classCount: 3, using: &generator)
+        let file = directory + "/\(architecture.rawValue)-3.safetensors"
+        try Checkpoint.save(model, architecture: architecture.rawValue, to: file)
+        var (loaded, _, _) = try Checkpoint.load(from: file)
+        let input = seededTensor([2] + architecture.inputShape, in: 0...1, seed: 6)
+        model.mode = .inference
+        let output = loaded(input)
+        #expect(output.shape == [2, 3])
+        #expect(output == model(input))
     }
 
     @Test func batchNormStateIsSaved() throws {

@@ -14,13 +14,62 @@ import _TestSupport
                         "7.weight": [1024, 3136], "7.bias": [1024], "9.weight": [10, 1024], "9.bias": [10]],
             .fastcnn: ["0.weight": [16, 1, 4, 4], "0.bias": [16], "2.weight": [32, 16, 4, 4], "2.bias": [32],
                        "5.weight": [100, 1568], "5.bias": [100], "7.weight": [10, 100], "7.bias": [10]],
+            // TRADES' SmallCNN: named submodules of two OrderedDict Sequentials.
+            .tradesCNN: ["feature_extractor.conv1.weight": [32, 1, 3, 3], "feature_extractor.conv1.bias": [32],
+                         "feature_extractor.conv2.weight": [32, 32, 3, 3], "feature_extractor.conv2.bias": [32],
+                         "feature_extractor.conv3.weight": [64, 32, 3, 3], "feature_extractor.conv3.bias": [64],
+                         "feature_extractor.conv4.weight": [64, 64, 3, 3], "feature_extractor.conv4.bias": [64],
+                         "classifier.fc1.weight": [200, 1024], "classifier.fc1.bias": [200],
+                         "classifier.fc2.weight": [200, 200], "classifier.fc2.bias": [200],
+                         "classifier.fc3.weight": [10, 200], "classifier.fc3.bias": [10]],
+            // Carlini and Wagner's CIFAR model; index 13 is the dropout.
+            .cifarCNN: ["0.weight": [64, 3, 3, 3], "0.bias": [64], "2.weight": [64, 64, 3, 3], "2.bias": [64],
+                        "5.weight": [128, 64, 3, 3], "5.bias": [128], "7.weight": [128, 128, 3, 3], "7.bias": [128],
+                        "11.weight": [256, 3200], "11.bias": [256], "14.weight": [256, 256], "14.bias": [256],
+                        "16.weight": [10, 256], "16.bias": [10]],
+            .preactResNet18: Self.preactResNet18Parameters,
         ]
         for architecture in Architecture.allCases {
             var model = architecture.makeModel(using: &generator)
             #expect(model.parameters.mapValues(\.shape) == expected[architecture], "\(architecture)")
-            let output = model(Tensor(zeros: [2, 1, 28, 28]))
+            let output = model(Tensor(zeros: [2] + architecture.inputShape))
             #expect(output.shape == [2, 10], "\(architecture)")
         }
+    }
+
+    /// The `state_dict` of the PyTorch `PreActResNet18` of Wong et al.'s code (parameters only;
+    /// the batch normalizations' running statistics are state).
+    static var preactResNet18Parameters: [String: [Int]] {
+        var shapes: [String: [Int]] = ["conv1.weight": [64, 3, 3, 3], "bn.weight": [512], "bn.bias": [512],
+                                       "linear.weight": [10, 512], "linear.bias": [10]]
+        var inputChannels = 64
+        for (stage, width) in [64, 128, 256, 512].enumerated() {
+            for block in 0..<2 {
+                let prefix = "layer\(stage + 1).\(block)."
+                let channels = block == 0 ? inputChannels : width
+                shapes[prefix + "bn1.weight"] = [channels]
+                shapes[prefix + "bn1.bias"] = [channels]
+                shapes[prefix + "conv1.weight"] = [width, channels, 3, 3]
+                shapes[prefix + "bn2.weight"] = [width]
+                shapes[prefix + "bn2.bias"] = [width]
+                shapes[prefix + "conv2.weight"] = [width, width, 3, 3]
+                if channels != width { shapes[prefix + "shortcut.0.weight"] = [width, channels, 1, 1] }
+            }
+            inputChannels = width
+        }
+        return shapes
+    }
+
+    @Test func preactResNet18HasTheStateAndSizeOfThePyTorchModel() {
+        var generator = SplitMix64(seed: 1)
+        let model = Architecture.preactResNet18.makeModel(using: &generator)
+        // Worked out from the PyTorch definition: convolutions, γ and β of 17 batch
+        // normalizations, three projections and the linear layer.
+        #expect(model.parameterCount == 11_172_170)
+        let state = model.state
+        #expect(state.count == 17 * 3, "running_mean, running_var and num_batches_tracked of every batch normalization")
+        #expect(state["layer4.1.bn2.running_var"]?.shape == [512])
+        #expect(state["bn.num_batches_tracked"] != nil)
     }
 
     @Test func sequentialFusesReLUAndMaxPoolingWithoutChangingResults() {
@@ -102,6 +151,44 @@ import _TestSupport
         let weight = model.parameters["0.weight"]!.array
         #expect(abs(weight[0] - 0.99) < 1e-5 && abs(weight[1] - 1.01) < 1e-5)
         #expect(optimizer.step == 1)
+    }
+
+    /// The vectorized loops against the update rules written out per scalar, bit for bit, on a
+    /// parameter whose size is not a multiple of the vector width, over three steps.
+    @Test(arguments: ["sgd", "sgd-nesterov", "adam", "adamw"])
+    func vectorizedUpdatesEqualTheScalarRule(_ name: String) {
+        let count = 8 * 150 + 5
+        var generator = SplitMix64(seed: 3)
+        let start = (0..<count).map { _ in Float.random(in: -1...1, using: &generator) }
+        let steps = (0..<3).map { _ in (0..<count).map { _ in Float.random(in: -1...1, using: &generator) } }
+        var model = Sequential([Linear(weight: Tensor(shape: [1, count], scalars: start), bias: nil)])
+        var theta = start
+        var (velocity, first, second) = ([Float](repeating: 0, count: count), [Float](repeating: 0, count: count), [Float](repeating: 0, count: count))
+        let (rate, momentum, decay) = (Float(0.05), Float(0.9), Float(0.01))
+        var sgd = SGD(learningRate: rate, momentum: momentum, nesterov: name == "sgd-nesterov", weightDecay: decay)
+        var adam = Adam(learningRate: rate, weightDecay: decay, decoupledWeightDecay: name == "adamw")
+        for (index, gradient) in steps.enumerated() {
+            let gradients = Gradients(["0.weight": Tensor(shape: [1, count], scalars: gradient)])
+            if name.hasPrefix("sgd") { sgd.update(&model, along: gradients) } else { adam.update(&model, along: gradients) }
+            let (beta1, beta2, epsilon) = (adam.beta1, adam.beta2, adam.epsilon)
+            let correction1 = 1 - Float(pow(Double(beta1), Double(index + 1)))
+            let correction2Root = Float((1 - pow(Double(beta2), Double(index + 1))).squareRoot())
+            for i in 0..<count {
+                if name.hasPrefix("sgd") {
+                    var step = gradient[i] + decay * theta[i]
+                    velocity[i] = index == 0 ? step : momentum * velocity[i] + step
+                    step = name == "sgd-nesterov" ? step + momentum * velocity[i] : velocity[i]
+                    theta[i] -= rate * step
+                } else {
+                    var g = gradient[i]
+                    if name == "adamw" { theta[i] *= 1 - rate * decay } else { g += decay * theta[i] }
+                    first[i] = beta1 * first[i] + (1 - beta1) * g
+                    second[i] = beta2 * second[i] + (1 - beta2) * g * g
+                    theta[i] -= (rate / correction1) * first[i] / (second[i].squareRoot() / correction2Root + epsilon)
+                }
+            }
+            #expect(model.parameters["0.weight"]!.array == theta, "step \(index + 1)")
+        }
     }
 
     @Test func schedules() {

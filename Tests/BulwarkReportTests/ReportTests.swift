@@ -108,6 +108,26 @@ import Testing
         #expect(throws: ReportError.self) { try RunRecord(directory: empty) }
     }
 
+    @Test func leadNamesTheBestEpochAndAResumeAndTheResumeCheckpointIsNoExampleFile() throws {
+        let fixture = try RunFixture(epochs: 4, examples: 4)
+        defer { fixture.remove() }
+        // Validation robust accuracy peaks at epoch 2 (and is tied later by nothing).
+        let lines = [0.3, 0.5, 0.4, 0.45].enumerated().map { index, robust in
+            "{\"epoch\":\(index + 1),\"learning_rate\":0.001,\"train_accuracy\":0.5,\"train_loss\":1,\"train_seconds\":1,"
+                + "\"validation_clean_accuracy\":0.8,\"validation_robust_accuracy\":\(robust),\"validation_seconds\":1,\"images_per_second\":10}"
+        }
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: fixture.url("metrics.jsonl"))
+        let configuration = ["method": "fast", "epsilon": "0.1", "epochs": "4", "resumed_after_epochs": "1"]
+        try JSONSerialization.data(withJSONObject: configuration).write(to: fixture.url("run.json"))
+        try Data("a resume checkpoint is not an example file".utf8).write(to: fixture.url("resume.safetensors"))
+        let record = try RunRecord(directory: fixture.directory)
+        #expect(record.bestEpoch?.epoch == 2)
+        #expect(record.skipped.isEmpty, "\(record.skipped)")
+        let html = try RunReport(run: record, maximumExamples: 4).html()
+        #expect(html.contains("best epoch 2 (validation robust accuracy 50.00%, best.safetensors)"))
+        #expect(html.contains("resumed after epoch 1"))
+    }
+
     @Test func brokenExampleFilesAreSkippedNotFatal() throws {
         let fixture = try RunFixture()
         defer { fixture.remove() }

@@ -10,6 +10,8 @@ final class XMLOutline: NSObject, XMLParserDelegate {
         var name: String
         var attributes: [String: String]
         var ancestors: [Int]
+        /// The text directly inside the element (not inside its children).
+        var ownText = ""
     }
 
     private(set) var elements = [Element]()
@@ -35,7 +37,10 @@ final class XMLOutline: NSObject, XMLParserDelegate {
         open.removeLast()
     }
 
-    func parser(_ parser: XMLParser, foundCharacters string: String) { text += string }
+    func parser(_ parser: XMLParser, foundCharacters string: String) {
+        text += string
+        if let innermost = open.last { elements[innermost].ownText += string }
+    }
 
     /// Elements named `name`.
     func elements(_ name: String) -> [Element] { elements.filter { $0.name == name } }

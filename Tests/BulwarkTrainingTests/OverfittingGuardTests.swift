@@ -26,6 +26,12 @@ import _TestSupport
             steps += 1
             return StepMetrics(loss: 1, accuracy: 0, count: batch.count)
         }
+
+        var stateTensors: [String: Tensor] { ["steps": Tensor(Float(steps))] }
+
+        mutating func loadStateTensors(_ tensors: [String: Tensor]) {
+            steps = Int(tensors["steps"]?.scalar ?? 0)
+        }
     }
 
     func trained<Method: TrainingMethod>(_ method: Method) throws -> Sequential {
@@ -79,6 +85,33 @@ import _TestSupport
         let full = try patient.fit(&other, on: data, validation: heldOut, using: &generator)
         #expect(patient.overfitting == nil && full.count == 3)
         #expect(other.parameters == standard.parameters)
+
+        // Interrupted after epoch 1 and resumed, the guard still remembers epoch 1's model (from
+        // the checkpoint), detects the collapse and restores it; the stopped run cannot resume.
+        let split = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-guard-\(UUID().uuidString)").path
+        func splitTrainer() -> Trainer<Swapper, Adam> {
+            Trainer(method: swapper, optimizer: Adam(), schedule: .constant(1e-3), epochs: 3, batchSize: 32, outputDirectory: split,
+                    overfittingGuard: CatastrophicOverfittingGuard(threatModel: threatModel, minimumFGSMGap: nil))
+        }
+        var first = splitTrainer()
+        first.stopAfterEpoch = 1
+        var firstModel = Fixtures.cnn()
+        _ = try first.fit(&firstModel, on: data, validation: heldOut, using: &generator)
+        var second = splitTrainer()
+        var resumed = Fixtures.cnn(seed: 8)
+        let resumedHistory = try second.fit(&resumed, on: data, validation: heldOut, using: &generator, resumingFrom: split + "/" + RunFile.resume)
+        let resumedReport = try #require(second.overfitting)
+        #expect(resumedReport == report)
+        #expect(resumedHistory.count == 1 && resumed.parameters == robust.parameters)
+        var third = splitTrainer()
+        #expect(throws: TrainingError.self) {
+            try third.fit(&resumed, on: data, validation: heldOut, using: &generator, resumingFrom: split + "/" + RunFile.resume)
+        }
+        do {
+            _ = try third.fit(&resumed, on: data, validation: heldOut, using: &generator, resumingFrom: split + "/" + RunFile.resume)
+        } catch {
+            #expect(String(describing: error).contains("overfitting guard stopped it at epoch 2, batch 4"), "\(error)")
+        }
     }
 
     @Test func intervalChecksWithinAnEpoch() throws {

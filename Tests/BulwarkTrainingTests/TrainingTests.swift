@@ -81,3 +81,51 @@ import _TestSupport
         #expect(model.parameters == before, "a NaN loss must not reach the weights")
     }
 }
+
+/// A method that only records the batches the trainer hands it.
+private struct RecordingMethod: TrainingMethod {
+    var name: String { "recording" }
+    var seen: [Batch] = []
+
+    mutating func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(
+        _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
+    ) -> StepMetrics {
+        seen.append(batch)
+        return StepMetrics(loss: 0, accuracy: 0, count: batch.count)
+    }
+}
+
+@Suite struct TrainerAugmentationTests {
+    let data = Fixtures.templates(count: 70, noise: 0.15)
+
+    func seenBatches(augmentation: ImageAugmentation?) throws -> [Batch] {
+        var model = Fixtures.mlp()
+        var trainer = Trainer(method: RecordingMethod(), optimizer: SGD(learningRate: 0.1), schedule: .constant(0.1),
+                              epochs: 2, batchSize: 32, augmentation: augmentation)
+        var generator = SplitMix64(seed: 3)
+        _ = try trainer.fit(&model, on: data, validation: nil, using: &generator)
+        return trainer.method.seen
+    }
+
+    /// Every training batch is cropped and flipped with draws from the trainer's generator,
+    /// right after the epoch's shuffle; the labels stay those of the shuffled batch.
+    @Test func everyBatchIsAugmentedFromTheTrainersGenerator() throws {
+        let augmentation = ImageAugmentation(padding: 2)
+        let seen = try seenBatches(augmentation: augmentation)
+        var generator = SplitMix64(seed: 3)
+        var expected = [Batch]()
+        for _ in 0..<2 {
+            for batch in data.batches(ofSize: 32, shuffledUsing: &generator) {
+                expected.append(augmentation.augmented(batch, using: &generator))
+            }
+        }
+        #expect(seen.count == 6)
+        #expect(seen.map(\.inputs) == expected.map(\.inputs))
+        #expect(seen.map(\.labels) == expected.map(\.labels))
+        #expect(try seenBatches(augmentation: augmentation).map(\.inputs) == seen.map(\.inputs), "deterministic for a seed")
+
+        let plain = try seenBatches(augmentation: nil)
+        #expect(plain[0].labels == seen[0].labels, "the first shuffle comes before any augmentation draw")
+        #expect(plain[0].inputs != seen[0].inputs)
+    }
+}

@@ -17,6 +17,18 @@ private let singleThreadedBLAS: Void = {
     #endif
 }()
 
+/// The linked BLAS and its build configuration, for run manifests: OpenBLAS's
+/// `openblas_get_config()` (version, architecture, thread limit) on Linux, "Accelerate" on Apple.
+package var blasDescription: String {
+    #if canImport(Accelerate)
+    return "Accelerate"
+    #else
+    guard let configuration = openblas_get_config() else { return "OpenBLAS" }
+    let text = String(cString: configuration)
+    return String(text.reversed().drop(while: { $0 == " " }).reversed())
+    #endif
+}
+
 /// Single-precision GEMM on row-major matrices, on the calling thread:
 /// `c = alpha · op(a) · op(b) + beta · c`.
 ///

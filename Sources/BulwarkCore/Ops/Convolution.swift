@@ -252,6 +252,18 @@ package func conv2dWeightGradient(_ upstream: Tensor, input: Tensor, geometry g:
     }
 }
 
+/// The linked oneDNN's version (`3.0.0`), or `nil` where convolutions do not use oneDNN; for
+/// run manifests.
+package var oneDNNVersion: String? {
+    #if os(Linux)
+    var (major, minor, patch): (Int32, Int32, Int32) = (0, 0, 0)
+    guard bulwark_onednn_version(&major, &minor, &patch) == 0 else { return nil }
+    return "\(major).\(minor).\(patch)"
+    #else
+    return nil
+    #endif
+}
+
 private func conv2dForward(
     _ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvolutionGeometry, _ kernels: ConvolutionKernels
 ) -> Tensor {

@@ -33,6 +33,9 @@ int bulwark_convolution_backward_weights(const bulwark_convolution *geometry, co
                                          const float *output_gradient, float *weight_gradient,
                                          float *bias_gradient);
 
+/// The linked oneDNN's version, for run manifests. Returns 0 on success.
+int bulwark_onednn_version(int *major, int *minor, int *patch);
+
 #ifdef __cplusplus
 }
 #endif
