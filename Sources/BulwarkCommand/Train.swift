@@ -5,7 +5,7 @@ import Foundation
 /// `bulwark train`: trains an image classifier, optionally adversarially.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train an image classifier, standard or adversarially (Fast-AT, PGD-AT, TRADES, MART, Free-AT, mixed).",
+        abstract: "Train an image classifier, standard or adversarially (Fast-AT, PGD-AT, TRADES, MART, Free-AT, mixed, AWP, GradAlign).",
         discussion: """
             Writes OUT/model.safetensors (after every epoch), OUT/best.safetensors (best robust \
             validation accuracy, Rice et al. 2020), OUT/metrics.jsonl (one JSON object per epoch), \
@@ -24,13 +24,22 @@ struct Train: ParsableCommand {
             PGD); mart (Wang et al. 2020: boosted CE on PGD examples + β·KL weighted by 1 − p_y); \
             free (Free-AT, Shafahi et al. 2019: each batch replayed --replays times, the \
             perturbation carried across replays and batches); mix ((1 − r)·clean CE + r·CE on PGD \
-            examples with r = --adversarial-ratio). --epochs counts passes over the data for \
-            every method, so Free-AT does --replays updates per batch: for the paper's budget of \
-            N epochs pass --epochs N/replays.
+            examples with r = --adversarial-ratio); awp (Wu et al. 2020: PGD-AT, or TRADES with \
+            --awp-inner trades, whose gradient is taken at weights perturbed layer by layer by \
+            --awp-gamma times their norm along the loss's ascent direction, then applied to the \
+            unperturbed weights); gradalign (Andriushchenko and Flammarion 2020: FGSM training \
+            plus --gradalign-lambda · (1 − cos) of the input gradients at x and at a random point \
+            of the ε-ball, differentiated exactly by double backward). --epochs counts passes \
+            over the data for every method, so Free-AT does --replays updates per batch: for the \
+            paper's budget of N epochs pass --epochs N/replays.
             """)
 
     enum Method: String, ExpressibleByArgument, CaseIterable {
-        case standard, fast, pgd, trades, mart, free, mix
+        case standard, fast, pgd, trades, mart, free, mix, awp, gradalign
+    }
+
+    enum AWPInner: String, ExpressibleByArgument, CaseIterable {
+        case pgd, trades
     }
 
     enum OptimizerName: String, ExpressibleByArgument, CaseIterable {
@@ -56,25 +65,43 @@ struct Train: ParsableCommand {
     @Option(help: "The architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
     var model: Architecture = .smallcnn
 
-    @Option(help: "standard, fast, pgd, trades, mart, free or mix (see the discussion below).")
+    @Option(help: "standard, fast, pgd, trades, mart, free, mix, awp or gradalign (see the discussion below).")
     var method: Method = .fast
 
-    @Option(help: "Attack steps per batch of pgd, trades, mart and mix; default 7 for pgd and mix, 10 for trades and mart.")
+    @Option(help: "Attack steps per batch of pgd, trades, mart, mix and awp; default 7 for pgd, mix and awp on pgd, 10 for trades, mart and awp on trades.")
     var steps: Int?
 
     @Option(help: ArgumentHelp(
-        "Attack step size α; default 1.25ε for fast, ε for free, 2.5ε/steps otherwise. Fractions accepted.",
+        "Attack step size α; default 1.25ε for fast, ε for free and gradalign, 2.5ε/steps otherwise. Fractions accepted.",
         discussion: "For free it is the FGSM step on the carried perturbation."))
     var stepSize: Fraction?
 
-    @Flag(inversion: .prefixedNo, help: "Start the attack of fast and pgd at a random point of the ε-ball (--no-random-start: plain FGSM or BIM training).")
-    var randomStart = true
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp(
+        "Start the attack of fast, pgd, gradalign and awp on pgd at a random point of the ε-ball.",
+        discussion: "On by default except for gradalign, whose reference starts FGSM at x; --no-random-start makes fast plain FGSM and pgd BIM training."))
+    var randomStart: Bool?
 
     @Flag(help: "fast: take the FGSM gradient at the random start before clipping it to [0, 1], as Wong et al.'s MNIST code does (their CIFAR-10 code and the default clip it).")
     var unclippedStart = false
 
-    @Option(help: "β, the weight of the KL term of trades and mart (default 6).")
+    @Option(help: "β, the weight of the KL term of trades, mart and awp on trades (default 6).")
     var beta: Float?
+
+    @Option(help: "The training awp builds on: pgd (PGD-AT) or trades (default pgd).")
+    var awpInner: AWPInner?
+
+    @Option(help: ArgumentHelp(
+        "γ of awp: each weight tensor is perturbed by γ times its norm (default 0.01 on pgd, 0.005 on trades, as the reference code).",
+        discussion: "Convolution and linear weights are perturbed; biases are not."))
+    var awpGamma: Float?
+
+    @Option(help: "Epochs of awp trained with its base method alone before the weight perturbation starts (default 0).")
+    var awpWarmup: Int?
+
+    @Option(help: ArgumentHelp(
+        "λ of gradalign, the weight of 1 − cos of the input gradients (default 0.2).",
+        discussion: "0.2 is the paper's value for ε = 8/255 on CIFAR-10, whose scripts grow λ with ε as 0.02 · 10^(ε·255/8); a larger ε needs a larger λ, such as 1 for MNIST at ε = 0.3."))
+    var gradalignLambda: Float?
 
     @Option(help: "m, the times free replays each batch (default 8).")
     var replays: Int?
@@ -174,12 +201,25 @@ struct Train: ParsableCommand {
         try require(epochs >= 1, "--epochs must be at least 1")
         try require(batchSize >= 1, "--batch-size must be at least 1")
         if let steps { try require(steps >= 1, "--steps must be at least 1") }
-        try require(randomStart || [.fast, .pgd].contains(method), "--no-random-start applies to --method fast and pgd, not \(method.rawValue)")
-        try require(!unclippedStart || (method == .fast && randomStart && threat.norm == .lInfinity),
+        try require(randomStart == nil || hasRandomStart,
+                    "--random-start and --no-random-start apply to --method fast, pgd, gradalign and awp on pgd, not \(methodDescription)")
+        try require(!unclippedStart || (method == .fast && resolvedRandomStart && threat.norm == .lInfinity),
                     "--unclipped-start applies to --method fast with its random start in L∞")
         if let beta {
-            try require([.trades, .mart].contains(method), "--beta applies to --method trades and mart, not \(method.rawValue)")
+            try require(hasBeta,
+                        "--beta applies to --method trades, mart and awp with --awp-inner trades, not \(methodDescription)")
             try require(beta >= 0 && beta.isFinite, "--beta must be a finite number ≥ 0, got \(beta)")
+        }
+        try require(method == .awp || (awpInner == nil && awpGamma == nil && awpWarmup == nil),
+                    "--awp-inner, --awp-gamma and --awp-warmup apply to --method awp, not \(method.rawValue)")
+        if let awpGamma { try require(awpGamma >= 0 && awpGamma.isFinite, "--awp-gamma must be a finite number ≥ 0, got \(awpGamma)") }
+        if let awpWarmup {
+            try require(awpWarmup >= 0, "--awp-warmup must be a number of epochs ≥ 0, got \(awpWarmup)")
+            try require(awpWarmup < epochs, "--awp-warmup \(awpWarmup) leaves no epoch of --epochs \(epochs) with the weight perturbation; lower it or train longer")
+        }
+        if let gradalignLambda {
+            try require(method == .gradalign, "--gradalign-lambda applies to --method gradalign, not \(method.rawValue)")
+            try require(gradalignLambda >= 0 && gradalignLambda.isFinite, "--gradalign-lambda must be a finite number ≥ 0, got \(gradalignLambda)")
         }
         if let replays {
             try require(method == .free, "--replays applies to --method free, not \(method.rawValue)")
@@ -197,7 +237,7 @@ struct Train: ParsableCommand {
         try require(epsilonWarmup.value >= 0, "--epsilon-warmup must be a number of epochs ≥ 0, got \(epsilonWarmup.value)")
         try require(epsilonWarmup.value <= Float(epochs), "--epsilon-warmup \(epsilonWarmup.value) is longer than --epochs \(epochs); ε would never reach --epsilon")
         try require(epsilonWarmup.value == 0 || ![.standard, .mix].contains(method),
-                    "--epsilon-warmup needs --method fast, pgd, trades, mart or free; \(method.rawValue) has no ε to ramp")
+                    "--epsilon-warmup needs --method fast, pgd, trades, mart, free, awp or gradalign; \(method.rawValue) has no ε to ramp")
         try require(learningRate > 0 && learningRate.isFinite, "--learning-rate must be positive")
         try require(threat.epsilon.value >= 0, "--epsilon must be non-negative")
         try require(method == .standard || threat.epsilon.value > 0, "--method \(method.rawValue) needs --epsilon > 0")
@@ -210,17 +250,29 @@ struct Train: ParsableCommand {
     // MARK: - Resolved options
 
     var resolvedSchedule: ScheduleName { schedule ?? (method == .standard ? .constant : .cyclic) }
-    var resolvedSteps: Int { steps ?? ([.trades, .mart].contains(method) ? 10 : 7) }
+    var resolvedSteps: Int { steps ?? ([.trades, .mart].contains(method) || (method == .awp && resolvedInner == .trades) ? 10 : 7) }
     var resolvedStepSize: Float {
         let epsilon = threat.epsilon.value
         let defaultStepSize: Float = switch method {
         case .standard, .fast: 1.25 * epsilon
-        case .free: epsilon
-        case .pgd, .trades, .mart, .mix: 2.5 * epsilon / Float(resolvedSteps)
+        case .free, .gradalign: epsilon
+        case .pgd, .trades, .mart, .mix, .awp: 2.5 * epsilon / Float(resolvedSteps)
         }
         return stepSize?.value ?? defaultStepSize
     }
+    /// Whether the attack starts at a random point: on except for gradalign (whose reference starts at x).
+    var resolvedRandomStart: Bool { randomStart ?? (method != .gradalign) }
+    /// Whether the method has a random start to choose.
+    var hasRandomStart: Bool { [.fast, .pgd, .gradalign].contains(method) || (method == .awp && resolvedInner == .pgd) }
     var resolvedBeta: Float { beta ?? 6 }
+    /// Whether the method has a β (trades, mart, awp on trades).
+    var hasBeta: Bool { [.trades, .mart].contains(method) || (method == .awp && resolvedInner == .trades) }
+    /// The base method of awp.
+    var resolvedInner: AWPInner { awpInner ?? .pgd }
+    /// awp's γ: the reference code's 0.01 on pgd and 0.005 on trades unless given.
+    var resolvedGamma: Float { awpGamma ?? (resolvedInner == .pgd ? 0.01 : 0.005) }
+    var resolvedAWPWarmup: Int { awpWarmup ?? 0 }
+    var resolvedLambda: Float { gradalignLambda ?? 0.2 }
     var resolvedReplays: Int { replays ?? 8 }
     var resolvedRatio: Float { adversarialRatio?.value ?? 0.5 }
     var resolvedAugment: Bool { augment ?? (data.dataset == .cifar10) }
@@ -233,11 +285,14 @@ struct Train: ParsableCommand {
             ("--dataset", data.dataset.rawValue), ("--model", model.rawValue), ("--method", method.rawValue),
             ("--epsilon", String(threat.epsilon.value)), ("--norm", threat.norm.rawValue),
         ]
-        if [.pgd, .trades, .mart, .mix].contains(method) { words.append(("--steps", String(resolvedSteps))) }
+        if method == .awp { words.append(("--awp-inner", resolvedInner.rawValue)) }
+        if [.pgd, .trades, .mart, .mix, .awp].contains(method) { words.append(("--steps", String(resolvedSteps))) }
         if method != .standard { words.append(("--step-size", String(resolvedStepSize))) }
-        if [.fast, .pgd].contains(method) { words.append((randomStart ? "--random-start" : "--no-random-start", nil)) }
+        if hasRandomStart { words.append((resolvedRandomStart ? "--random-start" : "--no-random-start", nil)) }
         if unclippedStart { words.append(("--unclipped-start", nil)) }
-        if [.trades, .mart].contains(method) { words.append(("--beta", String(resolvedBeta))) }
+        if hasBeta { words.append(("--beta", String(resolvedBeta))) }
+        if method == .awp { words += [("--awp-gamma", String(resolvedGamma)), ("--awp-warmup", String(resolvedAWPWarmup))] }
+        if method == .gradalign { words.append(("--gradalign-lambda", String(resolvedLambda))) }
         if method == .free { words.append(("--replays", String(resolvedReplays))) }
         if method == .mix { words.append(("--adversarial-ratio", String(resolvedRatio))) }
         words.append(("--epsilon-warmup", String(epsilonWarmup.value)))
@@ -268,6 +323,9 @@ struct Train: ParsableCommand {
         return (["bulwark", "train"] + words.flatMap { [$0.name] + ($0.value.map { [$0] } ?? []) }).map(shellQuoted).joined(separator: " ")
     }
 
+    /// The method's name, with awp's base.
+    private var methodDescription: String { method == .awp ? "awp on \(resolvedInner.rawValue)" : method.rawValue }
+
     func run() throws {
         let progress = Progress(quiet: quiet)
         progress.line("Loading \(data.dataset.rawValue) …")
@@ -293,6 +351,7 @@ struct Train: ParsableCommand {
         }
         let (resolvedSteps, resolvedStepSize, resolvedBeta, resolvedReplays, resolvedRatio) =
             (self.resolvedSteps, self.resolvedStepSize, self.resolvedBeta, self.resolvedReplays, self.resolvedRatio)
+        let (resolvedRandomStart, resolvedGamma, resolvedLambda) = (self.resolvedRandomStart, self.resolvedGamma, self.resolvedLambda)
         let validationStepSize = 2.5 * epsilon / Float(Swift.max(validationSteps, 1))
         let validationAttack: (any Attack)? = epsilon > 0 && validationSteps > 0
             ? PGD(threatModel: threatModel, steps: validationSteps, stepSize: validationStepSize) : nil
@@ -305,10 +364,19 @@ struct Train: ParsableCommand {
             "validation_count": String(validationCount), "bulwark_version": toolVersion,
         ]
         if method != .standard { configuration["step_size"] = String(resolvedStepSize) }
-        if [.pgd, .trades, .mart, .mix].contains(method) { configuration["steps"] = String(resolvedSteps) }
-        if [.fast, .pgd].contains(method) { configuration["random_start"] = String(randomStart) }
+        if [.pgd, .trades, .mart, .mix, .awp].contains(method) { configuration["steps"] = String(resolvedSteps) }
+        if hasRandomStart { configuration["random_start"] = String(resolvedRandomStart) }
         if method == .fast { configuration["clips_start"] = String(!unclippedStart) }
-        if [.trades, .mart].contains(method) { configuration["beta"] = String(resolvedBeta) }
+        if hasBeta { configuration["beta"] = String(resolvedBeta) }
+        let awpBase: AdversarialWeightPerturbation.BaseMethod = resolvedInner == .pgd
+            ? .pgd(PGDAdversarialTraining(threatModel: threatModel, steps: resolvedSteps, stepSize: resolvedStepSize, randomStart: resolvedRandomStart))
+            : .trades(TRADES(threatModel: threatModel, steps: resolvedSteps, stepSize: resolvedStepSize, beta: resolvedBeta))
+        if method == .awp {
+            configuration["awp_inner"] = resolvedInner.rawValue
+            configuration["awp_gamma"] = String(resolvedGamma)
+            configuration["awp_warmup"] = String(resolvedAWPWarmup)
+        }
+        if method == .gradalign { configuration["gradalign_lambda"] = String(resolvedLambda) }
         if method == .free { configuration["replays"] = String(resolvedReplays) }
         if method == .mix { configuration["adversarial_ratio"] = String(resolvedRatio) }
         if epsilonWarmup.value > 0 { configuration["epsilon_warmup"] = String(epsilonWarmup.value) }
@@ -347,14 +415,17 @@ struct Train: ParsableCommand {
         var bestEpoch: Int?
         switch method {
         case .standard: history = try fit(StandardTraining())
-        case .fast: history = try fit(FastAdversarialTraining(threatModel: threatModel, stepSize: resolvedStepSize, randomStart: randomStart, clipsStart: !unclippedStart))
-        case .pgd: history = try fit(PGDAdversarialTraining(threatModel: threatModel, steps: resolvedSteps, stepSize: resolvedStepSize, randomStart: randomStart))
+        case .fast: history = try fit(FastAdversarialTraining(threatModel: threatModel, stepSize: resolvedStepSize, randomStart: resolvedRandomStart, clipsStart: !unclippedStart))
+        case .pgd: history = try fit(PGDAdversarialTraining(threatModel: threatModel, steps: resolvedSteps, stepSize: resolvedStepSize, randomStart: resolvedRandomStart))
         case .trades: history = try fit(TRADES(threatModel: threatModel, steps: resolvedSteps, stepSize: resolvedStepSize, beta: resolvedBeta))
         case .mart: history = try fit(MART(threatModel: threatModel, steps: resolvedSteps, stepSize: resolvedStepSize, beta: resolvedBeta))
         case .free: history = try fit(FreeAdversarialTraining(threatModel: threatModel, replays: resolvedReplays, stepSize: resolvedStepSize))
         case .mix:
             let attack = PGD(threatModel: threatModel, steps: resolvedSteps, stepSize: resolvedStepSize)
             history = try fit(MixedAdversarialTraining(attack: attack, adversarialRatio: resolvedRatio))
+        case .awp: history = try fit(AdversarialWeightPerturbation(base: awpBase, gamma: resolvedGamma, warmupEpochs: resolvedAWPWarmup))
+        case .gradalign:
+            history = try fit(GradAlign(threatModel: threatModel, lambda: resolvedLambda, stepSize: resolvedStepSize, randomStart: resolvedRandomStart))
         }
 
         func fit<Method: TrainingMethod>(_ trainingMethod: Method) throws -> [EpochMetrics] {

@@ -17,25 +17,46 @@ package final class Tape: @unchecked Sendable {
     /// argument says which inputs need a gradient; the pullback may return `nil` for the others.
     package typealias Pullback = (_ upstream: Tensor, _ needed: [Bool]) -> [Tensor?]
 
+    /// A pullback written with traced operations, so that the gradients it returns are
+    /// themselves recorded on the tape and can be differentiated again (double backward).
+    /// The upstream gradient may be traced; `traced` re-attaches the forward values the
+    /// pullback captured (detached, so that no entry refers to its own tape) to their places
+    /// on the tape.
+    package typealias DifferentiablePullback = (_ upstream: Tensor, _ needed: [Bool], _ traced: Reattachment) -> [Tensor?]
+
     package struct Entry {
         /// Tape indices of the inputs; `-1` for an input that is not traced.
         let inputs: [Int]
         let shape: [Int]
         let pullback: Pullback?
+        /// Recorded only while ``recordsDifferentiablePullbacks`` is set.
+        let differentiablePullback: DifferentiablePullback?
+        /// The recording function, named when a double backward meets an operation without a
+        /// differentiable pullback.
+        let operation: StaticString
     }
 
     package private(set) var entries: [Entry] = []
+
+    /// Whether operations record a ``DifferentiablePullback`` beside their pullback; set by
+    /// ``valueWithDifferentiableGradient(at:on:of:)`` while it evaluates its function, so that
+    /// ordinary differentiation never builds them.
+    package var recordsDifferentiablePullbacks = false
 
     package init() {}
 
     /// Appends a leaf (a variable to differentiate with respect to) and returns it traced.
     package func variable(_ value: Tensor) -> Tensor {
-        entries.append(Entry(inputs: [], shape: value.shape, pullback: nil))
+        entries.append(Entry(inputs: [], shape: value.shape, pullback: nil, differentiablePullback: nil, operation: "variable"))
         return Tensor(shape: value.shape, scalars: value.scalars, trace: Trace(tape: self, index: entries.count - 1))
     }
 
-    fileprivate func append(_ output: Tensor, inputs: [Int], pullback: @escaping Pullback) -> Tensor {
-        entries.append(Entry(inputs: inputs, shape: output.shape, pullback: pullback))
+    fileprivate func append(
+        _ output: Tensor, inputs: [Int], pullback: @escaping Pullback,
+        differentiablePullback: DifferentiablePullback?, operation: StaticString
+    ) -> Tensor {
+        entries.append(Entry(inputs: inputs, shape: output.shape, pullback: pullback,
+                             differentiablePullback: differentiablePullback, operation: operation))
         return Tensor(shape: output.shape, scalars: output.scalars, trace: Trace(tape: self, index: entries.count - 1))
     }
 
@@ -65,6 +86,70 @@ package final class Tape: @unchecked Sendable {
         }
         return gradients
     }
+
+    /// The gradient of `output` with respect to the traced tensor `input`, recorded on this
+    /// tape as a function of everything it depends on, so that a later backward pass (from a
+    /// scalar built on it) differentiates through it: double backward, PyTorch's
+    /// `autograd.grad(…, create_graph=True)`.
+    ///
+    /// Only entries between `input` and `output` that depend on `input` are pulled back, each
+    /// through its ``DifferentiablePullback``; the entries that do must have been recorded
+    /// while ``recordsDifferentiablePullbacks`` was set.
+    ///
+    /// - Precondition: every such entry has a differentiable pullback; the message names the
+    ///   operation that has none.
+    package func differentiableGradient(of output: Tensor, at input: Tensor) -> Tensor? {
+        guard let outputTrace = output.trace, outputTrace.tape === self,
+              let inputTrace = input.trace, inputTrace.tape === self, inputTrace.index <= outputTrace.index else { return nil }
+        let (first, last) = (inputTrace.index, outputTrace.index)
+        // Positions are offset by `first`: nothing recorded before `input` depends on it.
+        var dependsOnInput = [Bool](repeating: false, count: last - first + 1)
+        dependsOnInput[0] = true
+        if last > first {
+            for index in (first + 1)...last {
+                dependsOnInput[index - first] = entries[index].inputs.contains { $0 >= first && dependsOnInput[$0 - first] }
+            }
+        }
+        var gradients = [Tensor?](repeating: nil, count: last - first + 1)
+        gradients[last - first] = Tensor(repeating: 1, shape: output.shape)
+        for index in stride(from: last, to: first, by: -1) {
+            guard dependsOnInput[index - first], let upstream = gradients[index - first] else { continue }
+            // A copy: the pullback appends to `entries`.
+            let entry = entries[index]
+            guard let pullback = entry.differentiablePullback else {
+                preconditionFailure("\(entry.operation) has no differentiable pullback, so a gradient through it cannot be differentiated again")
+            }
+            let needed = entry.inputs.map { $0 >= first && dependsOnInput[$0 - first] }
+            let inputGradients = pullback(upstream, needed, Reattachment(tape: self, inputs: entry.inputs, output: index))
+            for (position, source) in entry.inputs.enumerated() where needed[position] {
+                guard let gradient = inputGradients[position] else { continue }
+                gradients[source - first] = gradients[source - first].map { $0 + gradient } ?? gradient
+            }
+            gradients[index - first] = nil
+        }
+        return gradients[0]
+    }
+}
+
+/// Re-attaches the forward values a ``Tape/DifferentiablePullback`` captured to their entries,
+/// so that operations on them record gradients flowing back into the forward pass.
+package struct Reattachment {
+    let tape: Tape
+    let inputs: [Int]
+    let output: Int
+
+    /// `value`, the forward input at `position`, traced at its entry; untraced if that input was
+    /// a constant.
+    package func input(_ position: Int, _ value: Tensor) -> Tensor {
+        let index = inputs[position]
+        guard index >= 0 else { return value.detached }
+        return Tensor(shape: value.shape, scalars: value.scalars, trace: Trace(tape: tape, index: index))
+    }
+
+    /// `value`, the forward output, traced at its entry.
+    package func output(_ value: Tensor) -> Tensor {
+        Tensor(shape: value.shape, scalars: value.scalars, trace: Trace(tape: tape, index: output))
+    }
 }
 
 extension Tensor {
@@ -77,15 +162,21 @@ extension Tensor {
     ///   - output: the untraced result of the forward kernel.
     ///   - inputs: the operation's tensor inputs, in the order the pullback returns gradients.
     ///   - pullback: built only when needed; maps the output's gradient to the inputs'.
+    ///   - differentiablePullback: the same map written with traced operations, built only
+    ///     while the tape ``Tape/recordsDifferentiablePullbacks``; `nil` for an operation that
+    ///     a double backward cannot pass.
+    ///   - operation: the recording function's name, for the message when that happens.
     package static func record(
-        _ output: Tensor, inputs: [Tensor], pullback: () -> Tape.Pullback
+        _ output: Tensor, inputs: [Tensor], operation: StaticString = #function, pullback: () -> Tape.Pullback,
+        differentiablePullback: (() -> Tape.DifferentiablePullback)? = nil
     ) -> Tensor {
         guard let tape = inputs.lazy.compactMap({ $0.trace?.tape }).first else { return output }
         let indices = inputs.map { input -> Int in
             guard let trace = input.trace, trace.tape === tape else { return -1 }
             return trace.index
         }
-        return tape.append(output, inputs: indices, pullback: pullback())
+        let differentiable = tape.recordsDifferentiablePullbacks ? differentiablePullback?() : nil
+        return tape.append(output, inputs: indices, pullback: pullback(), differentiablePullback: differentiable, operation: operation)
     }
 
     /// Elementwise sum of two tensors of one shape, untraced; used to accumulate gradients.
@@ -137,4 +228,36 @@ public func valueWithGradient(
     precondition(output.scalarCount == 1, "valueWithGradient needs a scalar result, got shape \(output.shape)")
     let gradients = tape.gradients(of: output)
     return (output.detached, inputs.indices.map { gradients[$0] ?? Tensor(zeros: inputs[$0].shape) })
+}
+
+/// Returns `function(input)` and its gradient with respect to `input`, both recorded on
+/// `tape` (an enclosing differentiation's), so that the gradient can be differentiated again:
+/// a scalar built from it and passed to the enclosing backward pass gets the exact second
+/// derivatives (double backward, as GradAlign's regularizer needs).
+///
+/// `input` is used as it is if it is traced on `tape` (the gradient is then the total
+/// derivative through every path from it) and becomes a new variable of `tape` otherwise.
+/// Without a tape, and with `input` untraced, this is ``valueWithGradient(at:of:)``: nothing
+/// is recorded and the gradient is a constant.
+///
+/// - Precondition: every operation of `function` on the path from `input` to the result has
+///   a differentiable pullback (elementwise arithmetic and math, reductions, reshapes and
+///   transposes, matrix products, `linear`, `conv2d`, ReLU and max pooling, hence
+///   cross-entropy, softmax and the built-in image architectures); the message names the
+///   operation that has none.
+/// - Complexity: a forward pass, a backward pass that records about as many operations as
+///   the forward pass did, and later, in the enclosing backward pass, the derivatives of
+///   both: about three times a first-order gradient.
+package func valueWithDifferentiableGradient(
+    at input: Tensor, on tape: Tape?, of function: (Tensor) -> Tensor
+) -> (value: Tensor, gradient: Tensor) {
+    guard let tape = tape ?? input.trace?.tape else { return valueWithGradient(at: input, of: function) }
+    let variable = input.trace?.tape === tape ? input : tape.variable(input.detached)
+    let recorded = tape.recordsDifferentiablePullbacks
+    tape.recordsDifferentiablePullbacks = true
+    let output = function(variable)
+    tape.recordsDifferentiablePullbacks = recorded
+    precondition(output.scalarCount == 1, "valueWithDifferentiableGradient needs a scalar result, got shape \(output.shape)")
+    let gradient = tape.differentiableGradient(of: output, at: variable) ?? Tensor(zeros: input.shape)
+    return (output, gradient)
 }

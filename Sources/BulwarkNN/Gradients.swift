@@ -78,3 +78,23 @@ private func valueWithGradients<Model: Layer>(
     let inputGradient = input.map { gradients[inputIndex] ?? Tensor(zeros: $0.shape) }
     return (output.detached, result, inputGradient)
 }
+
+/// Returns `function(&model, input)` and its gradient with respect to `input`. Called inside
+/// ``valueWithGradient(at:of:)`` for `model`, the gradient is recorded on that differentiation's
+/// tape, so that a loss built from it has exact gradients with respect to the parameters
+/// (double backward, as GradAlign's regularizer needs); otherwise it is an ordinary input
+/// gradient.
+///
+/// - Precondition: every operation on the path from `input` to the result has a
+///   differentiable pullback (true of the built-in image architectures and the losses); the
+///   message names the operation that has none.
+package func valueWithDifferentiableInputGradient<Model: Layer>(
+    of model: inout Model, at input: Tensor, of function: (inout Model, Tensor) -> Tensor
+) -> (value: Tensor, gradient: Tensor) {
+    var tape: Tape?
+    var probe = model
+    probe.visitParameters { _, tensor in
+        if tape == nil { tape = tensor.trace?.tape }
+    }
+    return valueWithDifferentiableGradient(at: input, on: tape) { input in function(&model, input) }
+}

@@ -27,13 +27,21 @@ public struct PGDAdversarialTraining: TrainingMethod {
         self.randomStart = randomStart
     }
 
+    /// The inner maximization alone: K steps of PGD on the cross-entropy, on a copy of `model`
+    /// in its own mode.
+    public func adversarialExamples<Model: Layer, G: RandomNumberGenerator>(
+        for inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
+    ) -> Tensor {
+        IterativeAttack(
+            threatModel: threatModel.scaled(by: budgetScale), steps: steps, stepSize: stepSize * (budgetScale ?? 1), randomStart: randomStart, restarts: 1,
+            loss: .crossEntropy, objective: .untargeted, direction: .steepestAscent
+        ).run(inputs, labels: labels, model: model, mode: model.mode, using: &generator)
+    }
+
     public func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(
         _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
     ) -> StepMetrics {
-        let adversarial = IterativeAttack(
-            threatModel: threatModel.scaled(by: budgetScale), steps: steps, stepSize: stepSize * (budgetScale ?? 1), randomStart: randomStart, restarts: 1,
-            loss: .crossEntropy, objective: .untargeted, direction: .steepestAscent
-        ).run(batch.inputs, labels: batch.labels, model: model, mode: model.mode, using: &generator)
+        let adversarial = adversarialExamples(for: batch.inputs, labels: batch.labels, against: model, using: &generator)
         return descend(&model, optimizer: &optimizer, inputs: adversarial, labels: batch.labels)
     }
 }

@@ -262,6 +262,7 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
                     let progress = Double(epoch - 1) + Double(index + 1) / Double(batchesPerEpoch)
                     method.budgetScale = Float(Swift.min(1, progress / epsilonWarmupEpochs))
                 }
+                method.completedEpochs = epoch - 1
                 let metrics = method.step(&model, optimizer: &optimizer, on: batch, using: &generator)
                 guard metrics.loss.isFinite else {
                     let last = outputDirectory.map { path(in: $0, RunFile.model) }

@@ -28,7 +28,8 @@ public struct StepMetrics: Sendable, Equatable {
 /// owns the loop around it. `step` is `mutating` so that a method may carry state from batch to
 /// batch as part of its value (Free-AT's perturbation); most methods carry none.
 public protocol TrainingMethod: Sendable {
-    /// A short name (`standard`, `fast`, `pgd`, `trades`, `mart`, `free`, `mix`).
+    /// A short name (`standard`, `fast`, `pgd`, `trades`, `mart`, `free`, `mix`, `awp`,
+    /// `gradalign`).
     var name: String { get }
 
     /// Updates `model` with `optimizer` on `batch`, drawing every random choice from
@@ -46,6 +47,11 @@ public protocol TrainingMethod: Sendable {
     /// and ignores assignments.
     var budgetScale: Float? { get set }
 
+    /// The number of epochs completed before the next steps (0 during the first), which the
+    /// ``Trainer`` sets before every batch, for a method whose behaviour changes over training
+    /// (``AdversarialWeightPerturbation``'s warm-up). The default is 0 and ignores assignments.
+    var completedEpochs: Int { get set }
+
     /// The state the method carries from batch to batch (Free-AT's δ), as named tensors, so
     /// that the ``Trainer``'s resume checkpoints hold it. The default is empty: a method whose
     /// value changes in ``step(_:optimizer:on:using:)`` must list that state here, or a resumed
@@ -60,6 +66,11 @@ public protocol TrainingMethod: Sendable {
 extension TrainingMethod {
     public var budgetScale: Float? {
         get { nil }
+        set {}
+    }
+
+    public var completedEpochs: Int {
+        get { 0 }
         set {}
     }
 

@@ -69,3 +69,26 @@ public func distinctValues(_ shape: [Int], spacing: Float = 0.05, seed: UInt64) 
     let values = (0..<count).map { Float($0 - count / 2) * spacing + spacing / 2 }.shuffled(seededBy: &generator)
     return Tensor(shape: shape, scalars: values)
 }
+
+/// Checks the double backward of `function` against central finite differences.
+///
+/// The inner scalar is `s = Σ function(inputs) ⊙ p` for a fixed random `p`; its gradient with
+/// respect to `inputs[0]` is taken with ``valueWithDifferentiableGradient(at:on:of:)``, and
+/// ``expectGradientMatchesFiniteDifferences(at:step:tolerance:seed:sourceLocation:_:)`` checks the
+/// gradient of `∇_{inputs[0]} s` with respect to every input (second derivatives, including
+/// the Hessian block of `inputs[0]`): analytically from the tape's double backward, numerically
+/// from differences of ordinary first-order gradients.
+public func expectSecondDerivativesMatchFiniteDifferences(
+    at inputs: [Tensor], step: Float = 1e-2, tolerance: Double = 1e-2, seed: UInt64 = 7,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ function: @escaping ([Tensor]) -> Tensor
+) {
+    var generator = SplitMix64(seed: seed &+ 1)
+    let probe = Tensor(randomUniform: function(inputs).shape, in: -1...1, using: &generator)
+    expectGradientMatchesFiniteDifferences(at: inputs, step: step, tolerance: tolerance, seed: seed, sourceLocation: sourceLocation) { inputs in
+        let tape = inputs.lazy.compactMap { $0.trace?.tape }.first
+        return valueWithDifferentiableGradient(at: inputs[0], on: tape) { first in
+            (function([first] + inputs.dropFirst()) * probe).sum()
+        }.gradient
+    }
+}

@@ -121,6 +121,9 @@ import Testing
     @Test(arguments: [
         ["--method", "trades", "--beta", "3", "--steps", "3"], ["--method", "mart", "--steps", "3", "--overfitting-guard"],
         ["--method", "free", "--replays", "2", "--epsilon-warmup", "1"], ["--method", "mix", "--adversarial-ratio", "1/4", "--steps", "2"],
+        ["--method", "awp", "--steps", "2", "--awp-gamma", "0.02"],
+        ["--method", "awp", "--awp-inner", "trades", "--steps", "2", "--beta", "3", "--awp-warmup", "1"],
+        ["--method", "gradalign", "--gradalign-lambda", "0.5"],
     ])
     func newMethodsTrainFromTheCommandLine(arguments: [String]) throws {
         let run = directory + "/" + arguments[1]
@@ -143,7 +146,16 @@ import Testing
             #expect(configuration?["replays"] == "2" && configuration?["epsilon_warmup"] == "1.0")
             let first = try JSONSerialization.jsonObject(with: Data(metrics[0].utf8)) as? [String: Any]
             #expect(first?["epsilon_scale"] as? Double == 1)
-        default: #expect(configuration?["adversarial_ratio"] == "0.25")
+        case "mix": #expect(configuration?["adversarial_ratio"] == "0.25")
+        case "awp" where arguments.contains("trades"):
+            #expect(configuration?["awp_inner"] == "trades" && configuration?["awp_gamma"] == "0.005" && configuration?["awp_warmup"] == "1")
+            #expect(configuration?["beta"] == "3.0" && configuration?["steps"] == "2" && configuration?["random_start"] == nil)
+        case "awp":
+            #expect(configuration?["awp_inner"] == "pgd" && configuration?["awp_gamma"] == "0.02" && configuration?["awp_warmup"] == "0")
+            #expect(configuration?["steps"] == "2" && configuration?["random_start"] == "true" && configuration?["beta"] == nil)
+        default:
+            #expect(configuration?["gradalign_lambda"] == "0.5" && configuration?["random_start"] == "false")
+            #expect(configuration?["step_size"] == "0.1")
         }
     }
 
@@ -159,7 +171,14 @@ import Testing
         (["--method", "mix", "--epsilon-warmup", "1"], "has no ε to ramp"),
         (["--method", "standard", "--epsilon-warmup", "1"], "has no ε to ramp"),
         (["--method", "standard", "--overfitting-guard"], "--overfitting-guard needs"),
-        (["--method", "trades", "--no-random-start"], "--no-random-start applies to"),
+        (["--method", "trades", "--no-random-start"], "--no-random-start apply to"),
+        (["--method", "awp", "--awp-inner", "trades", "--random-start"], "not awp on trades"),
+        (["--method", "awp", "--beta", "6"], "--beta applies to"),
+        (["--method", "pgd", "--awp-gamma", "0.01"], "--awp-gamma"),
+        (["--method", "awp", "--awp-gamma=-1"], "--awp-gamma must be"),
+        (["--method", "awp", "--epochs", "2", "--awp-warmup", "2"], "--awp-warmup 2 leaves no epoch"),
+        (["--method", "fast", "--gradalign-lambda", "0.2"], "--gradalign-lambda applies to"),
+        (["--method", "gradalign", "--gradalign-lambda=-0.1"], "--gradalign-lambda must be"),
         (["--method", "fast", "--overfitting-interval", "5"], "--overfitting-interval needs --overfitting-guard"),
         (["--method", "fast", "--overfitting-guard", "--overfitting-interval", "0"], "--overfitting-interval must be"),
     ] as [([String], String)])

@@ -3,11 +3,11 @@ import Foundation
 import Testing
 import _TestSupport
 
-/// TRADES, MART, Free-AT and the clean/adversarial mix: their losses against hand-computed
-/// values and finite differences, exact equivalences with simpler methods, learning and
-/// robustness on the template fixture, determinism and the non-finite guard.
+/// TRADES, MART, Free-AT, the clean/adversarial mix, AWP and GradAlign: their losses against
+/// hand-computed values and finite differences, exact equivalences with simpler methods,
+/// learning and robustness on the template fixture, determinism and the non-finite guard.
 @Suite struct AdversarialMethodTests {
-    static let methodNames = ["trades", "mart", "free", "mix"]
+    static let methodNames = ["trades", "mart", "free", "mix", "awp", "awp-trades", "gradalign"]
     let data = Fixtures.templates(count: 512, noise: 0.15)
     let test = Fixtures.templates(count: 256, noise: 0.15, seed: 99)
     let threatModel = ThreatModel.lInfinity(epsilon: 0.2)
@@ -22,6 +22,9 @@ import _TestSupport
         case "mix":
             let attack = PGD(threatModel: threatModel, steps: 5, stepSize: 0.05)
             return try train(MixedAdversarialTraining(attack: attack, adversarialRatio: 0.5), epochs: epochs, seed: seed, on: training)
+        case "awp": return try train(awp(.pgd(pgd)), epochs: epochs, seed: seed, on: training)
+        case "awp-trades": return try train(awp(.trades(trades)), epochs: epochs, seed: seed, on: training)
+        case "gradalign": return try train(GradAlign(threatModel: threatModel, lambda: 1), epochs: epochs, seed: seed, on: training)
         default: preconditionFailure("no method \(name)")
         }
     }
@@ -41,6 +44,15 @@ import _TestSupport
                                         attacks: [PGD(threatModel: threatModel, steps: 20, stepSize: 0.02)],
                                         threatModel: threatModel, using: &generator)
         return (report.cleanAccuracy, report.attacks[0].robustAccuracy)
+    }
+
+    var pgd: PGDAdversarialTraining { PGDAdversarialTraining(threatModel: threatModel, steps: 5, stepSize: 0.05) }
+    var trades: TRADES { TRADES(threatModel: threatModel, steps: 5, stepSize: 0.05) }
+
+    /// AWP with a γ large enough to matter on the small fixture (the reference's 0.01 is for
+    /// deep networks).
+    func awp(_ base: AdversarialWeightPerturbation.BaseMethod, gamma: Float = 0.02) -> AdversarialWeightPerturbation {
+        AdversarialWeightPerturbation(base: base, gamma: gamma)
     }
 
     // MARK: - Losses
@@ -247,6 +259,241 @@ import _TestSupport
         #expect(noisy != quiet)
     }
 
+    // MARK: - AWP
+
+    /// The batch's PGD examples as AWP's step makes them (the same draws from the generator).
+    func awpExamples(_ method: AdversarialWeightPerturbation, model: Sequential, batch: Batch, seed: UInt64 = 3) -> Tensor {
+        var generator = SplitMix64(seed: seed)
+        return method.adversarialExamples(for: batch.inputs, labels: batch.labels, against: model, using: &generator)
+    }
+
+    func adding(_ perturbation: [String: Tensor], to model: Sequential) -> Sequential {
+        var copy = model
+        copy.visitParameters { path, tensor in
+            if let change = perturbation[path] { tensor = tensor + change }
+        }
+        return copy
+    }
+
+    func robustLoss(_ method: AdversarialWeightPerturbation, _ model: Sequential, adversarial: Tensor, batch: Batch) -> Float {
+        var model = model
+        return method.loss(of: &model, naturalInputs: batch.inputs, adversarialInputs: adversarial, labels: batch.labels).loss.scalar
+    }
+
+    /// v perturbs the convolution and linear weights only, each by γ times its weights' norm,
+    /// along the gradient of the adversarial loss (one step, as the reference).
+    @Test func awpPerturbationIsLayerwiseAlongTheGradient() throws {
+        let model = Fixtures.cnn(), batch = firstBatch
+        for method in [awp(.pgd(pgd), gamma: 0.02), awp(.trades(trades), gamma: 0.02)] {
+            let adversarial = awpExamples(method, model: model, batch: batch)
+            let perturbation = try #require(method.weightPerturbation(of: model, naturalInputs: batch.inputs, adversarialInputs: adversarial, labels: batch.labels))
+            #expect(Set(perturbation.keys) == ["0.weight", "4.weight"], "biases stay unperturbed")
+            var proxy = model
+            let (_, gradients) = valueWithGradient(at: &proxy) { proxy in
+                method.loss(of: &proxy, naturalInputs: batch.inputs, adversarialInputs: adversarial, labels: batch.labels).loss
+            }
+            for (path, v) in perturbation {
+                let w = try #require(model.parameters[path]), g = try #require(gradients[path])
+                let norm = { (t: Tensor) in Float(t.array.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()) }
+                #expect(abs(norm(v) / (0.02 * norm(w)) - 1) < 1e-5, "\(path): ‖v‖ = \(norm(v)), γ‖w‖ = \(0.02 * norm(w))")
+                let cosine = (v * g).sum().scalar / (norm(v) * norm(g))
+                #expect(cosine > 0.99999, "\(path): v is not along the gradient (cos \(cosine))")
+            }
+            // An adversarial perturbation: the loss rises.
+            #expect(robustLoss(method, adding(perturbation, to: model), adversarial: adversarial, batch: batch)
+                    > robustLoss(method, model, adversarial: adversarial, batch: batch))
+        }
+    }
+
+    /// With plain SGD the step is `w ← w − η · ∇ρ(w + v)`: v is removed exactly.
+    @Test func awpStepsFromTheUnperturbedWeightsAlongThePerturbedGradient() throws {
+        let batch = firstBatch
+        for method in [awp(.pgd(pgd)), awp(.trades(trades))] {
+            let model = Fixtures.cnn()
+            let adversarial = awpExamples(method, model: model, batch: batch)
+            let perturbation = try #require(method.weightPerturbation(of: model, naturalInputs: batch.inputs, adversarialInputs: adversarial, labels: batch.labels))
+            var perturbed = adding(perturbation, to: model)
+            let (_, gradients) = valueWithGradient(at: &perturbed) { perturbed in
+                method.loss(of: &perturbed, naturalInputs: batch.inputs, adversarialInputs: adversarial, labels: batch.labels).loss
+            }
+            var stepped = model
+            var optimizer = SGD(learningRate: 0.1)
+            var generator = SplitMix64(seed: 3)
+            let metrics = method.step(&stepped, optimizer: &optimizer, on: batch, using: &generator)
+            #expect(metrics.loss.isFinite)
+            for (path, w) in model.parameters {
+                let g = try #require(gradients[path])
+                #expect(stepped.parameters[path] == w - g * 0.1, "\(path)")
+            }
+            // The perturbation mattered: the base method's step is another.
+            var base = model
+            var baseOptimizer = SGD(learningRate: 0.1)
+            var baseGenerator = SplitMix64(seed: 3)
+            switch method.base {
+            case .pgd(let inner): _ = inner.step(&base, optimizer: &baseOptimizer, on: batch, using: &baseGenerator)
+            case .trades(let inner): _ = inner.step(&base, optimizer: &baseOptimizer, on: batch, using: &baseGenerator)
+            }
+            #expect(base.parameters != stepped.parameters)
+        }
+    }
+
+    @Test func awpWithoutGammaOrBeforeItsWarmupTakesTheBaseStep() {
+        let (zero, pgdStep) = (oneStep(awp(.pgd(pgd), gamma: 0), batch: firstBatch).method, oneStep(pgd, batch: firstBatch).method)
+        #expect(zero.1 == pgdStep.1 && zero.0.parameters == pgdStep.0.parameters)
+        var warming = AdversarialWeightPerturbation(base: .trades(trades), gamma: 0.05, warmupEpochs: 2)
+        warming.completedEpochs = 1
+        #expect(!warming.isPerturbing)
+        let (early, tradesStep) = (oneStep(warming, batch: firstBatch).method, oneStep(trades, batch: firstBatch).method)
+        #expect(early.1 == tradesStep.1 && early.0.parameters == tradesStep.0.parameters)
+        warming.completedEpochs = 2
+        #expect(oneStep(warming, batch: firstBatch).method.0.parameters != tradesStep.0.parameters)
+    }
+
+    /// One step lowers AWP's objective, the loss at the perturbed weights `ρ(w + v(w))`, for
+    /// the batch's adversarial examples.
+    @Test func awpStepLowersItsObjective() throws {
+        let batch = firstBatch
+        for method in [awp(.pgd(pgd)), awp(.trades(trades))] {
+            let model = Fixtures.cnn()
+            let adversarial = awpExamples(method, model: model, batch: batch)
+            func objective(_ model: Sequential) throws -> Float {
+                let v = try #require(method.weightPerturbation(of: model, naturalInputs: batch.inputs, adversarialInputs: adversarial, labels: batch.labels))
+                return robustLoss(method, adding(v, to: model), adversarial: adversarial, batch: batch)
+            }
+            var stepped = model
+            var optimizer = SGD(learningRate: 0.05)
+            var generator = SplitMix64(seed: 3)
+            let metrics = method.step(&stepped, optimizer: &optimizer, on: batch, using: &generator)
+            #expect(abs(metrics.loss - (try objective(model))) < 1e-6, "the step reports ρ(w + v)")
+            #expect(try objective(stepped) < objective(model))
+        }
+    }
+
+    @Test func trainerTellsTheMethodTheCompletedEpochs() throws {
+        struct Recorder: TrainingMethod {
+            var completedEpochs = 0
+            var seen: [Int] = []
+            var name: String { "recorder" }
+            mutating func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(
+                _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
+            ) -> StepMetrics {
+                seen.append(completedEpochs)
+                return StepMetrics(loss: 0, accuracy: 0, count: batch.count)
+            }
+        }
+        var model = Fixtures.mlp()
+        var trainer = Trainer(method: Recorder(), optimizer: Adam(), schedule: .constant(1e-3), epochs: 3, batchSize: 256)
+        var generator = SplitMix64(seed: 1)
+        _ = try trainer.fit(&model, on: data, validation: nil, using: &generator)
+        #expect(trainer.method.seen == [0, 0, 1, 1, 2, 2])
+    }
+
+    // MARK: - GradAlign
+
+    /// `1 − mean cos` over the examples, against cosines computed here in Float64 from two
+    /// ordinary input gradients; an example whose gradient is zero is left out.
+    @Test func gradAlignMisalignmentIsOneMinusTheMeanCosine() {
+        var model = Fixtures.cnn()
+        let batch = firstBatch
+        var generator = SplitMix64(seed: 4)
+        let noisy = ThreatModel(norm: .lInfinity, epsilon: 0.2, bounds: -Float.infinity...Float.infinity)
+            .randomStart(around: batch.inputs, using: &generator)
+        func inputGradient(_ x: Tensor) -> [Float] {
+            gradient(at: x) { x in softmaxCrossEntropy(logits: model.applied(to: x), labels: batch.labels) }.array
+        }
+        let (first, second) = (inputGradient(batch.inputs), inputGradient(noisy))
+        let width = first.count / batch.count
+        func cosine(_ row: Int) -> Double {
+            let a = first[(row * width)..<((row + 1) * width)].map(Double.init), b = second[(row * width)..<((row + 1) * width)].map(Double.init)
+            let dot = zip(a, b).reduce(0) { $0 + $1.0 * $1.1 }
+            return dot / (a.reduce(0) { $0 + $1 * $1 }.squareRoot() * b.reduce(0) { $0 + $1 * $1 }.squareRoot())
+        }
+        let cosines = (0..<batch.count).map(cosine)
+        let expected = 1 - cosines.reduce(0, +) / Double(batch.count)
+        let reference = Tensor(shape: batch.inputs.shape, scalars: first)
+        let value = GradAlign.misalignment(of: &model, referenceGradient: reference, at: noisy, labels: batch.labels)
+        #expect(abs(Double(value.scalar) - expected) < 1e-5, "\(value.scalar) vs \(expected)")
+        #expect(expected > 0.01, "the fixture's gradients are not already aligned")
+
+        var withZero = first
+        for index in 0..<width { withZero[index] = 0 }
+        let zeroRow = GradAlign.misalignment(of: &model, referenceGradient: Tensor(shape: batch.inputs.shape, scalars: withZero), at: noisy, labels: batch.labels)
+        let expectedWithout = 1 - cosines.dropFirst().reduce(0, +) / Double(batch.count - 1)
+        #expect(abs(Double(zeroRow.scalar) - expectedWithout) < 1e-5)
+        let allZero = GradAlign.misalignment(of: &model, referenceGradient: Tensor(zeros: batch.inputs.shape), at: noisy, labels: batch.labels)
+        #expect(allZero.scalar == 0)
+    }
+
+    /// The regularizer's parameter gradient (double backward) against central differences of
+    /// its value: every parameter of a smooth convolutional network (GELU, whose second
+    /// derivative is not zero), and the last layer of the ReLU and max-pooling fixture, whose
+    /// masks and winners a difference in that layer cannot flip (one in an earlier layer
+    /// can, and then the quotient measures the jump, not the derivative).
+    @Test func gradAlignRegularizerGradientMatchesFiniteDifferences() {
+        var generator = SplitMix64(seed: 6)
+        let smooth = Sequential([
+            Conv2D(inputChannels: 1, outputChannels: 3, kernelSize: 3, stride: 2, padding: 1, using: &generator), GELU(),
+            Flatten(), Linear(inputSize: 48, outputSize: 4, using: &generator),
+        ])
+        expectMisalignmentGradientMatchesFiniteDifferences(smooth, paths: smooth.parameterPaths)
+        let fixture = Fixtures.cnn()
+        #expect(fixture.parameterPaths.suffix(2) == ["4.weight", "4.bias"])
+        expectMisalignmentGradientMatchesFiniteDifferences(fixture, paths: ["4.weight", "4.bias"])
+    }
+
+    func expectMisalignmentGradientMatchesFiniteDifferences(_ model: Sequential, paths: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+        let batch = Batch(inputs: data.images.slice(alongAxis: 0, 0..<4), labels: Array(data.labels[0..<4]))
+        var generator = SplitMix64(seed: 5)
+        let noisy = ThreatModel(norm: .lInfinity, epsilon: 0.2, bounds: -Float.infinity...Float.infinity)
+            .randomStart(around: batch.inputs, using: &generator)
+        let reference = gradient(at: batch.inputs) { x in softmaxCrossEntropy(logits: model.applied(to: x), labels: batch.labels, reduction: .sum) }
+        let parameters = model.parameters
+        // Scaled so that the tolerance, relative to max(1, |derivative|), is tight.
+        expectGradientMatchesFiniteDifferences(at: paths.map { parameters[$0]! }, step: 1e-3, tolerance: 2e-2, sourceLocation: sourceLocation) { values in
+            var model = model
+            model.visitParameters { path, tensor in
+                if let index = paths.firstIndex(of: path) { tensor = values[index] }
+            }
+            return GradAlign.misalignment(of: &model, referenceGradient: reference, at: noisy, labels: batch.labels) * 100
+        }
+    }
+
+    @Test func gradAlignWithoutLambdaTakesTheFGSMStep() {
+        let method = GradAlign(threatModel: threatModel, lambda: 0, stepSize: 0.25, randomStart: true)
+        let (aligned, fast) = (oneStep(method, batch: firstBatch).method, oneStep(FastAdversarialTraining(threatModel: threatModel, stepSize: 0.25), batch: firstBatch).method)
+        #expect(aligned.1 == fast.1 && aligned.0.parameters == fast.0.parameters)
+        let regularized = oneStep(GradAlign(threatModel: threatModel, lambda: 1, stepSize: 0.25, randomStart: true), batch: firstBatch).method
+        #expect(regularized.0.parameters != fast.0.parameters)
+        #expect(regularized.1.loss > fast.1.loss, "the reported loss includes λ · (1 − cos) > 0")
+    }
+
+    /// One step lowers GradAlign's objective for the batch's FGSM examples and η, and with a
+    /// large λ the misalignment itself.
+    @Test func gradAlignStepLowersItsObjective() {
+        let batch = firstBatch
+        let model = Fixtures.cnn()
+        let lambda: Float = 5
+        // FGSM from zero and η as the step draws them.
+        let clean = gradient(at: batch.inputs) { x in softmaxCrossEntropy(logits: model.applied(to: x), labels: batch.labels, reduction: .sum) }
+        let adversarial = threatModel.project(batch.inputs + clean.sign() * 0.2, around: batch.inputs)
+        var generator = SplitMix64(seed: 3)
+        let noisy = ThreatModel(norm: .lInfinity, epsilon: 0.2, bounds: -Float.infinity...Float.infinity).randomStart(around: batch.inputs, using: &generator)
+        func misalignment(_ model: Sequential) -> Float {
+            var model = model
+            return GradAlign.misalignment(of: &model, referenceGradient: clean, at: noisy, labels: batch.labels).scalar
+        }
+        func objective(_ model: Sequential) -> Float {
+            softmaxCrossEntropy(logits: model.applied(to: adversarial), labels: batch.labels).scalar + lambda * misalignment(model)
+        }
+        var stepped = model
+        var optimizer = SGD(learningRate: 0.02)
+        var stepGenerator = SplitMix64(seed: 3)
+        let metrics = GradAlign(threatModel: threatModel, lambda: lambda).step(&stepped, optimizer: &optimizer, on: batch, using: &stepGenerator)
+        #expect(abs(metrics.loss - objective(model)) < 1e-5, "the step reports its objective: \(metrics.loss) vs \(objective(model))")
+        #expect(objective(stepped) < objective(model))
+        #expect(misalignment(stepped) < misalignment(model))
+    }
+
     // MARK: - Training
 
     @Test(arguments: methodNames)
@@ -294,6 +541,9 @@ import _TestSupport
         case "mart": try fit(MART(threatModel: threatModel, steps: 2, stepSize: 0.05))
         case "free": try fit(FreeAdversarialTraining(threatModel: threatModel, replays: 2))
         case "mix": try fit(MixedAdversarialTraining(attack: PGD(threatModel: threatModel, steps: 2, stepSize: 0.05)))
+        case "awp": try fit(awp(.pgd(PGDAdversarialTraining(threatModel: threatModel, steps: 2, stepSize: 0.05))))
+        case "awp-trades": try fit(awp(.trades(TRADES(threatModel: threatModel, steps: 2, stepSize: 0.05))))
+        case "gradalign": try fit(GradAlign(threatModel: threatModel, lambda: 1))
         default: preconditionFailure("no method \(name)")
         }
     }

@@ -60,6 +60,15 @@ package struct ConvolutionGeometry: Sendable {
     package var patchSize: Int { inputChannels * kernelHeight * kernelWidth }
     package var outputPlane: Int { outputHeight * outputWidth }
 
+    package init(
+        batch: Int, inputChannels: Int, height: Int, width: Int, outputChannels: Int, kernelHeight: Int, kernelWidth: Int,
+        stride: Int, padding: Int
+    ) {
+        (self.batch, self.inputChannels, self.height, self.width) = (batch, inputChannels, height, width)
+        (self.outputChannels, self.kernelHeight, self.kernelWidth) = (outputChannels, kernelHeight, kernelWidth)
+        (self.stride, self.padding) = (stride, padding)
+    }
+
     /// How many images one worker's GEMM covers: enough to keep BLAS efficient, few enough
     /// that the worker's column buffer stays near 16 MiB.
     package var chunk: Int {
@@ -188,6 +197,57 @@ package func conv2d(
                 result.append(needBias ? db ?? upstream.sumKernel(alongAxes: [0, 2, 3]).reshapedKernel(to: [g.outputChannels]) : nil)
             }
             return result
+        }
+    } differentiablePullback: {
+        { upstream, needed, traced in
+            var result: [Tensor?] = [
+                needed[0] ? conv2dInputGradient(upstream, weight: traced.input(1, w), geometry: g, kernels: kernels) : nil,
+                needed[1] ? conv2dWeightGradient(upstream, input: traced.input(0, x), geometry: g, kernels: kernels) : nil,
+            ]
+            if needed.count == 3 { result.append(needed[2] ? upstream.sum(alongAxes: [0, 2, 3]) : nil) }
+            return result
+        }
+    }
+}
+
+/// The gradient of a convolution with respect to its input, `A(u, W)` for the output
+/// gradient `u` `[N, O, OH, OW]` and the weight `W` (a transposed convolution), as a
+/// differentiable primitive: the input gradient of ``conv2d(_:weight:bias:stride:padding:)``'s
+/// differentiable pullback.
+///
+/// `A` is bilinear and the adjoint of the convolution in its input, `⟨r, A(u, W)⟩ =
+/// ⟨conv(r, W), u⟩`, so its pullback of `r` (shaped like the input) is `conv(r, W)` for `u`
+/// and the convolution's weight gradient for input `r` and output gradient `u` for `W`.
+package func conv2dInputGradient(_ upstream: Tensor, weight: Tensor, geometry g: ConvolutionGeometry, kernels: ConvolutionKernels) -> Tensor {
+    let inputShape = [g.batch, g.inputChannels, g.height, g.width]
+    let (u, w) = (upstream.detached, weight.detached)
+    // The kernel reads only the input's shape when it computes no weight gradient.
+    let output = conv2dBackward(u, Tensor(zeros: inputShape), w, g, kernels, needInput: true, needWeight: false, needBias: false).input
+        ?? Tensor(zeros: inputShape)
+    return Tensor.record(output, inputs: [upstream, weight]) {
+        { r, needed in
+            [needed[0] ? conv2dForward(r, w, nil, g, kernels) : nil,
+             needed[1] ? conv2dBackward(u, r, w, g, kernels, needInput: false, needWeight: true, needBias: false).weight : nil]
+        }
+    }
+}
+
+/// The gradient of a convolution with respect to its weight, `B(x, u)` for the input `x` and
+/// the output gradient `u`, as a differentiable primitive: the weight gradient of
+/// ``conv2d(_:weight:bias:stride:padding:)``'s differentiable pullback.
+///
+/// `⟨R, B(x, u)⟩ = ⟨conv(x, R), u⟩`, so its pullback of `R` (shaped like the weight) is
+/// `conv(x, R)` for `u` and ``conv2dInputGradient(_:weight:geometry:kernels:)`` of `u` and `R`
+/// for `x`.
+package func conv2dWeightGradient(_ upstream: Tensor, input: Tensor, geometry g: ConvolutionGeometry, kernels: ConvolutionKernels) -> Tensor {
+    let weightShape = [g.outputChannels, g.inputChannels, g.kernelHeight, g.kernelWidth]
+    let (u, x) = (upstream.detached, input.detached)
+    let output = conv2dBackward(u, x, Tensor(zeros: weightShape), g, kernels, needInput: false, needWeight: true, needBias: false).weight
+        ?? Tensor(zeros: weightShape)
+    return Tensor.record(output, inputs: [upstream, input]) {
+        { r, needed in
+            [needed[0] ? conv2dForward(x, r, nil, g, kernels) : nil,
+             needed[1] ? conv2dBackward(u, x, r, g, kernels, needInput: true, needWeight: false, needBias: false).input : nil]
         }
     }
 }

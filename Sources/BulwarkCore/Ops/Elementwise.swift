@@ -138,6 +138,17 @@ extension Tensor {
         return sumKernel(alongAxes: axes).reshapedKernel(to: shape)
     }
 
+    /// ``unbroadcast(to:)`` with traced operations, for differentiable pullbacks.
+    package func unbroadcasted(to shape: [Int]) -> Tensor {
+        if self.shape == shape { return self }
+        let leading = rank - shape.count
+        var axes = Array(0..<leading)
+        for axis in 0..<shape.count where shape[axis] == 1 && self.shape[axis + leading] != 1 {
+            axes.append(axis + leading)
+        }
+        return sum(alongAxes: axes, keepingDims: true).reshaped(to: shape)
+    }
+
     /// This tensor stretched to `shape` under broadcasting rules.
     public func broadcasted(to shape: [Int]) -> Tensor {
         if self.shape == shape { return self }
@@ -146,6 +157,8 @@ extension Tensor {
         let sourceShape = self.shape
         return Tensor.record(output, inputs: [self]) {
             { upstream, _ in [upstream.unbroadcast(to: sourceShape)] }
+        } differentiablePullback: {
+            { upstream, _, _ in [upstream.unbroadcasted(to: sourceShape)] }
         }
     }
 }
@@ -162,6 +175,11 @@ extension Tensor {
                 [needed[0] ? upstream.unbroadcast(to: lhsShape) : nil,
                  needed[1] ? upstream.unbroadcast(to: rhsShape) : nil]
             }
+        } differentiablePullback: {
+            { upstream, needed, _ in
+                [needed[0] ? upstream.unbroadcasted(to: lhsShape) : nil,
+                 needed[1] ? upstream.unbroadcasted(to: rhsShape) : nil]
+            }
         }
     }
 
@@ -174,6 +192,11 @@ extension Tensor {
                 [needed[0] ? upstream.unbroadcast(to: lhsShape) : nil,
                  needed[1] ? upstream.mapKernel { -$0 }.unbroadcast(to: rhsShape) : nil]
             }
+        } differentiablePullback: {
+            { upstream, needed, _ in
+                [needed[0] ? upstream.unbroadcasted(to: lhsShape) : nil,
+                 needed[1] ? (-upstream).unbroadcasted(to: rhsShape) : nil]
+            }
         }
     }
 
@@ -185,6 +208,11 @@ extension Tensor {
             { upstream, needed in
                 [needed[0] ? broadcastBinary(upstream, b, *).unbroadcast(to: a.shape) : nil,
                  needed[1] ? broadcastBinary(upstream, a, *).unbroadcast(to: b.shape) : nil]
+            }
+        } differentiablePullback: {
+            { upstream, needed, traced in
+                [needed[0] ? (upstream * traced.input(1, b)).unbroadcasted(to: a.shape) : nil,
+                 needed[1] ? (upstream * traced.input(0, a)).unbroadcasted(to: b.shape) : nil]
             }
         }
     }
@@ -200,6 +228,12 @@ extension Tensor {
                     ? broadcastBinary(broadcastBinary(upstream, output, *), b) { -$0 / $1 }.unbroadcast(to: b.shape)
                     : nil]
             }
+        } differentiablePullback: {
+            { upstream, needed, traced in
+                let divisor = traced.input(1, b)
+                return [needed[0] ? (upstream / divisor).unbroadcasted(to: a.shape) : nil,
+                        needed[1] ? (-(upstream * traced.output(output)) / divisor).unbroadcasted(to: b.shape) : nil]
+            }
         }
     }
 
@@ -214,6 +248,15 @@ extension Tensor {
                 return [
                     needed[0] ? broadcastBinary(upstream, leftWins, *).unbroadcast(to: a.shape) : nil,
                     needed[1] ? broadcastBinary(upstream, leftWins) { $0 * (1 - $1) }.unbroadcast(to: b.shape) : nil,
+                ]
+            }
+        } differentiablePullback: {
+            { upstream, needed, _ in
+                // The choice of winner is piecewise constant: its derivative is zero.
+                let leftWins = broadcastBinary(a, b) { $0 >= $1 ? 1 : 0 }
+                return [
+                    needed[0] ? (upstream * leftWins).unbroadcasted(to: a.shape) : nil,
+                    needed[1] ? (upstream * leftWins.mapKernel { 1 - $0 }).unbroadcasted(to: b.shape) : nil,
                 ]
             }
         }
@@ -238,7 +281,7 @@ extension Tensor {
 
     /// Elementwise negation.
     public static prefix func - (operand: Tensor) -> Tensor {
-        operand.unary({ -$0 }, derivative: { _, _ in -1 })
+        operand.unary({ -$0 }, derivative: { _, _ in -1 }, derivativeTensor: { x, _ in Tensor(repeating: -1, shape: x.shape) })
     }
 }
 
@@ -258,15 +301,19 @@ extension Tensor {
     }
 
     /// A unary primitive: `forward` elementwise, and a pullback that multiplies the upstream
-    /// gradient by `derivative(input, output)`.
+    /// gradient by `derivative(input, output)`. `derivativeTensor` computes the same
+    /// derivative from the (traced) input and output tensors with traced operations, for the
+    /// differentiable pullback; a derivative that is piecewise constant may be built untraced.
     @inline(__always)
     package func unary(
-        _ forward: (Float) -> Float, derivative: @escaping @Sendable (Float, Float) -> Float
+        _ forward: (Float) -> Float, derivative: @escaping @Sendable (Float, Float) -> Float,
+        derivativeTensor: @escaping (_ input: Tensor, _ output: Tensor) -> Tensor,
+        operation: StaticString = #function
     ) -> Tensor {
         let output = mapKernel(forward)
         guard isTraced else { return output }
         let input = self.detached
-        return Tensor.record(output, inputs: [self]) {
+        return Tensor.record(output, inputs: [self], operation: operation) {
             { upstream, _ in
                 [Tensor(shape: input.shape) { out in
                     upstream.scalars.withUnsafeBufferPointer { g in
@@ -278,6 +325,8 @@ extension Tensor {
                     }
                 }]
             }
+        } differentiablePullback: {
+            { upstream, _, traced in [upstream * derivativeTensor(traced.input(0, input), traced.output(output))] }
         }
     }
 
@@ -327,49 +376,53 @@ extension Tensor {
                     }
                 })]
             }
+        } differentiablePullback: {
+            // The mask is piecewise constant: ReLU's second derivative is zero.
+            { upstream, _, _ in [upstream * output.mapKernel { $0 > 0 ? 1 : 0 }] }
         }
     }
 
     /// Elementwise natural exponential.
     public func exp() -> Tensor {
-        unary({ Foundation.exp($0) }, derivative: { _, y in y })
+        unary({ Foundation.exp($0) }, derivative: { _, y in y }, derivativeTensor: { _, y in y })
     }
 
     /// Elementwise natural logarithm.
     public func log() -> Tensor {
-        unary({ Foundation.log($0) }, derivative: { x, _ in 1 / x })
+        unary({ Foundation.log($0) }, derivative: { x, _ in 1 / x }, derivativeTensor: { x, _ in 1 / x })
     }
 
     /// Elementwise logistic sigmoid `1 / (1 + e^-x)`, computed without overflow.
     public func sigmoid() -> Tensor {
         unary({ x in
             x >= 0 ? 1 / (1 + Foundation.exp(-x)) : Foundation.exp(x) / (1 + Foundation.exp(x))
-        }, derivative: { _, y in y * (1 - y) })
+        }, derivative: { _, y in y * (1 - y) }, derivativeTensor: { _, y in y * (1 - y) })
     }
 
     /// Elementwise hyperbolic tangent.
     public func tanh() -> Tensor {
-        unary({ Foundation.tanh($0) }, derivative: { _, y in 1 - y * y })
+        unary({ Foundation.tanh($0) }, derivative: { _, y in 1 - y * y }, derivativeTensor: { _, y in 1 - y * y })
     }
 
     /// Elementwise absolute value; the derivative at 0 is 0.
     public func abs() -> Tensor {
-        unary({ Swift.abs($0) }, derivative: { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) })
+        unary({ Swift.abs($0) }, derivative: { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) },
+              derivativeTensor: { x, _ in x.mapKernel { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) } })
     }
 
     /// Elementwise sign (−1, 0 or 1); its derivative is zero almost everywhere.
     public func sign() -> Tensor {
-        unary({ $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }, derivative: { _, _ in 0 })
+        unary({ $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }, derivative: { _, _ in 0 }, derivativeTensor: { x, _ in Tensor(zeros: x.shape) })
     }
 
     /// Elementwise square root.
     public func sqrt() -> Tensor {
-        unary({ $0.squareRoot() }, derivative: { _, y in 0.5 / y })
+        unary({ $0.squareRoot() }, derivative: { _, y in 0.5 / y }, derivativeTensor: { _, y in 0.5 / y })
     }
 
     /// Elementwise square.
     public func squared() -> Tensor {
-        unary({ $0 * $0 }, derivative: { x, _ in 2 * x })
+        unary({ $0 * $0 }, derivative: { x, _ in 2 * x }, derivativeTensor: { x, _ in 2 * x })
     }
 
     /// Elementwise clamp to `range`; the gradient passes where the input is inside the range
@@ -377,7 +430,8 @@ extension Tensor {
     public func clamped(to range: ClosedRange<Float>) -> Tensor {
         let (low, high) = (range.lowerBound, range.upperBound)
         return unary({ Swift.min(Swift.max($0, low), high) },
-                     derivative: { x, _ in x >= low && x <= high ? 1 : 0 })
+                     derivative: { x, _ in x >= low && x <= high ? 1 : 0 },
+                     derivativeTensor: { x, _ in x.mapKernel { $0 >= low && $0 <= high ? 1 : 0 } })
     }
 
     /// Clamps every scalar to `range` in place (the pair of ``clamped(to:)``).

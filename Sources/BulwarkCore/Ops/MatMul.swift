@@ -31,6 +31,19 @@ public func matmul(_ lhs: Tensor, _ rhs: Tensor, transposeLHS: Bool = false, tra
             }
             return [gradientA, gradientB]
         }
+    } differentiablePullback: {
+        // The same products, traced.
+        { upstream, needed, traced in
+            let (a, b) = (traced.input(0, a), traced.input(1, b))
+            return [
+                needed[0] ? (transposeLHS
+                    ? matmul(b, upstream, transposeLHS: transposeRHS, transposeRHS: true)
+                    : matmul(upstream, b, transposeRHS: !transposeRHS)) : nil,
+                needed[1] ? (transposeRHS
+                    ? matmul(upstream, a, transposeLHS: true, transposeRHS: transposeLHS)
+                    : matmul(a, upstream, transposeLHS: !transposeLHS)) : nil,
+            ]
+        }
     }
 }
 
@@ -90,6 +103,14 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tens
                 needed[2] ? upstream.sumKernel(alongAxes: [0]).reshapedKernel(to: [n]) : nil,
             ]
         }
+    } differentiablePullback: {
+        { upstream, needed, traced in
+            [
+                needed[0] ? matmul(upstream, traced.input(1, w)) : nil,
+                needed[1] ? matmul(upstream, traced.input(0, x), transposeLHS: true) : nil,
+                needed[2] ? upstream.sum(alongAxes: [0]) : nil,
+            ]
+        }
     }
 }
 
@@ -116,6 +137,18 @@ public func batchedMatmul(_ lhs: Tensor, _ rhs: Tensor, transposeLHS: Bool = fal
                 ? batchedMatmulKernel(upstream, a, transposeLHS: true, transposeRHS: transposeLHS)
                 : batchedMatmulKernel(a, upstream, transposeLHS: !transposeLHS, transposeRHS: false)) : nil
             return [gradientA, gradientB]
+        }
+    } differentiablePullback: {
+        { upstream, needed, traced in
+            let (a, b) = (traced.input(0, a), traced.input(1, b))
+            return [
+                needed[0] ? (transposeLHS
+                    ? batchedMatmul(b, upstream, transposeLHS: transposeRHS, transposeRHS: true)
+                    : batchedMatmul(upstream, b, transposeRHS: !transposeRHS)) : nil,
+                needed[1] ? (transposeRHS
+                    ? batchedMatmul(upstream, a, transposeLHS: true, transposeRHS: transposeLHS)
+                    : batchedMatmul(a, upstream, transposeLHS: !transposeLHS)) : nil,
+            ]
         }
     }
 }

@@ -100,29 +100,63 @@ package func maxPool2d(_ input: Tensor, kernelSize: Int, stride: Int?, padding: 
     })
     let inputShape = input.shape
     return Tensor.record(output, inputs: [input]) {
-        { upstream, _ in
-            [Tensor.overwriting(shape: inputShape, { out in
-                upstream.scalars.withUnsafeBufferPointer { g in
-                    winners.withUnsafeBufferPointer { winners in
-                        let boxes = UncheckedSendable((g, winners))
-                        // Each plane is cleared and scattered into while it is in cache.
-                        parallelChunks(planes, grain: 16) { range in
-                            let (g, winners) = boxes.value
-                            for plane in range {
-                                let target = out.address + plane * height * width
-                                target.update(repeating: 0, count: height * width)
-                                for i in 0..<outputPlane {
-                                    let index = plane * outputPlane + i
-                                    let winner = Int(winners[index])
-                                    if winner >= 0 { target[winner] += g[index] }
-                                }
-                            }
-                        }
+        { upstream, _ in [scatterToWinners(upstream, winners: winners, inputShape: inputShape)] }
+    } differentiablePullback: {
+        // The winners are piecewise constant, so the pullback is linear in the upstream gradient.
+        { upstream, _, _ in [maxUnpool2d(upstream, winners: winners, inputShape: inputShape)] }
+    }
+}
+
+/// Max pooling's pullback as a differentiable primitive (PyTorch's `max_unpool2d`): each
+/// element of `upstream` `[N, C, OH, OW]` goes to its window's winning offset (`winners`, per
+/// plane; −1 sends it nowhere) in a zero tensor of `inputShape`. It is linear, so its own
+/// pullback gathers the upstream gradient at the winners.
+package func maxUnpool2d(_ upstream: Tensor, winners: [Int32], inputShape: [Int]) -> Tensor {
+    precondition(upstream.rank == 4 && inputShape.count == 4 && upstream.shape[0...1] == inputShape[0...1] && winners.count == upstream.scalarCount,
+                 "maxUnpool2d needs [N, C, OH, OW] with one winner each, got \(upstream.shape), \(winners.count) winners and input \(inputShape)")
+    let output = scatterToWinners(upstream, winners: winners, inputShape: inputShape)
+    let (planes, plane, outputShape) = (inputShape[0] * inputShape[1], inputShape[2] * inputShape[3], upstream.shape)
+    let outputPlane = outputShape[2] * outputShape[3]
+    return Tensor.record(output, inputs: [upstream]) {
+        { gradient, _ in
+            [Tensor.overwriting(shape: outputShape, { out in
+                gradient.scalars.withUnsafeBufferPointer { g in
+                    for index in 0..<(planes * outputPlane) {
+                        let winner = Int(winners[index])
+                        out[index] = winner >= 0 ? g[(index / outputPlane) * plane + winner] : 0
                     }
                 }
             })]
         }
     }
+}
+
+/// Adds each element of `upstream` at its winning offset of its plane of a zero tensor of
+/// `inputShape`; untraced.
+private func scatterToWinners(_ upstream: Tensor, winners: [Int32], inputShape: [Int]) -> Tensor {
+    let (planes, height, width) = (inputShape[0] * inputShape[1], inputShape[2], inputShape[3])
+    let outputPlane = upstream.scalarCount / Swift.max(planes, 1)
+    return Tensor.overwriting(shape: inputShape, { out in
+        guard planes > 0 else { return }
+        upstream.scalars.withUnsafeBufferPointer { g in
+            winners.withUnsafeBufferPointer { winners in
+                let boxes = UncheckedSendable((g, winners))
+                // Each plane is cleared and scattered into while it is in cache.
+                parallelChunks(planes, grain: 16) { range in
+                    let (g, winners) = boxes.value
+                    for plane in range {
+                        let target = out.address + plane * height * width
+                        target.update(repeating: 0, count: height * width)
+                        for i in 0..<outputPlane {
+                            let index = plane * outputPlane + i
+                            let winner = Int(winners[index])
+                            if winner >= 0 { target[winner] += g[index] }
+                        }
+                    }
+                }
+            }
+        }
+    })
 }
 
 /// Eight adjacent 2×2 windows whose top-left corners start at offset `top` of the plane, as

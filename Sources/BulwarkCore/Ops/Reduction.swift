@@ -45,6 +45,8 @@ extension Tensor {
         let sourceShape = shape
         let summed = Tensor.record(kept, inputs: [self]) {
             { upstream, _ in [upstream.broadcastedKernel(to: sourceShape)] }
+        } differentiablePullback: {
+            { upstream, _, _ in [upstream.broadcasted(to: sourceShape)] }
         }
         if keepingDims { return summed }
         let reducedShape = shape.enumerated().filter { !normalized.contains($0.offset) }.map(\.element)
@@ -128,6 +130,16 @@ extension Tensor {
                     }
                 }]
             }
+        } differentiablePullback: {
+            { upstream, _, _ in
+                // The winners' mask is piecewise constant.
+                let winners = Tensor(shape: sourceShape) { out in
+                    for o in 0..<outer {
+                        for i in 0..<inner { out[(o * length + indices[o * inner + i]) * inner + i] = 1 }
+                    }
+                }
+                return [upstream.broadcasted(to: sourceShape) * winners]
+            }
         }
         if keepingDims { return result }
         var reducedShape = shape
@@ -178,6 +190,9 @@ extension Tensor {
                     }
                 }]
             }
+        } differentiablePullback: {
+            // upstream · softmax(x), the softmax as exp(x − logSumExp(x)) on the traced values.
+            { upstream, _, traced in [upstream * (traced.input(0, input) - traced.output(output)).exp()] }
         }
         if keepingDims { return result }
         var reducedShape = shape

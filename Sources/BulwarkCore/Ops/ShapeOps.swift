@@ -21,6 +21,8 @@ extension Tensor {
         let sourceShape = shape
         return Tensor.record(reshapedKernel(to: resolved), inputs: [self]) {
             { upstream, _ in [upstream.reshapedKernel(to: sourceShape)] }
+        } differentiablePullback: {
+            { upstream, _, _ in [upstream.reshaped(to: sourceShape)] }
         }
     }
 
@@ -66,6 +68,8 @@ extension Tensor {
         for (position, axis) in permutation.enumerated() { inverse[axis] = position }
         return Tensor.record(transposedKernel(permutation), inputs: [self]) {
             { upstream, _ in [upstream.transposedKernel(inverse)] }
+        } differentiablePullback: {
+            { upstream, _, _ in [upstream.transposed(permutation: inverse)] }
         }
     }
 
@@ -104,6 +108,15 @@ extension Tensor {
                     }
                 }]
             }
+        } differentiablePullback: {
+            { upstream, _, _ in
+                // Zeros before and after the slice, joined with traced operations.
+                var before = sourceShape, after = sourceShape
+                before[axis] = range.lowerBound
+                after[axis] = length - range.upperBound
+                let pieces = [Tensor(zeros: before), upstream, Tensor(zeros: after)].filter { $0.shape[axis] > 0 }
+                return [pieces.count == 1 ? upstream : Tensor.concatenating(pieces, alongAxis: axis)]
+            }
         }
     }
 
@@ -141,6 +154,14 @@ extension Tensor {
                 return lengths.enumerated().map { position, length in
                     defer { start += length }
                     return needed[position] ? upstream.detached.slice(alongAxis: axis, start..<(start + length)) : nil
+                }
+            }
+        } differentiablePullback: {
+            { upstream, needed, _ in
+                var start = 0
+                return lengths.enumerated().map { position, length in
+                    defer { start += length }
+                    return needed[position] ? upstream.slice(alongAxis: axis, start..<(start + length)) : nil
                 }
             }
         }
