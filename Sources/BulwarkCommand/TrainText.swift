@@ -146,8 +146,8 @@ struct TrainText: ParsableCommand {
     @Option(help: "TextCNN, BiLSTM and Transformer dropout probability before the output layer.")
     var dropout: Float = 0.5
 
-    @Option(help: "Words seen fewer times in the training split map to <unk>.")
-    var minimumFrequency: Int = 1
+    @Option(help: "Words seen fewer times in the training split map to <unk>; 2 by default, so that <unk>, which every word unseen in training maps to, is itself trained.")
+    var minimumFrequency: Int = 2
 
     @Option(help: "At most this many vocabulary entries (<pad> and <unk> included).")
     var maximumVocabulary: Int?
@@ -164,8 +164,10 @@ struct TrainText: ParsableCommand {
     @Option(help: "Examples per batch.")
     var batchSize: Int = 50
 
-    @Option(help: "Adam's learning rate.")
-    var learningRate: Float = 1e-3
+    @Option(help: "Adam's learning rate; default 2e-3 (1e-3 for transformer).")
+    var learningRate: Float?
+
+    var resolvedLearningRate: Float { learningRate ?? (model == .transformer ? 1e-3 : 2e-3) }
 
     @Option(help: "PGD steps of the per-epoch robust evaluation at ε (step 2.5ε/steps); 0 for clean only.")
     var validationSteps: Int = 0
@@ -188,7 +190,7 @@ struct TrainText: ParsableCommand {
         try require(epochs >= 1, "--epochs must be at least 1")
         try require(batchSize >= 1, "--batch-size must be at least 1")
         try require(steps >= 1, "--steps must be at least 1")
-        try require(learningRate > 0 && learningRate.isFinite, "--learning-rate must be positive")
+        if let learningRate { try require(learningRate > 0 && learningRate.isFinite, "--learning-rate must be positive") }
         try require(epsilon >= 0 && epsilon.isFinite, "--epsilon must be non-negative")
         try require(method == .standard || epsilon > 0, "--method \(method.rawValue) needs --epsilon > 0")
         try require(embeddingDimension >= 1 && filters >= 1 && hiddenSize >= 1, "--embedding-dimension, --filters and --hidden-size must be positive")
@@ -237,7 +239,7 @@ struct TrainText: ParsableCommand {
 
         var configuration: [String: String] = [
             "task": "text", "dataset": data.dataset.rawValue, "architecture": model.rawValue, "method": method.rawValue,
-            "epochs": String(epochs), "batch_size": String(batchSize), "optimizer": "adam", "learning_rate": String(learningRate),
+            "epochs": String(epochs), "batch_size": String(batchSize), "optimizer": "adam", "learning_rate": String(resolvedLearningRate),
             "seed": String(seed), "train_count": String(training.count), "evaluation_count": String(evaluation.count),
             "vocabulary_size": String(vocabulary.count), "class_names": encode(trainingText.classNames),
             "model_configuration": encode(modelConfiguration), "bulwark_version": toolVersion,
@@ -262,12 +264,12 @@ struct TrainText: ParsableCommand {
             + "evaluating on \(evaluation.count), method \(method.rawValue)" + (method == .standard ? "" : ", ε = \(epsilon)") + ", seed \(seed)")
         let metadata = ["configuration": encode(configuration), "seed": String(seed)]
         let minimumLength = model == .textcnn ? (parsedWidths.max() ?? 1) : 1
-        let optimizer = Adam(learningRate: learningRate)
+        let optimizer = Adam(learningRate: resolvedLearningRate)
 
         func fit<Model: TextClassifier, Method: TextTrainingMethod>(_ network: Model, _ trainingMethod: Method) throws -> [EpochMetrics] {
             var network = network
             var trainer = TextTrainer(
-                method: trainingMethod, optimizer: optimizer, schedule: .constant(learningRate), epochs: epochs,
+                method: trainingMethod, optimizer: optimizer, schedule: .constant(resolvedLearningRate), epochs: epochs,
                 batchSize: batchSize, cleanWarmupEpochs: cleanWarmupEpochs, minimumLength: minimumLength, bucketed: !noBucketing, validationAttack: validationAttack,
                 outputDirectory: out, architectureName: "text-" + model.rawValue, metadata: metadata)
             return try trainer.fit(&network, on: training, validation: evaluation, using: &generator) { event in
