@@ -64,7 +64,7 @@ struct TextDataOptions: ParsableArguments {
 }
 
 extension TextDatasetName: ExpressibleByArgument {}
-extension EmbeddingFGM.Site: ExpressibleByArgument {}
+extension PerturbationSite: ExpressibleByArgument {}
 
 /// `bulwark train --task text`: trains a text classifier, optionally with embedding-space
 /// adversarial training.
@@ -77,7 +77,8 @@ struct TrainText: ParsableCommand {
             evaluation split (SST-2 dev, the held-out 10% of MR, the TREC and AG News test files, \
             dev or test of generic files) after every epoch. Writes OUT/model.safetensors, \
             OUT/best.safetensors, OUT/metrics.jsonl, OUT/vocabulary.txt and OUT/run.json. ε is an \
-            L2 radius per example over the embedded sequence (real tokens only), in embedding units.
+            L2 radius per example over the embedded sequence (real tokens only), in embedding units; \
+            with --perturbation-site matrix, over the whole embedding matrix (Frobenius norm).
             Example:
               bulwark train --task text --dataset sst2 --data-dir data/sst2 --model textcnn --method fgm --epsilon 1 --epochs 2
             """)
@@ -91,10 +92,10 @@ struct TrainText: ParsableCommand {
     @Option(help: "bag (mean of embeddings, linear), textcnn (Kim 2014), bilstm (bidirectional LSTM, final states) or transformer (post-norm encoder, learned positions, masked mean).")
     var model: TextArchitecture = .textcnn
 
-    @Option(help: "standard, fgm (Miyato et al. 2017: clean + adversarial loss), pgd (K steps on the embeddings, adversarial loss), freelb (Zhu et al. 2020: K ascent steps, parameter gradients averaged over them) vat (virtual adversarial training, Miyato et al. 2017: label-free KL term) or smart (Jiang et al. 2020's smoothness regularizer: symmetric KL at a K-step ascent point; no Bregman proximal step).")
+    @Option(help: "standard, fgm (Miyato et al. 2017: clean + adversarial loss), pgd (K steps on the embeddings, adversarial loss), freelb (Zhu et al. 2020: K ascent steps, parameter gradients averaged over them) vat (virtual adversarial training, Miyato et al. 2017: label-free KL term) or smart (Jiang et al. 2020: symmetric-KL smoothness regularizer at a K-step ascent point, optimized with the momentum Bregman proximal point method).")
     var method: Method = .standard
 
-    @Option(help: "The L2 radius ε of the perturbation of each example's embedded sequence.")
+    @Option(help: "The L2 radius ε of the perturbation of each example's embedded sequence (of the embedding matrix with --perturbation-site matrix).")
     var epsilon: Float = 1
 
     @Option(help: "PGD, FreeLB and SMART ascent steps K.")
@@ -103,8 +104,14 @@ struct TrainText: ParsableCommand {
     @Option(help: "PGD, FreeLB and SMART step size α; default 2.5ε/steps.")
     var stepSize: Float?
 
-    @Option(help: "Where FGM adds its perturbation: sequence (each example's embedded sequence, per-example norm, as Miyato et al.) or matrix (the shared embedding matrix, Frobenius norm, as popular FGM helpers).")
-    var perturbationSite: EmbeddingFGM.Site = .embeddedSequence
+    @Option(help: "Where FGM, PGD and FreeLB add their perturbation: sequence (each example's embedded sequence, ε per example, as the papers) or matrix (the shared embedding matrix, ε over the whole matrix, as popular FGM/PGD helper classes).")
+    var perturbationSite: PerturbationSite = .embeddedSequence
+
+    @Option(help: "SMART's weight μ of the Bregman proximal term (symmetric KL to the predictions of the slowly moving weights θ̃); 0 turns the proximal point off.")
+    var proximalWeight: Float = 1
+
+    @Option(help: "SMART's momentum β of the proximal point: θ̃ ← (1 − β)θ + βθ̃ after every step.")
+    var proximalMomentum: Float = 0.99
 
     @Option(help: "VAT power iterations.")
     var powerIterations: Int = 1
@@ -139,8 +146,8 @@ struct TrainText: ParsableCommand {
     @Option(help: "TextCNN, BiLSTM and Transformer dropout probability before the output layer.")
     var dropout: Float = 0.5
 
-    @Option(help: "Words seen fewer times in the training split map to <unk>.")
-    var minimumFrequency: Int = 1
+    @Option(help: "Words seen fewer times in the training split map to <unk>; 2 by default, so that <unk>, which every word unseen in training maps to, is itself trained.")
+    var minimumFrequency: Int = 2
 
     @Option(help: "At most this many vocabulary entries (<pad> and <unk> included).")
     var maximumVocabulary: Int?
@@ -157,8 +164,10 @@ struct TrainText: ParsableCommand {
     @Option(help: "Examples per batch.")
     var batchSize: Int = 50
 
-    @Option(help: "Adam's learning rate.")
-    var learningRate: Float = 1e-3
+    @Option(help: "Adam's learning rate; default 2e-3 (1e-3 for transformer).")
+    var learningRate: Float?
+
+    var resolvedLearningRate: Float { learningRate ?? (model == .transformer ? 1e-3 : 2e-3) }
 
     @Option(help: "PGD steps of the per-epoch robust evaluation at ε (step 2.5ε/steps); 0 for clean only.")
     var validationSteps: Int = 0
@@ -181,7 +190,7 @@ struct TrainText: ParsableCommand {
         try require(epochs >= 1, "--epochs must be at least 1")
         try require(batchSize >= 1, "--batch-size must be at least 1")
         try require(steps >= 1, "--steps must be at least 1")
-        try require(learningRate > 0 && learningRate.isFinite, "--learning-rate must be positive")
+        if let learningRate { try require(learningRate > 0 && learningRate.isFinite, "--learning-rate must be positive") }
         try require(epsilon >= 0 && epsilon.isFinite, "--epsilon must be non-negative")
         try require(method == .standard || epsilon > 0, "--method \(method.rawValue) needs --epsilon > 0")
         try require(embeddingDimension >= 1 && filters >= 1 && hiddenSize >= 1, "--embedding-dimension, --filters and --hidden-size must be positive")
@@ -197,7 +206,10 @@ struct TrainText: ParsableCommand {
         if let stepSize { try require(stepSize > 0, "--step-size must be positive") }
         try require(powerIterations >= 1, "--power-iterations must be at least 1")
         try require(cleanWarmupEpochs >= 0 && cleanWarmupEpochs <= epochs, "--clean-warmup-epochs must be between 0 and --epochs")
-        try require(perturbationSite == .embeddedSequence || method == .fgm, "--perturbation-site matrix is implemented for --method fgm only")
+        try require(perturbationSite == .embeddedSequence || [.fgm, .pgd, .freelb].contains(method),
+                    "--perturbation-site matrix applies to --method fgm, pgd and freelb, not \(method.rawValue)")
+        try require(proximalWeight >= 0 && proximalWeight.isFinite, "--proximal-weight must be non-negative")
+        try require(proximalMomentum >= 0 && proximalMomentum < 1, "--proximal-momentum must be in [0, 1)")
         try require(initialMagnitude >= 0 && initialMagnitude.isFinite, "--initial-magnitude must be non-negative")
         try require(validationSteps >= 0, "--validation-steps must be non-negative")
     }
@@ -227,7 +239,7 @@ struct TrainText: ParsableCommand {
 
         var configuration: [String: String] = [
             "task": "text", "dataset": data.dataset.rawValue, "architecture": model.rawValue, "method": method.rawValue,
-            "epochs": String(epochs), "batch_size": String(batchSize), "optimizer": "adam", "learning_rate": String(learningRate),
+            "epochs": String(epochs), "batch_size": String(batchSize), "optimizer": "adam", "learning_rate": String(resolvedLearningRate),
             "seed": String(seed), "train_count": String(training.count), "evaluation_count": String(evaluation.count),
             "vocabulary_size": String(vocabulary.count), "class_names": encode(trainingText.classNames),
             "model_configuration": encode(modelConfiguration), "bulwark_version": toolVersion,
@@ -236,7 +248,8 @@ struct TrainText: ParsableCommand {
         if method == .pgd || method == .freelb || method == .smart { configuration["steps"] = String(steps); configuration["step_size"] = String(resolvedStepSize) }
         if method == .freelb { configuration["initial_magnitude"] = String(initialMagnitude) }
         if method == .vat { configuration["power_iterations"] = String(powerIterations) }
-        if method == .fgm { configuration["perturbation_site"] = perturbationSite.rawValue }
+        if [.fgm, .pgd, .freelb].contains(method) { configuration["perturbation_site"] = perturbationSite.rawValue }
+        if method == .smart { configuration["proximal_weight"] = String(proximalWeight); configuration["proximal_momentum"] = String(proximalMomentum) }
         if cleanWarmupEpochs > 0 { configuration["clean_warmup_epochs"] = String(cleanWarmupEpochs) }
         if data.dataset == .mr { configuration["split_seed"] = String(data.splitSeed) }
         try createDirectory(out)
@@ -251,12 +264,12 @@ struct TrainText: ParsableCommand {
             + "evaluating on \(evaluation.count), method \(method.rawValue)" + (method == .standard ? "" : ", ε = \(epsilon)") + ", seed \(seed)")
         let metadata = ["configuration": encode(configuration), "seed": String(seed)]
         let minimumLength = model == .textcnn ? (parsedWidths.max() ?? 1) : 1
-        let optimizer = Adam(learningRate: learningRate)
+        let optimizer = Adam(learningRate: resolvedLearningRate)
 
         func fit<Model: TextClassifier, Method: TextTrainingMethod>(_ network: Model, _ trainingMethod: Method) throws -> [EpochMetrics] {
             var network = network
             var trainer = TextTrainer(
-                method: trainingMethod, optimizer: optimizer, schedule: .constant(learningRate), epochs: epochs,
+                method: trainingMethod, optimizer: optimizer, schedule: .constant(resolvedLearningRate), epochs: epochs,
                 batchSize: batchSize, cleanWarmupEpochs: cleanWarmupEpochs, minimumLength: minimumLength, bucketed: !noBucketing, validationAttack: validationAttack,
                 outputDirectory: out, architectureName: "text-" + model.rawValue, metadata: metadata)
             return try trainer.fit(&network, on: training, validation: evaluation, using: &generator) { event in
@@ -280,10 +293,13 @@ struct TrainText: ParsableCommand {
             switch method {
             case .standard: try fit(network, StandardTraining())
             case .fgm: try fit(network, EmbeddingFGM(threatModel: threatModel, site: perturbationSite))
-            case .pgd: try fit(network, EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: threatModel, steps: steps, stepSize: resolvedStepSize)))
-            case .smart: try fit(network, SMART(threatModel: threatModel, steps: steps, stepSize: resolvedStepSize))
+            case .pgd: try fit(network, EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: threatModel, steps: steps, stepSize: resolvedStepSize),
+                                                             site: perturbationSite))
+            case .smart: try fit(network, SMART(threatModel: threatModel, steps: steps, stepSize: resolvedStepSize,
+                                                proximalWeight: proximalWeight, momentum: proximalMomentum))
             case .vat: try fit(network, VirtualAdversarialTraining(threatModel: threatModel, powerIterations: powerIterations))
-            case .freelb: try fit(network, FreeLB(steps: steps, stepSize: resolvedStepSize, initialMagnitude: initialMagnitude, maximumNorm: epsilon))
+            case .freelb: try fit(network, FreeLB(steps: steps, stepSize: resolvedStepSize, initialMagnitude: initialMagnitude, maximumNorm: epsilon,
+                                                  site: perturbationSite))
             }
         }
         let history = try fit(network)

@@ -13,22 +13,58 @@ import BulwarkNN
 /// `attack.stepSize`, radius `ε`, per-example L2 over real tokens only, padding never
 /// perturbed), run in the model's current mode; the weights then descend the loss at `X + δ_K`
 /// (plus the clean loss when ``includesCleanLoss``).
+///
+/// With ``PerturbationSite/embeddingMatrix`` the same ascent runs on a perturbation `r` of the
+/// shared embedding matrix `W` instead, as popular PGD helper classes do: from `r₀` (zero, or
+/// a random start on the rows of the batch's tokens), `K` times
+/// `r ← Π_ε(r + α · G/‖G‖_F)` with `G = ∇_W L(f_{W + r}(x), y)` of the batch's mean loss and
+/// `Π_ε` the projection onto the Frobenius ball of radius ε over the whole matrix; the
+/// weights then descend the loss at `W + r_K`. Only rows of tokens in the batch are ever
+/// perturbed (`G` is zero elsewhere), and the matrix the optimizer updates is the unperturbed
+/// one: the perturbation is never written into the model.
 public struct EmbeddingPGDTraining: TextTrainingMethod {
     public var name: String { "pgd" }
     /// The inner attack.
     public var attack: EmbeddingPGD
     /// Whether the clean loss is added to the adversarial loss.
     public var includesCleanLoss: Bool
+    /// Where the perturbation is added; ``attack``'s ε is per example on the embedded sequence
+    /// and over the whole matrix on the embedding matrix.
+    public var site: PerturbationSite
 
     /// Creates the method.
-    public init(attack: EmbeddingPGD, includesCleanLoss: Bool = false) {
+    public init(attack: EmbeddingPGD, includesCleanLoss: Bool = false, site: PerturbationSite = .embeddedSequence) {
         self.attack = attack
         self.includesCleanLoss = includesCleanLoss
+        self.site = site
+    }
+
+    /// The perturbation `r_K` `[vocabularySize, dimension]` of the embedding matrix for
+    /// `tokens`, computed in the model's current mode; `‖r_K‖_F ≤ ε` and `r_K` is zero outside
+    /// the rows of `tokens`' real tokens.
+    public func matrixPerturbation<Model: TextClassifier, G: RandomNumberGenerator>(
+        for tokens: Tensor, labels: [Int32], against model: inout Model, using generator: inout G
+    ) -> Tensor {
+        let ball = EmbeddingMatrixBall(epsilon: attack.threatModel.epsilon)
+        let shape = model.embedding.weight.shape
+        var perturbation = attack.randomStart
+            ? ball.randomStart(shape: shape, tokens: tokens, using: &generator)
+            : Tensor(zeros: shape)
+        for _ in 0..<attack.steps {
+            let gradient = model.embeddingMatrixGradient(tokens: tokens, labels: labels, perturbation: perturbation)
+            perturbation = ball.project(perturbation + attack.stepSize * ball.steepestAscent(along: gradient))
+        }
+        return perturbation
     }
 
     public func step<Model: TextClassifier, Opt: Optimizer, G: RandomNumberGenerator>(
         _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
     ) -> StepMetrics {
+        if site == .embeddingMatrix {
+            let perturbation = matrixPerturbation(for: batch.inputs, labels: batch.labels, against: &model, using: &generator)
+            return descendPerturbingMatrix(&model, optimizer: &optimizer, tokens: batch.inputs, labels: batch.labels,
+                                           perturbation: perturbation, includesCleanLoss: includesCleanLoss)
+        }
         let perturbation = attack.perturbation(for: batch.inputs, labels: batch.labels, against: &model, using: &generator)
         return descend(&model, optimizer: &optimizer, tokens: batch.inputs, labels: batch.labels,
                        perturbation: perturbation, includesCleanLoss: includesCleanLoss)

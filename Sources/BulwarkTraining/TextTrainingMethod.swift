@@ -13,8 +13,9 @@ public protocol TextTrainingMethod: Sendable {
     var name: String { get }
 
     /// Updates `model` with `optimizer` on `batch`, drawing every random choice from
-    /// `generator`, and reports the batch's loss and accuracy.
-    func step<Model: TextClassifier, Opt: Optimizer, G: RandomNumberGenerator>(
+    /// `generator`, and reports the batch's loss and accuracy. `mutating` for methods that keep
+    /// state across steps (``SMART``'s proximal point θ̃).
+    mutating func step<Model: TextClassifier, Opt: Optimizer, G: RandomNumberGenerator>(
         _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
     ) -> StepMetrics
 }

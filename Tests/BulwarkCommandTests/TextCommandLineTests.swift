@@ -115,22 +115,42 @@ extension TextCommandLineTests {
 }
 
 extension TextCommandLineTests {
-    @Test func matrixFGMWithWarmupTrainsAndTheMatrixSiteIsFGMOnly() throws {
-        let run = directory + "/run-matrix"
-        let result = try bulwark([
-            "train", "--task", "text", "--dataset", "tsv", "--data-dir", directory + "/data", "--model", "bag",
-            "--method", "fgm", "--perturbation-site", "matrix", "--clean-warmup-epochs", "1", "--epsilon", "0.5",
-            "--epochs", "3", "--batch-size", "20", "--learning-rate", "0.02", "--embedding-dimension", "8", "--out", run, "--quiet",
-        ])
-        #expect(result.status == 0, "\(result.error)")
-        let configuration = try String(contentsOfFile: run + "/run.json", encoding: .utf8)
-        #expect(configuration.contains("\"perturbation_site\" : \"matrix\"") && configuration.contains("\"clean_warmup_epochs\" : \"1\""), "\(configuration)")
+    @Test func matrixSiteTrainsWithFGMAndFreeLBAndIsRejectedForOtherMethods() throws {
+        for method in ["fgm", "freelb"] {
+            let run = directory + "/run-matrix-" + method
+            let result = try bulwark([
+                "train", "--task", "text", "--dataset", "tsv", "--data-dir", directory + "/data", "--model", "bag",
+                "--method", method, "--perturbation-site", "matrix", "--clean-warmup-epochs", "1", "--epsilon", "0.5",
+                "--epochs", "3", "--batch-size", "20", "--learning-rate", "0.02", "--embedding-dimension", "8", "--out", run, "--quiet",
+            ])
+            #expect(result.status == 0, "\(result.error)")
+            let configuration = try String(contentsOfFile: run + "/run.json", encoding: .utf8)
+            #expect(configuration.contains("\"perturbation_site\" : \"matrix\"") && configuration.contains("\"clean_warmup_epochs\" : \"1\""), "\(configuration)")
+        }
         let rejected = try bulwark([
-            "train", "--task", "text", "--dataset", "tsv", "--data-dir", directory + "/data", "--method", "pgd",
+            "train", "--task", "text", "--dataset", "tsv", "--data-dir", directory + "/data", "--method", "vat",
             "--perturbation-site", "matrix", "--out", directory + "/never",
         ])
         #expect(rejected.status != 0)
-        #expect(rejected.error.contains("fgm only"), "\(rejected.error)")
+        #expect(rejected.error.contains("fgm, pgd and freelb"), "\(rejected.error)")
+    }
+
+    @Test func smartRecordsItsProximalPointSettings() throws {
+        let run = directory + "/run-smart"
+        let result = try bulwark([
+            "train", "--task", "text", "--dataset", "tsv", "--data-dir", directory + "/data", "--model", "bag", "--method", "smart",
+            "--epsilon", "0.5", "--steps", "1", "--proximal-weight", "2", "--proximal-momentum", "0.9",
+            "--epochs", "2", "--batch-size", "20", "--learning-rate", "0.02", "--embedding-dimension", "8", "--out", run, "--quiet",
+        ])
+        #expect(result.status == 0, "\(result.error)")
+        let configuration = try String(contentsOfFile: run + "/run.json", encoding: .utf8)
+        #expect(configuration.contains("\"proximal_weight\" : \"2.0\"") && configuration.contains("\"proximal_momentum\" : \"0.9\""), "\(configuration)")
+        let rejected = try bulwark([
+            "train", "--task", "text", "--dataset", "tsv", "--data-dir", directory + "/data", "--method", "smart",
+            "--proximal-momentum", "1", "--out", directory + "/never",
+        ])
+        #expect(rejected.status != 0)
+        #expect(rejected.error.contains("--proximal-momentum"), "\(rejected.error)")
     }
 }
 

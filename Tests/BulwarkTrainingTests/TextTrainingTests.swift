@@ -39,7 +39,7 @@ private func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
         }
     }
 
-    @Test(arguments: ["standard", "fgm", "fgm-matrix", "pgd", "freelb", "vat", "smart"])
+    @Test(arguments: ["standard", "fgm", "fgm-matrix", "pgd", "pgd-matrix", "freelb", "freelb-matrix", "vat", "smart", "smart-regularizer-only"])
     func methodsLearnTheSyntheticTask(_ name: String) throws {
         let threatModel = EmbeddingThreatModel(epsilon: 0.5)
         let history: [EpochMetrics]
@@ -48,8 +48,11 @@ private func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
         case "vat": history = try train(VirtualAdversarialTraining(threatModel: threatModel)).1
         case "smart": history = try train(SMART(threatModel: threatModel, stepSize: 0.25)).1
         case "fgm-matrix": history = try train(EmbeddingFGM(threatModel: threatModel, site: .embeddingMatrix)).1
+        case "smart-regularizer-only": history = try train(SMART(threatModel: threatModel, stepSize: 0.25, proximalWeight: 0)).1
         case "pgd": history = try train(EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: threatModel, steps: 3, stepSize: 0.25))).1
+        case "pgd-matrix": history = try train(EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: threatModel, steps: 3, stepSize: 0.25), site: .embeddingMatrix)).1
         case "freelb": history = try train(FreeLB(steps: 3, stepSize: 0.25, initialMagnitude: 0.1, maximumNorm: 0.5)).1
+        case "freelb-matrix": history = try train(FreeLB(steps: 3, stepSize: 0.25, initialMagnitude: 0.1, maximumNorm: 0.5, site: .embeddingMatrix)).1
         default: history = try train(StandardTraining()).1
         }
         let last = try #require(history.last)
@@ -256,6 +259,185 @@ private struct CountingClassifier: TextClassifier {
                 #expect(values[(position * 6)..<(position * 6 + 6)].allSatisfy { $0 == 0 })
             }
         }
+    }
+}
+
+@Suite struct EmbeddingMatrixSiteTests {
+    let batch = syntheticText(count: 16, seed: 5).batches(ofSize: 16, minimumLength: 3)[0]
+    let vocabularySize = 30
+    let dimension = 6
+
+    func model() -> TextCNN {
+        var generator = SplitMix64(seed: 6)
+        return TextCNN(vocabularySize: vocabularySize, dimension: dimension, classCount: 2, widths: [2, 3], filters: 4, dropoutProbability: 0.3, using: &generator)
+    }
+
+    var presentRows: Set<Int> { Set(batch.inputs.array.map { Int($0) }).subtracting([0]) }
+
+    func rows(_ matrix: Tensor) -> [[Float]] {
+        let values = matrix.array
+        return (0..<vocabularySize).map { Array(values[($0 * dimension)..<(($0 + 1) * dimension)]) }
+    }
+
+    /// The matrix perturbations each method uses on `batch` (all of FreeLB's K iterates).
+    func perturbations(_ name: String, epsilon: Float) -> [Tensor] {
+        var network = model()
+        var generator = SplitMix64(seed: 7)
+        let threatModel = EmbeddingThreatModel(epsilon: epsilon)
+        switch name {
+        case "fgm":
+            return [EmbeddingFGM(threatModel: threatModel, site: .embeddingMatrix).matrixPerturbation(for: batch.inputs, labels: batch.labels, against: &network)]
+        case "pgd", "pgd-random":
+            let attack = EmbeddingPGD(threatModel: threatModel, steps: 4, stepSize: epsilon / 2, randomStart: name == "pgd-random")
+            return [EmbeddingPGDTraining(attack: attack, site: .embeddingMatrix).matrixPerturbation(for: batch.inputs, labels: batch.labels, against: &network, using: &generator)]
+        default:
+            return FreeLB(steps: 4, stepSize: epsilon / 2, initialMagnitude: epsilon / 4, maximumNorm: epsilon, site: .embeddingMatrix)
+                .ascend(network, tokens: batch.inputs, labels: batch.labels, using: &generator).perturbations
+        }
+    }
+
+    @Test(arguments: ["fgm", "pgd", "pgd-random", "freelb"])
+    func perturbationTouchesOnlyRowsOfTheBatchsTokensWithinEpsilon(_ name: String) {
+        let epsilon: Float = 0.8
+        let all = perturbations(name, epsilon: epsilon)
+        #expect(presentRows.count < vocabularySize - 1, "some tokens must be absent for the test to mean anything")
+        for perturbation in all {
+            #expect(perturbation.shape == [vocabularySize, dimension])
+            let norm = perturbation.array.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            #expect(norm <= Double(epsilon) + 1e-5, "\(name): ‖r‖_F = \(norm)")
+            for (row, values) in rows(perturbation).enumerated() where !presentRows.contains(row) {
+                #expect(values.allSatisfy { $0 == 0 }, "\(name): row \(row) is not in the batch")
+            }
+        }
+        let last = all[all.count - 1]
+        let norm = last.array.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        #expect(Swift.abs(norm - Double(epsilon)) < 1e-4, "\(name) should reach the boundary: \(norm)")
+        #expect(rows(last).enumerated().filter { presentRows.contains($0.offset) && $0.element.contains { $0 != 0 } }.count == presentRows.count)
+    }
+
+    func step(_ name: String, learningRate: Float) -> (before: TextCNN, after: TextCNN) {
+        let before = model()
+        var after = before
+        var optimizer = SGD(learningRate: learningRate)
+        var generator = SplitMix64(seed: 7)
+        let threatModel = EmbeddingThreatModel(epsilon: 0.8)
+        switch name {
+        case "fgm": _ = EmbeddingFGM(threatModel: threatModel, site: .embeddingMatrix).step(&after, optimizer: &optimizer, on: batch, using: &generator)
+        case "pgd": _ = EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: threatModel, steps: 3, stepSize: 0.4), includesCleanLoss: true, site: .embeddingMatrix)
+            .step(&after, optimizer: &optimizer, on: batch, using: &generator)
+        default: _ = FreeLB(steps: 3, stepSize: 0.4, initialMagnitude: 0.2, maximumNorm: 0.8, site: .embeddingMatrix).step(&after, optimizer: &optimizer, on: batch, using: &generator)
+        }
+        return (before, after)
+    }
+
+    @Test(arguments: ["fgm", "pgd", "freelb"])
+    func theMatrixIsRestoredExactlyAndOnlyTheBatchsRowsLearn(_ name: String) {
+        // With a learning rate of 0 the step must leave every weight exactly as it was: the
+        // perturbation never stays in the matrix.
+        let frozen = step(name, learningRate: 0)
+        #expect(frozen.after.parameters == frozen.before.parameters)
+        // With SGD, rows of tokens outside the batch have no gradient and must not move.
+        let (before, after) = step(name, learningRate: 0.1)
+        let (old, new) = (rows(before.embedding.weight), rows(after.embedding.weight))
+        for row in 0..<vocabularySize {
+            if presentRows.contains(row) { #expect(old[row] != new[row], "\(name): row \(row) is in the batch") } else { #expect(old[row] == new[row], "\(name): row \(row)") }
+        }
+        #expect(after.fc.weight != before.fc.weight)
+    }
+}
+
+@Suite struct SMARTProximalPointTests {
+    let batch = syntheticText(count: 12, seed: 9).batches(ofSize: 12, minimumLength: 3)[0]
+
+    func model(seed: UInt64, dropout: Float = 0.5) -> TextCNN {
+        var generator = SplitMix64(seed: seed)
+        return TextCNN(vocabularySize: 30, dimension: 6, classCount: 3, widths: [2, 3], filters: 4, dropoutProbability: dropout, using: &generator)
+    }
+
+    func smart() -> SMART { SMART(threatModel: EmbeddingThreatModel(epsilon: 0.5), steps: 2, stepSize: 0.3, proximalWeight: 1, momentum: 0.9) }
+
+    @Test func penaltyIsTheSymmetricKLBetweenTheModelAndItsProximalPoint() throws {
+        var current = model(seed: 1).with(mode: .inference)
+        var anchor = model(seed: 2).with(mode: .inference)
+        var method = smart()
+        method.proximalPoint = anchor.parameters
+        let value = try #require(method.bregmanDivergence(of: current, on: batch.inputs)).scalar
+        // Independently: Σ_k p log(p/q) + q log(q/p) per example from the two models' logits, in Float64.
+        func probabilities(_ logits: Tensor) -> [[Double]] {
+            let values = logits.array.map(Double.init)
+            return (0..<logits.shape[0]).map { row in
+                let slice = values[(row * 3)..<(row * 3 + 3)]
+                let largest = slice.max() ?? 0
+                let exponentials = slice.map { Foundation.exp($0 - largest) }
+                let total = exponentials.reduce(0, +)
+                return exponentials.map { $0 / total }
+            }
+        }
+        let p = probabilities(current(batch.inputs)), q = probabilities(anchor(batch.inputs))
+        var total = 0.0
+        for (pRow, qRow) in zip(p, q) {
+            for (pk, qk) in zip(pRow, qRow) {
+                let forward: Double = pk * Foundation.log(pk / qk)
+                let backward: Double = qk * Foundation.log(qk / pk)
+                total += forward + backward
+            }
+        }
+        let expected = total / Double(p.count)
+        #expect(expected > 1e-3, "the two models must disagree for the test to mean anything")
+        #expect(Swift.abs(Double(value) - expected) <= 1e-5 * Swift.max(1, expected), "\(value) vs \(expected)")
+    }
+
+    @Test func penaltyIsZeroAtTheProximalPointEvenWithDropout() throws {
+        let current = model(seed: 1)  // training mode, dropout 0.5: both passes draw the same masks
+        var method = smart()
+        method.proximalPoint = current.parameters
+        #expect(try #require(method.bregmanDivergence(of: current, on: batch.inputs)).scalar == 0)
+        #expect(SMART(threatModel: EmbeddingThreatModel(epsilon: 0.5), stepSize: 0.3).bregmanDivergence(of: current, on: batch.inputs) == nil)
+    }
+
+    @Test func penaltyGradientMatchesFiniteDifferences() {
+        let logits = seededTensor([4, 3], seed: 3), proximal = seededTensor([4, 3], seed: 4)
+        expectGradientMatchesFiniteDifferences(at: [logits]) { SMART.bregmanDivergence(logits: $0[0], proximalLogits: proximal, reduction: .none) }
+    }
+
+    @Test func proximalPointStartsAtTheFirstWeightsAndMovesByExactlyTheMomentumRule() {
+        let start = model(seed: 1)
+        var network = start
+        var method = smart()
+        var optimizer = SGD(learningRate: 0.1)
+        var generator = SplitMix64(seed: 2)
+        _ = method.step(&network, optimizer: &optimizer, on: batch, using: &generator)
+        let beta: Float = 0.9
+        func expectMoved(from anchor: [String: Tensor], to weights: [String: Tensor], _ point: [String: Tensor]?) {
+            #expect(point?.keys.sorted() == weights.keys.sorted())
+            for (path, weight) in weights {
+                let expected = zip(weight.array, anchor[path]?.array ?? []).map { (1 - beta) * $0 + beta * $1 }
+                #expect(point?[path]?.array == expected, "\(path)")
+            }
+        }
+        // θ̃₁ = θ₀, then θ̃₂ = (1 − β)θ₁ + βθ̃₁.
+        #expect(network.parameters != start.parameters)
+        expectMoved(from: start.parameters, to: network.parameters, method.proximalPoint)
+        let anchor = method.proximalPoint ?? [:]
+        _ = method.step(&network, optimizer: &optimizer, on: batch, using: &generator)
+        expectMoved(from: anchor, to: network.parameters, method.proximalPoint)
+    }
+
+    @Test func theProximalTermHoldsTheWeightsNearTheProximalPoint() {
+        // From the same start and batches, a large μ keeps the predictions closer to θ̃ = θ₀.
+        let start = model(seed: 1, dropout: 0)
+        func divergenceAfterTraining(proximalWeight: Float) -> Float {
+            var network = start
+            var method = SMART(threatModel: EmbeddingThreatModel(epsilon: 0.5), stepSize: 0.5, proximalWeight: proximalWeight, momentum: 0.999)
+            var optimizer = Adam(learningRate: 0.05)
+            var generator = SplitMix64(seed: 3)
+            for _ in 0..<5 { _ = method.step(&network, optimizer: &optimizer, on: batch, using: &generator) }
+            var anchor = method
+            anchor.proximalPoint = start.parameters
+            return anchor.bregmanDivergence(of: network, on: batch.inputs)?.scalar ?? .nan
+        }
+        let free = divergenceAfterTraining(proximalWeight: 0), held = divergenceAfterTraining(proximalWeight: 10)
+        #expect(held < free / 2, "μ = 10: \(held), μ = 0: \(free)")
     }
 }
 
