@@ -24,22 +24,7 @@ import Testing
     }
 
     private func bulwark(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("bulwark")
-        let candidates = [executable.path] + (Bundle.main.executableURL.map { [$0.deletingLastPathComponent().appendingPathComponent("bulwark").path] } ?? [])
-        guard let path = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: candidates.joined(separator: ", ")])
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let output = Pipe(), error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+        try runBulwark(arguments)
     }
 
     @Test(arguments: [("bag", "fgm"), ("textcnn", "pgd"), ("bag", "freelb"), ("bag", "vat"), ("bag", "smart"), ("bilstm", "standard"), ("transformer", "freelb")])
