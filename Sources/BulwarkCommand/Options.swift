@@ -109,7 +109,7 @@ enum AttackName: String, CaseIterable {
 
 /// The attacks' hyper-parameters, shared by `eval` and `attack`.
 struct AttackParameters: ParsableArguments {
-    @Option(help: "Steps of pgd, gradient-ascent, mi-fgsm (default 10 for it) and deepfool; of bim when --step-size is given.")
+    @Option(help: "Steps of pgd and gradient-ascent (default 20), mi-fgsm (default 10) and deepfool (at least 50); of bim when --step-size is given (else Kurakin et al.'s count).")
     var steps: Int?
 
     @Option(help: "Step size α of pgd and gradient-ascent (default 2.5ε/steps), mi-fgsm (default ε/steps) and bim (default 1/255 with Kurakin et al.'s step count). Fractions accepted.")
