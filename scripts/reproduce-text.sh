@@ -18,7 +18,7 @@
 # metrics.jsonl already holds all its epochs is not repeated, so an interrupted grid resumes
 # where it stopped. The table is also written to OUT/summary.md.
 # The epochs are few because the grid is 40 trainings: on the 2-core development machine one
-# SST-2 epoch of the four methods takes about 8 minutes per seed, one MR epoch about 2.5.
+# SST-2 epoch of the four methods took about 9 minutes per seed under load, one MR epoch about 1.2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-dependencies.sh
