@@ -20,27 +20,26 @@ import _TestSupport
         #expect(attack.steps == steps && attack.stepSize == schedule.stepSize)
     }
 
-    @Test func bimIsPGDFromTheCleanInput() {
-        let (model, data) = Self.trained
+    /// Both attacks' examples for the first 32 fixture images, each drawn with `seed`.
+    static func perturbed(_ first: any Attack, _ second: any Attack, seed: UInt64) -> (Tensor, Tensor) {
+        let (model, data) = trained
         let inputs = data.images.slice(alongAxis: 0, 0..<32)
         let labels = Array(data.labels[0..<32])
-        var first = SplitMix64(seed: 3), second = SplitMix64(seed: 3)
-        let bim = BIM(threatModel: .lInfinity(epsilon: 0.2)).perturb(inputs, labels: labels, against: model, using: &first)
-        let pgd = PGD(threatModel: .lInfinity(epsilon: 0.2), steps: 55, stepSize: 1 / 255, randomStart: false)
-            .perturb(inputs, labels: labels, against: model, using: &second)
+        var generators = (SplitMix64(seed: seed), SplitMix64(seed: seed))
+        return (first.perturb(inputs, labels: labels, against: model, using: &generators.0),
+                second.perturb(inputs, labels: labels, against: model, using: &generators.1))
+    }
+
+    @Test func bimIsPGDFromTheCleanInput() {
+        let (bim, pgd) = Self.perturbed(BIM(threatModel: .lInfinity(epsilon: 0.2)),
+                                        PGD(threatModel: .lInfinity(epsilon: 0.2), steps: 55, stepSize: 1 / 255, randomStart: false), seed: 3)
         #expect(BIM.schedule(for: .lInfinity(epsilon: 0.2)).steps == 55, "⌊min(51 + 4, 1.25 · 51)⌋")
         #expect(bim == pgd)
     }
 
     @Test func miFGSMWithoutMomentumIsTheIterativeSignMethod() {
-        let (model, data) = Self.trained
-        let inputs = data.images.slice(alongAxis: 0, 0..<32)
-        let labels = Array(data.labels[0..<32])
-        var first = SplitMix64(seed: 5), second = SplitMix64(seed: 5)
-        let momentumless = MIFGSM(threatModel: .lInfinity(epsilon: 0.3), decay: 0)
-            .perturb(inputs, labels: labels, against: model, using: &first)
-        let bim = BIM(threatModel: .lInfinity(epsilon: 0.3), steps: 10, stepSize: Float(0.3) / 10)
-            .perturb(inputs, labels: labels, against: model, using: &second)
+        let (momentumless, bim) = Self.perturbed(MIFGSM(threatModel: .lInfinity(epsilon: 0.3), decay: 0),
+                                                 BIM(threatModel: .lInfinity(epsilon: 0.3), steps: 10, stepSize: Float(0.3) / 10), seed: 5)
         #expect(momentumless == bim)
     }
 
@@ -83,12 +82,8 @@ import _TestSupport
     }
 
     @Test func momentumChangesTheResult() {
-        let (model, data) = Self.trained
-        let inputs = data.images.slice(alongAxis: 0, 0..<32)
-        let labels = Array(data.labels[0..<32])
-        var first = SplitMix64(seed: 9), second = SplitMix64(seed: 9)
-        let with = MIFGSM(threatModel: .lInfinity(epsilon: 0.3)).perturb(inputs, labels: labels, against: model, using: &first)
-        let without = MIFGSM(threatModel: .lInfinity(epsilon: 0.3), decay: 0).perturb(inputs, labels: labels, against: model, using: &second)
+        let (with, without) = Self.perturbed(MIFGSM(threatModel: .lInfinity(epsilon: 0.3)),
+                                             MIFGSM(threatModel: .lInfinity(epsilon: 0.3), decay: 0), seed: 9)
         #expect(with != without)
     }
 }
