@@ -144,6 +144,9 @@ package struct IterativeAttack {
     package var loss: AttackLoss
     package var objective: Objective
     package var direction: Direction
+    /// Whether a random start is clipped to the box before the first gradient (the default);
+    /// Wong et al.'s MNIST code takes it at the unclipped point. L∞ only.
+    package var clipsStart = true
 
     package init(
         threatModel: ThreatModel, steps: Int, stepSize: Float, randomStart: Bool, restarts: Int,
@@ -180,7 +183,12 @@ package struct IterativeAttack {
         var bestFooled = [Bool](repeating: false, count: labels.count)
         var bestLoss = [Float](repeating: -.infinity, count: labels.count)
         for _ in 0..<restarts {
-            var adversarial = randomStart ? threatModel.randomStart(around: original, using: &generator) : original
+            var adversarial = original
+            if randomStart {
+                adversarial = clipsStart
+                    ? threatModel.randomStart(around: original, using: &generator)
+                    : threatModel.unclippedRandomStart(around: original, using: &generator)
+            }
             var velocity: Tensor?
             for iteration in 0..<steps {
                 let (value, gradient) = valueWithGradient(at: adversarial) { x in

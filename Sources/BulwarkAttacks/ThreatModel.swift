@@ -128,6 +128,13 @@ public struct ThreatModel: Sendable, Equatable, Codable {
         })
     }
 
+    /// `original` plus uniform noise in [−ε, ε] per coordinate, not clipped to the box: the
+    /// start of Wong et al.'s MNIST Fast-AT code. L∞ only.
+    package func unclippedRandomStart<G: RandomNumberGenerator>(around original: Tensor, using generator: inout G) -> Tensor {
+        precondition(norm == .lInfinity, "an unclipped random start is defined for L∞ only")
+        return original.detached + Tensor(randomUniform: original.shape, in: -epsilon...epsilon, using: &generator)
+    }
+
     /// A random point of the ε-ball around `original`, clipped to the box: uniform per
     /// coordinate for L∞; uniform in the ball for L2 (a Gaussian direction scaled by
     /// ε·u^(1/d)).

@@ -38,21 +38,12 @@ public struct FastAdversarialTraining: TrainingMethod {
     public func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(
         _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
     ) -> StepMetrics {
-        if randomStart && !clipsStart {
-            let threatModel = threatModel.scaled(by: budgetScale)
-            let original = batch.inputs.detached
-            let start = original + Tensor(randomUniform: original.shape, in: -threatModel.epsilon...threatModel.epsilon, using: &generator)
-            var attacked = model
-            let slope = gradient(at: start) { x in
-                softmaxCrossEntropy(logits: attacked(x), labels: batch.labels, reduction: .none).sum()
-            }
-            let adversarial = threatModel.ascended(start, along: slope, stepSize: stepSize * (budgetScale ?? 1), around: original)
-            return descend(&model, optimizer: &optimizer, inputs: adversarial, labels: batch.labels)
-        }
-        let adversarial = IterativeAttack(
+        var attack = IterativeAttack(
             threatModel: threatModel.scaled(by: budgetScale), steps: 1, stepSize: stepSize * (budgetScale ?? 1), randomStart: randomStart, restarts: 1,
             loss: .crossEntropy, objective: .untargeted, direction: .steepestAscent
-        ).run(batch.inputs, labels: batch.labels, model: model, mode: model.mode, using: &generator)
+        )
+        attack.clipsStart = clipsStart
+        let adversarial = attack.run(batch.inputs, labels: batch.labels, model: model, mode: model.mode, using: &generator)
         return descend(&model, optimizer: &optimizer, inputs: adversarial, labels: batch.labels)
     }
 }
