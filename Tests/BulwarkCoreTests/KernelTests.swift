@@ -203,4 +203,49 @@ import _TestSupport
         #expect(a.array == [1, 2, 3])
         #expect(b.array == [1, 2, 2])
     }
+
+    /// The engine's worker pool runs every partition once, and the partitions are the same
+    /// whether the pool is free, busy with an enclosing call, or wanted by several threads at
+    /// once (a busy pool runs them on the caller), so results never depend on timing.
+    @Test func parallelPartitionsDoNotDependOnContention() {
+        let count = 10_000
+        /// Per-partition sums of a sequence whose floating-point sum depends on the grouping.
+        @Sendable func partialSums() -> [Float] {
+            var sums = [Float](repeating: .nan, count: 16)
+            sums.withUnsafeMutableBufferPointer { buffer in
+                let sums = UncheckedSendable(buffer)
+                let used = parallelPartitions(count, grain: 1) { worker, range in
+                    var total: Float = 0
+                    for i in range { total += 1 / Float(i + 1) }
+                    sums.value[worker] = total
+                }
+                #expect(used == min(workerCount, count))
+            }
+            return Array(sums.prefix(min(workerCount, count)))
+        }
+        let reference = partialSums()
+        #expect(reference.allSatisfy { !$0.isNaN })
+        var whole: Float = 0
+        for i in 0..<count { whole += 1 / Float(i + 1) }
+        #expect(abs(reference.reduce(0, +) - whole) < 1e-3)
+
+        // Nested: the inner calls find the pool busy.
+        var inner = [[Float]](repeating: [], count: 16)
+        inner.withUnsafeMutableBufferPointer { buffer in
+            let inner = UncheckedSendable(buffer)
+            parallelPartitions(workerCount, grain: 1) { worker, _ in inner.value[worker] = partialSums() }
+        }
+        #expect(inner.prefix(min(workerCount, count)).allSatisfy { $0 == reference })
+
+        // Several threads at once, many times over.
+        let threads = 6, rounds = 200
+        var mismatches = [Int](repeating: 0, count: threads)
+        mismatches.withUnsafeMutableBufferPointer { buffer in
+            let mismatches = UncheckedSendable(buffer)
+            DispatchQueue.concurrentPerform(iterations: threads) { thread in
+                for _ in 0..<rounds where partialSums() != reference { mismatches.value[thread] += 1 }
+            }
+        }
+        #expect(mismatches == [Int](repeating: 0, count: threads))
+    }
 }

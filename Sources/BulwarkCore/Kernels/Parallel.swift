@@ -1,4 +1,6 @@
 import Dispatch
+import Foundation
+import Synchronization
 
 /// The number of workers kernels split large work into: the machine's active cores.
 package let workerCount: Int = max(1, min(ProcessInfoCores.active, 16))
@@ -25,6 +27,11 @@ package func parallelChunks(_ count: Int, grain: Int, _ body: (Range<Int>) -> Vo
 /// Like ``parallelChunks(_:grain:_:)``, also passing each partition's index in
 /// `0..<partitions`; returns the number of partitions, so callers can keep per-worker
 /// partial results (`0` when `count` is 0).
+///
+/// The partitions depend only on `count`, `grain` and the number of cores, never on which
+/// threads are free, so results are the same bit for bit from run to run: a call made while
+/// the engine's workers are busy (from inside another partition, or from a second thread)
+/// runs the same partitions one after another on the calling thread.
 @discardableResult
 package func parallelPartitions(_ count: Int, grain: Int, _ body: (_ partition: Int, _ range: Range<Int>) -> Void) -> Int {
     let workers = min(workerCount, count / max(grain, 1))
@@ -32,18 +39,103 @@ package func parallelPartitions(_ count: Int, grain: Int, _ body: (_ partition: 
         if count > 0 { body(0, 0..<count) }
         return count > 0 ? 1 : 0
     }
-    withoutActuallyEscaping(body) { body in
-        let box = UncheckedSendable(body)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let start = count * worker / workers
-            let end = count * (worker + 1) / workers
-            box.value(worker, start..<end)
-        }
+    func partition(_ worker: Int) { body(worker, count * worker / workers..<count * (worker + 1) / workers) }
+    if !WorkerPool.shared.run(partitions: workers, partition) {
+        for worker in 0..<workers { partition(worker) }
     }
     return workers
 }
 
-/// Carries a value across the `concurrentPerform` boundary. The kernels that use it hand each
+/// The engine's helper threads, one per core beyond the caller's, started on first use.
+///
+/// Between two parallel kernels a helper spins for ``spinNanoseconds`` before it sleeps, as
+/// OpenMP runtimes do: a training step runs dozens of kernels of well under a millisecond
+/// each, and waking a sleeping thread for every one (what `DispatchQueue.concurrentPerform`
+/// did) cost 5–10% of an MLP's inference time in scheduler calls.
+private final class WorkerPool: @unchecked Sendable {
+    static let shared = WorkerPool(helpers: workerCount - 1)
+    static let spinNanoseconds: UInt64 = 200_000
+
+    private let helpers: Int
+    /// Bumped once per job; helpers wait for it to change.
+    private let generation = Atomic<Int>(0)
+    /// Helpers that have not yet finished the current job.
+    private let pending = Atomic<Int>(0)
+    private let sleepers = Atomic<Int>(0)
+    private let busy = Atomic<Bool>(false)
+    private let wakeUp = NSCondition()
+    // Written before `generation` is bumped and cleared after `pending` reaches 0, so helpers
+    // only read them while they are stable.
+    private var job: ((Int) -> Void)?
+    private var partitions = 0
+
+    private init(helpers: Int) {
+        self.helpers = helpers
+        for index in stride(from: 1, through: helpers, by: 1) {
+            let thread = Thread { [unowned self] in self.work(as: index) }
+            thread.name = "bulwark-worker-\(index)"
+            thread.start()
+        }
+    }
+
+    /// Runs `body(0)` on the caller and `body(1..<partitions)` on the helpers, returning when
+    /// all are done; `false` (nothing run) when the pool is already busy.
+    func run(partitions: Int, _ body: (Int) -> Void) -> Bool {
+        guard helpers > 0, partitions <= helpers + 1,
+              busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
+        withoutActuallyEscaping(body) { body in
+            job = body
+            self.partitions = partitions
+            pending.store(helpers, ordering: .relaxed)
+            generation.add(1, ordering: .sequentiallyConsistent)
+            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+                wakeUp.lock()
+                wakeUp.broadcast()
+                wakeUp.unlock()
+            }
+            body(0)
+            var spins = 0
+            while pending.load(ordering: .acquiring) > 0 {
+                spins += 1
+                // A helper descheduled by a busy machine: give it the core.
+                if spins > 1 << 14 { sched_yield() }
+            }
+            job = nil
+        }
+        busy.store(false, ordering: .releasing)
+        return true
+    }
+
+    private func work(as index: Int) {
+        var seen = 0
+        while true {
+            seen = nextJob(after: seen)
+            if index < partitions, let job { job(index) }
+            pending.subtract(1, ordering: .releasing)
+        }
+    }
+
+    private func nextJob(after seen: Int) -> Int {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var spins = 0
+        while true {
+            let current = generation.load(ordering: .acquiring)
+            if current != seen { return current }
+            spins += 1
+            if spins & 255 == 0 && DispatchTime.now().uptimeNanoseconds - start > Self.spinNanoseconds { break }
+        }
+        // Sleep. The submitter bumps `generation` before it reads `sleepers`, and this thread
+        // counts itself before it reads `generation`, so one of the two sees the other.
+        wakeUp.lock()
+        sleepers.add(1, ordering: .sequentiallyConsistent)
+        while generation.load(ordering: .sequentiallyConsistent) == seen { wakeUp.wait() }
+        sleepers.subtract(1, ordering: .relaxed)
+        wakeUp.unlock()
+        return generation.load(ordering: .acquiring)
+    }
+}
+
+/// Carries a value across the thread boundary. The kernels that use it hand each
 /// worker a disjoint output range, which is the invariant the compiler cannot see.
 package struct UncheckedSendable<Value>: @unchecked Sendable {
     package let value: Value
