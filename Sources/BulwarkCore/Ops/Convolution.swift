@@ -327,7 +327,6 @@ private func conv2dBackward(
     _ upstream: Tensor, _ input: Tensor, _ weight: Tensor, _ g: ConvolutionGeometry, _ kernels: ConvolutionKernels,
     needInput: Bool, needWeight: Bool, needBias: Bool
 ) -> (input: Tensor?, weight: Tensor?, bias: Tensor?) {
-    let chunk = g.chunk
     let weightCount = weight.scalarCount
     // The bias gradient comes with the weight gradient's pass when both are needed (otherwise
     // the caller sums the upstream gradient).
@@ -392,37 +391,29 @@ private func conv2dBackward(
                                     }
                                 }
                             }
-                            var columns = uninitializedScalars(needWeight ? g.patchSize * chunk * g.outputPlane : 0)
-                            var gradientColumns = uninitializedScalars(needInput ? g.patchSize * chunk * g.outputPlane : 0)
-                            var upstreamMatrix = uninitializedScalars(g.outputChannels * chunk * g.outputPlane)
+                            // Image by image: one image's upstream gradient is already the
+                            // [O, plane] matrix the GEMMs want, and its columns stay in cache
+                            // between the GEMM and im2col/col2im.
+                            let plane = g.outputPlane
+                            var columns = uninitializedScalars(needWeight ? g.patchSize * plane : 0)
+                            var gradientColumns = uninitializedScalars(needInput ? g.patchSize * plane : 0)
                             columns.withUnsafeMutableBufferPointer { columns in
                                 gradientColumns.withUnsafeMutableBufferPointer { gradientColumns in
-                                    upstreamMatrix.withUnsafeMutableBufferPointer { upstreamMatrix in
-                                        for first in stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
-                                            let count = Swift.min(chunk, images.upperBound - first)
-                                            let width = count * g.outputPlane
-                                            // [count, O, plane] → [O, count, plane]
-                                            for n in 0..<count {
-                                                for o in 0..<g.outputChannels {
-                                                    (upstreamMatrix.address + (o * count + n) * g.outputPlane).update(
-                                                        from: dy + ((first + n) * g.outputChannels + o) * g.outputPlane,
-                                                        count: g.outputPlane)
-                                                }
-                                            }
-                                            if needWeight, let partials {
-                                                im2col(x, g, first: first, count: count, into: columns.address)
-                                                // dW[O, patch] += dY[O, width] · colsᵀ
-                                                sgemm(transposeA: false, transposeB: true, m: g.outputChannels, n: g.patchSize, k: width,
-                                                      a: upstreamMatrix.address, lda: width, b: columns.address, ldb: width,
-                                                      beta: 1, c: partials + worker * partialCount, ldc: g.patchSize)
-                                            }
-                                            if needInput, let dx {
-                                                // dCols[patch, width] = Wᵀ · dY
-                                                sgemm(transposeA: true, transposeB: false, m: g.patchSize, n: width, k: g.outputChannels,
-                                                      a: w, lda: g.patchSize, b: upstreamMatrix.address, ldb: width,
-                                                      c: gradientColumns.address, ldc: width)
-                                                col2im(gradientColumns.address, g, first: first, count: count, into: dx)
-                                            }
+                                    for n in images {
+                                        let upstreamMatrix = dy + n * g.outputChannels * plane
+                                        if needWeight, let partials {
+                                            im2col(x, g, first: n, count: 1, into: columns.address)
+                                            // dW[O, patch] += dY[O, plane] · colsᵀ
+                                            sgemm(transposeA: false, transposeB: true, m: g.outputChannels, n: g.patchSize, k: plane,
+                                                  a: upstreamMatrix, lda: plane, b: columns.address, ldb: plane,
+                                                  beta: 1, c: partials + worker * partialCount, ldc: g.patchSize)
+                                        }
+                                        if needInput, let dx {
+                                            // dCols[patch, plane] = Wᵀ · dY
+                                            sgemm(transposeA: true, transposeB: false, m: g.patchSize, n: plane, k: g.outputChannels,
+                                                  a: w, lda: g.patchSize, b: upstreamMatrix, ldb: plane,
+                                                  c: gradientColumns.address, ldc: plane)
+                                            col2im(gradientColumns.address, g, first: n, count: 1, into: dx)
                                         }
                                     }
                                 }
