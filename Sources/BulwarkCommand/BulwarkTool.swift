@@ -11,12 +11,12 @@ struct BulwarkTool: ParsableCommand {
             var command: any ParsableCommand
             let arguments = Array(CommandLine.arguments.dropFirst())
             if let rest = textTaskArguments(arguments, of: "train") {
-                command = try TrainText.parseAsRoot(rest)
+                // With --resume, the run's saved options, overridden by the ones given (which must agree).
+                command = rest.contains(where: isResumeOption) ? try TrainText.resuming(rest) : try TrainText.parseAsRoot(rest)
             } else if let rest = textTaskArguments(arguments, of: "eval") {
                 command = try EvalText.parseAsRoot(rest)
-            } else if arguments.first == "train", arguments.contains(where: { $0 == "--resume" || $0.hasPrefix("--resume=") }) {
-                // The run's saved options, overridden by the ones given (which must agree).
-                command = try Train.resuming(Array(arguments.dropFirst()))
+            } else if arguments.first == "train", arguments.contains(where: isResumeOption) {
+                command = try resumedTrainingCommand(Array(arguments.dropFirst()))
             } else {
                 command = try parseAsRoot()
             }

@@ -178,7 +178,8 @@ struct Train: ParsableCommand {
         discussion: """
             The options come from DIR/run.json and need not be repeated; options given beside \
             --resume must agree with the run's, except --data-dir, --final-eval-count, \
-            --stop-after, --quiet and --json.
+            --stop-after, --quiet and --json. A run of bulwark train --task text in DIR continues \
+            as a text run.
             """,
         valueName: "dir"))
     var resume: String?
@@ -320,7 +321,7 @@ struct Train: ParsableCommand {
         if let dataDir = data.dataDir { words.insert(("--data-dir", absolutePath(dataDir)), at: 1) }
         if let finalEvalCount { words.append(("--final-eval-count", String(finalEvalCount))) }
         words.append(("--out", out))
-        return (["bulwark", "train"] + words.flatMap { [$0.name] + ($0.value.map { [$0] } ?? []) }).map(shellQuoted).joined(separator: " ")
+        return Self.commandLine(words)
     }
 
     /// The method's name, with awp's base.
@@ -392,24 +393,12 @@ struct Train: ParsableCommand {
         if let overfittingInterval { configuration["overfitting_interval"] = String(overfittingInterval) }
         if let dataDir = data.dataDir { configuration["data_dir"] = absolutePath(dataDir) }
         configuration["final_eval_count"] = String(finalEvalCount ?? Self.defaultFinalEvalCount)
-        configuration["command"] = commandLine
-        for (key, value) in environmentDescription() { configuration[key] = value }
-        if let resume {
-            guard absolutePath(resume) == absolutePath(out) else {
-                throw ValidationError("A resumed run writes into its own directory: --out \(out) differs from --resume \(resume).")
-            }
-            // The run's own manifest stays (it gains the epochs it was resumed after, below).
-            let saved = try Train.savedConfiguration(in: resume)
-            try Train.checkAgreement(of: self, with: saved, in: resume)
-            configuration = saved
-        } else {
-            try createDirectory(out)
-            try writeJSON(configuration, to: path(in: out, "run.json"))
-        }
+        // A resumed run keeps its own manifest (which gains the epochs it was resumed after).
+        configuration = try recordManifest(configuration)
 
         progress.line((resume == nil ? "Training " : "Resuming ") + "\(model.rawValue) on \(training.count) images (\(validation.count) held out), method \(method.rawValue)"
             + (method == .standard ? "" : ", ε = \(epsilon) \(threatModel.norm.rawValue)") + ", seed \(seed)")
-        let metadata = ["configuration": encode(configuration), "seed": String(seed)]
+        let metadata = Self.checkpointMetadata(manifest: configuration, seed: seed)
         let history: [EpochMetrics]
         var overfittingReport: OverfittingReport?
         var bestEpoch: Int?
@@ -449,11 +438,7 @@ struct Train: ParsableCommand {
             ) { event in
                 switch event {
                 case .resumed(let completed):
-                    progress.line("continuing after epoch \(completed) of \(epochs) from \(path(in: out, RunFile.resume))")
-                    var noted = configuration
-                    noted["resumed_after_epochs"] = (noted["resumed_after_epochs"].map { $0 + "," } ?? "") + String(completed)
-                    // A note only: the run goes on if it cannot be written.
-                    try? writeJSON(noted, to: path(in: out, "run.json"))
+                    noteResumption(after: completed, of: epochs, manifest: configuration, progress: progress)
                 case let .epochStarted(epoch, _):
                     progress.begin("epoch \(epoch)/\(epochs)")
                 case let .batch(_, batch, batches, loss, accuracy, _):
@@ -502,7 +487,7 @@ struct Train: ParsableCommand {
             output("best: epoch \(bestEpoch) (\(score)) in \(path(in: out, RunFile.best))")
         }
         if stoppedEarly {
-            output("stopped after epoch \(last?.epoch ?? 0) of \(epochs); continue with: bulwark train --resume \(shellQuoted(out))")
+            output(stoppedNotice(after: last?.epoch ?? 0, of: epochs))
         }
     }
 

@@ -3,22 +3,43 @@ import Bulwark
 import BulwarkCore
 import Foundation
 
-// `bulwark train --resume DIR` and the run manifest (`run.json`).
+// `bulwark train [--task text] --resume DIR` and the run manifest (`run.json`).
 
-extension Train {
+/// A `bulwark train` command whose runs `--resume` continues: it records its resolved options
+/// as the command of the run's manifest (`run.json`) and rebuilds itself from them.
+protocol ResumableTraining: ParsableCommand {
+    /// The words that begin its command line: `bulwark train`, or `bulwark train --task text`.
+    static var commandWords: [String] { get }
+    /// Every option that shapes the trained model, with its resolved value (those that do not
+    /// apply left out), as command-line words: the part of `run.json`'s `command` that
+    /// `--resume` compares.
+    var trainingArguments: [(name: String, value: String?)] { get }
+    /// The command line that repeats this run, `run.json`'s `command`.
+    var commandLine: String { get }
+    /// The output directory.
+    var out: String { get set }
+    /// The run directory to continue, or `nil` for a new run.
+    var resume: String? { get }
+}
+
+extension Train: ResumableTraining {
+    static let commandWords = ["bulwark", "train"]
+
     /// The options that may differ between a run and its resumption: where the data lives,
     /// the final evaluation, when to stop, and what is printed or written beside the run.
     static let optionsFreeOnResume: Set<String> = ["--data-dir", "--final-eval-count", "--stop-after", "--quiet", "--json", "--out", "--resume"]
+}
 
-    /// The command for `bulwark train ARGUMENTS` when they hold `--resume DIR`: the options of
-    /// the run in DIR (its `run.json`'s `command`), overridden by those in `arguments`, writing
-    /// into DIR.
+extension ResumableTraining {
+    /// The command for `ARGUMENTS` (the words after `commandWords`) when they hold
+    /// `--resume DIR`: the options of the run in DIR (its `run.json`'s `command`), overridden
+    /// by those in `arguments`, writing into DIR.
     ///
-    /// - Throws: `ValidationError` when DIR holds no run written by `bulwark train`, or an
+    /// - Throws: `ValidationError` when DIR holds no run written by this command, or an
     ///   option in `arguments` changes how the run trains.
-    static func resuming(_ arguments: [String]) throws -> Train {
+    static func resuming(_ arguments: [String]) throws -> Self {
         guard let directory = value(of: "--resume", in: arguments) else {
-            throw ValidationError("--resume needs the run directory: bulwark train --resume runs/NAME")
+            throw ValidationError("--resume needs the run directory: \((commandWords + ["--resume", "runs/NAME"]).joined(separator: " "))")
         }
         let saved = try savedConfiguration(in: directory)
         let savedWords = try savedArguments(saved, in: directory)
@@ -34,8 +55,8 @@ extension Train {
             }
             index += takesValue ? 2 : 1
         }
-        guard var command = try parseAsRoot(kept + arguments) as? Train else {
-            throw ValidationError("--resume applies to bulwark train")
+        guard var command = try parseAsRoot(kept + arguments) as? Self else {
+            throw ValidationError("--resume applies to \(commandWords.dropFirst().joined(separator: " "))")
         }
         if let out = value(of: "--out", in: arguments), absolutePath(out) != absolutePath(directory) {
             throw ValidationError("--out \(out) differs from --resume \(directory); a resumed run writes into its own directory. Leave out --out.")
@@ -58,23 +79,28 @@ extension Train {
         }
     }
 
-    /// The run's options as command-line words, without `bulwark train` and `--out`.
+    /// The run's options as command-line words, without ``commandWords`` and `--out`.
     static func savedArguments(_ configuration: [String: String], in directory: String) throws -> [String] {
-        guard let command = configuration["command"], let words = shellWords(command), words.starts(with: ["bulwark", "train"]) else {
+        guard let command = configuration["command"], let words = shellWords(command), words.starts(with: Train.commandWords) else {
             throw ValidationError("run.json in '\(directory)' records no command to resume (it was written by an older Bulwark); start the run again.")
         }
-        var result = Array(words.dropFirst(2))
+        let task = words.starts(with: TrainText.commandWords) ? TrainText.commandWords : Train.commandWords
+        guard task == commandWords else {
+            let resume = (task + ["--resume", shellQuoted(directory)]).joined(separator: " ")
+            throw ValidationError("'\(directory)' holds a run of \(task.joined(separator: " ")), not \(commandWords.joined(separator: " ")); continue it with \(resume)")
+        }
+        var result = Array(words.dropFirst(task.count))
         if let index = result.firstIndex(of: "--out"), index + 1 < result.count { result.removeSubrange(index...(index + 1)) }
         return result
     }
 
     /// Throws unless `command` trains as the run whose `run.json` is `saved`.
-    static func checkAgreement(of command: Train, with saved: [String: String], in directory: String) throws {
-        guard let original = try parseAsRoot(try savedArguments(saved, in: directory)) as? Train else {
-            throw ValidationError("run.json in '\(directory)' does not hold a bulwark train command")
+    static func checkAgreement(of command: Self, with saved: [String: String], in directory: String) throws {
+        guard let original = try parseAsRoot(try savedArguments(saved, in: directory)) as? Self else {
+            throw ValidationError("run.json in '\(directory)' does not hold a \(commandWords.joined(separator: " ")) command")
         }
         // Keyed by option, inversions together: --no-random-start replaces --random-start.
-        func words(_ command: Train) -> [String: String] {
+        func words(_ command: Self) -> [String: String] {
             Dictionary(command.trainingArguments.map { (optionName($0.name), $0.name + ($0.value.map { " " + $0 } ?? "")) },
                        uniquingKeysWith: { first, _ in first })
         }
@@ -89,6 +115,76 @@ extension Train {
                 """)
         }
     }
+
+    /// `words` as a command line that begins with ``commandWords``, quoted for a shell.
+    static func commandLine(_ words: [(name: String, value: String?)]) -> String {
+        (commandWords + words.flatMap { [$0.name] + ($0.value.map { [$0] } ?? []) }).map(shellQuoted).joined(separator: " ")
+    }
+
+    /// The run's manifest. For a new run, `configuration` with ``commandLine`` and the
+    /// environment, written to `OUT/run.json` (the directory created); for a resumed run, the
+    /// run's own `run.json`, once this command's options are checked to agree with it.
+    ///
+    /// - Throws: `ValidationError` when `--out` differs from `--resume`, the options conflict,
+    ///   or the manifest cannot be read or written.
+    func recordManifest(_ configuration: [String: String]) throws -> [String: String] {
+        if let resume {
+            guard absolutePath(resume) == absolutePath(out) else {
+                throw ValidationError("A resumed run writes into its own directory: --out \(out) differs from --resume \(resume).")
+            }
+            let saved = try Self.savedConfiguration(in: resume)
+            try Self.checkAgreement(of: self, with: saved, in: resume)
+            return saved
+        }
+        var manifest = configuration
+        manifest["command"] = commandLine
+        for (key, value) in environmentDescription() { manifest[key] = value }
+        try createDirectory(out)
+        try writeJSON(manifest, to: path(in: out, "run.json"))
+        return manifest
+    }
+
+    /// The metadata of the run's checkpoints: the manifest (without the note of resumptions, so
+    /// that a resumed run writes the same files as an uninterrupted one) and the seed.
+    static func checkpointMetadata(manifest: [String: String], seed: UInt64) -> [String: String] {
+        var configuration = manifest
+        configuration[resumedAfterEpochsKey] = nil
+        return ["configuration": encode(configuration), "seed": String(seed)]
+    }
+
+    /// Reports that training continues after `completed` of `epochs` epochs, and notes it in
+    /// `run.json` (`resumed_after_epochs`, a list); the run goes on if the note cannot be written.
+    func noteResumption(after completed: Int, of epochs: Int, manifest: [String: String], progress: Progress) {
+        progress.line("continuing after epoch \(completed) of \(epochs) from \(path(in: out, RunFile.resume))")
+        var noted = manifest
+        noted[Self.resumedAfterEpochsKey] = (noted[Self.resumedAfterEpochsKey].map { $0 + "," } ?? "") + String(completed)
+        try? writeJSON(noted, to: path(in: out, "run.json"))
+    }
+
+    /// What to say when the run stopped after `lastEpoch` of `epochs` (`--stop-after`).
+    func stoppedNotice(after lastEpoch: Int, of epochs: Int) -> String {
+        "stopped after epoch \(lastEpoch) of \(epochs); continue with: " + (Self.commandWords + ["--resume", shellQuoted(out)]).joined(separator: " ")
+    }
+
+    /// The `run.json` key listing the epochs after which the run was resumed.
+    static var resumedAfterEpochsKey: String { "resumed_after_epochs" }
+}
+
+/// The command for `bulwark train ARGUMENTS` when they hold `--resume DIR` and no `--task`:
+/// the text task's when DIR holds a run of `bulwark train --task text`, the image task's
+/// otherwise.
+func resumedTrainingCommand(_ arguments: [String]) throws -> any ParsableCommand {
+    if let directory = value(of: "--resume", in: arguments),
+       let command = (try? Train.savedConfiguration(in: directory))?["command"],
+       let words = shellWords(command), words.starts(with: TrainText.commandWords) {
+        return try TrainText.resuming(arguments)
+    }
+    return try Train.resuming(arguments)
+}
+
+/// Whether `word` is the `--resume` option.
+func isResumeOption(_ word: String) -> Bool {
+    word == "--resume" || word.hasPrefix("--resume=")
 }
 
 /// The value after `option` (`--option VALUE` or `--option=VALUE`) in `arguments`.

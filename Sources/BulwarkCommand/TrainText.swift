@@ -68,7 +68,7 @@ extension PerturbationSite: ExpressibleByArgument {}
 
 /// `bulwark train --task text`: trains a text classifier, optionally with embedding-space
 /// adversarial training.
-struct TrainText: ParsableCommand {
+struct TrainText: ResumableTraining {
     static let configuration = CommandConfiguration(
         commandName: "bulwark train --task text",
         abstract: "Train a text classifier, standard or with embedding-space adversarial training (FGM, PGD, FreeLB, VAT, SMART).",
@@ -76,12 +76,21 @@ struct TrainText: ParsableCommand {
             Builds the vocabulary from the training split, trains, and evaluates on the dataset's \
             evaluation split (SST-2 dev, the held-out 10% of MR, the TREC and AG News test files, \
             dev or test of generic files) after every epoch. Writes OUT/model.safetensors, \
-            OUT/best.safetensors, OUT/metrics.jsonl, OUT/vocabulary.txt and OUT/run.json. ε is an \
+            OUT/best.safetensors, OUT/metrics.jsonl, OUT/resume.safetensors (what --resume \
+            continues from), OUT/vocabulary.txt and OUT/run.json (the resolved options, the command \
+            that repeats the run, versions). ε is an \
             L2 radius per example over the embedded sequence (real tokens only), in embedding units; \
             with --perturbation-site matrix, over the whole embedding matrix (Frobenius norm).
+
+            A killed or --stop-after run continues with bulwark train --task text --resume OUT \
+            from its last completed epoch and ends with the same model, bit for bit, as if it had \
+            not stopped (same machine and thread count): the checkpoint holds the optimizer's and \
+            SMART's state and the generators of shuffling and dropout.
             Example:
               bulwark train --task text --dataset sst2 --data-dir data/sst2 --model textcnn --method fgm --epsilon 1 --epochs 2
             """)
+
+    static let commandWords = ["bulwark", "train", "--task", "text"]
 
     enum Method: String, ExpressibleByArgument, CaseIterable {
         case standard, fgm, pgd, freelb, vat, smart
@@ -155,8 +164,8 @@ struct TrainText: ParsableCommand {
     @Option(help: "Truncate every sequence to this many tokens (the Transformer's learned positions; default 128 for it).")
     var maximumLength: Int?
 
-    @Flag(help: "Batch examples in random order instead of grouping similar lengths.")
-    var noBucketing = false
+    @Flag(inversion: .prefixedNo, help: "Group examples of similar length into batches (--no-bucketing: batch them in random order).")
+    var bucketing = true
 
     @Option(help: "Passes over the training data.")
     var epochs: Int = 2
@@ -183,6 +192,22 @@ struct TrainText: ParsableCommand {
 
     @Flag(help: "Print only the final summary.")
     var quiet = false
+
+    @Option(help: ArgumentHelp(
+        "Continue the run in this directory from its last completed epoch.",
+        discussion: """
+            The options come from DIR/run.json and need not be repeated; options given beside \
+            --resume must agree with the run's, except --data-dir, --stop-after, --quiet and --json. \
+            The vocabulary built from the data must be the run's (DIR/vocabulary.txt).
+            """,
+        valueName: "dir"))
+    var resume: String?
+
+    @Option(help: ArgumentHelp("Stop after epoch N although the schedule spans --epochs; continue later with --resume OUT.", valueName: "n"))
+    var stopAfter: Int?
+
+    @Option(help: "Also write the run's summary as JSON to this file: configuration, model path, every epoch's metrics and the best epoch.")
+    var json: String?
 
     var parsedWidths: [Int] { widths.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
@@ -212,6 +237,58 @@ struct TrainText: ParsableCommand {
         try require(proximalMomentum >= 0 && proximalMomentum < 1, "--proximal-momentum must be in [0, 1)")
         try require(initialMagnitude >= 0 && initialMagnitude.isFinite, "--initial-magnitude must be non-negative")
         try require(validationSteps >= 0, "--validation-steps must be non-negative")
+        if let stopAfter { try require((1...epochs).contains(stopAfter), "--stop-after must be an epoch from 1 to --epochs \(epochs), got \(stopAfter)") }
+    }
+
+    // MARK: - Resolved options
+
+    var resolvedStepSize: Float { stepSize ?? 2.5 * epsilon / Float(steps) }
+    /// The length sequences are truncated to: --maximum-length, or 128 for the Transformer's positions.
+    var resolvedTruncation: Int? { model == .transformer ? (maximumLength ?? 128) : maximumLength }
+
+    /// Every option that shapes the trained model, with its resolved value (those that do not
+    /// apply to the architecture, method or dataset left out), as command-line words: the part
+    /// of `run.json`'s `command` that `--resume` compares.
+    var trainingArguments: [(name: String, value: String?)] {
+        var words: [(name: String, value: String?)] = [("--dataset", data.dataset.rawValue)]
+        if [.csv, .tsv, .jsonl].contains(data.dataset) { words += [("--text-column", data.textColumn), ("--label-column", data.labelColumn)] }
+        if data.dataset == .mr { words.append(("--split-seed", String(data.splitSeed))) }
+        words += [("--model", model.rawValue), ("--method", method.rawValue), ("--epsilon", String(epsilon))]
+        if [.pgd, .freelb, .smart].contains(method) { words += [("--steps", String(steps)), ("--step-size", String(resolvedStepSize))] }
+        if [.fgm, .pgd, .freelb].contains(method) { words.append(("--perturbation-site", perturbationSite.rawValue)) }
+        if method == .freelb { words.append(("--initial-magnitude", String(initialMagnitude))) }
+        if method == .vat { words.append(("--power-iterations", String(powerIterations))) }
+        if method == .smart { words += [("--proximal-weight", String(proximalWeight)), ("--proximal-momentum", String(proximalMomentum))] }
+        words.append(("--clean-warmup-epochs", String(cleanWarmupEpochs)))
+        words.append(("--embedding-dimension", String(embeddingDimension)))
+        switch model {
+        case .bag: break
+        case .textcnn: words += [("--filters", String(filters)), ("--widths", parsedWidths.map(String.init).joined(separator: ","))]
+        case .bilstm: words.append(("--hidden-size", String(hiddenSize)))
+        case .transformer:
+            words += [("--heads", String(heads)), ("--layers", String(layers)), ("--feedforward-size", String(feedforwardSize))]
+        }
+        if model != .bag { words.append(("--dropout", String(dropout))) }
+        words.append(("--minimum-frequency", String(minimumFrequency)))
+        if let maximumVocabulary { words.append(("--maximum-vocabulary", String(maximumVocabulary))) }
+        if let resolvedTruncation { words.append(("--maximum-length", String(resolvedTruncation))) }
+        words.append((bucketing ? "--bucketing" : "--no-bucketing", nil))
+        words += [
+            ("--epochs", String(epochs)), ("--batch-size", String(batchSize)), ("--learning-rate", String(resolvedLearningRate)),
+            ("--validation-steps", String(validationSteps)),
+        ]
+        if let trainCount { words.append(("--train-count", String(trainCount))) }
+        words.append(("--seed", String(seed)))
+        return words
+    }
+
+    /// The command line that repeats this run: ``trainingArguments`` with the data directory
+    /// (absolute) and the output directory.
+    var commandLine: String {
+        var words = trainingArguments
+        words.insert(("--data-dir", absolutePath(data.dataDir)), at: 1)
+        words.append(("--out", out))
+        return Self.commandLine(words)
     }
 
     func run() throws {
@@ -222,7 +299,7 @@ struct TrainText: ParsableCommand {
         let tokenizer = WordTokenizer()
         let vocabulary = Vocabulary(counting: trainingText.texts.map(tokenizer.tokenize),
                                     minimumFrequency: minimumFrequency, maximumSize: maximumVocabulary)
-        let truncation = model == .transformer ? (maximumLength ?? 128) : maximumLength
+        let truncation = resolvedTruncation
         let training = EncodedTextDataset(trainingText, vocabulary: vocabulary, tokenizer: tokenizer, maximumLength: truncation)
         let evaluation = EncodedTextDataset(evaluationText, vocabulary: vocabulary, tokenizer: tokenizer, maximumLength: truncation)
 
@@ -233,7 +310,7 @@ struct TrainText: ParsableCommand {
         let network = model.makeModel(vocabularySize: vocabulary.count, classCount: trainingText.classCount,
                                       configuration: modelConfiguration, using: &generator)
         let threatModel = EmbeddingThreatModel(epsilon: epsilon)
-        let resolvedStepSize = stepSize ?? 2.5 * epsilon / Float(steps)
+        let resolvedStepSize = self.resolvedStepSize
         let validationAttack = epsilon > 0 && validationSteps > 0
             ? EmbeddingPGD(threatModel: threatModel, steps: validationSteps, stepSize: 2.5 * epsilon / Float(validationSteps)) : nil
 
@@ -252,28 +329,49 @@ struct TrainText: ParsableCommand {
         if method == .smart { configuration["proximal_weight"] = String(proximalWeight); configuration["proximal_momentum"] = String(proximalMomentum) }
         if cleanWarmupEpochs > 0 { configuration["clean_warmup_epochs"] = String(cleanWarmupEpochs) }
         if data.dataset == .mr { configuration["split_seed"] = String(data.splitSeed) }
-        try createDirectory(out)
-        try writeJSON(configuration, to: path(in: out, "run.json"))
-        do {
-            try (vocabulary.tokens.joined(separator: "\n") + "\n").write(toFile: path(in: out, "vocabulary.txt"), atomically: true, encoding: .utf8)
-        } catch {
-            throw ValidationError("Cannot write '\(path(in: out, "vocabulary.txt"))': \(error.localizedDescription). Check that --out names a writable directory.")
+        configuration["validation_steps"] = String(validationSteps)
+        configuration["bucketing"] = String(bucketing)
+        configuration["minimum_frequency"] = String(minimumFrequency)
+        if let maximumVocabulary { configuration["maximum_vocabulary"] = String(maximumVocabulary) }
+        configuration["data_dir"] = absolutePath(data.dataDir)
+        // A resumed run keeps its own manifest (which gains the epochs it was resumed after).
+        configuration = try recordManifest(configuration)
+        let vocabularyFile = path(in: out, "vocabulary.txt")
+        let vocabularyText = vocabulary.tokens.joined(separator: "\n") + "\n"
+        if resume != nil {
+            guard (try? String(contentsOfFile: vocabularyFile, encoding: .utf8)) == vocabularyText else {
+                throw ValidationError("The vocabulary built from --data-dir \(data.dataDir) differs from the run's \(vocabularyFile): the training data is not the data the run started on. Resume with that data, or start a new run with another --out.")
+            }
+        } else {
+            do {
+                try vocabularyText.write(toFile: vocabularyFile, atomically: true, encoding: .utf8)
+            } catch {
+                throw ValidationError("Cannot write '\(vocabularyFile)': \(error.localizedDescription). Check that --out names a writable directory.")
+            }
         }
 
-        progress.line("Training \(model.rawValue) on \(training.count) examples (vocabulary \(vocabulary.count), \(trainingText.classCount) classes), "
+        progress.line((resume == nil ? "Training " : "Resuming ") + "\(model.rawValue) on \(training.count) examples (vocabulary \(vocabulary.count), \(trainingText.classCount) classes), "
             + "evaluating on \(evaluation.count), method \(method.rawValue)" + (method == .standard ? "" : ", ε = \(epsilon)") + ", seed \(seed)")
-        let metadata = ["configuration": encode(configuration), "seed": String(seed)]
+        let metadata = Self.checkpointMetadata(manifest: configuration, seed: seed)
         let minimumLength = model == .textcnn ? (parsedWidths.max() ?? 1) : 1
         let optimizer = Adam(learningRate: resolvedLearningRate)
+        var bestEpoch: Int?
 
         func fit<Model: TextClassifier, Method: TextTrainingMethod>(_ network: Model, _ trainingMethod: Method) throws -> [EpochMetrics] {
             var network = network
             var trainer = TextTrainer(
                 method: trainingMethod, optimizer: optimizer, schedule: .constant(resolvedLearningRate), epochs: epochs,
-                batchSize: batchSize, cleanWarmupEpochs: cleanWarmupEpochs, minimumLength: minimumLength, bucketed: !noBucketing, validationAttack: validationAttack,
-                outputDirectory: out, architectureName: "text-" + model.rawValue, metadata: metadata)
-            return try trainer.fit(&network, on: training, validation: evaluation, using: &generator) { event in
+                batchSize: batchSize, cleanWarmupEpochs: cleanWarmupEpochs, minimumLength: minimumLength, bucketed: bucketing,
+                validationAttack: validationAttack, outputDirectory: out, architectureName: "text-" + model.rawValue, metadata: metadata)
+            trainer.stopAfterEpoch = stopAfter
+            defer { bestEpoch = trainer.bestEpoch }
+            return try trainer.fit(
+                &network, on: training, validation: evaluation, using: &generator,
+                resumingFrom: resume == nil ? nil : path(in: out, RunFile.resume)
+            ) { event in
                 switch event {
+                case .resumed(let completed):
+                    noteResumption(after: completed, of: epochs, manifest: configuration, progress: progress)
                 case let .epochStarted(epoch, _):
                     progress.begin("epoch \(epoch)/\(epochs)")
                 case let .batch(_, batch, batches, loss, accuracy, _):
@@ -284,8 +382,8 @@ struct TrainText: ParsableCommand {
                 case .epoch(let metrics):
                     progress.line(describe(metrics).replacingOccurrences(of: "img/s", with: "examples/s")
                         .replacingOccurrences(of: "val clean", with: "eval clean"))
-                case .catastrophicOverfitting, .resumed:
-                    break  // the overfitting guard and resume are for image training; the text trainer has neither
+                case .catastrophicOverfitting:
+                    break  // the overfitting guard is for image training; the text trainer has none
                 }
             }
         }
@@ -304,12 +402,18 @@ struct TrainText: ParsableCommand {
         }
         let history = try fit(network)
 
-        output("model: \(path(in: out, "model.safetensors"))")
+        if let json {
+            try writeJSON(TrainingSummaryJSON(
+                configuration: configuration, model: path(in: out, RunFile.model), epochs: history, bestEpoch: bestEpoch,
+                best: bestEpoch == nil ? nil : path(in: out, RunFile.best)), to: json, snakeCase: true)
+        }
+        output("model: \(path(in: out, RunFile.model))")
         if let last = history.last {
             output(String(format: "final epoch: train loss %.4f, evaluation accuracy %@%@, %.1f s/epoch",
                           last.trainLoss, last.validationCleanAccuracy.map(percent) ?? "-",
                           last.validationRobustAccuracy.map { ", embedding PGD-\(validationSteps) at ε = \(epsilon): " + percent($0) } ?? "",
                           history.map(\.trainSeconds).reduce(0, +) / Double(history.count)))
         }
+        if let last = history.last?.epoch, last < epochs { output(stoppedNotice(after: last, of: epochs)) }
     }
 }

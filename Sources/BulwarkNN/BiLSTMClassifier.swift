@@ -132,4 +132,8 @@ public struct BiLSTMClassifier: TextClassifier {
         backward.visit("_reverse", visitor)
         fc.visitParameters { visitor("fc." + $0, &$1) }
     }
+
+    public mutating func visitGenerators(_ visitor: (String, inout SplitMix64) -> Void) {
+        dropout.visitGenerators { visitor("dropout." + $0, &$1) }
+    }
 }

@@ -29,4 +29,8 @@ public struct Dropout: Layer {
         })
         return input * mask
     }
+
+    public mutating func visitGenerators(_ visitor: (String, inout SplitMix64) -> Void) {
+        visitor("generator", &generator)
+    }
 }

@@ -25,6 +25,11 @@ public protocol Layer: Sendable {
     /// state (running statistics). The default visits nothing.
     mutating func visitState(_ visitor: (String, inout Tensor) -> Void)
 
+    /// Calls `visitor` with the path and a mutable reference to each random generator the
+    /// layer keeps inside itself (``Dropout``'s), so that a checkpoint can save and restore
+    /// where its sequence stands. The default visits nothing.
+    mutating func visitGenerators(_ visitor: (String, inout SplitMix64) -> Void)
+
     /// The layer's mode; containers forward it to their children.
     var mode: LayerMode { get set }
 }
@@ -32,6 +37,7 @@ public protocol Layer: Sendable {
 extension Layer {
     public mutating func visitParameters(_ visitor: (String, inout Tensor) -> Void) {}
     public mutating func visitState(_ visitor: (String, inout Tensor) -> Void) {}
+    public mutating func visitGenerators(_ visitor: (String, inout SplitMix64) -> Void) {}
 
     /// The layer's output without changing the layer (state updates are discarded).
     public func applied(to input: Tensor) -> Tensor {
@@ -67,6 +73,14 @@ extension Layer {
         var copy = self
         var result = [String: Tensor]()
         copy.visitState { path, tensor in result[path] = tensor }
+        return result
+    }
+
+    /// The random generators kept inside the layer, keyed by path.
+    public var generators: [String: SplitMix64] {
+        var copy = self
+        var result = [String: SplitMix64]()
+        copy.visitGenerators { path, generator in result[path] = generator }
         return result
     }
 

@@ -64,6 +64,13 @@ public struct Sequential: Layer {
         }
     }
 
+    public mutating func visitGenerators(_ visitor: (String, inout SplitMix64) -> Void) {
+        let names = names
+        for index in layers.indices {
+            layers[index].visitGenerators { name, generator in visitor("\(names[index]).\(name)", &generator) }
+        }
+    }
+
     /// The mode of the first layer that has one; setting it sets every layer's.
     public var mode: LayerMode {
         get { layers.first(where: { !($0 is any ParameterlessLayer) })?.mode ?? .inference }

@@ -98,4 +98,8 @@ public struct TextCNN: TextClassifier {
         }
         fc.visitParameters { visitor("fc." + $0, &$1) }
     }
+
+    public mutating func visitGenerators(_ visitor: (String, inout SplitMix64) -> Void) {
+        dropout.visitGenerators { visitor("dropout." + $0, &$1) }
+    }
 }

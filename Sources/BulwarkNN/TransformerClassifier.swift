@@ -180,4 +180,8 @@ public struct TransformerClassifier: TextClassifier {
         }
         fc.visitParameters { visitor("fc." + $0, &$1) }
     }
+
+    public mutating func visitGenerators(_ visitor: (String, inout SplitMix64) -> Void) {
+        dropout.visitGenerators { visitor("dropout." + $0, &$1) }
+    }
 }

@@ -32,7 +32,8 @@ import BulwarkNN
 /// parameters, not two dropout draws, and is exactly zero when `θ = θ̃`. The paper uses `μ = 1`,
 /// `β = 0.99` for the first 10% of updates and 0.999 after; `β` is constant here. A
 /// ``proximalWeight`` of 0 turns the proximal point off (the regularizer alone, one forward
-/// pass fewer per step).
+/// pass fewer per step). θ̃ is carried from step to step as part of the method's value and is
+/// its ``stateTensors``, so that a ``TextTrainer`` run resumed from a checkpoint continues with it.
 public struct SMART: TextTrainingMethod {
     public var name: String { "smart" }
     /// The radius ε of the perturbation, per example.
@@ -162,6 +163,26 @@ public struct SMART: TextTrainingMethod {
         if proximalWeight > 0 { moveProximalPoint(toward: model) }
         return StepMetrics(loss: loss.scalar, accuracy: accuracy(logits: logits.detached, labels: labels), count: labels.count)
     }
+
+    /// ``proximalPoint`` (θ̃), each parameter's tensor under `proximal_point.` and its path;
+    /// empty before there is one.
+    public var stateTensors: [String: Tensor] {
+        var tensors = [String: Tensor]()
+        for (path, tensor) in proximalPoint ?? [:] { tensors[Self.proximalPointPrefix + path] = tensor }
+        return tensors
+    }
+
+    /// Restores ``proximalPoint`` from ``stateTensors``; without its tensors θ̃ is `nil` again
+    /// (the next step sets it to the model's weights).
+    public mutating func loadStateTensors(_ tensors: [String: Tensor]) {
+        var point = [String: Tensor]()
+        for (name, tensor) in tensors where name.hasPrefix(Self.proximalPointPrefix) {
+            point[String(name.dropFirst(Self.proximalPointPrefix.count))] = tensor
+        }
+        proximalPoint = point.isEmpty ? nil : point
+    }
+
+    private static let proximalPointPrefix = "proximal_point."
 
     /// `θ̃ ← (1 − β) θ + β θ̃` (Algorithm 1, line 14).
     private mutating func moveProximalPoint<Model: Layer>(toward model: Model) {

@@ -9,10 +9,22 @@ import Foundation
 /// after each epoch clean (and, with ``validationAttack``, embedding-PGD) accuracy on a
 /// validation set.
 ///
-/// Files written to ``outputDirectory`` (when set), as ``Trainer`` does: `model.safetensors`
-/// after every epoch, `best.safetensors` whenever validation accuracy (robust when there is a
-/// validation attack) improves, and `metrics.jsonl`, one ``EpochMetrics`` per line (its
-/// `imagesPerSecond` counts examples).
+/// Files written to ``outputDirectory`` (when set) at the end of every epoch, as ``Trainer``
+/// writes them (``RunFile``), the checkpoints atomically: `model.safetensors`,
+/// `best.safetensors` whenever validation accuracy (robust when there is a validation attack)
+/// improves, `metrics.jsonl`, one ``EpochMetrics`` per line (its `imagesPerSecond` counts
+/// examples), and `resume.safetensors`, from which
+/// ``fit(_:on:validation:using:resumingFrom:observer:)`` continues the run.
+///
+/// **Resume.** As for ``Trainer``, a run continued from the checkpoint of epoch k ends with the
+/// same model, bit for bit, as the uninterrupted run with the same seed on the same build and
+/// number of worker threads: the checkpoint holds the model's parameters, the random
+/// generators it keeps inside itself (dropout's, ``Layer/visitGenerators(_:)``), the
+/// optimizer's state, the method's carried state (``TextTrainingMethod/stateTensors``: SMART's
+/// θ̃), the random generator's state (which draws the batches' order and the methods' random
+/// starts), the metrics of the completed epochs and the best validation score. Clean warm-up
+/// epochs (``cleanWarmupEpochs``) and the learning rate follow from the epoch. The generator
+/// must be `Codable` (``SplitMix64`` is) for the checkpoint to be written.
 public struct TextTrainer<Method: TextTrainingMethod, Opt: Optimizer>: Sendable {
     /// The method applied to every batch.
     public var method: Method
@@ -40,6 +52,13 @@ public struct TextTrainer<Method: TextTrainingMethod, Opt: Optimizer>: Sendable 
     public var architectureName: String
     /// Extra metadata recorded in checkpoints.
     public var metadata: [String: String]
+    /// Stop after this epoch (1-based) although the schedule spans ``epochs``, or `nil` to run
+    /// them all; a later fit resuming from the checkpoint continues the same run.
+    public var stopAfterEpoch: Int?
+    /// The epoch with the best validation score in the last
+    /// ``fit(_:on:validation:using:resumingFrom:observer:)`` (the model of `best.safetensors`),
+    /// counting epochs before a resume; `nil` before any epoch.
+    public private(set) var bestEpoch: Int?
 
     /// Creates a trainer.
     public init(
@@ -63,43 +82,52 @@ public struct TextTrainer<Method: TextTrainingMethod, Opt: Optimizer>: Sendable 
 
     /// Trains `model` on `training`, validating on `validation` after each epoch.
     ///
-    /// - Throws: ``TrainingError`` as ``Trainer/fit(_:on:validation:using:observer:)`` does.
+    /// - Parameter checkpointPath: A resume checkpoint (``RunFile/resume``) of this run to
+    ///   continue from: `model` (with the generators it keeps), ``optimizer``, ``method``'s
+    ///   state and `generator` are overwritten with its state, training starts at the epoch
+    ///   after it, the returned metrics begin with those of the epochs it completed, and
+    ///   `metrics.jsonl` is rewritten to hold exactly those before new epochs are appended.
+    ///   `nil` starts afresh.
+    /// - Throws: ``TrainingError/nonFiniteLoss(epoch:batch:lastGoodCheckpoint:)`` as soon as a
+    ///   batch's loss is not finite, ``TrainingError/cannotWrite(path:reason:)`` for output
+    ///   errors, ``TrainingError/invalidConfiguration(_:)`` for no epochs, batches or data or a
+    ///   ``stopAfterEpoch`` outside the run or already completed, and
+    ///   ``TrainingError/cannotResume(path:reason:)`` when the checkpoint is missing, damaged,
+    ///   of another run (epochs, method, optimizer, model), of a run already complete, or the
+    ///   generator is not `Codable`.
     public mutating func fit<Model: TextClassifier, G: RandomNumberGenerator>(
         _ model: inout Model, on training: EncodedTextDataset, validation: EncodedTextDataset?,
-        using generator: inout G, observer: (TrainingEvent) -> Void = { _ in }
+        using generator: inout G, resumingFrom checkpointPath: String? = nil, observer: (TrainingEvent) -> Void = { _ in }
     ) throws -> [EpochMetrics] {
-        guard epochs >= 1, batchSize >= 1, training.count >= 1 else {
-            throw TrainingError.invalidConfiguration("Training needs at least one epoch, a batch size of at least 1 and some training data.")
-        }
-        if let outputDirectory { try createDirectory(outputDirectory) }
+        var run = try TrainingRun(
+            epochs: epochs, batchSize: batchSize, trainingCount: training.count, stopAfterEpoch: stopAfterEpoch,
+            methodName: method.name, optimizerName: String(describing: Opt.self), outputDirectory: outputDirectory,
+            architectureName: architectureName, metadata: metadata)
         model.mode = .training
-        var history = [EpochMetrics]()
-        var bestScore = -Float.infinity
+        bestEpoch = nil
+        defer { bestEpoch = run.bestEpoch }
+        if let checkpointPath {
+            let checkpoint = try run.resume(from: checkpointPath, model: &model, generator: &generator)
+            optimizer.loadStateTensors(checkpoint.optimizerState)
+            method.loadStateTensors(checkpoint.methodState)
+            observer(.resumed(epoch: checkpoint.epoch))
+        }
         let batchesPerEpoch = (training.count + batchSize - 1) / batchSize
-        for epoch in 1...epochs {
+        for epoch in try run.remainingEpochs(stoppingAfter: stopAfterEpoch) {
             observer(.epochStarted(epoch: epoch, batches: batchesPerEpoch))
-            let start = Date()
+            var tally = EpochTally()
             let batches = training.batches(ofSize: batchSize, minimumLength: minimumLength, bucketed: bucketed, shuffledUsing: &generator)
-            var (lossSum, correct, seen) = (0.0, 0.0, 0)
             for (index, batch) in batches.enumerated() {
                 optimizer.learningRate = schedule.learningRate(
                     atEpoch: Double(epoch - 1) + Double(index) / Double(batchesPerEpoch), of: epochs)
                 let metrics = epoch <= cleanWarmupEpochs
                     ? StandardTraining().step(&model, optimizer: &optimizer, on: batch, using: &generator)
                     : method.step(&model, optimizer: &optimizer, on: batch, using: &generator)
-                guard metrics.loss.isFinite else {
-                    let last = outputDirectory.map { path(in: $0, "model.safetensors") }
-                    let kept = last.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
-                    throw TrainingError.nonFiniteLoss(epoch: epoch, batch: index + 1, lastGoodCheckpoint: kept)
-                }
-                lossSum += Double(metrics.loss) * Double(metrics.count)
-                correct += Double(metrics.accuracy) * Double(metrics.count)
-                seen += metrics.count
-                observer(.batch(
-                    epoch: epoch, batch: index + 1, of: batchesPerEpoch, loss: Float(lossSum / Double(seen)),
-                    accuracy: Float(correct / Double(seen)), imagesPerSecond: Double(seen) / Date().timeIntervalSince(start)))
+                guard metrics.loss.isFinite else { throw run.nonFiniteLoss(epoch: epoch, batch: index + 1) }
+                tally.add(metrics)
+                observer(tally.batchEvent(epoch: epoch, batch: index + 1, of: batchesPerEpoch))
             }
-            let trainSeconds = Date().timeIntervalSince(start)
+            let trainSeconds = Date().timeIntervalSince(tally.start)
             let validationStart = Date()
             var clean: Float?, robust: Float?
             if let validation, validation.count > 0 {
@@ -114,36 +142,15 @@ public struct TextTrainer<Method: TextTrainingMethod, Opt: Optimizer>: Sendable 
                 }
                 observer(.validating(epoch: epoch, done: validation.count, of: validation.count))
             }
-            let metrics = EpochMetrics(
-                epoch: epoch, trainLoss: Float(lossSum / Double(Swift.max(seen, 1))),
-                trainAccuracy: Float(correct / Double(Swift.max(seen, 1))),
-                validationCleanAccuracy: clean, validationRobustAccuracy: robust,
-                learningRate: optimizer.learningRate, trainSeconds: trainSeconds,
-                validationSeconds: Date().timeIntervalSince(validationStart),
-                imagesPerSecond: Double(seen) / trainSeconds)
-            history.append(metrics)
-            if let outputDirectory {
-                var epochMetadata = metadata
-                epochMetadata["epoch"] = String(epoch)
-                try save(model, to: path(in: outputDirectory, "model.safetensors"), metadata: epochMetadata)
-                let score = robust ?? clean ?? Float(epoch)
-                if score > bestScore {
-                    bestScore = score
-                    try save(model, to: path(in: outputDirectory, "best.safetensors"), metadata: epochMetadata)
-                }
-                try appendLine(encode(metrics), to: path(in: outputDirectory, "metrics.jsonl"), truncate: epoch == 1)
-            }
+            let metrics = tally.metrics(
+                epoch: epoch, validationCleanAccuracy: clean, validationRobustAccuracy: robust, learningRate: optimizer.learningRate,
+                trainSeconds: trainSeconds, validationStart: validationStart)
+            try run.record(
+                metrics, score: robust ?? clean ?? Float(epoch), model: model, generator: generator,
+                optimizerState: optimizer.stateTensors, methodState: method.stateTensors)
             observer(.epoch(metrics))
         }
-        return history
-    }
-
-    private func save<Model: Layer>(_ model: Model, to file: String, metadata: [String: String]) throws {
-        do {
-            try Checkpoint.save(model, architecture: architectureName, metadata: metadata, to: file)
-        } catch {
-            throw TrainingError.cannotWrite(path: file, reason: error.description)
-        }
+        return run.history
     }
 }
 

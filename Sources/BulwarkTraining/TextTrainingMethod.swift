@@ -18,6 +18,22 @@ public protocol TextTrainingMethod: Sendable {
     mutating func step<Model: TextClassifier, Opt: Optimizer, G: RandomNumberGenerator>(
         _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
     ) -> StepMetrics
+
+    /// The state the method carries from batch to batch (``SMART``'s θ̃), as named tensors, so
+    /// that the ``TextTrainer``'s resume checkpoints hold it. The default is empty: a method
+    /// whose value changes in ``step(_:optimizer:on:using:)`` must list that state here, or a
+    /// resumed run differs from an uninterrupted one.
+    var stateTensors: [String: Tensor] { get }
+
+    /// Restores state saved by ``stateTensors`` (an empty dictionary means the state of a
+    /// fresh method). The default ignores it.
+    mutating func loadStateTensors(_ tensors: [String: Tensor])
+}
+
+extension TextTrainingMethod {
+    public var stateTensors: [String: Tensor] { [:] }
+
+    public mutating func loadStateTensors(_ tensors: [String: Tensor]) {}
 }
 
 extension StandardTraining: TextTrainingMethod {}

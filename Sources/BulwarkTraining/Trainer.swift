@@ -73,7 +73,7 @@ public enum TrainingEvent: Sendable {
     case catastrophicOverfitting(OverfittingReport)
 }
 
-/// The files a ``Trainer`` writes into its output directory.
+/// The files a ``Trainer`` or ``TextTrainer`` writes into its output directory.
 public enum RunFile {
     /// The model after the latest epoch (or the one the overfitting guard restored).
     public static let model = "model.safetensors"
@@ -106,14 +106,14 @@ public enum RunFile {
 ///
 /// **Resume.** A run continued from the checkpoint of epoch k ends with the same model, bit
 /// for bit, as the uninterrupted run with the same seed on the same build and number of
-/// worker threads (the kernels split sums by worker): the checkpoint holds the model's parameters and layer state (batch-norm running
-/// statistics), the optimizer's state (``Optimizer/stateTensors``), the method's carried state
+/// worker threads (the kernels split sums by worker): the checkpoint holds the model's
+/// parameters and layer state (batch-norm running statistics), the random generators the model
+/// keeps inside itself (``Dropout``'s, see ``Layer/visitGenerators(_:)``), the optimizer's
+/// state (``Optimizer/stateTensors``), the method's carried state
 /// (``TrainingMethod/stateTensors``), the random generator's state, the best validation score
 /// and the overfitting guard's most robust model; the learning rate and ε warm-up are
 /// functions of the epoch, and validation and guard checks draw from fixed seeds. The
-/// generator must be `Codable` (``SplitMix64`` is) for the checkpoint to be written. Random
-/// generators that layers keep inside themselves (``Dropout``) are not part of it; the
-/// built-in image architectures have none.
+/// generator must be `Codable` (``SplitMix64`` is) for the checkpoint to be written.
 public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
     /// The method applied to every batch.
     public var method: Method
@@ -198,9 +198,6 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
         _ model: inout Model, on training: ImageDataset, validation: ImageDataset?,
         using generator: inout G, resumingFrom checkpointPath: String? = nil, observer: (TrainingEvent) -> Void = { _ in }
     ) throws -> [EpochMetrics] {
-        guard epochs >= 1, batchSize >= 1, training.count >= 1 else {
-            throw TrainingError.invalidConfiguration("Training needs at least one epoch, a batch size of at least 1 and some training data.")
-        }
         guard epsilonWarmupEpochs >= 0, epsilonWarmupEpochs.isFinite else {
             throw TrainingError.invalidConfiguration("The ε warm-up must be a finite, non-negative number of epochs, got \(epsilonWarmupEpochs).")
         }
@@ -208,51 +205,34 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
         if warmsUp, method.budgetScale == nil {
             throw TrainingError.invalidConfiguration("ε warm-up needs a method with a perturbation budget it can scale; '\(method.name)' has none.")
         }
-        if let stopAfterEpoch, !(1...epochs).contains(stopAfterEpoch) {
-            throw TrainingError.invalidConfiguration("Stopping after epoch \(stopAfterEpoch) needs an epoch from 1 to \(epochs).")
-        }
-        if let outputDirectory { try createDirectory(outputDirectory) }
+        var run = try TrainingRun(
+            epochs: epochs, batchSize: batchSize, trainingCount: training.count, stopAfterEpoch: stopAfterEpoch,
+            methodName: method.name, optimizerName: String(describing: Opt.self), outputDirectory: outputDirectory,
+            architectureName: architectureName, metadata: metadata)
         model.mode = .training
         overfitting = nil
         bestEpoch = nil
+        defer { bestEpoch = run.bestEpoch }
         // The held-out batch of the overfitting check, and the most robust model it has seen.
         let checkSource = validation.flatMap { $0.count > 0 ? $0 : nil } ?? training
         let checkData = overfittingGuard.map { checkSource.prefix(Swift.min($0.count, checkSource.count)) }
         var best: (model: Model, pgd: Float, fgsm: Float, epoch: Int, batch: Int)?
-        var history = [EpochMetrics]()
-        var bestScore = -Float.infinity
-        var firstEpoch = 1
         if let checkpointPath {
-            let checkpoint = try TrainingCheckpoint(contentsOf: checkpointPath)
-            try check(checkpoint, at: checkpointPath)
-            try assign(checkpoint.model, to: &model, from: checkpointPath)
+            let checkpoint = try run.resume(from: checkpointPath, model: &model, generator: &generator)
             optimizer.loadStateTensors(checkpoint.optimizerState)
             method.loadStateTensors(checkpoint.methodState)
-            generator = try restoredGenerator(checkpoint.generator, as: G.self, from: checkpointPath)
-            history = checkpoint.history
-            bestScore = checkpoint.bestScore
-            bestEpoch = checkpoint.bestEpoch
             if overfittingGuard != nil, let saved = checkpoint.guardBest {
                 var bestModel = model
-                try assign(saved.model, to: &bestModel, from: checkpointPath)
+                try run.assign(saved.model, to: &bestModel, from: checkpointPath)
                 best = (bestModel, saved.pgdAccuracy, saved.fgsmAccuracy, saved.epoch, saved.batch)
-            }
-            firstEpoch = checkpoint.epoch + 1
-            if let outputDirectory {
-                // Epochs after the checkpoint that reached the file before a kill are run again.
-                try writeLines(history.map(encode), to: path(in: outputDirectory, RunFile.metrics))
             }
             observer(.resumed(epoch: checkpoint.epoch))
         }
-        if let stopAfterEpoch, stopAfterEpoch < firstEpoch {
-            throw TrainingError.invalidConfiguration("The run has already completed epoch \(firstEpoch - 1); stopping after epoch \(stopAfterEpoch) would train nothing.")
-        }
         let batchesPerEpoch = (training.count + batchSize - 1) / batchSize
-        for epoch in firstEpoch...epochs {
+        for epoch in try run.remainingEpochs(stoppingAfter: stopAfterEpoch) {
             observer(.epochStarted(epoch: epoch, batches: batchesPerEpoch))
-            let start = Date()
+            var tally = EpochTally()
             let batches = training.batches(ofSize: batchSize, shuffledUsing: &generator)
-            var (lossSum, correct, seen) = (0.0, 0.0, 0)
             for (index, unaugmented) in batches.enumerated() {
                 let batch = augmentation?.augmented(unaugmented, using: &generator) ?? unaugmented
                 optimizer.learningRate = schedule.learningRate(
@@ -264,17 +244,9 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
                 }
                 method.completedEpochs = epoch - 1
                 let metrics = method.step(&model, optimizer: &optimizer, on: batch, using: &generator)
-                guard metrics.loss.isFinite else {
-                    let last = outputDirectory.map { path(in: $0, RunFile.model) }
-                    let kept = last.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
-                    throw TrainingError.nonFiniteLoss(epoch: epoch, batch: index + 1, lastGoodCheckpoint: kept)
-                }
-                lossSum += Double(metrics.loss) * Double(metrics.count)
-                correct += Double(metrics.accuracy) * Double(metrics.count)
-                seen += metrics.count
-                observer(.batch(
-                    epoch: epoch, batch: index + 1, of: batchesPerEpoch, loss: Float(lossSum / Double(seen)),
-                    accuracy: Float(correct / Double(seen)), imagesPerSecond: Double(seen) / Date().timeIntervalSince(start)))
+                guard metrics.loss.isFinite else { throw run.nonFiniteLoss(epoch: epoch, batch: index + 1) }
+                tally.add(metrics)
+                observer(tally.batchEvent(epoch: epoch, batch: index + 1, of: batchesPerEpoch))
                 if let overfittingGuard, let checkData,
                    index + 1 == batchesPerEpoch || (overfittingGuard.interval.map { (index + 1) % $0 == 0 } ?? false) {
                     let (fgsm, pgd) = overfittingGuard.measure(model, inputs: checkData.images, labels: checkData.labels)
@@ -288,19 +260,19 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
                             var rollbackMetadata = metadata
                             rollbackMetadata["epoch"] = String(best.epoch)
                             rollbackMetadata["catastrophic_overfitting"] = encode(report)
-                            try save(model, to: path(in: outputDirectory, RunFile.model), metadata: rollbackMetadata)
+                            try run.save(model, as: RunFile.model, metadata: rollbackMetadata)
                             try TrainingCheckpoint.markStopped(
                                 at: path(in: outputDirectory, RunFile.resume),
                                 reason: "the overfitting guard stopped it at epoch \(report.epoch), batch \(report.batch) and restored the model of epoch \(best.epoch), batch \(best.batch) into \(RunFile.model)")
                         }
                         observer(.catastrophicOverfitting(report))
-                        return history
+                        return run.history
                     }
                     // Ties move the best forward: the latest of equally robust models is kept.
                     if pgd >= (best?.pgd ?? -.infinity) { best = (model, pgd, fgsm, epoch, index + 1) }
                 }
             }
-            let trainSeconds = Date().timeIntervalSince(start)
+            let trainSeconds = Date().timeIntervalSince(tally.start)
             let validationStart = Date()
             var clean: Float?, robust: Float?
             if let validation, validation.count > 0 {
@@ -315,99 +287,18 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
                 clean = report.cleanAccuracy
                 robust = report.attacks.first?.robustAccuracy
             }
-            let metrics = EpochMetrics(
-                epoch: epoch, trainLoss: Float(lossSum / Double(Swift.max(seen, 1))),
-                trainAccuracy: Float(correct / Double(Swift.max(seen, 1))),
-                validationCleanAccuracy: clean, validationRobustAccuracy: robust,
-                learningRate: optimizer.learningRate, epsilonScale: warmsUp ? method.budgetScale : nil, trainSeconds: trainSeconds,
-                validationSeconds: Date().timeIntervalSince(validationStart),
-                imagesPerSecond: Double(seen) / trainSeconds)
-            history.append(metrics)
+            let metrics = tally.metrics(
+                epoch: epoch, validationCleanAccuracy: clean, validationRobustAccuracy: robust, learningRate: optimizer.learningRate,
+                epsilonScale: warmsUp ? method.budgetScale : nil, trainSeconds: trainSeconds, validationStart: validationStart)
             // Without validation the newest model counts as the best; ties keep the earlier.
-            let score = robust ?? clean ?? Float(epoch)
-            let improved = score > bestScore
-            if improved {
-                bestScore = score
-                bestEpoch = epoch
-            }
-            if let outputDirectory {
-                var epochMetadata = metadata
-                epochMetadata["epoch"] = String(epoch)
-                try save(model, to: path(in: outputDirectory, RunFile.model), metadata: epochMetadata)
-                if improved { try save(model, to: path(in: outputDirectory, RunFile.best), metadata: epochMetadata) }
-                try appendLine(encode(metrics), to: path(in: outputDirectory, RunFile.metrics), truncate: epoch == 1)
-                // Last, so that every file a resume relies on is at least as new as it.
-                if let state = generatorState(generator) {
-                    try TrainingCheckpoint(
-                        epoch: epoch, epochs: epochs, method: method.name, optimizer: String(describing: Opt.self),
-                        model: model.parametersAndState, optimizerState: optimizer.stateTensors, methodState: method.stateTensors,
-                        generator: state, history: history, bestScore: bestScore, bestEpoch: bestEpoch,
-                        guardBest: best.map { .init(model: $0.model.parametersAndState, pgdAccuracy: $0.pgd, fgsmAccuracy: $0.fgsm, epoch: $0.epoch, batch: $0.batch) }
-                    ).write(to: path(in: outputDirectory, RunFile.resume))
-                }
-            }
+            try run.record(
+                metrics, score: robust ?? clean ?? Float(epoch), model: model, generator: generator,
+                optimizerState: optimizer.stateTensors, methodState: method.stateTensors,
+                guardBest: best.map { .init(model: $0.model.parametersAndState, pgdAccuracy: $0.pgd, fgsmAccuracy: $0.fgsm, epoch: $0.epoch, batch: $0.batch) })
             observer(.epoch(metrics))
-            if let stopAfterEpoch, epoch >= stopAfterEpoch { break }
         }
-        return history
+        return run.history
     }
-
-    /// Throws unless `checkpoint` belongs to a run like this one that has epochs left.
-    private func check(_ checkpoint: TrainingCheckpoint, at path: String) throws {
-        guard checkpoint.epochs == epochs else {
-            throw TrainingError.cannotResume(path: path, reason: "it is from a run of \(checkpoint.epochs) epochs, not \(epochs); the learning-rate schedule spans the run, so the number of epochs cannot change")
-        }
-        guard checkpoint.method == method.name else {
-            throw TrainingError.cannotResume(path: path, reason: "it is from a run of method '\(checkpoint.method)', not '\(method.name)'")
-        }
-        let optimizerName = String(describing: Opt.self)
-        guard checkpoint.optimizer == optimizerName else {
-            throw TrainingError.cannotResume(path: path, reason: "it is from a run with optimizer \(checkpoint.optimizer), not \(optimizerName)")
-        }
-        guard checkpoint.epoch < epochs else {
-            throw TrainingError.cannotResume(path: path, reason: "the run already completed all \(epochs) epochs; there is nothing to continue")
-        }
-    }
-
-    /// Copies a checkpoint's model tensors into `model`, with an error that names the mismatch.
-    private func assign<Model: Layer>(_ tensors: [String: Tensor], to model: inout Model, from path: String) throws {
-        do {
-            try Checkpoint.assign(tensors, to: &model, path: path, architecture: architectureName)
-        } catch {
-            let detail = switch error {
-            case let .missingTensor(_, name, _): "it has no tensor '\(name)'"
-            case let .shapeMismatch(_, name, expected, found, _): "its '\(name)' has shape \(found), this model's \(expected)"
-            case let .unexpectedTensors(_, names, _): "it has tensors this model does not: \(names.sorted().prefix(5).joined(separator: ", "))"
-            default: error.description
-            }
-            throw TrainingError.cannotResume(path: path, reason: "its model is not this run's model (\(detail))")
-        }
-    }
-
-    private func save<Model: Layer>(_ model: Model, to file: String, metadata: [String: String]) throws {
-        do {
-            try Checkpoint.save(model, architecture: architectureName, metadata: metadata, to: file)
-        } catch {
-            throw TrainingError.cannotWrite(path: file, reason: error.description)
-        }
-    }
-}
-
-/// The state of `generator` as JSON, or `nil` when it is not `Encodable`.
-private func generatorState<G: RandomNumberGenerator>(_ generator: G) -> String? {
-    guard let encodable = generator as? any Encodable, let data = try? JSONEncoder().encode(encodable) else { return nil }
-    return String(decoding: data, as: UTF8.self)
-}
-
-/// A generator of type `G` in the state `json` saved by ``generatorState(_:)``.
-private func restoredGenerator<G: RandomNumberGenerator>(_ json: String, as type: G.Type, from path: String) throws -> G {
-    guard let decodable = G.self as? any Decodable.Type else {
-        throw TrainingError.cannotResume(path: path, reason: "the random generator \(G.self) is not Codable, so its state cannot be restored; use SplitMix64")
-    }
-    guard let decoded = try? JSONDecoder().decode(decodable, from: Data(json.utf8)), let generator = decoded as? G else {
-        throw TrainingError.cannotResume(path: path, reason: "its random generator state does not read as \(G.self) (the file is damaged or from another generator)")
-    }
-    return generator
 }
 
 /// JSON text of `value` on one line, keys sorted and in snake_case.

@@ -2,16 +2,18 @@ import BulwarkCore
 import BulwarkNN
 import Foundation
 
-/// Everything the ``Trainer`` needs to continue a run after a completed epoch exactly as if it
-/// had not stopped, stored as one safetensors file (``Trainer/resumeFileName``).
+/// Everything ``Trainer`` and ``TextTrainer`` need to continue a run after a completed epoch
+/// exactly as if it had not stopped, stored as one safetensors file (``RunFile/resume``).
 ///
 /// Tensors are grouped by name prefix: `model.` (parameters and layer state such as batch
 /// normalization's running statistics), `optimizer.` (``Optimizer/stateTensors``: momentum
-/// buffers, Adam's moments and step count), `method.` (``TrainingMethod/stateTensors``:
-/// Free-AT's δ) and `guard.` (the overfitting guard's most robust model). Scalars go into the
-/// header's metadata as text that reads back bit for bit: the epoch, the random generator's
-/// state as JSON, the best validation score and the guard's best check (floats as their IEEE
-/// bit patterns), and the metrics of every completed epoch. The learning rate and the ε
+/// buffers, Adam's moments and step count), `method.` (``TrainingMethod/stateTensors`` and
+/// ``TextTrainingMethod/stateTensors``: Free-AT's δ, SMART's θ̃) and `guard.` (the overfitting
+/// guard's most robust model). Scalars go into the header's metadata as text that reads back
+/// bit for bit: the epoch, the random generator's state as JSON, the states of the generators
+/// the model keeps inside itself (``Layer/visitGenerators(_:)``, dropout's) as a JSON object
+/// of decimal strings, the best validation score and the guard's best check (floats as their
+/// IEEE bit patterns), and the metrics of every completed epoch. The learning rate and the ε
 /// warm-up are functions of the position in training, so the epoch restores them.
 struct TrainingCheckpoint {
     /// Marks a file as a resume checkpoint and names its layout's version.
@@ -37,6 +39,8 @@ struct TrainingCheckpoint {
     var optimizer: String
     /// The model's parameters and layer state.
     var model: [String: Tensor]
+    /// The states of the random generators the model keeps inside itself, keyed by path.
+    var modelGenerators: [String: UInt64]
     var optimizerState: [String: Tensor]
     var methodState: [String: Tensor]
     /// The training generator's state as JSON.
@@ -62,6 +66,7 @@ struct TrainingCheckpoint {
             "best_score": String(bestScore.bitPattern),
         ]
         if let bestEpoch { metadata["best_epoch"] = String(bestEpoch) }
+        metadata["model_generators"] = Self.text(of: modelGenerators)
         if let guardBest {
             for (name, tensor) in guardBest.model { tensors["guard." + name] = tensor }
             metadata["guard_pgd_accuracy"] = String(guardBest.pgdAccuracy.bitPattern)
@@ -155,6 +160,12 @@ struct TrainingCheckpoint {
         bestEpoch = file.metadata["best_epoch"] != nil ? try integer("best_epoch") : nil
         stopped = nil
         model = tensors("model.")
+        // Absent from checkpoints written before models' own generators were saved.
+        let generatorText = file.metadata["model_generators"] ?? "{}"
+        guard let generatorStates = Self.generatorStates(from: generatorText) else {
+            throw TrainingError.cannotResume(path: path, reason: "the file is damaged: its 'model_generators' is not an object of generator states")
+        }
+        modelGenerators = generatorStates
         optimizerState = tensors("optimizer.")
         methodState = tensors("method.")
         if file.metadata["guard_epoch"] != nil {
@@ -169,16 +180,32 @@ struct TrainingCheckpoint {
         }
     }
 
+    /// `states` as a JSON object of decimal strings (exact, unlike JSON numbers past 2⁵³).
+    private static func text(of states: [String: UInt64]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(states.mapValues(String.init)) else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The generator states in `text` written by ``text(of:)``, or `nil` when it does not read.
+    private static func generatorStates(from text: String) -> [String: UInt64]? {
+        guard let strings = try? JSONDecoder().decode([String: String].self, from: Data(text.utf8)) else { return nil }
+        let states = strings.compactMapValues(UInt64.init)
+        return states.count == strings.count ? states : nil
+    }
+
     init(
-        epoch: Int, epochs: Int, method: String, optimizer: String, model: [String: Tensor], optimizerState: [String: Tensor],
-        methodState: [String: Tensor], generator: String, history: [EpochMetrics], bestScore: Float, bestEpoch: Int?,
-        guardBest: GuardBest?, stopped: String? = nil
+        epoch: Int, epochs: Int, method: String, optimizer: String, model: [String: Tensor], modelGenerators: [String: UInt64],
+        optimizerState: [String: Tensor], methodState: [String: Tensor], generator: String, history: [EpochMetrics], bestScore: Float,
+        bestEpoch: Int?, guardBest: GuardBest?, stopped: String? = nil
     ) {
         self.epoch = epoch
         self.epochs = epochs
         self.method = method
         self.optimizer = optimizer
         self.model = model
+        self.modelGenerators = modelGenerators
         self.optimizerState = optimizerState
         self.methodState = methodState
         self.generator = generator

@@ -137,4 +137,12 @@ public struct StandardTraining: TrainingMethod {
     ) -> StepMetrics {
         descend(&model, optimizer: &optimizer, inputs: batch.inputs, labels: batch.labels)
     }
+
+    // Spelled out because both TrainingMethod and TextTrainingMethod provide these defaults.
+
+    /// Empty: standard training carries no state from batch to batch.
+    public var stateTensors: [String: Tensor] { [:] }
+
+    /// Does nothing: there is no state to restore.
+    public mutating func loadStateTensors(_ tensors: [String: Tensor]) {}
 }

@@ -350,15 +350,12 @@ import Testing
             try SafeTensorsFile(contentsOf: file).tensors.mapValues { $0.array.map(\.bitPattern) }
         }
         #expect(try bits(split + "/model.safetensors") == bits(full + "/model.safetensors"), "resumed weights equal the uninterrupted run's")
-        let epochs = try String(contentsOfFile: split + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map { line in
-            (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["epoch"] as? Int
-        }
-        #expect(epochs == [1, 2])
-        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/resumed.json"))) as? [String: Any]
+        #expect(try metricsEpochs(in: split) == [1, 2])
+        let summary = try jsonObject(at: directory + "/resumed.json")
         #expect((summary?["epochs"] as? [Any])?.count == 2 && summary?["best_epoch"] as? Int != nil)
 
         // The manifest: every option resolved, the command, versions; and the final evaluation.
-        let manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: split + "/run.json"))) as? [String: String])
+        let manifest = try #require(try runManifest(in: split))
         #expect(manifest["resumed_after_epochs"] == "1")
         #expect(manifest["step_size"] == "0.125" && manifest["validation_steps"] == "3" && manifest["weight_decay"] == "0.0")
         #expect(manifest["command"]?.hasPrefix("bulwark train --dataset idx --data-dir /") == true, "\(manifest["command"] ?? "")")

@@ -20,3 +20,20 @@ func runBulwark(_ arguments: [String]) throws -> (status: Int32, output: String,
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
 }
+
+/// The epoch of every line of `metrics.jsonl` in the run directory `run`.
+func metricsEpochs(in run: String) throws -> [Int?] {
+    try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map { line in
+        (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["epoch"] as? Int
+    }
+}
+
+/// The JSON object in `file`, or `nil` when it holds another JSON value.
+func jsonObject(at file: String) throws -> [String: Any]? {
+    try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: Any]
+}
+
+/// `run.json` of the run directory `run`, or `nil` when it is not an object of strings.
+func runManifest(in run: String) throws -> [String: String]? {
+    try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/run.json"))) as? [String: String]
+}

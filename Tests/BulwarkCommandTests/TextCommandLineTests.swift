@@ -37,7 +37,7 @@ import Testing
         ])
         #expect(result.status == 0, "\(result.error)")
         #expect(result.output.contains("final epoch"))
-        for file in ["model.safetensors", "best.safetensors", "metrics.jsonl", "vocabulary.txt", "run.json"] {
+        for file in ["model.safetensors", "best.safetensors", "metrics.jsonl", "resume.safetensors", "vocabulary.txt", "run.json"] {
             #expect(FileManager.default.fileExists(atPath: run + "/" + file), "\(file)")
         }
         let vocabulary = try String(contentsOfFile: run + "/vocabulary.txt", encoding: .utf8).split(separator: "\n")
@@ -182,5 +182,65 @@ extension TextCommandLineTests {
         let missing = try bulwark(["eval", "--task", "text", "--model", run + "/model.safetensors", "--dataset", "tsv",
                                    "--data-dir", directory + "/data", "--attack", "pwws", "--wordnet-dir", directory + "/none"])
         #expect(missing.status != 0 && missing.error.contains("wordnet-base"), "\(missing.error)")
+    }
+}
+
+extension TextCommandLineTests {
+    /// `train --task text --resume`: a run stopped after epoch 1 (SMART on a TextCNN with
+    /// dropout) and resumed from its directory alone writes the uninterrupted run's
+    /// model.safetensors byte for byte; conflicting options and other data are clear errors.
+    @Test func resumeContinuesAStoppedTextRunToTheSameModelFile() throws {
+        let run = directory + "/resumed", full = directory + "/uninterrupted"
+        let options = [
+            "train", "--task", "text", "--dataset", "tsv", "--data-dir", directory + "/data", "--model", "textcnn", "--method", "smart",
+            "--epsilon", "0.5", "--steps", "1", "--epochs", "2", "--batch-size", "20", "--learning-rate", "0.02",
+            "--embedding-dimension", "8", "--filters", "4", "--validation-steps", "2", "--seed", "3", "--out", run,
+        ]
+        // The uninterrupted run in the same directory, so that the manifests (and with them the
+        // checkpoints' metadata) are the same; then moved aside.
+        let uninterrupted = try bulwark(options + ["--quiet"])
+        #expect(uninterrupted.status == 0, "\(uninterrupted.error)")
+        try FileManager.default.moveItem(atPath: run, toPath: full)
+
+        let stopped = try bulwark(options + ["--stop-after", "1"])
+        #expect(stopped.status == 0, "\(stopped.error)")
+        #expect(stopped.output.contains("stopped after epoch 1 of 2; continue with: bulwark train --task text --resume"), "\(stopped.output)")
+        let conflict = try bulwark(["train", "--task", "text", "--resume", run, "--epochs", "3", "--proximal-momentum", "0.9"])
+        #expect(conflict.status != 0, "\(conflict.output)")
+        #expect(conflict.error.contains("--epochs 3 (the run has --epochs 2)") && conflict.error.contains("--proximal-momentum 0.9 (the run has --proximal-momentum 0.99)"),
+                "\(conflict.error)")
+
+        // Options that agree with the run, or may differ, are accepted.
+        let resumed = try bulwark(["train", "--task", "text", "--resume", run, "--method", "smart", "--json", run + "/summary.json"])
+        #expect(resumed.status == 0, "\(resumed.error)")
+        #expect(resumed.error.contains("continuing after epoch 1 of 2"), "\(resumed.error)")
+        #expect(!resumed.error.contains("epoch 1:") && resumed.error.contains("epoch 2:"), "only epoch 2 is trained: \(resumed.error)")
+        for name in ["model.safetensors", "best.safetensors"] {
+            let (split, whole) = (try Data(contentsOf: URL(fileURLWithPath: run + "/" + name)), try Data(contentsOf: URL(fileURLWithPath: full + "/" + name)))
+            #expect(split == whole, "\(name) of the resumed run is the uninterrupted run's, byte for byte")
+        }
+        #expect(try metricsEpochs(in: run) == [1, 2])
+        let summary = try jsonObject(at: run + "/summary.json")
+        #expect((summary?["epochs"] as? [Any])?.count == 2 && summary?["best_epoch"] as? Int != nil)
+
+        // The manifest keeps the keys eval and report read, and gains the command and versions.
+        let manifest = try #require(try runManifest(in: run))
+        #expect(manifest["resumed_after_epochs"] == "1")
+        #expect(manifest["task"] == "text" && manifest["model_configuration"] != nil && manifest["class_names"] == "[\"negative\",\"positive\"]")
+        #expect(manifest["command"]?.hasPrefix("bulwark train --task text --dataset tsv --data-dir /") == true, "\(manifest["command"] ?? "")")
+        for key in ["bulwark_version", "swift_version", "os", "threads", "blas"] { #expect(manifest[key] != nil, "run.json records \(key)") }
+
+        // Without --task, --resume finds the text run by its manifest.
+        let again = try bulwark(["train", "--resume", run])
+        #expect(again.status != 0 && again.error.contains("already completed all 2 epochs"), "\(again.error)")
+        // Data whose vocabulary differs from the run's.
+        let other = directory + "/other-data"
+        try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
+        for name in ["train", "dev"] {
+            let lines = ["text\tlabel"] + (0..<40).map { "a great new film \($0 % 2 == 0 ? "bad" : "good")\t" + ($0 % 2 == 0 ? "negative" : "positive") }
+            try (lines.joined(separator: "\n") + "\n").write(toFile: "\(other)/\(name).tsv", atomically: true, encoding: .utf8)
+        }
+        let otherData = try bulwark(["train", "--task", "text", "--resume", run, "--data-dir", other])
+        #expect(otherData.status != 0 && otherData.error.contains("vocabulary.txt") && otherData.error.contains("differs"), "\(otherData.error)")
     }
 }

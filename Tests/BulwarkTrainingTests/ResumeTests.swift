@@ -4,7 +4,8 @@ import Testing
 import _TestSupport
 
 /// Resume checkpoints: a run interrupted after an epoch and continued ends with the model of
-/// the uninterrupted run, bit for bit; each piece of saved state is needed for that; damaged,
+/// the uninterrupted run, bit for bit (dropout's generator inside the model included); each
+/// piece of saved state is needed for that; damaged,
 /// missing and foreign checkpoints are clear errors; and best-robust-accuracy checkpointing
 /// (Rice et al. 2020) keeps the best epoch.
 @Suite struct ResumeTests {
@@ -13,31 +14,56 @@ import _TestSupport
     let threatModel = ThreatModel.lInfinity(epsilon: 0.2)
 
     /// A small CNN with batch normalization, so that layer state (running statistics) is part
-    /// of what must survive a resume.
-    static func model(seed: UInt64 = 3) -> Sequential {
+    /// of what must survive a resume, and optionally dropout, whose generator is too.
+    static func model(seed: UInt64 = 3, dropout: Bool = false) -> Sequential {
         var generator = SplitMix64(seed: seed)
+        let dropoutLayers: [any Layer] = dropout ? [Dropout(probability: 0.3, seed: generator.next())] : []
         return Sequential([
             Conv2D(inputChannels: 1, outputChannels: 4, kernelSize: 3, padding: 1, using: &generator), BatchNorm2D(channels: 4), ReLU(),
-            MaxPool2D(kernelSize: 2), Flatten(), Linear(inputSize: 4 * 4 * 4, outputSize: 4, using: &generator),
-        ])
+            MaxPool2D(kernelSize: 2), Flatten(),
+        ] + dropoutLayers + [Linear(inputSize: 4 * 4 * 4, outputSize: 4, using: &generator)])
     }
 
     static func temporaryDirectory(_ name: String) -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-\(name)-\(UUID().uuidString)").path
     }
 
-    /// Every scalar's bit pattern, parameters and layer state, keyed by path.
+    /// Every scalar's bit pattern, parameters and layer state, and the state of every generator
+    /// the model keeps (dropout's), keyed by path.
     static func bits<Model: Layer>(_ model: Model) -> [String: [UInt32]] {
         var result = [String: [UInt32]]()
         for (name, tensor) in model.parameters { result[name] = tensor.array.map(\.bitPattern) }
         for (name, tensor) in model.state { result["state " + name] = tensor.array.map(\.bitPattern) }
+        for (name, generator) in model.generators {
+            result["generator " + name] = [UInt32(truncatingIfNeeded: generator.state), UInt32(generator.state >> 32)]
+        }
         return result
+    }
+
+    /// Takes `piece` out of the resume checkpoint at `path`: the training generator's state
+    /// (`generator`) or the model's generators' (`model_generators`) are replaced by others,
+    /// tensors named with the prefix `piece` removed.
+    static func removeOrScramble(_ piece: String, ofCheckpoint path: String) throws {
+        var file = try SafeTensorsFile(contentsOf: path)
+        switch piece {
+        case "generator":
+            file.metadata["generator"] = "{\"state\":12345}"
+        case "model_generators":
+            let states = try JSONDecoder().decode([String: String].self, from: Data((file.metadata[piece] ?? "").utf8))
+            #expect(!states.isEmpty, "the checkpoint holds the model's generators")
+            file.metadata[piece] = String(decoding: try JSONEncoder().encode(states.mapValues { _ in "12345" }), as: UTF8.self)
+        default:
+            let removed = file.tensors.keys.filter { $0.hasPrefix(piece) }
+            #expect(!removed.isEmpty, "the checkpoint holds \(piece) state")
+            for name in removed { file.tensors[name] = nil }
+        }
+        try file.write(to: path)
     }
 
     /// The recipes the resume must reproduce, and the tensor-name prefix of the state whose
     /// loss the comparison must notice (the optimizer's, or the method's carried δ).
     enum Recipe: String, CaseIterable {
-        case standardSGDMomentum, fastAdamCyclicWarmup, freeCarriedPerturbation, standardAugmented
+        case standardSGDMomentum, fastAdamCyclicWarmup, freeCarriedPerturbation, standardAugmented, standardDropout
     }
 
     /// Trains `recipe` for two epochs in `directory`, resuming from `checkpoint` if given;
@@ -46,7 +72,7 @@ import _TestSupport
         _ recipe: Recipe, in directory: String, resumingFrom checkpoint: String? = nil, modelSeed: UInt64 = 3, seed: UInt64 = 11,
         afterEpoch: (Int) -> Void = { _ in }
     ) throws -> (model: Sequential, history: [EpochMetrics]) {
-        var model = Self.model(seed: modelSeed)
+        var model = Self.model(seed: modelSeed, dropout: recipe == .standardDropout)
         var generator = SplitMix64(seed: seed)
         func fit<Method: TrainingMethod, Opt: Optimizer>(
             _ method: Method, _ optimizer: Opt, schedule: LearningRateSchedule, warmup: Double = 0, augmentation: ImageAugmentation? = nil
@@ -70,6 +96,9 @@ import _TestSupport
         case .standardAugmented:
             // Crops and flips draw from the run's generator within each epoch.
             try fit(StandardTraining(), SGD(learningRate: 0.05, momentum: 0.9), schedule: .constant(0.05), augmentation: ImageAugmentation(padding: 2))
+        case .standardDropout:
+            // Dropout draws its masks from a generator inside the model.
+            try fit(StandardTraining(), SGD(learningRate: 0.05, momentum: 0.9), schedule: .constant(0.05))
         }
         return (model, history)
     }
@@ -118,6 +147,7 @@ import _TestSupport
     /// generator's, the optimizer's, the method's δ) resumes into a different model.
     @Test(arguments: [
         (Recipe.fastAdamCyclicWarmup, "generator"), (.standardSGDMomentum, "optimizer."), (.freeCarriedPerturbation, "method."),
+        (.standardDropout, "model_generators"),
     ])
     func everyPieceOfSavedStateMatters(recipe: Recipe, piece: String) throws {
         let full = Self.temporaryDirectory("full"), interrupted = Self.temporaryDirectory("interrupted")
@@ -125,15 +155,7 @@ import _TestSupport
             if epoch == 1 { Self.snapshot(full, into: interrupted) }
         }
         let path = interrupted + "/" + RunFile.resume
-        var file = try SafeTensorsFile(contentsOf: path)
-        if piece == "generator" {
-            file.metadata["generator"] = "{\"state\":12345}"
-        } else {
-            let removed = file.tensors.keys.filter { $0.hasPrefix(piece) }
-            #expect(!removed.isEmpty, "the checkpoint holds \(piece) state")
-            for name in removed { file.tensors[name] = nil }
-        }
-        try file.write(to: path)
+        try Self.removeOrScramble(piece, ofCheckpoint: path)
         let resumed = try run(recipe, in: interrupted, resumingFrom: path)
         #expect(Self.bits(resumed.model) != Self.bits(uninterrupted.model), "losing \(piece) must change the result")
     }

@@ -5,7 +5,7 @@ import _TestSupport
 
 /// A synthetic sentiment task: sequences of 2–8 neutral tokens (10…29) with one signal
 /// token inserted, 2 for class 0 and 3 for class 1.
-private func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
+func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
     var generator = SplitMix64(seed: seed)
     var sequences = [[Int32]](), labels = [Int32]()
     for _ in 0..<count {
