@@ -15,7 +15,8 @@
 #   awp       AWP on PGD-AT (γ = 5e-3), when this build has --method awp
 #
 # Usage: scripts/reproduce-fashion.sh [METHOD …]   (default: all; finished runs and evaluations
-# in OUT, default runs/fashion, are kept: delete them to run again).
+# in OUT, default runs/fashion, are kept: delete them to run again; a killed run continues from
+# its last completed epoch when the script runs again).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-dependencies.sh
@@ -42,8 +43,11 @@ for method in "${methods[@]}"; do
             recipe=(--method awp --awp-gamma 0.005 --steps 7 --step-size 0.02 --epochs 5 --schedule cyclic) ;;
         *) echo "unknown method $method" >&2; exit 1 ;;
     esac
-    # train.json is written when training ends, so an interrupted run is trained again.
-    if [ ! -e "$out/$method/train.json" ]; then
+    # train.json is written when training ends; an interrupted run continues from its last
+    # completed epoch (resume.safetensors), one that never finished an epoch starts again.
+    if [ ! -e "$out/$method/train.json" ] && [ -e "$out/$method/resume.safetensors" ]; then
+        $bulwark train --resume "$out/$method" --final-eval-count 0 --json "$out/$method/train.json" --quiet
+    elif [ ! -e "$out/$method/train.json" ]; then
         $bulwark train --dataset fashion-mnist --model smallcnn --batch-size 128 --optimizer adam --learning-rate 1e-3 \
             --epsilon 0.1 --seed "$seed" --final-eval-count 0 --out "$out/$method" --json "$out/$method/train.json" \
             --quiet "${recipe[@]}"
