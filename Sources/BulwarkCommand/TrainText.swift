@@ -101,7 +101,7 @@ struct TrainText: ResumableTraining {
     @Option(help: "bag (mean of embeddings, linear), textcnn (Kim 2014), bilstm (bidirectional LSTM, final states) or transformer (post-norm encoder, learned positions, masked mean).")
     var model: TextArchitecture = .textcnn
 
-    @Option(help: "standard, fgm (Miyato et al. 2017: clean + adversarial loss), pgd (K steps on the embeddings, adversarial loss), freelb (Zhu et al. 2020: K ascent steps, parameter gradients averaged over them) vat (virtual adversarial training, Miyato et al. 2017: label-free KL term) or smart (Jiang et al. 2020: symmetric-KL smoothness regularizer at a K-step ascent point, optimized with the momentum Bregman proximal point method).")
+    @Option(help: "standard, fgm (Miyato et al. 2017: clean + adversarial loss), pgd (K steps on the embeddings, adversarial loss), freelb (Zhu et al. 2020: K ascent steps, parameter gradients averaged over them), vat (virtual adversarial training, Miyato et al. 2017: label-free KL term) or smart (Jiang et al. 2020: symmetric-KL smoothness regularizer at a K-step ascent point, optimized with the momentum Bregman proximal point method).")
     var method: Method = .standard
 
     @Option(help: "The L2 radius ε of the perturbation of each example's embedded sequence (of the embedding matrix with --perturbation-site matrix).")
