@@ -15,8 +15,9 @@
 # (runs/text), SEEDS ("0 1 2 3 4"), METHODS ("standard fgm pgd freelb"), DATASETS ("sst2 mr"),
 # SST2_EPOCHS (1), MR_EPOCHS (3), STEPS (3), EPSILON (1), PWWS_METHODS ("standard fgm freelb"),
 # PWWS_COUNT (all), BULWARK (an already built bulwark executable; skips the build). A run whose
-# metrics.jsonl already holds all its epochs is not repeated, so an interrupted grid resumes
-# where it stopped. The table is also written to OUT/summary.md.
+# metrics.jsonl already holds all its epochs is not repeated, and an interrupted one continues
+# from its last completed epoch (--resume), so an interrupted grid resumes where it stopped.
+# The table is also written to OUT/summary.md.
 # The default epochs are few, which leaves PGD and FreeLB short of convergence; the README's
 # figures to quote come from SST2_EPOCHS=2 MR_EPOCHS=8, which took 65 minutes on the 2-core
 # development machine with nothing else running.
@@ -55,6 +56,12 @@ for dataset in $datasets; do
         for method in $methods; do
             run="$out/$dataset-$method-$seed"
             if [ -f "$run/metrics.jsonl" ] && [ "$(wc -l < "$run/metrics.jsonl")" -ge "$epochs" ]; then continue; fi
+            # An interrupted run of the same length continues from its last completed epoch.
+            if [ -f "$run/resume.safetensors" ] && grep -q "\"epochs\" : \"$epochs\"" "$run/run.json" 2>/dev/null; then
+                echo "== $dataset $method seed $seed: continuing ($epochs epochs)" >&2
+                $bulwark train --task text --resume "$run" --data-dir "$data/$dataset" --quiet
+                continue
+            fi
             echo "== $dataset $method seed $seed ($epochs epochs)" >&2
             # shellcheck disable=SC2046
             $bulwark train --task text --dataset "$dataset" --data-dir "$data/$dataset" --model textcnn \
