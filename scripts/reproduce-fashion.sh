@@ -39,7 +39,7 @@ for method in "${methods[@]}"; do
         trades) recipe=(--method trades --beta 6 --steps 10 --epochs 5 --schedule cyclic) ;;
         mart) recipe=(--method mart --beta 6 --steps 10 --epochs 5 --schedule cyclic) ;;
         awp)
-            if ! $bulwark train --help | grep -q "awp"; then echo "skipping awp: this build has no --method awp"; continue; fi
+            if ! $bulwark train --help | grep "awp" >/dev/null; then echo "skipping awp: this build has no --method awp"; continue; fi
             recipe=(--method awp --awp-gamma 0.005 --steps 7 --step-size 0.02 --epochs 5 --schedule cyclic) ;;
         *) echo "unknown method $method" >&2; exit 1 ;;
     esac
