@@ -56,16 +56,18 @@ for dataset in $datasets; do
         for method in $methods; do
             run="$out/$dataset-$method-$seed"
             if [ -f "$run/metrics.jsonl" ] && [ "$(wc -l < "$run/metrics.jsonl")" -ge "$epochs" ]; then continue; fi
-            # An interrupted run of the same length continues from its last completed epoch.
+            # shellcheck disable=SC2046
+            arguments=(--task text --dataset "$dataset" --data-dir "$data/$dataset" --model textcnn
+                $(method_arguments "$method") --epochs "$epochs" --seed "$seed" --split-seed 0 --out "$run" --quiet)
+            # An interrupted run of the same length continues from its last completed epoch, with
+            # the same options: bulwark names any that differ from the run's and stops.
             if [ -f "$run/resume.safetensors" ] && grep -q "\"epochs\" : \"$epochs\"" "$run/run.json" 2>/dev/null; then
                 echo "== $dataset $method seed $seed: continuing ($epochs epochs)" >&2
-                $bulwark train --task text --resume "$run" --data-dir "$data/$dataset" --quiet
+                $bulwark train "${arguments[@]}" --resume "$run"
                 continue
             fi
             echo "== $dataset $method seed $seed ($epochs epochs)" >&2
-            # shellcheck disable=SC2046
-            $bulwark train --task text --dataset "$dataset" --data-dir "$data/$dataset" --model textcnn \
-                $(method_arguments "$method") --epochs "$epochs" --seed "$seed" --split-seed 0 --out "$run" --quiet
+            $bulwark train "${arguments[@]}"
         done
     done
 done
