@@ -50,7 +50,8 @@ struct AttackCommand: ParsableCommand {
     var png: String?
 
     func validate() throws {
-        try require(count >= 1, "--count must be at least 1")
+        try require(count >= 1, "--count must be at least 1, got \(count)")
+        try requireAttackNames([attack])
         guard let name = AttackName(rawValue: attack) else {
             throw ValidationError("Unknown attack '\(attack)'. Choose from: \(AttackName.list).")
         }

@@ -46,7 +46,7 @@ struct EvalText: ParsableCommand {
     @Option(help: "PWWS: write each attacked sentence and its adversarial version, tab-separated with label, outcome and predictions, to this file (bulwark report shows it when it is in the run directory).")
     var pairs: String?
 
-    @Option(help: "The L2 radius ε of each example's perturbation (embedding units).")
+    @Option(name: [.customLong("epsilon"), .customLong("eps")], help: "The L2 radius ε of each example's perturbation (embedding units).")
     var epsilon: Float = 1
 
     @Option(help: "Several radii, comma separated (0.5,1,2); overrides --epsilon.")
@@ -55,7 +55,7 @@ struct EvalText: ParsableCommand {
     @Option(help: "PGD steps K.")
     var steps: Int = 10
 
-    @Option(help: "PGD step size α; default 2.5ε/steps.")
+    @Option(name: [.customLong("step-size"), .customLong("alpha")], help: "PGD step size α; default 2.5ε/steps.")
     var stepSize: Float?
 
     @Flag(help: "Start PGD from a random point of the ball instead of zero.")
@@ -81,15 +81,15 @@ struct EvalText: ParsableCommand {
     }
 
     func validate() throws {
-        try require(steps >= 1, "--steps must be at least 1")
-        try require(batchSize >= 1, "--batch-size must be at least 1")
-        if let count { try require(count >= 1, "--count must be at least 1") }
-        if let stepSize { try require(stepSize > 0 && stepSize.isFinite, "--step-size must be positive") }
+        try require(steps >= 1, "--steps must be at least 1, got \(steps)")
+        try require(batchSize >= 1, "--batch-size must be at least 1, got \(batchSize)")
+        if let count { try require(count >= 1, "--count must be at least 1, got \(count)") }
+        if let stepSize { try require(stepSize > 0 && stepSize.isFinite, "--step-size must be positive, got \(stepSize)") }
         if let epsilons {
             try require(radii.count == epsilons.split(separator: ",").count, "--epsilons must be numbers separated by commas, such as 0.5,1,2")
         }
         try require(maximumChangeFraction > 0 && maximumChangeFraction <= 1, "--maximum-change-fraction must be in (0, 1]")
-        try require(queryBudget >= 1, "--query-budget must be at least 1")
+        try require(queryBudget >= 1, "--query-budget must be at least 1, got \(queryBudget)")
         try require(radii.allSatisfy { $0 >= 0 && $0.isFinite }, "ε must be finite and non-negative")
     }
 

@@ -27,7 +27,17 @@ struct Fraction: ExpressibleByArgument, Sendable, CustomStringConvertible {
 
 extension ImageDatasetName: ExpressibleByArgument {}
 extension Architecture: ExpressibleByArgument {}
-extension Norm: ExpressibleByArgument {}
+extension Norm: ExpressibleByArgument {
+    /// `linf` or `l2` in any case, and the spellings of torchattacks and AutoAttack (`Linf`,
+    /// `L2`, `inf`), which Bulwark's JSON also writes.
+    public init?(argument: String) {
+        switch argument.lowercased() {
+        case "linf", "inf", "l-inf", "linfinity": self = .lInfinity
+        case "l2": self = .l2
+        default: return nil
+        }
+    }
+}
 extension DatasetSplit: ExpressibleByArgument {}
 extension EvaluationStrategy: ExpressibleByArgument {}
 
@@ -64,10 +74,11 @@ struct DatasetOptions: ParsableArguments {
 
 /// The threat model shared by training and evaluation.
 struct ThreatOptions: ParsableArguments {
-    @Option(help: "The perturbation budget ε, in pixel units of [0, 1]; fractions such as 8/255 are accepted.")
+    @Option(name: [.customLong("epsilon"), .customLong("eps")],
+            help: "The perturbation budget ε, in pixel units of [0, 1]; fractions such as 8/255 are accepted.")
     var epsilon: Fraction = Fraction(0.1)
 
-    @Option(help: "The norm of the budget: linf or l2.")
+    @Option(help: "The norm of the budget: linf or l2 (any case; Linf and inf as torchattacks and AutoAttack write it).")
     var norm: Norm = .lInfinity
 
     var threatModel: ThreatModel { ThreatModel(norm: norm, epsilon: epsilon.value) }
@@ -112,13 +123,13 @@ struct AttackParameters: ParsableArguments {
     @Option(help: "Steps of pgd and gradient-ascent (default 20), mi-fgsm (default 10) and deepfool (at least 50); of bim when --step-size is given (else Kurakin et al.'s count).")
     var steps: Int?
 
-    @Option(help: "Step size α of pgd and gradient-ascent (default 2.5ε/steps), mi-fgsm (default ε/steps) and bim (default 1/255 with Kurakin et al.'s step count). Fractions accepted.")
+    @Option(name: [.customLong("step-size"), .customLong("alpha")], help: "Step size α of pgd and gradient-ascent (default 2.5ε/steps), mi-fgsm (default ε/steps) and bim (default 1/255 with Kurakin et al.'s step count). Fractions accepted.")
     var stepSize: Fraction?
 
     @Option(help: "Decay factor μ of mi-fgsm's accumulated gradient.")
     var momentumDecay: Float = 1
 
-    @Option(help: "Restarts of pgd and the APGD attacks, runs per target of the FAB attacks; an example is robust only if it survives all of them.")
+    @Option(name: [.customLong("restarts"), .customLong("n-restarts")], help: "Restarts of pgd and the APGD attacks, runs per target of the FAB attacks; an example is robust only if it survives all of them.")
     var restarts: Int = 1
 
     @Flag(inversion: .prefixedNo, help: "Start PGD at a random point of the ε-ball.")
@@ -131,10 +142,12 @@ struct AttackParameters: ParsableArguments {
     var queries: Int = 5000
 
     func validate() throws {
-        try require((steps ?? 1) >= 1 && restarts >= 1 && iterations >= 1 && queries >= 1,
-                    "--steps, --restarts, --iterations and --queries must be at least 1")
-        if let stepSize { try require(stepSize.value > 0, "--step-size must be positive") }
-        try require(momentumDecay >= 0 && momentumDecay.isFinite, "--momentum-decay must be a finite number ≥ 0")
+        if let steps { try require(steps >= 1, "--steps must be at least 1, got \(steps)") }
+        try require(restarts >= 1, "--restarts must be at least 1, got \(restarts)")
+        try require(iterations >= 1, "--iterations must be at least 1, got \(iterations)")
+        try require(queries >= 1, "--queries must be at least 1, got \(queries)")
+        if let stepSize { try require(stepSize.value > 0, "--step-size must be positive, got \(stepSize.value)") }
+        try require(momentumDecay >= 0 && momentumDecay.isFinite, "--momentum-decay must be a finite number ≥ 0, got \(momentumDecay)")
     }
 
     /// The steps of PGD-like attacks: the given count or 20.
@@ -167,6 +180,12 @@ struct AttackParameters: ParsableArguments {
         case .carliniWagner: return CarliniWagnerL2(threatModel: threatModel)
         }
     }
+}
+
+/// Rejects an empty `--attack` (`--attack none` asks for clean accuracy only).
+func requireAttackNames(_ names: [String]) throws {
+    try require(!names.contains { $0.trimmingCharacters(in: .whitespaces).isEmpty },
+                "--attack is empty: name an attack (\(AttackName.list)), or none for clean accuracy only")
 }
 
 /// Rejects values outside a range with a message naming the option.

@@ -22,7 +22,7 @@ struct Predict: ParsableCommand {
     var json: String
 
     func validate() throws {
-        try require(count >= 1, "--count must be at least 1")
+        try require(count >= 1, "--count must be at least 1, got \(count)")
     }
 
     func run() throws {

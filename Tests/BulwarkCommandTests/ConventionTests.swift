@@ -1,0 +1,154 @@
+import Bulwark
+import Foundation
+import Testing
+
+/// The command line's conventions: options validated with messages naming the accepted range,
+/// the spellings of torchattacks and AutoAttack accepted, a checkpoint's dataset used by
+/// default, and progress and warnings for long runs.
+@Suite(.serialized) struct ConventionTests {
+    let directory: String
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-conventions-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
+        // Two classes: a bright left half or a bright right half, with seeded noise.
+        var state: UInt64 = 5
+        func noise() -> UInt8 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return UInt8(truncatingIfNeeded: state >> 59)
+        }
+        for (name, count) in [("train", 300), ("t10k", 100)] {
+            var images = header(magic: 0x803, dimensions: [count, 28, 28])
+            var labels = header(magic: 0x801, dimensions: [count])
+            for index in 0..<count {
+                let label = UInt8(index % 2)
+                labels.append(label)
+                for _ in 0..<28 { for column in 0..<28 {
+                    images.append(((column < 14) == (label == 0) ? 200 : 30) + noise())
+                }}
+            }
+            try Data(images).write(to: URL(fileURLWithPath: "\(directory)/data/\(name)-images-idx3-ubyte"))
+            try Data(labels).write(to: URL(fileURLWithPath: "\(directory)/data/\(name)-labels-idx1-ubyte"))
+        }
+    }
+
+    private func header(magic: UInt32, dimensions: [Int]) -> [UInt8] {
+        ([magic] + dimensions.map(UInt32.init)).flatMap { value in (0..<4).reversed().map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) } }
+    }
+
+    /// Trains a small MLP on the IDX fixture for one epoch; returns its checkpoint.
+    private func trainedModel(_ extra: [String] = ["--architecture", "mlp"]) throws -> String {
+        let run = directory + "/run"
+        let result = try runBulwark([
+            "train", "--dataset", "idx", "--data-dir", directory + "/data", "--method", "standard",
+            "--epochs", "1", "--batch-size", "50", "--validation-count", "50", "--validation-steps", "0",
+            "--final-eval-count", "0", "--out", run, "--quiet",
+        ] + extra)
+        try #require(result.status == 0, "train failed: \(result.error)")
+        return run + "/model.safetensors"
+    }
+
+    // MARK: - Values out of range
+
+    @Test(arguments: [
+        (["train", "--weight-decay", "-1"], "--weight-decay", "-1"),
+        (["train", "--epochs", "-2"], "--epochs", "-2"),
+        (["train", "--momentum", "-0.5"], "--momentum", "-0.5"),
+        (["train", "--learning-rate", "-0.1"], "--learning-rate", "-0.1"),
+        (["train", "--train-count", "0"], "--train-count", "0"),
+        (["train", "--batch-size", "0"], "--batch-size", "0"),
+        (["eval", "--model", "m.safetensors", "--count", "-1"], "--count", "-1"),
+        (["eval", "--model", "m.safetensors", "--steps", "-5"], "--steps", "-5"),
+        (["eval", "--model", "m.safetensors", "--queries", "0"], "--queries", "0"),
+        (["eval", "--model", "m.safetensors", "--restarts", "0"], "--restarts", "0"),
+        (["eval", "--model", "m.safetensors", "--batch-size", "-3"], "--batch-size", "-3"),
+        (["eval", "--model", "m.safetensors", "--momentum-decay", "-1"], "--momentum-decay", "-1"),
+        (["attack", "--model", "m.safetensors", "--out", "o.safetensors", "--count", "-3"], "--count", "-3"),
+        (["predict", "--model", "m.safetensors", "--json", "p.json", "--count", "0"], "--count", "0"),
+        (["report", "nowhere", "--examples", "-1"], "--examples", "-1"),
+        (["train", "--task", "text", "--dataset", "sst2", "--data-dir", "nowhere", "--epochs", "-1"], "--epochs", "-1"),
+        (["eval", "--task", "text", "--model", "m", "--dataset", "sst2", "--data-dir", "nowhere", "--count", "-1"], "--count", "-1"),
+    ])
+    func outOfRangeValuesAreRejectedNamingTheOptionAndTheValue(arguments: [String], option: String, value: String) throws {
+        // Image training gets a missing data directory, so that nothing trains if the value passes.
+        let missingData = arguments.first == "train" && !arguments.contains("--data-dir") ? ["--data-dir", directory + "/nowhere"] : []
+        let result = try runBulwark(arguments + missingData)
+        #expect(result.status != 0, "\(arguments) was accepted")
+        #expect(result.error.contains(option) && result.error.contains(value) && !result.error.contains("Missing value"),
+                "\(arguments): \(result.error)")
+    }
+
+    @Test(arguments: [["eval", "--model", "m.safetensors"], ["attack", "--model", "m.safetensors", "--out", "o.safetensors"]])
+    func anEmptyAttackNameIsRejected(command: [String]) throws {
+        let result = try runBulwark(command + ["--attack", ""])
+        #expect(result.status != 0)
+        #expect(result.error.contains("--attack") && result.error.contains("empty"), "\(result.error)")
+    }
+
+    // MARK: - Spellings of other libraries
+
+    @Test func torchattacksAndAutoAttackSpellingsAreAccepted() throws {
+        let model = try trainedModel()
+        for norm in ["Linf", "LINF", "inf", "linf", "L2", "l2"] {
+            let json = directory + "/eval-\(norm).json"
+            let result = try runBulwark([
+                "eval", "--model", model, "--dataset", "idx", "--data-dir", directory + "/data", "--attack", "pgd",
+                "--eps", "8/255", "--alpha", "2/255", "--n-restarts", "2", "--steps", "2", "--norm", norm,
+                "--count", "10", "--no-sanity-checks", "--json", json, "--quiet",
+            ])
+            try #require(result.status == 0, "--norm \(norm): \(result.error)")
+            let written = try #require(try jsonObject(at: json))
+            #expect(written["norm"] as? String == (norm.lowercased() == "l2" ? "l2" : "linf"))
+            #expect(abs((written["epsilon"] as? Double ?? 0) - 8.0 / 255) < 1e-6)
+            #expect(abs((written["step_size"] as? Double ?? 0) - 2.0 / 255) < 1e-6)
+            #expect(written["restarts"] as? Int == 2)
+        }
+    }
+
+    @Test func evalVersionStandardRunsTheStandardEnsemble() throws {
+        let model = try trainedModel()
+        let result = try runBulwark([
+            "eval", "--model", model, "--dataset", "idx", "--data-dir", directory + "/data", "--version", "standard",
+            "--iterations", "3", "--queries", "20", "--count", "10", "--no-sanity-checks", "--quiet",
+        ])
+        #expect(result.status == 0, "\(result.error)")
+        for name in ["apgd-ce", "apgd-t", "fab-t", "square"] { #expect(result.output.contains(name), "\(result.output)") }
+        #expect(!result.output.contains(toolVersionText), "eval --version standard is not the tool's version")
+
+        let rand = try runBulwark(["eval", "--model", model, "--version", "rand"])
+        #expect(rand.status != 0)
+        #expect(rand.error.contains("--version") && rand.error.contains("standard"), "\(rand.error)")
+
+        let version = try runBulwark(["--version"])
+        #expect(version.status == 0 && version.output.contains(toolVersionText))
+    }
+
+    private var toolVersionText: String { "0.1.0" }
+
+    @Test func helpOfTextTrainingIsPrintedByTheHelpCommand() throws {
+        for command in [["help", "train", "--task", "text"], ["help", "train", "--task=text"]] {
+            let result = try runBulwark(command)
+            #expect(result.status == 0, "\(command): \(result.error)")
+            #expect(result.output.contains("--embedding-dimension"), "\(command): \(result.output)")
+        }
+        let evaluation = try runBulwark(["help", "eval", "--task", "text"])
+        #expect(evaluation.status == 0 && evaluation.output.contains("--wordnet-dir"), "\(evaluation.error)")
+    }
+
+    @Test func trainTakesTheArchitectureAsArchitectureAndStillAcceptsModel() throws {
+        let model = try trainedModel(["--architecture", "mlp"])
+        let manifest = try #require(try runManifest(in: directory + "/run"))
+        #expect(manifest["architecture"] == "mlp")
+        #expect(manifest["command"]?.contains("--architecture mlp") == true, "\(manifest["command"] ?? "")")
+        #expect(FileManager.default.fileExists(atPath: model))
+
+        let old = try runBulwark([
+            "train", "--dataset", "idx", "--data-dir", directory + "/data", "--model", "mlp", "--method", "standard",
+            "--epochs", "1", "--batch-size", "50", "--validation-count", "50", "--validation-steps", "0",
+            "--final-eval-count", "0", "--out", directory + "/old", "--quiet",
+        ])
+        #expect(old.status == 0, "\(old.error)")
+        #expect(old.error.contains("--model") && old.error.contains("deprecated") && old.error.contains("--architecture"), "\(old.error)")
+        #expect(try runManifest(in: directory + "/old")?["architecture"] == "mlp")
+    }
+}
