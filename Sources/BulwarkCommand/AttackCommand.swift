@@ -59,7 +59,8 @@ struct AttackCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (network, loadedArchitecture, _) = try checkpoint.load()
+        let (network, loadedArchitecture, checkpointMetadata) = try checkpoint.load()
+        let data = self.data.matching(checkpointMetadata: checkpointMetadata)
         let dataset = try data.load(split).prefix(count)
         try data.requireShape(of: dataset, fitting: loadedArchitecture)
         guard let name = AttackName(rawValue: attack) else { throw ValidationError("Unknown attack '\(attack)'") }

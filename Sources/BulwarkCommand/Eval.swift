@@ -107,6 +107,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         let progress = Progress(quiet: quiet)
         let (network, loadedArchitecture, metadata) = try checkpoint.load()
+        let data = self.data.matching(checkpointMetadata: metadata)
         let dataset = try data.load(split).prefix(count)
         try data.requireShape(of: dataset, fitting: loadedArchitecture)
         let names = try attackNames()

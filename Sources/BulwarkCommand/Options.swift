@@ -43,8 +43,13 @@ extension EvaluationStrategy: ExpressibleByArgument {}
 
 /// Where the images come from.
 struct DatasetOptions: ParsableArguments {
-    @Option(help: "The dataset: fashion-mnist, mnist, idx (any IDX files in --data-dir) or cifar10.")
-    var dataset: ImageDatasetName = .fashionMNIST
+    @Option(name: .customLong("dataset"), help: ArgumentHelp(
+        "The dataset: fashion-mnist, mnist, idx (any IDX files in --data-dir) or cifar10; default fashion-mnist, or for a checkpoint the dataset it was trained on.",
+        valueName: "dataset"))
+    var chosenDataset: ImageDatasetName?
+
+    /// The dataset given, or Fashion-MNIST.
+    var dataset: ImageDatasetName { chosenDataset ?? .fashionMNIST }
 
     @Option(help: ArgumentHelp(
         "The directory holding the IDX files (train-images-idx3-ubyte[.gz] and so on) or CIFAR-10's binary batches (data_batch_1.bin … data_batch_5.bin, test_batch.bin).",
@@ -55,6 +60,31 @@ struct DatasetOptions: ParsableArguments {
             files are looked for in the directory and in its cifar-10-batches-bin folder.
             """))
     var dataDir: String?
+
+    /// These options for evaluating a checkpoint whose metadata is `metadata`: without
+    /// `--dataset`, the dataset the model was trained on (and without `--data-dir`, the directory
+    /// it was trained from, if it still exists), so that a model trained on MNIST is not
+    /// silently evaluated on Fashion-MNIST. A dataset given that differs from the recorded one
+    /// is kept, with a note on standard error.
+    func matching(checkpointMetadata metadata: [String: String]) -> DatasetOptions {
+        guard let text = metadata["configuration"],
+              let configuration = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+              let recorded = (configuration["dataset"] as? String).flatMap(ImageDatasetName.init(rawValue:))
+        else { return self }
+        if let chosenDataset {
+            if chosenDataset != recorded {
+                let note = "note: the model was trained on \(recorded.rawValue); evaluating it on \(chosenDataset.rawValue) as --dataset asks\n"
+                FileHandle.standardError.write(Data(note.utf8))
+            }
+            return self
+        }
+        var options = self
+        options.chosenDataset = recorded
+        if dataDir == nil, let directory = configuration["data_dir"] as? String, FileManager.default.fileExists(atPath: directory) {
+            options.dataDir = directory
+        }
+        return options
+    }
 
     func load(_ split: DatasetSplit) throws -> ImageDataset {
         try ImageDataset.load(dataset, split: split, directory: dataDir)

@@ -26,7 +26,8 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
-        let (network, architecture, _) = try checkpoint.load()
+        let (network, architecture, metadata) = try checkpoint.load()
+        let data = self.data.matching(checkpointMetadata: metadata)
         let dataset = try data.load(split).prefix(count)
         try data.requireShape(of: dataset, fitting: architecture)
         let logits = network.applied(to: dataset.images)

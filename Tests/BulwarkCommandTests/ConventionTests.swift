@@ -151,4 +151,27 @@ import Testing
         #expect(old.error.contains("--model") && old.error.contains("deprecated") && old.error.contains("--architecture"), "\(old.error)")
         #expect(try runManifest(in: directory + "/old")?["architecture"] == "mlp")
     }
+
+    // MARK: - The checkpoint's dataset
+
+    @Test func evaluationDefaultsToTheDatasetTheCheckpointWasTrainedOn() throws {
+        let model = try trainedModel()
+        let withDirectory = try runBulwark(["eval", "--model", model, "--data-dir", directory + "/data", "--attack", "none", "--count", "20", "--no-sanity-checks"])
+        #expect(withDirectory.status == 0, "\(withDirectory.error)")
+        #expect(withDirectory.output.contains("data: idx"), "\(withDirectory.output)")
+        // Without --data-dir, the directory the model was trained from.
+        let bare = try runBulwark(["eval", "--model", model, "--attack", "none", "--count", "20", "--no-sanity-checks"])
+        #expect(bare.status == 0, "\(bare.error)")
+        #expect(bare.output.contains("data: idx"), "\(bare.output)")
+
+        let json = directory + "/predict.json"
+        let predict = try runBulwark(["predict", "--model", model, "--count", "5", "--json", json])
+        #expect(predict.status == 0, "\(predict.error)")
+
+        // Another dataset named explicitly is used, with a note.
+        let other = try runBulwark(["eval", "--model", model, "--dataset", "mnist", "--data-dir", directory + "/data", "--attack", "none", "--count", "20", "--no-sanity-checks"])
+        #expect(other.status == 0, "\(other.error)")
+        #expect(other.output.contains("data: mnist"))
+        #expect(other.error.contains("trained on idx"), "\(other.error)")
+    }
 }
