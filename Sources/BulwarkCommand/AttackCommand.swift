@@ -59,13 +59,20 @@ struct AttackCommand: ParsableCommand {
     }
 
     func run() throws {
+        parameters.warnAboutBudgets()
+        let progress = Progress(quiet: false)
         let (network, loadedArchitecture, checkpointMetadata) = try checkpoint.load()
         let data = self.data.matching(checkpointMetadata: checkpointMetadata)
         let dataset = try data.load(split).prefix(count)
         try data.requireShape(of: dataset, fitting: loadedArchitecture)
         guard let name = AttackName(rawValue: attack) else { throw ValidationError("Unknown attack '\(attack)'") }
         let threatModel = threat.threatModel
-        let adversary = parameters.makeAttack(name, threatModel: threatModel)
+        let unit = name == .square ? "queries" : "iterations"
+        let adversary = parameters.makeAttack(name, threatModel: threatModel, iterationProgress: { done, total in
+            progress.update(done: done, total: total, unit: unit)
+        })
+        progress.line("Attacking \(dataset.count) examples with \(adversary.name) …")
+        progress.begin(adversary.name, total: 0, unit: unit)
         var generator = SplitMix64(seed: seed)
         let adversarial = adversary.perturb(dataset.images, labels: dataset.labels, against: network, using: &generator)
         let cleanPredictions = predictions(network.applied(to: dataset.images))

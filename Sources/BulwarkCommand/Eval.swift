@@ -105,6 +105,7 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
+        parameters.warnAboutBudgets()
         let progress = Progress(quiet: quiet)
         let (network, loadedArchitecture, metadata) = try checkpoint.load()
         let data = self.data.matching(checkpointMetadata: metadata)
@@ -113,7 +114,7 @@ struct Eval: ParsableCommand {
         let names = try attackNames()
         var generator = SplitMix64(seed: seed)
         let observer: (String, Int, Int) -> Void = { phase, done, total in
-            if done == 0 { progress.begin(phase) } else { progress.update(done: done, total: total) }
+            if done == 0 { progress.begin(phase, total: total) } else { progress.update(done: done, total: total) }
         }
         output("model: \(checkpoint.model) (\(loadedArchitecture.rawValue)\(metadata["epoch"].map { ", epoch \($0)" } ?? ""))")
 
@@ -121,7 +122,11 @@ struct Eval: ParsableCommand {
             let minimumNorm = names.filter(\.isMinimumNorm).compactMap { parameters.makeAttack($0, threatModel: threat.threatModel) as? any MinimumNormAttack }
             let curve = evaluateRobustnessCurve(
                 network, inputs: dataset.images, labels: dataset.labels, epsilons: budgets, norm: threat.norm,
-                attacks: { threatModel in names.filter { !$0.isMinimumNorm }.map { parameters.makeAttack($0, threatModel: threatModel) } },
+                attacks: { threatModel in
+                    names.filter { !$0.isMinimumNorm }.map {
+                        parameters.makeAttack($0, threatModel: threatModel, iterationProgress: progress.iterations($0 == .square ? "query" : "iteration"))
+                    }
+                },
                 minimumNormAttacks: minimumNorm, batchSize: batchSize, using: &generator, progress: observer)
             output("data: \(data.dataset.rawValue) \(split.rawValue), first \(curve.count) examples; clean accuracy \(percent(curve.cleanAccuracy)); \(threat.norm.rawValue) budgets")
             let attackNames = curve.attackRobustAccuracy.keys.sorted()
@@ -139,7 +144,9 @@ struct Eval: ParsableCommand {
         }
 
         let threatModel = threat.threatModel
-        let attacks = names.map { parameters.makeAttack($0, threatModel: threatModel) }
+        let attacks = names.map {
+            parameters.makeAttack($0, threatModel: threatModel, iterationProgress: progress.iterations($0 == .square ? "query" : "iteration"))
+        }
         let resolvedStrategy = strategy ?? (requestedAttacks.contains { $0.split(separator: ",").contains("standard") } ? .ensemble : .independent)
         let report = evaluateRobustness(
             network, inputs: dataset.images, labels: dataset.labels, attacks: attacks, threatModel: threatModel,

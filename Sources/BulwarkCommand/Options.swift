@@ -188,6 +188,47 @@ struct AttackParameters: ParsableArguments {
         stepSize?.value ?? 2.5 * threatModel.epsilon / Float(pgdSteps)
     }
 
+    /// Budgets far beyond the papers', each with the option, its value and the papers' range:
+    /// warnings to print before a run that may not end in any reasonable time.
+    ///
+    /// The thresholds are ten times the largest budgets the papers use. PGD: Madry et al. 2018
+    /// attack with 40 (MNIST) to 100 steps, and robustness checks go to 1,000 (Croce and Hein
+    /// 2020); so 10,000. APGD and FAB: AutoAttack runs 100 iterations (at most 1,000 in its
+    /// checks); so 10,000. Square: 5,000 queries in AutoAttack, 10,000 in Andriushchenko et
+    /// al. 2020's main tables; so 100,000. Restarts: AutoAttack's rand and plus versions use 5
+    /// to 20; so 200.
+    var budgetWarnings: [String] {
+        var warnings = [String]()
+        if let steps, steps > 10_000 {
+            warnings.append("--steps \(steps) is far beyond the 10 to 1,000 steps PGD-type attacks use in the literature; the attack will take very long for no gain in strength")
+        }
+        if iterations > 10_000 {
+            warnings.append("--iterations \(iterations) is far beyond the 100 (at most 1,000) iterations of APGD and FAB in AutoAttack; the attack will take very long")
+        }
+        if queries > 100_000 {
+            warnings.append("--queries \(queries) is far beyond the 5,000 to 10,000 queries of the Square attack in its paper and AutoAttack; the attack will take very long")
+        }
+        if restarts > 200 {
+            warnings.append("--restarts \(restarts) is far beyond the 1 to 20 restarts used in the literature; the attack will take very long")
+        }
+        return warnings
+    }
+
+    /// Prints ``budgetWarnings`` on standard error.
+    func warnAboutBudgets() {
+        for warning in budgetWarnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+    }
+
+    /// The attack called `name` with these parameters; PGD, APGD and Square report their
+    /// iterations (queries) within a batch to `iterationProgress`.
+    func makeAttack(_ name: AttackName, threatModel: ThreatModel, iterationProgress: IterationProgress? = nil) -> any Attack {
+        var attack = makeAttack(name, threatModel: threatModel)
+        if var pgd = attack as? PGD { pgd.onProgress = iterationProgress; attack = pgd }
+        if var apgd = attack as? APGD { apgd.onProgress = iterationProgress; attack = apgd }
+        if var square = attack as? SquareAttack { square.onProgress = iterationProgress; attack = square }
+        return attack
+    }
+
     /// The attack called `name` with these parameters.
     func makeAttack(_ name: AttackName, threatModel: ThreatModel) -> any Attack {
         let alpha = stepSize(for: threatModel)

@@ -174,4 +174,58 @@ import Testing
         #expect(other.output.contains("data: mnist"))
         #expect(other.error.contains("trained on idx"), "\(other.error)")
     }
+
+    // MARK: - Long runs
+
+    /// Runs `bulwark` with `arguments` and `environment` added to this process's environment.
+    private func bulwark(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, output: String, error: String) {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("bulwark")
+        let candidates = [executable.path] + (Bundle.main.executableURL.map { [$0.deletingLastPathComponent().appendingPathComponent("bulwark").path] } ?? [])
+        let path = try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0) })
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let output = Pipe(), error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+    }
+
+    @Test func longPhasesReportProgressWhenPiped() throws {
+        let model = try trainedModel()
+        let everyUpdate = ["BULWARK_PROGRESS_INTERVAL": "0"]
+        let attack = try bulwark([
+            "attack", "--model", model, "--data-dir", directory + "/data", "--attack", "pgd", "--steps", "30",
+            "--count", "10", "--out", directory + "/examples.safetensors",
+        ], environment: everyUpdate)
+        #expect(attack.status == 0, "\(attack.error)")
+        #expect(attack.error.contains("pgd 15/30") && attack.error.contains("iterations/s"), "\(attack.error)")
+
+        let eval = try bulwark([
+            "eval", "--model", model, "--data-dir", directory + "/data", "--attack", "apgd-t", "square",
+            "--iterations", "10", "--queries", "30", "--epsilon", "0.01", "--count", "10",
+        ], environment: everyUpdate)
+        #expect(eval.status == 0, "\(eval.error)")
+        #expect(eval.error.contains("iteration 5/"), "APGD-T reports its iterations within a batch: \(eval.error)")
+        #expect(eval.error.contains("query 10/30"), "Square reports its queries within a batch: \(eval.error)")
+        #expect(eval.error.contains("sanity checks 1/41") && eval.error.contains("sanity checks 21/41"), "\(eval.error)")
+    }
+
+    @Test(arguments: [["--steps", "1000000000"], ["--queries", "1000000000"], ["--iterations", "50000"]])
+    func budgetsFarBeyondThePapersAreWarnedAboutBeforeAnyWork(budget: [String]) throws {
+        // The model does not exist: the warning comes before anything is loaded.
+        for command in [["eval", "--model", directory + "/none.safetensors"],
+                        ["attack", "--model", directory + "/none.safetensors", "--out", directory + "/x.safetensors"]] {
+            let result = try runBulwark(command + budget)
+            #expect(result.status != 0)
+            #expect(result.error.contains("warning: \(budget[0]) \(budget[1])") && result.error.contains("none.safetensors"), "\(result.error)")
+        }
+        let modest = try runBulwark(["eval", "--model", directory + "/none.safetensors", "--steps", "1000", "--queries", "10000"])
+        #expect(!modest.error.contains("warning"), "\(modest.error)")
+    }
 }
