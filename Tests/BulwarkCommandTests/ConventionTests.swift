@@ -228,4 +228,48 @@ import Testing
         let modest = try runBulwark(["eval", "--model", directory + "/none.safetensors", "--steps", "1000", "--queries", "10000"])
         #expect(!modest.error.contains("warning"), "\(modest.error)")
     }
+
+    // MARK: - Text reports
+
+    @Test func textEvaluationNamesTheClassesAndKeepsTheSentencesAsWritten() throws {
+        // SST-2's layout: labels 0 and 1; "Good" or "bad" decides the label, "Zanzibar" is seen
+        // once and so is outside the vocabulary.
+        let data = directory + "/sst2"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        let fillers = ["the", "film", "was", "quite", "a", "story"]
+        for (name, count) in [("train", 200), ("dev", 40)] {
+            var lines = ["sentence\tlabel"]
+            for index in 0..<count {
+                let words = [fillers[index % fillers.count], index % 2 == 0 ? "bad" : "Good", fillers[(index / 2) % fillers.count]]
+                    + (name == "dev" && index == 1 ? ["Zanzibar"] : [])
+                lines.append(words.joined(separator: " ") + "\t" + (index % 2 == 0 ? "0" : "1"))
+            }
+            try (lines.joined(separator: "\n") + "\n").write(toFile: "\(data)/\(name).tsv", atomically: true, encoding: .utf8)
+        }
+        let run = directory + "/text-run"
+        let train = try runBulwark([
+            "train", "--task", "text", "--dataset", "sst2", "--data-dir", data, "--architecture", "bag", "--epochs", "3",
+            "--batch-size", "20", "--learning-rate", "0.02", "--embedding-dimension", "8", "--out", run, "--quiet",
+        ])
+        try #require(train.status == 0, "\(train.error)")
+        let wordnet = directory + "/wordnet"
+        try FileManager.default.createDirectory(atPath: wordnet, withIntermediateDirectories: true)
+        for name in ["data.noun", "data.verb", "data.adv"] { try "".write(toFile: wordnet + "/" + name, atomically: true, encoding: .utf8) }
+        try "00000001 00 a 02 good 0 bad 0 000 | test\n".write(toFile: wordnet + "/data.adj", atomically: true, encoding: .utf8)
+        let eval = try runBulwark([
+            "eval", "--task", "text", "--model", run + "/model.safetensors", "--dataset", "sst2", "--data-dir", data,
+            "--attack", "pwws", "--wordnet-dir", wordnet, "--pairs", run + "/pairs.tsv", "--json", run + "/eval.json", "--quiet",
+        ])
+        try #require(eval.status == 0, "\(eval.error)")
+        #expect(try jsonObject(at: run + "/eval.json")?["class_names"] as? [String] == ["negative", "positive"])
+        let pairs = try String(contentsOfFile: run + "/pairs.tsv", encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: "\t").map(String.init) }
+        #expect(Set(pairs.map { $0[0] }) == ["negative", "positive"], "labels by name: \(pairs.prefix(3))")
+        let zanzibar = try #require(pairs.first { $0[7].contains("Zanzibar") }, "the unknown word is kept as written: \(pairs.prefix(3))")
+        #expect(zanzibar[7].contains("Good") && zanzibar[8].contains("bad") && !zanzibar[7].contains("<unk>"), "\(zanzibar)")
+
+        let report = try runBulwark(["report", run, "--quiet", "--no-attack"])
+        #expect(report.status == 0, "\(report.error)")
+        let html = try String(contentsOfFile: run + "/report.html", encoding: .utf8)
+        #expect(html.contains("classes negative, positive") && html.contains("validation sentences") && html.contains("PWWS"))
+    }
 }
