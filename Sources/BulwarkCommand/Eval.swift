@@ -114,7 +114,8 @@ struct Eval: ParsableCommand {
         let names = try attackNames()
         var generator = SplitMix64(seed: seed)
         let observer: (String, Int, Int) -> Void = { phase, done, total in
-            if done == 0 { progress.begin(phase, total: total) } else { progress.update(done: done, total: total) }
+            let unit = phase == "sanity checks" ? "steps" : "images"
+            if done == 0 { progress.begin(phase, total: total, unit: unit) } else { progress.update(done: done, total: total, unit: unit) }
         }
         output("model: \(checkpoint.model) (\(loadedArchitecture.rawValue)\(metadata["epoch"].map { ", epoch \($0)" } ?? ""))")
 

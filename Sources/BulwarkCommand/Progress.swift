@@ -46,7 +46,8 @@ final class Progress: @unchecked Sendable {
         lastPrint = now
         let elapsed = now.timeIntervalSince(start)
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
-        let remaining = rate > 0 ? Double(total - done) / rate : 0
+        // Before the first unit is done there is no rate to estimate from.
+        let remaining = rate > 0 ? Double(total - done) / rate : done < total ? Double.infinity : 0
         let fraction = total > 0 ? Double(done) / Double(total) : 1
         let pace = "\(String(format: rate < 10 ? "%.1f" : "%.0f", rate)) \(unit)/s ETA \(formatDuration(remaining))"
         let summary = "\(label) \(done)/\(total) \(pace)\(detail.isEmpty ? "" : "  " + detail)"
