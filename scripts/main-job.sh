@@ -10,7 +10,7 @@ bash scripts/install-dependencies.sh
 swift build -c release --product bulwark
 bulwark=.build/release/bulwark
 out=${OUT:-runs/main}
-$bulwark train --dataset fashion-mnist --model smallcnn --method fast --epsilon 0.1 --step-size 0.125 \
+$bulwark train --dataset fashion-mnist --architecture smallcnn --method fast --epsilon 0.1 --step-size 0.125 \
     --epochs 5 --batch-size 128 --optimizer adam --learning-rate 1e-3 --schedule cyclic --seed 0 --out "$out"
 $bulwark eval --model "$out/model.safetensors" --dataset fashion-mnist --count 1000 --attack fgsm pgd \
     --epsilon 0.1 --steps 20 --step-size 0.01 --seed 0 --json "$out/evaluation.json"

@@ -16,7 +16,7 @@ mkdir -p "$out"
 
 train() { # name, extra arguments…
     local name=$1; shift
-    $bulwark train --dataset fashion-mnist --model smallcnn --batch-size 128 --optimizer adam \
+    $bulwark train --dataset fashion-mnist --architecture smallcnn --batch-size 128 --optimizer adam \
         --learning-rate 1e-3 --seed "$seed" --out "$out/$name" "$@"
 }
 evaluate() { # name, count, attack, json

@@ -48,7 +48,7 @@ for method in "${methods[@]}"; do
     if [ ! -e "$out/$method/train.json" ] && [ -e "$out/$method/resume.safetensors" ]; then
         $bulwark train --resume "$out/$method" --final-eval-count 0 --json "$out/$method/train.json" --quiet
     elif [ ! -e "$out/$method/train.json" ]; then
-        $bulwark train --dataset fashion-mnist --model smallcnn --batch-size 128 --optimizer adam --learning-rate 1e-3 \
+        $bulwark train --dataset fashion-mnist --architecture smallcnn --batch-size 128 --optimizer adam --learning-rate 1e-3 \
             --epsilon 0.1 --seed "$seed" --final-eval-count 0 --out "$out/$method" --json "$out/$method/train.json" \
             --quiet "${recipe[@]}"
     fi

@@ -51,7 +51,7 @@ evaluate() { # run, count
 
 if [ "$which" = fast ] || [ "$which" = all ]; then
     start=$(date +%s)
-    $bulwark train "${common[@]}" --model fastcnn --method fast --unclipped-start --step-size 0.375 --epochs 10 --batch-size 100 \
+    $bulwark train "${common[@]}" --architecture fastcnn --method fast --unclipped-start --step-size 0.375 --epochs 10 --batch-size 100 \
         --optimizer adam --learning-rate 5e-3 --schedule cyclic --out "$out/fast" --quiet
     echo $(( $(date +%s) - start )) > "$out/fast-train-seconds.txt"
     evaluate fast "${COUNT:-10000}"
@@ -63,14 +63,14 @@ if [ "$which" = fast ] || [ "$which" = all ]; then
 fi
 if [ "$which" = pgd ] || [ "$which" = all ]; then
     start=$(date +%s)
-    $bulwark train "${common[@]}" --model smallcnn --method pgd --steps 40 --step-size 0.01 --epochs "${EPOCHS:-1}" \
+    $bulwark train "${common[@]}" --architecture smallcnn --method pgd --steps 40 --step-size 0.01 --epochs "${EPOCHS:-1}" \
         --batch-size 100 --optimizer adam --learning-rate 1e-3 --schedule cyclic --out "$out/pgd" --quiet
     echo $(( $(date +%s) - start )) > "$out/pgd-train-seconds.txt"
     evaluate pgd "${PGD_COUNT:-1000}"
 fi
 
 if [ "$which" = overfit ] || [ "$which" = all ]; then
-    fgsm=(--dataset mnist --data-dir "$data" --epsilon 0.3 --seed "$seed" --model fastcnn --method fast
+    fgsm=(--dataset mnist --data-dir "$data" --epsilon 0.3 --seed "$seed" --architecture fastcnn --method fast
           --step-size 0.6 --epochs 5 --train-count 10000 --batch-size 100 --optimizer adam --learning-rate 5e-3
           --schedule cyclic --validation-count 1000 --validation-steps 0 --final-eval-count 0)
     $bulwark train "${fgsm[@]}" --out "$out/fgsm" --quiet

@@ -57,7 +57,7 @@ for dataset in $datasets; do
             run="$out/$dataset-$method-$seed"
             if [ -f "$run/metrics.jsonl" ] && [ "$(wc -l < "$run/metrics.jsonl")" -ge "$epochs" ]; then continue; fi
             # shellcheck disable=SC2046
-            arguments=(--task text --dataset "$dataset" --data-dir "$data/$dataset" --model textcnn
+            arguments=(--task text --dataset "$dataset" --data-dir "$data/$dataset" --architecture textcnn
                 $(method_arguments "$method") --epochs "$epochs" --seed "$seed" --split-seed 0 --out "$run" --quiet)
             # An interrupted run of the same length continues from its last completed epoch, with
             # the same options: bulwark names any that differ from the run's and stops.

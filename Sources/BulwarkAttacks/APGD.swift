@@ -66,6 +66,9 @@ public struct APGD: Attack {
     public var rho: Float
     /// `α`, the weight of the new gradient step against the previous displacement.
     public var momentum: Float
+    /// Called after every iteration with the iterations done of all runs (targets × restarts ×
+    /// iterations) in one `perturb`; runs skipped because every example is fooled count as done.
+    public var onProgress: IterationProgress?
 
     /// `apgd-ce`, `apgd-dlr`, `apgd-t` (targeted DLR) or `apgd-t-ce`.
     public var name: String {
@@ -166,14 +169,16 @@ public struct APGD: Attack {
         // Misclassified inputs are already adversarial.
         var fooled = zip(predictions(cleanLogits), labels).map { $0 != $1 }
         var fallbackLoss = [Float](repeating: -.infinity, count: count)
-        for targets in rounds {
-            for _ in 0..<restarts {
+        let totalIterations = rounds.count * restarts * iterations
+        for (round, targets) in rounds.enumerated() {
+            for restart in 0..<restarts {
                 let active = (0..<count).filter { !fooled[$0] }
                 if active.isEmpty { break }
+                let completed = (round * restarts + restart) * iterations
                 let outcome = run(
                     model: &model, original: original.gathering(atIndices: active, alongAxis: 0),
                     labels: active.map { labels[$0] }, targets: targets.map { t in active.map { t[$0] } },
-                    using: &generator)
+                    using: &generator, progress: { [onProgress] k in onProgress?(completed + k, totalIterations) })
                 for (position, index) in active.enumerated() {
                     let rows = (index * width)..<((index + 1) * width)
                     let source = outcome.points[(position * width)..<((position + 1) * width)]
@@ -201,7 +206,8 @@ public struct APGD: Attack {
     /// One run of Algorithm 1 on every example of `original`, each with its own step size and
     /// checkpoint state. Fooled examples leave the batch at once.
     private func run<Model: Layer, G: RandomNumberGenerator>(
-        model: inout Model, original: Tensor, labels: [Int32], targets: [Int32]?, using generator: inout G
+        model: inout Model, original: Tensor, labels: [Int32], targets: [Int32]?, using generator: inout G,
+        progress: (_ iterationsDone: Int) -> Void
     ) -> RunOutcome {
         let count = labels.count
         let width = original.scalarCount / count
@@ -233,6 +239,7 @@ public struct APGD: Attack {
 
         for k in 0...iterations {
             if k > 0 {
+                progress(k)
                 // Step from x^(k−1) to x^(k).
                 let direction = threatModel.steepestAscentDirection(gradient)
                 let eta = Tensor(shape: [positions.count] + exampleShape.map { _ in 1 }, scalars: stepSize)

@@ -25,6 +25,8 @@ public struct PGD: Attack {
     /// Untargeted, or towards target classes.
     public var objective: Objective
     public var name: String { "pgd" }
+    /// Called after every step with the steps done of `steps × restarts` in one `perturb`.
+    public var onProgress: IterationProgress?
 
     /// Creates the attack. Madry et al.'s MNIST setting is ε = 0.3, 40 steps of 0.01 with a
     /// random start.
@@ -49,7 +51,13 @@ public struct PGD: Attack {
         IterativeAttack(
             threatModel: threatModel, steps: steps, stepSize: stepSize, randomStart: randomStart,
             restarts: restarts, loss: loss, objective: objective, direction: .steepestAscent
-        ).run(inputs, labels: labels, model: model, using: &generator)
+        ).run(inputs, labels: labels, model: model, using: &generator, lossObserver: onProgress.map { report in
+            var done = 0
+            return { [steps, restarts] _, _ in
+                done += 1
+                report(done, steps * restarts)
+            }
+        })
     }
 }
 

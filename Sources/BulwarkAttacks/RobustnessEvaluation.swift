@@ -77,6 +77,11 @@ public struct RobustnessReport: Sendable, Codable, Equatable {
     public var flags: [SanityFlag]
 }
 
+/// Called by a long attack as it works through one call of `perturb`, with the iterations (or
+/// queries) done and the most it will do, so that a caller can show progress within a batch.
+/// The attack calls it synchronously, on the thread that called `perturb`.
+public typealias IterationProgress = @Sendable (_ done: Int, _ total: Int) -> Void
+
 /// Evaluates `model` on `inputs`/`labels` clean and under each attack, in batches.
 ///
 /// An example counts as robust for an attack only if it is classified correctly both clean and
@@ -89,7 +94,8 @@ public struct RobustnessReport: Sendable, Codable, Equatable {
 ///   - sanityChecks: also run ``sanityFlags(for:model:inputs:labels:using:)`` and attach the
 ///     flags (costs roughly two PGD-20 runs on one batch).
 ///   - progress: called with (phase, examples done, total): once with 0 done as each phase
-///     ("clean", then each attack's name) starts, then after each batch.
+///     ("clean", then each attack's name) starts, then after each batch; for the sanity
+///     checks ("sanity checks") with their steps done of all.
 public func evaluateRobustness<Model: Layer, G: RandomNumberGenerator>(
     _ model: Model, inputs: Tensor, labels: [Int32], attacks: [any Attack], threatModel: ThreatModel,
     strategy: EvaluationStrategy = .independent, sanityChecks: Bool = false,
@@ -157,11 +163,11 @@ public func evaluateRobustness<Model: Layer, G: RandomNumberGenerator>(
         attacks: results, worstCaseRobustAccuracy: fraction(stillRobust), brokenBy: brokenBy,
         cleanSeconds: cleanSeconds, flags: [])
     if sanityChecks {
-        progress("sanity checks", 0, 1)
+        progress("sanity checks", 0, sanityCheckSteps)
         let probe = 0..<Swift.min(count, batchSize)
         report.flags = sanityFlags(
             for: report, model: model, inputs: inputs.slice(alongAxis: 0, probe), labels: Array(labels[probe]),
-            using: &generator)
+            using: &generator, progress: { done, total in progress("sanity checks", done, total) })
     }
     return report
 }

@@ -40,8 +40,12 @@ public struct SanityFlag: Sendable, Codable, Equatable {
 /// attack, by more than 1% of the examples; the mean PGD-20 loss not rising from the first
 /// step to the last; accuracy above 10% under PGD-20 at a budget that destroys the input
 /// (ε = 0.5 in L∞, ε = 10 in L2, in [0, 1] pixel space).
+///
+/// `progress` is called with the steps done of ``sanityCheckSteps`` (the gradient, then each
+/// step of the two PGD-20 runs).
 public func sanityFlags<Model: Layer, G: RandomNumberGenerator>(
-    for report: RobustnessReport, model: Model, inputs: Tensor, labels: [Int32], using generator: inout G
+    for report: RobustnessReport, model: Model, inputs: Tensor, labels: [Int32], using generator: inout G,
+    progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
 ) -> [SanityFlag] {
     var flags = [SanityFlag]()
     var model = model.with(mode: .inference)
@@ -50,6 +54,8 @@ public func sanityFlags<Model: Layer, G: RandomNumberGenerator>(
     let gradient = BulwarkCore.gradient(at: inputs) { x in
         softmaxCrossEntropy(logits: model(x), labels: labels, reduction: .sum)
     }
+    var stepsDone = 1
+    progress(stepsDone, sanityCheckSteps)
     if !gradient.isFinite {
         flags.append(SanityFlag(
             kind: .nonFiniteGradients, message: "the input gradient of the loss contains NaN or infinity",
@@ -91,7 +97,13 @@ public func sanityFlags<Model: Layer, G: RandomNumberGenerator>(
     let probe = IterativeAttack(
         threatModel: threatModel, steps: 20, stepSize: 2.5 * threatModel.epsilon / 20, randomStart: false, restarts: 1,
         loss: .crossEntropy, objective: .untargeted, direction: .steepestAscent)
-    let adversarial = probe.run(inputs, labels: labels, model: model, using: &generator) { _, loss in losses.append(loss) }
+    let adversarial = withoutActuallyEscaping(progress) { progress in
+        probe.run(inputs, labels: labels, model: model, using: &generator) { _, loss in
+            losses.append(loss)
+            stepsDone += 1
+            progress(stepsDone, sanityCheckSteps)
+        }
+    }
     let finalLoss = softmaxCrossEntropy(logits: model(adversarial), labels: labels).scalar
     if let first = losses.first, threatModel.epsilon > 0, !(finalLoss > first + 1e-4) {
         flags.append(SanityFlag(
@@ -101,10 +113,15 @@ public func sanityFlags<Model: Layer, G: RandomNumberGenerator>(
     }
 
     let large = ThreatModel(norm: threatModel.norm, epsilon: threatModel.norm == .lInfinity ? 0.5 : 10, bounds: threatModel.bounds)
-    let destroyed = IterativeAttack(
-        threatModel: large, steps: 20, stepSize: 2.5 * large.epsilon / 20, randomStart: true, restarts: 1,
-        loss: .crossEntropy, objective: .untargeted, direction: .steepestAscent
-    ).run(inputs, labels: labels, model: model, using: &generator)
+    let destroyed = withoutActuallyEscaping(progress) { progress in
+        IterativeAttack(
+            threatModel: large, steps: 20, stepSize: 2.5 * large.epsilon / 20, randomStart: true, restarts: 1,
+            loss: .crossEntropy, objective: .untargeted, direction: .steepestAscent
+        ).run(inputs, labels: labels, model: model, using: &generator) { _, _ in
+            stepsDone += 1
+            progress(stepsDone, sanityCheckSteps)
+        }
+    }
     let largeAccuracy = accuracy(logits: model(destroyed), labels: labels)
     if largeAccuracy > 0.1 {
         flags.append(SanityFlag(
@@ -114,6 +131,10 @@ public func sanityFlags<Model: Layer, G: RandomNumberGenerator>(
     }
     return flags
 }
+
+/// The steps ``sanityFlags(for:model:inputs:labels:using:progress:)`` reports: the input
+/// gradient and the 20 steps of each of its two PGD runs.
+public let sanityCheckSteps = 41
 
 private func percentText(_ value: Float) -> String {
     String(Double(Int((Double(value) * 10000).rounded())) / 100) + "%"

@@ -47,6 +47,8 @@ public struct SquareAttack: Attack {
     public var pInit: Float
     /// `square`.
     public var name: String { "square" }
+    /// Called after every query with the queries done of the budget in one `perturb`.
+    public var onProgress: IterationProgress?
 
     /// Creates the attack; `pInit` defaults to 0.8 for L∞ and 0.1 for L2.
     public init(threatModel: ThreatModel, queries: Int = 5000, pInit: Float? = nil) {
@@ -139,6 +141,7 @@ public struct SquareAttack: Attack {
         }
 
         for iteration in 0..<(queries - 2) {
+            onProgress?(iteration + 2, queries)
             active = active.filter { !fooled[$0] }
             if active.isEmpty { break }
             let p = Self.fractionOfPixels(iteration: iteration, budget: queries, pInit: pInit)

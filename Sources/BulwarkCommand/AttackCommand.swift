@@ -50,7 +50,8 @@ struct AttackCommand: ParsableCommand {
     var png: String?
 
     func validate() throws {
-        try require(count >= 1, "--count must be at least 1")
+        try require(count >= 1, "--count must be at least 1, got \(count)")
+        try requireAttackNames([attack])
         guard let name = AttackName(rawValue: attack) else {
             throw ValidationError("Unknown attack '\(attack)'. Choose from: \(AttackName.list).")
         }
@@ -58,12 +59,20 @@ struct AttackCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (network, loadedArchitecture, _) = try checkpoint.load()
+        parameters.warnAboutBudgets()
+        let progress = Progress(quiet: false)
+        let (network, loadedArchitecture, checkpointMetadata) = try checkpoint.load()
+        let data = self.data.matching(checkpointMetadata: checkpointMetadata)
         let dataset = try data.load(split).prefix(count)
         try data.requireShape(of: dataset, fitting: loadedArchitecture)
         guard let name = AttackName(rawValue: attack) else { throw ValidationError("Unknown attack '\(attack)'") }
         let threatModel = threat.threatModel
-        let adversary = parameters.makeAttack(name, threatModel: threatModel)
+        let unit = name == .square ? "queries" : "iterations"
+        let adversary = parameters.makeAttack(name, threatModel: threatModel, iterationProgress: { done, total in
+            progress.update(done: done, total: total, unit: unit)
+        })
+        progress.line("Attacking \(dataset.count) examples with \(adversary.name) …")
+        progress.begin(adversary.name, total: 0, unit: unit)
         var generator = SplitMix64(seed: seed)
         let adversarial = adversary.perturb(dataset.images, labels: dataset.labels, against: network, using: &generator)
         let cleanPredictions = predictions(network.applied(to: dataset.images))

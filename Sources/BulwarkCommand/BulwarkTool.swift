@@ -1,6 +1,7 @@
 import ArgumentParser
 import Bulwark
 import BulwarkCore
+import Foundation
 
 /// The `bulwark` command-line tool.
 @main
@@ -9,7 +10,15 @@ struct BulwarkTool: ParsableCommand {
         retainLargeAllocations()
         do {
             var command: any ParsableCommand
-            let arguments = Array(CommandLine.arguments.dropFirst())
+            let arguments = attachingNegativeValues(Array(CommandLine.arguments.dropFirst()))
+            if arguments.first == "help", let text = textTaskHelp(Array(arguments.dropFirst())) {
+                output(text)
+                return
+            }
+            if arguments.first == "train", arguments.contains(where: { $0 == "--model" || $0.hasPrefix("--model=") }) {
+                let note = "note: train --model is deprecated: it names the architecture, so spell it --architecture (--model names a checkpoint file in eval, attack and predict)\n"
+                FileHandle.standardError.write(Data(note.utf8))
+            }
             if let rest = textTaskArguments(arguments, of: "train") {
                 // With --resume, the run's saved options, overridden by the ones given (which must agree).
                 command = rest.contains(where: isResumeOption) ? try TrainText.resuming(rest) : try TrainText.parseAsRoot(rest)
@@ -18,7 +27,7 @@ struct BulwarkTool: ParsableCommand {
             } else if arguments.first == "train", arguments.contains(where: isResumeOption) {
                 command = try resumedTrainingCommand(Array(arguments.dropFirst()))
             } else {
-                command = try parseAsRoot()
+                command = try parseAsRoot(arguments)
             }
             try command.run()
         } catch {
@@ -31,12 +40,12 @@ struct BulwarkTool: ParsableCommand {
         abstract: "Adversarial training and robustness evaluation of neural networks.",
         discussion: """
             Train a model (optionally adversarially), then evaluate its clean and robust accuracy:
-              bulwark train --dataset fashion-mnist --model smallcnn --method fast --epsilon 0.1 --out runs/fast
+              bulwark train --dataset fashion-mnist --architecture smallcnn --method fast --epsilon 0.1 --out runs/fast
               bulwark eval --model runs/fast/model.safetensors --attack pgd --epsilon 0.1 --steps 20 --step-size 0.01
             and look at the results:
               bulwark report runs/fast
             Text classifiers (SST-2, MR, TREC, AG News, CSV/TSV/JSONL) with embedding-space FGM or PGD:
-              bulwark train --task text --dataset sst2 --data-dir DIR --model textcnn --method fgm --epsilon 1
+              bulwark train --task text --dataset sst2 --data-dir DIR --architecture textcnn --method fgm --epsilon 1
             (see bulwark train --task text --help and bulwark eval --task text --help).
             """,
         version: toolVersion,
@@ -60,4 +69,37 @@ func textTaskArguments(_ arguments: [String], of subcommand: String) -> [String]
         return rest
     }
     return nil
+}
+
+/// The help of the text task's commands for `bulwark help train --task text` (the words after
+/// `help`); `nil` for every other command line.
+func textTaskHelp(_ arguments: [String]) -> String? {
+    if textTaskArguments(arguments, of: "train") != nil { return TrainText.helpMessage() }
+    if textTaskArguments(arguments, of: "eval") != nil { return EvalText.helpMessage() }
+    return nil
+}
+
+/// `arguments` with every negative number that follows an option attached to it
+/// (`--count -1` becomes `--count=-1`), so that it is read as the option's value and checked
+/// against the option's range rather than taken for an unknown short option.
+func attachingNegativeValues(_ arguments: [String]) -> [String] {
+    var result = [String]()
+    var index = 0
+    while index < arguments.count {
+        let word = arguments[index]
+        if word.hasPrefix("--"), !word.contains("="), index + 1 < arguments.count, isNegativeNumber(arguments[index + 1]) {
+            result.append(word + "=" + arguments[index + 1])
+            index += 2
+        } else {
+            result.append(word)
+            index += 1
+        }
+    }
+    return result
+}
+
+private func isNegativeNumber(_ word: String) -> Bool {
+    guard word.hasPrefix("-"), word.count > 1 else { return false }
+    let rest = word.dropFirst()
+    return rest.first.map { $0.isNumber || $0 == "." } ?? false
 }

@@ -56,6 +56,11 @@ struct Eval: ParsableCommand {
     @Option(help: "The seed of the attacks' random choices.")
     var seed: UInt64 = 0
 
+    @Option(help: ArgumentHelp(
+        "AutoAttack's version argument: standard runs the standard ensemble, as --attack standard (the other versions are not implemented).",
+        valueName: "standard"))
+    var version: String?
+
     @Option(help: "Also write the results as JSON to this file.")
     var json: String?
 
@@ -64,8 +69,12 @@ struct Eval: ParsableCommand {
 
     func validate() throws {
         try require(task == .image, "--task text must follow eval directly: bulwark eval --task text …")
-        try require(count >= 1, "--count must be at least 1")
-        try require(batchSize >= 1, "--batch-size must be at least 1")
+        try require(count >= 1, "--count must be at least 1, got \(count)")
+        try require(batchSize >= 1, "--batch-size must be at least 1, got \(batchSize)")
+        if let version {
+            try require(version == "standard", "--version \(version): Bulwark runs AutoAttack's standard version only (--version standard, the same as --attack standard); bulwark --version prints Bulwark's version")
+        }
+        try requireAttackNames(attack)
         let names = try attackNames()
         try require(Set(names).count == names.count, "--attack lists an attack twice")
         if names.contains(.carliniWagner) { try require(threat.norm == .l2, "cw-l2 is an L2 attack: add --norm l2") }
@@ -73,7 +82,7 @@ struct Eval: ParsableCommand {
     }
 
     private func attackNames() throws -> [AttackName] {
-        try attack.flatMap { $0.split(separator: ",") }.filter { $0 != "none" }.flatMap { name -> [AttackName] in
+        try requestedAttacks.flatMap { $0.split(separator: ",") }.filter { $0 != "none" }.flatMap { name -> [AttackName] in
             if name == "standard" { return Self.standardEnsemble }
             guard let attack = AttackName(rawValue: String(name)) else {
                 throw ValidationError("Unknown attack '\(name)'. Choose from: \(AttackName.list), standard, none.")
@@ -81,6 +90,9 @@ struct Eval: ParsableCommand {
             return [attack]
         }
     }
+
+    /// `--attack`, or the standard ensemble for `--version standard`.
+    private var requestedAttacks: [String] { version == "standard" ? ["standard"] : attack }
 
     private func budgets() throws -> [Float]? {
         guard let epsilons else { return nil }
@@ -93,14 +105,17 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
+        parameters.warnAboutBudgets()
         let progress = Progress(quiet: quiet)
         let (network, loadedArchitecture, metadata) = try checkpoint.load()
+        let data = self.data.matching(checkpointMetadata: metadata)
         let dataset = try data.load(split).prefix(count)
         try data.requireShape(of: dataset, fitting: loadedArchitecture)
         let names = try attackNames()
         var generator = SplitMix64(seed: seed)
         let observer: (String, Int, Int) -> Void = { phase, done, total in
-            if done == 0 { progress.begin(phase) } else { progress.update(done: done, total: total) }
+            let unit = phase == "sanity checks" ? "steps" : "images"
+            if done == 0 { progress.begin(phase, total: total, unit: unit) } else { progress.update(done: done, total: total, unit: unit) }
         }
         output("model: \(checkpoint.model) (\(loadedArchitecture.rawValue)\(metadata["epoch"].map { ", epoch \($0)" } ?? ""))")
 
@@ -108,7 +123,11 @@ struct Eval: ParsableCommand {
             let minimumNorm = names.filter(\.isMinimumNorm).compactMap { parameters.makeAttack($0, threatModel: threat.threatModel) as? any MinimumNormAttack }
             let curve = evaluateRobustnessCurve(
                 network, inputs: dataset.images, labels: dataset.labels, epsilons: budgets, norm: threat.norm,
-                attacks: { threatModel in names.filter { !$0.isMinimumNorm }.map { parameters.makeAttack($0, threatModel: threatModel) } },
+                attacks: { threatModel in
+                    names.filter { !$0.isMinimumNorm }.map {
+                        parameters.makeAttack($0, threatModel: threatModel, iterationProgress: progress.iterations($0 == .square ? "query" : "iteration"))
+                    }
+                },
                 minimumNormAttacks: minimumNorm, batchSize: batchSize, using: &generator, progress: observer)
             output("data: \(data.dataset.rawValue) \(split.rawValue), first \(curve.count) examples; clean accuracy \(percent(curve.cleanAccuracy)); \(threat.norm.rawValue) budgets")
             let attackNames = curve.attackRobustAccuracy.keys.sorted()
@@ -126,8 +145,10 @@ struct Eval: ParsableCommand {
         }
 
         let threatModel = threat.threatModel
-        let attacks = names.map { parameters.makeAttack($0, threatModel: threatModel) }
-        let resolvedStrategy = strategy ?? (attack.contains { $0.split(separator: ",").contains("standard") } ? .ensemble : .independent)
+        let attacks = names.map {
+            parameters.makeAttack($0, threatModel: threatModel, iterationProgress: progress.iterations($0 == .square ? "query" : "iteration"))
+        }
+        let resolvedStrategy = strategy ?? (requestedAttacks.contains { $0.split(separator: ",").contains("standard") } ? .ensemble : .independent)
         let report = evaluateRobustness(
             network, inputs: dataset.images, labels: dataset.labels, attacks: attacks, threatModel: threatModel,
             strategy: resolvedStrategy, sanityChecks: sanityChecks, batchSize: batchSize, using: &generator,

@@ -46,7 +46,7 @@ struct EvalText: ParsableCommand {
     @Option(help: "PWWS: write each attacked sentence and its adversarial version, tab-separated with label, outcome and predictions, to this file (bulwark report shows it when it is in the run directory).")
     var pairs: String?
 
-    @Option(help: "The L2 radius ε of each example's perturbation (embedding units).")
+    @Option(name: [.customLong("epsilon"), .customLong("eps")], help: "The L2 radius ε of each example's perturbation (embedding units).")
     var epsilon: Float = 1
 
     @Option(help: "Several radii, comma separated (0.5,1,2); overrides --epsilon.")
@@ -55,7 +55,7 @@ struct EvalText: ParsableCommand {
     @Option(help: "PGD steps K.")
     var steps: Int = 10
 
-    @Option(help: "PGD step size α; default 2.5ε/steps.")
+    @Option(name: [.customLong("step-size"), .customLong("alpha")], help: "PGD step size α; default 2.5ε/steps.")
     var stepSize: Float?
 
     @Flag(help: "Start PGD from a random point of the ball instead of zero.")
@@ -81,15 +81,15 @@ struct EvalText: ParsableCommand {
     }
 
     func validate() throws {
-        try require(steps >= 1, "--steps must be at least 1")
-        try require(batchSize >= 1, "--batch-size must be at least 1")
-        if let count { try require(count >= 1, "--count must be at least 1") }
-        if let stepSize { try require(stepSize > 0 && stepSize.isFinite, "--step-size must be positive") }
+        try require(steps >= 1, "--steps must be at least 1, got \(steps)")
+        try require(batchSize >= 1, "--batch-size must be at least 1, got \(batchSize)")
+        if let count { try require(count >= 1, "--count must be at least 1, got \(count)") }
+        if let stepSize { try require(stepSize > 0 && stepSize.isFinite, "--step-size must be positive, got \(stepSize)") }
         if let epsilons {
             try require(radii.count == epsilons.split(separator: ",").count, "--epsilons must be numbers separated by commas, such as 0.5,1,2")
         }
         try require(maximumChangeFraction > 0 && maximumChangeFraction <= 1, "--maximum-change-fraction must be in (0, 1]")
-        try require(queryBudget >= 1, "--query-budget must be at least 1")
+        try require(queryBudget >= 1, "--query-budget must be at least 1, got \(queryBudget)")
         try require(radii.allSatisfy { $0 >= 0 && $0.isFinite }, "ε must be finite and non-negative")
     }
 
@@ -116,8 +116,11 @@ struct EvalText: ParsableCommand {
 
     /// The JSON output.
     struct Report: Codable {
+        var task = "text"
         var model: String
         var dataset: String
+        /// The class of each label, as the checkpoint records them.
+        var classNames: [String]
         var count: Int
         var cleanAccuracy: Float
         var attack: String
@@ -152,7 +155,8 @@ struct EvalText: ParsableCommand {
 
         progress.line("Loading \(data.dataset.rawValue) from \(data.dataDir) …")
         let (training, evaluationText) = try data.load()
-        guard training.classNames == classNames else {
+        // Checkpoints of SST-2 written before its classes were named record its labels 0 and 1.
+        guard training.classNames == classNames.map({ data.dataset.classNamesOfLabels[$0] ?? $0 }) else {
             throw ValidationError("The checkpoint's classes \(classNames.joined(separator: ", ")) differ from the dataset's \(training.classNames.joined(separator: ", ")); evaluate on the dataset the model was trained on.")
         }
         var evaluation = EncodedTextDataset(evaluationText, vocabulary: words, maximumLength: modelConfiguration.maximumLength)
@@ -189,7 +193,7 @@ struct EvalText: ParsableCommand {
             if attack == .pwws {
                 substitution = try substitutionAttack(network, minimumLength: minimumLength)
             }
-            return Report(model: model, dataset: data.dataset.rawValue, count: evaluation.count, cleanAccuracy: clean,
+            return Report(model: model, dataset: data.dataset.rawValue, classNames: evaluation.classNames, count: evaluation.count, cleanAccuracy: clean,
                           attack: attack.rawValue, results: results, pwws: substitution)
         }
         func substitutionAttack<Model: TextClassifier>(_ network: Model, minimumLength: Int) throws -> SubstitutionResult {
@@ -218,11 +222,12 @@ struct EvalText: ParsableCommand {
                         robust += 1
                     }
                     let className = { (label: Int32) in evaluation.classNames[Int(label)] }
+                    let sentences = writtenSentences(result.original, result.adversarial, text: evaluationText.texts[index], vocabulary: words)
                     lines.append([className(evaluation.labels[index]), String(result.succeeded), String(result.changedCount),
                                   String(result.queries), String(format: "%.4f", result.originalConfidence),
                                   className(result.adversarialPrediction), String(format: "%.4f", result.adversarialConfidence),
-                                  words.decode(result.original).joined(separator: " "),
-                                  words.decode(result.adversarial).joined(separator: " ")].joined(separator: "\t"))
+                                  sentences.original.joined(separator: " "),
+                                  sentences.adversarial.joined(separator: " ")].joined(separator: "\t"))
                 }
                 progress.update(done: index + 1, total: evaluation.count, unit: "sentences")
             }
@@ -263,4 +268,21 @@ struct EvalText: ParsableCommand {
             }
         }
     }
+}
+
+/// The attacked sentence as written, token for token: the case of `text` and its words outside
+/// the vocabulary instead of lower-cased tokens and `<unk>`, with the substitutes of
+/// `adversarial` where it differs from `original` (the encoded tokens of `text`, truncated as
+/// the model saw them).
+func writtenSentences(_ original: [Int32], _ adversarial: [Int32], text: String, vocabulary: Vocabulary) -> (original: [String], adversarial: [String]) {
+    let decodedOriginal = vocabulary.decode(original)
+    let decodedAdversarial = vocabulary.decode(adversarial)
+    var written = WordTokenizer(lowercases: false).tokenize(text)
+    // Lower-casing can change how a rare character splits; then the tokens are shown as encoded.
+    if written.count != WordTokenizer().tokenize(text).count { written = [] }
+    let originalWords = decodedOriginal.indices.map { $0 < written.count ? written[$0] : decodedOriginal[$0] }
+    let adversarialWords = decodedAdversarial.indices.map { position in
+        position < original.count && original[position] == adversarial[position] ? originalWords[position] : decodedAdversarial[position]
+    }
+    return (originalWords, adversarialWords)
 }

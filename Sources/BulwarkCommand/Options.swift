@@ -27,14 +27,29 @@ struct Fraction: ExpressibleByArgument, Sendable, CustomStringConvertible {
 
 extension ImageDatasetName: ExpressibleByArgument {}
 extension Architecture: ExpressibleByArgument {}
-extension Norm: ExpressibleByArgument {}
+extension Norm: ExpressibleByArgument {
+    /// `linf` or `l2` in any case, and the spellings of torchattacks and AutoAttack (`Linf`,
+    /// `L2`, `inf`), which Bulwark's JSON also writes.
+    public init?(argument: String) {
+        switch argument.lowercased() {
+        case "linf", "inf", "l-inf", "linfinity": self = .lInfinity
+        case "l2": self = .l2
+        default: return nil
+        }
+    }
+}
 extension DatasetSplit: ExpressibleByArgument {}
 extension EvaluationStrategy: ExpressibleByArgument {}
 
 /// Where the images come from.
 struct DatasetOptions: ParsableArguments {
-    @Option(help: "The dataset: fashion-mnist, mnist, idx (any IDX files in --data-dir) or cifar10.")
-    var dataset: ImageDatasetName = .fashionMNIST
+    @Option(name: .customLong("dataset"), help: ArgumentHelp(
+        "The dataset: fashion-mnist, mnist, idx (any IDX files in --data-dir) or cifar10; default fashion-mnist, or for a checkpoint the dataset it was trained on.",
+        valueName: "dataset"))
+    var chosenDataset: ImageDatasetName?
+
+    /// The dataset given, or Fashion-MNIST.
+    var dataset: ImageDatasetName { chosenDataset ?? .fashionMNIST }
 
     @Option(help: ArgumentHelp(
         "The directory holding the IDX files (train-images-idx3-ubyte[.gz] and so on) or CIFAR-10's binary batches (data_batch_1.bin … data_batch_5.bin, test_batch.bin).",
@@ -45,6 +60,31 @@ struct DatasetOptions: ParsableArguments {
             files are looked for in the directory and in its cifar-10-batches-bin folder.
             """))
     var dataDir: String?
+
+    /// These options for evaluating a checkpoint whose metadata is `metadata`: without
+    /// `--dataset`, the dataset the model was trained on (and without `--data-dir`, the directory
+    /// it was trained from, if it still exists), so that a model trained on MNIST is not
+    /// silently evaluated on Fashion-MNIST. A dataset given that differs from the recorded one
+    /// is kept, with a note on standard error.
+    func matching(checkpointMetadata metadata: [String: String]) -> DatasetOptions {
+        guard let text = metadata["configuration"],
+              let configuration = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+              let recorded = (configuration["dataset"] as? String).flatMap(ImageDatasetName.init(rawValue:))
+        else { return self }
+        if let chosenDataset {
+            if chosenDataset != recorded {
+                let note = "note: the model was trained on \(recorded.rawValue); evaluating it on \(chosenDataset.rawValue) as --dataset asks\n"
+                FileHandle.standardError.write(Data(note.utf8))
+            }
+            return self
+        }
+        var options = self
+        options.chosenDataset = recorded
+        if dataDir == nil, let directory = configuration["data_dir"] as? String, FileManager.default.fileExists(atPath: directory) {
+            options.dataDir = directory
+        }
+        return options
+    }
 
     func load(_ split: DatasetSplit) throws -> ImageDataset {
         try ImageDataset.load(dataset, split: split, directory: dataDir)
@@ -64,10 +104,11 @@ struct DatasetOptions: ParsableArguments {
 
 /// The threat model shared by training and evaluation.
 struct ThreatOptions: ParsableArguments {
-    @Option(help: "The perturbation budget ε, in pixel units of [0, 1]; fractions such as 8/255 are accepted.")
+    @Option(name: [.customLong("epsilon"), .customLong("eps")],
+            help: "The perturbation budget ε, in pixel units of [0, 1]; fractions such as 8/255 are accepted.")
     var epsilon: Fraction = Fraction(0.1)
 
-    @Option(help: "The norm of the budget: linf or l2.")
+    @Option(help: "The norm of the budget: linf or l2 (any case; Linf and inf as torchattacks and AutoAttack write it).")
     var norm: Norm = .lInfinity
 
     var threatModel: ThreatModel { ThreatModel(norm: norm, epsilon: epsilon.value) }
@@ -112,13 +153,13 @@ struct AttackParameters: ParsableArguments {
     @Option(help: "Steps of pgd and gradient-ascent (default 20), mi-fgsm (default 10) and deepfool (at least 50); of bim when --step-size is given (else Kurakin et al.'s count).")
     var steps: Int?
 
-    @Option(help: "Step size α of pgd and gradient-ascent (default 2.5ε/steps), mi-fgsm (default ε/steps) and bim (default 1/255 with Kurakin et al.'s step count). Fractions accepted.")
+    @Option(name: [.customLong("step-size"), .customLong("alpha")], help: "Step size α of pgd and gradient-ascent (default 2.5ε/steps), mi-fgsm (default ε/steps) and bim (default 1/255 with Kurakin et al.'s step count). Fractions accepted.")
     var stepSize: Fraction?
 
     @Option(help: "Decay factor μ of mi-fgsm's accumulated gradient.")
     var momentumDecay: Float = 1
 
-    @Option(help: "Restarts of pgd and the APGD attacks, runs per target of the FAB attacks; an example is robust only if it survives all of them.")
+    @Option(name: [.customLong("restarts"), .customLong("n-restarts")], help: "Restarts of pgd and the APGD attacks, runs per target of the FAB attacks; an example is robust only if it survives all of them.")
     var restarts: Int = 1
 
     @Flag(inversion: .prefixedNo, help: "Start PGD at a random point of the ε-ball.")
@@ -131,10 +172,12 @@ struct AttackParameters: ParsableArguments {
     var queries: Int = 5000
 
     func validate() throws {
-        try require((steps ?? 1) >= 1 && restarts >= 1 && iterations >= 1 && queries >= 1,
-                    "--steps, --restarts, --iterations and --queries must be at least 1")
-        if let stepSize { try require(stepSize.value > 0, "--step-size must be positive") }
-        try require(momentumDecay >= 0 && momentumDecay.isFinite, "--momentum-decay must be a finite number ≥ 0")
+        if let steps { try require(steps >= 1, "--steps must be at least 1, got \(steps)") }
+        try require(restarts >= 1, "--restarts must be at least 1, got \(restarts)")
+        try require(iterations >= 1, "--iterations must be at least 1, got \(iterations)")
+        try require(queries >= 1, "--queries must be at least 1, got \(queries)")
+        if let stepSize { try require(stepSize.value > 0, "--step-size must be positive, got \(stepSize.value)") }
+        try require(momentumDecay >= 0 && momentumDecay.isFinite, "--momentum-decay must be a finite number ≥ 0, got \(momentumDecay)")
     }
 
     /// The steps of PGD-like attacks: the given count or 20.
@@ -143,6 +186,47 @@ struct AttackParameters: ParsableArguments {
     /// α for `threatModel`: the given step size, or Madry et al.'s 2.5ε/steps.
     func stepSize(for threatModel: ThreatModel) -> Float {
         stepSize?.value ?? 2.5 * threatModel.epsilon / Float(pgdSteps)
+    }
+
+    /// Budgets far beyond the papers', each with the option, its value and the papers' range:
+    /// warnings to print before a run that may not end in any reasonable time.
+    ///
+    /// The thresholds are ten times the largest budgets the papers use. PGD: Madry et al. 2018
+    /// attack with 40 (MNIST) to 100 steps, and robustness checks go to 1,000 (Croce and Hein
+    /// 2020); so 10,000. APGD and FAB: AutoAttack runs 100 iterations (at most 1,000 in its
+    /// checks); so 10,000. Square: 5,000 queries in AutoAttack, 10,000 in Andriushchenko et
+    /// al. 2020's main tables; so 100,000. Restarts: AutoAttack's rand and plus versions use 5
+    /// to 20; so 200.
+    var budgetWarnings: [String] {
+        var warnings = [String]()
+        if let steps, steps > 10_000 {
+            warnings.append("--steps \(steps) is far beyond the 10 to 1,000 steps PGD-type attacks use in the literature; the attack will take very long for no gain in strength")
+        }
+        if iterations > 10_000 {
+            warnings.append("--iterations \(iterations) is far beyond the 100 (at most 1,000) iterations of APGD and FAB in AutoAttack; the attack will take very long")
+        }
+        if queries > 100_000 {
+            warnings.append("--queries \(queries) is far beyond the 5,000 to 10,000 queries of the Square attack in its paper and AutoAttack; the attack will take very long")
+        }
+        if restarts > 200 {
+            warnings.append("--restarts \(restarts) is far beyond the 1 to 20 restarts used in the literature; the attack will take very long")
+        }
+        return warnings
+    }
+
+    /// Prints ``budgetWarnings`` on standard error.
+    func warnAboutBudgets() {
+        for warning in budgetWarnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+    }
+
+    /// The attack called `name` with these parameters; PGD, APGD and Square report their
+    /// iterations (queries) within a batch to `iterationProgress`.
+    func makeAttack(_ name: AttackName, threatModel: ThreatModel, iterationProgress: IterationProgress? = nil) -> any Attack {
+        var attack = makeAttack(name, threatModel: threatModel)
+        if var pgd = attack as? PGD { pgd.onProgress = iterationProgress; attack = pgd }
+        if var apgd = attack as? APGD { apgd.onProgress = iterationProgress; attack = apgd }
+        if var square = attack as? SquareAttack { square.onProgress = iterationProgress; attack = square }
+        return attack
     }
 
     /// The attack called `name` with these parameters.
@@ -167,6 +251,12 @@ struct AttackParameters: ParsableArguments {
         case .carliniWagner: return CarliniWagnerL2(threatModel: threatModel)
         }
     }
+}
+
+/// Rejects an empty `--attack` (`--attack none` asks for clean accuracy only).
+func requireAttackNames(_ names: [String]) throws {
+    try require(!names.contains { $0.trimmingCharacters(in: .whitespaces).isEmpty },
+                "--attack is empty: name an attack (\(AttackName.list)), or none for clean accuracy only")
 }
 
 /// Rejects values outside a range with a message naming the option.

@@ -22,11 +22,12 @@ struct Predict: ParsableCommand {
     var json: String
 
     func validate() throws {
-        try require(count >= 1, "--count must be at least 1")
+        try require(count >= 1, "--count must be at least 1, got \(count)")
     }
 
     func run() throws {
-        let (network, architecture, _) = try checkpoint.load()
+        let (network, architecture, metadata) = try checkpoint.load()
+        let data = self.data.matching(checkpointMetadata: metadata)
         let dataset = try data.load(split).prefix(count)
         try data.requireShape(of: dataset, fitting: architecture)
         let logits = network.applied(to: dataset.images)

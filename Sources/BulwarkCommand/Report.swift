@@ -40,7 +40,7 @@ struct Report: ParsableCommand {
     var quiet = false
 
     func validate() throws {
-        try require(examples >= 1, "--examples must be at least 1")
+        try require(examples >= 1, "--examples must be at least 1, got \(examples)")
     }
 
     func run() throws {

@@ -62,8 +62,15 @@ struct Train: ParsableCommand {
     @OptionGroup var data: DatasetOptions
     @OptionGroup var threat: ThreatOptions
 
-    @Option(help: "The architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var model: Architecture = .smallcnn
+    @Option(help: "The architecture (default smallcnn): \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var architecture: Architecture?
+
+    /// The old spelling of `--architecture` (`--model` names a checkpoint file in the other commands).
+    @Option(name: .customLong("model"), help: .hidden)
+    var deprecatedModel: Architecture?
+
+    /// The architecture to train.
+    var model: Architecture { architecture ?? deprecatedModel ?? .smallcnn }
 
     @Option(help: "standard, fast, pgd, trades, mart, free, mix, awp or gradalign (see the discussion below).")
     var method: Method = .fast
@@ -71,7 +78,7 @@ struct Train: ParsableCommand {
     @Option(help: "Attack steps per batch of pgd, trades, mart, mix and awp; default 7 for pgd, mix and awp on pgd, 10 for trades, mart and awp on trades.")
     var steps: Int?
 
-    @Option(help: ArgumentHelp(
+    @Option(name: [.customLong("step-size"), .customLong("alpha")], help: ArgumentHelp(
         "Attack step size α; default 1.25ε for fast, ε for free and gradalign, 2.5ε/steps otherwise. Fractions accepted.",
         discussion: "For free it is the FGSM step on the carried perturbation."))
     var stepSize: Fraction?
@@ -199,9 +206,13 @@ struct Train: ParsableCommand {
 
     func validate() throws {
         try require(task == .image, "--task text must follow train directly: bulwark train --task text …")
-        try require(epochs >= 1, "--epochs must be at least 1")
-        try require(batchSize >= 1, "--batch-size must be at least 1")
-        if let steps { try require(steps >= 1, "--steps must be at least 1") }
+        if let architecture, let deprecatedModel {
+            try require(architecture == deprecatedModel,
+                        "--architecture \(architecture.rawValue) and --model \(deprecatedModel.rawValue), its old spelling, disagree; give only --architecture")
+        }
+        try require(epochs >= 1, "--epochs must be at least 1, got \(epochs)")
+        try require(batchSize >= 1, "--batch-size must be at least 1, got \(batchSize)")
+        if let steps { try require(steps >= 1, "--steps must be at least 1, got \(steps)") }
         try require(randomStart == nil || hasRandomStart,
                     "--random-start and --no-random-start apply to --method fast, pgd, gradalign and awp on pgd, not \(methodDescription)")
         try require(!unclippedStart || (method == .fast && resolvedRandomStart && threat.norm == .lInfinity),
@@ -239,11 +250,15 @@ struct Train: ParsableCommand {
         try require(epsilonWarmup.value <= Float(epochs), "--epsilon-warmup \(epsilonWarmup.value) is longer than --epochs \(epochs); ε would never reach --epsilon")
         try require(epsilonWarmup.value == 0 || ![.standard, .mix].contains(method),
                     "--epsilon-warmup needs --method fast, pgd, trades, mart, free, awp or gradalign; \(method.rawValue) has no ε to ramp")
-        try require(learningRate > 0 && learningRate.isFinite, "--learning-rate must be positive")
+        try require(learningRate > 0 && learningRate.isFinite, "--learning-rate must be a finite number > 0, got \(learningRate)")
+        try require(weightDecay >= 0 && weightDecay.isFinite, "--weight-decay must be a finite number ≥ 0, got \(weightDecay)")
+        try require(momentum >= 0 && momentum < 1, "--momentum must be in [0, 1), got \(momentum)")
+        if let trainCount { try require(trainCount >= 1, "--train-count must be at least 1, got \(trainCount)") }
         try require(threat.epsilon.value >= 0, "--epsilon must be non-negative")
         try require(method == .standard || threat.epsilon.value > 0, "--method \(method.rawValue) needs --epsilon > 0")
-        try require(validationCount >= 0 && validationSteps >= 0, "--validation-count and --validation-steps must be non-negative")
-        if let stepSize { try require(stepSize.value > 0, "--step-size must be positive") }
+        try require(validationCount >= 0, "--validation-count must be ≥ 0, got \(validationCount)")
+        try require(validationSteps >= 0, "--validation-steps must be ≥ 0, got \(validationSteps)")
+        if let stepSize { try require(stepSize.value > 0, "--step-size must be positive, got \(stepSize.value)") }
         if let stopAfter { try require((1...epochs).contains(stopAfter), "--stop-after must be an epoch from 1 to --epochs \(epochs), got \(stopAfter)") }
         if let finalEvalCount { try require(finalEvalCount >= 0, "--final-eval-count must be ≥ 0, got \(finalEvalCount)") }
     }
@@ -283,7 +298,7 @@ struct Train: ParsableCommand {
     /// `command` that `--resume` compares.
     var trainingArguments: [(name: String, value: String?)] {
         var words: [(name: String, value: String?)] = [
-            ("--dataset", data.dataset.rawValue), ("--model", model.rawValue), ("--method", method.rawValue),
+            ("--dataset", data.dataset.rawValue), ("--architecture", model.rawValue), ("--method", method.rawValue),
             ("--epsilon", String(threat.epsilon.value)), ("--norm", threat.norm.rawValue),
         ]
         if method == .awp { words.append(("--awp-inner", resolvedInner.rawValue)) }

@@ -87,7 +87,7 @@ struct TrainText: ResumableTraining {
             not stopped (same machine and thread count): the checkpoint holds the optimizer's and \
             SMART's state and the generators of shuffling and dropout.
             Example:
-              bulwark train --task text --dataset sst2 --data-dir data/sst2 --model textcnn --method fgm --epsilon 1 --epochs 2
+              bulwark train --task text --dataset sst2 --data-dir data/sst2 --architecture textcnn --method fgm --epsilon 1 --epochs 2
             """)
 
     static let commandWords = ["bulwark", "train", "--task", "text"]
@@ -98,19 +98,26 @@ struct TrainText: ResumableTraining {
 
     @OptionGroup var data: TextDataOptions
 
-    @Option(help: "bag (mean of embeddings, linear), textcnn (Kim 2014), bilstm (bidirectional LSTM, final states) or transformer (post-norm encoder, learned positions, masked mean).")
-    var model: TextArchitecture = .textcnn
+    @Option(help: "The architecture (default textcnn): bag (mean of embeddings, linear), textcnn (Kim 2014), bilstm (bidirectional LSTM, final states) or transformer (post-norm encoder, learned positions, masked mean).")
+    var architecture: TextArchitecture?
+
+    /// The old spelling of `--architecture` (`--model` names a checkpoint file in eval).
+    @Option(name: .customLong("model"), help: .hidden)
+    var deprecatedModel: TextArchitecture?
+
+    /// The architecture to train.
+    var model: TextArchitecture { architecture ?? deprecatedModel ?? .textcnn }
 
     @Option(help: "standard, fgm (Miyato et al. 2017: clean + adversarial loss), pgd (K steps on the embeddings, adversarial loss), freelb (Zhu et al. 2020: K ascent steps, parameter gradients averaged over them), vat (virtual adversarial training, Miyato et al. 2017: label-free KL term) or smart (Jiang et al. 2020: symmetric-KL smoothness regularizer at a K-step ascent point, optimized with the momentum Bregman proximal point method).")
     var method: Method = .standard
 
-    @Option(help: "The L2 radius ε of the perturbation of each example's embedded sequence (of the embedding matrix with --perturbation-site matrix).")
+    @Option(name: [.customLong("epsilon"), .customLong("eps")], help: "The L2 radius ε of the perturbation of each example's embedded sequence (of the embedding matrix with --perturbation-site matrix).")
     var epsilon: Float = 1
 
     @Option(help: "PGD, FreeLB and SMART ascent steps K.")
     var steps: Int = 3
 
-    @Option(help: "PGD, FreeLB and SMART step size α; default 2.5ε/steps.")
+    @Option(name: [.customLong("step-size"), .customLong("alpha")], help: "PGD, FreeLB and SMART step size α; default 2.5ε/steps.")
     var stepSize: Float?
 
     @Option(help: "Where FGM, PGD and FreeLB add their perturbation: sequence (each example's embedded sequence, ε per example, as the papers) or matrix (the shared embedding matrix, ε over the whole matrix, as popular FGM/PGD helper classes).")
@@ -212,11 +219,16 @@ struct TrainText: ResumableTraining {
     var parsedWidths: [Int] { widths.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
     func validate() throws {
-        try require(epochs >= 1, "--epochs must be at least 1")
-        try require(batchSize >= 1, "--batch-size must be at least 1")
-        try require(steps >= 1, "--steps must be at least 1")
-        if let learningRate { try require(learningRate > 0 && learningRate.isFinite, "--learning-rate must be positive") }
-        try require(epsilon >= 0 && epsilon.isFinite, "--epsilon must be non-negative")
+        if let architecture, let deprecatedModel {
+            try require(architecture == deprecatedModel,
+                        "--architecture \(architecture.rawValue) and --model \(deprecatedModel.rawValue), its old spelling, disagree; give only --architecture")
+        }
+        try require(epochs >= 1, "--epochs must be at least 1, got \(epochs)")
+        try require(batchSize >= 1, "--batch-size must be at least 1, got \(batchSize)")
+        try require(steps >= 1, "--steps must be at least 1, got \(steps)")
+        if let learningRate { try require(learningRate > 0 && learningRate.isFinite, "--learning-rate must be a finite number > 0, got \(learningRate)") }
+        try require(epsilon >= 0 && epsilon.isFinite, "--epsilon must be a finite number ≥ 0, got \(epsilon)")
+        if let trainCount { try require(trainCount >= 1, "--train-count must be at least 1, got \(trainCount)") }
         try require(method == .standard || epsilon > 0, "--method \(method.rawValue) needs --epsilon > 0")
         try require(embeddingDimension >= 1 && filters >= 1 && hiddenSize >= 1, "--embedding-dimension, --filters and --hidden-size must be positive")
         let parsed = parsedWidths
@@ -253,7 +265,7 @@ struct TrainText: ResumableTraining {
         var words: [(name: String, value: String?)] = [("--dataset", data.dataset.rawValue)]
         if [.csv, .tsv, .jsonl].contains(data.dataset) { words += [("--text-column", data.textColumn), ("--label-column", data.labelColumn)] }
         if data.dataset == .mr { words.append(("--split-seed", String(data.splitSeed))) }
-        words += [("--model", model.rawValue), ("--method", method.rawValue), ("--epsilon", String(epsilon))]
+        words += [("--architecture", model.rawValue), ("--method", method.rawValue), ("--epsilon", String(epsilon))]
         if [.pgd, .freelb, .smart].contains(method) { words += [("--steps", String(steps)), ("--step-size", String(resolvedStepSize))] }
         if [.fgm, .pgd, .freelb].contains(method) { words.append(("--perturbation-site", perturbationSite.rawValue)) }
         if method == .freelb { words.append(("--initial-magnitude", String(initialMagnitude))) }

@@ -30,9 +30,17 @@ public enum TextDatasetName: String, Sendable, CaseIterable {
         }
     }
 
+    /// The names of the classes whose files hold bare numbers, by label as written: SST-2's 0
+    /// and 1 are negative and positive (GLUE's definition). MR, TREC and AG News name their
+    /// classes when read; the generic formats keep their labels.
+    public var classNamesOfLabels: [String: String] {
+        self == .sst2 ? ["0": "negative", "1": "positive"] : [:]
+    }
+
     /// Loads the training and evaluation splits from `directory`.
     ///
-    /// The evaluation split is checked against the training split's classes. MR, which has no
+    /// The evaluation split is checked against the training split's classes, which are named
+    /// by ``classNamesOfLabels``. MR, which has no
     /// official split, holds out a random 10% drawn from `SplitMix64(seed: splitSeed)`.
     ///
     /// - Throws: ``TextDataError/directoryNotFound(dataset:directory:expected:)`` or
@@ -54,8 +62,12 @@ public enum TextDatasetName: String, Sendable, CaseIterable {
         }
         switch self {
         case .sst2:
-            let training = try TextDataset.loadGLUE(file(trainingName))
-            return (training, try TextDataset.loadGLUE(file(evaluationName), classNames: training.classNames))
+            var training = try TextDataset.loadGLUE(file(trainingName))
+            var evaluation = try TextDataset.loadGLUE(file(evaluationName), classNames: training.classNames)
+            let names = training.classNames.map { classNamesOfLabels[$0] ?? $0 }
+            training.classNames = names
+            evaluation.classNames = names
+            return (training, evaluation)
         case .mr:
             var generator = SplitMix64(seed: splitSeed)
             let (kept, heldOut) = try TextDataset.loadMR(directory: directory).split(heldOutFraction: 0.1, using: &generator)

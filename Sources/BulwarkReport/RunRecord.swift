@@ -4,7 +4,7 @@ import Foundation
 
 /// Everything a run directory holds that a report shows: the configuration (`run.json`), the
 /// per-epoch metrics (`metrics.jsonl`), evaluations and robustness curves (`*.json` written by
-/// `bulwark eval --json`), adversarial examples (`*.safetensors` written by `bulwark attack`),
+/// `bulwark eval --json`, text evaluations by `bulwark eval --task text --json`), adversarial examples (`*.safetensors` written by `bulwark attack`),
 /// word-substitution pairs (`*.tsv` written by `bulwark eval --task text --pairs`), and the
 /// metadata of `model.safetensors`.
 public struct RunRecord: Sendable {
@@ -18,6 +18,8 @@ public struct RunRecord: Sendable {
     public var evaluations: [(file: String, record: EvaluationRecord)]
     /// Robustness curves with their file names, sorted by name.
     public var curves: [(file: String, record: CurveRecord)]
+    /// Text evaluations (clean, embedding PGD, PWWS) with their file names, sorted by name.
+    public var textEvaluations: [(file: String, record: TextEvaluationRecord)]
     /// Adversarial example files with their names, sorted by name.
     public var exampleFiles: [(file: String, examples: AdversarialExampleFile)]
     /// Text adversarial examples (original and substituted sentences) with their file names,
@@ -98,13 +100,16 @@ public struct RunRecord: Sendable {
 
         evaluations = []
         curves = []
+        textEvaluations = []
         exampleFiles = []
         skipped = []
         for name in names where name.hasSuffix(".json") && name != "run.json" {
             guard let data = try? read(name),
                   let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { continue }
             do {
-                if object["epsilons"] != nil {
+                if TextEvaluationRecord.matches(object) {
+                    textEvaluations.append((name, try TextEvaluationRecord(json: data)))
+                } else if object["epsilons"] != nil {
                     curves.append((name, try decoder.decode(CurveRecord.self, from: data)))
                 } else if object["attacks"] != nil && object["clean_accuracy"] != nil {
                     evaluations.append((name, try decoder.decode(EvaluationRecord.self, from: data)))
@@ -138,7 +143,7 @@ public struct RunRecord: Sendable {
             modelMetadata = file.metadata
         }
         if configuration.isEmpty && epochs.isEmpty && evaluations.isEmpty && curves.isEmpty && exampleFiles.isEmpty
-            && textExampleFiles.isEmpty {
+            && textExampleFiles.isEmpty && textEvaluations.isEmpty {
             throw .emptyRun(path: directory)
         }
     }

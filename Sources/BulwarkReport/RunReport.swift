@@ -1,4 +1,5 @@
 import BulwarkAttacks
+import BulwarkData
 import BulwarkNN
 import BulwarkTraining
 import Foundation
@@ -179,7 +180,10 @@ public struct RunReport: Sendable {
 
         let training = trainingCharts()
         if !training.isEmpty {
-            body += "<h2 id=\"training\">Training</h2>\n<p class=\"note\">Per epoch: the mean loss and accuracy on the training batches (adversarial inputs for adversarial training), and clean and PGD accuracy on the held-out validation images.</p>\n"
+            let validation = run.configuration["task"] == "text"
+                ? "clean and embedding-PGD accuracy on the validation sentences (the dataset's evaluation split)"
+                : "clean and PGD accuracy on the held-out validation images"
+            body += "<h2 id=\"training\">Training</h2>\n<p class=\"note\">Per epoch: the mean loss and accuracy on the training batches (adversarial inputs for adversarial training), and \(validation).</p>\n"
             body += "<div class=\"charts\">\n" + training.map { "<figure>\($0.svg())</figure>\n" }.joined() + "</div>\n"
         }
         let robustness = robustnessCharts()
@@ -199,6 +203,9 @@ public struct RunReport: Sendable {
         }
         for (record, _) in runs where !record.evaluations.isEmpty || !record.curves.isEmpty {
             body += attackTables(record)
+        }
+        for (record, _) in runs where !record.textEvaluations.isEmpty {
+            body += textEvaluationTables(record)
         }
         if runs.allSatisfy({ $0.run.exampleFiles.isEmpty && $0.run.textExampleFiles.isEmpty }) {
             body += "<h2>Adversarial examples</h2>\n<p class=\"note\">No file of adversarial examples in the run directory. Write one with <code>bulwark attack --model RUN/model.safetensors --count 100 --out RUN/examples.safetensors</code> (images) or <code>bulwark eval --task text --model RUN/model.safetensors --attack pwws --pairs RUN/pairs.tsv</code> (text) and build the report again.</p>\n"
@@ -247,6 +254,8 @@ public struct RunReport: Sendable {
         }
         if let architecture = configuration["architecture"] ?? record.modelMetadata["architecture"] { parts.append("model \(architecture)") }
         if let dataset = configuration["dataset"] { parts.append("dataset \(dataset)") }
+        let classes = Self.classNames(of: record)
+        if configuration["task"] == "text", !classes.isEmpty { parts.append("classes \(classes.joined(separator: ", "))") }
         if let epochs = configuration["epochs"] { parts.append("\(epochs) epochs") }
         if let seed = configuration["seed"] { parts.append("seed \(seed)") }
         if let best = record.bestEpoch {
@@ -302,6 +311,9 @@ public struct RunReport: Sendable {
     /// the original and marked in the adversarial sentence; fooled sentences first.
     private func textExampleSection(file: String, examples: TextExampleFile, record: RunRecord) -> String {
         let rows = examples.rows
+        // Files written before SST-2's classes were named hold its labels 0 and 1.
+        let namesOfLabels = record.configuration["dataset"].flatMap(TextDatasetName.init(rawValue:))?.classNamesOfLabels ?? [:]
+        func className(_ label: String) -> String { namesOfLabels[label] ?? label }
         let order = rows.indices.filter { rows[$0].succeeded } + rows.indices.filter { !rows[$0].succeeded }
         let shown = order.prefix(maximumExamples)
         let fooled = examples.fooledCount
@@ -326,11 +338,12 @@ public struct RunReport: Sendable {
                 guard let value, value.isFinite else { return "" }
                 return String(format: " (%.1f%%)", value * 100)
             }
-            var prediction = "clean: \(escapeMarkup(row.label))\(confidence(row.confidence))<br/>"
-            let adversarialPrediction = row.adversarialPrediction ?? (row.succeeded ? "another class" : row.label)
+            let label = className(row.label)
+            var prediction = "clean: \(escapeMarkup(label))\(confidence(row.confidence))<br/>"
+            let adversarialPrediction = row.adversarialPrediction.map(className) ?? (row.succeeded ? "another class" : label)
             prediction += "adversarial: <b class=\"\(row.succeeded ? "wrong" : "right")\">\(escapeMarkup(adversarialPrediction))\(confidence(row.adversarialConfidence))</b>"
             prediction += "<br/>\(changedPositions.count) of \(row.original.count) words changed\(row.succeeded ? " · fooled" : "")"
-            html += "<tr class=\"\(row.succeeded ? "fooled" : "resisted")\"><td>\(escapeMarkup(row.label))</td><td>\(sentence(row.original, original: true))</td>"
+            html += "<tr class=\"\(row.succeeded ? "fooled" : "resisted")\"><td>\(escapeMarkup(label))</td><td>\(sentence(row.original, original: true))</td>"
             html += "<td>\(sentence(row.adversarial, original: false))</td><td>\(prediction)</td></tr>\n"
         }
         html += "</tbody>\n</table>\n"
@@ -360,6 +373,45 @@ public struct RunReport: Sendable {
     }
 
     // MARK: - Tables
+
+    /// The class names a run records: its text evaluations' or its `run.json`'s `class_names`
+    /// (a JSON list), named by the dataset when they are bare labels; empty when unknown.
+    static func classNames(of record: RunRecord) -> [String] {
+        let recorded = record.textEvaluations.lazy.compactMap(\.record.classNames).first
+            ?? record.configuration["class_names"].flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }
+            ?? []
+        let names = record.configuration["dataset"].flatMap(TextDatasetName.init(rawValue:))?.classNamesOfLabels ?? [:]
+        return recorded.map { names[$0] ?? $0 }
+    }
+
+    /// Text evaluations: clean accuracy, embedding PGD per radius and the word-substitution
+    /// attack, with the classes.
+    private func textEvaluationTables(_ record: RunRecord) -> String {
+        var html = "<h2 id=\"text-evaluations-\(slug(record.name))\">Text evaluations\(comparison == nil ? "" : " on " + escapeMarkup(record.name))</h2>\n"
+        for (file, evaluation) in record.textEvaluations {
+            var settings = ["\(evaluation.count) \(evaluation.dataset ?? "") evaluation sentences"]
+            let classes = evaluation.classNames ?? Self.classNames(of: record)
+            if !classes.isEmpty { settings.append("classes \(classes.joined(separator: ", "))") }
+            if let model = evaluation.model { settings.append("model \(model)") }
+            html += "<h3><code>\(escapeMarkup(file))</code></h3>\n<p class=\"note\">\(escapeMarkup(settings.joined(separator: "; "))).</p>\n"
+            html += "<table class=\"attacks\">\n<thead><tr><th>attack</th><th>accuracy</th><th>success rate</th><th>budget</th><th>seconds</th></tr></thead>\n<tbody>\n"
+            html += "<tr><td>clean</td><td>\(percentText(evaluation.cleanAccuracy))</td><td>–</td><td>–</td><td>–</td></tr>\n"
+            for result in evaluation.results {
+                let success = evaluation.cleanAccuracy > 0 ? 1 - result.robustAccuracy / evaluation.cleanAccuracy : 0
+                html += "<tr><td>embedding PGD-\(result.steps)</td><td>\(percentText(result.robustAccuracy))</td><td>\(percentText(success))</td>"
+                html += "<td>\(escapeMarkup("ε = \(formatNumber(result.epsilon)) (L2), step \(formatNumber(result.stepSize)), max ‖δ‖ \(formatNumber(result.maxPerturbationNorm))"))</td>"
+                html += "<td>\(String(format: "%.2f", result.seconds))</td></tr>\n"
+            }
+            if let pwws = evaluation.pwws {
+                html += "<tr><td>PWWS</td><td>\(percentText(pwws.accuracyUnderAttack))</td><td>\(percentText(pwws.successRate))</td>"
+                html += "<td>\(escapeMarkup(String(format: "≤ %.3g of the words, ≤ %d queries; %.1f%% of the words changed, %.1f queries on average", Double(pwws.maximumChangeFraction), pwws.queryBudget, Double(pwws.meanChangedFraction) * 100, Double(pwws.meanQueries))))</td>"
+                html += "<td>\(String(format: "%.2f", pwws.seconds))</td></tr>\n"
+            }
+            html += "</tbody>\n</table>\n"
+            html += "<p class=\"note\">Success rate: the share of the correctly classified sentences the attack fooled. Embedding PGD perturbs each sentence's embedded tokens within an L2 ball; PWWS substitutes WordNet synonyms.</p>\n"
+        }
+        return html
+    }
 
     private func attackTables(_ record: RunRecord) -> String {
         var html = "<h2 id=\"attacks-\(slug(record.name))\">Attacks\(comparison == nil ? "" : " on " + escapeMarkup(record.name))</h2>\n"
@@ -447,6 +499,7 @@ public struct RunReport: Sendable {
         var files = record.evaluations.map { ($0.file, "evaluation at ε = \(formatNumber($0.record.epsilon))\($0.record.bulwarkVersion.map { ", Bulwark \($0)" } ?? "")") }
         files += record.curves.map { ($0.file, "robustness curve over \($0.record.epsilons.count) budgets\($0.record.bulwarkVersion.map { ", Bulwark \($0)" } ?? "")") }
         files += record.exampleFiles.map { ($0.file, "\($0.examples.count) adversarial examples\($0.examples.metadata["bulwark_version"].map { ", Bulwark \($0)" } ?? "")") }
+        files += record.textEvaluations.map { ($0.file, "text evaluation of \($0.record.count) sentences (\($0.record.attack))") }
         files += record.textExampleFiles.map { ($0.file, "\($0.examples.rows.count) attacked sentences") }
         files += record.skipped.map { ($0.file, "skipped: \($0.reason)") }
         if !files.isEmpty {

@@ -63,4 +63,37 @@ import Testing
         #expect(record.textExampleFiles.map(\.file) == ["d-old-columns.tsv"])
         #expect(record.textExampleFiles.first?.examples.rows.first?.changedPositions == [1])
     }
+
+    @Test func textRunsShowClassNamesTheirEvaluationsAndSentences() throws {
+        // A run of SST-2 from before its classes were named: run.json and the pairs say 0 and 1.
+        let configuration = #"{"task": "text", "dataset": "sst2", "method": "fgm", "epsilon": "1", "architecture": "bag", "class_names": "[\"0\",\"1\"]"}"#
+        let metrics = #"{"epoch": 1, "train_loss": 0.6, "train_accuracy": 0.7, "validation_clean_accuracy": 0.8, "validation_robust_accuracy": 0.6, "learning_rate": 0.002, "train_seconds": 1, "validation_seconds": 1, "images_per_second": 100}"#
+        let evaluation = #"""
+            {"task": "text", "model": "run/model.safetensors", "dataset": "sst2", "class_names": ["negative", "positive"], "count": 872,
+             "clean_accuracy": 0.8, "attack": "pwws",
+             "results": [{"epsilon": 1, "steps": 10, "step_size": 0.25, "robust_accuracy": 0.5, "max_perturbation_norm": 1, "seconds": 2}],
+             "pwws": {"accuracy_under_attack": 0.2, "success_rate": 0.75, "mean_changed_fraction": 0.1, "mean_queries": 30.5,
+                      "maximum_change_fraction": 0.25, "query_budget": 2000, "seconds": 4}}
+            """#
+        let pairs = [Self.header, "1\ttrue\t1\t12\t0.9100\t0\t0.6000\tA Fine film\tA bad film"].joined(separator: "\n") + "\n"
+        let run = try directory(["run.json": configuration, "metrics.jsonl": metrics + "\n", "eval.json": evaluation, "pairs.tsv": pairs])
+        defer { try? FileManager.default.removeItem(atPath: run) }
+        let record = try RunRecord(directory: run)
+        #expect(record.textEvaluations.map(\.file) == ["eval.json"])
+        #expect(record.evaluations.isEmpty && record.skipped.isEmpty, "\(record.skipped)")
+        let evaluationRecord = try #require(record.textEvaluations.first?.record)
+        #expect(evaluationRecord.classNames == ["negative", "positive"] && evaluationRecord.pwws?.successRate == 0.75)
+
+        let parsed = try XMLOutline(try RunReport(run: record, maximumExamples: 5).html())
+        let text = parsed.text
+        #expect(text.contains("classes negative, positive"), "the summary names the classes")
+        #expect(text.contains("validation sentences") && !text.contains("validation images"))
+        #expect(text.contains("Text evaluations") && text.contains("872 sst2 evaluation sentences"))
+        #expect(text.contains("PWWS") && text.contains("75.00%") && text.contains("embedding PGD-10") && text.contains("50.00%"))
+        #expect(text.contains("eval.json: text evaluation of 872 sentences (pwws)"))
+        let table = try #require(parsed.elements.firstIndex { $0.name == "table" && $0.attributes["class"] == "sentences" })
+        let cells = parsed.elements.filter { $0.name == "td" && $0.ancestors.contains(table) }
+        #expect(cells.first?.ownText == "positive", "the true label by name, not 1")
+        #expect(text.contains("adversarial: negative (60.0%)"))
+    }
 }
