@@ -59,7 +59,7 @@ struct AttackCommand: ParsableCommand {
 
     func run() throws {
         let (network, loadedArchitecture, _) = try checkpoint.load()
-        let dataset = try data.load(split).prefix(count)
+        let dataset = try data.load(split, limit: count)
         try data.requireShape(of: dataset, fitting: loadedArchitecture)
         guard let name = AttackName(rawValue: attack) else { throw ValidationError("Unknown attack '\(attack)'") }
         let threatModel = threat.threatModel

@@ -95,7 +95,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         let progress = Progress(quiet: quiet)
         let (network, loadedArchitecture, metadata) = try checkpoint.load()
-        let dataset = try data.load(split).prefix(count)
+        let dataset = try data.load(split, limit: count)
         try data.requireShape(of: dataset, fitting: loadedArchitecture)
         let names = try attackNames()
         var generator = SplitMix64(seed: seed)

@@ -46,8 +46,9 @@ struct DatasetOptions: ParsableArguments {
             """))
     var dataDir: String?
 
-    func load(_ split: DatasetSplit) throws -> ImageDataset {
-        try ImageDataset.load(dataset, split: split, directory: dataDir)
+    /// The split, or only its first `limit` examples (read no further than they end).
+    func load(_ split: DatasetSplit, limit: Int? = nil) throws -> ImageDataset {
+        try ImageDataset.load(dataset, split: split, directory: dataDir, limit: limit)
     }
 
     /// Throws unless `images` fit `architecture`'s input, naming both and the fix.

@@ -27,7 +27,7 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         let (network, architecture, _) = try checkpoint.load()
-        let dataset = try data.load(split).prefix(count)
+        let dataset = try data.load(split, limit: count)
         try data.requireShape(of: dataset, fitting: architecture)
         let logits = network.applied(to: dataset.images)
         let width = logits.shape[1]

@@ -21,6 +21,9 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The file is shorter than its IDX header declares: `expectedBytes` are needed
     /// (`Int.max` when the declared size cannot be represented), `actualBytes` are present.
     case truncated(path: String, expectedBytes: Int, actualBytes: Int)
+    /// The IDX header declares dimensions whose product is too large to address: the header
+    /// is damaged.
+    case unaddressableSize(path: String, dimensions: [Int])
     /// The file is longer than its IDX header declares.
     case trailingBytes(path: String, expectedBytes: Int, actualBytes: Int)
     /// The images file and the labels file hold different numbers of examples.
@@ -74,6 +77,9 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(path) is truncated: its IDX header declares \(needed) but the "
                 + "\(actualBytes == 0 ? "file is empty" : "(decompressed) file holds \(actualBytes)"); "
                 + "the file is incomplete, so download or install it again"
+        case .unaddressableSize(let path, let dimensions):
+            return "\(path) declares IDX dimensions \(dimensions), more bytes than can be addressed; "
+                + "the header is damaged, so download or install the file again"
         case .trailingBytes(let path, let expectedBytes, let actualBytes):
             let extra = actualBytes - expectedBytes
             return "\(path) has \(extra) trailing byte\(extra == 1 ? "" : "s"): its IDX header "
