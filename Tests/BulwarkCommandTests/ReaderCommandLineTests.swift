@@ -61,4 +61,19 @@ import _TestSupport
         #expect(evaluation.status != 0)
         #expect(evaluation.error.contains("is truncated: its IDX header declares 5000008 bytes"), "\(evaluation.error)")
     }
+
+    @Test(arguments: [Float.nan, .infinity])
+    func nonFiniteWeightMakesPredictAndEvalFailNamingTheTensor(_ value: Float) throws {
+        let model = try writeModelAndData(poison: value)
+        let json = directory + "/predictions.json"
+        let data = ["--dataset", "idx", "--data-dir", directory + "/data"]
+        let predict = try runBulwark(["predict", "--model", model] + data + ["--count", "5", "--json", json])
+        #expect(predict.status != 0)
+        #expect(predict.error.contains("tensor '3.weight' holds \(value.isNaN ? "NaN" : "+infinity") at index 10"), "\(predict.error)")
+        #expect(!FileManager.default.fileExists(atPath: json))
+        let eval = try runBulwark(["eval", "--model", model] + data + ["--count", "5", "--attack", "fgsm", "--no-sanity-checks"])
+        #expect(eval.status != 0)
+        #expect(eval.error.contains("tensor '3.weight'"), "\(eval.error)")
+        #expect(!eval.output.contains("accuracy"), "\(eval.output)")
+    }
 }
