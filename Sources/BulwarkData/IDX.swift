@@ -5,6 +5,8 @@
 /// dimension — followed by the elements in row-major order. Only unsigned-byte elements
 /// (type code `0x08`) are supported. The file may be gzipped (detected from its content).
 package struct IDXArray: Sendable {
+    /// The file read, for error messages.
+    package var path: String
     /// The extent of each dimension, outermost first (`[count, rows, columns]` for images).
     package var dimensions: [Int]
     /// The file's bytes after decompression: header, then elements.
@@ -117,6 +119,7 @@ package struct IDXArray: Sendable {
             }
         }
 
+        self.path = path
         self.dimensions = dimensions
         self.storage = bytes
         self.elementOffset = headerSize

@@ -27,9 +27,23 @@ extension ImageDataset {
         classCount: Int = 10, classNames: [String]? = nil, limit: Int? = nil
     ) throws(DatasetError) -> ImageDataset {
         precondition(classCount > 0, "class count must be positive, got \(classCount)")
+        let labels = try FileBytes(contentsOfFile: labelsPath)
+        return try loadIDX(
+            images: { () throws(DatasetError) in try FileBytes(contentsOfFile: imagesPath) }, labels: labels,
+            classCount: classCount, classNames: classNames, limit: limit)
+    }
+
+    /// ``loadIDX(images:labels:classCount:classNames:limit:)`` from opened files; the images
+    /// file is opened only once the labels file has been read.
+    package static func loadIDX(
+        images openImages: () throws(DatasetError) -> FileBytes, labels: FileBytes,
+        classCount: Int = 10, classNames: [String]? = nil, limit: Int? = nil
+    ) throws(DatasetError) -> ImageDataset {
+        precondition(classCount > 0, "class count must be positive, got \(classCount)")
         precondition(limit.map { $0 >= 0 } ?? true, "limit must not be negative, got \(limit ?? 0)")
-        let labelFile = try IDXArray(contentsOfFile: labelsPath, rank: 1, limit: limit)
-        let imageFile = try IDXArray(contentsOfFile: imagesPath, rank: 3, limit: limit)
+        let labelFile = try IDXArray(reading: labels, rank: 1, limit: limit)
+        let imageFile = try IDXArray(reading: openImages(), rank: 3, limit: limit)
+        let imagesPath = imageFile.path, labelsPath = labels.path
         let count = imageFile.loadedCount
         guard imageFile.dimensions[0] == labelFile.dimensions[0] else {
             throw .countMismatch(
