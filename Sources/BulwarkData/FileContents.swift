@@ -95,17 +95,20 @@ package final class FileBytes {
         return output
     }
 
-    /// The number of bytes left, found by reading (and discarding) them in constant memory.
-    package func remainingCount() throws(DatasetError) -> Int {
-        guard gzip != nil else { return bytes.count - offset }
+    /// The number of bytes left, up to `limit`: more are neither read nor counted, so
+    /// damaged data that would inflate to gigabytes costs only `limit` bytes of work.
+    /// Constant memory.
+    package func remainingCount(upTo limit: Int) throws(DatasetError) -> Int {
+        guard gzip != nil else { return min(bytes.count - offset, limit) }
         var total = 0
         var scratch = [UInt8]()
         scratch.reserveCapacity(1 << 20)
-        while true {
+        while total < limit {
             scratch.removeAll(keepingCapacity: true)
-            let read = try read(upTo: 1 << 20, into: &scratch)
-            guard read > 0 else { return total }
+            let read = try read(upTo: min(1 << 20, limit - total), into: &scratch)
+            guard read > 0 else { break }
             total += read
         }
+        return total
     }
 }

@@ -28,8 +28,8 @@ package struct IDXArray: Sendable {
     ///   - path: The file, raw or gzipped.
     ///   - rank: The number of dimensions the file must have (3 for images, 1 for labels).
     ///   - limit: Read only the first `limit` entries of the outermost dimension (images or
-    ///     labels); a gzipped file is then decompressed no further than they end. `nil` reads
-    ///     them all and checks that nothing follows.
+    ///     labels); a gzipped file is then decompressed no further than they end, and what
+    ///     follows is not checked. `nil` reads them all and checks that nothing follows.
     /// - Throws: The file errors of ``contentsOfFile(atPath:)`` and the format errors of
     ///   ``init(reading:rank:limit:)``.
     package init(contentsOfFile path: String, rank: Int, limit: Int? = nil) throws(DatasetError) {
@@ -112,10 +112,13 @@ package struct IDXArray: Sendable {
         guard bytes.count == headerSize + elementBytes else {
             throw .truncated(path: path, expectedBytes: expectedSize, actualBytes: bytes.count)
         }
-        if loadedCount == dimensions[0] {
-            let extra = try file.remainingCount()
+        if limit == nil {
+            // Count trailing bytes only so far: a stream may inflate far beyond its header.
+            let countedLimit = 1 << 24
+            let extra = try file.remainingCount(upTo: countedLimit + 1)
             guard extra == 0 else {
-                throw .trailingBytes(path: path, expectedBytes: expectedSize, actualBytes: expectedSize + extra)
+                let actual = extra > countedLimit ? Int.max : expectedSize + extra
+                throw .trailingBytes(path: path, expectedBytes: expectedSize, actualBytes: actual)
             }
         }
 

@@ -230,6 +230,21 @@ struct IDXTests {
         #expect(imageError?.description.contains("download or install it again") == true)
     }
 
+    @Test func streamHoldingFarMoreThanTheHeaderDeclaresIsNotInflatedToTheEnd() throws {
+        let directory = try TemporaryDirectory()
+        // One 28 × 28 image declared, 512 MiB of zeros present.
+        let images = try directory.write(
+            gzipOfZeros(after: idxBytes(dimensions: [1, 28, 28], elements: []), zeroCount: 512 << 20), to: "images")
+        let start = Date()
+        #expect(throws: DatasetError.trailingBytes(path: images, expectedBytes: 16 + 784, actualBytes: Int.max)) {
+            try IDXArray(contentsOfFile: images, rank: 3)
+        }
+        // Inflating the 512 MiB takes longer.
+        #expect(Date().timeIntervalSince(start) < 0.2)
+        let labels = try directory.write(idxBytes(dimensions: [1], elements: [7]), to: "labels")
+        #expect(try ImageDataset.loadIDX(images: images, labels: labels, limit: 1).labels == [7])
+    }
+
     @Test func limitStopsReadingBeforeDamageAfterTheExamplesNeeded() throws {
         let directory = try TemporaryDirectory()
         let synthetic = SyntheticIDX(count: 2_000, rows: 8, columns: 8)
