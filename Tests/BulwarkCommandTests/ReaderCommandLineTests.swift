@@ -76,4 +76,24 @@ import _TestSupport
         #expect(eval.error.contains("tensor '3.weight'"), "\(eval.error)")
         #expect(!eval.output.contains("accuracy"), "\(eval.output)")
     }
+
+    @Test func textTrainingRefusesBooleanLabelsAndAnEmptyClassFile() throws {
+        let jsonl = directory + "/jsonl"
+        try FileManager.default.createDirectory(atPath: jsonl, withIntermediateDirectories: true)
+        try Data("{\"text\": \"good film\", \"label\": 1}\n{\"text\": \"bad film\", \"label\": true}\n".utf8)
+            .write(to: URL(fileURLWithPath: jsonl + "/train.jsonl"))
+        try Data("{\"text\": \"fine\", \"label\": 0}\n".utf8).write(to: URL(fileURLWithPath: jsonl + "/dev.jsonl"))
+        let boolean = try runBulwark(["train", "--task", "text", "--dataset", "jsonl", "--data-dir", jsonl, "--out", directory + "/run-jsonl"])
+        #expect(boolean.status != 0)
+        #expect(boolean.error.contains(jsonl + "/train.jsonl:2: 'label' is true"), "\(boolean.error)")
+
+        let mr = directory + "/mr"
+        try FileManager.default.createDirectory(atPath: mr, withIntermediateDirectories: true)
+        try Data("dull\nflat\nslow\n".utf8).write(to: URL(fileURLWithPath: mr + "/rt-polarity.neg"))
+        try Data().write(to: URL(fileURLWithPath: mr + "/rt-polarity.pos"))
+        let empty = try runBulwark(["train", "--task", "text", "--dataset", "mr", "--data-dir", mr, "--out", directory + "/run-mr"])
+        #expect(empty.status != 0)
+        #expect(empty.error.contains(mr + "/rt-polarity.pos holds no examples"), "\(empty.error)")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/run-mr/model.safetensors"))
+    }
 }
