@@ -63,7 +63,7 @@ struct AttackCommand: ParsableCommand {
         let progress = Progress(quiet: false)
         let (network, loadedArchitecture, checkpointMetadata) = try checkpoint.load()
         let data = self.data.matching(checkpointMetadata: checkpointMetadata)
-        let dataset = try data.load(split).prefix(count)
+        let dataset = try data.load(split, limit: count)
         try data.requireShape(of: dataset, fitting: loadedArchitecture)
         guard let name = AttackName(rawValue: attack) else { throw ValidationError("Unknown attack '\(attack)'") }
         let threatModel = threat.threatModel

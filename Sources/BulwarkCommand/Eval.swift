@@ -109,7 +109,7 @@ struct Eval: ParsableCommand {
         let progress = Progress(quiet: quiet)
         let (network, loadedArchitecture, metadata) = try checkpoint.load()
         let data = self.data.matching(checkpointMetadata: metadata)
-        let dataset = try data.load(split).prefix(count)
+        let dataset = try data.load(split, limit: count)
         try data.requireShape(of: dataset, fitting: loadedArchitecture)
         let names = try attackNames()
         var generator = SplitMix64(seed: seed)

@@ -86,8 +86,9 @@ struct DatasetOptions: ParsableArguments {
         return options
     }
 
-    func load(_ split: DatasetSplit) throws -> ImageDataset {
-        try ImageDataset.load(dataset, split: split, directory: dataDir)
+    /// The split, or only its first `limit` examples (read no further than they end).
+    func load(_ split: DatasetSplit, limit: Int? = nil) throws -> ImageDataset {
+        try ImageDataset.load(dataset, split: split, directory: dataDir, limit: limit)
     }
 
     /// Throws unless `images` fit `architecture`'s input, naming both and the fix.

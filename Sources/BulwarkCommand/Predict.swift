@@ -28,10 +28,15 @@ struct Predict: ParsableCommand {
     func run() throws {
         let (network, architecture, metadata) = try checkpoint.load()
         let data = self.data.matching(checkpointMetadata: metadata)
-        let dataset = try data.load(split).prefix(count)
+        let dataset = try data.load(split, limit: count)
         try data.requireShape(of: dataset, fitting: architecture)
         let logits = network.applied(to: dataset.images)
         let width = logits.shape[1]
+        // JSON has no NaN or infinity: refuse rather than write strings in place of numbers.
+        if let index = logits.array.firstIndex(where: { !$0.isFinite }) {
+            throw ValidationError(
+                "The model's logits for example \(index / width) are not finite (\(logits.array[index])), so \(json) was not written; the model is numerically broken (train it again, with a lower --learning-rate).")
+        }
         let rows = (0..<dataset.count).map { Array(logits.array[($0 * width)..<(($0 + 1) * width)]) }
         struct Output: Encodable { var logits: [[Float]]; var predictions: [Int32]; var labels: [Int32] }
         try writeJSON(Output(logits: rows, predictions: predictions(logits), labels: dataset.labels), to: json)

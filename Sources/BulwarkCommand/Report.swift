@@ -65,7 +65,7 @@ struct Report: ParsableCommand {
     private func generatedExamples(for record: RunRecord) throws -> AdversarialExampleFile? {
         guard let modelPath = record.modelPath, let datasetName = record.configuration["dataset"].flatMap(ImageDatasetName.init(rawValue:)),
               let (network, architecture, _) = try? Checkpoint.load(from: modelPath),
-              let dataset = try? ImageDataset.load(datasetName, split: .test, directory: dataDir).prefix(examples)
+              let dataset = try? ImageDataset.load(datasetName, split: .test, directory: dataDir, limit: examples)
         else { return nil }
         guard Array(dataset.images.shape.dropFirst()) == architecture.inputShape else { return nil }
         let evaluated = record.evaluations.first?.record

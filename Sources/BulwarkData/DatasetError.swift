@@ -21,7 +21,11 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The file is shorter than its IDX header declares: `expectedBytes` are needed
     /// (`Int.max` when the declared size cannot be represented), `actualBytes` are present.
     case truncated(path: String, expectedBytes: Int, actualBytes: Int)
-    /// The file is longer than its IDX header declares.
+    /// The IDX header declares dimensions whose product is too large to address: the header
+    /// is damaged.
+    case unaddressableSize(path: String, dimensions: [Int])
+    /// The file is longer than its IDX header declares (`actualBytes` is `Int.max` when
+    /// more than 16 MiB follow; they are not counted).
     case trailingBytes(path: String, expectedBytes: Int, actualBytes: Int)
     /// The images file and the labels file hold different numbers of examples.
     case countMismatch(imagesPath: String, imageCount: Int, labelsPath: String, labelCount: Int)
@@ -74,6 +78,13 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(path) is truncated: its IDX header declares \(needed) but the "
                 + "\(actualBytes == 0 ? "file is empty" : "(decompressed) file holds \(actualBytes)"); "
                 + "the file is incomplete, so download or install it again"
+        case .unaddressableSize(let path, let dimensions):
+            return "\(path) declares IDX dimensions \(dimensions), more bytes than can be addressed; "
+                + "the header is damaged, so download or install the file again"
+        case .trailingBytes(let path, let expectedBytes, let actualBytes) where actualBytes == Int.max:
+            return "\(path) has more than 16 MiB of trailing bytes: its IDX header declares \(expectedBytes) "
+                + "bytes but the (decompressed) file holds far more; the file is damaged or not what its "
+                + "header says, so download or install it again"
         case .trailingBytes(let path, let expectedBytes, let actualBytes):
             let extra = actualBytes - expectedBytes
             return "\(path) has \(extra) trailing byte\(extra == 1 ? "" : "s"): its IDX header "

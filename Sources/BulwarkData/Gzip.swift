@@ -31,10 +31,6 @@ package enum GzipError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-/// The largest expansion we trust the gzip size trailer for when sizing the first output buffer;
-/// beyond it the buffer grows geometrically, so a damaged trailer cannot force a huge allocation.
-private let maximumHintedExpansion = 16
-
 /// Decompresses gzip (or zlib) data, including streams of several concatenated gzip members.
 ///
 /// The first member's format is detected from its header (zlib's `windowBits` 15 + 32); every
@@ -46,91 +42,129 @@ private let maximumHintedExpansion = 16
 /// - Throws: ``GzipError``: `.empty`, `.truncated` when the input stops mid-member, `.corrupt`
 ///   on damaged data or a failed check, `.trailingData` when a member is followed by bytes that
 ///   are not another gzip member, `.outOfMemory`.
-/// - Complexity: O(*n*) in the decompressed size. The output buffer is sized from the gzip
-///   size trailer (capped at 16 × the input) and doubles when full, so large files are
-///   decompressed with a constant number of reallocations.
+/// - Complexity: O(*n*) in the decompressed size; the output grows geometrically.
 package func gunzip(_ data: [UInt8]) throws(GzipError) -> [UInt8] {
-    guard !data.isEmpty else { throw .empty }
-    return try data.withUnsafeBufferPointer { input throws(GzipError) -> [UInt8] in
-        try inflateMembers(input)
-    }
+    let stream = try GzipStream(data)
+    var output = [UInt8]()
+    while try stream.read(upTo: Int.max, into: &output) > 0 {}
+    return output
 }
 
-/// The size trailer of the last gzip member (uncompressed size modulo 2³²), if plausible.
-private func sizeHint(for input: UnsafeBufferPointer<UInt8>) -> Int {
-    let count = input.count
-    guard count >= 18 else { return 4 * count }
-    var size = 0
-    for offset in 0..<4 { size |= Int(input[count - 4 + offset]) << (8 * offset) }
-    let cap = count.multipliedReportingOverflow(by: maximumHintedExpansion)
-    let limit = cap.overflow ? Int.max : cap.partialValue
-    return max(min(size, limit), 1024)
-}
+/// An incremental gzip (or zlib) decompressor: decompresses only as many bytes as are asked
+/// for, so a reader can stop early and a small file that would inflate to gigabytes costs
+/// only what is read.
+///
+/// Concatenated gzip members are read as one stream, as by ``gunzip(_:)``.
+package final class GzipStream {
+    /// zlib's state; on the heap because zlib keeps a pointer to it.
+    private let stream: UnsafeMutablePointer<z_stream>
+    /// A copy of the compressed bytes, at a stable address for `next_in`.
+    private let input: UnsafeMutablePointer<UInt8>
+    private let inputCount: Int
+    /// Whether the last member has ended with the input.
+    private var finished = false
 
-private func inflateMembers(_ input: UnsafeBufferPointer<UInt8>) throws(GzipError) -> [UInt8] {
-    guard let inputBase = input.baseAddress else { throw .empty }
-    var stream = z_stream()
-    let initStatus = inflateInit2_(&stream, 15 + 32, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-    guard initStatus == Z_OK else {
-        throw initStatus == Z_MEM_ERROR ? .outOfMemory : .corrupt(reason: "inflateInit2 failed (\(initStatus))")
+    /// Starts decompressing `data`.
+    ///
+    /// - Throws: ``GzipError/empty`` for no bytes, `.outOfMemory` or `.corrupt` if zlib cannot start.
+    package init(_ data: [UInt8]) throws(GzipError) {
+        guard !data.isEmpty else { throw .empty }
+        inputCount = data.count
+        let input = UnsafeMutablePointer<UInt8>.allocate(capacity: data.count)
+        data.withUnsafeBufferPointer { bytes in
+            if let base = bytes.baseAddress { input.initialize(from: base, count: data.count) }
+        }
+        self.input = input
+        let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+        self.stream = stream
+        stream.initialize(to: z_stream())
+        let status = inflateInit2_(stream, 15 + 32, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        guard status == Z_OK else {
+            stream.deallocate()
+            input.deallocate()
+            throw status == Z_MEM_ERROR ? .outOfMemory : .corrupt(reason: "inflateInit2 failed (\(status))")
+        }
+        stream.pointee.next_in = input
+        stream.pointee.avail_in = UInt32(min(inputCount, Int(UInt32.max)))
     }
-    defer { inflateEnd(&stream) }
 
-    let maximumChunk = Int(UInt32.max)
-    stream.next_in = UnsafeMutablePointer(mutating: inputBase)
-    stream.avail_in = UInt32(min(input.count, maximumChunk))
+    deinit {
+        inflateEnd(stream)
+        stream.deallocate()
+        input.deallocate()
+    }
 
-    var output = [UInt8](repeating: 0, count: sizeHint(for: input))
-    var produced = 0
-
-    while true {
-        if produced == output.count {
-            // Geometric growth: amortized O(1) per byte.
-            output.append(contentsOf: repeatElement(0, count: output.count))
-        }
-        let availableOutput = min(output.count - produced, maximumChunk)
-        let status: Int32 = output.withUnsafeMutableBufferPointer { buffer in
-            guard let outputBase = buffer.baseAddress else { return Z_MEM_ERROR }
-            stream.next_out = outputBase + produced
-            stream.avail_out = UInt32(availableOutput)
-            let status = inflate(&stream, Z_NO_FLUSH)
-            produced += availableOutput - Int(stream.avail_out)
-            stream.next_out = nil
-            return status
-        }
-
-        // Offer the rest of an input larger than 4 GiB.
-        let consumed = inputBase.distance(to: UnsafePointer(stream.next_in))
-        if stream.avail_in == 0 && consumed < input.count {
-            stream.avail_in = UInt32(min(input.count - consumed, maximumChunk))
-        }
-        let inputExhausted = consumed == input.count
-
-        switch status {
-        case Z_STREAM_END:
-            if inputExhausted {
-                output.removeLast(output.count - produced)
-                return output
+    /// Appends up to `count` decompressed bytes to `output`, fewer only at the end of the stream.
+    ///
+    /// The output grows with what is produced, never by `count` at once, so asking for more
+    /// than the stream holds allocates only what it holds.
+    ///
+    /// - Returns: The number of bytes appended; 0 once the stream has ended.
+    /// - Throws: ``GzipError`` as ``gunzip(_:)``.
+    @discardableResult
+    package func read(upTo count: Int, into output: inout [UInt8]) throws(GzipError) -> Int {
+        var total = 0
+        while total < count && !finished {
+            let chunk = min(count - total, max(1 << 16, min(output.count, 1 << 30)), Int(UInt32.max))
+            let start = output.count
+            output.append(contentsOf: repeatElement(0, count: chunk))
+            var produced = 0
+            let result: Result<Void, GzipError> = output.withUnsafeMutableBufferPointer { buffer in
+                guard let base = buffer.baseAddress else { return .failure(.outOfMemory) }
+                do throws(GzipError) {
+                    produced = try inflate(into: base + start, count: chunk)
+                    return .success(())
+                } catch {
+                    return .failure(error)
+                }
             }
-            let remaining = input.count - consumed
-            guard remaining >= 2, inputBase[consumed] == 0x1f, inputBase[consumed + 1] == 0x8b else {
-                throw .trailingData(offset: consumed)
-            }
-            guard inflateReset(&stream) == Z_OK else {
-                throw .corrupt(reason: "inflateReset failed")
-            }
-        case Z_OK:
-            // inflate stops early only when the output is full; output space left over with
-            // no input left means the stream stopped in the middle of a member.
-            if inputExhausted && stream.avail_out > 0 { throw .truncated }
-        case Z_BUF_ERROR:
-            if inputExhausted { throw .truncated }
-        case Z_MEM_ERROR:
-            throw .outOfMemory
-        case Z_NEED_DICT:
-            throw .corrupt(reason: "the stream needs a preset dictionary")
-        default:
-            throw .corrupt(reason: stream.msg.map { String(cString: $0) } ?? "error \(status)")
+            output.removeLast(chunk - produced)
+            total += produced
+            try result.get()
         }
+        return total
+    }
+
+    /// Inflates into `count` bytes at `destination`, stopping early only at the end of the stream.
+    private func inflate(into destination: UnsafeMutablePointer<UInt8>, count: Int) throws(GzipError) -> Int {
+        stream.pointee.next_out = destination
+        stream.pointee.avail_out = UInt32(count)
+        defer { stream.pointee.next_out = nil }
+        while stream.pointee.avail_out > 0 && !finished {
+            let status = CZlib.inflate(stream, Z_NO_FLUSH)
+            // Offer the rest of an input larger than 4 GiB.
+            let consumed = input.distance(to: stream.pointee.next_in)
+            var refilled = false
+            if stream.pointee.avail_in == 0 && consumed < inputCount {
+                stream.pointee.avail_in = UInt32(min(inputCount - consumed, Int(UInt32.max)))
+                refilled = true
+            }
+            let inputExhausted = consumed == inputCount
+            switch status {
+            case Z_STREAM_END:
+                if inputExhausted {
+                    finished = true
+                    break
+                }
+                guard inputCount - consumed >= 2, input[consumed] == 0x1f, input[consumed + 1] == 0x8b else {
+                    throw .trailingData(offset: consumed)
+                }
+                guard inflateReset(stream) == Z_OK else { throw .corrupt(reason: "inflateReset failed") }
+            case Z_OK:
+                // inflate stops early only when the output is full; output space left over with
+                // no input left means the stream stopped in the middle of a member.
+                if inputExhausted && stream.pointee.avail_out > 0 { throw .truncated }
+            case Z_BUF_ERROR:
+                if inputExhausted { throw .truncated }
+                if !refilled { throw .corrupt(reason: "no progress possible") }
+            case Z_MEM_ERROR:
+                throw .outOfMemory
+            case Z_NEED_DICT:
+                throw .corrupt(reason: "the stream needs a preset dictionary")
+            default:
+                throw .corrupt(reason: stream.pointee.msg.map { String(cString: $0) } ?? "error \(status)")
+            }
+        }
+        return count - Int(stream.pointee.avail_out)
     }
 }

@@ -15,8 +15,11 @@ extension ImageDataset {
     /// is decompressed (detected from its content). Any number of records is accepted, so
     /// small files in the same format load too.
     ///
-    /// - Parameter paths: The batch files, for example `data_batch_1.bin` … `data_batch_5.bin`.
-    ///   At least one.
+    /// - Parameters:
+    ///   - paths: The batch files, for example `data_batch_1.bin` … `data_batch_5.bin`. At least one.
+    ///   - limit: Load only the first `limit` records (at least 0): files are read and
+    ///     decompressed no further than those records end, later files are not opened, and
+    ///     bytes after them are not checked. `nil` loads every record.
     /// - Throws: ``DatasetError``: a file error (not found, unreadable, corrupt gzip),
     ///   ``DatasetError/invalidRecordSize(path:byteCount:recordSize:)`` for an empty file or one
     ///   whose size is not a multiple of ``cifar10RecordSize`` (truncated, or another format),
@@ -24,16 +27,23 @@ extension ImageDataset {
     ///   above 9.
     /// - Complexity: O(*n*) in the bytes read; the whole split is held in memory as Float32
     ///   (about 630 MB for the 50,000 training images).
-    public static func loadCIFAR10(batches paths: [String]) throws(DatasetError) -> ImageDataset {
+    public static func loadCIFAR10(batches paths: [String], limit: Int? = nil) throws(DatasetError) -> ImageDataset {
         precondition(!paths.isEmpty, "loadCIFAR10 needs at least one batch file")
+        precondition(limit.map { $0 >= 0 } ?? true, "limit must not be negative, got \(limit ?? 0)")
         let name = ImageDatasetName.cifar10
         let recordSize = cifar10RecordSize
         let pixelsPerImage = recordSize - 1
         var files = [(path: String, bytes: [UInt8])]()
         var count = 0
         for path in paths {
-            let bytes = try contentsOfFile(atPath: path)
+            let wanted = limit.map { $0 - count } ?? Int.max
+            guard wanted > 0 else { break }
+            let file = try FileBytes(contentsOfFile: path)
+            var bytes = [UInt8]()
+            let wantedBytes = wanted.multipliedReportingOverflow(by: recordSize)
+            try file.read(upTo: wantedBytes.overflow ? Int.max : wantedBytes.partialValue, into: &bytes)
             guard !bytes.isEmpty, bytes.count % recordSize == 0 else {
+                // A whole number of records was asked for, so a short read is the whole file.
                 throw .invalidRecordSize(path: path, byteCount: bytes.count, recordSize: recordSize)
             }
             for record in 0..<(bytes.count / recordSize) where Int(bytes[record * recordSize]) >= name.classCount {
@@ -70,7 +80,7 @@ extension ImageDataset {
 
     /// Loads a CIFAR-10 split from `directory` or, when the split's files are not all there,
     /// from its `cifar-10-batches-bin` folder (where extracting the archive puts them).
-    static func loadCIFAR10(split: DatasetSplit, directory: String) throws(DatasetError) -> ImageDataset {
+    static func loadCIFAR10(split: DatasetSplit, directory: String, limit: Int?) throws(DatasetError) -> ImageDataset {
         let names = ImageDatasetName.cifar10.fileNames(for: split)
         let base = URL(fileURLWithPath: directory)
         let archiveFolder = base.appendingPathComponent(ImageDatasetName.cifar10ArchiveFolder).path
@@ -92,6 +102,7 @@ extension ImageDataset {
         guard absent.isEmpty else {
             throw .filesNotFound(dataset: .cifar10, split: split, directory: folder, missing: absent)
         }
-        return try loadCIFAR10(batches: names.map { URL(fileURLWithPath: folder).appendingPathComponent($0).path })
+        return try loadCIFAR10(
+            batches: names.map { URL(fileURLWithPath: folder).appendingPathComponent($0).path }, limit: limit)
     }
 }

@@ -14,22 +14,40 @@ extension ImageDataset {
     ///   - labelsPath: The labels file (`…-labels-idx1-ubyte`, optionally `.gz`).
     ///   - classCount: The number of classes; every label must be below it. At least 1.
     ///   - classNames: `classCount` names indexed by label; `nil` names classes `"0"`, `"1"`, ….
+    ///   - limit: Load only the first `limit` examples (at least 0): the files are read and
+    ///     decompressed no further than those examples end, and bytes after them are not
+    ///     checked. `nil` loads them all.
     /// - Throws: ``DatasetError``: a file error (not found, unreadable, corrupt gzip), a format
-    ///   error (not IDX, unsupported element type, wrong rank, zero dimension, truncated,
-    ///   trailing bytes), ``DatasetError/countMismatch(imagesPath:imageCount:labelsPath:labelCount:)``
+    ///   error (not IDX, unsupported element type, wrong rank, zero dimension, unaddressable
+    ///   size, truncated, trailing bytes), ``DatasetError/countMismatch(imagesPath:imageCount:labelsPath:labelCount:)``
     ///   or ``DatasetError/labelOutOfRange(path:index:label:classCount:)``.
     /// - Precondition: `classCount > 0`, and `classNames` has `classCount` entries if given.
     public static func loadIDX(
         images imagesPath: String, labels labelsPath: String,
-        classCount: Int = 10, classNames: [String]? = nil
+        classCount: Int = 10, classNames: [String]? = nil, limit: Int? = nil
     ) throws(DatasetError) -> ImageDataset {
         precondition(classCount > 0, "class count must be positive, got \(classCount)")
-        let labelFile = try IDXArray(contentsOfFile: labelsPath, rank: 1)
-        let imageFile = try IDXArray(contentsOfFile: imagesPath, rank: 3)
-        let count = imageFile.dimensions[0]
-        guard count == labelFile.dimensions[0] else {
+        let labels = try FileBytes(contentsOfFile: labelsPath)
+        return try loadIDX(
+            images: { () throws(DatasetError) in try FileBytes(contentsOfFile: imagesPath) }, labels: labels,
+            classCount: classCount, classNames: classNames, limit: limit)
+    }
+
+    /// ``loadIDX(images:labels:classCount:classNames:limit:)`` from opened files; the images
+    /// file is opened only once the labels file has been read.
+    package static func loadIDX(
+        images openImages: () throws(DatasetError) -> FileBytes, labels: FileBytes,
+        classCount: Int = 10, classNames: [String]? = nil, limit: Int? = nil
+    ) throws(DatasetError) -> ImageDataset {
+        precondition(classCount > 0, "class count must be positive, got \(classCount)")
+        precondition(limit.map { $0 >= 0 } ?? true, "limit must not be negative, got \(limit ?? 0)")
+        let labelFile = try IDXArray(reading: labels, rank: 1, limit: limit)
+        let imageFile = try IDXArray(reading: openImages(), rank: 3, limit: limit)
+        let imagesPath = imageFile.path, labelsPath = labels.path
+        let count = imageFile.loadedCount
+        guard imageFile.dimensions[0] == labelFile.dimensions[0] else {
             throw .countMismatch(
-                imagesPath: imagesPath, imageCount: count,
+                imagesPath: imagesPath, imageCount: imageFile.dimensions[0],
                 labelsPath: labelsPath, labelCount: labelFile.dimensions[0])
         }
 
@@ -67,12 +85,14 @@ extension ImageDataset {
     ///   - directory: Where the files are; `nil` uses ``ImageDatasetName/defaultDirectory``
     ///     (`/usr/share/datasets/fashion-mnist` for Fashion-MNIST, `~/.cache/bulwark/cifar-10`
     ///     for CIFAR-10).
+    ///   - limit: Load only the first `limit` examples (at least 0), reading and decompressing
+    ///     no more than they need; `nil` loads the whole split.
     /// - Throws: ``DatasetError/directoryRequired(dataset:)`` when `directory` is `nil` and the
     ///   dataset has no default, ``DatasetError/directoryNotFound(dataset:directory:)``,
     ///   ``DatasetError/filesNotFound(dataset:split:directory:missing:)``, and every error of
-    ///   ``loadIDX(images:labels:classCount:classNames:)`` or ``loadCIFAR10(batches:)``.
+    ///   ``loadIDX(images:labels:classCount:classNames:limit:)`` or ``loadCIFAR10(batches:limit:)``.
     public static func load(
-        _ name: ImageDatasetName, split: DatasetSplit, directory: String? = nil
+        _ name: ImageDatasetName, split: DatasetSplit, directory: String? = nil, limit: Int? = nil
     ) throws(DatasetError) -> ImageDataset {
         guard let directory = directory ?? name.defaultDirectory else {
             throw .directoryRequired(dataset: name)
@@ -83,7 +103,7 @@ extension ImageDataset {
         else {
             throw .directoryNotFound(dataset: name, directory: directory)
         }
-        if name == .cifar10 { return try loadCIFAR10(split: split, directory: directory) }
+        if name == .cifar10 { return try loadCIFAR10(split: split, directory: directory, limit: limit) }
 
         let prefix = split == .train ? "train" : "t10k"
         let imagesStem = "\(prefix)-images-idx3-ubyte"
@@ -97,7 +117,7 @@ extension ImageDataset {
         }
         return try loadIDX(
             images: imagesPath, labels: labelsPath,
-            classCount: name.classCount, classNames: name.classNames)
+            classCount: name.classCount, classNames: name.classNames, limit: limit)
     }
 
     /// The path of the first existing regular file among `stem`, `stem.gz` and their dotted

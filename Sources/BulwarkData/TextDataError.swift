@@ -17,6 +17,9 @@ public enum TextDataError: Error, CustomStringConvertible, Equatable, Sendable {
     case unknownLabel(path: String, line: Int, label: String, known: [String])
     /// The file holds no examples.
     case noExamples(path: String)
+    /// A training file holds examples of fewer than two classes (`present` lists them), from
+    /// which no classifier can be learnt.
+    case tooFewClasses(path: String, present: [String])
     /// The dataset directory does not exist.
     case directoryNotFound(dataset: String, directory: String, expected: [String])
     /// The dataset directory lacks files the dataset needs.
@@ -45,6 +48,10 @@ public enum TextDataError: Error, CustomStringConvertible, Equatable, Sendable {
                 + "seen in the training split; fix the label or add examples of that class to the training file"
         case .noExamples(let path):
             return "\(path) holds no examples; check that it is the right file"
+        case .tooFewClasses(let path, let present):
+            let classes = present.isEmpty ? "no class" : "only one class ('\(present.joined(separator: "', '"))')"
+            return "\(path) holds examples of \(classes), but training needs at least two; check that the label column "
+                + "(--label-column) names the labels and that the file holds every class"
         case .directoryNotFound(let dataset, let directory, let expected):
             return "\(dataset) directory \(directory) not found; pass --data-dir DIR containing \(expected.joined(separator: ", "))"
         case .filesNotFound(let dataset, let directory, let missing):

@@ -34,7 +34,9 @@ extension TextDataset {
     ///
     /// - Throws: ``TextDataError/missingColumn(path:column:available:)`` when the header lacks
     ///   a column, ``TextDataError/malformedLine(path:line:reason:)`` for a row with too few
-    ///   fields or a line that is not a JSON object, ``TextDataError/unknownLabel(path:line:label:known:)``.
+    ///   fields, a line that is not a JSON object or a JSON label that is neither a string nor a
+    ///   non-negative integer (a boolean, a fraction, a negative or huge number),
+    ///   ``TextDataError/unknownLabel(path:line:label:known:)``.
     public static func loadColumns(
         _ path: String, format: TextFileFormat, textColumn: String = "text", labelColumn: String = "label",
         classNames: [String]? = nil
@@ -72,9 +74,15 @@ extension TextDataset {
                 let label: String
                 switch object[labelColumn] {
                 case let value as String: label = value
-                case let value as NSNumber where value.doubleValue == value.doubleValue.rounded(): label = String(value.intValue)
-                case .some:
-                    throw TextDataError.malformedLine(path: path, line: line.number, reason: "'\(labelColumn)' must be a string or an integer")
+                case .some(let value):
+                    guard let index = classIndex(value) else {
+                        let spelled = (try? JSONSerialization.data(withJSONObject: [value], options: [.fragmentsAllowed]))
+                            .map { String(decoding: $0.dropFirst().dropLast(), as: UTF8.self) } ?? "\(value)"
+                        throw TextDataError.malformedLine(
+                            path: path, line: line.number,
+                            reason: "'\(labelColumn)' is \(spelled), but a label must be a non-negative integer (a class index 0, 1, …) or a string (a class name); write the class as such, quoting it (\"\(spelled)\") if it is a name")
+                    }
+                    label = String(index)
                 case .none:
                     throw TextDataError.missingColumn(path: path, column: labelColumn, available: object.keys.sorted())
                 }
@@ -84,21 +92,47 @@ extension TextDataset {
         return try makeDataset(rows, classNames: classNames, path: path)
     }
 
+    /// A JSON number's value as a class index: a non-negative integer (an integral float such
+    /// as `1.0` included) that fits in `Int`; `nil` for booleans, fractions, negative or huge
+    /// numbers and non-numbers.
+    private static func classIndex(_ value: Any) -> Int? {
+        guard let number = value as? NSNumber else { return nil }
+        switch String(cString: number.objCType) {
+        case "c", "B":
+            return nil  // JSONSerialization's booleans
+        case "d", "f":
+            let double = number.doubleValue
+            guard double.isFinite, double >= 0, double.rounded() == double, double < 0x1p53 else { return nil }
+            return Int(double)
+        case "Q", "L", "I", "S", "C":
+            return number.uint64Value <= UInt64(Int.max) ? Int(number.uint64Value) : nil
+        default:
+            let integer = number.int64Value
+            return integer >= 0 ? Int(integer) : nil
+        }
+    }
+
     // MARK: - MR
 
     /// Reads MR (Pang and Lee 2005): `rt-polarity.neg` (class 0, `negative`) and
     /// `rt-polarity.pos` (class 1, `positive`) in `directory`, one snippet per line, Latin-1
     /// bytes. MR has no official split; use ``split(heldOutFraction:using:)``.
+    ///
+    /// - Throws: ``TextDataError/noExamples(path:)`` naming a file with no snippet, and the
+    ///   file errors.
     public static func loadMR(directory: String) throws -> TextDataset {
         var texts = [String](), labels = [Int32]()
         for (label, name) in ["rt-polarity.neg", "rt-polarity.pos"].enumerated() {
             let file = URL(fileURLWithPath: directory).appendingPathComponent(name).path
+            let before = texts.count
             for line in try readLines(atPath: file, encoding: .latin1) {
                 let text = line.text.trimmingCharacters(in: .whitespaces)
                 guard !text.isEmpty else { continue }
                 texts.append(text)
                 labels.append(Int32(label))
             }
+            // Each file is one class: without its snippets the model could learn only the other.
+            guard texts.count > before else { throw TextDataError.noExamples(path: file) }
         }
         return TextDataset(texts: texts, labels: labels, classNames: ["negative", "positive"])
     }

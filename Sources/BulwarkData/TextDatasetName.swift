@@ -45,7 +45,8 @@ public enum TextDatasetName: String, Sendable, CaseIterable {
     ///
     /// - Throws: ``TextDataError/directoryNotFound(dataset:directory:expected:)`` or
     ///   ``TextDataError/filesNotFound(dataset:directory:missing:)`` naming the expected
-    ///   files, and the readers' errors.
+    ///   files, ``TextDataError/tooFewClasses(path:present:)`` when the training split holds
+    ///   fewer than two classes, and the readers' errors.
     public func load(directory: String, textColumn: String = "text", labelColumn: String = "label", splitSeed: UInt64 = 0) throws -> (training: TextDataset, evaluation: TextDataset) {
         let (trainingName, evaluationNames) = expectedFiles
         var isDirectory: ObjCBool = false
@@ -60,10 +61,21 @@ public enum TextDatasetName: String, Sendable, CaseIterable {
         guard missing.isEmpty, let evaluationName else {
             throw TextDataError.filesNotFound(dataset: rawValue, directory: directory, missing: missing)
         }
+        let (training, evaluation) = try loadSplits(file(trainingName), file(evaluationName), directory: directory, textColumn: textColumn, labelColumn: labelColumn, splitSeed: splitSeed)
+        let present = Set(training.labels)
+        guard present.count >= 2 else {
+            let path = self == .mr ? directory : file(trainingName)
+            throw TextDataError.tooFewClasses(path: path, present: present.sorted().map { training.classNames[Int($0)] })
+        }
+        return (training, evaluation)
+    }
+
+    /// The training and evaluation splits as the dataset's readers find them.
+    private func loadSplits(_ trainingPath: String, _ evaluationPath: String, directory: String, textColumn: String, labelColumn: String, splitSeed: UInt64) throws -> (training: TextDataset, evaluation: TextDataset) {
         switch self {
         case .sst2:
-            var training = try TextDataset.loadGLUE(file(trainingName))
-            var evaluation = try TextDataset.loadGLUE(file(evaluationName), classNames: training.classNames)
+            var training = try TextDataset.loadGLUE(trainingPath)
+            var evaluation = try TextDataset.loadGLUE(evaluationPath, classNames: training.classNames)
             let names = training.classNames.map { classNamesOfLabels[$0] ?? $0 }
             training.classNames = names
             evaluation.classNames = names
@@ -73,13 +85,13 @@ public enum TextDatasetName: String, Sendable, CaseIterable {
             let (kept, heldOut) = try TextDataset.loadMR(directory: directory).split(heldOutFraction: 0.1, using: &generator)
             return (kept, heldOut)
         case .trec:
-            return (try TextDataset.loadTREC(file(trainingName)), try TextDataset.loadTREC(file(evaluationName)))
+            return (try TextDataset.loadTREC(trainingPath), try TextDataset.loadTREC(evaluationPath))
         case .agNews:
-            return (try TextDataset.loadAGNews(file(trainingName)), try TextDataset.loadAGNews(file(evaluationName)))
+            return (try TextDataset.loadAGNews(trainingPath), try TextDataset.loadAGNews(evaluationPath))
         case .csv, .tsv, .jsonl:
             let format = TextFileFormat(rawValue: rawValue) ?? .csv
-            let training = try TextDataset.loadColumns(file(trainingName), format: format, textColumn: textColumn, labelColumn: labelColumn)
-            let evaluation = try TextDataset.loadColumns(file(evaluationName), format: format, textColumn: textColumn, labelColumn: labelColumn, classNames: training.classNames)
+            let training = try TextDataset.loadColumns(trainingPath, format: format, textColumn: textColumn, labelColumn: labelColumn)
+            let evaluation = try TextDataset.loadColumns(evaluationPath, format: format, textColumn: textColumn, labelColumn: labelColumn, classNames: training.classNames)
             return (training, evaluation)
         }
     }

@@ -14,6 +14,9 @@ public enum ModelLoadError: Error, CustomStringConvertible, Equatable, Sendable 
     case shapeMismatch(path: String, name: String, expected: [Int], found: [Int], architecture: String)
     /// The file has tensors the model does not.
     case unexpectedTensors(path: String, names: [String], architecture: String)
+    /// A tensor holds a NaN or infinite value (`value` spells it) at flat index `index`: the
+    /// model diverged in training or the file is damaged.
+    case nonFiniteValue(path: String, name: String, index: Int, value: String)
 
     public var description: String {
         let choices = Architecture.allCases.map(\.rawValue).joined(separator: ", ")
@@ -30,6 +33,8 @@ public enum ModelLoadError: Error, CustomStringConvertible, Equatable, Sendable 
             return "'\(path)': tensor '\(name)' has shape \(found) but a '\(architecture)' model needs \(expected). The file holds another architecture or class count; pass the right --architecture."
         case let .unexpectedTensors(path, names, architecture):
             return "'\(path)' has tensors a '\(architecture)' model does not: \(names.sorted().prefix(5).joined(separator: ", ")). The file holds another architecture; pass the right --architecture."
+        case let .nonFiniteValue(path, name, index, value):
+            return "'\(path)': tensor '\(name)' holds \(value) at index \(index), so the model's outputs are not numbers. Training diverged or the file is damaged; train again (a lower --learning-rate, or resume from an earlier checkpoint) or restore the file."
         }
     }
 }
@@ -85,7 +90,8 @@ public enum Checkpoint {
         return (model, architecture, file.metadata)
     }
 
-    /// Copies `tensors` into `model`'s parameters and state, checking names and shapes.
+    /// Copies `tensors` into `model`'s parameters and state, checking names and shapes and that
+    /// every value is finite.
     public static func assign<Model: Layer>(
         _ tensors: [String: Tensor], to model: inout Model, path: String, architecture: String
     ) throws(ModelLoadError) {
@@ -102,7 +108,13 @@ public enum Checkpoint {
                 failure = .shapeMismatch(path: path, name: name, expected: tensor.shape, found: stored.shape, architecture: architecture)
                 return
             }
-            tensor = Tensor(shape: tensor.shape, scalars: stored.array)
+            let scalars = stored.array
+            if let index = scalars.firstIndex(where: { !$0.isFinite }) {
+                let value = scalars[index].isNaN ? "NaN" : scalars[index] > 0 ? "+infinity" : "-infinity"
+                failure = .nonFiniteValue(path: path, name: name, index: index, value: value)
+                return
+            }
+            tensor = Tensor(shape: tensor.shape, scalars: scalars)
             used.insert(name)
         }
         model.visitParameters(visit)

@@ -112,4 +112,19 @@ struct CIFARTests {
         #expect(error == .recordLabelOutOfRange(path: file, record: 2, label: 12, classCount: 10))
         #expect(error?.description.contains("record 2 has label 12") == true)
     }
+
+    @Test func limitReadsOnlyTheRecordsNeededAndOpensNoLaterFile() throws {
+        let directory = try TemporaryDirectory()
+        let first = try directory.write(try gzip(cifarBatch(labels: [1, 2])), to: "first.bin")
+        // The second file's later records are cut short, and the third does not exist.
+        let second = try directory.write(Array(cifarBatch(labels: [3, 4, 5], first: 2).dropLast(10)), to: "second.bin")
+        let dataset = try ImageDataset.loadCIFAR10(batches: [first, second, directory.path + "/missing.bin"], limit: 3)
+        #expect(dataset.labels == [1, 2, 3])
+        #expect(dataset.images.shape == [3, 3, 32, 32])
+        #expect(dataset.images.array[(2 * 3072)...].first == cifarPixel(record: 2, channel: 0, row: 0, column: 0))
+        #expect(throws: DatasetError.self) { try ImageDataset.loadCIFAR10(batches: [first, second]) }
+        let split = try TemporaryDirectory()
+        try writeCIFARDirectory(split.path)
+        #expect(try ImageDataset.load(.cifar10, split: .train, directory: split.path, limit: 5).labels == [2, 3, 4, 5, 6])
+    }
 }

@@ -1,5 +1,7 @@
 import BulwarkCore
 import BulwarkData
+import Foundation
+import _TestSupport
 import Testing
 
 @Suite("IDX files")
@@ -115,7 +117,8 @@ struct IDXTests {
     @Test func rejectsDimensionsTooLargeToAddress() throws {
         let (error, path) = try Self.loadImages(
             idxBytes(dimensions: [0xFFFF_FFFF, 0xFFFF_FFFF, 0xFFFF_FFFF], elements: [1]))
-        #expect(error == .truncated(path: path, expectedBytes: Int.max, actualBytes: 17))
+        #expect(error == .unaddressableSize(path: path, dimensions: [0xFFFF_FFFF, 0xFFFF_FFFF, 0xFFFF_FFFF]))
+        #expect(error?.description.contains("more bytes than can be addressed") == true)
     }
 
     @Test func rejectsTrailingBytes() throws {
@@ -185,5 +188,109 @@ struct IDXTests {
         let labels = try directory.write(SyntheticIDX(count: 1, rows: 1, columns: 1).labelsFile, to: "labels")
         let error = #expect(throws: DatasetError.self) { try ImageDataset.loadIDX(images: directory.path, labels: labels) }
         #expect(error == .notAFile(path: directory.path))
+    }
+
+    // MARK: - Bounded decompression
+
+    /// Images declaring five million 28 × 28 images (3.9 GB) whose gzip stream holds 256 MiB of
+    /// zeros after the header, and labels declaring as many with 1,000 present.
+    private static func writeGzipBomb(in directory: TemporaryDirectory) throws -> (images: String, labels: String) {
+        let declared = 5_000_000
+        let images = try directory.write(
+            gzipOfZeros(after: idxBytes(dimensions: [declared, 28, 28], elements: []), zeroCount: 256 << 20),
+            to: "images")
+        let labels = try directory.write(
+            gzip(idxBytes(dimensions: [declared], elements: (0..<1000).map { UInt8($0 % 10) })), to: "labels")
+        return (images, labels)
+    }
+
+    @Test func limitInflatesOnlyTheExamplesNeededFromAGzipBomb() throws {
+        let directory = try TemporaryDirectory()
+        let (images, labels) = try Self.writeGzipBomb(in: directory)
+        #expect(try FileManager.default.attributesOfItem(atPath: images)[.size] as? Int ?? 0 < 1 << 20)
+        let start = Date()
+        let dataset = try ImageDataset.loadIDX(images: images, labels: labels, limit: 5)
+        #expect(dataset.count == 5)
+        #expect(dataset.images.shape == [5, 1, 28, 28])
+        #expect(dataset.labels == [0, 1, 2, 3, 4])
+        // Inflating the 256 MiB alone takes longer than this.
+        #expect(Date().timeIntervalSince(start) < 0.1)
+    }
+
+    @Test func headerDeclaringMoreThanTheGzipStreamHoldsIsTruncatedWithoutALimit() throws {
+        let directory = try TemporaryDirectory()
+        let images = try directory.write(
+            gzipOfZeros(after: idxBytes(dimensions: [5_000_000, 28, 28], elements: []), zeroCount: 1 << 20),
+            to: "images")
+        let labels = try directory.write(idxBytes(dimensions: [5_000_000], elements: [1, 2, 3]), to: "labels")
+        let error = #expect(throws: DatasetError.self) { try ImageDataset.loadIDX(images: images, labels: labels) }
+        #expect(error == .truncated(path: labels, expectedBytes: 5_000_008, actualBytes: 11))
+        let imageError = #expect(throws: DatasetError.self) { try IDXArray(contentsOfFile: images, rank: 3) }
+        #expect(imageError == .truncated(path: images, expectedBytes: 16 + 5_000_000 * 784, actualBytes: 16 + (1 << 20)))
+        #expect(imageError?.description.contains("download or install it again") == true)
+    }
+
+    @Test func streamHoldingFarMoreThanTheHeaderDeclaresIsNotInflatedToTheEnd() throws {
+        let directory = try TemporaryDirectory()
+        // One 28 × 28 image declared, 512 MiB of zeros present.
+        let images = try directory.write(
+            gzipOfZeros(after: idxBytes(dimensions: [1, 28, 28], elements: []), zeroCount: 512 << 20), to: "images")
+        let start = Date()
+        #expect(throws: DatasetError.trailingBytes(path: images, expectedBytes: 16 + 784, actualBytes: Int.max)) {
+            try IDXArray(contentsOfFile: images, rank: 3)
+        }
+        // Inflating the 512 MiB takes longer.
+        #expect(Date().timeIntervalSince(start) < 0.2)
+        let labels = try directory.write(idxBytes(dimensions: [1], elements: [7]), to: "labels")
+        #expect(try ImageDataset.loadIDX(images: images, labels: labels, limit: 1).labels == [7])
+    }
+
+    @Test func limitStopsReadingBeforeDamageAfterTheExamplesNeeded() throws {
+        let directory = try TemporaryDirectory()
+        let synthetic = SyntheticIDX(count: 2_000, rows: 8, columns: 8)
+        // Cut the compressed stream short: the first examples are intact, the end is missing.
+        let compressed = try gzip(synthetic.imagesFile)
+        let images = try directory.write(Array(compressed.prefix(compressed.count / 2)), to: "images")
+        let labels = try directory.write(synthetic.labelsFile, to: "labels")
+        let dataset = try ImageDataset.loadIDX(images: images, labels: labels, limit: 3)
+        #expect(dataset.labels == [0, 1, 2])
+        #expect(dataset.images.array == synthetic.pixelBytes.prefix(3 * 64).map { Float($0) / 255 })
+        #expect(throws: DatasetError.self) { try ImageDataset.loadIDX(images: images, labels: labels) }
+    }
+
+    @Test func limitStillChecksThatImagesAndLabelsDeclareTheSameCount() throws {
+        let directory = try TemporaryDirectory()
+        let images = try directory.write(SyntheticIDX(count: 5, rows: 2, columns: 2).imagesFile, to: "images")
+        let labels = try directory.write(SyntheticIDX(count: 4, rows: 2, columns: 2).labelsFile, to: "labels")
+        #expect(throws: DatasetError.countMismatch(imagesPath: images, imageCount: 5, labelsPath: labels, labelCount: 4)) {
+            try ImageDataset.loadIDX(images: images, labels: labels, limit: 2)
+        }
+    }
+
+    @Test func limitAboveTheCountLoadsEverything() throws {
+        let directory = try TemporaryDirectory()
+        let synthetic = SyntheticIDX(count: 6, rows: 2, columns: 3)
+        let images = try directory.write(try gzip(synthetic.imagesFile), to: "images")
+        let labels = try directory.write(synthetic.labelsFile, to: "labels")
+        let dataset = try ImageDataset.loadIDX(images: images, labels: labels, limit: 100)
+        #expect(dataset.count == 6)
+        #expect(dataset.images.array == synthetic.pixelBytes.map { Float($0) / 255 })
+    }
+
+    @Test func rejectsAbsurdDeclaredSizesWithoutTrapping() throws {
+        for limit in [nil, 0, 5] as [Int?] {
+            for dimensions in [[0xFFFF_FFFF, 0xFFFF_FFFF, 0xFFFF_FFFF], [0xFFFF_FFFF, 0xFFFF_FFFF, 2], [2, 0xFFFF_FFFF, 0xFFFF_FFFF]] {
+                let file = try FileBytes(fileContents: gzip(idxBytes(dimensions: dimensions, elements: [1, 2, 3])), path: "bomb")
+                #expect(throws: DatasetError.unaddressableSize(path: "bomb", dimensions: dimensions)) {
+                    try IDXArray(reading: file, rank: 3, limit: limit)
+                }
+            }
+            // 2⁴⁸ bytes declared, addressable but absent (a limit of 0 needs none of them).
+            guard limit != 0 else { continue }
+            let file = try FileBytes(fileContents: gzip(idxBytes(dimensions: [0xFFFF_FFFF, 0xFFFF, 1], elements: [1, 2, 3])), path: "huge")
+            #expect(throws: DatasetError.truncated(path: "huge", expectedBytes: 16 + 0xFFFF_FFFF * 0xFFFF, actualBytes: 19)) {
+                try IDXArray(reading: file, rank: 3, limit: limit)
+            }
+        }
     }
 }

@@ -132,6 +132,50 @@ struct TextReaderTests {
         }
     }
 
+    @Test("JSON lines: a boolean, fractional, huge or negative numeric label is an error naming the line",
+          arguments: ["true", "false", "1.5", "1e30", "-1", "12345678901234567890", "null", "[1]"])
+    func jsonLinesRejectLabelsThatAreNotClassIndices(_ label: String) throws {
+        let directory = try TemporaryDirectory()
+        let file = try directory.write(Array("{\"text\": \"good\", \"label\": 1}\n{\"text\": \"odd\", \"label\": \(label)}\n".utf8), to: "train.jsonl")
+        let error = #expect(throws: TextDataError.self) { try TextDataset.loadColumns(file, format: .jsonl) }
+        guard case .malformedLine(let path, let line, let reason)? = error else {
+            Issue.record("expected a malformed line, got \(String(describing: error))")
+            return
+        }
+        #expect(path == file && line == 2)
+        #expect(reason.contains("'label'") && reason.contains("non-negative integer"), "\(reason)")
+    }
+
+    @Test("JSON lines: an integral float label such as 1.0 is its integer")
+    func jsonLinesAcceptIntegralFloatLabels() throws {
+        let directory = try TemporaryDirectory()
+        let file = try directory.write(Array("{\"text\": \"a\", \"label\": 1.0}\n{\"text\": \"b\", \"label\": 0}\n{\"text\": \"c\", \"label\": \"-1\"}\n".utf8), to: "train.jsonl")
+        let dataset = try TextDataset.loadColumns(file, format: .jsonl)
+        #expect(dataset.classNames == ["-1", "0", "1"])
+        #expect(dataset.labels == [2, 1, 0])
+    }
+
+    @Test("an empty MR class file is an error naming it, not a one-class dataset")
+    func emptyMRClassFile() throws {
+        let directory = try TemporaryDirectory()
+        try directory.write(Array("dull\nflat\n".utf8), to: "rt-polarity.neg")
+        let positive = try directory.write(Array("\n  \n".utf8), to: "rt-polarity.pos")
+        #expect(throws: TextDataError.noExamples(path: positive)) { try TextDataset.loadMR(directory: directory.path) }
+        #expect(throws: TextDataError.noExamples(path: positive)) { try TextDatasetName.mr.load(directory: directory.path) }
+    }
+
+    @Test("training data with fewer than two classes is an error naming the file and the class")
+    func trainingNeedsTwoClasses() throws {
+        let directory = try TemporaryDirectory()
+        let training = try directory.write(Array("text,label\ngood,1\nfine,1\n".utf8), to: "train.csv")
+        try directory.write(Array("text,label\nbad,0\n".utf8), to: "dev.csv")
+        let error = #expect(throws: TextDataError.tooFewClasses(path: training, present: ["1"])) {
+            try TextDatasetName.csv.load(directory: directory.path)
+        }
+        #expect(error?.description.contains("at least two") == true)
+        #expect(error?.description.contains(training) == true)
+    }
+
     @Test("invalid UTF-8 is an error naming the line; Latin-1 files (MR) decode every byte and split on LF only")
     func encodings() throws {
         let directory = try TemporaryDirectory()

@@ -78,4 +78,24 @@ import _TestSupport
         #expect(throws: CheckpointError.self) { try Checkpoint.load(from: file) }
         #expect(throws: CheckpointError.self) { try Checkpoint.load(from: directory + "/missing.safetensors") }
     }
+
+    @Test(arguments: [Float.nan, .infinity, -.infinity])
+    func nonFiniteWeightIsAnErrorNamingTheTensor(_ value: Float) throws {
+        var generator = SplitMix64(seed: 7)
+        let model = Architecture.mlp.makeModel(using: &generator)
+        var tensors = model.parameters
+        let name = try #require(tensors.keys.sorted().last)
+        var scalars = try #require(tensors[name]).array
+        scalars[3] = value
+        tensors[name] = Tensor(shape: try #require(tensors[name]).shape, scalars: scalars)
+        let file = directory + "/diverged.safetensors"
+        try SafeTensorsFile(tensors: tensors, metadata: [Checkpoint.architectureKey: "mlp"]).write(to: file)
+        let spelled = value.isNaN ? "NaN" : value > 0 ? "+infinity" : "-infinity"
+        let error = #expect(throws: ModelLoadError.nonFiniteValue(path: file, name: name, index: 3, value: spelled)) {
+            try Checkpoint.load(from: file)
+        }
+        #expect(error?.description.contains("tensor '\(name)' holds \(spelled) at index 3") == true)
+        var copy = Architecture.mlp.makeModel(using: &generator)
+        #expect(throws: ModelLoadError.self) { try Checkpoint.assign(tensors, to: &copy, path: file, architecture: "mlp") }
+    }
 }
