@@ -51,6 +51,7 @@ struct AttackCommand: ParsableCommand {
 
     func validate() throws {
         try require(count >= 1, "--count must be at least 1")
+        try requireValidBudget(threat)
         guard let name = AttackName(rawValue: attack) else {
             throw ValidationError("Unknown attack '\(attack)'. Choose from: \(AttackName.list).")
         }
@@ -61,6 +62,7 @@ struct AttackCommand: ParsableCommand {
         let (network, loadedArchitecture, _) = try checkpoint.load()
         let dataset = try data.load(split).prefix(count)
         try data.requireShape(of: dataset, fitting: loadedArchitecture)
+        try requireLabels(dataset.labels, fit: network, inputShape: loadedArchitecture.inputShape, dataClassCount: dataset.classCount)
         guard let name = AttackName(rawValue: attack) else { throw ValidationError("Unknown attack '\(attack)'") }
         let threatModel = threat.threatModel
         let adversary = parameters.makeAttack(name, threatModel: threatModel)

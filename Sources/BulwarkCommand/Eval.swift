@@ -66,6 +66,7 @@ struct Eval: ParsableCommand {
         try require(task == .image, "--task text must follow eval directly: bulwark eval --task text …")
         try require(count >= 1, "--count must be at least 1")
         try require(batchSize >= 1, "--batch-size must be at least 1")
+        try requireValidBudget(threat)
         let names = try attackNames()
         try require(Set(names).count == names.count, "--attack lists an attack twice")
         if names.contains(.carliniWagner) { try require(threat.norm == .l2, "cw-l2 is an L2 attack: add --norm l2") }
@@ -97,6 +98,7 @@ struct Eval: ParsableCommand {
         let (network, loadedArchitecture, metadata) = try checkpoint.load()
         let dataset = try data.load(split).prefix(count)
         try data.requireShape(of: dataset, fitting: loadedArchitecture)
+        try requireLabels(dataset.labels, fit: network, inputShape: loadedArchitecture.inputShape, dataClassCount: dataset.classCount)
         let names = try attackNames()
         var generator = SplitMix64(seed: seed)
         let observer: (String, Int, Int) -> Void = { phase, done, total in
@@ -171,6 +173,13 @@ struct Eval: ParsableCommand {
         default: return name
         }
     }
+}
+
+/// Rejects a negative or infinite `--epsilon` before any threat model is built.
+func requireValidBudget(_ threat: ThreatOptions) throws {
+    let epsilon = threat.epsilon.value
+    try require(epsilon >= 0 && epsilon.isFinite,
+                "--epsilon must be a non-negative budget such as 0.1 or 8/255, got \(epsilon)")
 }
 
 /// The JSON written by `bulwark eval --json`: RobustBench-like fields plus Bulwark's details.

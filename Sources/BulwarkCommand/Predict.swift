@@ -29,6 +29,7 @@ struct Predict: ParsableCommand {
         let (network, architecture, _) = try checkpoint.load()
         let dataset = try data.load(split).prefix(count)
         try data.requireShape(of: dataset, fitting: architecture)
+        try requireLabels(dataset.labels, fit: network, inputShape: architecture.inputShape, dataClassCount: dataset.classCount)
         let logits = network.applied(to: dataset.images)
         let width = logits.shape[1]
         let rows = (0..<dataset.count).map { Array(logits.array[($0 * width)..<(($0 + 1) * width)]) }

@@ -1,0 +1,78 @@
+import Bulwark
+import Foundation
+import Testing
+
+/// End-to-end checks of `eval`, `attack`, `predict` and `verify-adversarial` on bad input: a
+/// model that does not fit the data, impossible budgets and files that lie about themselves.
+@Suite(.serialized) struct EvaluationCommandTests {
+    let directory: String
+    /// IDX files of 28×28 images in ten classes (class c is bright in column band c).
+    var data: [String] { ["--dataset", "idx", "--data-dir", directory + "/data"] }
+    /// An untrained ten-class MLP for the data.
+    var model: String { directory + "/ten.safetensors" }
+    /// An untrained two-class MLP: too few outputs for the data.
+    var twoClassModel: String { directory + "/two.safetensors" }
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-evaluation-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
+        func header(magic: UInt32, dimensions: [Int]) -> [UInt8] {
+            ([magic] + dimensions.map(UInt32.init)).flatMap { value in (0..<4).reversed().map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) } }
+        }
+        for (name, count) in [("train", 100), ("t10k", 100)] {
+            var images = header(magic: 0x803, dimensions: [count, 28, 28])
+            var labels = header(magic: 0x801, dimensions: [count])
+            for index in 0..<count {
+                let label = index % 10
+                labels.append(UInt8(label))
+                for row in 0..<28 { for column in 0..<28 {
+                    images.append(column / 3 == label ? 220 : UInt8(truncatingIfNeeded: (row * 7 + column * 13 + index) % 40))
+                }}
+            }
+            try Data(images).write(to: URL(fileURLWithPath: "\(directory)/data/\(name)-images-idx3-ubyte"))
+            try Data(labels).write(to: URL(fileURLWithPath: "\(directory)/data/\(name)-labels-idx1-ubyte"))
+        }
+        for (path, classes) in [(directory + "/ten.safetensors", 10), (directory + "/two.safetensors", 2)] {
+            var generator = SplitMix64(seed: UInt64(classes))
+            try Checkpoint.save(Architecture.mlp.makeModel(classCount: classes, using: &generator), architecture: "mlp", to: path)
+        }
+    }
+
+    private func bulwark(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+        try runBulwark(arguments)
+    }
+
+    /// A failure the user can act on: non-zero status, no crash, no usage line.
+    private func expectCleanFailure(_ result: (status: Int32, output: String, error: String), mentioning words: [String],
+                                    sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(result.status == 1, "exit status \(result.status): \(result.error)", sourceLocation: sourceLocation)
+        #expect(!result.error.contains("Fatal error") && !result.error.contains("Precondition"), "\(result.error)", sourceLocation: sourceLocation)
+        for word in words {
+            #expect(result.error.contains(word), "the error names \(word): \(result.error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func aModelWithFewerClassesThanTheDataIsAnErrorNamingBothCounts() throws {
+        let common = ["--model", twoClassModel] + data
+        expectCleanFailure(try bulwark(["eval"] + common + ["--attack", "none", "--count", "20"]), mentioning: ["2 classes", "10"])
+        expectCleanFailure(try bulwark(["eval"] + common + ["--attack", "pgd", "--steps", "2", "--count", "20"]), mentioning: ["2 classes", "10"])
+        expectCleanFailure(try bulwark(["eval"] + common + ["--epsilons", "0,0.1", "--steps", "2", "--count", "20"]), mentioning: ["2 classes"])
+        expectCleanFailure(try bulwark(["attack"] + common + ["--steps", "2", "--count", "20", "--out", directory + "/x.safetensors"]),
+                           mentioning: ["2 classes", "10"])
+        expectCleanFailure(try bulwark(["predict"] + common + ["--count", "20", "--json", directory + "/p.json"]), mentioning: ["2 classes", "10"])
+        #expect(!FileManager.default.fileExists(atPath: directory + "/p.json"), "no accuracy is reported for a model that cannot fit")
+        let fitting = try bulwark(["predict", "--model", model] + data + ["--count", "20", "--json", directory + "/p.json"])
+        #expect(fitting.status == 0, "\(fitting.error)")
+    }
+
+    @Test(arguments: [["eval", "--epsilon=-0.1"], ["eval", "--epsilon=8/-255"], ["attack", "--epsilon=-0.1"],
+                      ["eval", "--epsilons=0.1,-0.1"], ["eval", "--epsilon=-0.1", "--epsilons=0.1"]])
+    func aNegativeBudgetIsAnError(arguments: [String]) throws {
+        var command = arguments + ["--model", model] + data + ["--steps", "2", "--count", "10"]
+        if arguments[0] == "attack" { command += ["--out", directory + "/x.safetensors"] }
+        let result = try bulwark(command)
+        #expect(result.status == 64, "a usage error, not a crash (exit status \(result.status)): \(result.error)")
+        #expect(!result.error.contains("Fatal error") && !result.error.contains("Precondition"), "\(result.error)")
+        #expect(result.error.contains("--epsilon") && result.error.contains("negative"), "\(result.error)")
+    }
+}
