@@ -47,6 +47,7 @@ import Testing
                                     sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(result.status == 1, "exit status \(result.status): \(result.error)", sourceLocation: sourceLocation)
         #expect(!result.error.contains("Fatal error") && !result.error.contains("Precondition"), "\(result.error)", sourceLocation: sourceLocation)
+        #expect(!result.error.contains("Usage:"), "not a usage error: \(result.error)", sourceLocation: sourceLocation)
         for word in words {
             #expect(result.error.contains(word), "the error names \(word): \(result.error)", sourceLocation: sourceLocation)
         }
@@ -74,5 +75,71 @@ import Testing
         #expect(result.status == 64, "a usage error, not a crash (exit status \(result.status)): \(result.error)")
         #expect(!result.error.contains("Fatal error") && !result.error.contains("Precondition"), "\(result.error)")
         #expect(result.error.contains("--epsilon") && result.error.contains("negative"), "\(result.error)")
+    }
+
+    @Test func verifyingAFileOfNoExamplesIsAnError() throws {
+        let empty = directory + "/empty.safetensors"
+        let none = Tensor(shape: [0, 1, 28, 28], scalars: [])
+        let nothing = Tensor(shape: [0], scalars: [])
+        try SafeTensorsFile(tensors: ["clean": none, "adversarial": none, "labels": nothing, "clean_predictions": nothing,
+                                      "adversarial_predictions": nothing, "success": nothing, "indices": nothing],
+                            metadata: ["attack": "pgd", "norm": "linf", "epsilon": "0.1", "dataset": "idx", "split": "test"]).write(to: empty)
+        expectCleanFailure(try bulwark(["verify-adversarial", "--model", model, "--file", empty] + data + ["--epsilon", "0.1"]),
+                           mentioning: ["empty.safetensors", "no examples"])
+    }
+
+    /// A file altered after `bulwark attack` wrote it, with `change` applied to its tensors and
+    /// metadata.
+    private func forged(_ source: String, _ name: String, _ change: (inout SafeTensorsFile) -> Void) throws -> String {
+        var file = try SafeTensorsFile(contentsOf: source)
+        change(&file)
+        let path = directory + "/" + name + ".safetensors"
+        try file.write(to: path)
+        return path
+    }
+
+    @Test func verifyRederivesEverythingFromTheDatasetAndTheModel() throws {
+        let examples = directory + "/examples.safetensors"
+        let attack = try bulwark(["attack", "--model", model] + data + ["--attack", "pgd", "--epsilon", "0.1", "--steps", "5",
+                                                                      "--count", "30", "--out", examples])
+        #expect(attack.status == 0, "\(attack.error)")
+        // Dataset, split, norm and ε come from the file.
+        let verified = try bulwark(["verify-adversarial", "--model", model, "--file", examples])
+        #expect(verified.status == 0, "\(verified.error)")
+        #expect(verified.output.contains("verified 30 examples") && verified.output.contains("ε = 0.1"), "\(verified.output)")
+        let npy = directory + "/examples-npy"
+        let numpy = try bulwark(["attack", "--model", model] + data + ["--attack", "fgsm", "--epsilon", "0.05", "--count", "12",
+                                                                     "--format", "npy", "--out", npy])
+        #expect(numpy.status == 0, "\(numpy.error)")
+        let fromNumPy = try bulwark(["verify-adversarial", "--model", model, "--file", npy])
+        #expect(fromNumPy.status == 0 && fromNumPy.output.contains("verified 12 examples"), "\(fromNumPy.output) \(fromNumPy.error)")
+
+        let original = try SafeTensorsFile(contentsOf: examples)
+        let adversarialPredictions = try #require(original.tensors["adversarial_predictions"]?.array)
+        // A failed attack relabelled as a success: the label moved off the adversarial prediction.
+        let relabelled = try forged(examples, "relabelled") { file in
+            var labels = file.tensors["labels"]?.array ?? []
+            labels[0] = Float((Int(adversarialPredictions[0]) + 1) % 10)
+            file.tensors["labels"] = Tensor(labels)
+            var success = file.tensors["success"]?.array ?? []
+            success[0] = 1
+            file.tensors["success"] = Tensor(success)
+        }
+        let cleanReplaced = try forged(examples, "clean-replaced") { file in file.tensors["clean"] = file.tensors["adversarial"] }
+        let outOfRange = try forged(examples, "out-of-range") { file in
+            var indices = file.tensors["indices"]?.array ?? []
+            indices[0] = 99999
+            file.tensors["indices"] = Tensor(indices)
+        }
+        let fractional = try forged(examples, "fractional") { file in
+            var labels = file.tensors["labels"]?.array ?? []
+            labels[1] += 0.5
+            file.tensors["labels"] = Tensor(labels)
+        }
+        let smallerBudget = try forged(examples, "smaller-budget") { file in file.metadata["epsilon"] = "0.01" }
+        for (file, words) in [(relabelled, ["labels differ from the dataset's"]), (cleanReplaced, ["clean images differ"]),
+                              (outOfRange, ["indices outside"]), (fractional, ["labels"]), (smallerBudget, ["exceeds ε = 0.01"])] {
+            expectCleanFailure(try bulwark(["verify-adversarial", "--model", model, "--file", file]), mentioning: [file] + words)
+        }
     }
 }
