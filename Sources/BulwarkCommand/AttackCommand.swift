@@ -10,9 +10,10 @@ struct AttackCommand: ParsableCommand {
         discussion: """
             safetensors (default) holds the tensors clean, adversarial, labels, clean_predictions, \
             adversarial_predictions, clean_confidences, adversarial_confidences (softmax \
-            probability of each prediction), success and indices (float32; labels, predictions \
-            and indices are whole numbers) with the attack, norm, ε, seed, model and versions in \
-            its metadata. --format npy writes one .npy per tensor (labels, predictions and \
+            probability of each prediction), success (1 where the attack changed a correct \
+            prediction to a wrong one), clean_misclassified (1 where the model was wrong before \
+            the attack) and indices (float32; labels, predictions and indices are whole numbers) \
+            with the attack, norm, ε, seed, model and versions in its metadata. --format npy writes one .npy per tensor (labels, predictions and \
             indices as int64) and the metadata as JSON, into the directory --out names. Check a \
             file with bulwark verify-adversarial. --png DIR also draws every example as a PNG \
             triptych (original, perturbation in a blue-white-red colour map, adversarial), the \
@@ -70,7 +71,6 @@ struct AttackCommand: ParsableCommand {
         let adversarial = adversary.perturb(dataset.images, labels: dataset.labels, against: network, using: &generator)
         let cleanPredictions = predictions(network.applied(to: dataset.images))
         let adversarialPredictions = predictions(network.applied(to: adversarial))
-        let success = zip(adversarialPredictions, dataset.labels).map { $0 != $1 }
         let cleanConfidences = predictionConfidences(of: network, on: dataset.images)
         let adversarialConfidences = predictionConfidences(of: network, on: adversarial)
         var metadata = [
@@ -80,24 +80,28 @@ struct AttackCommand: ParsableCommand {
         ]
         // Lets verify-adversarial find the same images without --data-dir.
         if let directory = data.dataDir { metadata["data_dir"] = URL(fileURLWithPath: directory).standardizedFileURL.path }
-        let examples = AdversarialExamples(
+        let file = AdversarialExampleFile(
             clean: dataset.images, adversarial: adversarial, labels: dataset.labels.map(Int.init),
             cleanPredictions: cleanPredictions.map(Int.init), adversarialPredictions: adversarialPredictions.map(Int.init),
             cleanConfidences: cleanConfidences, adversarialConfidences: adversarialConfidences,
-            success: success, indices: Array(0..<dataset.count),
+            indices: Array(0..<dataset.count), metadata: metadata)
+        let cleanMisclassified = file.cleanMisclassified ?? []
+        let examples = AdversarialExamples(
+            clean: file.clean, adversarial: file.adversarial, labels: file.labels,
+            cleanPredictions: file.cleanPredictions, adversarialPredictions: file.adversarialPredictions,
+            cleanConfidences: cleanConfidences, adversarialConfidences: adversarialConfidences,
+            success: file.success, cleanMisclassified: cleanMisclassified, indices: file.indices,
             metadata: metadata)
         switch format {
         case .safetensors: try examples.writeSafeTensors(to: out)
         case .npy: try examples.writeNumPy(to: out)
         }
-        let rate = Float(success.filter { $0 }.count) / Float(success.count)
-        output("\(adversary.name): \(success.filter { $0 }.count) of \(success.count) examples misclassified (\(percent(rate))); wrote \(out)")
+        let mistaken = cleanMisclassified.filter { $0 }.count
+        let correct = file.count - mistaken
+        let flipped = file.success.filter { $0 }.count
+        output("\(adversary.name): \(mistaken) of \(file.count) misclassified before the attack; the attack flipped \(flipped) of the \(correct) correct ones"
+               + (correct > 0 ? " (\(percent(Float(flipped) / Float(correct))))" : "") + "; wrote \(out)")
         if let png {
-            let file = AdversarialExampleFile(
-                clean: examples.clean, adversarial: examples.adversarial, labels: examples.labels,
-                cleanPredictions: examples.cleanPredictions, adversarialPredictions: examples.adversarialPredictions,
-                cleanConfidences: cleanConfidences, adversarialConfidences: adversarialConfidences,
-                indices: examples.indices, metadata: examples.metadata)
             let scale = try writePNGs(file, to: png)
             output("drew \(file.count) examples into \(png) (grid.png, example-*.png, examples.csv); perturbation colours span ±\(String(format: "%.4g", scale))")
         }
@@ -148,6 +152,7 @@ struct AdversarialExamples {
     var cleanConfidences: [Float]
     var adversarialConfidences: [Float]
     var success: [Bool]
+    var cleanMisclassified: [Bool]
     var indices: [Int]
     var metadata: [String: String]
 
@@ -158,7 +163,8 @@ struct AdversarialExamples {
             "clean": clean, "adversarial": adversarial, "labels": asTensor(labels),
             "clean_predictions": asTensor(cleanPredictions), "adversarial_predictions": asTensor(adversarialPredictions),
             "clean_confidences": Tensor(cleanConfidences), "adversarial_confidences": Tensor(adversarialConfidences),
-            "success": Tensor(success.map { $0 ? 1 : 0 }), "indices": asTensor(indices),
+            "success": Tensor(success.map { $0 ? 1 : 0 }), "clean_misclassified": Tensor(cleanMisclassified.map { $0 ? 1 : 0 }),
+            "indices": asTensor(indices),
         ]
         try SafeTensorsFile(tensors: tensors, metadata: metadata).write(to: path)
     }
@@ -171,7 +177,8 @@ struct AdversarialExamples {
             ("adversarial_predictions", NumPyArray.int64Bytes(adversarialPredictions)),
             ("clean_confidences", NumPyArray.float32Bytes(Tensor(cleanConfidences))),
             ("adversarial_confidences", NumPyArray.float32Bytes(Tensor(adversarialConfidences))),
-            ("success", NumPyArray.int64Bytes(success.map { $0 ? 1 : 0 })), ("indices", NumPyArray.int64Bytes(indices)),
+            ("success", NumPyArray.int64Bytes(success.map { $0 ? 1 : 0 })),
+            ("clean_misclassified", NumPyArray.int64Bytes(cleanMisclassified.map { $0 ? 1 : 0 })), ("indices", NumPyArray.int64Bytes(indices)),
         ]
         for (name, bytes) in files {
             let file = path(in: directory, name + ".npy")

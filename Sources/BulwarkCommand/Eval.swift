@@ -114,7 +114,8 @@ struct Eval: ParsableCommand {
                 minimumNormAttacks: minimumNorm, batchSize: batchSize, using: &generator, progress: observer)
             output("data: \(data.dataset.rawValue) \(split.rawValue), first \(curve.count) examples; clean accuracy \(percent(curve.cleanAccuracy)); \(threat.norm.rawValue) budgets")
             let attackNames = curve.attackRobustAccuracy.keys.sorted()
-            var table = [["ε", "robust"] + attackNames]
+            // Each attack's column is its own; the curve counts an example broken by any of them.
+            var table = [["ε", attackNames.count > 1 ? "worst case" : "robust"] + attackNames]
             for (position, epsilon) in curve.epsilons.enumerated() {
                 table.append([String(format: "%.4g", epsilon), percent(curve.robustAccuracy[position])]
                              + attackNames.map { percent(curve.attackRobustAccuracy[$0]?[position] ?? .nan) })

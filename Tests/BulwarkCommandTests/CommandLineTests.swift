@@ -200,7 +200,7 @@ import Testing
         #expect(attack.status == 0, "\(attack.error)")
         let file = try SafeTensorsFile(contentsOf: examples)
         #expect(Set(file.tensors.keys) == ["clean", "adversarial", "labels", "clean_predictions", "adversarial_predictions",
-                                           "clean_confidences", "adversarial_confidences", "success", "indices"])
+                                           "clean_confidences", "adversarial_confidences", "success", "clean_misclassified", "indices"])
         let confidences = file.tensors["adversarial_confidences"]?.array ?? []
         #expect(confidences.count == 40 && confidences.allSatisfy { $0 >= 0.1 && $0 <= 1 }, "a top-1 softmax probability of 2 classes is in [0.5, 1]")
         #expect(file.metadata["attack"] == "pgd" && file.metadata["epsilon"] == "0.3" && file.metadata["norm"] == "linf")

@@ -142,4 +142,25 @@ import Testing
             expectCleanFailure(try bulwark(["verify-adversarial", "--model", model, "--file", file]), mentioning: [file] + words)
         }
     }
+
+    /// `success` counts only the correct predictions the attack changed; mistakes the model
+    /// made before the attack are recorded and reported apart.
+    @Test func attackSuccessesAreFlipsOfCorrectPredictions() throws {
+        let examples = directory + "/flips.safetensors"
+        let attack = try bulwark(["attack", "--model", model] + data + ["--attack", "fgsm", "--epsilon", "0.05", "--count", "40", "--out", examples])
+        #expect(attack.status == 0, "\(attack.error)")
+        let file = try SafeTensorsFile(contentsOf: examples)
+        let labels = try #require(file.tensors["labels"]?.array)
+        let clean = try #require(file.tensors["clean_predictions"]?.array)
+        let adversarial = try #require(file.tensors["adversarial_predictions"]?.array)
+        let success = try #require(file.tensors["success"]?.array)
+        let mistaken = try #require(file.tensors["clean_misclassified"]?.array, "the clean mistakes are recorded")
+        let correct = labels.indices.filter { clean[$0] == labels[$0] }
+        #expect(correct.count < 40, "the fixture: the untrained model makes mistakes before the attack")
+        #expect(success == labels.indices.map { clean[$0] == labels[$0] && adversarial[$0] != labels[$0] ? 1 : 0 })
+        #expect(mistaken == labels.indices.map { clean[$0] != labels[$0] ? 1 : 0 })
+        let flipped = success.filter { $0 == 1 }.count
+        #expect(attack.output.contains("\(40 - correct.count) of 40 misclassified before the attack; the attack flipped \(flipped) of the \(correct.count) correct ones"),
+                "\(attack.output)")
+    }
 }
