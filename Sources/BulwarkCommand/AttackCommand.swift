@@ -12,8 +12,9 @@ struct AttackCommand: ParsableCommand {
             adversarial_predictions, clean_confidences, adversarial_confidences (softmax \
             probability of each prediction), success (1 where the attack changed a correct \
             prediction to a wrong one), clean_misclassified (1 where the model was wrong before \
-            the attack) and indices (float32; labels, predictions and indices are whole numbers) \
-            with the attack, norm, ε, seed, model and versions in its metadata. --format npy writes one .npy per tensor (labels, predictions and \
+            the attack) and indices (images and confidences float32; labels, predictions, flags \
+            and indices int64) with the attack and its settings (steps, step size, restarts, \
+            iterations or queries), norm, ε, seed, model and versions in its metadata. --format npy writes one .npy per tensor (labels, predictions and \
             indices as int64) and the metadata as JSON, into the directory --out names. Check a \
             file with bulwark verify-adversarial. --png DIR also draws every example as a PNG \
             triptych (original, perturbation in a blue-white-red colour map, adversarial), the \
@@ -57,6 +58,11 @@ struct AttackCommand: ParsableCommand {
             throw ValidationError("Unknown attack '\(attack)'. Choose from: \(AttackName.list).")
         }
         if name == .carliniWagner { try require(threat.norm == .l2, "cw-l2 is an L2 attack: add --norm l2") }
+        if format == .npy {
+            let base = URL(fileURLWithPath: out).deletingPathExtension().lastPathComponent
+            try require(!out.lowercased().hasSuffix(".npy"),
+                        "--format npy writes a directory of .npy files (clean.npy, labels.npy, …) and metadata.json, but --out \(out) names a .npy file; pass a directory name such as --out \(base)-npy")
+        }
     }
 
     func run() throws {
@@ -73,11 +79,11 @@ struct AttackCommand: ParsableCommand {
         let adversarialPredictions = predictions(network.applied(to: adversarial))
         let cleanConfidences = predictionConfidences(of: network, on: dataset.images)
         let adversarialConfidences = predictionConfidences(of: network, on: adversarial)
-        var metadata = [
-            "attack": adversary.name, "norm": threatModel.norm.rawValue, "epsilon": String(threatModel.epsilon),
+        var metadata = attackSettings(adversary).merging([
+            "norm": threatModel.norm.rawValue, "epsilon": String(threatModel.epsilon),
             "seed": String(seed), "model": checkpoint.model, "architecture": loadedArchitecture.rawValue,
             "dataset": data.dataset.rawValue, "split": split.rawValue, "bulwark_version": toolVersion,
-        ]
+        ]) { _, recorded in recorded }
         // Lets verify-adversarial find the same images without --data-dir.
         if let directory = data.dataDir { metadata["data_dir"] = URL(fileURLWithPath: directory).standardizedFileURL.path }
         let file = AdversarialExampleFile(
@@ -137,7 +143,7 @@ struct AttackCommand: ParsableCommand {
         var first = grid
         first.triptychs = Array(grid.triptychs.prefix(100))
         try write(try first.image(columns: 4, scale: 3).encoded(), "grid.png")
-        try write(Array(("# perturbation colour scale: dark blue = -\(grid.perturbationScale), white = 0, dark red = +\(grid.perturbationScale)\n" + csv).utf8), "examples.csv")
+        try write(Array(csv.utf8), "examples.csv")
         return grid.perturbationScale
     }
 }
@@ -166,7 +172,8 @@ struct AdversarialExamples {
             "success": Tensor(success.map { $0 ? 1 : 0 }), "clean_misclassified": Tensor(cleanMisclassified.map { $0 ? 1 : 0 }),
             "indices": asTensor(indices),
         ]
-        try SafeTensorsFile(tensors: tensors, metadata: metadata).write(to: path)
+        let integers: Set<String> = ["labels", "clean_predictions", "adversarial_predictions", "success", "clean_misclassified", "indices"]
+        try SafeTensorsFile(tensors: tensors, metadata: metadata, integerTensorNames: integers).write(to: path)
     }
 
     func writeNumPy(to directory: String) throws {

@@ -300,7 +300,7 @@ import Testing
         let grid = try Data(contentsOf: URL(fileURLWithPath: run + "/png/grid.png"))
         #expect(grid.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]))
         let csv = try String(contentsOfFile: run + "/png/examples.csv", encoding: .utf8).split(separator: "\n")
-        #expect(csv.count == 2 + 30, "a scale comment, a header and one line per example")
+        #expect(csv.count == 1 + 30, "a header and one line per example")
 
         let report = try bulwark(["report", run])
         #expect(report.status == 0, "\(report.error)")

@@ -163,4 +163,40 @@ import Testing
         #expect(attack.output.contains("\(40 - correct.count) of 40 misclassified before the attack; the attack flipped \(flipped) of the \(correct.count) correct ones"),
                 "\(attack.output)")
     }
+
+    /// The header of a safetensors file: its tensors' entries and `__metadata__`.
+    private func safeTensorsHeader(_ path: String) throws -> [String: Any] {
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let length = (0..<8).reduce(0) { $0 | Int(bytes[$1]) << (8 * $1) }
+        return try #require(try JSONSerialization.jsonObject(with: bytes[8..<(8 + length)]) as? [String: Any])
+    }
+
+    @Test func attackFilesStoreIntegersAsIntegersAndTheAttacksSettings() throws {
+        let examples = directory + "/settings.safetensors"
+        let png = directory + "/png"
+        let attack = try bulwark(["attack", "--model", model] + data + ["--attack", "pgd", "--epsilon", "0.1", "--steps", "7",
+                                                                      "--step-size", "0.02", "--restarts", "2", "--count", "9",
+                                                                      "--out", examples, "--png", png])
+        #expect(attack.status == 0, "\(attack.error)")
+        let header = try safeTensorsHeader(examples)
+        for name in ["labels", "clean_predictions", "adversarial_predictions", "indices", "success", "clean_misclassified"] {
+            #expect((header[name] as? [String: Any])?["dtype"] as? String == "I64", "\(name): \(header[name] ?? "missing")")
+        }
+        #expect((header["clean"] as? [String: Any])?["dtype"] as? String == "F32")
+        let metadata = try #require(header["__metadata__"] as? [String: String])
+        #expect(metadata["attack"] == "pgd" && metadata["steps"] == "7" && metadata["step_size"] == "0.02" && metadata["restarts"] == "2",
+                "\(metadata)")
+        // Still read back and verified (older F32 files are read by the verification tests).
+        let verified = try bulwark(["verify-adversarial", "--model", model, "--file", examples])
+        #expect(verified.status == 0, "\(verified.error)")
+        // examples.csv starts with its header, as CSV readers expect.
+        let csv = try String(contentsOfFile: png + "/examples.csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv.first?.hasPrefix("index,true_label,") == true && csv.count == 1 + 9, "\(csv.prefix(2))")
+
+        // npy output is a directory: a .npy name is refused before anything is written.
+        let refused = try bulwark(["attack", "--model", model] + data + ["--attack", "fgsm", "--count", "3", "--format", "npy",
+                                                                       "--out", directory + "/adv.npy"])
+        #expect(refused.status == 64 && refused.error.contains("directory") && refused.error.contains("adv-npy"), "\(refused.error)")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/adv.npy"))
+    }
 }
