@@ -13,7 +13,8 @@ struct Eval: ParsableCommand {
             Square, AutoAttack's order) on the examples still robust. fab and fab-t are the fast \
             adaptive boundary attack (Croce and Hein 2020), untargeted and over the 9 most likely \
             wrong classes; like deepfool and cw-l2 they are minimum-norm attacks, run once per \
-            robustness curve. --epsilons evaluates a robustness curve.
+            robustness curve. --epsilons evaluates a robustness curve: each attack's column is its \
+            own robust accuracy, the worst-case column counts an example broken by any attack.
             """)
 
     /// The attacks of `--attack standard`, AutoAttack's standard version in its order (the
