@@ -12,7 +12,7 @@ public enum EvaluationError: Error, Equatable, Sendable, CustomStringConvertible
     public var description: String {
         switch self {
         case let .classCountMismatch(model, data, largest):
-            return "The model scores \(model) classes but the data has \(data) (labels up to \(largest)). "
+            return "The model scores \(model) classes but the data has \(data), and its examples include label \(largest), which the model cannot predict. "
                 + "Evaluate the model on the dataset it was trained on, or pass a model trained with \(data) classes."
         case let .negativeLabel(label):
             return "The data has a negative label (\(label)); labels must be class numbers 0, 1, 2, …. Check the label file."
