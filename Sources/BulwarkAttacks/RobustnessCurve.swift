@@ -13,10 +13,11 @@ public struct RobustnessCurve: Sendable, Codable, Equatable {
     public var count: Int
     /// The fraction classified correctly without attack.
     public var cleanAccuracy: Float
-    /// Per budget: the fraction still robust under every attack (the curve).
+    /// Per budget: the fraction still robust under every attack, the worst case per example
+    /// (the curve).
     public var robustAccuracy: [Float]
-    /// Per attack name, per budget: the fraction still robust after that attack alone (for
-    /// budget-driven attacks, as part of the ensemble at that budget).
+    /// Per attack name, per budget: the fraction robust against that attack alone, whatever
+    /// the other attacks did.
     public var attackRobustAccuracy: [String: [Float]]
     /// `success[e][i]`: whether example `i` is broken (misclassified clean, or fooled) at
     /// budget `epsilons[e]`.
@@ -25,13 +26,14 @@ public struct RobustnessCurve: Sendable, Codable, Equatable {
 
 /// Evaluates `model` at every budget in `epsilons` (in `norm`).
 ///
-/// Budget-driven attacks (`makeAttacks`, called once per ε) run as an ensemble, and each ε
-/// attacks only the examples no smaller ε broke: a perturbation inside a smaller ball is
-/// inside every larger one, so success only grows with ε. Minimum-norm attacks run once, and
-/// an example counts as broken at ε when their perturbation's norm is at most ε (clipping per
-/// ε instead of re-running).
+/// Budget-driven attacks (`makeAttacks`, called once per ε) each attack, at each ε, the
+/// clean-correct examples that attack did not break at a smaller ε: a perturbation inside a
+/// smaller ball is inside every larger one, so its success only grows with ε. Each attack's
+/// robust accuracy is its own; an example counts as broken for the curve when any attack
+/// broke it. Minimum-norm attacks run once, and an example counts as broken at ε when their
+/// perturbation's norm is at most ε (clipping per ε instead of re-running).
 ///
-/// - Complexity: the budget-driven attacks run on a shrinking set of examples per ε; the
+/// - Complexity: each budget-driven attack runs on a shrinking set of examples per ε; the
 ///   minimum-norm attacks run once on the clean-correct examples.
 public func evaluateRobustnessCurve<Model: Layer, G: RandomNumberGenerator>(
     _ model: Model, inputs: Tensor, labels: [Int32], epsilons: [Float], norm: Norm,
@@ -76,14 +78,18 @@ public func evaluateRobustnessCurve<Model: Layer, G: RandomNumberGenerator>(
     }
 
     var broken = cleanCorrect.map { !$0 }
+    // Per budget-driven attack (by position in `makeAttacks`' list): the examples it broke.
+    var brokenByAttack = [[Bool]]()
     var success = [[Bool]]()
     for (position, epsilon) in budgets.enumerated() {
         for index in 0..<count where minimumNormBreak[index] <= epsilon { broken[index] = true }
         let threatModel = ThreatModel(norm: norm, epsilon: epsilon)
         let attacks = epsilon > 0 ? makeAttacks(threatModel) : []
-        for attack in attacks {
+        for (attackPosition, attack) in attacks.enumerated() {
             var attackGenerator = SplitMix64(seed: generator.next())
-            let targets = (0..<count).filter { !broken[$0] }
+            if brokenByAttack.count <= attackPosition { brokenByAttack.append(cleanCorrect.map { !$0 }) }
+            var own = brokenByAttack[attackPosition]
+            let targets = (0..<count).filter { !own[$0] }
             let phase = "\(attack.name) ε=\(epsilon)"
             progress(phase, 0, targets.count)
             for start in stride(from: 0, to: targets.count, by: batchSize) {
@@ -92,12 +98,14 @@ public func evaluateRobustnessCurve<Model: Layer, G: RandomNumberGenerator>(
                 let batchLabels = indices.map { labels[$0] }
                 let adversarial = attack.perturb(batch, labels: batchLabels, against: model, using: &attackGenerator)
                 let predicted = predictions(model(adversarial))
-                for (offset, index) in indices.enumerated() where predicted[offset] != batchLabels[offset] { broken[index] = true }
+                for (offset, index) in indices.enumerated() where predicted[offset] != batchLabels[offset] { own[index] = true }
                 progress(phase, start + indices.count, targets.count)
             }
+            brokenByAttack[attackPosition] = own
+            for index in 0..<count where own[index] { broken[index] = true }
             // At budgets an attack does not run (ε = 0) it leaves clean accuracy.
             attackRobust[attack.name, default: [Float](repeating: cleanAccuracy, count: budgets.count)][position] =
-                Float(broken.filter { !$0 }.count) / Float(Swift.max(count, 1))
+                Float(own.filter { !$0 }.count) / Float(Swift.max(count, 1))
         }
         success.append(broken)
     }

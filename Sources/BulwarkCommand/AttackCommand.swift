@@ -10,9 +10,11 @@ struct AttackCommand: ParsableCommand {
         discussion: """
             safetensors (default) holds the tensors clean, adversarial, labels, clean_predictions, \
             adversarial_predictions, clean_confidences, adversarial_confidences (softmax \
-            probability of each prediction), success and indices (float32; labels, predictions \
-            and indices are whole numbers) with the attack, norm, ε, seed, model and versions in \
-            its metadata. --format npy writes one .npy per tensor (labels, predictions and \
+            probability of each prediction), success (1 where the attack changed a correct \
+            prediction to a wrong one), clean_misclassified (1 where the model was wrong before \
+            the attack) and indices (images and confidences float32; labels, predictions, flags \
+            and indices int64) with the attack and its settings (steps, step size, restarts, \
+            iterations or queries), norm, ε, seed, model and versions in its metadata. --format npy writes one .npy per tensor (labels, predictions and \
             indices as int64) and the metadata as JSON, into the directory --out names. Check a \
             file with bulwark verify-adversarial. --png DIR also draws every example as a PNG \
             triptych (original, perturbation in a blue-white-red colour map, adversarial), the \
@@ -52,10 +54,16 @@ struct AttackCommand: ParsableCommand {
     func validate() throws {
         try require(count >= 1, "--count must be at least 1, got \(count)")
         try requireAttackNames([attack])
+        try requireValidBudget(threat)
         guard let name = AttackName(rawValue: attack) else {
             throw ValidationError("Unknown attack '\(attack)'. Choose from: \(AttackName.list).")
         }
         if name == .carliniWagner { try require(threat.norm == .l2, "cw-l2 is an L2 attack: add --norm l2") }
+        if format == .npy {
+            let base = URL(fileURLWithPath: out).deletingPathExtension().lastPathComponent
+            try require(!out.lowercased().hasSuffix(".npy"),
+                        "--format npy writes a directory of .npy files (clean.npy, labels.npy, …) and metadata.json, but --out \(out) names a .npy file; pass a directory name such as --out \(base)-npy")
+        }
     }
 
     func run() throws {
@@ -65,6 +73,7 @@ struct AttackCommand: ParsableCommand {
         let data = self.data.matching(checkpointMetadata: checkpointMetadata)
         let dataset = try data.load(split, limit: count)
         try data.requireShape(of: dataset, fitting: loadedArchitecture)
+        try requireLabels(dataset.labels, fit: network, inputShape: loadedArchitecture.inputShape, dataClassCount: dataset.classCount)
         guard let name = AttackName(rawValue: attack) else { throw ValidationError("Unknown attack '\(attack)'") }
         let threatModel = threat.threatModel
         let unit = name == .square ? "queries" : "iterations"
@@ -77,31 +86,37 @@ struct AttackCommand: ParsableCommand {
         let adversarial = adversary.perturb(dataset.images, labels: dataset.labels, against: network, using: &generator)
         let cleanPredictions = predictions(network.applied(to: dataset.images))
         let adversarialPredictions = predictions(network.applied(to: adversarial))
-        let success = zip(adversarialPredictions, dataset.labels).map { $0 != $1 }
         let cleanConfidences = predictionConfidences(of: network, on: dataset.images)
         let adversarialConfidences = predictionConfidences(of: network, on: adversarial)
-        let examples = AdversarialExamples(
+        var metadata = attackSettings(adversary).merging([
+            "norm": threatModel.norm.rawValue, "epsilon": String(threatModel.epsilon),
+            "seed": String(seed), "model": checkpoint.model, "architecture": loadedArchitecture.rawValue,
+            "dataset": data.dataset.rawValue, "split": split.rawValue, "bulwark_version": toolVersion,
+        ]) { _, recorded in recorded }
+        // Lets verify-adversarial find the same images without --data-dir.
+        if let directory = data.dataDir { metadata["data_dir"] = URL(fileURLWithPath: directory).standardizedFileURL.path }
+        let file = AdversarialExampleFile(
             clean: dataset.images, adversarial: adversarial, labels: dataset.labels.map(Int.init),
             cleanPredictions: cleanPredictions.map(Int.init), adversarialPredictions: adversarialPredictions.map(Int.init),
             cleanConfidences: cleanConfidences, adversarialConfidences: adversarialConfidences,
-            success: success, indices: Array(0..<dataset.count),
-            metadata: [
-                "attack": adversary.name, "norm": threatModel.norm.rawValue, "epsilon": String(threatModel.epsilon),
-                "seed": String(seed), "model": checkpoint.model, "architecture": loadedArchitecture.rawValue,
-                "dataset": data.dataset.rawValue, "split": split.rawValue, "bulwark_version": toolVersion,
-            ])
+            indices: Array(0..<dataset.count), metadata: metadata)
+        let cleanMisclassified = file.cleanMisclassified ?? []
+        let examples = AdversarialExamples(
+            clean: file.clean, adversarial: file.adversarial, labels: file.labels,
+            cleanPredictions: file.cleanPredictions, adversarialPredictions: file.adversarialPredictions,
+            cleanConfidences: cleanConfidences, adversarialConfidences: adversarialConfidences,
+            success: file.success, cleanMisclassified: cleanMisclassified, indices: file.indices,
+            metadata: metadata)
         switch format {
         case .safetensors: try examples.writeSafeTensors(to: out)
         case .npy: try examples.writeNumPy(to: out)
         }
-        let rate = Float(success.filter { $0 }.count) / Float(success.count)
-        output("\(adversary.name): \(success.filter { $0 }.count) of \(success.count) examples misclassified (\(percent(rate))); wrote \(out)")
+        let mistaken = cleanMisclassified.filter { $0 }.count
+        let correct = file.count - mistaken
+        let flipped = file.success.filter { $0 }.count
+        output("\(adversary.name): \(mistaken) of \(file.count) misclassified before the attack; the attack flipped \(flipped) of the \(correct) correct ones"
+               + (correct > 0 ? " (\(percent(Float(flipped) / Float(correct))))" : "") + "; wrote \(out)")
         if let png {
-            let file = AdversarialExampleFile(
-                clean: examples.clean, adversarial: examples.adversarial, labels: examples.labels,
-                cleanPredictions: examples.cleanPredictions, adversarialPredictions: examples.adversarialPredictions,
-                cleanConfidences: cleanConfidences, adversarialConfidences: adversarialConfidences,
-                indices: examples.indices, metadata: examples.metadata)
             let scale = try writePNGs(file, to: png)
             output("drew \(file.count) examples into \(png) (grid.png, example-*.png, examples.csv); perturbation colours span ±\(String(format: "%.4g", scale))")
         }
@@ -137,7 +152,7 @@ struct AttackCommand: ParsableCommand {
         var first = grid
         first.triptychs = Array(grid.triptychs.prefix(100))
         try write(try first.image(columns: 4, scale: 3).encoded(), "grid.png")
-        try write(Array(("# perturbation colour scale: dark blue = -\(grid.perturbationScale), white = 0, dark red = +\(grid.perturbationScale)\n" + csv).utf8), "examples.csv")
+        try write(Array(csv.utf8), "examples.csv")
         return grid.perturbationScale
     }
 }
@@ -152,6 +167,7 @@ struct AdversarialExamples {
     var cleanConfidences: [Float]
     var adversarialConfidences: [Float]
     var success: [Bool]
+    var cleanMisclassified: [Bool]
     var indices: [Int]
     var metadata: [String: String]
 
@@ -162,9 +178,11 @@ struct AdversarialExamples {
             "clean": clean, "adversarial": adversarial, "labels": asTensor(labels),
             "clean_predictions": asTensor(cleanPredictions), "adversarial_predictions": asTensor(adversarialPredictions),
             "clean_confidences": Tensor(cleanConfidences), "adversarial_confidences": Tensor(adversarialConfidences),
-            "success": Tensor(success.map { $0 ? 1 : 0 }), "indices": asTensor(indices),
+            "success": Tensor(success.map { $0 ? 1 : 0 }), "clean_misclassified": Tensor(cleanMisclassified.map { $0 ? 1 : 0 }),
+            "indices": asTensor(indices),
         ]
-        try SafeTensorsFile(tensors: tensors, metadata: metadata).write(to: path)
+        let integers: Set<String> = ["labels", "clean_predictions", "adversarial_predictions", "success", "clean_misclassified", "indices"]
+        try SafeTensorsFile(tensors: tensors, metadata: metadata, integerTensorNames: integers).write(to: path)
     }
 
     func writeNumPy(to directory: String) throws {
@@ -175,7 +193,8 @@ struct AdversarialExamples {
             ("adversarial_predictions", NumPyArray.int64Bytes(adversarialPredictions)),
             ("clean_confidences", NumPyArray.float32Bytes(Tensor(cleanConfidences))),
             ("adversarial_confidences", NumPyArray.float32Bytes(Tensor(adversarialConfidences))),
-            ("success", NumPyArray.int64Bytes(success.map { $0 ? 1 : 0 })), ("indices", NumPyArray.int64Bytes(indices)),
+            ("success", NumPyArray.int64Bytes(success.map { $0 ? 1 : 0 })),
+            ("clean_misclassified", NumPyArray.int64Bytes(cleanMisclassified.map { $0 ? 1 : 0 })), ("indices", NumPyArray.int64Bytes(indices)),
         ]
         for (name, bytes) in files {
             let file = path(in: directory, name + ".npy")
@@ -192,61 +211,56 @@ struct AdversarialExamples {
 struct VerifyAdversarial: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify-adversarial",
-        abstract: "Check a file written by bulwark attack against a model and a threat model.",
+        abstract: "Check a file written by bulwark attack against a model, the dataset and a threat model.",
         discussion: """
-            Checks: the tensors exist with matching shapes; no NaN or infinity; adversarial inputs \
-            inside [0, 1]; every perturbation within ε + 1e-6 in the norm; the claimed clean and \
-            adversarial predictions equal the model's; the success flags match. Exits non-zero on \
-            any failure.
+            Trusts nothing the file claims but which dataset rows it attacked: every index is a row \
+            of the split; the clean images and labels equal the dataset's; labels are classes of \
+            the model; adversarial inputs are finite, inside [0, 1] and within ε + 1e-6 of the \
+            dataset's images in the norm; the clean and adversarial predictions, success flags \
+            (the attack changed a correct prediction to a wrong one) and clean mistakes equal the \
+            model's. The dataset, split, norm and ε default to the ones the file records. Reads \
+            .safetensors files and --format npy directories. Exits 1 on any failure.
             """)
 
     @OptionGroup var checkpoint: ModelOptions
 
-    @Option(help: "The .safetensors file written by bulwark attack.")
+    @Option(help: "The .safetensors file, or the --format npy directory, written by bulwark attack.")
     var file: String
 
-    @OptionGroup var threat: ThreatOptions
+    @Option(help: "The dataset the examples came from; default the one the file records.")
+    var dataset: ImageDatasetName?
+
+    @Option(help: "The directory holding the dataset's files (as for bulwark attack); default the one the file records, else the dataset's default.")
+    var dataDir: String?
+
+    @Option(help: "The split the examples came from; default the one the file records.")
+    var split: DatasetSplit?
+
+    @Option(help: "The budget ε to check; default the one the file records. Fractions accepted.")
+    var epsilon: Fraction?
+
+    @Option(help: "The norm of the budget: linf or l2; default the one the file records.")
+    var norm: Norm?
+
+    func validate() throws {
+        if let epsilon {
+            try require(epsilon.value >= 0 && epsilon.value.isFinite,
+                        "--epsilon must be a non-negative budget such as 0.1 or 8/255, got \(epsilon.value)")
+        }
+    }
 
     func run() throws {
-        let contents = try SafeTensorsFile(contentsOf: file)
-        var problems = [String]()
-        func tensor(_ name: String) -> Tensor? {
-            guard let value = contents.tensors[name] else { problems.append("missing tensor '\(name)'"); return nil }
-            return value
+        let examples = try AdversarialExampleFile(contentsOf: file)
+        let recorded = examples.threatModel
+        let threatModel: ThreatModel? = (epsilon == nil && norm == nil) ? recorded
+            : (epsilon ?? recorded.map { Fraction($0.epsilon) }).map { ThreatModel(norm: norm ?? recorded?.norm ?? .lInfinity, epsilon: $0.value) }
+        let (network, _, _) = try checkpoint.load()
+        guard let datasetName = dataset ?? examples.metadata["dataset"].flatMap(ImageDatasetName.init(rawValue:)) else {
+            throw ValidationError("\(file) does not record its dataset; pass --dataset and --data-dir")
         }
-        guard let clean = tensor("clean"), let adversarial = tensor("adversarial"), let labels = tensor("labels"),
-              let claimedClean = tensor("clean_predictions"), let claimedAdversarial = tensor("adversarial_predictions"),
-              let success = tensor("success")
-        else { throw ValidationError("\(file): \(problems.joined(separator: "; "))") }
-        let count = clean.shape.first ?? 0
-        if clean.shape != adversarial.shape { problems.append("clean \(clean.shape) and adversarial \(adversarial.shape) differ in shape") }
-        for (name, value) in [("labels", labels), ("clean_predictions", claimedClean), ("adversarial_predictions", claimedAdversarial), ("success", success)]
-        where value.shape != [count] {
-            problems.append("\(name) has shape \(value.shape), expected [\(count)]")
-        }
-        guard problems.isEmpty else { throw ValidationError("\(file): \(problems.joined(separator: "; "))") }
-        if !adversarial.isFinite { problems.append("adversarial inputs contain NaN or infinity") }
-        if adversarial.array.contains(where: { $0 < 0 || $0 > 1 }) { problems.append("adversarial inputs leave [0, 1]") }
-        let threatModel = threat.threatModel
-        let largest = threatModel.norms(of: adversarial - clean).max() ?? 0
-        if largest > threatModel.epsilon + 1e-6 {
-            problems.append("largest perturbation \(largest) exceeds ε = \(threatModel.epsilon) in \(threatModel.norm.rawValue)")
-        }
-        let (network, architecture, _) = try checkpoint.load()
-        guard Array(clean.shape.dropFirst()) == architecture.inputShape else {
-            throw ValidationError("\(file) holds images of shape \(Array(clean.shape.dropFirst())) but '\(architecture.rawValue)' expects \(architecture.inputShape); pass the model the examples were made for")
-        }
-        let actualClean = predictions(network.applied(to: clean)).map(Float.init)
-        let actualAdversarial = predictions(network.applied(to: adversarial)).map(Float.init)
-        let cleanMismatches = zip(actualClean, claimedClean.array).filter { $0 != $1 }.count
-        let adversarialMismatches = zip(actualAdversarial, claimedAdversarial.array).filter { $0 != $1 }.count
-        if cleanMismatches > 0 { problems.append("\(cleanMismatches) claimed clean predictions differ from the model's") }
-        if adversarialMismatches > 0 { problems.append("\(adversarialMismatches) claimed adversarial predictions differ from the model's") }
-        let actualSuccess = zip(actualAdversarial, labels.array).map { $0 != $1 ? Float(1) : 0 }
-        let successMismatches = zip(actualSuccess, success.array).filter { $0 != $1 }.count
-        if successMismatches > 0 { problems.append("\(successMismatches) success flags are wrong") }
-        guard problems.isEmpty else { throw ValidationError("\(file) failed verification: \(problems.joined(separator: "; "))") }
-        let fooled = actualSuccess.filter { $0 == 1 }.count
-        output("\(file): verified \(count) examples; largest perturbation \(largest) ≤ ε = \(threatModel.epsilon) (\(threatModel.norm.rawValue)); \(fooled) fool the model")
+        let splitName = split ?? examples.metadata["split"].flatMap(DatasetSplit.init(rawValue:)) ?? .test
+        let data = try ImageDataset.load(datasetName, split: splitName, directory: dataDir ?? examples.metadata["data_dir"])
+        let result = try examples.verify(path: file, against: network, dataset: data, threatModel: threatModel)
+        output("\(file): verified \(result.count) examples of \(datasetName.rawValue) \(splitName.rawValue); largest perturbation \(result.largestPerturbation) ≤ ε = \(result.threatModel.epsilon) (\(result.threatModel.norm.rawValue)); \(result.cleanCorrectCount) classified correctly before the attack, \(result.flippedCount) of them misclassified after it")
     }
 }

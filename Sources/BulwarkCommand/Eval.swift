@@ -13,7 +13,8 @@ struct Eval: ParsableCommand {
             Square, AutoAttack's order) on the examples still robust. fab and fab-t are the fast \
             adaptive boundary attack (Croce and Hein 2020), untargeted and over the 9 most likely \
             wrong classes; like deepfool and cw-l2 they are minimum-norm attacks, run once per \
-            robustness curve. --epsilons evaluates a robustness curve.
+            robustness curve. --epsilons evaluates a robustness curve: each attack's column is its \
+            own robust accuracy, the worst-case column counts an example broken by any attack.
             """)
 
     /// The attacks of `--attack standard`, AutoAttack's standard version in its order (the
@@ -75,6 +76,7 @@ struct Eval: ParsableCommand {
             try require(version == "standard", "--version \(version): Bulwark runs AutoAttack's standard version only (--version standard, the same as --attack standard); bulwark --version prints Bulwark's version")
         }
         try requireAttackNames(attack)
+        try requireValidBudget(threat)
         let names = try attackNames()
         try require(Set(names).count == names.count, "--attack lists an attack twice")
         if names.contains(.carliniWagner) { try require(threat.norm == .l2, "cw-l2 is an L2 attack: add --norm l2") }
@@ -111,6 +113,7 @@ struct Eval: ParsableCommand {
         let data = self.data.matching(checkpointMetadata: metadata)
         let dataset = try data.load(split, limit: count)
         try data.requireShape(of: dataset, fitting: loadedArchitecture)
+        try requireLabels(dataset.labels, fit: network, inputShape: loadedArchitecture.inputShape, dataClassCount: dataset.classCount)
         let names = try attackNames()
         var generator = SplitMix64(seed: seed)
         let observer: (String, Int, Int) -> Void = { phase, done, total in
@@ -131,7 +134,8 @@ struct Eval: ParsableCommand {
                 minimumNormAttacks: minimumNorm, batchSize: batchSize, using: &generator, progress: observer)
             output("data: \(data.dataset.rawValue) \(split.rawValue), first \(curve.count) examples; clean accuracy \(percent(curve.cleanAccuracy)); \(threat.norm.rawValue) budgets")
             let attackNames = curve.attackRobustAccuracy.keys.sorted()
-            var table = [["ε", "robust"] + attackNames]
+            // Each attack's column is its own; the curve counts an example broken by any of them.
+            var table = [["ε", attackNames.count > 1 ? "worst case" : "robust"] + attackNames]
             for (position, epsilon) in curve.epsilons.enumerated() {
                 table.append([String(format: "%.4g", epsilon), percent(curve.robustAccuracy[position])]
                              + attackNames.map { percent(curve.attackRobustAccuracy[$0]?[position] ?? .nan) })
@@ -192,6 +196,13 @@ struct Eval: ParsableCommand {
         default: return name
         }
     }
+}
+
+/// Rejects a negative or infinite `--epsilon` before any threat model is built.
+func requireValidBudget(_ threat: ThreatOptions) throws {
+    let epsilon = threat.epsilon.value
+    try require(epsilon >= 0 && epsilon.isFinite,
+                "--epsilon must be a non-negative budget such as 0.1 or 8/255, got \(epsilon)")
 }
 
 /// The JSON written by `bulwark eval --json`: RobustBench-like fields plus Bulwark's details.

@@ -163,6 +163,7 @@ struct EvalText: ParsableCommand {
         if let count, count < evaluation.count {
             evaluation = EncodedTextDataset(sequences: Array(evaluation.sequences.prefix(count)), labels: Array(evaluation.labels.prefix(count)), classNames: evaluation.classNames)
         }
+        try requireLabels(evaluation.labels, withinClassCount: classNames.count, dataClassCount: evaluation.classNames.count)
         let minimumLength = architecture == .textcnn ? (modelConfiguration.widths.max() ?? 1) : 1
         let batches = evaluation.batches(ofSize: batchSize, minimumLength: minimumLength).map { ($0.inputs, $0.labels) }
 

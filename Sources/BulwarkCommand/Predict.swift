@@ -30,6 +30,7 @@ struct Predict: ParsableCommand {
         let data = self.data.matching(checkpointMetadata: metadata)
         let dataset = try data.load(split, limit: count)
         try data.requireShape(of: dataset, fitting: architecture)
+        try requireLabels(dataset.labels, fit: network, inputShape: architecture.inputShape, dataClassCount: dataset.classCount)
         let logits = network.applied(to: dataset.images)
         let width = logits.shape[1]
         // JSON has no NaN or infinity: refuse rather than write strings in place of numbers.

@@ -54,23 +54,48 @@ public struct SafeTensorsFile: Sendable, Equatable {
     /// the architecture, training configuration and seed there).
     public var metadata: [String: String]
 
+    /// The tensors written as `I64` rather than `F32`: labels, class indices and counts, which
+    /// readers expect as integers. Their values must be whole numbers; reading gives them back
+    /// as `Float` tensors (and this set empty).
+    public var integerTensorNames: Set<String>
+
     /// Creates a file from tensors and metadata.
     ///
     /// - Parameters:
     ///   - tensors: The tensors, keyed by name.
     ///   - metadata: String metadata; empty writes no `__metadata__` key.
-    public init(tensors: [String: Tensor] = [:], metadata: [String: String] = [:]) {
+    ///   - integerTensorNames: The tensors to write as `I64`.
+    public init(tensors: [String: Tensor] = [:], metadata: [String: String] = [:], integerTensorNames: Set<String> = []) {
         self.tensors = tensors
         self.metadata = metadata
+        self.integerTensorNames = integerTensorNames
     }
 
     /// The header key that holds the metadata rather than a tensor.
     public static let metadataKey = "__metadata__"
 
-    /// The tensor names in the order they are written: sorted by their UTF-8 bytes, which is
-    /// the order the reference implementation uses for tensors of one `dtype`.
+    /// The tensor names in the order they are written: the `I64` tensors, then the `F32` ones,
+    /// each sorted by their UTF-8 bytes, the order the reference implementation uses (larger
+    /// `dtype`s first, so every tensor's data stays aligned).
     public var orderedTensorNames: [String] {
-        tensors.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        tensors.keys.sorted { first, second in
+            let (firstIsInteger, secondIsInteger) = (integerTensorNames.contains(first), integerTensorNames.contains(second))
+            if firstIsInteger != secondIsInteger { return firstIsInteger }
+            return first.utf8.lexicographicallyPrecedes(second.utf8)
+        }
+    }
+
+    /// `tensor`'s scalars as little-endian `I64` bytes.
+    ///
+    /// - Precondition: every scalar is a whole number within `Int64`'s range.
+    private static func integerBytes(_ tensor: Tensor) -> [UInt8] {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(8 * tensor.scalarCount)
+        for scalar in tensor.array {
+            precondition(scalar.isFinite && scalar.rounded() == scalar && Swift.abs(scalar) < 9.2e18, "an I64 tensor holds \(scalar)")
+            withUnsafeBytes(of: Int64(scalar).littleEndian) { bytes.append(contentsOf: $0) }
+        }
+        return bytes
     }
 }
 
@@ -382,10 +407,14 @@ extension SafeTensorsFile {
         let names = orderedTensorNames
         let header = headerBytes(orderedNames: names)
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(8 + header.count + names.reduce(0) { $0 + 4 * (tensors[$1]?.scalarCount ?? 0) })
+        bytes.reserveCapacity(8 + header.count + names.reduce(0) { $0 + 8 * (tensors[$1]?.scalarCount ?? 0) })
         bytes.append(contentsOf: header)
         for name in names {
             guard let tensor = tensors[name] else { continue }
+            if integerTensorNames.contains(name) {
+                bytes.append(contentsOf: Self.integerBytes(tensor))
+                continue
+            }
             Self.appendLittleEndian(tensor.array, to: &bytes)
         }
         return bytes
@@ -442,6 +471,10 @@ extension SafeTensorsFile {
         try writeArray(header)
         for name in names {
             guard let tensor = tensors[name] else { continue }
+            if integerTensorNames.contains(name) {
+                try writeArray(Self.integerBytes(tensor))
+                continue
+            }
             let scalars = tensor.array
             #if _endian(little)
             try writeArray(scalars)
@@ -496,10 +529,11 @@ extension SafeTensorsFile {
             guard let tensor = tensors[name] else { continue }
             if needsComma { json.append(UInt8(ascii: ",")) }
             needsComma = true
-            let byteCount = 4 * tensor.scalarCount
+            let isInteger = integerTensorNames.contains(name)
+            let byteCount = (isInteger ? 8 : 4) * tensor.scalarCount
             Self.appendJSONString(name, to: &json)
             let shape = tensor.shape.map(String.init).joined(separator: ",")
-            json.append(contentsOf: Array(":{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + byteCount)]}".utf8))
+            json.append(contentsOf: Array(":{\"dtype\":\"\(isInteger ? "I64" : "F32")\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + byteCount)]}".utf8))
             offset += byteCount
         }
         json.append(UInt8(ascii: "}"))

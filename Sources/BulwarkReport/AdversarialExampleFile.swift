@@ -2,6 +2,7 @@ import BulwarkAttacks
 import BulwarkCore
 import BulwarkData
 import BulwarkNN
+import Foundation
 
 /// The adversarial examples `bulwark attack --out FILE.safetensors` writes, read back: clean
 /// and adversarial images `[N, C, H, W]` in [0, 1], labels, both predictions, success flags,
@@ -22,8 +23,11 @@ public struct AdversarialExampleFile: Sendable {
     public var cleanConfidences: [Float]?
     /// Softmax probability of each adversarial prediction, when the file records it.
     public var adversarialConfidences: [Float]?
-    /// Whether each adversarial input is misclassified.
+    /// Whether the attack changed a correct clean prediction to a wrong one. (Files written
+    /// before ``cleanMisclassified`` existed flag every misclassified adversarial input.)
     public var success: [Bool]
+    /// Whether each clean input was misclassified before the attack, when the file records it.
+    public var cleanMisclassified: [Bool]?
     /// The position of each example in its split.
     public var indices: [Int]
     /// The file's metadata.
@@ -54,19 +58,32 @@ public struct AdversarialExampleFile: Sendable {
         self.adversarialPredictions = adversarialPredictions
         self.cleanConfidences = cleanConfidences
         self.adversarialConfidences = adversarialConfidences
-        success = zip(adversarialPredictions, labels).map { $0 != $1 }
+        cleanMisclassified = zip(cleanPredictions, labels).map { $0 != $1 }
+        success = labels.indices.map { cleanPredictions[$0] == labels[$0] && adversarialPredictions[$0] != labels[$0] }
         self.indices = indices ?? Array(0..<count)
         self.metadata = metadata
     }
 
-    /// Reads a file written by `bulwark attack`.
+    /// Reads what `bulwark attack` wrote: a `.safetensors` file, or the directory of `.npy`
+    /// files and `metadata.json` of `--format npy`.
+    ///
+    /// Labels, predictions and indices that are not whole numbers (or are negative) read as
+    /// -1, an unknown class, rather than trapping on a damaged file.
     ///
     /// - Throws: ``ReportError/notAdversarialExamples(path:reason:)`` when tensors are missing
-    ///   or their shapes disagree, or the checkpoint error when the file cannot be read.
+    ///   or their shapes disagree, ``ReportError/unreadable(path:reason:)`` for a damaged
+    ///   `.npy` directory, or the checkpoint error when a `.safetensors` file cannot be read.
     public init(contentsOf path: String) throws {
-        let file = try SafeTensorsFile(contentsOf: path)
+        let tensors: [String: Tensor]
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            (tensors, metadata) = try Self.readNumPyDirectory(path)
+        } else {
+            let file = try SafeTensorsFile(contentsOf: path)
+            (tensors, metadata) = (file.tensors, file.metadata)
+        }
         func tensor(_ name: String) throws -> Tensor {
-            guard let value = file.tensors[name] else {
+            guard let value = tensors[name] else {
                 throw ReportError.notAdversarialExamples(path: path, reason: "it has no '\(name)' tensor")
             }
             return value
@@ -83,22 +100,47 @@ public struct AdversarialExampleFile: Sendable {
             guard values.count == count else {
                 throw ReportError.notAdversarialExamples(path: path, reason: "'\(name)' holds \(values.count) values for \(count) examples")
             }
-            // Whole numbers by contract; anything else (NaN, huge) becomes -1, an unknown class,
-            // rather than trapping on a damaged file.
-            return values.map { $0.isFinite && abs($0) < 1e9 ? Int($0) : -1 }
+            return values.map { $0.isFinite && $0 >= 0 && $0 < 1e9 && $0.rounded() == $0 ? Int($0) : -1 }
         }
         labels = try integers("labels")
         cleanPredictions = try integers("clean_predictions")
         adversarialPredictions = try integers("adversarial_predictions")
         success = try integers("success").map { $0 != 0 }
-        indices = (try? integers("indices")) ?? Array(0..<count)
+        cleanMisclassified = tensors["clean_misclassified"] == nil ? nil : try integers("clean_misclassified").map { $0 != 0 }
+        indices = tensors["indices"] == nil ? Array(0..<count) : try integers("indices")
         func confidences(_ name: String) -> [Float]? {
-            guard let values = file.tensors[name]?.array, values.count == count else { return nil }
+            guard let values = tensors[name]?.array, values.count == count else { return nil }
             return values
         }
         cleanConfidences = confidences("clean_confidences")
         adversarialConfidences = confidences("adversarial_confidences")
-        metadata = file.metadata
+    }
+
+    /// The tensors and metadata of a `--format npy` directory.
+    private static func readNumPyDirectory(_ path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+        let directory = URL(fileURLWithPath: path)
+        var tensors = [String: Tensor]()
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        for name in names where name.hasSuffix(".npy") {
+            let file = directory.appendingPathComponent(name).path
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ReportError.unreadable(path: file, reason: "the file cannot be opened")
+            }
+            do {
+                tensors[String(name.dropLast(4))] = try NumPyArray.tensor(fromBytes: [UInt8](data))
+            } catch {
+                throw ReportError.unreadable(path: file, reason: error.reason)
+            }
+        }
+        var metadata = [String: String]()
+        let metadataPath = directory.appendingPathComponent("metadata.json").path
+        if let data = FileManager.default.contents(atPath: metadataPath) {
+            guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw ReportError.unreadable(path: metadataPath, reason: "it is not a JSON object")
+            }
+            for (key, value) in object { metadata[key] = value as? String ?? "\(value)" }
+        }
+        return (tensors, metadata)
     }
 
     /// The class names of the dataset named in the metadata (digits when unknown).
@@ -109,7 +151,8 @@ public struct AdversarialExampleFile: Sendable {
     /// The threat model recorded in the metadata, if complete.
     public var threatModel: ThreatModel? {
         guard let normName = metadata["norm"], let norm = Norm(rawValue: normName),
-              let epsilonText = metadata["epsilon"], let epsilon = Float(epsilonText) else { return nil }
+              let epsilonText = metadata["epsilon"], let epsilon = Float(epsilonText), epsilon >= 0, epsilon.isFinite
+        else { return nil }
         return ThreatModel(norm: norm, epsilon: epsilon)
     }
 

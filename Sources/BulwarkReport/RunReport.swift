@@ -145,17 +145,21 @@ public struct RunReport: Sendable {
                     continue
                 }
                 let evaluations = record.evaluations.map(\.record).filter { $0.norm == norm }
-                var byAttack = [String: [(x: Double, y: Double)]]()
-                var order = [String]()
+                // Evaluations join into one series only when the attack ran with the same
+                // settings on the same number of examples.
+                var byAttack = [EvaluationSeriesKey: [(x: Double, y: Double)]]()
+                var order = [EvaluationSeriesKey]()
                 for evaluation in evaluations.sorted(by: { $0.epsilon < $1.epsilon }) {
                     for attack in evaluation.orderedAttackNames {
                         guard let entry = evaluation.attacks[attack] else { continue }
-                        if byAttack[attack] == nil { order.append(attack); byAttack[attack] = [(0, Double(evaluation.cleanAccuracy))] }
-                        byAttack[attack]?.append((Double(evaluation.epsilon), Double(entry.robustAccuracy)))
+                        let key = EvaluationSeriesKey(attack: attack, evaluation: evaluation)
+                        if byAttack[key] == nil { order.append(key); byAttack[key] = [(0, Double(evaluation.cleanAccuracy))] }
+                        byAttack[key]?.append((Double(evaluation.epsilon), Double(entry.robustAccuracy)))
                     }
                 }
-                for attack in order {
-                    series.append(.init(name: legendName(attack, record), points: byAttack[attack] ?? [], color: color(attack), dashed: dashed))
+                for key in order {
+                    let name = key.label(among: order.filter { $0.attack == key.attack })
+                    series.append(.init(name: legendName(name, record), points: byAttack[key] ?? [], color: color(name), dashed: dashed))
                 }
             }
             let normLabel = norm == "l2" ? "L2" : "L∞"
@@ -563,4 +567,34 @@ private func formatNumber(_ value: Float) -> String { String(format: "%.4g", Dou
 
 extension Array {
     fileprivate subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
+}
+
+/// What makes single-ε evaluations of one attack points of one robustness series: the attack
+/// and its settings, the number of examples and the strategy.
+struct EvaluationSeriesKey: Hashable {
+    var attack: String
+    var steps: Int?
+    var restarts: Int?
+    var count: Int
+    var strategy: String?
+
+    init(attack: String, evaluation: EvaluationRecord) {
+        self.attack = attack
+        steps = evaluation.steps
+        restarts = evaluation.restarts
+        count = evaluation.count
+        strategy = evaluation.strategy
+    }
+
+    /// The attack's name, with the settings that tell it apart from `siblings` (series of the
+    /// same attack) in parentheses.
+    func label(among siblings: [EvaluationSeriesKey]) -> String {
+        guard siblings.count > 1 else { return attack }
+        var parts = [String]()
+        if Set(siblings.map(\.steps)).count > 1 { parts.append(steps.map { "\($0) steps" } ?? "steps unrecorded") }
+        if Set(siblings.map(\.restarts)).count > 1 { parts.append(restarts.map { "\($0) restart\($0 == 1 ? "" : "s")" } ?? "restarts unrecorded") }
+        if Set(siblings.map(\.count)).count > 1 { parts.append("\(count) examples") }
+        if Set(siblings.map(\.strategy)).count > 1 { parts.append(strategy ?? "strategy unrecorded") }
+        return "\(attack) (\(parts.joined(separator: ", ")))"
+    }
 }

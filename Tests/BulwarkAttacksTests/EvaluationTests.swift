@@ -98,3 +98,32 @@ struct StopGradient: ParameterlessLayer {
                 "FGSM \(report.attacks[0].robustAccuracy), PGD \(report.attacks[1].robustAccuracy), clean \(report.cleanAccuracy)")
     }
 }
+
+extension EvaluationTests {
+    /// A curve's column for an attack is that attack's own robust accuracy, not the accuracy
+    /// left after the attacks listed before it; the curve itself is the worst case.
+    @Test func eachCurveColumnIsThatAttacksOwnRobustAccuracy() {
+        let (model, data) = Self.trained
+        let epsilons: [Float] = [0, 0.1, 0.2, 0.3]
+        func curve(_ names: [String]) -> RobustnessCurve {
+            var generator = SplitMix64(seed: 3)
+            return evaluateRobustnessCurve(
+                model, inputs: data.images, labels: data.labels, epsilons: epsilons, norm: .lInfinity,
+                attacks: { threat in
+                    names.map { name -> any Attack in
+                        name == "fgsm" ? FGSM(threatModel: threat)
+                            : PGD(threatModel: threat, steps: 10, stepSize: threat.epsilon / 4, randomStart: false)
+                    }
+                },
+                using: &generator)
+        }
+        let both = curve(["pgd", "fgsm"]), fgsm = curve(["fgsm"]), pgd = curve(["pgd"])
+        let fgsmAlone = fgsm.attackRobustAccuracy["fgsm"] ?? [], pgdAlone = pgd.attackRobustAccuracy["pgd"] ?? []
+        #expect(fgsmAlone != pgdAlone, "the fixture: PGD breaks examples FGSM does not")
+        #expect(both.attackRobustAccuracy["fgsm"] == fgsmAlone, "\(both.attackRobustAccuracy) against FGSM alone \(fgsmAlone)")
+        #expect(both.attackRobustAccuracy["pgd"] == pgdAlone)
+        for position in epsilons.indices {
+            #expect(both.robustAccuracy[position] <= Swift.min(fgsmAlone[position], pgdAlone[position]))
+        }
+    }
+}

@@ -200,7 +200,7 @@ import Testing
         #expect(attack.status == 0, "\(attack.error)")
         let file = try SafeTensorsFile(contentsOf: examples)
         #expect(Set(file.tensors.keys) == ["clean", "adversarial", "labels", "clean_predictions", "adversarial_predictions",
-                                           "clean_confidences", "adversarial_confidences", "success", "indices"])
+                                           "clean_confidences", "adversarial_confidences", "success", "clean_misclassified", "indices"])
         let confidences = file.tensors["adversarial_confidences"]?.array ?? []
         #expect(confidences.count == 40 && confidences.allSatisfy { $0 >= 0.1 && $0 <= 1 }, "a top-1 softmax probability of 2 classes is in [0.5, 1]")
         #expect(file.metadata["attack"] == "pgd" && file.metadata["epsilon"] == "0.3" && file.metadata["norm"] == "linf")
@@ -300,7 +300,7 @@ import Testing
         let grid = try Data(contentsOf: URL(fileURLWithPath: run + "/png/grid.png"))
         #expect(grid.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]))
         let csv = try String(contentsOfFile: run + "/png/examples.csv", encoding: .utf8).split(separator: "\n")
-        #expect(csv.count == 2 + 30, "a scale comment, a header and one line per example")
+        #expect(csv.count == 1 + 30, "a header and one line per example")
 
         let report = try bulwark(["report", run])
         #expect(report.status == 0, "\(report.error)")

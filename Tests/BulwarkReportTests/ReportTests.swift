@@ -78,6 +78,25 @@ import Testing
         #expect(parsed.series(ofChart: "robustness-linf").map(\.points) == [2, 2])
     }
 
+    @Test func evaluationsWithOtherAttackSettingsAreSeparateSeries() throws {
+        let fixture = try RunFixture()
+        defer { fixture.remove() }
+        try FileManager.default.removeItem(at: fixture.url("curve.json"))
+        func evaluation(epsilon: Double, steps: Int, count: Int, robust: Double) -> [String: Any] {
+            ["clean_accuracy": 0.9, "count": count, "epsilon": epsilon, "norm": "linf", "strategy": "independent", "steps": steps,
+             "restarts": 1, "attack_order": ["pgd"],
+             "attacks": ["pgd": ["robust_accuracy": robust, "max_perturbation_norm": epsilon, "seconds": 1.0]]]
+        }
+        try JSONSerialization.data(withJSONObject: evaluation(epsilon: 0.1, steps: 20, count: 100, robust: 0.5))
+            .write(to: fixture.url("evaluation.json"))
+        try JSONSerialization.data(withJSONObject: evaluation(epsilon: 0.2, steps: 10, count: 1000, robust: 0.4))
+            .write(to: fixture.url("evaluation-pgd10.json"))
+        let charts = try RunReport(run: try RunRecord(directory: fixture.directory)).robustnessCharts()
+        let series = try #require(charts.first?.series)
+        #expect(series.map(\.name).sorted() == ["pgd (10 steps, 1000 examples)", "pgd (20 steps, 100 examples)"], "\(series.map(\.name))")
+        #expect(series.map(\.points.count) == [2, 2], "each series: clean accuracy at ε = 0 and its own evaluation")
+    }
+
     /// The slowest case: the example file lacks confidences, so the report runs the run's
     /// smallcnn on the examples it shows.
     @Test func reportOfAThousandEvaluatedExamplesTakesUnderTwoSeconds() throws {
