@@ -67,7 +67,9 @@ struct Report: ParsableCommand {
               let (network, architecture, _) = try? Checkpoint.load(from: modelPath),
               let dataset = try? ImageDataset.load(datasetName, split: .test, directory: dataDir, limit: examples)
         else { return nil }
-        guard Array(dataset.images.shape.dropFirst()) == architecture.inputShape else { return nil }
+        guard Array(dataset.images.shape.dropFirst()) == architecture.inputShape,
+              (try? requireLabels(dataset.labels, fit: network, inputShape: architecture.inputShape)) != nil
+        else { return nil }
         let evaluated = record.evaluations.first?.record
         let norm = (record.configuration["norm"] ?? evaluated?.norm).flatMap(Norm.init(rawValue:)) ?? .lInfinity
         let trained = record.configuration["epsilon"].flatMap(Float.init)
