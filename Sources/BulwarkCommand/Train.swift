@@ -550,16 +550,24 @@ struct TrainingSummaryJSON: Encodable {
     var finalEvaluation: String?
 }
 
-/// Writes `value` as pretty JSON, atomically; `snakeCase` converts Swift's property names
-/// (as `metrics.jsonl` does).
+/// Writes `value` as pretty JSON through ``OutputFile`` (atomically to a file, straight through
+/// to `-`, a device or a pipe); `snakeCase` converts Swift's property names (as `metrics.jsonl`
+/// does).
 func writeJSON<Value: Encodable>(_ value: Value, to file: String, snakeCase: Bool = false) throws {
     let encoder = JSONEncoder()
     if snakeCase { encoder.keyEncodingStrategy = .convertToSnakeCase }
     encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
     encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    do {
-        try encoder.encode(value).write(to: URL(fileURLWithPath: file), options: .atomic)
-    } catch {
-        throw ValidationError("Cannot write '\(file)': \(error.localizedDescription). Check that the directory is writable.")
+    let data: Data
+    do { data = try encoder.encode(value) } catch {
+        throw ValidationError("Cannot encode '\(file)' as JSON: \(error.localizedDescription)")
+    }
+    try writeOutput(Array(data), to: file)
+}
+
+/// Writes `bytes` to `file` through ``OutputFile``, as a one-line error that names the file.
+func writeOutput(_ bytes: [UInt8], to file: String) throws {
+    do { try OutputFile.write(bytes, to: file) } catch {
+        throw ValidationError(error.description)
     }
 }

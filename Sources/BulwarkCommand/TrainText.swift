@@ -343,11 +343,7 @@ struct TrainText: ResumableTraining {
                 throw ValidationError("The vocabulary built from --data-dir \(data.dataDir) differs from the run's \(vocabularyFile): the training data is not the data the run started on. Resume with that data, or start a new run with another --out.")
             }
         } else {
-            do {
-                try vocabularyText.write(toFile: vocabularyFile, atomically: true, encoding: .utf8)
-            } catch {
-                throw ValidationError("Cannot write '\(vocabularyFile)': \(error.localizedDescription). Check that --out names a writable directory.")
-            }
+            try writeOutput(Array(vocabularyText.utf8), to: vocabularyFile)
         }
 
         progress.line((resume == nil ? "Training " : "Resuming ") + "\(model.rawValue) on \(training.count) examples (vocabulary \(vocabulary.count), \(trainingText.classCount) classes), "

@@ -323,12 +323,12 @@ package func createDirectory(_ directory: String) throws {
     }
 }
 
-/// Replaces `file` atomically with `lines`, one per line.
+/// Replaces `file` atomically with `lines`, one per line (through ``OutputFile``).
 package func writeLines(_ lines: [String], to file: String) throws {
     do {
-        try Data(lines.map { $0 + "\n" }.joined().utf8).write(to: URL(fileURLWithPath: file), options: .atomic)
+        try OutputFile.write(lines.map { $0 + "\n" }.joined(), to: file)
     } catch {
-        throw TrainingError.cannotWrite(path: file, reason: error.localizedDescription)
+        throw TrainingError.cannotWrite(path: file, reason: error.description)
     }
 }
 
