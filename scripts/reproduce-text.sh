@@ -67,7 +67,7 @@ for dataset in $datasets; do
                 continue
             fi
             echo "== $dataset $method seed $seed ($epochs epochs)" >&2
-            $bulwark train "${arguments[@]}"
+            $bulwark train "${arguments[@]}" --force
         done
     done
 done

@@ -58,6 +58,8 @@ struct AttackCommand: ParsableCommand {
     }
 
     func run() throws {
+        try checkOutputs(files: format == .safetensors ? [("--out", out)] : [], directories: (format == .npy ? [("--out", out)] : []) + [("--png", png)],
+                         inputs: [("--model", checkpoint.model)])
         let (network, loadedArchitecture, _) = try checkpoint.load()
         let dataset = try data.load(split).prefix(count)
         try data.requireShape(of: dataset, fitting: loadedArchitecture)

@@ -93,6 +93,7 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
+        try checkOutputs(files: [("--json", json)], inputs: [("--model", checkpoint.model)])
         let progress = Progress(quiet: quiet)
         let (network, loadedArchitecture, metadata) = try checkpoint.load()
         let dataset = try data.load(split).prefix(count)

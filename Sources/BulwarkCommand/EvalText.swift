@@ -126,6 +126,7 @@ struct EvalText: ParsableCommand {
     }
 
     func run() throws {
+        try checkOutputs(files: [("--json", json), ("--pairs", pairs)], inputs: [("--model", model), ("--vocabulary", vocabulary)])
         let progress = Progress(quiet: quiet)
         let file: SafeTensorsFile
         do {

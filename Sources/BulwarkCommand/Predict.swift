@@ -26,6 +26,7 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
+        try checkOutputs(files: [("--json", json)], inputs: [("--model", checkpoint.model)])
         let (network, architecture, _) = try checkpoint.load()
         let dataset = try data.load(split).prefix(count)
         try data.requireShape(of: dataset, fitting: architecture)

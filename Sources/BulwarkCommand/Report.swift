@@ -45,6 +45,13 @@ struct Report: ParsableCommand {
 
     func run() throws {
         let start = Date()
+        // Every JSON, JSON-lines and safetensors file of the runs is an input of the report.
+        let inputs: [PathOption] = [runDirectory, compare].compactMap { $0 }.flatMap { directory in
+            ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+                .filter { [".json", ".jsonl", ".safetensors"].contains(where: $0.hasSuffix) }
+                .map { ("the run's file", path(in: directory, $0)) }
+        }
+        try checkOutputs(files: [("--out", out ?? path(in: runDirectory, "report.html"))], inputs: inputs)
         var record = try RunRecord(directory: runDirectory)
         if attack && record.exampleFiles.isEmpty, let generated = try generatedExamples(for: record) {
             record.exampleFiles.append(("(attacked while building this report)", generated))

@@ -173,6 +173,9 @@ struct Train: ParsableCommand {
     @Flag(help: "Print only the final summary.")
     var quiet = false
 
+    @Flag(help: "Replace the run already in --out (its model, checkpoints, metrics and manifest) instead of refusing.")
+    var force = false
+
     @Option(help: ArgumentHelp(
         "Continue the run in this directory from its last completed epoch.",
         discussion: """
@@ -328,6 +331,7 @@ struct Train: ParsableCommand {
     private var methodDescription: String { method == .awp ? "awp on \(resolvedInner.rawValue)" : method.rawValue }
 
     func run() throws {
+        try checkRunOutputs()
         let progress = Progress(quiet: quiet)
         progress.line("Loading \(data.dataset.rawValue) …")
         var training = try data.load(.train)

@@ -91,6 +91,7 @@ struct TrainText: ResumableTraining {
             """)
 
     static let commandWords = ["bulwark", "train", "--task", "text"]
+    static let manifestOptions: Set<String> = ["--data-dir"]
 
     enum Method: String, ExpressibleByArgument, CaseIterable {
         case standard, fgm, pgd, freelb, vat, smart
@@ -193,6 +194,9 @@ struct TrainText: ResumableTraining {
     @Flag(help: "Print only the final summary.")
     var quiet = false
 
+    @Flag(help: "Replace the run already in --out (its model, checkpoints, metrics and manifest) instead of refusing.")
+    var force = false
+
     @Option(help: ArgumentHelp(
         "Continue the run in this directory from its last completed epoch.",
         discussion: """
@@ -292,6 +296,7 @@ struct TrainText: ResumableTraining {
     }
 
     func run() throws {
+        try checkRunOutputs()
         let progress = Progress(quiet: quiet)
         progress.line("Loading \(data.dataset.rawValue) from \(data.dataDir) …")
         var (trainingText, evaluationText) = try data.load()

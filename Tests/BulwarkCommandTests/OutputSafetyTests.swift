@@ -35,6 +35,73 @@ import Testing
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory + "/run").filter { $0.contains(".tmp-") }
         #expect(leftovers.isEmpty, "\(leftovers)")
     }
+
+    @Test func badOutputPathsFailBeforeAnyWork() throws {
+        let missing = directory + "/missing/x.json"
+        let trained = try runBulwark(trainOptions + ["--out", directory + "/run", "--json", missing])
+        #expect(trained.status != 0 && trained.error.contains("--json") && trained.error.contains("does not exist"), "\(trained.error)")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/run"), "nothing was trained")
+        let intoDirectory = try runBulwark(trainOptions + ["--out", directory + "/run", "--json", directory])
+        #expect(intoDirectory.status != 0 && intoDirectory.error.contains("is a directory"), "\(intoDirectory.error)")
+        let notADirectory = try runBulwark(trainOptions + ["--out", data + "/train-images-idx3-ubyte/run"])
+        #expect(notADirectory.status != 0 && notADirectory.error.contains("--out"), "\(notADirectory.error)")
+
+        let model = try trainedModel()
+        let evaluated = try runBulwark(["eval", "--model", model, "--dataset", "idx", "--data-dir", data, "--attack", "pgd",
+                                        "--epsilon", "0.1", "--steps", "2", "--count", "20", "--json", missing])
+        #expect(evaluated.status != 0 && evaluated.error.contains(missing) && evaluated.error.contains("does not exist"), "\(evaluated.error)")
+        #expect(!evaluated.output.contains("clean"), "the evaluation did not run: \(evaluated.output)")
+        let attacked = try runBulwark(["attack", "--model", model, "--dataset", "idx", "--data-dir", data, "--attack", "fgsm",
+                                       "--epsilon", "0.1", "--count", "5", "--out", directory + "/missing/x.safetensors"])
+        #expect(attacked.status != 0 && attacked.error.contains("does not exist") && !attacked.output.contains("misclassified"), "\(attacked.error)")
+    }
+
+    @Test func inputsAndFinishedRunsAreNotOverwritten() throws {
+        let run = directory + "/run"
+        let model = try trainedModel(run: run)
+        let modelBytes = try Data(contentsOf: URL(fileURLWithPath: model))
+        let again = try runBulwark(trainOptions + ["--out", run])
+        #expect(again.status != 0 && again.error.contains("--resume") && again.error.contains("--force"), "\(again.error)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: model)) == modelBytes, "the finished run is untouched")
+
+        let attacked = try runBulwark(["attack", "--model", model, "--dataset", "idx", "--data-dir", data, "--attack", "fgsm",
+                                       "--epsilon", "0.1", "--count", "5", "--out", model])
+        #expect(attacked.status != 0 && attacked.error.contains("--model"), "\(attacked.error)")
+        let link = directory + "/model-link.safetensors"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: model)
+        let predicted = try runBulwark(["predict", "--model", model, "--dataset", "idx", "--data-dir", data, "--count", "3", "--json", link])
+        #expect(predicted.status != 0 && predicted.error.contains("--model"), "\(predicted.error)")
+        let manifest = try Data(contentsOf: URL(fileURLWithPath: run + "/run.json"))
+        let reported = try runBulwark(["report", run, "--no-attack", "--out", run + "/run.json"])
+        #expect(reported.status != 0 && reported.error.contains("run.json"), "\(reported.error)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: model)) == modelBytes, "the model is untouched")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/run.json")) == manifest, "the manifest is untouched")
+
+        let forced = try runBulwark(trainOptions + ["--out", run, "--force", "--seed", "2"])
+        #expect(forced.status == 0, "\(forced.error)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: model)) != modelBytes, "--force replaces the run")
+    }
+
+    @Test func resumeTakesNoOutputPathFromTheManifest() throws {
+        let run = directory + "/stopped"
+        let stopped = try runBulwark(trainOptions.map { $0 == "1" ? "2" : $0 } + ["--out", run, "--stop-after", "1"])
+        #expect(stopped.status == 0, "\(stopped.error)")
+        var manifest = try #require(try jsonObject(at: run + "/run.json"))
+        let hijacked = directory + "/hijacked.json"
+        manifest["command"] = try #require(manifest["command"] as? String) + " --json " + hijacked
+        try JSONSerialization.data(withJSONObject: manifest).write(to: URL(fileURLWithPath: run + "/run.json"))
+        let resumed = try runBulwark(["train", "--resume", run])
+        #expect(resumed.status == 0, "\(resumed.error)")
+        #expect(!FileManager.default.fileExists(atPath: hijacked), "the manifest's --json was not followed")
+    }
+
+    /// Trains the short run into `run` and returns its model's path.
+    private func trainedModel(run: String? = nil) throws -> String {
+        let out = run ?? directory + "/model-run"
+        let trained = try runBulwark(trainOptions + ["--out", out])
+        #expect(trained.status == 0, "\(trained.error)")
+        return out + "/model.safetensors"
+    }
 }
 
 /// Writes a two-class IDX dataset (a bright left or right half, seeded noise) of 28×28 images
