@@ -406,6 +406,21 @@ struct Train: ParsableCommand {
         let history: [EpochMetrics]
         var overfittingReport: OverfittingReport?
         var bestEpoch: Int?
+        // A run killed before its first epoch ended wrote no checkpoint: it starts over, as it began.
+        var resumeCheckpoint = resume == nil ? nil : path(in: out, RunFile.resume)
+        if let checkpoint = resumeCheckpoint, !FileManager.default.fileExists(atPath: checkpoint) {
+            progress.line("the run completed no epoch before it stopped; starting it from the beginning")
+            resumeCheckpoint = nil
+        }
+        if let completed = try completedRunAwaitingEvaluation() {
+            // Killed during its final evaluation: the model is final, only the evaluation is missing.
+            progress.line("all \(epochs) epochs were completed; running the missing final evaluation")
+            do { network = try Checkpoint.load(from: path(in: out, RunFile.model)).model } catch {
+                throw ValidationError("Cannot finish the run in '\(out)': \(error)")
+            }
+            history = completed.history
+            bestEpoch = completed.bestEpoch
+        } else {
         switch method {
         case .standard: history = try fit(StandardTraining())
         case .fast: history = try fit(FastAdversarialTraining(threatModel: threatModel, stepSize: resolvedStepSize, randomStart: resolvedRandomStart, clipsStart: !unclippedStart))
@@ -419,6 +434,7 @@ struct Train: ParsableCommand {
         case .awp: history = try fit(AdversarialWeightPerturbation(base: awpBase, gamma: resolvedGamma, warmupEpochs: resolvedAWPWarmup))
         case .gradalign:
             history = try fit(GradAlign(threatModel: threatModel, lambda: resolvedLambda, stepSize: resolvedStepSize, randomStart: resolvedRandomStart))
+        }
         }
 
         func fit<Method: TrainingMethod>(_ trainingMethod: Method) throws -> [EpochMetrics] {
@@ -438,7 +454,7 @@ struct Train: ParsableCommand {
             defer { bestEpoch = trainer.bestEpoch }
             return try trainer.fit(
                 &network, on: training, validation: validation.count > 0 ? validation : nil, using: &generator,
-                resumingFrom: resume == nil ? nil : path(in: out, RunFile.resume)
+                resumingFrom: resumeCheckpoint
             ) { event in
                 switch event {
                 case .resumed(let completed):
@@ -493,6 +509,21 @@ struct Train: ParsableCommand {
         if stoppedEarly {
             output(stoppedNotice(after: last?.epoch ?? 0, of: epochs))
         }
+    }
+
+    /// The progress of a resumed run whose epochs are all complete but whose final evaluation
+    /// is missing (it was killed during it), or `nil` when the run has epochs left to train.
+    ///
+    /// - Throws: ``TrainingError/cannotResume(path:reason:)`` when the run is complete and
+    ///   has nothing missing.
+    private func completedRunAwaitingEvaluation() throws -> TrainingProgress? {
+        guard resume != nil else { return nil }
+        let checkpoint = path(in: out, RunFile.resume)
+        guard let progress = try? TrainingProgress(checkpointAt: checkpoint), progress.isComplete else { return nil }
+        guard finalEvalCount != 0, !FileManager.default.fileExists(atPath: path(in: out, "final-eval.json")) else {
+            throw TrainingError.cannotResume(path: checkpoint, reason: "the run already completed all \(progress.epochs) epochs and its final evaluation; there is nothing to continue")
+        }
+        return progress
     }
 
     /// Clean accuracy and accuracy under the validation attack of the final model on the test

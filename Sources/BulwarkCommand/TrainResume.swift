@@ -184,13 +184,15 @@ extension ResumableTraining {
 
     /// Checks the run's outputs before any work starts: `--json` and `--out` can be written,
     /// `--json` is none of the run's files, and a new run replaces a run already in `--out`
-    /// only with `--force` (which removes the old run's files).
+    /// only with `--force` (which removes the old run's files). Then removes the temporary
+    /// files that writes interrupted by a kill left in `--out`.
     func checkRunOutputs() throws {
         try checkOutputs(files: [("--json", json)], directories: [("--out", out)],
                          inputs: runDirectoryFiles.map { ("the run's file", path(in: out, $0)) })
         if resume == nil {
             try claimRunDirectory(out, force: force, resumeCommand: (Self.commandWords + ["--resume", shellQuoted(out)]).joined(separator: " "))
         }
+        OutputFile.removeStaleTemporaryFiles(in: out)
     }
 
     /// What to say when the run stopped after `lastEpoch` of `epochs` (`--stop-after`).

@@ -90,9 +90,13 @@ import Testing
         let hijacked = directory + "/hijacked.json"
         manifest["command"] = try #require(manifest["command"] as? String) + " --json " + hijacked
         try JSONSerialization.data(withJSONObject: manifest).write(to: URL(fileURLWithPath: run + "/run.json"))
+        // What a kill during a checkpoint's write leaves behind (no process has that number).
+        let orphan = run + "/.resume.safetensors.tmp-2147483646-5eed"
+        try Data(count: 1000).write(to: URL(fileURLWithPath: orphan))
         let resumed = try runBulwark(["train", "--resume", run])
         #expect(resumed.status == 0, "\(resumed.error)")
         #expect(!FileManager.default.fileExists(atPath: hijacked), "the manifest's --json was not followed")
+        #expect(!FileManager.default.fileExists(atPath: orphan), "resuming removes the temporary files of killed writes")
     }
 
     /// Trains the short run into `run` and returns its model's path.

@@ -3,13 +3,8 @@ import Foundation
 /// Runs the `bulwark` executable built beside the tests with `arguments`; returns the exit
 /// status, standard output and standard error.
 func runBulwark(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-    let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("bulwark")
-    let candidates = [executable.path] + (Bundle.main.executableURL.map { [$0.deletingLastPathComponent().appendingPathComponent("bulwark").path] } ?? [])
-    guard let path = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: candidates.joined(separator: ", ")])
-    }
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
+    process.executableURL = URL(fileURLWithPath: try bulwarkExecutable())
     process.arguments = arguments
     let output = Pipe(), error = Pipe()
     process.standardOutput = output
@@ -19,6 +14,16 @@ func runBulwark(_ arguments: [String]) throws -> (status: Int32, output: String,
     let errorData = error.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+}
+
+/// The `bulwark` executable built beside the tests.
+func bulwarkExecutable() throws -> String {
+    let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("bulwark")
+    let candidates = [executable.path] + (Bundle.main.executableURL.map { [$0.deletingLastPathComponent().appendingPathComponent("bulwark").path] } ?? [])
+    guard let path = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: candidates.joined(separator: ", ")])
+    }
+    return path
 }
 
 /// The epoch of every line of `metrics.jsonl` in the run directory `run`.
