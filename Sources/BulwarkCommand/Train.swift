@@ -514,14 +514,14 @@ struct Train: ParsableCommand {
     /// The progress of a resumed run whose epochs are all complete but whose final evaluation
     /// is missing (it was killed during it), or `nil` when the run has epochs left to train.
     ///
-    /// - Throws: ``TrainingError/cannotResume(path:reason:)`` when the run is complete and
-    ///   has nothing missing.
+    /// - Throws: `ValidationError` when the run is complete and has nothing missing.
     private func completedRunAwaitingEvaluation() throws -> TrainingProgress? {
         guard resume != nil else { return nil }
         let checkpoint = path(in: out, RunFile.resume)
         guard let progress = try? TrainingProgress(checkpointAt: checkpoint), progress.isComplete else { return nil }
         guard finalEvalCount != 0, !FileManager.default.fileExists(atPath: path(in: out, "final-eval.json")) else {
-            throw TrainingError.cannotResume(path: checkpoint, reason: "the run already completed all \(progress.epochs) epochs and its final evaluation; there is nothing to continue")
+            throw ValidationError(TrainingError.cannotResume(
+                path: checkpoint, reason: "the run already completed all \(progress.epochs) epochs and its final evaluation; there is nothing to continue").description)
         }
         return progress
     }

@@ -103,6 +103,17 @@ import Testing
         }
     }
 
+    @Test(arguments: [["--optimizer", "adam", "--learning-rate", "1e6"], ["--optimizer", "sgd", "--learning-rate", "30"]])
+    func finiteDivergenceStopsWithAnErrorNamingTheLearningRate(arguments: [String]) throws {
+        let run = directory + "/diverge-finite"
+        let result = try bulwark(["train", "--dataset", "idx", "--data-dir", directory + "/data", "--model", "mlp", "--method", "standard",
+                                  "--epochs", "3", "--batch-size", "50", "--validation-count", "50", "--validation-steps", "0",
+                                  "--final-eval-count", "0", "--out", run, "--force"] + arguments)
+        #expect(result.status != 0, "a diverged run exits with an error: \(result.output)")
+        #expect(result.error.contains("diverged") && result.error.contains("--learning-rate"), "\(result.error)")
+        #expect(!FileManager.default.fileExists(atPath: run + "/final-eval.json"))
+    }
+
     @Test(arguments: [
         ["--method", "trades", "--beta", "3", "--steps", "3"], ["--method", "mart", "--steps", "3", "--overfitting-guard"],
         ["--method", "free", "--replays", "2", "--epsilon-warmup", "1"], ["--method", "mix", "--adversarial-ratio", "1/4", "--steps", "2"],
