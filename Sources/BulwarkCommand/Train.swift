@@ -368,6 +368,8 @@ struct Train: ParsableCommand {
             "schedule": scheduleName.rawValue, "seed": String(seed), "train_count": String(training.count),
             "validation_count": String(validationCount), "bulwark_version": toolVersion,
         ]
+        // The images trained on are those requested less the held-out validation images.
+        if let trainCount { configuration["requested_train_count"] = String(trainCount) }
         if method != .standard { configuration["step_size"] = String(resolvedStepSize) }
         if [.pgd, .trades, .mart, .mix, .awp].contains(method) { configuration["steps"] = String(resolvedSteps) }
         if hasRandomStart { configuration["random_start"] = String(resolvedRandomStart) }

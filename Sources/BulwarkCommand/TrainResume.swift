@@ -78,7 +78,7 @@ extension ResumableTraining {
             throw ValidationError("'\(directory)' has no run.json: it is not a run directory written by bulwark train. Check the path given to --resume.")
         }
         do {
-            return try JSONDecoder().decode([String: String].self, from: Data(contentsOf: URL(fileURLWithPath: file)))
+            return try RunManifest.decode(Data(contentsOf: URL(fileURLWithPath: file)))
         } catch {
             throw ValidationError("'\(file)' is not a run manifest written by bulwark train (\(error.localizedDescription)); it cannot be resumed.")
         }
@@ -160,8 +160,9 @@ extension ResumableTraining {
         var manifest = configuration
         manifest["command"] = commandLine
         for (key, value) in environmentDescription() { manifest[key] = value }
+        manifest = RunManifest.canonical(manifest)
         try createDirectory(out)
-        try writeJSON(manifest, to: path(in: out, "run.json"))
+        try writeManifest(manifest)
         return manifest
     }
 
@@ -179,7 +180,16 @@ extension ResumableTraining {
         progress.line("continuing after epoch \(completed) of \(epochs) from \(path(in: out, RunFile.resume))")
         var noted = manifest
         noted[Self.resumedAfterEpochsKey] = (noted[Self.resumedAfterEpochsKey].map { $0 + "," } ?? "") + String(completed)
-        try? writeJSON(noted, to: path(in: out, "run.json"))
+        try? writeManifest(noted)
+    }
+
+    /// Writes `manifest` to `OUT/run.json`, numbers and booleans typed (``RunManifest``).
+    func writeManifest(_ manifest: [String: String]) throws {
+        let data: Data
+        do { data = try RunManifest.encode(manifest) } catch {
+            throw ValidationError("Cannot encode the run manifest: \(error.localizedDescription)")
+        }
+        try writeOutput(Array(data), to: path(in: out, "run.json"))
     }
 
     /// Checks the run's outputs before any work starts: `--json` and `--out` can be written,

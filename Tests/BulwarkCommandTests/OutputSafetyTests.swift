@@ -99,6 +99,31 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: orphan), "resuming removes the temporary files of killed writes")
     }
 
+    @Test func manifestStoresNumbersAndExplainsTheTrainingCount() throws {
+        let run = directory + "/typed"
+        let options = ["train", "--dataset", "idx", "--data-dir", data, "--model", "mlp", "--method", "fast", "--epsilon", "0.1",
+                       "--epochs", "2", "--batch-size", "50", "--train-count", "300", "--validation-count", "100",
+                       "--validation-steps", "2", "--final-eval-count", "20", "--seed", "3", "--quiet", "--out", run]
+        let stopped = try runBulwark(options + ["--stop-after", "1"])
+        #expect(stopped.status == 0, "\(stopped.error)")
+        let manifest = try #require(try jsonObject(at: run + "/run.json"))
+        #expect(manifest["epochs"] as? Int == 2 && manifest["seed"] as? Int == 3 && manifest["epsilon"] as? Double == 0.1)
+        #expect(manifest["random_start"] as? Bool == true && manifest["method"] as? String == "fast")
+        #expect(manifest["train_count"] as? Int == 200 && manifest["validation_count"] as? Int == 100
+                && manifest["requested_train_count"] as? Int == 300, "\(manifest)")
+
+        // A manifest of an earlier version, every value a string, still reads and resumes.
+        var old = manifest.mapValues { value in (value as? String) ?? "\(value)" }
+        old["random_start"] = "true"
+        try JSONSerialization.data(withJSONObject: old).write(to: URL(fileURLWithPath: run + "/run.json"))
+        #expect(try RunRecord(directory: run).configuration["epochs"] == "2")
+        let resumed = try runBulwark(["train", "--resume", run])
+        #expect(resumed.status == 0, "\(resumed.error)")
+        let after = try #require(try jsonObject(at: run + "/run.json"))
+        #expect(after["resumed_after_epochs"] as? [Int] == [1], "\(after)")
+        #expect(try runManifest(in: run)?["resumed_after_epochs"] == "1")
+    }
+
     /// Trains the short run into `run` and returns its model's path.
     private func trainedModel(run: String? = nil) throws -> String {
         let out = run ?? directory + "/model-run"

@@ -1,3 +1,4 @@
+import Bulwark
 import Foundation
 
 /// Runs the `bulwark` executable built beside the tests with `arguments`; returns the exit
@@ -38,7 +39,8 @@ func jsonObject(at file: String) throws -> [String: Any]? {
     try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: Any]
 }
 
-/// `run.json` of the run directory `run`, or `nil` when it is not an object of strings.
+/// `run.json` of the run directory `run`, every value as text (as ``RunManifest`` reads it), or
+/// `nil` when it is not a manifest.
 func runManifest(in run: String) throws -> [String: String]? {
-    try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/run.json"))) as? [String: String]
+    try? RunManifest.decode(Data(contentsOf: URL(fileURLWithPath: run + "/run.json")))
 }

@@ -110,7 +110,7 @@ extension TextCommandLineTests {
             ])
             #expect(result.status == 0, "\(result.error)")
             let configuration = try String(contentsOfFile: run + "/run.json", encoding: .utf8)
-            #expect(configuration.contains("\"perturbation_site\" : \"matrix\"") && configuration.contains("\"clean_warmup_epochs\" : \"1\""), "\(configuration)")
+            #expect(configuration.contains("\"perturbation_site\" : \"matrix\"") && configuration.contains("\"clean_warmup_epochs\" : 1,"), "\(configuration)")
         }
         let rejected = try bulwark([
             "train", "--task", "text", "--dataset", "tsv", "--data-dir", directory + "/data", "--method", "vat",
@@ -129,7 +129,7 @@ extension TextCommandLineTests {
         ])
         #expect(result.status == 0, "\(result.error)")
         let configuration = try String(contentsOfFile: run + "/run.json", encoding: .utf8)
-        #expect(configuration.contains("\"proximal_weight\" : \"2.0\"") && configuration.contains("\"proximal_momentum\" : \"0.9\""), "\(configuration)")
+        #expect(configuration.contains("\"proximal_weight\" : 2,") && configuration.contains("\"proximal_momentum\" : 0.9,"), "\(configuration)")
         let rejected = try bulwark([
             "train", "--task", "text", "--dataset", "tsv", "--data-dir", directory + "/data", "--method", "smart",
             "--proximal-momentum", "1", "--out", directory + "/never",
