@@ -343,7 +343,8 @@ struct TrainText: ResumableTraining {
         configuration = try recordManifest(configuration)
         let vocabularyFile = path(in: out, "vocabulary.txt")
         let vocabularyText = vocabulary.tokens.joined(separator: "\n") + "\n"
-        if resume != nil {
+        // A run killed before it wrote its vocabulary writes it on resuming.
+        if resume != nil, FileManager.default.fileExists(atPath: vocabularyFile) {
             guard (try? String(contentsOfFile: vocabularyFile, encoding: .utf8)) == vocabularyText else {
                 throw ValidationError("The vocabulary built from --data-dir \(data.dataDir) differs from the run's \(vocabularyFile): the training data is not the data the run started on. Resume with that data, or start a new run with another --out.")
             }
@@ -358,6 +359,13 @@ struct TrainText: ResumableTraining {
         let optimizer = Adam(learningRate: resolvedLearningRate)
         var bestEpoch: Int?
 
+        // A run killed before its first epoch ended wrote no checkpoint: it starts over, as it began.
+        var resumeCheckpoint = resume == nil ? nil : path(in: out, RunFile.resume)
+        if let checkpoint = resumeCheckpoint, !FileManager.default.fileExists(atPath: checkpoint) {
+            progress.line("the run completed no epoch before it stopped; starting it from the beginning")
+            resumeCheckpoint = nil
+        }
+
         func fit<Model: TextClassifier, Method: TextTrainingMethod>(_ network: Model, _ trainingMethod: Method) throws -> [EpochMetrics] {
             var network = network
             var trainer = TextTrainer(
@@ -368,7 +376,7 @@ struct TrainText: ResumableTraining {
             defer { bestEpoch = trainer.bestEpoch }
             return try trainer.fit(
                 &network, on: training, validation: evaluation, using: &generator,
-                resumingFrom: resume == nil ? nil : path(in: out, RunFile.resume)
+                resumingFrom: resumeCheckpoint
             ) { event in
                 switch event {
                 case .resumed(let completed):

@@ -223,6 +223,15 @@ extension TextCommandLineTests {
         let summary = try jsonObject(at: run + "/summary.json")
         #expect((summary?["epochs"] as? [Any])?.count == 2 && summary?["best_epoch"] as? Int != nil)
 
+        // Killed before its first epoch ended, a run holds only its manifest and vocabulary:
+        // --resume starts it over and ends with the same model.
+        for name in ["model.safetensors", "best.safetensors", "metrics.jsonl", "resume.safetensors", "summary.json"] {
+            try FileManager.default.removeItem(atPath: run + "/" + name)
+        }
+        let restarted = try bulwark(["train", "--task", "text", "--resume", run])
+        #expect(restarted.status == 0 && restarted.error.contains("starting it from the beginning"), "\(restarted.error)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/model.safetensors")) == Data(contentsOf: URL(fileURLWithPath: full + "/model.safetensors")))
+
         // The manifest keeps the keys eval and report read, and gains the command and versions.
         let manifest = try #require(try runManifest(in: run))
         #expect(manifest["resumed_after_epochs"] == "1")
