@@ -51,8 +51,8 @@ struct Report: ParsableCommand {
                 .filter { [".json", ".jsonl", ".safetensors"].contains(where: $0.hasSuffix) }
                 .map { ("the run's file", path(in: directory, $0)) }
         }
-        try checkOutputs(files: [("--out", out ?? path(in: runDirectory, "report.html"))], inputs: inputs)
         var record = try RunRecord(directory: runDirectory)
+        try checkOutputs(files: [("--out", out ?? path(in: runDirectory, "report.html"))], inputs: inputs)
         if attack && record.exampleFiles.isEmpty, let generated = try generatedExamples(for: record) {
             record.exampleFiles.append(("(attacked while building this report)", generated))
         }

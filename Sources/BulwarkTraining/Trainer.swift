@@ -345,8 +345,8 @@ package func writeLines(_ lines: [String], to file: String) throws {
 package func appendLine(_ line: String, to file: String, truncate: Bool) throws {
     let data = Data((line + "\n").utf8)
     if truncate || !FileManager.default.fileExists(atPath: file) {
-        guard FileManager.default.createFile(atPath: file, contents: data) else {
-            throw TrainingError.cannotWrite(path: file, reason: "the file could not be created")
+        do { try OutputFile.write(line + "\n", to: file) } catch {
+            throw TrainingError.cannotWrite(path: file, reason: error.description)
         }
         return
     }
