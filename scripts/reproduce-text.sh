@@ -61,13 +61,13 @@ for dataset in $datasets; do
                 $(method_arguments "$method") --epochs "$epochs" --seed "$seed" --split-seed 0 --out "$run" --quiet)
             # An interrupted run of the same length continues from its last completed epoch, with
             # the same options: bulwark names any that differ from the run's and stops.
-            if [ -f "$run/resume.safetensors" ] && grep -q "\"epochs\" : \"$epochs\"" "$run/run.json" 2>/dev/null; then
+            if [ -f "$run/resume.safetensors" ] && grep -Eq "\"epochs\" : \"?$epochs\"?(,|$)" "$run/run.json" 2>/dev/null; then
                 echo "== $dataset $method seed $seed: continuing ($epochs epochs)" >&2
                 $bulwark train "${arguments[@]}" --resume "$run"
                 continue
             fi
             echo "== $dataset $method seed $seed ($epochs epochs)" >&2
-            $bulwark train "${arguments[@]}"
+            $bulwark train "${arguments[@]}" --force
         done
     done
 done

@@ -67,6 +67,8 @@ struct AttackCommand: ParsableCommand {
     }
 
     func run() throws {
+        try checkOutputs(files: format == .safetensors ? [("--out", out)] : [], directories: (format == .npy ? [("--out", out)] : []) + [("--png", png)],
+                         inputs: [("--model", checkpoint.model)])
         parameters.warnAboutBudgets()
         let progress = Progress(quiet: false)
         let (network, loadedArchitecture, checkpointMetadata) = try checkpoint.load()
@@ -132,9 +134,7 @@ struct AttackCommand: ParsableCommand {
         }
         func write(_ bytes: [UInt8], _ name: String) throws {
             let target = path(in: directory, name)
-            do { try Data(bytes).write(to: URL(fileURLWithPath: target), options: .atomic) } catch {
-                throw ValidationError("Cannot write '\(target)': \(error.localizedDescription)")
-            }
+            try writeOutput(bytes, to: target)
         }
         let digits = String(file.count - 1).count
         var csv = "index,true_label,clean_prediction,clean_confidence,adversarial_prediction,adversarial_confidence,fooled,perturbation_norm,file\n"
@@ -198,9 +198,7 @@ struct AdversarialExamples {
         ]
         for (name, bytes) in files {
             let file = path(in: directory, name + ".npy")
-            do { try Data(bytes).write(to: URL(fileURLWithPath: file), options: .atomic) } catch {
-                throw ValidationError("Cannot write '\(file)': \(error.localizedDescription)")
-            }
+            try writeOutput(bytes, to: file)
         }
         try writeJSON(metadata, to: path(in: directory, "metadata.json"))
     }

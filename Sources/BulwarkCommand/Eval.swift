@@ -107,6 +107,7 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
+        try checkOutputs(files: [("--json", json)], inputs: [("--model", checkpoint.model)])
         parameters.warnAboutBudgets()
         let progress = Progress(quiet: quiet)
         let (network, loadedArchitecture, metadata) = try checkpoint.load()

@@ -129,6 +129,7 @@ struct EvalText: ParsableCommand {
     }
 
     func run() throws {
+        try checkOutputs(files: [("--json", json), ("--pairs", pairs)], inputs: [("--model", model), ("--vocabulary", vocabulary)])
         let progress = Progress(quiet: quiet)
         let file: SafeTensorsFile
         do {
@@ -233,11 +234,7 @@ struct EvalText: ParsableCommand {
                 progress.update(done: index + 1, total: evaluation.count, unit: "sentences")
             }
             if let pairs {
-                do {
-                    try (lines.joined(separator: "\n") + "\n").write(toFile: pairs, atomically: true, encoding: .utf8)
-                } catch {
-                    throw ValidationError("Cannot write '\(pairs)': \(error.localizedDescription). Check that the directory is writable.")
-                }
+                try writeOutput(Array((lines.joined(separator: "\n") + "\n").utf8), to: pairs)
             }
             return SubstitutionResult(
                 accuracyUnderAttack: Float(robust) / Float(Swift.max(evaluation.count, 1)),
@@ -262,11 +259,7 @@ struct EvalText: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
             encoder.keyEncodingStrategy = .convertToSnakeCase
-            do {
-                try encoder.encode(report).write(to: URL(fileURLWithPath: json), options: .atomic)
-            } catch {
-                throw ValidationError("Cannot write '\(json)': \(error.localizedDescription). Check that the directory is writable.")
-            }
+            try writeOutput(Array(try encoder.encode(report)), to: json)
         }
     }
 }

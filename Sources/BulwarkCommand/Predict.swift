@@ -26,6 +26,7 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
+        try checkOutputs(files: [("--json", json)], inputs: [("--model", checkpoint.model)])
         let (network, architecture, metadata) = try checkpoint.load()
         let data = self.data.matching(checkpointMetadata: metadata)
         let dataset = try data.load(split, limit: count)

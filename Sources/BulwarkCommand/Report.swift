@@ -45,7 +45,14 @@ struct Report: ParsableCommand {
 
     func run() throws {
         let start = Date()
+        // Every JSON, JSON-lines and safetensors file of the runs is an input of the report.
+        let inputs: [PathOption] = [runDirectory, compare].compactMap { $0 }.flatMap { directory in
+            ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+                .filter { [".json", ".jsonl", ".safetensors"].contains(where: $0.hasSuffix) }
+                .map { ("the run's file", path(in: directory, $0)) }
+        }
         var record = try RunRecord(directory: runDirectory)
+        try checkOutputs(files: [("--out", out ?? path(in: runDirectory, "report.html"))], inputs: inputs)
         if attack && record.exampleFiles.isEmpty, let generated = try generatedExamples(for: record) {
             record.exampleFiles.append(("(attacked while building this report)", generated))
         }

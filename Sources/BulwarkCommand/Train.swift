@@ -180,6 +180,9 @@ struct Train: ParsableCommand {
     @Flag(help: "Print only the final summary.")
     var quiet = false
 
+    @Flag(help: "Replace the run already in --out (its model, checkpoints, metrics and manifest) instead of refusing.")
+    var force = false
+
     @Option(help: ArgumentHelp(
         "Continue the run in this directory from its last completed epoch.",
         discussion: """
@@ -343,6 +346,7 @@ struct Train: ParsableCommand {
     private var methodDescription: String { method == .awp ? "awp on \(resolvedInner.rawValue)" : method.rawValue }
 
     func run() throws {
+        try checkRunOutputs()
         let progress = Progress(quiet: quiet)
         progress.line("Loading \(data.dataset.rawValue) …")
         var training = try data.load(.train)
@@ -379,6 +383,8 @@ struct Train: ParsableCommand {
             "schedule": scheduleName.rawValue, "seed": String(seed), "train_count": String(training.count),
             "validation_count": String(validationCount), "bulwark_version": toolVersion,
         ]
+        // The images trained on are those requested less the held-out validation images.
+        if let trainCount { configuration["requested_train_count"] = String(trainCount) }
         if method != .standard { configuration["step_size"] = String(resolvedStepSize) }
         if [.pgd, .trades, .mart, .mix, .awp].contains(method) { configuration["steps"] = String(resolvedSteps) }
         if hasRandomStart { configuration["random_start"] = String(resolvedRandomStart) }
@@ -417,6 +423,21 @@ struct Train: ParsableCommand {
         let history: [EpochMetrics]
         var overfittingReport: OverfittingReport?
         var bestEpoch: Int?
+        // A run killed before its first epoch ended wrote no checkpoint: it starts over, as it began.
+        var resumeCheckpoint = resume == nil ? nil : path(in: out, RunFile.resume)
+        if let checkpoint = resumeCheckpoint, !FileManager.default.fileExists(atPath: checkpoint) {
+            progress.line("the run completed no epoch before it stopped; starting it from the beginning")
+            resumeCheckpoint = nil
+        }
+        if let completed = try completedRunAwaitingEvaluation() {
+            // Killed during its final evaluation: the model is final, only the evaluation is missing.
+            progress.line("all \(epochs) epochs were completed; running the missing final evaluation")
+            do { network = try Checkpoint.load(from: path(in: out, RunFile.model)).model } catch {
+                throw ValidationError("Cannot finish the run in '\(out)': \(error)")
+            }
+            history = completed.history
+            bestEpoch = completed.bestEpoch
+        } else {
         switch method {
         case .standard: history = try fit(StandardTraining())
         case .fast: history = try fit(FastAdversarialTraining(threatModel: threatModel, stepSize: resolvedStepSize, randomStart: resolvedRandomStart, clipsStart: !unclippedStart))
@@ -430,6 +451,7 @@ struct Train: ParsableCommand {
         case .awp: history = try fit(AdversarialWeightPerturbation(base: awpBase, gamma: resolvedGamma, warmupEpochs: resolvedAWPWarmup))
         case .gradalign:
             history = try fit(GradAlign(threatModel: threatModel, lambda: resolvedLambda, stepSize: resolvedStepSize, randomStart: resolvedRandomStart))
+        }
         }
 
         func fit<Method: TrainingMethod>(_ trainingMethod: Method) throws -> [EpochMetrics] {
@@ -449,7 +471,7 @@ struct Train: ParsableCommand {
             defer { bestEpoch = trainer.bestEpoch }
             return try trainer.fit(
                 &network, on: training, validation: validation.count > 0 ? validation : nil, using: &generator,
-                resumingFrom: resume == nil ? nil : path(in: out, RunFile.resume)
+                resumingFrom: resumeCheckpoint
             ) { event in
                 switch event {
                 case .resumed(let completed):
@@ -504,6 +526,21 @@ struct Train: ParsableCommand {
         if stoppedEarly {
             output(stoppedNotice(after: last?.epoch ?? 0, of: epochs))
         }
+    }
+
+    /// The progress of a resumed run whose epochs are all complete but whose final evaluation
+    /// is missing (it was killed during it), or `nil` when the run has epochs left to train.
+    ///
+    /// - Throws: `ValidationError` when the run is complete and has nothing missing.
+    private func completedRunAwaitingEvaluation() throws -> TrainingProgress? {
+        guard resume != nil else { return nil }
+        let checkpoint = path(in: out, RunFile.resume)
+        guard let progress = try? TrainingProgress(checkpointAt: checkpoint), progress.isComplete else { return nil }
+        guard finalEvalCount != 0, !FileManager.default.fileExists(atPath: path(in: out, "final-eval.json")) else {
+            throw ValidationError(TrainingError.cannotResume(
+                path: checkpoint, reason: "the run already completed all \(progress.epochs) epochs and its final evaluation; there is nothing to continue").description)
+        }
+        return progress
     }
 
     /// Clean accuracy and accuracy under the validation attack of the final model on the test
@@ -565,16 +602,24 @@ struct TrainingSummaryJSON: Encodable {
     var finalEvaluation: String?
 }
 
-/// Writes `value` as pretty JSON, atomically; `snakeCase` converts Swift's property names
-/// (as `metrics.jsonl` does).
+/// Writes `value` as pretty JSON through ``OutputFile`` (atomically to a file, straight through
+/// to `-`, a device or a pipe); `snakeCase` converts Swift's property names (as `metrics.jsonl`
+/// does).
 func writeJSON<Value: Encodable>(_ value: Value, to file: String, snakeCase: Bool = false) throws {
     let encoder = JSONEncoder()
     if snakeCase { encoder.keyEncodingStrategy = .convertToSnakeCase }
     encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
     encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    do {
-        try encoder.encode(value).write(to: URL(fileURLWithPath: file), options: .atomic)
-    } catch {
-        throw ValidationError("Cannot write '\(file)': \(error.localizedDescription). Check that the directory is writable.")
+    let data: Data
+    do { data = try encoder.encode(value) } catch {
+        throw ValidationError("Cannot encode '\(file)' as JSON: \(error.localizedDescription)")
+    }
+    try writeOutput(Array(data), to: file)
+}
+
+/// Writes `bytes` to `file` through ``OutputFile``, as a one-line error that names the file.
+func writeOutput(_ bytes: [UInt8], to file: String) throws {
+    do { try OutputFile.write(bytes, to: file) } catch {
+        throw ValidationError(error.description)
     }
 }

@@ -20,14 +20,19 @@ protocol ResumableTraining: ParsableCommand {
     var out: String { get set }
     /// The run directory to continue, or `nil` for a new run.
     var resume: String? { get }
+    /// The file of the run's JSON summary, if any.
+    var json: String? { get }
+    /// Whether a new run may replace the run already in ``out``.
+    var force: Bool { get }
+    /// The options besides ``trainingArguments`` that `--resume` takes from the manifest's
+    /// command (the data's location, the final evaluation); output options are never taken.
+    static var manifestOptions: Set<String> { get }
 }
 
 extension Train: ResumableTraining {
     static let commandWords = ["bulwark", "train"]
 
-    /// The options that may differ between a run and its resumption: where the data lives,
-    /// the final evaluation, when to stop, and what is printed or written beside the run.
-    static let optionsFreeOnResume: Set<String> = ["--data-dir", "--final-eval-count", "--stop-after", "--quiet", "--json", "--out", "--resume"]
+    static let manifestOptions: Set<String> = ["--data-dir", "--final-eval-count"]
 }
 
 extension ResumableTraining {
@@ -73,13 +78,15 @@ extension ResumableTraining {
             throw ValidationError("'\(directory)' has no run.json: it is not a run directory written by bulwark train. Check the path given to --resume.")
         }
         do {
-            return try JSONDecoder().decode([String: String].self, from: Data(contentsOf: URL(fileURLWithPath: file)))
+            return try RunManifest.decode(Data(contentsOf: URL(fileURLWithPath: file)))
         } catch {
             throw ValidationError("'\(file)' is not a run manifest written by bulwark train (\(error.localizedDescription)); it cannot be resumed.")
         }
     }
 
-    /// The run's options as command-line words, without ``commandWords`` and `--out`.
+    /// The run's options as command-line words, without ``commandWords``: only those that
+    /// define the training (``trainingArguments``) and ``manifestOptions``, so that a manifest
+    /// cannot choose where the resumed run writes (`--out`, `--json`).
     static func savedArguments(_ configuration: [String: String], in directory: String) throws -> [String] {
         guard let command = configuration["command"], let words = shellWords(command), words.starts(with: Train.commandWords) else {
             throw ValidationError("run.json in '\(directory)' records no command to resume (it was written by an older Bulwark); start the run again.")
@@ -89,8 +96,22 @@ extension ResumableTraining {
             let resume = (task + ["--resume", shellQuoted(directory)]).joined(separator: " ")
             throw ValidationError("'\(directory)' holds a run of \(task.joined(separator: " ")), not \(commandWords.joined(separator: " ")); continue it with \(resume)")
         }
-        var result = Array(words.dropFirst(task.count))
-        if let index = result.firstIndex(of: "--out"), index + 1 < result.count { result.removeSubrange(index...(index + 1)) }
+        let saved = Array(words.dropFirst(task.count))
+        guard let parsed = try? parseAsRoot(saved) as? Self else {
+            throw ValidationError("run.json in '\(directory)' does not hold a \(commandWords.joined(separator: " ")) command")
+        }
+        let kept = Set(parsed.trainingArguments.map { optionName($0.name) }).union(manifestOptions)
+        var result = [String]()
+        var index = 0
+        while index < saved.count {
+            let word = saved[index]
+            let takesValue = word.hasPrefix("--") && !word.contains("=") && index + 1 < saved.count && !saved[index + 1].hasPrefix("--")
+            if word.hasPrefix("--"), kept.contains(optionName(word)) {
+                result.append(word)
+                if takesValue { result.append(saved[index + 1]) }
+            }
+            index += takesValue ? 2 : 1
+        }
         return result
     }
 
@@ -139,8 +160,9 @@ extension ResumableTraining {
         var manifest = configuration
         manifest["command"] = commandLine
         for (key, value) in environmentDescription() { manifest[key] = value }
+        manifest = RunManifest.canonical(manifest)
         try createDirectory(out)
-        try writeJSON(manifest, to: path(in: out, "run.json"))
+        try writeManifest(manifest)
         return manifest
     }
 
@@ -158,7 +180,29 @@ extension ResumableTraining {
         progress.line("continuing after epoch \(completed) of \(epochs) from \(path(in: out, RunFile.resume))")
         var noted = manifest
         noted[Self.resumedAfterEpochsKey] = (noted[Self.resumedAfterEpochsKey].map { $0 + "," } ?? "") + String(completed)
-        try? writeJSON(noted, to: path(in: out, "run.json"))
+        try? writeManifest(noted)
+    }
+
+    /// Writes `manifest` to `OUT/run.json`, numbers and booleans typed (``RunManifest``).
+    func writeManifest(_ manifest: [String: String]) throws {
+        let data: Data
+        do { data = try RunManifest.encode(manifest) } catch {
+            throw ValidationError("Cannot encode the run manifest: \(error.localizedDescription)")
+        }
+        try writeOutput(Array(data), to: path(in: out, "run.json"))
+    }
+
+    /// Checks the run's outputs before any work starts: `--json` and `--out` can be written,
+    /// `--json` is none of the run's files, and a new run replaces a run already in `--out`
+    /// only with `--force` (which removes the old run's files). Then removes the temporary
+    /// files that writes interrupted by a kill left in `--out`.
+    func checkRunOutputs() throws {
+        try checkOutputs(files: [("--json", json)], directories: [("--out", out)],
+                         inputs: runDirectoryFiles.map { ("the run's file", path(in: out, $0)) })
+        if resume == nil {
+            try claimRunDirectory(out, force: force, resumeCommand: (Self.commandWords + ["--resume", shellQuoted(out)]).joined(separator: " "))
+        }
+        OutputFile.removeStaleTemporaryFiles(in: out)
     }
 
     /// What to say when the run stopped after `lastEpoch` of `epochs` (`--stop-after`).

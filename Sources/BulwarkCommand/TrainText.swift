@@ -91,6 +91,7 @@ struct TrainText: ResumableTraining {
             """)
 
     static let commandWords = ["bulwark", "train", "--task", "text"]
+    static let manifestOptions: Set<String> = ["--data-dir"]
 
     enum Method: String, ExpressibleByArgument, CaseIterable {
         case standard, fgm, pgd, freelb, vat, smart
@@ -200,6 +201,9 @@ struct TrainText: ResumableTraining {
     @Flag(help: "Print only the final summary.")
     var quiet = false
 
+    @Flag(help: "Replace the run already in --out (its model, checkpoints, metrics and manifest) instead of refusing.")
+    var force = false
+
     @Option(help: ArgumentHelp(
         "Continue the run in this directory from its last completed epoch.",
         discussion: """
@@ -304,6 +308,7 @@ struct TrainText: ResumableTraining {
     }
 
     func run() throws {
+        try checkRunOutputs()
         let progress = Progress(quiet: quiet)
         progress.line("Loading \(data.dataset.rawValue) from \(data.dataDir) …")
         var (trainingText, evaluationText) = try data.load()
@@ -350,16 +355,13 @@ struct TrainText: ResumableTraining {
         configuration = try recordManifest(configuration)
         let vocabularyFile = path(in: out, "vocabulary.txt")
         let vocabularyText = vocabulary.tokens.joined(separator: "\n") + "\n"
-        if resume != nil {
+        // A run killed before it wrote its vocabulary writes it on resuming.
+        if resume != nil, FileManager.default.fileExists(atPath: vocabularyFile) {
             guard (try? String(contentsOfFile: vocabularyFile, encoding: .utf8)) == vocabularyText else {
                 throw ValidationError("The vocabulary built from --data-dir \(data.dataDir) differs from the run's \(vocabularyFile): the training data is not the data the run started on. Resume with that data, or start a new run with another --out.")
             }
         } else {
-            do {
-                try vocabularyText.write(toFile: vocabularyFile, atomically: true, encoding: .utf8)
-            } catch {
-                throw ValidationError("Cannot write '\(vocabularyFile)': \(error.localizedDescription). Check that --out names a writable directory.")
-            }
+            try writeOutput(Array(vocabularyText.utf8), to: vocabularyFile)
         }
 
         progress.line((resume == nil ? "Training " : "Resuming ") + "\(model.rawValue) on \(training.count) examples (vocabulary \(vocabulary.count), \(trainingText.classCount) classes), "
@@ -368,6 +370,13 @@ struct TrainText: ResumableTraining {
         let minimumLength = model == .textcnn ? (parsedWidths.max() ?? 1) : 1
         let optimizer = Adam(learningRate: resolvedLearningRate)
         var bestEpoch: Int?
+
+        // A run killed before its first epoch ended wrote no checkpoint: it starts over, as it began.
+        var resumeCheckpoint = resume == nil ? nil : path(in: out, RunFile.resume)
+        if let checkpoint = resumeCheckpoint, !FileManager.default.fileExists(atPath: checkpoint) {
+            progress.line("the run completed no epoch before it stopped; starting it from the beginning")
+            resumeCheckpoint = nil
+        }
 
         func fit<Model: TextClassifier, Method: TextTrainingMethod>(_ network: Model, _ trainingMethod: Method) throws -> [EpochMetrics] {
             var network = network
@@ -379,7 +388,7 @@ struct TrainText: ResumableTraining {
             defer { bestEpoch = trainer.bestEpoch }
             return try trainer.fit(
                 &network, on: training, validation: evaluation, using: &generator,
-                resumingFrom: resume == nil ? nil : path(in: out, RunFile.resume)
+                resumingFrom: resumeCheckpoint
             ) { event in
                 switch event {
                 case .resumed(let completed):

@@ -420,90 +420,71 @@ extension SafeTensorsFile {
         return bytes
     }
 
-    /// Writes the file to `path` atomically: readers see the old file or the complete new one,
-    /// never a partial write.
+    /// Writes the file to `path` through ``OutputFile``: atomically to a regular file (readers
+    /// see the old file or the complete new one, never a partial write), straight through to
+    /// `-`, a device or a pipe.
     ///
-    /// The bytes go to a temporary file in the same directory (`path` + `.tmp-<pid>-<random>`),
-    /// which is flushed to disk with `fsync` and then renamed over `path`; the directory is
-    /// synced so the rename survives a crash. On failure the temporary file is removed and
-    /// any existing file at `path` is left unchanged.
+    /// The bytes go to a temporary file in the same directory (`.NAME.tmp-<pid>-<random>`),
+    /// which is flushed to disk with `fsync` and then renamed over `path` (the target of a
+    /// symbolic link); the directory is synced so the rename survives a crash. On failure the
+    /// temporary file is removed and any existing file at `path` is left unchanged.
     ///
     /// - Parameter path: The destination; its directory must exist.
     /// - Throws: ``CheckpointError/reservedTensorName(path:)`` if a tensor is named
-    ///   `__metadata__`, ``CheckpointError/unwritable(path:operation:reason:)`` if a system
-    ///   call fails.
+    ///   `__metadata__`, ``CheckpointError/unwritable(path:operation:reason:)`` if the path
+    ///   cannot be written or a system call fails.
     public func write(to path: String) throws(CheckpointError) {
         guard tensors[Self.metadataKey] == nil else { throw .reservedTensorName(path: path) }
         let names = orderedTensorNames
         let header = headerBytes(orderedNames: names)
-
-        let temporaryPath = path + ".tmp-\(getpid())-\(String(UInt32.random(in: .min ... .max), radix: 16))"
-        let descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw .unwritable(path: path, operation: "creating temporary file '\(temporaryPath)'", reason: systemErrorDescription())
-        }
-        var isOpen = true
-        var succeeded = false
-        defer {
-            if isOpen { _ = close(descriptor) }
-            if !succeeded { _ = unlink(temporaryPath) }
-        }
-
-        func writeBuffer(_ buffer: UnsafeRawBufferPointer) throws(CheckpointError) {
-            var offset = 0
-            while offset < buffer.count {
-                let written = posixWrite(descriptor, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw .unwritable(path: path, operation: "writing", reason: systemErrorDescription())
+        do {
+            try OutputFile.write(to: path) { (writer: OutputFile.Writer) throws(OutputFileError) in
+                try writer.write(header)
+                for name in names {
+                    guard let tensor = tensors[name] else { continue }
+                    if integerTensorNames.contains(name) {
+                        try writer.write(Self.integerBytes(tensor))
+                        continue
+                    }
+                    let scalars = tensor.array
+                    #if _endian(little)
+                    let result = scalars.withUnsafeBytes { buffer in
+                        Result { () throws(OutputFileError) in try writer.write(buffer) }
+                    }
+                    try result.get()
+                    #else
+                    // Convert in bounded chunks so a big-endian host never holds a second full copy.
+                    var chunk: [UInt8] = []
+                    var start = 0
+                    while start < scalars.count {
+                        let stop = min(scalars.count, start + (1 << 18))
+                        chunk.removeAll(keepingCapacity: true)
+                        Self.appendLittleEndian(scalars[start..<stop], to: &chunk)
+                        try writer.write(chunk)
+                        start = stop
+                    }
+                    #endif
                 }
-                offset += written
             }
+        } catch {
+            throw .unwritable(path: path, operation: Self.operation(of: error), reason: Self.reason(of: error))
         }
+    }
 
-        func writeArray<Element>(_ array: [Element]) throws(CheckpointError) {
-            let result = array.withUnsafeBytes { buffer in
-                Result { () throws(CheckpointError) in try writeBuffer(buffer) }
-            }
-            try result.get()
-        }
+    /// The step of a failed write, for ``CheckpointError/unwritable(path:operation:reason:)``.
+    private static func operation(of error: OutputFileError) -> String {
+        if case let .failed(_, operation, _) = error { return operation }
+        return "checking the destination"
+    }
 
-        try writeArray(header)
-        for name in names {
-            guard let tensor = tensors[name] else { continue }
-            if integerTensorNames.contains(name) {
-                try writeArray(Self.integerBytes(tensor))
-                continue
-            }
-            let scalars = tensor.array
-            #if _endian(little)
-            try writeArray(scalars)
-            #else
-            // Convert in bounded chunks so a big-endian host never holds a second full copy.
-            var chunk: [UInt8] = []
-            var start = 0
-            while start < scalars.count {
-                let stop = min(scalars.count, start + (1 << 18))
-                chunk.removeAll(keepingCapacity: true)
-                Self.appendLittleEndian(scalars[start..<stop], to: &chunk)
-                try writeArray(chunk)
-                start = stop
-            }
-            #endif
+    /// Why a write failed, for ``CheckpointError/unwritable(path:operation:reason:)``.
+    private static func reason(of error: OutputFileError) -> String {
+        switch error {
+        case .failed(_, _, let reason), .notWritable(_, let reason): return reason
+        case .isDirectory: return "it is a directory"
+        case .missingDirectory(_, let directory): return "the directory '\(directory)' does not exist"
+        case .unsupportedFileType(_, let type): return "it is a \(type)"
         }
-
-        guard fsync(descriptor) == 0 else {
-            throw .unwritable(path: path, operation: "fsync", reason: systemErrorDescription())
-        }
-        isOpen = false
-        guard close(descriptor) == 0 else {
-            throw .unwritable(path: path, operation: "closing", reason: systemErrorDescription())
-        }
-        guard rename(temporaryPath, path) == 0 else {
-            throw .unwritable(path: path, operation: "renaming '\(temporaryPath)' over it", reason: systemErrorDescription())
-        }
-        succeeded = true
-        Self.syncDirectory(containing: path)
     }
 
     /// The 8-byte length followed by the space-padded JSON header.
@@ -588,27 +569,6 @@ extension SafeTensorsFile {
             bytes.append(UInt8(truncatingIfNeeded: bits >> 24))
         }
     }
-
-    /// Flushes the directory entry of a rename; failures are ignored because some file
-    /// systems cannot sync directories and the data itself is already on disk.
-    private static func syncDirectory(containing path: String) {
-        let directory: String
-        if let slash = path.lastIndex(of: "/") {
-            directory = slash == path.startIndex ? "/" : String(path[..<slash])
-        } else {
-            directory = "."
-        }
-        let descriptor = open(directory, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return }
-        _ = fsync(descriptor)
-        _ = close(descriptor)
-    }
-}
-
-/// The POSIX `write`, named apart from ``SafeTensorsFile/write(to:)``, which hides it inside
-/// the type.
-private func posixWrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
-    write(descriptor, buffer, count)
 }
 
 /// The description of the current `errno`.

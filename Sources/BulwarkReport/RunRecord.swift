@@ -78,10 +78,10 @@ public struct RunRecord: Sendable {
 
         configuration = [:]
         if names.contains("run.json") {
-            do { configuration = try decoder.decode([String: String].self, from: try read("run.json")) } catch let error as ReportError {
+            do { configuration = try RunManifest.decode(try read("run.json")) } catch let error as ReportError {
                 throw error
             } catch {
-                throw .unreadable(path: base.appendingPathComponent("run.json").path, reason: "not a JSON object of strings (\(error))")
+                throw .unreadable(path: base.appendingPathComponent("run.json").path, reason: "not a JSON object of strings, numbers and booleans (\(error))")
             }
         }
 
@@ -146,5 +146,94 @@ public struct RunRecord: Sendable {
             && textExampleFiles.isEmpty && textEvaluations.isEmpty {
             throw .emptyRun(path: directory)
         }
+    }
+}
+
+/// The run manifest, `run.json`: the options and environment of a training run.
+///
+/// In memory a manifest is a dictionary of strings (as the checkpoints' metadata records
+/// it). On disk, values that read as numbers are JSON numbers, `true` and `false` booleans,
+/// and `resumed_after_epochs` (comma-separated epochs) an array of numbers; manifests of
+/// earlier versions, all strings, read the same.
+package enum RunManifest {
+    /// The key whose comma-separated epochs are stored as an array of numbers.
+    package static let listKeys: Set<String> = ["resumed_after_epochs"]
+
+    /// `configuration` as pretty JSON with typed values, keys sorted.
+    package static func encode(_ configuration: [String: String]) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return try encoder.encode(configuration.reduce(into: [String: Value]()) { result, entry in
+            result[entry.key] = listKeys.contains(entry.key)
+                ? .list(entry.value.split(separator: ",").map { typed(String($0)) })
+                : typed(entry.value)
+        })
+    }
+
+    /// `configuration` as it reads back from `run.json`: whole numbers lose a trailing `.0`
+    /// (`3.0` becomes `3`). A new run keeps this form in memory, so that it records the same
+    /// values in its checkpoints as a resumption of it, which reads them from the file.
+    package static func canonical(_ configuration: [String: String]) -> [String: String] {
+        guard let data = try? encode(configuration), let decoded = try? decode(data) else { return configuration }
+        return decoded
+    }
+
+    /// The manifest in `data`, every value as text (numbers as written, booleans as `true`
+    /// or `false`, lists joined by commas).
+    ///
+    /// - Throws: `DecodingError` when `data` is not a JSON object of strings, numbers,
+    ///   booleans and lists of them.
+    package static func decode(_ data: Data) throws -> [String: String] {
+        try JSONDecoder().decode([String: Value].self, from: data).mapValues(\.text)
+    }
+
+    /// A manifest value as JSON: a number, a boolean, text, or a list.
+    enum Value: Codable {
+        case integer(Int64), unsigned(UInt64), real(Double), boolean(Bool), text(String)
+        indirect case list([Value])
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let value = try? container.decode(Bool.self) { self = .boolean(value) }
+            else if let value = try? container.decode(Int64.self) { self = .integer(value) }
+            else if let value = try? container.decode(UInt64.self) { self = .unsigned(value) }
+            else if let value = try? container.decode(Double.self) { self = .real(value) }
+            else if let value = try? container.decode(String.self) { self = .text(value) }
+            else { self = .list(try container.decode([Value].self)) }
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .integer(let value): try container.encode(value)
+            case .unsigned(let value): try container.encode(value)
+            case .real(let value): try container.encode(value)
+            case .boolean(let value): try container.encode(value)
+            case .text(let value): try container.encode(value)
+            case .list(let values): try container.encode(values)
+            }
+        }
+
+        /// The value as the manifest's text.
+        var text: String {
+            switch self {
+            case .integer(let value): String(value)
+            case .unsigned(let value): String(value)
+            case .real(let value): String(value)
+            case .boolean(let value): String(value)
+            case .text(let value): value
+            case .list(let values): values.map(\.text).joined(separator: ",")
+            }
+        }
+    }
+
+    /// `text` as a number or boolean when it reads as one (finite, in decimal notation).
+    private static func typed(_ text: String) -> Value {
+        if text == "true" || text == "false" { return .boolean(text == "true") }
+        if let value = Int64(text) { return .integer(value) }
+        if let value = UInt64(text) { return .unsigned(value) }
+        let numeric = !text.isEmpty && text.allSatisfy { "0123456789.eE+-".contains($0) } && text.first != "+"
+        if numeric, let value = Double(text), value.isFinite { return .real(value) }
+        return .text(text)
     }
 }

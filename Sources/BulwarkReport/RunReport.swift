@@ -1,4 +1,5 @@
 import BulwarkAttacks
+import BulwarkCore
 import BulwarkData
 import BulwarkNN
 import BulwarkTraining
@@ -235,13 +236,14 @@ public struct RunReport: Sendable {
             """
     }
 
-    /// Writes ``html()`` to `path` atomically.
+    /// Writes ``html()`` to `path` through ``OutputFile`` (atomically to a file, straight
+    /// through to `-`, a device or a pipe).
     ///
     /// - Throws: ``ReportError/cannotWrite(path:reason:)``, or what ``html()`` throws.
     public func write(to path: String) throws {
         let text = try html()
-        do { try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw ReportError.cannotWrite(path: path, reason: error.localizedDescription)
+        do { try OutputFile.write(text, to: path) } catch {
+            throw ReportError.cannotWrite(path: path, reason: error.description)
         }
     }
 

@@ -127,6 +127,7 @@ public struct TextTrainer<Method: TextTrainingMethod, Opt: Optimizer>: Sendable 
                 tally.add(metrics)
                 observer(tally.batchEvent(epoch: epoch, batch: index + 1, of: batchesPerEpoch))
             }
+            try run.checkDivergence(epoch: epoch, loss: tally.loss, classCount: training.classNames.count)
             let trainSeconds = Date().timeIntervalSince(tally.start)
             let validationStart = Date()
             var clean: Float?, robust: Float?

@@ -8,6 +8,10 @@ import Foundation
 public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The loss became NaN or infinite; the weights were not updated with it.
     case nonFiniteLoss(epoch: Int, batch: Int, lastGoodCheckpoint: String?)
+    /// Training diverged while the loss stayed finite: the mean training loss of `epoch` was
+    /// `loss`, more than 100 times `uniformLoss`, the loss of a
+    /// uniform prediction (ln of the class count). The epoch's model was not saved.
+    case diverged(epoch: Int, loss: Float, uniformLoss: Float, lastGoodCheckpoint: String?)
     /// A file of the run could not be written.
     case cannotWrite(path: String, reason: String)
     /// The configuration cannot run (for example more validation examples than data).
@@ -20,6 +24,9 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .nonFiniteLoss(epoch, batch, checkpoint):
             let kept = checkpoint.map { " The last good model (end of the previous epoch) is kept at \($0)." } ?? ""
             return "Training loss became NaN or infinite at epoch \(epoch), batch \(batch). Lower --learning-rate, check the inputs are in [0, 1], or use a smaller --epsilon.\(kept)"
+        case let .diverged(epoch, loss, uniformLoss, checkpoint):
+            let kept = checkpoint.map { " The last good model (end of the previous epoch) is kept at \($0)." } ?? ""
+            return "Training diverged at epoch \(epoch): its mean loss was \(String(format: "%.3g", loss)), over 100 times \(String(format: "%.3g", uniformLoss)), the loss of a uniform guess; the epoch's model was not saved. Lower --learning-rate (by 10× or more).\(kept)"
         case let .cannotWrite(path, reason):
             return "Cannot write '\(path)': \(reason). Check that --out names a writable directory with free space."
         case let .invalidConfiguration(message):
@@ -186,7 +193,9 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
     ///   metrics begin with those of the epochs it completed, and `metrics.jsonl` is rewritten
     ///   to hold exactly those before new epochs are appended. `nil` starts afresh.
     /// - Throws: ``TrainingError/nonFiniteLoss(epoch:batch:lastGoodCheckpoint:)`` as soon as a
-    ///   batch's loss is not finite (the model keeps its last finite weights), and
+    ///   batch's loss is not finite (the model keeps its last finite weights),
+    ///   ``TrainingError/diverged(epoch:loss:uniformLoss:lastGoodCheckpoint:)`` after an epoch
+    ///   whose mean loss diverged while staying finite (its model is not saved), and
     ///   ``TrainingError/cannotWrite(path:reason:)`` for output errors, and
     ///   ``TrainingError/invalidConfiguration(_:)`` for no epochs, batches or data, an ε
     ///   warm-up that is negative, not finite, or asked of a method without a budget to scale,
@@ -272,6 +281,7 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
                     if pgd >= (best?.pgd ?? -.infinity) { best = (model, pgd, fgsm, epoch, index + 1) }
                 }
             }
+            try run.checkDivergence(epoch: epoch, loss: tally.loss, classCount: training.classCount)
             let trainSeconds = Date().timeIntervalSince(tally.start)
             let validationStart = Date()
             var clean: Float?, robust: Float?
@@ -323,20 +333,20 @@ package func createDirectory(_ directory: String) throws {
     }
 }
 
-/// Replaces `file` atomically with `lines`, one per line.
+/// Replaces `file` atomically with `lines`, one per line (through ``OutputFile``).
 package func writeLines(_ lines: [String], to file: String) throws {
     do {
-        try Data(lines.map { $0 + "\n" }.joined().utf8).write(to: URL(fileURLWithPath: file), options: .atomic)
+        try OutputFile.write(lines.map { $0 + "\n" }.joined(), to: file)
     } catch {
-        throw TrainingError.cannotWrite(path: file, reason: error.localizedDescription)
+        throw TrainingError.cannotWrite(path: file, reason: error.description)
     }
 }
 
 package func appendLine(_ line: String, to file: String, truncate: Bool) throws {
     let data = Data((line + "\n").utf8)
     if truncate || !FileManager.default.fileExists(atPath: file) {
-        guard FileManager.default.createFile(atPath: file, contents: data) else {
-            throw TrainingError.cannotWrite(path: file, reason: "the file could not be created")
+        do { try OutputFile.write(line + "\n", to: file) } catch {
+            throw TrainingError.cannotWrite(path: file, reason: error.description)
         }
         return
     }

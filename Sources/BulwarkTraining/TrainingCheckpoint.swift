@@ -225,3 +225,30 @@ extension Layer {
         return tensors
     }
 }
+
+/// How far a run got, as its resume checkpoint (``RunFile/resume``) records it.
+public struct TrainingProgress: Sendable, Equatable {
+    /// The completed epochs.
+    public var completedEpochs: Int
+    /// The run's total epochs.
+    public var epochs: Int
+    /// The metrics of the completed epochs.
+    public var history: [EpochMetrics]
+    /// The epoch whose model `best.safetensors` holds, if any.
+    public var bestEpoch: Int?
+
+    /// Whether every epoch of the run is complete.
+    public var isComplete: Bool { completedEpochs >= epochs }
+
+    /// Reads the progress recorded in the resume checkpoint at `path`.
+    ///
+    /// - Throws: ``TrainingError/cannotResume(path:reason:)`` when the file is missing,
+    ///   damaged, not a resume checkpoint, or of a run stopped for good.
+    public init(checkpointAt path: String) throws {
+        let checkpoint = try TrainingCheckpoint(contentsOf: path)
+        completedEpochs = checkpoint.epoch
+        epochs = checkpoint.epochs
+        history = checkpoint.history
+        bestEpoch = checkpoint.bestEpoch
+    }
+}

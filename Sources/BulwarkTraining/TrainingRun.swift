@@ -98,6 +98,22 @@ struct TrainingRun {
         return TrainingError.nonFiniteLoss(epoch: epoch, batch: batch, lastGoodCheckpoint: kept)
     }
 
+    /// How many times the loss of a uniform prediction an epoch's mean training loss may reach
+    /// before the run counts as diverged. Training starts near that loss and a working run
+    /// stays below it; a learning rate far too large drives it to 10¹⁸ and more while it
+    /// stays finite, with accuracy at chance.
+    static let divergenceFactor: Float = 100
+
+    /// Throws when the mean training loss `loss` of `epoch` diverged: above
+    /// ``divergenceFactor`` times ln(`classCount`), the loss of a uniform prediction.
+    func checkDivergence(epoch: Int, loss: Float, classCount: Int) throws {
+        let uniformLoss = Float(log(Double(Swift.max(classCount, 2))))
+        guard loss > Self.divergenceFactor * uniformLoss else { return }
+        let last = outputDirectory.map { path(in: $0, RunFile.model) }
+        let kept = last.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
+        throw TrainingError.diverged(epoch: epoch, loss: loss, uniformLoss: uniformLoss, lastGoodCheckpoint: kept)
+    }
+
     /// Records a completed epoch: appends `metrics` to the history, keeps `score` when it beats
     /// the best (ties keep the earlier epoch), and writes `model.safetensors`,
     /// `best.safetensors` when the score improved, the `metrics.jsonl` line and, last (so that

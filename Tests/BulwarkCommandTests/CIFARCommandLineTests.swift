@@ -40,7 +40,7 @@ import Testing
             "--seed", "2", "--out", run, "--quiet",
         ])
         #expect(train.status == 0, "train failed: \(train.error)")
-        let configuration = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/run.json"))) as? [String: String]
+        let configuration = try runManifest(in: run)
         #expect(configuration?["dataset"] == "cifar10" && configuration?["architecture"] == "preact-resnet18")
         #expect(configuration?["train_count"] == "8")
         #expect(configuration?["augmentation"] != nil, "cifar10 augments by default")
@@ -67,7 +67,7 @@ import Testing
             "--final-eval-count", "4", "--out", run, "--quiet",
         ])
         #expect(train.status == 0, "train failed: \(train.error)")
-        let configuration = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/run.json"))) as? [String: String]
+        let configuration = try runManifest(in: run)
         #expect(configuration?["architecture"] == "cifar-cnn")
         #expect(configuration?["augmentation"] == nil)
         #expect(configuration?["command"]?.contains("--no-augment") == true, "resume compares it")

@@ -56,8 +56,8 @@ import Testing
         #expect((summary?["configuration"] as? [String: String])?["method"] == "fast")
         let metrics = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(metrics.count == 2)
-        let configuration = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/run.json"))) as? [String: String]
-        #expect(configuration?["epsilon"] == String(Float(8) / 255))
+        let configuration = try runManifest(in: run)
+        #expect(configuration?["epsilon"].flatMap(Float.init) == Float(8) / 255)
 
         let json = directory + "/eval.json"
         let eval = try bulwark([
@@ -103,6 +103,17 @@ import Testing
         }
     }
 
+    @Test(arguments: [["--optimizer", "adam", "--learning-rate", "1e6"], ["--optimizer", "sgd", "--learning-rate", "30"]])
+    func finiteDivergenceStopsWithAnErrorNamingTheLearningRate(arguments: [String]) throws {
+        let run = directory + "/diverge-finite"
+        let result = try bulwark(["train", "--dataset", "idx", "--data-dir", directory + "/data", "--model", "mlp", "--method", "standard",
+                                  "--epochs", "3", "--batch-size", "50", "--validation-count", "50", "--validation-steps", "0",
+                                  "--final-eval-count", "0", "--out", run, "--force"] + arguments)
+        #expect(result.status != 0, "a diverged run exits with an error: \(result.output)")
+        #expect(result.error.contains("diverged") && result.error.contains("--learning-rate"), "\(result.error)")
+        #expect(!FileManager.default.fileExists(atPath: run + "/final-eval.json"))
+    }
+
     @Test(arguments: [
         ["--method", "trades", "--beta", "3", "--steps", "3"], ["--method", "mart", "--steps", "3", "--overfitting-guard"],
         ["--method", "free", "--replays", "2", "--epsilon-warmup", "1"], ["--method", "mix", "--adversarial-ratio", "1/4", "--steps", "2"],
@@ -117,7 +128,7 @@ import Testing
             "--epochs", "2", "--batch-size", "50", "--validation-count", "100", "--validation-steps", "3", "--seed", "3", "--out", run,
         ] + arguments)
         #expect(result.status == 0, "\(arguments): \(result.error)")
-        let configuration = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/run.json"))) as? [String: String]
+        let configuration = try runManifest(in: run)
         #expect(configuration?["method"] == arguments[1])
         let metrics = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(metrics.count == 2)
@@ -125,16 +136,16 @@ import Testing
         let clean = try #require(last?["validation_clean_accuracy"] as? Double)
         #expect(clean > 0.9, "\(arguments): the two-class task is easy; clean accuracy \(clean)")
         switch arguments[1] {
-        case "trades": #expect(configuration?["beta"] == "3.0" && configuration?["steps"] == "3")
-        case "mart": #expect(configuration?["beta"] == "6.0" && configuration?["steps"] == "3" && configuration?["overfitting_guard"] == "every epoch")
+        case "trades": #expect(configuration?["beta"] == "3" && configuration?["steps"] == "3")
+        case "mart": #expect(configuration?["beta"] == "6" && configuration?["steps"] == "3" && configuration?["overfitting_guard"] == "every epoch")
         case "free":
-            #expect(configuration?["replays"] == "2" && configuration?["epsilon_warmup"] == "1.0")
+            #expect(configuration?["replays"] == "2" && configuration?["epsilon_warmup"] == "1")
             let first = try JSONSerialization.jsonObject(with: Data(metrics[0].utf8)) as? [String: Any]
             #expect(first?["epsilon_scale"] as? Double == 1)
         case "mix": #expect(configuration?["adversarial_ratio"] == "0.25")
         case "awp" where arguments.contains("trades"):
             #expect(configuration?["awp_inner"] == "trades" && configuration?["awp_gamma"] == "0.005" && configuration?["awp_warmup"] == "1")
-            #expect(configuration?["beta"] == "3.0" && configuration?["steps"] == "2" && configuration?["random_start"] == nil)
+            #expect(configuration?["beta"] == "3" && configuration?["steps"] == "2" && configuration?["random_start"] == nil)
         case "awp":
             #expect(configuration?["awp_inner"] == "pgd" && configuration?["awp_gamma"] == "0.02" && configuration?["awp_warmup"] == "0")
             #expect(configuration?["steps"] == "2" && configuration?["random_start"] == "true" && configuration?["beta"] == nil)
@@ -357,7 +368,7 @@ import Testing
         // The manifest: every option resolved, the command, versions; and the final evaluation.
         let manifest = try #require(try runManifest(in: split))
         #expect(manifest["resumed_after_epochs"] == "1")
-        #expect(manifest["step_size"] == "0.125" && manifest["validation_steps"] == "3" && manifest["weight_decay"] == "0.0")
+        #expect(manifest["step_size"] == "0.125" && manifest["validation_steps"] == "3" && manifest["weight_decay"] == "0")
         #expect(manifest["command"]?.hasPrefix("bulwark train --dataset idx --data-dir /") == true, "\(manifest["command"] ?? "")")
         for key in ["bulwark_version", "swift_version", "os", "threads", "blas"] { #expect(manifest[key] != nil, "run.json records \(key)") }
         for run in [full, split] {

@@ -110,7 +110,7 @@ extension TextCommandLineTests {
             ])
             #expect(result.status == 0, "\(result.error)")
             let configuration = try String(contentsOfFile: run + "/run.json", encoding: .utf8)
-            #expect(configuration.contains("\"perturbation_site\" : \"matrix\"") && configuration.contains("\"clean_warmup_epochs\" : \"1\""), "\(configuration)")
+            #expect(configuration.contains("\"perturbation_site\" : \"matrix\"") && configuration.contains("\"clean_warmup_epochs\" : 1,"), "\(configuration)")
         }
         let rejected = try bulwark([
             "train", "--task", "text", "--dataset", "tsv", "--data-dir", directory + "/data", "--method", "vat",
@@ -129,7 +129,7 @@ extension TextCommandLineTests {
         ])
         #expect(result.status == 0, "\(result.error)")
         let configuration = try String(contentsOfFile: run + "/run.json", encoding: .utf8)
-        #expect(configuration.contains("\"proximal_weight\" : \"2.0\"") && configuration.contains("\"proximal_momentum\" : \"0.9\""), "\(configuration)")
+        #expect(configuration.contains("\"proximal_weight\" : 2,") && configuration.contains("\"proximal_momentum\" : 0.9,"), "\(configuration)")
         let rejected = try bulwark([
             "train", "--task", "text", "--dataset", "tsv", "--data-dir", directory + "/data", "--method", "smart",
             "--proximal-momentum", "1", "--out", directory + "/never",
@@ -222,6 +222,15 @@ extension TextCommandLineTests {
         #expect(try metricsEpochs(in: run) == [1, 2])
         let summary = try jsonObject(at: run + "/summary.json")
         #expect((summary?["epochs"] as? [Any])?.count == 2 && summary?["best_epoch"] as? Int != nil)
+
+        // Killed before its first epoch ended, a run holds only its manifest and vocabulary:
+        // --resume starts it over and ends with the same model.
+        for name in ["model.safetensors", "best.safetensors", "metrics.jsonl", "resume.safetensors", "summary.json"] {
+            try FileManager.default.removeItem(atPath: run + "/" + name)
+        }
+        let restarted = try bulwark(["train", "--task", "text", "--resume", run])
+        #expect(restarted.status == 0 && restarted.error.contains("starting it from the beginning"), "\(restarted.error)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/model.safetensors")) == Data(contentsOf: URL(fileURLWithPath: full + "/model.safetensors")))
 
         // The manifest keeps the keys eval and report read, and gains the command and versions.
         let manifest = try #require(try runManifest(in: run))

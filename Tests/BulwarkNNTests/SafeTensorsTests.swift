@@ -485,15 +485,15 @@ struct SafeTensorsTests {
         }
         #expect(error.description.contains(missingDirectory))
 
-        // Renaming onto a directory fails after the temporary file was written: it must be removed.
+        // A directory is refused before anything is written: no temporary file is left.
         let blocker = directory.appendingPathComponent("occupied")
         try FileManager.default.createDirectory(at: blocker.appendingPathComponent("child"), withIntermediateDirectories: true)
         let renameError = try #require(throws: CheckpointError.self) { try file.write(to: blocker.path) }
-        guard case .unwritable(_, let operation, _) = renameError else {
+        guard case .unwritable(_, _, let reason) = renameError else {
             Issue.record("expected unwritable, got \(renameError)")
             return
         }
-        #expect(operation.hasPrefix("renaming"))
+        #expect(reason.contains("directory"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["occupied"])
         #expect(try FileManager.default.contentsOfDirectory(atPath: blocker.path) == ["child"])
     }

@@ -80,6 +80,34 @@ import _TestSupport
         }
         #expect(model.parameters == before, "a NaN loss must not reach the weights")
     }
+
+    /// A learning rate far too large drives the loss to 10¹⁸ and more while it stays finite:
+    /// the trainer stops after the first such epoch and keeps the last good model on disk.
+    @Test(arguments: [("adam", Float(1e6)), ("sgd", Float(1000))])
+    func finiteDivergenceStopsTrainingAndKeepsTheLastGoodModel(optimizer: String, learningRate: Float) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-diverge-\(UUID().uuidString)").path
+        var model = Fixtures.mlp()
+        var generator = SplitMix64(seed: 1)
+        func fit<Opt: Optimizer>(_ optimizer: Opt) throws {
+            var trainer = Trainer(method: StandardTraining(), optimizer: optimizer, schedule: .constant(learningRate), epochs: 3,
+                                  batchSize: 32, outputDirectory: directory)
+            _ = try trainer.fit(&model, on: data, validation: nil, using: &generator)
+        }
+        do {
+            try optimizer == "adam" ? fit(Adam(learningRate: learningRate)) : fit(SGD(learningRate: learningRate, momentum: 0.9))
+            Issue.record("training at learning rate \(learningRate) with \(optimizer) ended without an error")
+        } catch let error as TrainingError {
+            guard case let .diverged(epoch, loss, _, kept) = error else {
+                Issue.record("expected divergence, got \(error)")
+                return
+            }
+            #expect(loss.isFinite && loss > 100)
+            #expect(error.description.contains("--learning-rate"))
+            #expect(kept == (epoch > 1 ? directory + "/model.safetensors" : nil))
+            let saved = try? SafeTensorsFile(contentsOf: directory + "/model.safetensors")
+            #expect(saved.map { Int($0.metadata["epoch"] ?? "") == epoch - 1 } ?? (epoch == 1), "the diverged epoch was not saved")
+        }
+    }
 }
 
 /// A method that only records the batches the trainer hands it.
