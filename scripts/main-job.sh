@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.."
 bash scripts/install-dependencies.sh
 swift build -c release --product bulwark
 bulwark=.build/release/bulwark
+# The job owns its run directory: a second run replaces it (--force); OUT=DIR keeps an earlier one.
 out=${OUT:-runs/main}
 $bulwark train --dataset fashion-mnist --architecture smallcnn --method fast --epsilon 0.1 --step-size 0.125 \
-    --epochs 5 --batch-size 128 --optimizer adam --learning-rate 1e-3 --schedule cyclic --seed 0 --out "$out"
+    --epochs 5 --batch-size 128 --optimizer adam --learning-rate 1e-3 --schedule cyclic --seed 0 --out "$out" --force
 $bulwark eval --model "$out/model.safetensors" --dataset fashion-mnist --count 1000 --attack fgsm pgd \
     --epsilon 0.1 --steps 20 --step-size 0.01 --seed 0 --json "$out/evaluation.json"
 $bulwark eval --model "$out/model.safetensors" --dataset fashion-mnist --count 1000 --attack fgsm pgd \

@@ -17,7 +17,7 @@ mkdir -p "$out"
 train() { # name, extra arguments…
     local name=$1; shift
     $bulwark train --dataset fashion-mnist --architecture smallcnn --batch-size 128 --optimizer adam \
-        --learning-rate 1e-3 --seed "$seed" --out "$out/$name" "$@"
+        --learning-rate 1e-3 --seed "$seed" --out "$out/$name" --force "$@"
 }
 evaluate() { # name, count, attack, json
     $bulwark eval --model "$out/$1/model.safetensors" --dataset fashion-mnist --count "$2" --attack "$3" \

@@ -52,7 +52,7 @@ evaluate() { # run, count
 if [ "$which" = fast ] || [ "$which" = all ]; then
     start=$(date +%s)
     $bulwark train "${common[@]}" --architecture fastcnn --method fast --unclipped-start --step-size 0.375 --epochs 10 --batch-size 100 \
-        --optimizer adam --learning-rate 5e-3 --schedule cyclic --out "$out/fast" --quiet
+        --optimizer adam --learning-rate 5e-3 --schedule cyclic --out "$out/fast" --force --quiet
     echo $(( $(date +%s) - start )) > "$out/fast-train-seconds.txt"
     evaluate fast "${COUNT:-10000}"
     if [ "${TORCH:-0}" = 1 ] && [ -x bench/.venv-torch/bin/python ]; then
@@ -64,7 +64,7 @@ fi
 if [ "$which" = pgd ] || [ "$which" = all ]; then
     start=$(date +%s)
     $bulwark train "${common[@]}" --architecture smallcnn --method pgd --steps 40 --step-size 0.01 --epochs "${EPOCHS:-1}" \
-        --batch-size 100 --optimizer adam --learning-rate 1e-3 --schedule cyclic --out "$out/pgd" --quiet
+        --batch-size 100 --optimizer adam --learning-rate 1e-3 --schedule cyclic --out "$out/pgd" --force --quiet
     echo $(( $(date +%s) - start )) > "$out/pgd-train-seconds.txt"
     evaluate pgd "${PGD_COUNT:-1000}"
 fi
@@ -73,8 +73,8 @@ if [ "$which" = overfit ] || [ "$which" = all ]; then
     fgsm=(--dataset mnist --data-dir "$data" --epsilon 0.3 --seed "$seed" --architecture fastcnn --method fast
           --step-size 0.6 --epochs 5 --train-count 10000 --batch-size 100 --optimizer adam --learning-rate 5e-3
           --schedule cyclic --validation-count 1000 --validation-steps 0 --final-eval-count 0)
-    $bulwark train "${fgsm[@]}" --out "$out/fgsm" --quiet
-    $bulwark train "${fgsm[@]}" --out "$out/fgsm-guarded" --overfitting-guard --overfitting-interval 10 \
+    $bulwark train "${fgsm[@]}" --out "$out/fgsm" --force --quiet
+    $bulwark train "${fgsm[@]}" --out "$out/fgsm-guarded" --force --overfitting-guard --overfitting-interval 10 \
         --json "$out/fgsm-guarded/train.json" | tee "$out/fgsm-guarded.log"
     for run in fgsm fgsm-guarded; do
         $bulwark eval --model "$out/$run/model.safetensors" --dataset mnist --data-dir "$data" --count 1000 \

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Bulwark
+import BulwarkCore
 import Foundation
 
 /// `bulwark train`: trains an image classifier, optionally adversarially.
@@ -549,12 +550,12 @@ struct Train: ParsableCommand {
     private func evaluateFinalModel(_ network: Sequential, attack: (any Attack)?, progress: Progress) throws -> String? {
         let test: ImageDataset
         do {
-            test = try data.load(.test)
+            test = try data.load(.test, limit: finalEvalCount ?? Self.defaultFinalEvalCount)
         } catch {
             output("final evaluation skipped: \(error)")
             return nil
         }
-        let examples = test.prefix(finalEvalCount ?? Self.defaultFinalEvalCount)
+        let examples = test
         let threatModel = threat.threatModel
         var generator = SplitMix64(seed: seed)
         let report = evaluateRobustness(
@@ -606,12 +607,13 @@ struct TrainingSummaryJSON: Encodable {
 /// to `-`, a device or a pipe); `snakeCase` converts Swift's property names (as `metrics.jsonl`
 /// does).
 func writeJSON<Value: Encodable>(_ value: Value, to file: String, snakeCase: Bool = false) throws {
-    let encoder = JSONEncoder()
-    if snakeCase { encoder.keyEncodingStrategy = .convertToSnakeCase }
-    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     let data: Data
-    do { data = try encoder.encode(value) } catch {
+    do {
+        data = try JSONOutput.encode(value) { encoder in
+            if snakeCase { encoder.keyEncodingStrategy = .convertToSnakeCase }
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        }
+    } catch {
         throw ValidationError("Cannot encode '\(file)' as JSON: \(error.localizedDescription)")
     }
     try writeOutput(Array(data), to: file)
