@@ -8,32 +8,9 @@ import Testing
 
     init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-cli-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
-        // Two classes: a bright left half or a bright right half, with seeded noise.
-        var state: UInt64 = 1
-        func noise() -> UInt8 {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return UInt8(truncatingIfNeeded: state >> 59)
-        }
-        for (name, count) in [("train", 600), ("t10k", 200)] {
-            var images = header(magic: 0x803, dimensions: [count, 28, 28])
-            var labels = header(magic: 0x801, dimensions: [count])
-            for index in 0..<count {
-                let label = UInt8(index % 2)
-                labels.append(label)
-                for _ in 0..<28 { for column in 0..<28 {
-                    let bright = (column < 14) == (label == 0)
-                    images.append((bright ? 200 : 30) + noise())
-                }}
-            }
-            try Data(images).write(to: URL(fileURLWithPath: "\(directory)/data/\(name)-images-idx3-ubyte"))
-            try Data(labels).write(to: URL(fileURLWithPath: "\(directory)/data/\(name)-labels-idx1-ubyte"))
-        }
+        try writeTwoClassIDX(to: directory + "/data", trainCount: 600, testCount: 200)
     }
 
-    private func header(magic: UInt32, dimensions: [Int]) -> [UInt8] {
-        ([magic] + dimensions.map(UInt32.init)).flatMap { value in (0..<4).reversed().map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) } }
-    }
 
     /// Runs `bulwark` with `arguments`; returns the exit status, standard output and error.
     private func bulwark(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {

@@ -10,30 +10,7 @@ import Testing
 
     init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-conventions-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
-        // Two classes: a bright left half or a bright right half, with seeded noise.
-        var state: UInt64 = 5
-        func noise() -> UInt8 {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return UInt8(truncatingIfNeeded: state >> 59)
-        }
-        for (name, count) in [("train", 300), ("t10k", 100)] {
-            var images = header(magic: 0x803, dimensions: [count, 28, 28])
-            var labels = header(magic: 0x801, dimensions: [count])
-            for index in 0..<count {
-                let label = UInt8(index % 2)
-                labels.append(label)
-                for _ in 0..<28 { for column in 0..<28 {
-                    images.append(((column < 14) == (label == 0) ? 200 : 30) + noise())
-                }}
-            }
-            try Data(images).write(to: URL(fileURLWithPath: "\(directory)/data/\(name)-images-idx3-ubyte"))
-            try Data(labels).write(to: URL(fileURLWithPath: "\(directory)/data/\(name)-labels-idx1-ubyte"))
-        }
-    }
-
-    private func header(magic: UInt32, dimensions: [Int]) -> [UInt8] {
-        ([magic] + dimensions.map(UInt32.init)).flatMap { value in (0..<4).reversed().map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) } }
+        try writeTwoClassIDX(to: directory + "/data", trainCount: 300, testCount: 100, seed: 5)
     }
 
     /// Trains a small MLP on the IDX fixture for one epoch; returns its checkpoint.
@@ -177,36 +154,17 @@ import Testing
 
     // MARK: - Long runs
 
-    /// Runs `bulwark` with `arguments` and `environment` added to this process's environment.
-    private func bulwark(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, output: String, error: String) {
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("bulwark")
-        let candidates = [executable.path] + (Bundle.main.executableURL.map { [$0.deletingLastPathComponent().appendingPathComponent("bulwark").path] } ?? [])
-        let path = try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0) })
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let output = Pipe(), error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
-    }
-
     @Test func longPhasesReportProgressWhenPiped() throws {
         let model = try trainedModel()
         let everyUpdate = ["BULWARK_PROGRESS_INTERVAL": "0"]
-        let attack = try bulwark([
+        let attack = try runBulwark([
             "attack", "--model", model, "--data-dir", directory + "/data", "--attack", "pgd", "--steps", "30",
             "--count", "10", "--out", directory + "/examples.safetensors",
         ], environment: everyUpdate)
         #expect(attack.status == 0, "\(attack.error)")
         #expect(attack.error.contains("pgd 15/30") && attack.error.contains("iterations/s"), "\(attack.error)")
 
-        let eval = try bulwark([
+        let eval = try runBulwark([
             "eval", "--model", model, "--data-dir", directory + "/data", "--attack", "apgd-t", "square",
             "--iterations", "10", "--queries", "30", "--epsilon", "0.01", "--count", "10",
         ], environment: everyUpdate)

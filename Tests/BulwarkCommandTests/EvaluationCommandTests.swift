@@ -16,12 +16,9 @@ import Testing
     init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-evaluation-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
-        func header(magic: UInt32, dimensions: [Int]) -> [UInt8] {
-            ([magic] + dimensions.map(UInt32.init)).flatMap { value in (0..<4).reversed().map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) } }
-        }
         for (name, count) in [("train", 100), ("t10k", 100)] {
-            var images = header(magic: 0x803, dimensions: [count, 28, 28])
-            var labels = header(magic: 0x801, dimensions: [count])
+            var images = idxHeader(magic: 0x803, dimensions: [count, 28, 28])
+            var labels = idxHeader(magic: 0x801, dimensions: [count])
             for index in 0..<count {
                 let label = index % 10
                 labels.append(UInt8(label))

@@ -132,31 +132,3 @@ import Testing
         return out + "/model.safetensors"
     }
 }
-
-/// Writes a two-class IDX dataset (a bright left or right half, seeded noise) of 28×28 images
-/// to `directory`: `train-*` with `trainCount` and `t10k-*` with `testCount` images.
-func writeTwoClassIDX(to directory: String, trainCount: Int, testCount: Int) throws {
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    var state: UInt64 = 1
-    func noise() -> UInt8 {
-        state = state &* 6364136223846793005 &+ 1442695040888963407
-        return UInt8(truncatingIfNeeded: state >> 59)
-    }
-    func header(magic: UInt32, dimensions: [Int]) -> [UInt8] {
-        ([magic] + dimensions.map(UInt32.init)).flatMap { value in (0..<4).reversed().map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) } }
-    }
-    for (name, count) in [("train", trainCount), ("t10k", testCount)] {
-        var images = header(magic: 0x803, dimensions: [count, 28, 28])
-        var labels = header(magic: 0x801, dimensions: [count])
-        for index in 0..<count {
-            let label = UInt8(index % 2)
-            labels.append(label)
-            for _ in 0..<28 { for column in 0..<28 {
-                let bright = (column < 14) == (label == 0)
-                images.append((bright ? 200 : 30) + noise())
-            }}
-        }
-        try Data(images).write(to: URL(fileURLWithPath: "\(directory)/\(name)-images-idx3-ubyte"))
-        try Data(labels).write(to: URL(fileURLWithPath: "\(directory)/\(name)-labels-idx1-ubyte"))
-    }
-}

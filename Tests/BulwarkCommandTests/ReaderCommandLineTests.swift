@@ -13,17 +13,13 @@ import _TestSupport
         try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
     }
 
-    private func header(magic: UInt32, dimensions: [Int]) -> [UInt8] {
-        ([magic] + dimensions.map(UInt32.init)).flatMap { value in (0..<4).reversed().map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) } }
-    }
-
     /// A test split of 20 images of 28 × 28 and an MLP checkpoint; `poison` replaces one
     /// weight of the tensor `3.weight`.
     private func writeModelAndData(poison: Float? = nil) throws -> String {
-        var images = header(magic: 0x803, dimensions: [20, 28, 28])
+        var images = idxHeader(magic: 0x803, dimensions: [20, 28, 28])
         images += (0..<(20 * 784)).map { UInt8($0 % 251) }
         try Data(images).write(to: URL(fileURLWithPath: directory + "/data/t10k-images-idx3-ubyte"))
-        try Data(header(magic: 0x801, dimensions: [20]) + (0..<20).map { UInt8($0 % 10) })
+        try Data(idxHeader(magic: 0x801, dimensions: [20]) + (0..<20).map { UInt8($0 % 10) })
             .write(to: URL(fileURLWithPath: directory + "/data/t10k-labels-idx1-ubyte"))
         var generator = SplitMix64(seed: 3)
         let model = Architecture.mlp.makeModel(using: &generator)
@@ -42,9 +38,9 @@ import _TestSupport
         let model = try writeModelAndData()
         // Five million images declared, 200 MiB of zeros present, 3.9 GB needed for all.
         let declared = 5_000_000
-        try Data(gzipOfZeros(after: header(magic: 0x803, dimensions: [declared, 28, 28]), zeroCount: 200 << 20))
+        try Data(gzipOfZeros(after: idxHeader(magic: 0x803, dimensions: [declared, 28, 28]), zeroCount: 200 << 20))
             .write(to: URL(fileURLWithPath: directory + "/data/t10k-images-idx3-ubyte"))
-        try Data(gzipOfZeros(after: header(magic: 0x801, dimensions: [declared]), zeroCount: 1000))
+        try Data(gzipOfZeros(after: idxHeader(magic: 0x801, dimensions: [declared]), zeroCount: 1000))
             .write(to: URL(fileURLWithPath: directory + "/data/t10k-labels-idx1-ubyte"))
         let json = directory + "/predictions.json"
         let start = Date()

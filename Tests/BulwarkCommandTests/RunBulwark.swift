@@ -1,12 +1,15 @@
 import Bulwark
 import Foundation
 
-/// Runs the `bulwark` executable built beside the tests with `arguments`; returns the exit
-/// status, standard output and standard error.
-func runBulwark(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+/// Runs the `bulwark` executable built beside the tests with `arguments` (and `environment`
+/// added to this process's); returns the exit status, standard output and standard error.
+func runBulwark(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: try bulwarkExecutable())
     process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    }
     let output = Pipe(), error = Pipe()
     process.standardOutput = output
     process.standardError = error
@@ -43,4 +46,35 @@ func jsonObject(at file: String) throws -> [String: Any]? {
 /// `nil` when it is not a manifest.
 func runManifest(in run: String) throws -> [String: String]? {
     try? RunManifest.decode(Data(contentsOf: URL(fileURLWithPath: run + "/run.json")))
+}
+
+/// The 4-byte big-endian magic and dimensions that open an IDX file.
+func idxHeader(magic: UInt32, dimensions: [Int]) -> [UInt8] {
+    ([magic] + dimensions.map(UInt32.init)).flatMap { value in (0..<4).reversed().map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) } }
+}
+
+/// Writes a two-class IDX dataset (a bright left or right half, noise from a generator seeded
+/// with `seed`) of 28×28 images to `directory`: `train-*` with `trainCount` and `t10k-*` with
+/// `testCount` images.
+func writeTwoClassIDX(to directory: String, trainCount: Int, testCount: Int, seed: UInt64 = 1) throws {
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    var state = seed
+    func noise() -> UInt8 {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return UInt8(truncatingIfNeeded: state >> 59)
+    }
+    for (name, count) in [("train", trainCount), ("t10k", testCount)] {
+        var images = idxHeader(magic: 0x803, dimensions: [count, 28, 28])
+        var labels = idxHeader(magic: 0x801, dimensions: [count])
+        for index in 0..<count {
+            let label = UInt8(index % 2)
+            labels.append(label)
+            for _ in 0..<28 { for column in 0..<28 {
+                let bright = (column < 14) == (label == 0)
+                images.append((bright ? 200 : 30) + noise())
+            }}
+        }
+        try Data(images).write(to: URL(fileURLWithPath: "\(directory)/\(name)-images-idx3-ubyte"))
+        try Data(labels).write(to: URL(fileURLWithPath: "\(directory)/\(name)-labels-idx1-ubyte"))
+    }
 }
