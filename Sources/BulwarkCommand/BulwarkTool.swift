@@ -29,9 +29,23 @@ struct BulwarkTool: ParsableCommand {
             } else {
                 command = try parseAsRoot(arguments)
             }
-            try command.run()
+            try runReportingErrors(command)
         } catch {
             exit(withError: error)
+        }
+    }
+
+    /// Runs a parsed command. A `ValidationError` found while running (a missing output
+    /// directory, a run that would be overwritten) keeps its exit status but gets no usage
+    /// line: the options parsed, the line would name the root command, and the message already
+    /// says what to change.
+    private static func runReportingErrors(_ command: any ParsableCommand) throws {
+        var command = command
+        do {
+            try command.run()
+        } catch let error as ValidationError {
+            FileHandle.standardError.write(Data("Error: \(error.message)\n".utf8))
+            Foundation.exit(ExitCode.validationFailure.rawValue)
         }
     }
 

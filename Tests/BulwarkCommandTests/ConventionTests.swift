@@ -27,6 +27,15 @@ import Testing
 
     // MARK: - Values out of range
 
+    @Test func errorsFoundWhileRunningHaveNoUsageLine() throws {
+        let model = try trainedModel()
+        let result = try runBulwark(["eval", "--model", model, "--dataset", "idx", "--data-dir", directory + "/data",
+                                     "--count", "5", "--json", directory + "/missing/eval.json"])
+        #expect(result.status == 64, "\(result.error)")
+        #expect(result.error.hasPrefix("Error: --json"), "\(result.error)")
+        #expect(!result.error.contains("Usage:"), "a usage line after an error found while running: \(result.error)")
+    }
+
     @Test(arguments: [
         (["train", "--weight-decay", "-1"], "--weight-decay", "-1"),
         (["train", "--epochs", "-2"], "--epochs", "-2"),
