@@ -173,7 +173,10 @@ public struct APGD: Attack {
         for (round, targets) in rounds.enumerated() {
             for restart in 0..<restarts {
                 let active = (0..<count).filter { !fooled[$0] }
-                if active.isEmpty { break }
+                if active.isEmpty {
+                    onProgress?(totalIterations, totalIterations)
+                    break
+                }
                 let completed = (round * restarts + restart) * iterations
                 let outcome = run(
                     model: &model, original: original.gathering(atIndices: active, alongAxis: 0),

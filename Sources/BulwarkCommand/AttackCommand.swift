@@ -211,13 +211,15 @@ struct VerifyAdversarial: ParsableCommand {
         commandName: "verify-adversarial",
         abstract: "Check a file written by bulwark attack against a model, the dataset and a threat model.",
         discussion: """
-            Trusts nothing the file claims but which dataset rows it attacked: every index is a row \
-            of the split; the clean images and labels equal the dataset's; labels are classes of \
-            the model; adversarial inputs are finite, inside [0, 1] and within ε + 1e-6 of the \
+            Re-derives the examples from the dataset and the model: every index is a row of the \
+            split; the clean images and labels equal the dataset's; labels are classes of the \
+            model; adversarial inputs are finite, inside [0, 1] and within ε + 1e-6 of the \
             dataset's images in the norm; the clean and adversarial predictions, success flags \
             (the attack changed a correct prediction to a wrong one) and clean mistakes equal the \
-            model's. The dataset, split, norm and ε default to the ones the file records. Reads \
-            .safetensors files and --format npy directories. Exits 1 on any failure.
+            model's. The dataset, split, norm and ε default to the ones the file records, which \
+            the file's author chose: give --epsilon and --norm to hold it to your own budget (the \
+            result says which ε it checked and where that came from). Reads .safetensors files \
+            and --format npy directories. Exits 1 on any failure.
             """)
 
     @OptionGroup var checkpoint: ModelOptions
@@ -234,7 +236,8 @@ struct VerifyAdversarial: ParsableCommand {
     @Option(help: "The split the examples came from; default the one the file records.")
     var split: DatasetSplit?
 
-    @Option(help: "The budget ε to check; default the one the file records. Fractions accepted.")
+    @Option(name: [.customLong("epsilon"), .customLong("eps")],
+            help: "The budget ε to check; default the one the file records. Fractions accepted.")
     var epsilon: Fraction?
 
     @Option(help: "The norm of the budget: linf or l2; default the one the file records.")
@@ -252,13 +255,13 @@ struct VerifyAdversarial: ParsableCommand {
         let recorded = examples.threatModel
         let threatModel: ThreatModel? = (epsilon == nil && norm == nil) ? recorded
             : (epsilon ?? recorded.map { Fraction($0.epsilon) }).map { ThreatModel(norm: norm ?? recorded?.norm ?? .lInfinity, epsilon: $0.value) }
-        let (network, _, _) = try checkpoint.load()
+        let (network, architecture, _) = try checkpoint.load()
         guard let datasetName = dataset ?? examples.metadata["dataset"].flatMap(ImageDatasetName.init(rawValue:)) else {
             throw ValidationError("\(file) does not record its dataset; pass --dataset and --data-dir")
         }
         let splitName = split ?? examples.metadata["split"].flatMap(DatasetSplit.init(rawValue:)) ?? .test
         let data = try ImageDataset.load(datasetName, split: splitName, directory: dataDir ?? examples.metadata["data_dir"])
-        let result = try examples.verify(path: file, against: network, dataset: data, threatModel: threatModel)
-        output("\(file): verified \(result.count) examples of \(datasetName.rawValue) \(splitName.rawValue); largest perturbation \(result.largestPerturbation) ≤ ε = \(result.threatModel.epsilon) (\(result.threatModel.norm.rawValue)); \(result.cleanCorrectCount) classified correctly before the attack, \(result.flippedCount) of them misclassified after it")
+        let result = try examples.verify(path: file, against: network, inputShape: architecture.inputShape, dataset: data, threatModel: threatModel)
+        output("\(file): verified \(result.count) examples of \(datasetName.rawValue) \(splitName.rawValue); largest perturbation \(result.largestPerturbation) ≤ ε = \(result.threatModel.epsilon) (\(result.threatModel.norm.rawValue), \(epsilon == nil && norm == nil ? "as the file records" : "as given")); \(result.cleanCorrectCount) classified correctly before the attack, \(result.flippedCount) of them misclassified after it")
     }
 }

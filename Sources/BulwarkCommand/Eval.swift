@@ -74,6 +74,7 @@ struct Eval: ParsableCommand {
         try require(batchSize >= 1, "--batch-size must be at least 1, got \(batchSize)")
         if let version {
             try require(version == "standard", "--version \(version): Bulwark runs AutoAttack's standard version only (--version standard, the same as --attack standard); bulwark --version prints Bulwark's version")
+            try require(attack == ["pgd"] || attack == ["standard"], "--version standard runs the standard ensemble, so it cannot be given with --attack \(attack.joined(separator: " ")): drop one of them")
         }
         try requireAttackNames(attack)
         try requireValidBudget(threat)

@@ -255,12 +255,7 @@ struct EvalText: ParsableCommand {
                           Double(substitution.maximumChangeFraction), substitution.queryBudget, percent(substitution.accuracyUnderAttack),
                           percent(substitution.successRate), Double(substitution.meanChangedFraction), Double(substitution.meanQueries), substitution.seconds))
         }
-        if let json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            try writeOutput(Array(try encoder.encode(report)), to: json)
-        }
+        if let json { try writeJSON(report, to: json, snakeCase: true) }
     }
 }
 

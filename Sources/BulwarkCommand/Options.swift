@@ -15,7 +15,8 @@ struct Fraction: ExpressibleByArgument, Sendable, CustomStringConvertible {
             guard let value = Float(argument), value.isFinite else { return nil }
             self.value = value
         case 2:
-            guard let numerator = Float(parts[0]), let denominator = Float(parts[1]), denominator != 0 else { return nil }
+            guard let numerator = Float(parts[0]), let denominator = Float(parts[1]), denominator != 0,
+                  (numerator / denominator).isFinite else { return nil }
             value = numerator / denominator
         default:
             return nil

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Bulwark
 import Foundation
+import Synchronization
 
 // The checks every subcommand makes on its output paths before it starts working, so that
 // a bad path fails at once instead of after a long training or evaluation, and no output
@@ -13,6 +14,9 @@ typealias PathOption = (option: String, path: String?)
 /// every directory of `directories` can be created or written into, and none of them is
 /// one of `inputs` (after following symbolic links).
 func checkOutputs(files: [PathOption] = [], directories: [PathOption] = [], inputs: [PathOption] = []) throws {
+    if files.contains(where: { $0.path.map(OutputFile.writesToStandardOutput) ?? false }) {
+        messagesGoToStandardError.store(true, ordering: .relaxed)
+    }
     for (option, path) in files {
         guard let path else { continue }
         do { try OutputFile.checkWritable(path) } catch {

@@ -1,5 +1,6 @@
 import Bulwark
 import Foundation
+import Synchronization
 
 /// Progress on standard error: a live bar with rate and ETA on a terminal; plain lines at most
 /// every 10 seconds when piped or under CI (`BULWARK_PROGRESS_INTERVAL` seconds if set);
@@ -100,8 +101,13 @@ func formatDuration(_ seconds: Double) -> String {
 
 /// Prints results to standard output.
 func output(_ text: String) {
-    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    let handle = messagesGoToStandardError.load(ordering: .relaxed) ? FileHandle.standardError : FileHandle.standardOutput
+    handle.write(Data((text + "\n").utf8))
 }
+
+/// Set when a command writes its data to standard output (`--json -`), so that `output`'s
+/// messages for people go to standard error and the data stays readable by a program.
+let messagesGoToStandardError = Atomic<Bool>(false)
 
 func percent(_ value: Float) -> String { String(format: "%.2f%%", Double(value) * 100) }
 

@@ -45,10 +45,10 @@ struct Report: ParsableCommand {
 
     func run() throws {
         let start = Date()
-        // Every JSON, JSON-lines and safetensors file of the runs is an input of the report.
+        // Everything in the runs but an earlier report may be read by the report: its inputs.
         let inputs: [PathOption] = [runDirectory, compare].compactMap { $0 }.flatMap { directory in
             ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
-                .filter { [".json", ".jsonl", ".safetensors"].contains(where: $0.hasSuffix) }
+                .filter { !$0.hasSuffix(".html") }
                 .map { ("the run's file", path(in: directory, $0)) }
         }
         var record = try RunRecord(directory: runDirectory)

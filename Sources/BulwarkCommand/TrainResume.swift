@@ -244,6 +244,8 @@ private func value(of option: String, in arguments: [String]) -> String? {
 /// (`--no-random-start` → `--random-start`).
 private func optionName(_ word: String) -> String {
     let name = word.split(separator: "=", maxSplits: 1).first.map(String.init) ?? word
+    // Manifests written before train named the architecture --model.
+    if name == "--model" { return "--architecture" }
     return name.hasPrefix("--no-") ? "--" + name.dropFirst(5) : name
 }
 

@@ -227,6 +227,13 @@ public enum OutputFile {
         return removed
     }
 
+    /// Whether writing `path` writes this process's standard output (`-`, `/dev/stdout`,
+    /// `/dev/fd/1`), where any other text printed would mix with the data.
+    public static func writesToStandardOutput(_ path: String) -> Bool {
+        if case .descriptor(STDOUT_FILENO)? = try? destination(of: path) { return true }
+        return false
+    }
+
     // MARK: - Implementation
 
     /// Where bytes for a path go.

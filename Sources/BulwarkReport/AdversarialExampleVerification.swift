@@ -50,10 +50,11 @@ extension AdversarialExampleFile {
     ///
     /// - Parameters:
     ///   - path: the file's name, for messages.
+    ///   - inputShape: the image shape `model` takes, `[channels, height, width]`.
     ///   - threatModel: the budget to check; `nil` for the one in the file's metadata.
     /// - Throws: ``AdversarialVerificationError``.
     public func verify<Model: Layer>(
-        path: String, against model: Model, dataset: ImageDataset, threatModel: ThreatModel? = nil,
+        path: String, against model: Model, inputShape: [Int], dataset: ImageDataset, threatModel: ThreatModel? = nil,
         tolerance: Float = 1e-6, batchSize: Int = 256
     ) throws(AdversarialVerificationError) -> AdversarialExampleVerification {
         guard count > 0 else { throw .noExamples(path: path) }
@@ -68,6 +69,9 @@ extension AdversarialExampleFile {
         let imageShape = Array(clean.shape.dropFirst())
         guard imageShape == dataset.imageShape else {
             throw .failed(path: path, problems: ["its images have shape \(imageShape) but the dataset's have \(dataset.imageShape); pass the dataset the examples were made from"])
+        }
+        guard imageShape == inputShape else {
+            throw .failed(path: path, problems: ["its images have shape \(imageShape) but the model takes \(inputShape); pass the model the examples were made against"])
         }
         positions("indices outside the dataset's \(dataset.count) rows", indices.map { !(0..<dataset.count).contains($0) })
         guard problems.isEmpty else { throw .failed(path: path, problems: problems) }
@@ -159,7 +163,15 @@ extension NumPyArray {
             guard let extent = Int(trimmed), extent >= 0 else { throw NumPyReadError(reason: "the shape \(shapeText[...closing]) is not a tuple of sizes") }
             shape.append(extent)
         }
-        let count = shape.reduce(1, *)
+        // A crafted header may declare sizes whose product overflows: refuse it rather than trap.
+        var count = 1
+        for extent in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: extent)
+            guard !overflow, product <= bytes.count else {
+                throw NumPyReadError(reason: "the shape \(shape) declares more values than the file's \(bytes.count) bytes hold")
+            }
+            count = product
+        }
         let size: Int
         let convert: (ArraySlice<UInt8>) -> Float
         func word(_ slice: ArraySlice<UInt8>) -> UInt64 { slice.reversed().reduce(0) { $0 << 8 | UInt64($1) } }

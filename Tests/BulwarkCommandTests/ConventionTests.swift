@@ -43,6 +43,7 @@ import Testing
         (["train", "--learning-rate", "-0.1"], "--learning-rate", "-0.1"),
         (["train", "--train-count", "0"], "--train-count", "0"),
         (["train", "--batch-size", "0"], "--batch-size", "0"),
+        (["train", "--epsilon", "1e39/1"], "--epsilon", "1e39/1"),
         (["eval", "--model", "m.safetensors", "--count", "-1"], "--count", "-1"),
         (["eval", "--model", "m.safetensors", "--steps", "-5"], "--steps", "-5"),
         (["eval", "--model", "m.safetensors", "--queries", "0"], "--queries", "0"),

@@ -95,6 +95,17 @@ import Testing
         return path
     }
 
+    @Test func verifyingAgainstAModelOfAnotherInputShapeIsAnError() throws {
+        let examples = directory + "/shape.safetensors"
+        let attack = try bulwark(["attack", "--model", model] + data + ["--attack", "fgsm", "--epsilon", "0.1", "--count", "4", "--out", examples])
+        #expect(attack.status == 0, "\(attack.error)")
+        var generator = SplitMix64(seed: 1)
+        let colour = directory + "/colour.safetensors"
+        try Checkpoint.save(Architecture.cifarCNN.makeModel(using: &generator), architecture: "cifar-cnn", to: colour)
+        expectCleanFailure(try bulwark(["verify-adversarial", "--model", colour, "--file", examples] + data),
+                           mentioning: ["shape.safetensors", "[1, 28, 28]", "[3, 32, 32]"])
+    }
+
     @Test func verifyRederivesEverythingFromTheDatasetAndTheModel() throws {
         let examples = directory + "/examples.safetensors"
         let attack = try bulwark(["attack", "--model", model] + data + ["--attack", "pgd", "--epsilon", "0.1", "--steps", "5",

@@ -32,6 +32,8 @@ import Testing
                                         "--data-dir", data, "--count", "3", "--json", "-"])
         #expect(predicted.status == 0, "\(predicted.error)")
         #expect(predicted.output.contains("\"predictions\""), "--json - writes to standard output: \(predicted.output)")
+        let parsed = try? JSONSerialization.jsonObject(with: Data(predicted.output.utf8)) as? [String: Any]
+        #expect(parsed?["predictions"] != nil, "standard output holds the JSON alone, messages go to standard error: \(predicted.output)")
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory + "/run").filter { $0.contains(".tmp-") }
         #expect(leftovers.isEmpty, "\(leftovers)")
     }
@@ -115,6 +117,9 @@ import Testing
         // A manifest of an earlier version, every value a string, still reads and resumes.
         var old = manifest.mapValues { value in (value as? String) ?? "\(value)" }
         old["random_start"] = "true"
+        // whose command named the architecture --model, not the default smallcnn
+        old["command"] = old["command"]?.replacingOccurrences(of: "--architecture mlp", with: "--model mlp")
+        #expect(old["command"]?.contains("--model mlp") == true, "\(old)")
         try JSONSerialization.data(withJSONObject: old).write(to: URL(fileURLWithPath: run + "/run.json"))
         #expect(try RunRecord(directory: run).configuration["epochs"] == "2")
         let resumed = try runBulwark(["train", "--resume", run])
