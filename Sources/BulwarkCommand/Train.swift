@@ -430,9 +430,11 @@ struct Train: ParsableCommand {
             progress.line("the run completed no epoch before it stopped; starting it from the beginning")
             resumeCheckpoint = nil
         }
-        if let completed = try completedRunAwaitingEvaluation() {
-            // Killed during its final evaluation: the model is final, only the evaluation is missing.
-            progress.line("all \(epochs) epochs were completed; running the missing final evaluation")
+        var finalEvaluationDone = false
+        if let (completed, evaluationDone) = try completedRunAwaitingEvaluation() {
+            // Killed after its last epoch: the model is final, only the evaluation or the summary is missing.
+            finalEvaluationDone = evaluationDone
+            progress.line("all \(epochs) epochs were completed; " + (evaluationDone ? "writing the missing summary" : "running the missing final evaluation"))
             do { network = try Checkpoint.load(from: path(in: out, RunFile.model)).model } catch {
                 throw ValidationError("Cannot finish the run in '\(out)': \(error)")
             }
@@ -502,7 +504,10 @@ struct Train: ParsableCommand {
 
         let stoppedEarly = overfittingReport == nil && (history.last?.epoch ?? 0) < epochs
         var finalEvaluation: String?
-        if !stoppedEarly, finalEvalCount != 0 {
+        if finalEvaluationDone {
+            let existing = path(in: out, "final-eval.json")
+            finalEvaluation = FileManager.default.fileExists(atPath: existing) ? existing : nil
+        } else if !stoppedEarly, finalEvalCount != 0 {
             finalEvaluation = try evaluateFinalModel(network, attack: validationAttack, progress: progress)
         }
         if let json {
@@ -530,18 +535,20 @@ struct Train: ParsableCommand {
     }
 
     /// The progress of a resumed run whose epochs are all complete but whose final evaluation
-    /// is missing (it was killed during it), or `nil` when the run has epochs left to train.
+    /// or `--json` summary is missing (it was killed before writing them), and whether its
+    /// final evaluation is done; `nil` when the run has epochs left to train.
     ///
     /// - Throws: `ValidationError` when the run is complete and has nothing missing.
-    private func completedRunAwaitingEvaluation() throws -> TrainingProgress? {
+    private func completedRunAwaitingEvaluation() throws -> (progress: TrainingProgress, evaluationDone: Bool)? {
         guard resume != nil else { return nil }
         let checkpoint = path(in: out, RunFile.resume)
         guard let progress = try? TrainingProgress(checkpointAt: checkpoint), progress.isComplete else { return nil }
-        guard finalEvalCount != 0, !FileManager.default.fileExists(atPath: path(in: out, "final-eval.json")) else {
+        let evaluationDone = finalEvalCount == 0 || FileManager.default.fileExists(atPath: path(in: out, "final-eval.json"))
+        guard !evaluationDone || json != nil else {
             throw ValidationError(TrainingError.cannotResume(
                 path: checkpoint, reason: "the run already completed all \(progress.epochs) epochs and its final evaluation; there is nothing to continue").description)
         }
-        return progress
+        return (progress, evaluationDone)
     }
 
     /// Clean accuracy and accuracy under the validation attack of the final model on the test

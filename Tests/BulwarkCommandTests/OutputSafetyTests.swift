@@ -101,6 +101,21 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: orphan), "resuming removes the temporary files of killed writes")
     }
 
+    @Test func resumingACompletedRunWritesAMissingSummary() throws {
+        let run = directory + "/summary-run"
+        _ = try trainedModel(run: run)
+        // Killed after its final evaluation, before --json was written: resume writes the summary.
+        let summary = directory + "/late-summary.json"
+        let resumed = try runBulwark(["train", "--resume", run, "--json", summary, "--quiet"])
+        #expect(resumed.status == 0, "\(resumed.error)")
+        let object = try #require(try jsonObject(at: summary))
+        #expect(object["model"] as? String == run + "/model.safetensors" && object["final_evaluation"] as? String == run + "/final-eval.json",
+                "\(object)")
+        // Without an output missing there is still nothing to continue.
+        let again = try runBulwark(["train", "--resume", run, "--quiet"])
+        #expect(again.status != 0 && again.error.contains("nothing to continue"), "\(again.error)")
+    }
+
     @Test func manifestStoresNumbersAndExplainsTheTrainingCount() throws {
         let run = directory + "/typed"
         let options = ["train", "--dataset", "idx", "--data-dir", data, "--model", "mlp", "--method", "fast", "--epsilon", "0.1",
