@@ -6,17 +6,21 @@ import Synchronization
 /// every 10 seconds when piped or under CI (`BULWARK_PROGRESS_INTERVAL` seconds if set);
 /// nothing with `--quiet`.
 ///
-/// `@unchecked Sendable` so that attacks' ``IterationProgress`` closures may hold it: they call
-/// back synchronously on the thread that runs the command, the only one that uses it.
-final class Progress: @unchecked Sendable {
+/// Its state sits behind a mutex, so attacks' ``IterationProgress`` closures (which must be
+/// `Sendable`) may hold it.
+final class Progress: Sendable {
+    private struct State {
+        var lastPrint = Date.distantPast
+        var start = Date()
+        var label = ""
+        var lineOpen = false
+        var last: (done: Int, total: Int, unit: String) = (0, 0, "images")
+    }
+
     private let interactive: Bool
     private let quiet: Bool
     private let pipedInterval: Double
-    private var lastPrint = Date.distantPast
-    private var start = Date()
-    private var label = ""
-    private var lineOpen = false
-    private var last: (done: Int, total: Int, unit: String) = (0, 0, "images")
+    private let state = Mutex(State())
 
     init(quiet: Bool) {
         self.quiet = quiet
@@ -27,10 +31,12 @@ final class Progress: @unchecked Sendable {
 
     /// Starts timing a new phase.
     func begin(_ label: String, total: Int = 0, unit: String = "images") {
-        self.label = label
-        last = (0, total, unit)
-        start = Date()
-        lastPrint = .distantPast
+        state.withLock { state in
+            state.label = label
+            state.last = (0, total, unit)
+            state.start = Date()
+            state.lastPrint = .distantPast
+        }
     }
 
     /// Reports `done` of `total` units with optional detail (loss, accuracy).
@@ -40,33 +46,36 @@ final class Progress: @unchecked Sendable {
 
     private func report(done: Int, total: Int, unit: String, detail: String, finished: Bool) {
         guard !quiet else { return }
-        last = (done, total, unit)
-        let now = Date()
-        let interval = interactive ? 0.1 : pipedInterval
-        guard finished || now.timeIntervalSince(lastPrint) >= interval else { return }
-        lastPrint = now
-        let elapsed = now.timeIntervalSince(start)
-        let rate = elapsed > 0 ? Double(done) / elapsed : 0
-        // Before the first unit is done there is no rate to estimate from.
-        let remaining = rate > 0 ? Double(total - done) / rate : done < total ? Double.infinity : 0
-        let fraction = total > 0 ? Double(done) / Double(total) : 1
-        let pace = "\(String(format: rate < 10 ? "%.1f" : "%.0f", rate)) \(unit)/s ETA \(formatDuration(remaining))"
-        let summary = "\(label) \(done)/\(total) \(pace)\(detail.isEmpty ? "" : "  " + detail)"
-        if interactive {
-            let width = 24
-            let filled = Int(fraction * Double(width))
-            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-            write("\r\u{1B}[K[\(bar)] \(summary)")
-            lineOpen = true
-            if finished { endLine() }
-        } else {
-            write(summary + "\n")
+        state.withLock { state in
+            state.last = (done, total, unit)
+            let now = Date()
+            let interval = interactive ? 0.1 : pipedInterval
+            guard finished || now.timeIntervalSince(state.lastPrint) >= interval else { return }
+            state.lastPrint = now
+            let elapsed = now.timeIntervalSince(state.start)
+            let rate = elapsed > 0 ? Double(done) / elapsed : 0
+            // Before the first unit is done there is no rate to estimate from.
+            let remaining = rate > 0 ? Double(total - done) / rate : done < total ? Double.infinity : 0
+            let fraction = total > 0 ? Double(done) / Double(total) : 1
+            let pace = "\(String(format: rate < 10 ? "%.1f" : "%.0f", rate)) \(unit)/s ETA \(formatDuration(remaining))"
+            let summary = "\(state.label) \(done)/\(total) \(pace)\(detail.isEmpty ? "" : "  " + detail)"
+            if interactive {
+                let width = 24
+                let filled = Swift.min(width, Swift.max(0, Int(fraction * Double(width))))
+                let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+                Self.write("\r\u{1B}[K[\(bar)] \(summary)")
+                state.lineOpen = true
+                if finished { Self.endLine(&state) }
+            } else {
+                Self.write(summary + "\n")
+            }
         }
     }
 
     /// Reports work within the current unit (an attack's iterations on the batch under way)
     /// beside the count of the last ``update(done:total:unit:detail:)``.
     func detail(_ text: String) {
+        let last = state.withLock { $0.last }
         report(done: last.done, total: last.total, unit: last.unit, detail: text, finished: false)
     }
 
@@ -79,15 +88,17 @@ final class Progress: @unchecked Sendable {
     /// Prints a whole line (closing any live bar first).
     func line(_ text: String) {
         guard !quiet else { return }
-        endLine()
-        write(text + "\n")
+        state.withLock { state in
+            Self.endLine(&state)
+            Self.write(text + "\n")
+        }
     }
 
-    private func endLine() {
-        if lineOpen { write("\n"); lineOpen = false }
+    private static func endLine(_ state: inout State) {
+        if state.lineOpen { write("\n"); state.lineOpen = false }
     }
 
-    private func write(_ text: String) {
+    private static func write(_ text: String) {
         FileHandle.standardError.write(Data(text.utf8))
     }
 }
