@@ -44,8 +44,8 @@ let runDirectoryFiles = [RunFile.model, RunFile.best, RunFile.metrics, RunFile.r
 
 /// Throws unless `out` can hold a new run: it holds no trained run (no model or resume
 /// checkpoint; a manifest alone is of a run that never finished an epoch), or `force` is set,
-/// in which case the old run's files are removed.
-func claimRunDirectory(_ out: String, force: Bool, resumeCommand: String) throws {
+/// in which case `removing` removes the old run's files.
+func claimRunDirectory(_ out: String, force: Bool, resumeCommand: String, removing: Bool) throws {
     let existing = [RunFile.model, RunFile.resume].filter { FileManager.default.fileExists(atPath: path(in: out, $0)) }
     guard let found = existing.first else { return }
     guard force else {
@@ -54,6 +54,7 @@ func claimRunDirectory(_ out: String, force: Bool, resumeCommand: String) throws
             Continue it with \(resumeCommand), pass --force to replace it, or choose another --out.
             """)
     }
+    guard removing else { return }
     for name in runDirectoryFiles {
         let file = path(in: out, name)
         guard FileManager.default.fileExists(atPath: file) else { continue }

@@ -358,6 +358,7 @@ struct Train: ParsableCommand {
         }
         let validation = training.slice((training.count - validationCount)..<training.count)
         training = training.prefix(training.count - validationCount)
+        try replaceForcedRun()
 
         let threatModel = threat.threatModel
         let epsilon = threatModel.epsilon

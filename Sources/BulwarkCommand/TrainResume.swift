@@ -194,16 +194,24 @@ extension ResumableTraining {
 
     /// Checks the run's outputs before any work starts: `--json` and `--out` can be written,
     /// `--json` is none of the run's files, and a new run replaces a run already in `--out`
-    /// only with `--force` (which removes the old run's files). Then removes the temporary
-    /// files that writes interrupted by a kill left in `--out`.
+    /// only with `--force` (see ``replaceForcedRun()``). Then removes the temporary files that
+    /// writes interrupted by a kill left in `--out`.
     func checkRunOutputs() throws {
         try checkOutputs(files: [("--json", json)], directories: [("--out", out)],
                          inputs: runDirectoryFiles.map { ("the run's file", path(in: out, $0)) })
         if resume == nil {
-            try claimRunDirectory(out, force: force, resumeCommand: (Self.commandWords + ["--resume", shellQuoted(out)]).joined(separator: " "))
+            try claimRunDirectory(out, force: force, resumeCommand: resumeCommand, removing: false)
         }
         OutputFile.removeStaleTemporaryFiles(in: out)
     }
+
+    /// Removes the old run in `--out` that `--force` replaces. Called once the data has loaded,
+    /// so that a mistake found before then (a missing dataset, a wrong count) leaves it whole.
+    func replaceForcedRun() throws {
+        if resume == nil { try claimRunDirectory(out, force: force, resumeCommand: resumeCommand, removing: true) }
+    }
+
+    private var resumeCommand: String { (Self.commandWords + ["--resume", shellQuoted(out)]).joined(separator: " ") }
 
     /// What to say when the run stopped after `lastEpoch` of `epochs` (`--stop-after`).
     func stoppedNotice(after lastEpoch: Int, of epochs: Int) -> String {

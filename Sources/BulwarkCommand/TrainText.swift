@@ -313,6 +313,7 @@ struct TrainText: ResumableTraining {
         progress.line("Loading \(data.dataset.rawValue) from \(data.dataDir) …")
         var (trainingText, evaluationText) = try data.load()
         if let trainCount { trainingText = trainingText.prefix(trainCount) }
+        try replaceForcedRun()
         let tokenizer = WordTokenizer()
         let vocabulary = Vocabulary(counting: trainingText.texts.map(tokenizer.tokenize),
                                     minimumFrequency: minimumFrequency, maximumSize: maximumVocabulary)

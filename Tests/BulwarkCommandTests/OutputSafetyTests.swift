@@ -79,6 +79,11 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: model)) == modelBytes, "the model is untouched")
         #expect(try Data(contentsOf: URL(fileURLWithPath: run + "/run.json")) == manifest, "the manifest is untouched")
 
+        // --force with a dataset that does not load fails before it removes anything.
+        let misdirected = try runBulwark(trainOptions.map { $0 == data ? directory + "/nowhere" : $0 } + ["--out", run, "--force"])
+        #expect(misdirected.status != 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: model)) == modelBytes, "a failed --force run leaves the old run whole")
+
         let forced = try runBulwark(trainOptions + ["--out", run, "--force", "--seed", "2"])
         #expect(forced.status == 0, "\(forced.error)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: model)) != modelBytes, "--force replaces the run")
