@@ -87,7 +87,7 @@ struct DatasetOptions: ParsableArguments {
         return options
     }
 
-    /// The split, or only its first `limit` examples (read no further than they end).
+    /// The split, or only its first `limit` examples (a gzipped file is inflated no further than they end).
     func load(_ split: DatasetSplit, limit: Int? = nil) throws -> ImageDataset {
         try ImageDataset.load(dataset, split: split, directory: dataDir, limit: limit)
     }

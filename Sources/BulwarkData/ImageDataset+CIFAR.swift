@@ -17,7 +17,7 @@ extension ImageDataset {
     ///
     /// - Parameters:
     ///   - paths: The batch files, for example `data_batch_1.bin` … `data_batch_5.bin`. At least one.
-    ///   - limit: Load only the first `limit` records (at least 0): files are read and
+    ///   - limit: Load only the first `limit` records (at least 0): a gzipped file is
     ///     decompressed no further than those records end, later files are not opened, and
     ///     bytes after them are not checked. `nil` loads every record.
     /// - Throws: ``DatasetError``: a file error (not found, unreadable, corrupt gzip),

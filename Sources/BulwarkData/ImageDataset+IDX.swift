@@ -14,8 +14,8 @@ extension ImageDataset {
     ///   - labelsPath: The labels file (`…-labels-idx1-ubyte`, optionally `.gz`).
     ///   - classCount: The number of classes; every label must be below it. At least 1.
     ///   - classNames: `classCount` names indexed by label; `nil` names classes `"0"`, `"1"`, ….
-    ///   - limit: Load only the first `limit` examples (at least 0): the files are read and
-    ///     decompressed no further than those examples end, and bytes after them are not
+    ///   - limit: Load only the first `limit` examples (at least 0): a gzipped file is
+    ///     decompressed no further than those examples end (the file itself is read whole), and bytes after them are not
     ///     checked. `nil` loads them all.
     /// - Throws: ``DatasetError``: a file error (not found, unreadable, corrupt gzip), a format
     ///   error (not IDX, unsupported element type, wrong rank, zero dimension, unaddressable
