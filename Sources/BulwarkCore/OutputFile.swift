@@ -253,6 +253,7 @@ public enum OutputFile {
             if let descriptor = Int32(path.dropFirst(prefix.count)) { return .descriptor(descriptor) }
         }
         guard !path.isEmpty else { throw .notWritable(path: path, reason: "the path is empty") }
+        guard !path.hasSuffix("/") else { throw .isDirectory(path: path) }
         var status = stat()
         guard stat(path, &status) == 0 else {
             let code = errno

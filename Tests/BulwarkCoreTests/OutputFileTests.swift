@@ -59,6 +59,9 @@ import Testing
             try OutputFile.checkWritable(missing)
         }
         try OutputFile.checkWritable(directory + "/new.json")
+        // A path ending in a slash names a directory, even one that does not exist yet.
+        #expect(throws: OutputFileError.isDirectory(path: directory + "/results/")) { try OutputFile.write("x", to: directory + "/results/") }
+        #expect(!FileManager.default.fileExists(atPath: directory + "/results"))
         try OutputFile.checkWritable("-")
         try OutputFile.checkWritableDirectory(directory + "/a/b")
         #expect(throws: OutputFileError.self) { try OutputFile.checkWritableDirectory("/dev/null/run") }
