@@ -164,8 +164,8 @@ package enum RunManifest {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         return try encoder.encode(configuration.reduce(into: [String: Value]()) { result, entry in
-            result[entry.key] = listKeys.contains(entry.key)
-                ? .list(entry.value.split(separator: ",").map { typed(String($0)) })
+            result[entry.key] = isTextKey(entry.key) ? .text(entry.value)
+                : listKeys.contains(entry.key) ? .list(entry.value.split(separator: ",").map { typed(String($0)) })
                 : typed(entry.value)
         })
     }
@@ -227,13 +227,24 @@ package enum RunManifest {
         }
     }
 
-    /// `text` as a number or boolean when it reads as one (finite, in decimal notation).
+    /// Keys whose values are text even when they look like numbers: paths, versions (`6.10`
+    /// is not `6.1`), the command line and descriptions of the machine.
+    private static func isTextKey(_ key: String) -> Bool {
+        key.hasSuffix("version") || key.hasSuffix("dir") || key.hasSuffix("path")
+            || ["command", "os", "blas", "out", "json"].contains(key)
+    }
+
+    /// `text` as a number or boolean when it reads as one (finite, in decimal notation) and
+    /// reads back the same, but for a whole number's `.0` (`0.10`, `007` and `1e3` stay text).
     private static func typed(_ text: String) -> Value {
         if text == "true" || text == "false" { return .boolean(text == "true") }
-        if let value = Int64(text) { return .integer(value) }
-        if let value = UInt64(text) { return .unsigned(value) }
+        if let value = Int64(text), String(value) == text { return .integer(value) }
+        if let value = UInt64(text), String(value) == text { return .unsigned(value) }
         let numeric = !text.isEmpty && text.allSatisfy { "0123456789.eE+-".contains($0) } && text.first != "+"
-        if numeric, let value = Double(text), value.isFinite { return .real(value) }
+        if numeric, let value = Double(text), value.isFinite {
+            let written = Value.real(value).text
+            if written == text || written + ".0" == text || written == text + ".0" { return .real(value) }
+        }
         return .text(text)
     }
 }

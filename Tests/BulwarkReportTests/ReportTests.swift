@@ -170,3 +170,20 @@ import Testing
         #expect(image.width == 3 * (3 * 56 + 2 * 2) + 2 * 12 && image.height == 2 * 56 + 8)
     }
 }
+
+@Suite struct RunManifestTests {
+    @Test func numbersAndBooleansAreTypedAndTextStaysText() throws {
+        let configuration = ["epochs": "3", "epsilon": "0.1", "beta": "6.0", "random_start": "true", "seed": "007",
+                             "data_dir": "1e3", "swift_version": "6.10", "command": "bulwark train --epochs 3",
+                             "resumed_after_epochs": "1,2"]
+        let data = try RunManifest.encode(configuration)
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(object["epochs"] as? Int == 3 && object["epsilon"] as? Double == 0.1 && object["beta"] as? Int == 6)
+        #expect(object["random_start"] as? Bool == true && object["resumed_after_epochs"] as? [Int] == [1, 2])
+        // Text that only looks like a number is kept as written.
+        #expect(object["seed"] as? String == "007" && object["data_dir"] as? String == "1e3"
+                && object["swift_version"] as? String == "6.10", "\(object)")
+        let decoded = try RunManifest.decode(data)
+        #expect(decoded["data_dir"] == "1e3" && decoded["swift_version"] == "6.10" && decoded["beta"] == "6")
+    }
+}
