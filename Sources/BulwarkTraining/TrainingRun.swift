@@ -176,6 +176,9 @@ struct TrainingRun {
         do {
             try Checkpoint.assign(tensors, to: &model, path: path, architecture: architectureName)
         } catch {
+            if case .nonFiniteValue = error {
+                throw TrainingError.cannotResume(path: path, reason: "the checkpoint is damaged: " + error.description.trimmingCharacters(in: CharacterSet(charactersIn: ".")))
+            }
             let detail = switch error {
             case let .missingTensor(_, name, _): "it has no tensor '\(name)'"
             case let .shapeMismatch(_, name, expected, found, _): "its '\(name)' has shape \(found), this model's \(expected)"

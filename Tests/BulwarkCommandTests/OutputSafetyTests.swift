@@ -121,6 +121,22 @@ import Testing
         #expect(again.status != 0 && again.error.contains("nothing to continue"), "\(again.error)")
     }
 
+    @Test func resumingFromACheckpointHoldingNaNSaysItIsDamaged() throws {
+        let run = directory + "/poisoned"
+        let stopped = try runBulwark(trainOptions.map { $0 == "1" ? "2" : $0 } + ["--out", run, "--stop-after", "1"])
+        #expect(stopped.status == 0, "\(stopped.error)")
+        let checkpoint = run + "/resume.safetensors"
+        var file = try SafeTensorsFile(contentsOf: checkpoint)
+        let name = try #require(file.tensors.keys.sorted().first { $0.hasPrefix("model.") && $0.hasSuffix(".weight") })
+        var poisoned = try #require(file.tensors[name]).array
+        poisoned[0] = .nan
+        file.tensors[name] = Tensor(shape: try #require(file.tensors[name]).shape, scalars: poisoned)
+        try file.write(to: checkpoint)
+        let resumed = try runBulwark(["train", "--resume", run])
+        #expect(resumed.status != 0 && resumed.error.contains("damaged") && resumed.error.contains("'" + name.dropFirst("model.".count) + "'")
+                && !resumed.error.contains("not this run's model"), "\(resumed.error)")
+    }
+
     @Test func manifestStoresNumbersAndExplainsTheTrainingCount() throws {
         let run = directory + "/typed"
         let options = ["train", "--dataset", "idx", "--data-dir", data, "--model", "mlp", "--method", "fast", "--epsilon", "0.1",
