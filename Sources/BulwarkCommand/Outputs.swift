@@ -5,7 +5,7 @@ import Synchronization
 
 // The checks every subcommand makes on its output paths before it starts working, so that
 // a bad path fails at once instead of after a long training or evaluation, and no output
-// replaces an input.
+// replaces an input; and the writers of its output files.
 
 /// An option naming a path, as `--json`, and its value (`nil` when not given).
 typealias PathOption = (option: String, path: String?)
@@ -61,5 +61,41 @@ func claimRunDirectory(_ out: String, force: Bool, resumeCommand: String, removi
         do { try FileManager.default.removeItem(atPath: file) } catch {
             throw ValidationError("--force could not remove '\(file)' of the old run: \(error.localizedDescription)")
         }
+    }
+}
+
+/// What `train --json` writes (keys in snake case, like `metrics.jsonl`).
+struct TrainingSummaryJSON: Encodable {
+    var configuration: [String: String]
+    var model: String
+    var epochs: [EpochMetrics]
+    var catastrophicOverfitting: OverfittingReport?
+    /// The epoch whose model `best.safetensors` holds.
+    var bestEpoch: Int?
+    var best: String?
+    /// `final-eval.json`, when the final evaluation ran.
+    var finalEvaluation: String?
+}
+
+/// Writes `value` as pretty JSON through ``OutputFile`` (atomically to a file, straight through
+/// to `-`, a device or a pipe); `snakeCase` converts Swift's property names (as `metrics.jsonl`
+/// does).
+func writeJSON<Value: Encodable>(_ value: Value, to file: String, snakeCase: Bool = false) throws {
+    let data: Data
+    do {
+        data = try JSONOutput.encode(value) { encoder in
+            if snakeCase { encoder.keyEncodingStrategy = .convertToSnakeCase }
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        }
+    } catch {
+        throw ValidationError("Cannot encode '\(file)' as JSON: \(error.localizedDescription)")
+    }
+    try writeOutput(Array(data), to: file)
+}
+
+/// Writes `bytes` to `file` through ``OutputFile``, as a one-line error that names the file.
+func writeOutput(_ bytes: [UInt8], to file: String) throws {
+    do { try OutputFile.write(bytes, to: file) } catch {
+        throw ValidationError(error.description)
     }
 }

@@ -133,3 +133,13 @@ func formatTable(_ rows: [[String]]) -> String {
         }.joined(separator: "  ")
     }.joined(separator: "\n")
 }
+
+/// One line on an epoch for the progress output.
+func describe(_ metrics: EpochMetrics) -> String {
+    var text = String(format: "epoch %d: loss %.4f train acc %.2f%%", metrics.epoch, metrics.trainLoss, metrics.trainAccuracy * 100)
+    if let clean = metrics.validationCleanAccuracy { text += " | val clean \(percent(clean))" }
+    if let robust = metrics.validationRobustAccuracy { text += " robust \(percent(robust))" }
+    if let scale = metrics.epsilonScale, scale < 1 { text += String(format: " | ε warm-up %.0f%%", scale * 100) }
+    text += String(format: " | lr %.2e | %.1f s (%.0f img/s)", metrics.learningRate, metrics.trainSeconds, metrics.imagesPerSecond)
+    return text
+}
