@@ -54,7 +54,6 @@ struct AttackCommand: ParsableCommand {
     func validate() throws {
         try require(count >= 1, "--count must be at least 1, got \(count)")
         try requireAttackNames([attack])
-        try requireValidBudget(threat)
         guard let name = AttackName(rawValue: attack) else {
             throw ValidationError("Unknown attack '\(attack)'. Choose from: \(AttackName.list).")
         }
@@ -244,10 +243,7 @@ struct VerifyAdversarial: ParsableCommand {
     var norm: Norm?
 
     func validate() throws {
-        if let epsilon {
-            try require(epsilon.value >= 0 && epsilon.value.isFinite,
-                        "--epsilon must be a non-negative budget such as 0.1 or 8/255, got \(epsilon.value)")
-        }
+        if let epsilon { try requireBudget(epsilon) }
     }
 
     func run() throws {

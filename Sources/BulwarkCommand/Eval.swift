@@ -77,7 +77,6 @@ struct Eval: ParsableCommand {
             try require(attack == ["pgd"] || attack == ["standard"], "--version standard runs the standard ensemble, so it cannot be given with --attack \(attack.joined(separator: " ")): drop one of them")
         }
         try requireAttackNames(attack)
-        try requireValidBudget(threat)
         let names = try attackNames()
         try require(Set(names).count == names.count, "--attack lists an attack twice")
         if names.contains(.carliniWagner) { try require(threat.norm == .l2, "cw-l2 is an L2 attack: add --norm l2") }
@@ -198,13 +197,6 @@ struct Eval: ParsableCommand {
         default: return name
         }
     }
-}
-
-/// Rejects a negative or infinite `--epsilon` before any threat model is built.
-func requireValidBudget(_ threat: ThreatOptions) throws {
-    let epsilon = threat.epsilon.value
-    try require(epsilon >= 0 && epsilon.isFinite,
-                "--epsilon must be a non-negative budget such as 0.1 or 8/255, got \(epsilon)")
 }
 
 /// The JSON written by `bulwark eval --json`: RobustBench-like fields plus Bulwark's details.

@@ -114,6 +114,15 @@ struct ThreatOptions: ParsableArguments {
     var norm: Norm = .lInfinity
 
     var threatModel: ThreatModel { ThreatModel(norm: norm, epsilon: epsilon.value) }
+
+    /// Refuses a negative budget here, so no command builds a threat model from one.
+    func validate() throws { try requireBudget(epsilon) }
+}
+
+/// Throws unless `epsilon` is a budget a threat model can take: finite and not negative.
+func requireBudget(_ epsilon: Fraction) throws {
+    try require(epsilon.value >= 0 && epsilon.value.isFinite,
+                "--epsilon must be a non-negative budget such as 0.1 or 8/255, got \(epsilon.value)")
 }
 
 /// The checkpoint to load.

@@ -258,7 +258,6 @@ struct Train: ParsableCommand {
         try require(weightDecay >= 0 && weightDecay.isFinite, "--weight-decay must be a finite number ≥ 0, got \(weightDecay)")
         try require(momentum >= 0 && momentum < 1, "--momentum must be in [0, 1), got \(momentum)")
         if let trainCount { try require(trainCount >= 1, "--train-count must be at least 1, got \(trainCount)") }
-        try require(threat.epsilon.value >= 0, "--epsilon must be non-negative")
         try require(method == .standard || threat.epsilon.value > 0, "--method \(method.rawValue) needs --epsilon > 0")
         try require(validationCount >= 0, "--validation-count must be ≥ 0, got \(validationCount)")
         try require(validationSteps >= 0, "--validation-steps must be ≥ 0, got \(validationSteps)")
