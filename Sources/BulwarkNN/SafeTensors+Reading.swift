@@ -225,3 +225,10 @@ extension SafeTensorsFile {
         return bytes
     }
 }
+
+/// The description of the current `errno`.
+private func systemErrorDescription() -> String {
+    let code = errno
+    guard let message = strerror(code) else { return "error \(code)" }
+    return String(cString: message) + " (errno \(code))"
+}

@@ -184,10 +184,3 @@ extension SafeTensorsFile {
         }
     }
 }
-
-/// The description of the current `errno`.
-func systemErrorDescription() -> String {
-    let code = errno
-    guard let message = strerror(code) else { return "error \(code)" }
-    return String(cString: message) + " (errno \(code))"
-}
