@@ -93,41 +93,6 @@ struct EvalText: ParsableCommand {
         try require(radii.allSatisfy { $0 >= 0 && $0.isFinite }, "ε must be finite and non-negative")
     }
 
-    /// One row of the JSON output.
-    struct Result: Codable {
-        var epsilon: Float
-        var steps: Int
-        var stepSize: Float
-        var robustAccuracy: Float
-        var maxPerturbationNorm: Float
-        var seconds: Double
-    }
-
-    /// PWWS's figures in the JSON output.
-    struct SubstitutionResult: Codable {
-        var accuracyUnderAttack: Float
-        var successRate: Float
-        var meanChangedFraction: Float
-        var meanQueries: Float
-        var maximumChangeFraction: Float
-        var queryBudget: Int
-        var seconds: Double
-    }
-
-    /// The JSON output.
-    struct Report: Codable {
-        var task = "text"
-        var model: String
-        var dataset: String
-        /// The class of each label, as the checkpoint records them.
-        var classNames: [String]
-        var count: Int
-        var cleanAccuracy: Float
-        var attack: String
-        var results: [Result]
-        var pwws: SubstitutionResult?
-    }
-
     func run() throws {
         try checkOutputs(files: [("--json", json), ("--pairs", pairs)], inputs: [("--model", model), ("--vocabulary", vocabulary)])
         let progress = Progress(quiet: quiet)
@@ -170,7 +135,7 @@ struct EvalText: ParsableCommand {
 
         var generator = SplitMix64(seed: 0)
         let network = architecture.makeModel(vocabularySize: words.count, classCount: classNames.count, configuration: modelConfiguration, using: &generator)
-        func evaluate<Model: TextClassifier>(_ network: Model) throws -> Report {
+        func evaluate<Model: TextClassifier>(_ network: Model) throws -> TextEvaluationRecord {
             var network = network
             do {
                 try Checkpoint.assign(file.tensors, to: &network, path: model, architecture: architectureName)
@@ -179,7 +144,7 @@ struct EvalText: ParsableCommand {
             }
             network.mode = .inference
             let clean = textAccuracy(network, batches: batches)
-            var results = [Result]()
+            var results = [TextEvaluationRecord.EmbeddingResult]()
             if attack == .embeddingPGD {
                 var attackGenerator = SplitMix64(seed: seed)
                 for radius in radii {
@@ -187,18 +152,18 @@ struct EvalText: ParsableCommand {
                     let size = stepSize ?? 2.5 * radius / Float(steps)
                     let pgd = EmbeddingPGD(threatModel: EmbeddingThreatModel(epsilon: radius), steps: steps, stepSize: size, randomStart: randomStart)
                     let report = evaluateEmbeddingRobustness(network, batches: batches, attack: pgd, using: &attackGenerator)
-                    results.append(Result(epsilon: radius, steps: steps, stepSize: size, robustAccuracy: report.robustAccuracy,
+                    results.append(TextEvaluationRecord.EmbeddingResult(epsilon: radius, steps: steps, stepSize: size, robustAccuracy: report.robustAccuracy,
                                           maxPerturbationNorm: report.maximumPerturbationNorm, seconds: Date().timeIntervalSince(start)))
                 }
             }
-            var substitution: SubstitutionResult?
+            var substitution: TextEvaluationRecord.SubstitutionResult?
             if attack == .pwws {
                 substitution = try substitutionAttack(network, minimumLength: minimumLength)
             }
-            return Report(model: model, dataset: data.dataset.rawValue, classNames: evaluation.classNames, count: evaluation.count, cleanAccuracy: clean,
+            return TextEvaluationRecord(model: model, dataset: data.dataset.rawValue, classNames: evaluation.classNames, count: evaluation.count, cleanAccuracy: clean,
                           attack: attack.rawValue, results: results, pwws: substitution)
         }
-        func substitutionAttack<Model: TextClassifier>(_ network: Model, minimumLength: Int) throws -> SubstitutionResult {
+        func substitutionAttack<Model: TextClassifier>(_ network: Model, minimumLength: Int) throws -> TextEvaluationRecord.SubstitutionResult {
             let start = Date()
             let wordNet = try WordNetSynonyms(directory: wordnetDir)
             var substitutes = [Int32: [Int32]]()
@@ -236,7 +201,7 @@ struct EvalText: ParsableCommand {
             if let pairs {
                 try writeOutput(Array((lines.joined(separator: "\n") + "\n").utf8), to: pairs)
             }
-            return SubstitutionResult(
+            return TextEvaluationRecord.SubstitutionResult(
                 accuracyUnderAttack: Float(robust) / Float(Swift.max(evaluation.count, 1)),
                 successRate: Float(succeeded) / Float(Swift.max(correct, 1)),
                 meanChangedFraction: Float(changedFraction / Double(Swift.max(succeeded, 1))),

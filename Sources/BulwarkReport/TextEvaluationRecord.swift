@@ -1,11 +1,11 @@
 import Foundation
 
-/// The JSON that `bulwark eval --task text --json` writes, read back: clean accuracy, robust
-/// accuracy under embedding-space PGD per radius, and the word-substitution attack's (PWWS)
-/// results. Fields that older files lack are optional.
-public struct TextEvaluationRecord: Sendable, Decodable {
+/// The JSON that `bulwark eval --task text --json` writes and the report reads: clean
+/// accuracy, robust accuracy under embedding-space PGD per radius, and the word-substitution
+/// attack's (PWWS) results. Fields that older files lack are optional.
+public struct TextEvaluationRecord: Sendable, Codable {
     /// Embedding PGD at one radius.
-    public struct EmbeddingResult: Sendable, Decodable {
+    public struct EmbeddingResult: Sendable, Codable {
         /// The L2 radius ε per example, in embedding units.
         public var epsilon: Float
         /// PGD steps.
@@ -18,10 +18,19 @@ public struct TextEvaluationRecord: Sendable, Decodable {
         public var maxPerturbationNorm: Float
         /// Wall-clock seconds.
         public var seconds: Double
+
+        public init(epsilon: Float, steps: Int, stepSize: Float, robustAccuracy: Float, maxPerturbationNorm: Float, seconds: Double) {
+            self.epsilon = epsilon
+            self.steps = steps
+            self.stepSize = stepSize
+            self.robustAccuracy = robustAccuracy
+            self.maxPerturbationNorm = maxPerturbationNorm
+            self.seconds = seconds
+        }
     }
 
     /// The word-substitution attack's results.
-    public struct SubstitutionResult: Sendable, Decodable {
+    public struct SubstitutionResult: Sendable, Codable {
         /// Fraction of all sentences still classified correctly after the attack.
         public var accuracyUnderAttack: Float
         /// Fraction of the correctly classified sentences the attack fooled.
@@ -36,8 +45,21 @@ public struct TextEvaluationRecord: Sendable, Decodable {
         public var queryBudget: Int
         /// Wall-clock seconds.
         public var seconds: Double
+
+        public init(accuracyUnderAttack: Float, successRate: Float, meanChangedFraction: Float, meanQueries: Float,
+                    maximumChangeFraction: Float, queryBudget: Int, seconds: Double) {
+            self.accuracyUnderAttack = accuracyUnderAttack
+            self.successRate = successRate
+            self.meanChangedFraction = meanChangedFraction
+            self.meanQueries = meanQueries
+            self.maximumChangeFraction = maximumChangeFraction
+            self.queryBudget = queryBudget
+            self.seconds = seconds
+        }
     }
 
+    /// `text`, which tells a text evaluation from an image one.
+    public var task: String?
     /// The checkpoint evaluated.
     public var model: String?
     /// The dataset name.
@@ -54,6 +76,19 @@ public struct TextEvaluationRecord: Sendable, Decodable {
     public var results: [EmbeddingResult]
     /// PWWS's results, when it ran.
     public var pwws: SubstitutionResult?
+
+    public init(model: String?, dataset: String?, classNames: [String]?, count: Int, cleanAccuracy: Float, attack: String,
+                results: [EmbeddingResult], pwws: SubstitutionResult?) {
+        task = "text"
+        self.model = model
+        self.dataset = dataset
+        self.classNames = classNames
+        self.count = count
+        self.cleanAccuracy = cleanAccuracy
+        self.attack = attack
+        self.results = results
+        self.pwws = pwws
+    }
 
     /// Reads the JSON `data`.
     ///
