@@ -101,18 +101,12 @@ struct AttackCommand: ParsableCommand {
             cleanPredictions: cleanPredictions.map(Int.init), adversarialPredictions: adversarialPredictions.map(Int.init),
             cleanConfidences: cleanConfidences, adversarialConfidences: adversarialConfidences,
             indices: Array(0..<dataset.count), metadata: metadata)
-        let cleanMisclassified = file.cleanMisclassified ?? []
-        let examples = AdversarialExamples(
-            clean: file.clean, adversarial: file.adversarial, labels: file.labels,
-            cleanPredictions: file.cleanPredictions, adversarialPredictions: file.adversarialPredictions,
-            cleanConfidences: cleanConfidences, adversarialConfidences: adversarialConfidences,
-            success: file.success, cleanMisclassified: cleanMisclassified, indices: file.indices,
-            metadata: metadata)
         switch format {
-        case .safetensors: try examples.writeSafeTensors(to: out)
-        case .npy: try examples.writeNumPy(to: out)
+        case .safetensors: try file.writeSafeTensors(to: out)
+        case .npy:
+            do { try file.writeNumPy(to: out) } catch { throw ValidationError("\(error)") }
         }
-        let mistaken = cleanMisclassified.filter { $0 }.count
+        let mistaken = (file.cleanMisclassified ?? []).filter { $0 }.count
         let correct = file.count - mistaken
         let flipped = file.success.filter { $0 }.count
         output("\(adversary.name): \(mistaken) of \(file.count) misclassified before the attack; the attack flipped \(flipped) of the \(correct) correct ones"
@@ -153,53 +147,6 @@ struct AttackCommand: ParsableCommand {
         try write(try first.image(columns: 4, scale: 3).encoded(), "grid.png")
         try write(Array(csv.utf8), "examples.csv")
         return grid.perturbationScale
-    }
-}
-
-/// Adversarial examples with everything needed to check them.
-struct AdversarialExamples {
-    var clean: Tensor
-    var adversarial: Tensor
-    var labels: [Int]
-    var cleanPredictions: [Int]
-    var adversarialPredictions: [Int]
-    var cleanConfidences: [Float]
-    var adversarialConfidences: [Float]
-    var success: [Bool]
-    var cleanMisclassified: [Bool]
-    var indices: [Int]
-    var metadata: [String: String]
-
-    private func asTensor(_ values: [Int]) -> Tensor { Tensor(values.map(Float.init)) }
-
-    func writeSafeTensors(to path: String) throws {
-        let tensors: [String: Tensor] = [
-            "clean": clean, "adversarial": adversarial, "labels": asTensor(labels),
-            "clean_predictions": asTensor(cleanPredictions), "adversarial_predictions": asTensor(adversarialPredictions),
-            "clean_confidences": Tensor(cleanConfidences), "adversarial_confidences": Tensor(adversarialConfidences),
-            "success": Tensor(success.map { $0 ? 1 : 0 }), "clean_misclassified": Tensor(cleanMisclassified.map { $0 ? 1 : 0 }),
-            "indices": asTensor(indices),
-        ]
-        let integers: Set<String> = ["labels", "clean_predictions", "adversarial_predictions", "success", "clean_misclassified", "indices"]
-        try SafeTensorsFile(tensors: tensors, metadata: metadata, integerTensorNames: integers).write(to: path)
-    }
-
-    func writeNumPy(to directory: String) throws {
-        try createDirectory(directory)
-        let files: [(String, [UInt8])] = [
-            ("clean", NumPyArray.float32Bytes(clean)), ("adversarial", NumPyArray.float32Bytes(adversarial)),
-            ("labels", NumPyArray.int64Bytes(labels)), ("clean_predictions", NumPyArray.int64Bytes(cleanPredictions)),
-            ("adversarial_predictions", NumPyArray.int64Bytes(adversarialPredictions)),
-            ("clean_confidences", NumPyArray.float32Bytes(Tensor(cleanConfidences))),
-            ("adversarial_confidences", NumPyArray.float32Bytes(Tensor(adversarialConfidences))),
-            ("success", NumPyArray.int64Bytes(success.map { $0 ? 1 : 0 })),
-            ("clean_misclassified", NumPyArray.int64Bytes(cleanMisclassified.map { $0 ? 1 : 0 })), ("indices", NumPyArray.int64Bytes(indices)),
-        ]
-        for (name, bytes) in files {
-            let file = path(in: directory, name + ".npy")
-            try writeOutput(bytes, to: file)
-        }
-        try writeJSON(metadata, to: path(in: directory, "metadata.json"))
     }
 }
 

@@ -2,6 +2,7 @@ import BulwarkAttacks
 import BulwarkCore
 import BulwarkData
 import BulwarkNN
+import BulwarkTraining
 import Foundation
 
 /// The adversarial examples `bulwark attack --out FILE.safetensors` writes, read back: clean
@@ -141,6 +142,53 @@ public struct AdversarialExampleFile: Sendable {
             for (key, value) in object { metadata[key] = value as? String ?? "\(value)" }
         }
         return (tensors, metadata)
+    }
+
+    // MARK: - Writing
+
+    /// The tensors stored as integers (I64) rather than F32.
+    private static let integerTensorNames: Set<String> = [
+        "labels", "clean_predictions", "adversarial_predictions", "success", "clean_misclassified", "indices",
+    ]
+
+    /// Every tensor of the file by name: images and confidences as floats, labels,
+    /// predictions, indices and flags as whole numbers (the flags 1 or 0).
+    private var tensors: [String: Tensor] {
+        func whole(_ values: [Int]) -> Tensor { Tensor(values.map(Float.init)) }
+        func flags(_ values: [Bool]) -> Tensor { Tensor(values.map { $0 ? 1 : 0 }) }
+        var tensors: [String: Tensor] = [
+            "clean": clean, "adversarial": adversarial, "labels": whole(labels),
+            "clean_predictions": whole(cleanPredictions), "adversarial_predictions": whole(adversarialPredictions),
+            "success": flags(success), "indices": whole(indices),
+        ]
+        if let cleanMisclassified { tensors["clean_misclassified"] = flags(cleanMisclassified) }
+        if let cleanConfidences { tensors["clean_confidences"] = Tensor(cleanConfidences) }
+        if let adversarialConfidences { tensors["adversarial_confidences"] = Tensor(adversarialConfidences) }
+        return tensors
+    }
+
+    /// Writes the examples as one `.safetensors` file (through ``OutputFile``), the integer
+    /// tensors as I64 and the metadata in its header.
+    ///
+    /// - Throws: ``CheckpointError`` when `path` cannot be written.
+    public func writeSafeTensors(to path: String) throws {
+        try SafeTensorsFile(tensors: tensors, metadata: metadata, integerTensorNames: Self.integerTensorNames).write(to: path)
+    }
+
+    /// Writes the examples into `directory` (created if missing) as one `.npy` file per tensor
+    /// (the integer ones as int64) and the metadata as `metadata.json`.
+    ///
+    /// - Throws: ``OutputFileError`` or ``TrainingError/cannotWrite(path:reason:)`` when a file
+    ///   or the directory cannot be written.
+    public func writeNumPy(to directory: String) throws {
+        try createDirectory(directory)
+        for (name, tensor) in tensors.sorted(by: { $0.key < $1.key }) {
+            let bytes = Self.integerTensorNames.contains(name)
+                ? NumPyArray.int64Bytes(tensor.array.map { Int($0) }) : NumPyArray.float32Bytes(tensor)
+            try OutputFile.write(bytes, to: path(in: directory, name + ".npy"))
+        }
+        let json = try JSONOutput.encode(metadata) { $0.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] }
+        try OutputFile.write(Array(json), to: path(in: directory, "metadata.json"))
     }
 
     /// The class names of the dataset named in the metadata (digits when unknown).
