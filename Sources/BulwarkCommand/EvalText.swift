@@ -104,8 +104,7 @@ struct EvalText: ParsableCommand {
         }
         let architectureName = file.metadata[Checkpoint.architectureKey] ?? ""
         guard architectureName.hasPrefix("text-"), let architecture = TextArchitecture(rawValue: String(architectureName.dropFirst(5))),
-              let configurationText = file.metadata["configuration"],
-              let configuration = try? JSONSerialization.jsonObject(with: Data(configurationText.utf8)) as? [String: String],
+              let configuration = trainingConfiguration(in: file.metadata),
               let modelText = configuration["model_configuration"],
               let modelConfiguration = try? JSONDecoder().decode(TextModelConfiguration.self, from: Data(modelText.utf8)),
               let classText = configuration["class_names"],

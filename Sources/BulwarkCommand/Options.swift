@@ -68,9 +68,8 @@ struct DatasetOptions: ParsableArguments {
     /// silently evaluated on Fashion-MNIST. A dataset given that differs from the recorded one
     /// is kept, with a note on standard error.
     func matching(checkpointMetadata metadata: [String: String]) -> DatasetOptions {
-        guard let text = metadata["configuration"],
-              let configuration = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-              let recorded = (configuration["dataset"] as? String).flatMap(ImageDatasetName.init(rawValue:))
+        guard let configuration = trainingConfiguration(in: metadata),
+              let recorded = configuration["dataset"].flatMap(ImageDatasetName.init(rawValue:))
         else { return self }
         if let chosenDataset {
             if chosenDataset != recorded {
@@ -81,7 +80,7 @@ struct DatasetOptions: ParsableArguments {
         }
         var options = self
         options.chosenDataset = recorded
-        if dataDir == nil, let directory = configuration["data_dir"] as? String, FileManager.default.fileExists(atPath: directory) {
+        if dataDir == nil, let directory = configuration["data_dir"], FileManager.default.fileExists(atPath: directory) {
             options.dataDir = directory
         }
         return options
@@ -102,6 +101,12 @@ struct DatasetOptions: ParsableArguments {
                 "The \(dataset.rawValue) images have shape \(images.imageShape) but '\(architecture.rawValue)' expects \(architecture.inputShape).\(advice)")
         }
     }
+}
+
+/// The training configuration `bulwark train` records in a checkpoint's metadata (every
+/// option as text), or `nil` when the checkpoint has none.
+func trainingConfiguration(in metadata: [String: String]) -> [String: String]? {
+    metadata["configuration"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] }
 }
 
 /// The threat model shared by training and evaluation.
