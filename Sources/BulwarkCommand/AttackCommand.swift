@@ -71,10 +71,7 @@ struct AttackCommand: ParsableCommand {
         parameters.warnAboutBudgets()
         let progress = Progress(quiet: false)
         let (network, loadedArchitecture, checkpointMetadata) = try checkpoint.load()
-        let data = self.data.matching(checkpointMetadata: checkpointMetadata)
-        let dataset = try data.load(split, limit: count)
-        try data.requireShape(of: dataset, fitting: loadedArchitecture)
-        try requireLabels(dataset.labels, fit: network, inputShape: loadedArchitecture.inputShape, dataClassCount: dataset.classCount)
+        let (data, dataset) = try self.data.evaluationData(split, count: count, for: network, architecture: loadedArchitecture, metadata: checkpointMetadata)
         guard let name = AttackName(rawValue: attack) else { throw ValidationError("Unknown attack '\(attack)'") }
         let threatModel = threat.threatModel
         let unit = name == .square ? "queries" : "iterations"

@@ -111,10 +111,7 @@ struct Eval: ParsableCommand {
         parameters.warnAboutBudgets()
         let progress = Progress(quiet: quiet)
         let (network, loadedArchitecture, metadata) = try checkpoint.load()
-        let data = self.data.matching(checkpointMetadata: metadata)
-        let dataset = try data.load(split, limit: count)
-        try data.requireShape(of: dataset, fitting: loadedArchitecture)
-        try requireLabels(dataset.labels, fit: network, inputShape: loadedArchitecture.inputShape, dataClassCount: dataset.classCount)
+        let (data, dataset) = try self.data.evaluationData(split, count: count, for: network, architecture: loadedArchitecture, metadata: metadata)
         let names = try attackNames()
         var generator = SplitMix64(seed: seed)
         let observer: (String, Int, Int) -> Void = { phase, done, total in

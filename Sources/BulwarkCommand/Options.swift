@@ -92,6 +92,21 @@ struct DatasetOptions: ParsableArguments {
     }
 
     /// Throws unless `images` fit `architecture`'s input, naming both and the fix.
+    /// The first `count` examples of `split` to evaluate `network`, a checkpoint of
+    /// `architecture` with `metadata`, on: from the dataset it was trained on unless
+    /// `--dataset` says otherwise (see ``matching(checkpointMetadata:)``), refused unless the
+    /// images fit the architecture and the model scores every label. Returns the options
+    /// used with the examples.
+    func evaluationData(
+        _ split: DatasetSplit, count: Int, for network: Sequential, architecture: Architecture, metadata: [String: String]
+    ) throws -> (options: DatasetOptions, dataset: ImageDataset) {
+        let options = matching(checkpointMetadata: metadata)
+        let dataset = try options.load(split, limit: count)
+        try options.requireShape(of: dataset, fitting: architecture)
+        try requireLabels(dataset.labels, fit: network, inputShape: architecture.inputShape, dataClassCount: dataset.classCount)
+        return (options, dataset)
+    }
+
     func requireShape(of images: ImageDataset, fitting architecture: Architecture) throws {
         guard images.imageShape == architecture.inputShape else {
             let fitting = Architecture.allCases.filter { $0.inputShape == images.imageShape }.map(\.rawValue)

@@ -28,10 +28,7 @@ struct Predict: ParsableCommand {
     func run() throws {
         try checkOutputs(files: [("--json", json)], inputs: [("--model", checkpoint.model)])
         let (network, architecture, metadata) = try checkpoint.load()
-        let data = self.data.matching(checkpointMetadata: metadata)
-        let dataset = try data.load(split, limit: count)
-        try data.requireShape(of: dataset, fitting: architecture)
-        try requireLabels(dataset.labels, fit: network, inputShape: architecture.inputShape, dataClassCount: dataset.classCount)
+        let (_, dataset) = try data.evaluationData(split, count: count, for: network, architecture: architecture, metadata: metadata)
         let logits = network.applied(to: dataset.images)
         let width = logits.shape[1]
         // JSON has no NaN or infinity: refuse rather than write strings in place of numbers.
