@@ -38,9 +38,11 @@ let package = Package(
         .target(name: "BulwarkAttacks", dependencies: ["BulwarkNN"]),
         .target(name: "BulwarkTraining", dependencies: ["BulwarkAttacks", "BulwarkData"]),
         .target(name: "BulwarkReport", dependencies: ["BulwarkTraining", "CZlib"]),
+        // A run as a value: its configuration, what it records and the driver that carries it out.
+        .target(name: "BulwarkRun", dependencies: ["BulwarkTraining", "BulwarkReport"]),
         .target(
             name: "Bulwark",
-            dependencies: ["BulwarkCore", "BulwarkNN", "BulwarkData", "BulwarkAttacks", "BulwarkTraining", "BulwarkReport"]),
+            dependencies: ["BulwarkCore", "BulwarkNN", "BulwarkData", "BulwarkAttacks", "BulwarkTraining", "BulwarkReport", "BulwarkRun"]),
         .executableTarget(
             name: "BulwarkCommand",
             dependencies: ["Bulwark", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -54,6 +56,7 @@ let package = Package(
         .testTarget(name: "BulwarkAttacksTests", dependencies: ["BulwarkAttacks", "_TestSupport"]),
         .testTarget(name: "BulwarkTrainingTests", dependencies: ["BulwarkTraining", "_TestSupport"]),
         .testTarget(name: "BulwarkReportTests", dependencies: ["BulwarkReport", "_TestSupport"]),
+        .testTarget(name: "BulwarkRunTests", dependencies: ["BulwarkRun", "_TestSupport"]),
         .testTarget(name: "BulwarkCommandTests", dependencies: ["BulwarkCommand", "_TestSupport"]),
     ],
     swiftLanguageModes: [.v6],

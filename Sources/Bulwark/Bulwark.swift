@@ -5,3 +5,4 @@
 @_exported import BulwarkNN
 @_exported import BulwarkTraining
 @_exported import BulwarkReport
+@_exported import BulwarkRun

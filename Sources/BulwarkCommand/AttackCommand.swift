@@ -89,7 +89,7 @@ struct AttackCommand: ParsableCommand {
         var metadata = attackSettings(adversary).merging([
             "norm": threatModel.norm.rawValue, "epsilon": String(threatModel.epsilon),
             "seed": String(seed), "model": checkpoint.model, "architecture": loadedArchitecture.rawValue,
-            "dataset": data.dataset.rawValue, "split": split.rawValue, "bulwark_version": toolVersion,
+            "dataset": data.dataset.rawValue, "split": split.rawValue, "bulwark_version": bulwarkVersion,
         ]) { _, recorded in recorded }
         // Lets verify-adversarial find the same images without --data-dir.
         if let directory = data.dataDir { metadata["data_dir"] = URL(fileURLWithPath: directory).standardizedFileURL.path }

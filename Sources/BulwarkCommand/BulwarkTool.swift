@@ -62,12 +62,10 @@ struct BulwarkTool: ParsableCommand {
               bulwark train --task text --dataset sst2 --data-dir DIR --architecture textcnn --method fgm --epsilon 1
             (see bulwark train --task text --help and bulwark eval --task text --help).
             """,
-        version: toolVersion,
+        version: bulwarkVersion,
         subcommands: [Train.self, Eval.self, AttackCommand.self, VerifyAdversarial.self, Predict.self, Report.self])
 }
 
-/// The version recorded in checkpoints and reports.
-let toolVersion = "0.1.0"
 
 /// The arguments after `subcommand` when they select the text task (`train --task text …` or
 /// `--task=text`), without the task option; `nil` for every other command line.

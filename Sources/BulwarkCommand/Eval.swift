@@ -274,7 +274,7 @@ struct EvaluationJSON: Encodable {
         brokenBy = report.brokenBy.reduce(into: [:]) { counts, name in counts[name ?? "robust", default: 0] += 1 }
         flags = report.flags
         self.sanityChecks = sanityChecks
-        bulwarkVersion = toolVersion
+        bulwarkVersion = BulwarkRun.bulwarkVersion
     }
 }
 
@@ -313,6 +313,6 @@ struct CurveJSON: Encodable {
         robustAccuracy = curve.robustAccuracy
         attacks = curve.attackRobustAccuracy
         success = curve.success.map { row in String(row.map { $0 ? "1" : "0" }) }
-        bulwarkVersion = toolVersion
+        bulwarkVersion = BulwarkRun.bulwarkVersion
     }
 }

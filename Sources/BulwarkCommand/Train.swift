@@ -382,7 +382,7 @@ struct Train: ParsableCommand {
             "epsilon": String(epsilon), "norm": threatModel.norm.rawValue, "epochs": String(epochs),
             "batch_size": String(batchSize), "optimizer": optimizer.rawValue, "learning_rate": String(learningRate),
             "schedule": scheduleName.rawValue, "seed": String(seed), "train_count": String(training.count),
-            "validation_count": String(validationCount), "bulwark_version": toolVersion,
+            "validation_count": String(validationCount), "bulwark_version": bulwarkVersion,
         ]
         // The images trained on are those requested less the held-out validation images.
         if let trainCount { configuration["requested_train_count"] = String(trainCount) }

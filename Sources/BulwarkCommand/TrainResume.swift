@@ -159,7 +159,7 @@ extension ResumableTraining {
         }
         var manifest = configuration
         manifest["command"] = commandLine
-        for (key, value) in environmentDescription() { manifest[key] = value }
+        for (key, value) in runEnvironment() { manifest[key] = value }
         manifest = RunManifest.canonical(manifest)
         try createDirectory(out)
         try writeManifest(manifest)
@@ -300,34 +300,4 @@ func shellWords(_ command: String) -> [String]? {
     if quoted || escaped { return nil }
     if inWord { words.append(current) }
     return words
-}
-
-/// What built and runs this Bulwark, for run manifests: the Swift compiler, the OS, the
-/// linked BLAS and oneDNN, and the worker threads (a run is bit-for-bit reproducible on the
-/// same build and thread count).
-func environmentDescription() -> [String: String] {
-    #if compiler(>=6.5)
-    let swift = "6.5 or later"
-    #elseif compiler(>=6.4)
-    let swift = "6.4"
-    #elseif compiler(>=6.3)
-    let swift = "6.3"
-    #elseif compiler(>=6.2)
-    let swift = "6.2"
-    #elseif compiler(>=6.1)
-    let swift = "6.1"
-    #else
-    let swift = "6.0"
-    #endif
-    var result = [
-        "bulwark_version": toolVersion, "swift_version": swift,
-        "os": ProcessInfo.processInfo.operatingSystemVersionString, "threads": String(workerCount), "blas": blasDescription,
-    ]
-    if let oneDNNVersion { result["onednn_version"] = oneDNNVersion }
-    #if arch(x86_64)
-    result["cpu_architecture"] = "x86_64"
-    #elseif arch(arm64)
-    result["cpu_architecture"] = "arm64"
-    #endif
-    return result
 }

@@ -337,7 +337,7 @@ struct TrainText: ResumableTraining {
             "epochs": String(epochs), "batch_size": String(batchSize), "optimizer": "adam", "learning_rate": String(resolvedLearningRate),
             "seed": String(seed), "train_count": String(training.count), "evaluation_count": String(evaluation.count),
             "vocabulary_size": String(vocabulary.count), "class_names": encode(trainingText.classNames),
-            "model_configuration": encode(modelConfiguration), "bulwark_version": toolVersion,
+            "model_configuration": encode(modelConfiguration), "bulwark_version": bulwarkVersion,
         ]
         if method != .standard { configuration["epsilon"] = String(epsilon) }
         if method == .pgd || method == .freelb || method == .smart { configuration["steps"] = String(steps); configuration["step_size"] = String(resolvedStepSize) }
