@@ -9,7 +9,6 @@ struct BulwarkTool: ParsableCommand {
     static func main() {
         retainLargeAllocations()
         do {
-            var command: any ParsableCommand
             let arguments = attachingNegativeValues(Array(CommandLine.arguments.dropFirst()))
             if arguments.first == "help", let text = textTaskHelp(Array(arguments.dropFirst())) {
                 output(text)
@@ -20,16 +19,21 @@ struct BulwarkTool: ParsableCommand {
                 FileHandle.standardError.write(Data(note.utf8))
             }
             if let rest = textTaskArguments(arguments, of: "train") {
-                // With --resume, the run's saved options, overridden by the ones given (which must agree).
-                command = rest.contains(where: isResumeOption) ? try TrainText.resuming(rest) : try TrainText.parseAsRoot(rest)
+                // With --resume, the run's configuration, in which the options given replace the run's.
+                if rest.contains(where: isResumeOption) {
+                    let train = try TrainText.resuming(rest)
+                    try reportingErrors(train)
+                } else {
+                    try run(TrainText.parseAsRoot(rest))
+                }
             } else if let rest = textTaskArguments(arguments, of: "eval") {
-                command = try EvalText.parseAsRoot(rest)
+                try run(EvalText.parseAsRoot(rest))
             } else if arguments.first == "train", arguments.contains(where: isResumeOption) {
-                command = try resumedTrainingCommand(Array(arguments.dropFirst()))
+                let train = try resumingTraining(Array(arguments.dropFirst()))
+                try reportingErrors(train)
             } else {
-                command = try parseAsRoot(arguments)
+                try run(parseAsRoot(arguments))
             }
-            try runReportingErrors(command)
         } catch {
             exit(withError: error)
         }
@@ -39,10 +43,14 @@ struct BulwarkTool: ParsableCommand {
     /// directory, a run that would be overwritten) keeps its exit status but gets no usage
     /// line: the options parsed, the line would name the root command, and the message already
     /// says what to change.
-    private static func runReportingErrors(_ command: any ParsableCommand) throws {
+    private static func run(_ command: any ParsableCommand) throws {
         var command = command
+        try reportingErrors { try command.run() }
+    }
+
+    private static func reportingErrors(_ body: () throws -> Void) throws {
         do {
-            try command.run()
+            try body()
         } catch let error as ValidationError {
             FileHandle.standardError.write(Data("Error: \(error.message)\n".utf8))
             Foundation.exit(ExitCode.validationFailure.rawValue)

@@ -164,10 +164,16 @@ package enum RunManifest {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         return try encoder.encode(configuration.reduce(into: [String: Value]()) { result, entry in
-            result[entry.key] = isTextKey(entry.key) ? .text(entry.value)
-                : listKeys.contains(entry.key) ? .list(entry.value.split(separator: ",").map { typed(String($0)) })
-                : typed(entry.value)
+            result[entry.key] = value(entry.value, forKey: entry.key)
         })
+    }
+
+    /// `text`, the manifest's value for `key`, as it is stored in the file: text for the keys
+    /// of paths, versions and descriptions, a list for ``listKeys``, else typed.
+    package static func value(_ text: String, forKey key: String) -> Value {
+        isTextKey(key) ? .text(text)
+            : listKeys.contains(key) ? .list(text.split(separator: ",").map { typed(String($0)) })
+            : typed(text)
     }
 
     /// `configuration` as it reads back from `run.json`: whole numbers lose a trailing `.0`
@@ -188,11 +194,11 @@ package enum RunManifest {
     }
 
     /// A manifest value as JSON: a number, a boolean, text, or a list.
-    enum Value: Codable {
+    package enum Value: Codable, Sendable {
         case integer(Int64), unsigned(UInt64), real(Double), boolean(Bool), text(String)
         indirect case list([Value])
 
-        init(from decoder: any Decoder) throws {
+        package init(from decoder: any Decoder) throws {
             let container = try decoder.singleValueContainer()
             if let value = try? container.decode(Bool.self) { self = .boolean(value) }
             else if let value = try? container.decode(Int64.self) { self = .integer(value) }
@@ -202,7 +208,7 @@ package enum RunManifest {
             else { self = .list(try container.decode([Value].self)) }
         }
 
-        func encode(to encoder: any Encoder) throws {
+        package func encode(to encoder: any Encoder) throws {
             var container = encoder.singleValueContainer()
             switch self {
             case .integer(let value): try container.encode(value)
@@ -215,7 +221,7 @@ package enum RunManifest {
         }
 
         /// The value as the manifest's text.
-        var text: String {
+        package var text: String {
             switch self {
             case .integer(let value): String(value)
             case .unsigned(let value): String(value)

@@ -326,6 +326,10 @@ import Testing
 
         let conflict = try bulwark(["train", "--resume", split, "--epochs", "3"])
         #expect(conflict.status != 0 && conflict.error.contains("--epochs 3 (the run has --epochs 2)"), "\(conflict.error)")
+        let conflicts = try bulwark(["train", "--resume", split, "--method", "pgd", "--no-random-start", "--data-dir", directory + "/data"])
+        #expect(conflicts.status != 0 && conflicts.error.contains("--method pgd (the run has --method fast)")
+                && conflicts.error.contains("--no-random-start (the run has --random-start)")
+                && conflicts.error.contains("--steps 7 (the run has no --steps)") && !conflicts.error.contains("--data-dir"), "\(conflicts.error)")
         let moved = try bulwark(["train", "--resume", directory + "/no-run"])
         #expect(moved.status != 0 && moved.error.contains("no run.json"), "\(moved.error)")
 

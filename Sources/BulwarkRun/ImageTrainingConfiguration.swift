@@ -1,0 +1,299 @@
+import BulwarkAttacks
+import BulwarkData
+import BulwarkNN
+import BulwarkTraining
+import Foundation
+
+/// Everything that shapes an image-classifier training run: the data, the model, the method
+/// and its attack, the optimizer and schedule, validation, and the seed.
+///
+/// Fields left `nil` take their method's default in ``resolved()``; a resolved configuration
+/// is what a run records in `run.json` (its encoding, keys in snake case) and what `--resume`
+/// compares.
+public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
+    /// The base method of ``ImageTrainingMethodName/awp``.
+    public enum AWPInner: String, Codable, CaseIterable, Sendable { case pgd, trades }
+    /// The optimizer.
+    public enum OptimizerName: String, Codable, CaseIterable, Sendable { case sgd, adam }
+    /// The learning-rate schedule.
+    public enum ScheduleName: String, Codable, CaseIterable, Sendable { case constant, cyclic, piecewise, cosine }
+
+    public var dataset: ImageDatasetName = .fashionMNIST
+    /// The directory of the dataset's files, or `nil` for the dataset's default place.
+    public var dataDirectory: String?
+    public var architecture: Architecture = .smallcnn
+    public var method: ImageTrainingMethodName = .fast
+    /// The budget ε, in pixel units of [0, 1].
+    public var epsilon: Float = 0.1
+    public var norm: Norm = .lInfinity
+    /// Attack steps per batch (pgd, trades, mart, mix, awp).
+    public var steps: Int?
+    /// The attack's step size α.
+    public var stepSize: Float?
+    /// Whether the attack of fast, pgd, gradalign and awp on pgd starts at a random point.
+    public var randomStart: Bool?
+    /// fast: whether the random start is clipped to [0, 1] before the FGSM gradient.
+    public var clipsStart: Bool?
+    /// β, the weight of the KL term of trades, mart and awp on trades.
+    public var beta: Float?
+    public var awpInner: AWPInner?
+    /// γ of awp: each weight tensor is perturbed by γ times its norm.
+    public var awpGamma: Float?
+    /// Epochs of awp with its base method alone.
+    public var awpWarmup: Int?
+    /// λ of gradalign.
+    public var gradalignLambda: Float?
+    /// m, the times free replays each batch.
+    public var replays: Int?
+    /// r, the weight of mix's adversarial loss.
+    public var adversarialRatio: Float?
+    /// Epochs over which ε ramps up, 0 for none.
+    public var epsilonWarmup: Float = 0
+    public var overfittingGuard = false
+    /// Batches between the overfitting guard's checks, `nil` for once per epoch.
+    public var overfittingInterval: Int?
+    /// Random crops and flips; default on for CIFAR-10.
+    public var augment: Bool?
+    public var epochs = 5
+    public var batchSize = 128
+    public var optimizer: OptimizerName = .adam
+    /// The (peak) learning rate.
+    public var learningRate: Float = 1e-3
+    /// SGD's momentum.
+    public var momentum: Float?
+    public var weightDecay: Float = 0
+    public var schedule: ScheduleName?
+    /// Training images held out for validation.
+    public var validationCount = 1000
+    /// PGD steps of the per-epoch validation attack, 0 for clean accuracy only.
+    public var validationSteps = 10
+    /// Train on the first `trainCount` images only (less the validation images).
+    public var trainCount: Int?
+    public var seed: UInt64 = 0
+    /// Test images of the final evaluation, 0 for none.
+    public var finalEvaluationCount: Int?
+
+    /// The final evaluation's default size: the first 1,000 test images.
+    public static let defaultFinalEvaluationCount = 1000
+
+    /// The default configuration.
+    public init() {}
+
+    // MARK: - Per-method defaults
+
+    /// This configuration with every default its method takes filled in and every field its
+    /// method does not use cleared, so that two configurations that train alike are equal.
+    public func resolved() -> Self {
+        var result = self
+        result.awpInner = method == .awp ? awpInner ?? .pgd : nil
+        result.steps = method.attackSteps ? steps ?? ([.trades, .mart].contains(method) || result.awpInner == .trades ? 10 : 7) : nil
+        let defaultStepSize: Float = switch method {
+        case .standard, .fast: 1.25 * epsilon
+        case .free, .gradalign: epsilon
+        default: 2.5 * epsilon / Float(result.steps ?? 1)
+        }
+        result.stepSize = method == .standard ? nil : stepSize ?? defaultStepSize
+        result.randomStart = result.hasRandomStart ? randomStart ?? (method != .gradalign) : nil
+        result.clipsStart = method == .fast ? clipsStart ?? true : nil
+        result.beta = result.hasBeta ? beta ?? 6 : nil
+        result.awpGamma = method == .awp ? awpGamma ?? (result.awpInner == .pgd ? 0.01 : 0.005) : nil
+        result.awpWarmup = method == .awp ? awpWarmup ?? 0 : nil
+        result.gradalignLambda = method == .gradalign ? gradalignLambda ?? 0.2 : nil
+        result.replays = method == .free ? replays ?? 8 : nil
+        result.adversarialRatio = method == .mix ? adversarialRatio ?? 0.5 : nil
+        result.augment = augment ?? (dataset == .cifar10)
+        result.momentum = optimizer == .sgd ? momentum ?? 0.9 : nil
+        result.schedule = schedule ?? (method == .standard ? .constant : .cyclic)
+        result.finalEvaluationCount = finalEvaluationCount ?? Self.defaultFinalEvaluationCount
+        return result
+    }
+
+    /// Whether the method has a random start to choose (fast, pgd, gradalign, awp on pgd).
+    var hasRandomStart: Bool { [.fast, .pgd, .gradalign].contains(method) || (method == .awp && (awpInner ?? .pgd) == .pgd) }
+    /// Whether the method has a β (trades, mart, awp on trades).
+    var hasBeta: Bool { [.trades, .mart].contains(method) || (method == .awp && awpInner == .trades) }
+    /// The method's name, with awp's base.
+    var methodDescription: String { method == .awp ? "awp on \((awpInner ?? .pgd).rawValue)" : method.rawValue }
+
+    // MARK: - Validation
+
+    /// Throws unless the configuration describes a run that can train.
+    ///
+    /// - Throws: ``RunConfigurationError`` naming the fields at fault.
+    public func validate() throws(RunConfigurationError) {
+        let resolved = resolved()
+        try check(epochs >= 1, "\(field: "epochs") must be at least 1, got \(epochs)")
+        try check(batchSize >= 1, "\(field: "batchSize") must be at least 1, got \(batchSize)")
+        if let steps { try check(steps >= 1, "\(field: "steps") must be at least 1, got \(steps)") }
+        try check(randomStart == nil || hasRandomStart,
+                  "\(eitherValueOf: "randomStart") apply to \(field: "method") fast, pgd, gradalign and awp on pgd, not \(methodDescription)")
+        try check(clipsStart != false || (method == .fast && resolved.randomStart == true && norm == .lInfinity),
+                  "\(field: "clipsStart") applies to \(field: "method") fast with its random start in L∞")
+        if let beta {
+            try check(hasBeta, "\(field: "beta") applies to \(field: "method") trades, mart and awp with \(field: "awpInner") trades, not \(methodDescription)")
+            try check(beta >= 0 && beta.isFinite, "\(field: "beta") must be a finite number ≥ 0, got \(beta)")
+        }
+        try check(method == .awp || (awpInner == nil && awpGamma == nil && awpWarmup == nil),
+                  "\(field: "awpInner"), \(field: "awpGamma") and \(field: "awpWarmup") apply to \(field: "method") awp, not \(method.rawValue)")
+        if let awpGamma { try check(awpGamma >= 0 && awpGamma.isFinite, "\(field: "awpGamma") must be a finite number ≥ 0, got \(awpGamma)") }
+        if let awpWarmup {
+            try check(awpWarmup >= 0, "\(field: "awpWarmup") must be a number of epochs ≥ 0, got \(awpWarmup)")
+            try check(awpWarmup < epochs, "\(field: "awpWarmup") \(awpWarmup) leaves no epoch of \(field: "epochs") \(epochs) with the weight perturbation; lower it or train longer")
+        }
+        if let gradalignLambda {
+            try check(method == .gradalign, "\(field: "gradalignLambda") applies to \(field: "method") gradalign, not \(method.rawValue)")
+            try check(gradalignLambda >= 0 && gradalignLambda.isFinite, "\(field: "gradalignLambda") must be a finite number ≥ 0, got \(gradalignLambda)")
+        }
+        if let replays {
+            try check(method == .free, "\(field: "replays") applies to \(field: "method") free, not \(method.rawValue)")
+            try check(replays >= 1, "\(field: "replays") must be at least 1, got \(replays)")
+        }
+        if let adversarialRatio {
+            try check(method == .mix, "\(field: "adversarialRatio") applies to \(field: "method") mix, not \(method.rawValue)")
+            try check((0...1).contains(adversarialRatio), "\(field: "adversarialRatio") must be in [0, 1], got \(adversarialRatio)")
+        }
+        if let overfittingInterval {
+            try check(overfittingGuard, "\(field: "overfittingInterval") needs \(field: "overfittingGuard")")
+            try check(overfittingInterval >= 1, "\(field: "overfittingInterval") must be at least 1 batch, got \(overfittingInterval)")
+        }
+        try check(!overfittingGuard || method != .standard,
+                  "\(field: "overfittingGuard") needs an adversarial \(field: "method"); standard training has no ε to attack at")
+        try check(epsilonWarmup >= 0, "\(field: "epsilonWarmup") must be a number of epochs ≥ 0, got \(epsilonWarmup)")
+        try check(epsilonWarmup <= Float(epochs),
+                  "\(field: "epsilonWarmup") \(epsilonWarmup) is longer than \(field: "epochs") \(epochs); ε would never reach \(field: "epsilon")")
+        try check(epsilonWarmup == 0 || ![.standard, .mix].contains(method),
+                  "\(field: "epsilonWarmup") needs \(field: "method") fast, pgd, trades, mart, free, awp or gradalign; \(method.rawValue) has no ε to ramp")
+        try check(learningRate > 0 && learningRate.isFinite, "\(field: "learningRate") must be a finite number > 0, got \(learningRate)")
+        try check(weightDecay >= 0 && weightDecay.isFinite, "\(field: "weightDecay") must be a finite number ≥ 0, got \(weightDecay)")
+        if let momentum { try check(momentum >= 0 && momentum < 1, "\(field: "momentum") must be in [0, 1), got \(momentum)") }
+        if let trainCount { try check(trainCount >= 1, "\(field: "trainCount") must be at least 1, got \(trainCount)") }
+        try check(method == .standard || epsilon > 0, "\(field: "method") \(method.rawValue) needs \(field: "epsilon") > 0")
+        try check(validationCount >= 0, "\(field: "validationCount") must be ≥ 0, got \(validationCount)")
+        try check(validationSteps >= 0, "\(field: "validationSteps") must be ≥ 0, got \(validationSteps)")
+        if let stepSize { try check(stepSize > 0, "\(field: "stepSize") must be positive, got \(stepSize)") }
+        if let finalEvaluationCount {
+            try check(finalEvaluationCount >= 0, "\(field: "finalEvaluationCount") must be ≥ 0, got \(finalEvaluationCount)")
+        }
+    }
+
+    // MARK: - What it builds
+
+    /// The threat model of training and validation.
+    public var threatModel: ThreatModel { ThreatModel(norm: norm, epsilon: epsilon) }
+
+    /// The step size of the validation attack (and of the final evaluation's): 2.5ε/steps.
+    public var validationStepSize: Float { 2.5 * epsilon / Float(Swift.max(validationSteps, 1)) }
+
+    /// The per-epoch validation attack, PGD at ε; `nil` for clean accuracy only.
+    public var validationAttack: (any Attack)? {
+        epsilon > 0 && validationSteps > 0 ? PGD(threatModel: threatModel, steps: validationSteps, stepSize: validationStepSize) : nil
+    }
+
+    /// The learning-rate schedule (of a resolved configuration).
+    public var learningRateSchedule: LearningRateSchedule {
+        switch schedule ?? .constant {
+        case .constant: .constant(learningRate)
+        case .cyclic: .cyclic(peak: learningRate, peakFraction: 0.4)
+        case .piecewise: .piecewise(rates: [learningRate, learningRate / 10, learningRate / 100], boundaries: [Double(epochs) * 0.5, Double(epochs) * 0.75])
+        case .cosine: .cosine(peak: learningRate, minimum: 0)
+        }
+    }
+
+    /// The catastrophic-overfitting guard, if on.
+    public var catastrophicOverfittingGuard: CatastrophicOverfittingGuard? {
+        overfittingGuard ? CatastrophicOverfittingGuard(threatModel: threatModel, interval: overfittingInterval) : nil
+    }
+
+    // MARK: - Coding
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: ManifestKey.self)
+        func required<Value>(_ value: Value?, _ key: ManifestKey) throws -> Value {
+            guard let value else { throw DecodingError.keyNotFound(key, .init(codingPath: container.codingPath, debugDescription: "run.json lacks \(key.stringValue)")) }
+            return value
+        }
+        dataset = try required(container.field("dataset"), "dataset")
+        dataDirectory = try container.field("dataDirectory")
+        architecture = try required(container.field("architecture") ?? container.field("model"), "architecture")
+        method = try required(container.field("method"), "method")
+        epsilon = try container.field("epsilon") ?? 0
+        norm = try container.field("norm") ?? .lInfinity
+        steps = try container.field("steps")
+        stepSize = try container.field("stepSize")
+        randomStart = try container.field("randomStart")
+        clipsStart = try container.field("clipsStart")
+        beta = try container.field("beta")
+        awpInner = try container.field("awpInner")
+        awpGamma = try container.field("awpGamma")
+        awpWarmup = try container.field("awpWarmup")
+        gradalignLambda = try container.field("gradalignLambda")
+        replays = try container.field("replays")
+        adversarialRatio = try container.field("adversarialRatio")
+        epsilonWarmup = try container.field("epsilonWarmup") ?? 0
+        // The guard is recorded as when it checks ("every epoch"), absent when off.
+        overfittingGuard = container.contains("overfittingGuard")
+        overfittingInterval = try container.field("overfittingInterval")
+        // Manifests before `augment` described the augmentation, absent when off.
+        augment = try container.field("augment") ?? container.contains("augmentation")
+        epochs = try required(container.field("epochs"), "epochs")
+        batchSize = try required(container.field("batchSize"), "batchSize")
+        optimizer = try required(container.field("optimizer"), "optimizer")
+        learningRate = try required(container.field("learningRate"), "learningRate")
+        momentum = try container.field("momentum")
+        weightDecay = try container.field("weightDecay") ?? 0
+        schedule = try container.field("schedule")
+        validationCount = try required(container.field("validationCount"), "validationCount")
+        validationSteps = try container.field("validationSteps") ?? 10
+        trainCount = try container.field("trainCount")
+        seed = try required(container.field("seed"), "seed")
+        finalEvaluationCount = try container.field("finalEvaluationCount")
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ManifestKey.self)
+        try container.field(dataset, "dataset")
+        try container.encodeIfPresent(dataDirectory, forKey: "dataDirectory")
+        try container.field(architecture, "architecture")
+        try container.field(method, "method")
+        try container.encode(epsilon, forKey: "epsilon")
+        try container.field(norm, "norm")
+        try container.encodeIfPresent(steps, forKey: "steps")
+        try container.encodeIfPresent(stepSize, forKey: "stepSize")
+        try container.encodeIfPresent(randomStart, forKey: "randomStart")
+        try container.encodeIfPresent(clipsStart, forKey: "clipsStart")
+        try container.encodeIfPresent(beta, forKey: "beta")
+        try container.field(awpInner, "awpInner")
+        try container.encodeIfPresent(awpGamma, forKey: "awpGamma")
+        try container.encodeIfPresent(awpWarmup, forKey: "awpWarmup")
+        try container.encodeIfPresent(gradalignLambda, forKey: "gradalignLambda")
+        try container.encodeIfPresent(replays, forKey: "replays")
+        try container.encodeIfPresent(adversarialRatio, forKey: "adversarialRatio")
+        if epsilonWarmup != 0 { try container.encode(epsilonWarmup, forKey: "epsilonWarmup") }
+        if overfittingGuard {
+            try container.encode(overfittingInterval.map { "every \($0) batches" } ?? "every epoch", forKey: "overfittingGuard")
+        }
+        try container.encodeIfPresent(overfittingInterval, forKey: "overfittingInterval")
+        try container.encodeIfPresent(augment, forKey: "augment")
+        if augment == true { try container.encode("random crop (4-pixel zero padding), horizontal flip", forKey: "augmentation") }
+        try container.encode(epochs, forKey: "epochs")
+        try container.encode(batchSize, forKey: "batchSize")
+        try container.field(optimizer, "optimizer")
+        try container.encode(learningRate, forKey: "learningRate")
+        try container.encodeIfPresent(momentum, forKey: "momentum")
+        try container.encode(weightDecay, forKey: "weightDecay")
+        try container.field(schedule, "schedule")
+        try container.encode(validationCount, forKey: "validationCount")
+        try container.encode(validationSteps, forKey: "validationSteps")
+        try container.encodeIfPresent(trainCount, forKey: "trainCount")
+        try container.encode(seed, forKey: "seed")
+        try container.encodeIfPresent(finalEvaluationCount, forKey: "finalEvaluationCount")
+    }
+
+    /// The fields, in the order a command line lists them.
+    public static let fields = [
+        "dataset", "dataDirectory", "architecture", "method", "epsilon", "norm", "awpInner", "steps", "stepSize", "randomStart",
+        "clipsStart", "beta", "awpGamma", "awpWarmup", "gradalignLambda", "replays", "adversarialRatio", "epsilonWarmup", "augment",
+        "overfittingGuard", "overfittingInterval", "epochs", "batchSize", "optimizer", "learningRate", "momentum", "weightDecay",
+        "schedule", "validationCount", "validationSteps", "trainCount", "seed", "finalEvaluationCount",
+    ]
+}

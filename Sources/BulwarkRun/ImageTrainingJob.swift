@@ -1,0 +1,236 @@
+import BulwarkAttacks
+import BulwarkCore
+import BulwarkData
+import BulwarkNN
+import BulwarkTraining
+import Foundation
+
+/// What a training job reports while it runs, for a front end to show.
+public enum TrainingJobEvent {
+    /// The run starts training (or continues, when resuming); the manifest is recorded.
+    case started
+    /// A resumed run had completed no epoch: it starts from the beginning.
+    case restarting
+    /// A resumed run had completed every epoch; only the final evaluation (`evaluationDone`
+    /// false) or the caller's summary is missing.
+    case finishing(epochs: Int, evaluationDone: Bool)
+    /// The trainer's report (``TrainingEvent/resumed(epoch:)`` after `run.json` noted it).
+    case training(TrainingEvent)
+    /// Progress of the final evaluation's `phase`.
+    case finalEvaluation(phase: String, done: Int, total: Int)
+}
+
+/// The training and validation images of an image run.
+public struct ImageTrainingData: Sendable {
+    /// The images trained on.
+    public var training: ImageDataset
+    /// The held-out validation images (the last ``ImageTrainingConfiguration/validationCount``).
+    public var validation: ImageDataset
+}
+
+/// How an image training job ended.
+public struct ImageTrainingOutcome {
+    /// The manifest's entries as text (what checkpoints record).
+    public var manifest: [String: String]
+    /// The metrics of every epoch, restored ones first.
+    public var history: [EpochMetrics]
+    /// The epoch whose model `best.safetensors` holds.
+    public var bestEpoch: Int?
+    /// What the overfitting guard found, if it stopped the run.
+    public var overfitting: OverfittingReport?
+    /// The final model.
+    public var model: Sequential
+    /// Whether the run stopped before its last epoch (at ``ImageTrainingJob/stopAfterEpoch``).
+    public var stoppedEarly: Bool
+    /// The final evaluation on the test split, when it ran now.
+    public var finalEvaluation: RobustnessReport?
+    /// Why the final evaluation was skipped (the test split could not be loaded).
+    public var finalEvaluationSkipped: String?
+    /// The final evaluation an earlier, interrupted attempt of the run wrote, if any.
+    public var existingFinalEvaluation: String?
+}
+
+/// An image training run: loads the data, records the manifest (`run.json`), trains (or
+/// resumes), and evaluates the final model on the test split.
+public struct ImageTrainingJob: Sendable {
+    /// The configuration, resolved.
+    public let configuration: ImageTrainingConfiguration
+    /// The run directory.
+    public var outputDirectory: String
+    /// The command that repeats the run, recorded for people.
+    public var command: String
+    /// Whether the job continues the run in ``outputDirectory``.
+    public var resuming: Bool
+    /// Stop after this epoch although the schedule goes on (continue later by resuming).
+    public var stopAfterEpoch: Int?
+    /// Whether the caller writes a summary of the run, so that resuming a run whose final
+    /// evaluation is done still has something to do.
+    public var summaryRequested: Bool
+
+    /// The job for `configuration`.
+    ///
+    /// - Throws: ``RunConfigurationError`` when the configuration or `stopAfterEpoch` is invalid.
+    public init(
+        configuration: ImageTrainingConfiguration, outputDirectory: String, command: String, resuming: Bool = false,
+        stopAfterEpoch: Int? = nil, summaryRequested: Bool = false
+    ) throws(RunConfigurationError) {
+        try configuration.validate()
+        let resolved = configuration.resolved()
+        if let stopAfterEpoch {
+            try check((1...resolved.epochs).contains(stopAfterEpoch),
+                      "\(field: "stopAfterEpoch") must be an epoch from 1 to \(field: "epochs") \(resolved.epochs), got \(stopAfterEpoch)")
+        }
+        self.configuration = resolved
+        self.outputDirectory = outputDirectory
+        self.command = command
+        self.resuming = resuming
+        self.stopAfterEpoch = stopAfterEpoch
+        self.summaryRequested = summaryRequested
+    }
+
+    /// The training images, less the held-out validation images, and those.
+    ///
+    /// - Throws: the dataset's error when it cannot be loaded; ``RunConfigurationError`` when
+    ///   the images do not fit the architecture or validation would leave none to train on.
+    public func loadData() throws -> ImageTrainingData {
+        let c = configuration
+        var training = try ImageDataset.load(c.dataset, split: .train, directory: c.dataDirectory)
+        guard training.imageShape == c.architecture.inputShape else {
+            let fitting = Architecture.allCases.filter { $0.inputShape == training.imageShape }.map(\.rawValue)
+            let advice = fitting.isEmpty ? "" : " Architectures for these images: \(fitting.joined(separator: ", "))."
+            throw RunConfigurationError(
+                "The \(c.dataset.rawValue) images have shape \(training.imageShape) but '\(c.architecture.rawValue)' expects \(c.architecture.inputShape).\(advice)")
+        }
+        if let trainCount = c.trainCount { training = training.prefix(trainCount) }
+        try check(training.count > c.validationCount,
+                  "\(field: "validationCount") \(c.validationCount) leaves no training images out of \(training.count)")
+        let validation = training.slice((training.count - c.validationCount)..<training.count)
+        return ImageTrainingData(training: training.prefix(training.count - c.validationCount), validation: validation)
+    }
+
+    /// Records the manifest (a new run) or reads it (a resumed run), trains, and evaluates.
+    ///
+    /// - Throws: ``RunConfigurationError`` for a run that cannot be continued or recorded,
+    ///   ``TrainingError`` from the trainer.
+    public func run(on data: ImageTrainingData, observer: (TrainingJobEvent) -> Void) throws -> ImageTrainingOutcome {
+        let c = configuration
+        let manifest: [String: String]
+        if resuming {
+            manifest = try TrainingManifest.entries(of: TrainingManifest.read(in: outputDirectory), in: outputDirectory)
+        } else {
+            var facts = ["train_count": String(data.training.count)]
+            facts["validation_attack"] = c.validationAttack == nil ? "none (clean accuracy only)"
+                : "pgd-\(c.validationSteps), step \(c.validationStepSize), random start"
+            let encoded = try TrainingManifest.encode(c, facts: facts, command: command)
+            try TrainingManifest.write(encoded, in: outputDirectory)
+            manifest = try TrainingManifest.entries(of: encoded, in: outputDirectory)
+        }
+        observer(.started)
+        var generator = SplitMix64(seed: c.seed)
+        var network = c.architecture.makeModel(classCount: data.training.classCount, using: &generator)
+        var outcome = ImageTrainingOutcome(manifest: manifest, history: [], model: network, stoppedEarly: false)
+        let checkpoint = path(in: outputDirectory, RunFile.resume)
+        var resumeCheckpoint: String? = resuming ? checkpoint : nil
+        // A run killed before its first epoch ended wrote no checkpoint: it starts over, as it began.
+        if resumeCheckpoint != nil, !FileManager.default.fileExists(atPath: checkpoint) {
+            observer(.restarting)
+            resumeCheckpoint = nil
+        }
+        let finalEvaluationFile = path(in: outputDirectory, "final-eval.json")
+        var evaluationDone = false
+        if resuming, let progress = try? TrainingProgress(checkpointAt: checkpoint), progress.isComplete {
+            // Killed after its last epoch: the model is final, only the evaluation or the summary is missing.
+            evaluationDone = c.finalEvaluationCount == 0 || FileManager.default.fileExists(atPath: finalEvaluationFile)
+            guard !evaluationDone || summaryRequested else {
+                throw RunConfigurationError(
+                    "\(TrainingError.cannotResume(path: checkpoint, reason: "the run already completed all \(progress.epochs) epochs and its final evaluation; there is nothing to continue"))")
+            }
+            observer(.finishing(epochs: c.epochs, evaluationDone: evaluationDone))
+            do { network = try Checkpoint.load(from: path(in: outputDirectory, RunFile.model)).model } catch {
+                throw RunConfigurationError("Cannot finish the run in '\(outputDirectory)': \(error)")
+            }
+            outcome.history = progress.history
+            outcome.bestEpoch = progress.bestEpoch
+            if evaluationDone, FileManager.default.fileExists(atPath: finalEvaluationFile) { outcome.existingFinalEvaluation = finalEvaluationFile }
+        } else {
+            outcome.history = try c.method.recipe.train(self, &network, data, &generator, resumeCheckpoint,
+                                                        TrainingManifest.checkpointMetadata(entries: manifest, seed: c.seed), &outcome, observer)
+        }
+        outcome.model = network
+        outcome.stoppedEarly = outcome.overfitting == nil && (outcome.history.last?.epoch ?? 0) < c.epochs
+        if !evaluationDone, !outcome.stoppedEarly, c.finalEvaluationCount != 0 {
+            evaluate(network, &outcome, observer)
+        }
+        return outcome
+    }
+
+    /// Trains with `method` under the configured optimizer.
+    fileprivate func train<Method: TrainingMethod>(
+        _ method: Method, _ network: inout Sequential, _ data: ImageTrainingData, _ generator: inout SplitMix64,
+        _ resumeCheckpoint: String?, _ metadata: [String: String], _ outcome: inout ImageTrainingOutcome,
+        _ observer: (TrainingJobEvent) -> Void
+    ) throws -> [EpochMetrics] {
+        let c = configuration
+        return switch c.optimizer {
+        case .adam: try fit(method, Adam(learningRate: c.learningRate, weightDecay: c.weightDecay), &network, data, &generator, resumeCheckpoint, metadata, &outcome, observer)
+        case .sgd: try fit(method, SGD(learningRate: c.learningRate, momentum: c.momentum ?? 0.9, weightDecay: c.weightDecay),
+                           &network, data, &generator, resumeCheckpoint, metadata, &outcome, observer)
+        }
+    }
+
+    private func fit<Method: TrainingMethod, Opt: Optimizer>(
+        _ method: Method, _ optimizer: Opt, _ network: inout Sequential, _ data: ImageTrainingData, _ generator: inout SplitMix64,
+        _ resumeCheckpoint: String?, _ metadata: [String: String], _ outcome: inout ImageTrainingOutcome,
+        _ observer: (TrainingJobEvent) -> Void
+    ) throws -> [EpochMetrics] {
+        let c = configuration
+        var trainer = Trainer(
+            method: method, optimizer: optimizer, schedule: c.learningRateSchedule, epochs: c.epochs,
+            batchSize: c.batchSize, validationAttack: c.validationAttack, outputDirectory: outputDirectory,
+            architectureName: c.architecture.rawValue, metadata: metadata, epsilonWarmupEpochs: Double(c.epsilonWarmup),
+            overfittingGuard: c.catastrophicOverfittingGuard, augmentation: c.augment == true ? .cifar10 : nil)
+        trainer.stopAfterEpoch = stopAfterEpoch
+        defer { outcome.bestEpoch = trainer.bestEpoch }
+        let manifest = outcome.manifest
+        return try trainer.fit(
+            &network, on: data.training, validation: data.validation.count > 0 ? data.validation : nil, using: &generator,
+            resumingFrom: resumeCheckpoint
+        ) { event in
+            if case .resumed(let completed) = event {
+                TrainingManifest.noteResumption(after: completed, entries: manifest, in: outputDirectory)
+            }
+            if case .catastrophicOverfitting(let report) = event { outcome.overfitting = report }
+            observer(.training(event))
+        }
+    }
+
+    /// Clean accuracy and accuracy under the validation attack of the final model on the
+    /// first ``ImageTrainingConfiguration/finalEvaluationCount`` test images.
+    private func evaluate(_ network: Sequential, _ outcome: inout ImageTrainingOutcome, _ observer: (TrainingJobEvent) -> Void) {
+        let c = configuration
+        let test: ImageDataset
+        do {
+            test = try ImageDataset.load(c.dataset, split: .test, directory: c.dataDirectory, limit: c.finalEvaluationCount)
+        } catch {
+            outcome.finalEvaluationSkipped = "\(error)"
+            return
+        }
+        let attack = c.validationAttack
+        var generator = SplitMix64(seed: c.seed)
+        outcome.finalEvaluation = evaluateRobustness(
+            network, inputs: test.images, labels: test.labels, attacks: attack.map { [$0] } ?? [],
+            threatModel: c.threatModel, sanityChecks: attack != nil, using: &generator
+        ) { phase, done, total in observer(.finalEvaluation(phase: phase, done: done, total: total)) }
+    }
+}
+
+extension ImageTrainingRecipe {
+    /// Trains `job` with the method this recipe builds (the dispatch from a method's name to its type).
+    static func train(
+        _ job: ImageTrainingJob, _ network: inout Sequential, _ data: ImageTrainingData, _ generator: inout SplitMix64,
+        _ resumeCheckpoint: String?, _ metadata: [String: String], _ outcome: inout ImageTrainingOutcome,
+        _ observer: (TrainingJobEvent) -> Void
+    ) throws -> [EpochMetrics] {
+        try job.train(method(for: job.configuration), &network, data, &generator, resumeCheckpoint, metadata, &outcome, observer)
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+
+/// An error in a run's configuration or in carrying the run out, whose message names the
+/// configuration fields it concerns (``ImageTrainingConfiguration/stepSize``, …), so that a
+/// front end can name them as it spells them (a command line names its flags).
+public struct RunConfigurationError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A piece of the message.
+    public enum Part: Equatable, Sendable {
+        case text(String)
+        /// A configuration field, by its Swift name.
+        case field(String)
+        /// A Boolean field, whichever value it has.
+        case eitherValueOf(String)
+    }
+
+    /// The message, pieces of text and the fields it names.
+    public var parts: [Part]
+
+    /// The error with `message`.
+    public init(_ message: FieldMessage) { parts = message.parts }
+
+    /// The fields the message names, in order.
+    public var fields: [String] {
+        parts.compactMap { part in
+            switch part {
+            case .text: nil
+            case .field(let name), .eitherValueOf(let name): name
+            }
+        }
+    }
+
+    /// The message with each field spelled by `name` (a field as it is, or a flag), and each
+    /// field of either value by `eitherValue`.
+    public func message(naming name: (String) -> String, eitherValue: (String) -> String) -> String {
+        parts.map { part in
+            switch part {
+            case .text(let text): text
+            case .field(let field): name(field)
+            case .eitherValueOf(let field): eitherValue(field)
+            }
+        }.joined()
+    }
+
+    /// The message naming the fields as the library spells them.
+    public var description: String { message(naming: { $0 }, eitherValue: { "\($0) (true or false)" }) }
+}
+
+/// A message that names configuration fields: `"\(field: "epochs") must be at least 1"`.
+public struct FieldMessage: ExpressibleByStringInterpolation, Sendable {
+    var parts: [RunConfigurationError.Part] = []
+
+    public init(stringLiteral value: String) { parts = [.text(value)] }
+
+    public init(stringInterpolation: Interpolation) { parts = stringInterpolation.parts }
+
+    public struct Interpolation: StringInterpolationProtocol {
+        var parts: [RunConfigurationError.Part] = []
+
+        public init(literalCapacity: Int, interpolationCount: Int) {}
+
+        public mutating func appendLiteral(_ literal: String) { parts.append(.text(literal)) }
+
+        public mutating func appendInterpolation<Value>(_ value: Value) { parts.append(.text("\(value)")) }
+
+        /// A configuration field, by its Swift name.
+        public mutating func appendInterpolation(field: String) { parts.append(.field(field)) }
+
+        /// A Boolean field, whichever value it has.
+        public mutating func appendInterpolation(eitherValueOf field: String) { parts.append(.eitherValueOf(field)) }
+    }
+}
+
+/// Throws a ``RunConfigurationError`` with `message` unless `condition` holds.
+func check(_ condition: Bool, _ message: @autoclosure () -> FieldMessage) throws(RunConfigurationError) {
+    if !condition { throw RunConfigurationError(message()) }
+}
+
+/// A key of `run.json`: a configuration field's Swift name in snake case, or a key as it is.
+struct ManifestKey: CodingKey, ExpressibleByStringLiteral {
+    var stringValue: String
+    var intValue: Int? { nil }
+
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+
+    /// The key of the field named `field` (`stepSize` → `step_size`), or of a few fields
+    /// the key names otherwise, as run manifests always have.
+    init(stringLiteral field: String) { stringValue = Self.key(of: field) }
+
+    static func key(of field: String) -> String {
+        switch field {
+        case "dataDirectory": "data_dir"
+        case "trainCount": "requested_train_count"
+        case "finalEvaluationCount": "final_eval_count"
+        default: field.reduce(into: "") { key, character in
+            if character.isUppercase { key += "_" + character.lowercased() } else { key.append(character) }
+        }
+        }
+    }
+}
+
+extension KeyedDecodingContainer where Key == ManifestKey {
+    /// The value of `field`, as a JSON value of its type or, as manifests of earlier versions
+    /// stored every value, as text.
+    func field<Value: Decodable & LosslessStringConvertible>(_ field: ManifestKey) throws -> Value? {
+        guard contains(field) else { return nil }
+        if let value = try? decode(Value.self, forKey: field) { return value }
+        let text = try decode(String.self, forKey: field)
+        // Flags written as text by JSON tools that know no booleans read as 1 or 0.
+        guard let value = Value(text) ?? (Value.self == Bool.self ? ["1": true, "0": false][text] as? Value : nil) else {
+            throw DecodingError.dataCorruptedError(forKey: field, in: self, debugDescription: "'\(text)' is not a \(Value.self)")
+        }
+        return value
+    }
+
+    /// The value of `field`, named by its raw value.
+    func field<Value: RawRepresentable>(_ field: ManifestKey) throws -> Value? where Value.RawValue == String {
+        guard let text: String = try self.field(field) else { return nil }
+        guard let value = Value(rawValue: text) else {
+            throw DecodingError.dataCorruptedError(forKey: field, in: self, debugDescription: "'\(text)' is not a \(Value.self)")
+        }
+        return value
+    }
+}
+
+extension KeyedEncodingContainer where Key == ManifestKey {
+    mutating func field<Value: RawRepresentable>(_ value: Value?, _ field: ManifestKey) throws where Value.RawValue == String {
+        try encodeIfPresent(value?.rawValue, forKey: field)
+    }
+}

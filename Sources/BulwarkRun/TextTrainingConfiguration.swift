@@ -1,0 +1,314 @@
+import BulwarkAttacks
+import BulwarkCore
+import BulwarkData
+import BulwarkNN
+import BulwarkTraining
+import Foundation
+
+/// Everything that shapes a text-classifier training run: the data and its vocabulary, the
+/// model, the embedding-space method, Adam's learning rate, evaluation, and the seed.
+///
+/// Fields left `nil` take their default in ``resolved()``, which also clears the fields the
+/// method, architecture or dataset does not use; a resolved configuration is what a run
+/// records in `run.json` (its encoding, keys in snake case) and what `--resume` compares.
+public struct TextTrainingConfiguration: Codable, Equatable, Sendable {
+    public var dataset: TextDatasetName
+    /// The directory holding the dataset's files.
+    public var dataDirectory: String
+    /// The text column (csv, tsv) or member (jsonl) of generic files.
+    public var textColumn: String?
+    /// The label column (csv, tsv) or member (jsonl) of generic files.
+    public var labelColumn: String?
+    /// The seed of MR's 90/10 split.
+    public var splitSeed: UInt64?
+    public var architecture: TextArchitecture = .textcnn
+    public var method: TextTrainingMethodName = .standard
+    /// The L2 radius ε of the perturbation, in embedding units.
+    public var epsilon: Float = 1
+    /// Ascent steps K of pgd, freelb and smart.
+    public var steps: Int?
+    /// Step size α of pgd, freelb and smart; default 2.5ε/steps.
+    public var stepSize: Float?
+    /// Where fgm, pgd and freelb perturb.
+    public var perturbationSite: PerturbationSite?
+    /// SMART's weight μ of the Bregman proximal term.
+    public var proximalWeight: Float?
+    /// SMART's momentum β of the proximal point.
+    public var proximalMomentum: Float?
+    /// VAT's power iterations.
+    public var powerIterations: Int?
+    /// Epochs of standard training before the method starts.
+    public var cleanWarmupEpochs = 0
+    /// FreeLB's random start magnitude.
+    public var initialMagnitude: Float?
+    public var embeddingDimension = 128
+    /// TextCNN filters per width.
+    public var filters: Int?
+    /// TextCNN filter widths.
+    public var widths: [Int]?
+    /// BiLSTM hidden size per direction.
+    public var hiddenSize: Int?
+    /// Transformer attention heads.
+    public var heads: Int?
+    /// Transformer encoder layers.
+    public var layers: Int?
+    /// Transformer feed-forward size.
+    public var feedforwardSize: Int?
+    /// Dropout before the output layer (not of bag).
+    public var dropout: Float?
+    /// Words seen fewer times in training map to `<unk>`.
+    public var minimumFrequency = 2
+    /// At most this many vocabulary entries.
+    public var maximumVocabulary: Int?
+    /// Sequences are truncated to this many tokens; default 128 for the Transformer.
+    public var maximumLength: Int?
+    /// Whether batches group examples of similar length.
+    public var bucketing = true
+    public var epochs = 2
+    public var batchSize = 50
+    /// Adam's learning rate; default 2e-3 (1e-3 for the Transformer).
+    public var learningRate: Float?
+    /// PGD steps of the per-epoch robust evaluation, 0 for clean accuracy only.
+    public var validationSteps = 0
+    /// Train on the first `trainCount` examples only.
+    public var trainCount: Int?
+    public var seed: UInt64 = 0
+
+    /// The default configuration for `dataset` in `dataDirectory`.
+    public init(dataset: TextDatasetName, dataDirectory: String) {
+        self.dataset = dataset
+        self.dataDirectory = dataDirectory
+    }
+
+    /// This configuration with every default filled in and every field its method,
+    /// architecture or dataset does not use cleared.
+    public func resolved() -> Self {
+        var result = self
+        let generic: Set<TextDatasetName> = [.csv, .tsv, .jsonl]
+        result.textColumn = generic.contains(dataset) ? textColumn ?? "text" : nil
+        result.labelColumn = generic.contains(dataset) ? labelColumn ?? "label" : nil
+        result.splitSeed = dataset == .mr ? splitSeed ?? 0 : nil
+        let ascends = [.pgd, .freelb, .smart].contains(method)
+        result.steps = ascends ? steps ?? 3 : nil
+        result.stepSize = ascends ? stepSize ?? 2.5 * epsilon / Float(result.steps!) : nil
+        result.perturbationSite = [.fgm, .pgd, .freelb].contains(method) ? perturbationSite ?? .embeddedSequence : nil
+        result.initialMagnitude = method == .freelb ? initialMagnitude ?? 0 : nil
+        result.powerIterations = method == .vat ? powerIterations ?? 1 : nil
+        result.proximalWeight = method == .smart ? proximalWeight ?? 1 : nil
+        result.proximalMomentum = method == .smart ? proximalMomentum ?? 0.99 : nil
+        result.filters = architecture == .textcnn ? filters ?? 100 : nil
+        result.widths = architecture == .textcnn ? widths ?? [3, 4, 5] : nil
+        result.hiddenSize = architecture == .bilstm ? hiddenSize ?? 100 : nil
+        result.heads = architecture == .transformer ? heads ?? 4 : nil
+        result.layers = architecture == .transformer ? layers ?? 2 : nil
+        result.feedforwardSize = architecture == .transformer ? feedforwardSize ?? 256 : nil
+        result.dropout = architecture == .bag ? nil : dropout ?? 0.5
+        result.maximumLength = architecture == .transformer ? maximumLength ?? 128 : maximumLength
+        result.learningRate = learningRate ?? (architecture == .transformer ? 1e-3 : 2e-3)
+        return result
+    }
+
+    /// Throws unless the configuration describes a run that can train.
+    ///
+    /// - Throws: ``RunConfigurationError`` naming the fields at fault.
+    public func validate() throws(RunConfigurationError) {
+        try check(epochs >= 1, "\(field: "epochs") must be at least 1, got \(epochs)")
+        try check(batchSize >= 1, "\(field: "batchSize") must be at least 1, got \(batchSize)")
+        if let steps { try check(steps >= 1, "\(field: "steps") must be at least 1, got \(steps)") }
+        if let learningRate { try check(learningRate > 0 && learningRate.isFinite, "\(field: "learningRate") must be a finite number > 0, got \(learningRate)") }
+        try check(epsilon >= 0 && epsilon.isFinite, "\(field: "epsilon") must be a finite number ≥ 0, got \(epsilon)")
+        if let trainCount { try check(trainCount >= 1, "\(field: "trainCount") must be at least 1, got \(trainCount)") }
+        try check(method == .standard || epsilon > 0, "\(field: "method") \(method.rawValue) needs \(field: "epsilon") > 0")
+        try check(embeddingDimension >= 1 && (filters ?? 1) >= 1 && (hiddenSize ?? 1) >= 1,
+                  "\(field: "embeddingDimension"), \(field: "filters") and \(field: "hiddenSize") must be positive")
+        if let widths {
+            try check(!widths.isEmpty && widths.allSatisfy { $0 >= 1 }, "\(field: "widths") must be positive integers separated by commas, such as 3,4,5")
+        }
+        try check((heads ?? 1) >= 1 && (layers ?? 1) >= 1 && (feedforwardSize ?? 1) >= 1,
+                  "\(field: "heads"), \(field: "layers") and \(field: "feedforwardSize") must be positive")
+        let heads = heads ?? 4
+        try check(architecture != .transformer || embeddingDimension % heads == 0,
+                  "\(field: "embeddingDimension") \(embeddingDimension) must be a multiple of \(field: "heads") \(heads)")
+        if let dropout { try check(dropout >= 0 && dropout < 1, "\(field: "dropout") must be in [0, 1)") }
+        try check(minimumFrequency >= 1, "\(field: "minimumFrequency") must be at least 1")
+        if let maximumVocabulary { try check(maximumVocabulary >= 2, "\(field: "maximumVocabulary") must be at least 2") }
+        if let maximumLength { try check(maximumLength >= 1, "\(field: "maximumLength") must be at least 1") }
+        if let stepSize { try check(stepSize > 0, "\(field: "stepSize") must be positive") }
+        if let powerIterations { try check(powerIterations >= 1, "\(field: "powerIterations") must be at least 1") }
+        try check(cleanWarmupEpochs >= 0 && cleanWarmupEpochs <= epochs, "\(field: "cleanWarmupEpochs") must be between 0 and \(field: "epochs")")
+        try check(perturbationSite ?? .embeddedSequence == .embeddedSequence || [.fgm, .pgd, .freelb].contains(method),
+                  "\(field: "perturbationSite") matrix applies to \(field: "method") fgm, pgd and freelb, not \(method.rawValue)")
+        if let proximalWeight { try check(proximalWeight >= 0 && proximalWeight.isFinite, "\(field: "proximalWeight") must be non-negative") }
+        if let proximalMomentum { try check(proximalMomentum >= 0 && proximalMomentum < 1, "\(field: "proximalMomentum") must be in [0, 1)") }
+        if let initialMagnitude { try check(initialMagnitude >= 0 && initialMagnitude.isFinite, "\(field: "initialMagnitude") must be non-negative") }
+        try check(validationSteps >= 0, "\(field: "validationSteps") must be non-negative")
+    }
+
+    /// The model's sizes, as its checkpoint records them (of a resolved configuration).
+    public var modelConfiguration: TextModelConfiguration {
+        TextModelConfiguration(
+            dimension: embeddingDimension, widths: widths ?? [3, 4, 5], filters: filters ?? 100, dropout: dropout ?? 0.5,
+            hiddenSize: hiddenSize ?? 100, heads: heads ?? 4, layerCount: layers ?? 2, feedforwardSize: feedforwardSize ?? 256,
+            maximumLength: maximumLength)
+    }
+
+    /// The threat model of training and evaluation.
+    public var threatModel: EmbeddingThreatModel { EmbeddingThreatModel(epsilon: epsilon) }
+
+    /// The per-epoch robust evaluation, embedding PGD at ε; `nil` for clean accuracy only.
+    public var validationAttack: EmbeddingPGD? {
+        epsilon > 0 && validationSteps > 0 ? EmbeddingPGD(threatModel: threatModel, steps: validationSteps, stepSize: 2.5 * epsilon / Float(validationSteps)) : nil
+    }
+
+    // MARK: - Coding
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: ManifestKey.self)
+        func required<Value>(_ value: Value?, _ key: ManifestKey) throws -> Value {
+            guard let value else { throw DecodingError.keyNotFound(key, .init(codingPath: container.codingPath, debugDescription: "run.json lacks \(key.stringValue)")) }
+            return value
+        }
+        // Manifests before the sizes were fields recorded them only in the model's configuration.
+        let model = try (container.field("modelConfiguration") as String?).flatMap { try? JSONDecoder().decode(TextModelConfiguration.self, from: Data($0.utf8)) }
+        dataset = try required(container.field("dataset"), "dataset")
+        dataDirectory = try required(container.field("dataDirectory"), "dataDirectory")
+        textColumn = try container.field("textColumn")
+        labelColumn = try container.field("labelColumn")
+        splitSeed = try container.field("splitSeed")
+        architecture = try required(container.field("architecture"), "architecture")
+        method = try required(container.field("method"), "method")
+        epsilon = try container.field("epsilon") ?? 1
+        steps = try container.field("steps")
+        stepSize = try container.field("stepSize")
+        perturbationSite = try container.field("perturbationSite")
+        proximalWeight = try container.field("proximalWeight")
+        proximalMomentum = try container.field("proximalMomentum")
+        powerIterations = try container.field("powerIterations")
+        cleanWarmupEpochs = try container.field("cleanWarmupEpochs") ?? 0
+        initialMagnitude = try container.field("initialMagnitude")
+        embeddingDimension = try required(container.field("embeddingDimension") ?? model?.dimension, "embeddingDimension")
+        filters = try container.field("filters") ?? (architecture == .textcnn ? model?.filters : nil)
+        if container.contains("widths") {
+            widths = try (try? container.decode([Int].self, forKey: "widths"))
+                ?? (container.field("widths") as String?).map { $0.split(separator: ",").compactMap { Int($0) } }
+        } else {
+            widths = architecture == .textcnn ? model?.widths : nil
+        }
+        hiddenSize = try container.field("hiddenSize") ?? (architecture == .bilstm ? model?.hiddenSize : nil)
+        heads = try container.field("heads") ?? (architecture == .transformer ? model?.heads : nil)
+        layers = try container.field("layers") ?? (architecture == .transformer ? model?.layerCount : nil)
+        feedforwardSize = try container.field("feedforwardSize") ?? (architecture == .transformer ? model?.feedforwardSize : nil)
+        dropout = try container.field("dropout") ?? (architecture == .bag ? nil : model?.dropout)
+        minimumFrequency = try container.field("minimumFrequency") ?? 2
+        maximumVocabulary = try container.field("maximumVocabulary")
+        maximumLength = try container.field("maximumLength") ?? model?.maximumLength
+        bucketing = try container.field("bucketing") ?? true
+        epochs = try required(container.field("epochs"), "epochs")
+        batchSize = try required(container.field("batchSize"), "batchSize")
+        learningRate = try container.field("learningRate")
+        validationSteps = try container.field("validationSteps") ?? 0
+        trainCount = try container.field("trainCount")
+        seed = try required(container.field("seed"), "seed")
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ManifestKey.self)
+        try container.field(dataset, "dataset")
+        try container.encode(dataDirectory, forKey: "dataDirectory")
+        try container.encodeIfPresent(textColumn, forKey: "textColumn")
+        try container.encodeIfPresent(labelColumn, forKey: "labelColumn")
+        try container.encodeIfPresent(splitSeed, forKey: "splitSeed")
+        try container.field(architecture, "architecture")
+        try container.field(method, "method")
+        try container.encode(epsilon, forKey: "epsilon")
+        try container.encodeIfPresent(steps, forKey: "steps")
+        try container.encodeIfPresent(stepSize, forKey: "stepSize")
+        try container.field(perturbationSite, "perturbationSite")
+        try container.encodeIfPresent(proximalWeight, forKey: "proximalWeight")
+        try container.encodeIfPresent(proximalMomentum, forKey: "proximalMomentum")
+        try container.encodeIfPresent(powerIterations, forKey: "powerIterations")
+        if cleanWarmupEpochs != 0 { try container.encode(cleanWarmupEpochs, forKey: "cleanWarmupEpochs") }
+        try container.encodeIfPresent(initialMagnitude, forKey: "initialMagnitude")
+        try container.encode(embeddingDimension, forKey: "embeddingDimension")
+        try container.encodeIfPresent(filters, forKey: "filters")
+        try container.encodeIfPresent(widths, forKey: "widths")
+        try container.encodeIfPresent(hiddenSize, forKey: "hiddenSize")
+        try container.encodeIfPresent(heads, forKey: "heads")
+        try container.encodeIfPresent(layers, forKey: "layers")
+        try container.encodeIfPresent(feedforwardSize, forKey: "feedforwardSize")
+        try container.encodeIfPresent(dropout, forKey: "dropout")
+        try container.encode(minimumFrequency, forKey: "minimumFrequency")
+        try container.encodeIfPresent(maximumVocabulary, forKey: "maximumVocabulary")
+        try container.encodeIfPresent(maximumLength, forKey: "maximumLength")
+        try container.encode(bucketing, forKey: "bucketing")
+        try container.encode(epochs, forKey: "epochs")
+        try container.encode(batchSize, forKey: "batchSize")
+        try container.encodeIfPresent(learningRate, forKey: "learningRate")
+        try container.encode(validationSteps, forKey: "validationSteps")
+        try container.encodeIfPresent(trainCount, forKey: "trainCount")
+        try container.encode(seed, forKey: "seed")
+    }
+
+    /// The fields, in the order a command line lists them.
+    public static let fields = [
+        "dataset", "dataDirectory", "textColumn", "labelColumn", "splitSeed", "architecture", "method", "epsilon", "steps",
+        "stepSize", "perturbationSite", "initialMagnitude", "powerIterations", "proximalWeight", "proximalMomentum",
+        "cleanWarmupEpochs", "embeddingDimension", "filters", "widths", "hiddenSize", "heads", "layers", "feedforwardSize",
+        "dropout", "minimumFrequency", "maximumVocabulary", "maximumLength", "bucketing", "epochs", "batchSize",
+        "learningRate", "validationSteps", "trainCount", "seed",
+    ]
+}
+
+extension TextTrainingConfiguration: RecordedConfiguration {}
+
+/// The text classifiers a ``TextTrainingConfiguration`` builds.
+public enum TextArchitecture: String, Codable, CaseIterable, Sendable {
+    case bag, textcnn, bilstm, transformer
+
+    /// A freshly initialized model of this architecture.
+    public func makeModel(vocabularySize: Int, classCount: Int, configuration: TextModelConfiguration, using generator: inout SplitMix64) -> any TextClassifier {
+        switch self {
+        case .bag:
+            EmbeddingBagClassifier(vocabularySize: vocabularySize, dimension: configuration.dimension, classCount: classCount, using: &generator)
+        case .textcnn:
+            TextCNN(vocabularySize: vocabularySize, dimension: configuration.dimension, classCount: classCount,
+                    widths: configuration.widths, filters: configuration.filters,
+                    dropoutProbability: configuration.dropout, using: &generator)
+        case .bilstm:
+            BiLSTMClassifier(vocabularySize: vocabularySize, dimension: configuration.dimension, hiddenSize: configuration.hiddenSize ?? 100,
+                             classCount: classCount, dropoutProbability: configuration.dropout, using: &generator)
+        case .transformer:
+            TransformerClassifier(vocabularySize: vocabularySize, dimension: configuration.dimension, heads: configuration.heads ?? 4,
+                                  feedforwardSize: configuration.feedforwardSize ?? 256, layerCount: configuration.layerCount ?? 2,
+                                  classCount: classCount, maximumLength: configuration.maximumLength ?? 128,
+                                  dropoutProbability: configuration.dropout, using: &generator)
+        }
+    }
+}
+
+/// The sizes of a text model, recorded in its checkpoint so that evaluation can rebuild it.
+public struct TextModelConfiguration: Codable, Equatable, Sendable {
+    public var dimension: Int
+    public var widths: [Int]
+    public var filters: Int
+    public var dropout: Float
+    public var hiddenSize: Int?
+    public var heads: Int?
+    public var layerCount: Int?
+    public var feedforwardSize: Int?
+    /// Sequences are truncated to this many tokens (the Transformer's positions).
+    public var maximumLength: Int?
+
+    public init(dimension: Int, widths: [Int], filters: Int, dropout: Float, hiddenSize: Int? = nil, heads: Int? = nil,
+                layerCount: Int? = nil, feedforwardSize: Int? = nil, maximumLength: Int? = nil) {
+        self.dimension = dimension
+        self.widths = widths
+        self.filters = filters
+        self.dropout = dropout
+        self.hiddenSize = hiddenSize
+        self.heads = heads
+        self.layerCount = layerCount
+        self.feedforwardSize = feedforwardSize
+        self.maximumLength = maximumLength
+    }
+}

@@ -1,0 +1,159 @@
+import BulwarkCore
+import BulwarkReport
+import BulwarkTraining
+import Foundation
+
+/// The run manifest, `OUT/run.json`: the encoding of the run's resolved configuration
+/// (``ImageTrainingConfiguration`` or ``TextTrainingConfiguration``), with facts the data
+/// settled (the counts trained on, a text run's vocabulary and classes), the environment
+/// (``runEnvironment()``), the command that repeats the run, and the epochs after which it
+/// was resumed. Numbers are JSON numbers and flags booleans.
+public enum TrainingManifest {
+    /// The manifest's file name in the run directory.
+    public static let fileName = "run.json"
+    /// The key listing the epochs after which the run was resumed.
+    public static let resumedAfterEpochsKey = "resumed_after_epochs"
+
+    /// The manifest's bytes: `configuration`'s encoding with `facts`, the environment and
+    /// `command` (as ``RunManifest`` types text values: numbers, booleans).
+    public static func encode<Configuration: Encodable>(_ configuration: Configuration, facts: [String: String], command: String) throws -> Data {
+        var extras = facts.merging(runEnvironment()) { fact, _ in fact }
+        extras["command"] = command
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return try encoder.encode(Encoding(configuration: configuration, extras: extras.reduce(into: [:]) { result, entry in
+            result[entry.key] = RunManifest.value(entry.value, forKey: entry.key)
+        }))
+    }
+
+    /// The manifest in `directory`'s `run.json`.
+    ///
+    /// - Throws: ``RunConfigurationError`` when there is none or it cannot be read.
+    public static func read(in directory: String) throws(RunConfigurationError) -> Data {
+        let file = path(in: directory, fileName)
+        guard FileManager.default.fileExists(atPath: file) else {
+            throw RunConfigurationError("'\(directory)' has no run.json: it is not a run directory written by bulwark train. Check the path given to \(field: "resume").")
+        }
+        do { return try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
+            throw RunConfigurationError("'\(file)' cannot be read (\(error.localizedDescription)); it cannot be resumed.")
+        }
+    }
+
+    /// Every entry of the manifest `data` as text (as checkpoints' metadata records it).
+    ///
+    /// - Throws: ``RunConfigurationError`` when `data` is not a JSON object of strings,
+    ///   numbers, booleans and lists of them.
+    public static func entries(of data: Data, in directory: String) throws(RunConfigurationError) -> [String: String] {
+        do { return try RunManifest.decode(data) } catch {
+            throw RunConfigurationError("'\(path(in: directory, fileName))' is not a run manifest written by bulwark train (\(error.localizedDescription)); it cannot be resumed.")
+        }
+    }
+
+    /// Whether the manifest's entries are of a text run (`bulwark train --task text`).
+    public static func isTextRun(_ entries: [String: String]) -> Bool { entries["task"] == "text" }
+
+    /// The configuration the manifest `data` in `directory` records.
+    ///
+    /// - Throws: ``RunConfigurationError`` when a field is missing or of the wrong type.
+    public static func configuration<Configuration: Decodable>(_ type: Configuration.Type, from data: Data, in directory: String) throws(RunConfigurationError) -> Configuration {
+        do { return try JSONDecoder().decode(type, from: data) } catch {
+            let detail = switch error {
+            case DecodingError.keyNotFound(let key, _): "it lacks \(key.stringValue)"
+            case DecodingError.dataCorrupted(let context), DecodingError.typeMismatch(_, let context): "\(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
+            default: "\(error)"
+            }
+            throw RunConfigurationError("run.json in '\(directory)' does not hold a configuration this version can resume (\(detail)); start the run again.")
+        }
+    }
+
+    /// Writes `data`, the manifest, to `directory`'s `run.json` (the directory created).
+    static func write(_ data: Data, in directory: String) throws {
+        try createDirectory(directory)
+        do { try OutputFile.write(Array(data), to: path(in: directory, fileName)) } catch {
+            throw RunConfigurationError("\(error.description)")
+        }
+    }
+
+    /// Notes in `run.json` (`resumed_after_epochs`, a list) that the run in `directory`, whose
+    /// manifest has `entries`, continued after `completed` epochs; the run goes on if the note
+    /// cannot be written.
+    static func noteResumption(after completed: Int, entries: [String: String], in directory: String) {
+        var noted = entries
+        noted[resumedAfterEpochsKey] = (noted[resumedAfterEpochsKey].map { $0 + "," } ?? "") + String(completed)
+        if let data = try? RunManifest.encode(noted) { try? OutputFile.write(Array(data), to: path(in: directory, fileName)) }
+    }
+
+    /// The metadata of the run's checkpoints: the manifest's entries (without the note of
+    /// resumptions, so that a resumed run writes the same files as an uninterrupted one) and
+    /// the seed.
+    static func checkpointMetadata(entries: [String: String], seed: UInt64) -> [String: String] {
+        var configuration = entries
+        configuration[resumedAfterEpochsKey] = nil
+        return ["configuration": BulwarkTraining.encode(configuration), "seed": String(seed)]
+    }
+
+    /// The configuration's keys and the manifest's other entries in one JSON object.
+    private struct Encoding<Configuration: Encodable>: Encodable {
+        var configuration: Configuration
+        var extras: [String: RunManifest.Value]
+
+        func encode(to encoder: any Encoder) throws {
+            try configuration.encode(to: encoder)
+            var container = encoder.container(keyedBy: ManifestKey.self)
+            for (key, value) in extras { try container.encode(value, forKey: ManifestKey(stringValue: key)) }
+        }
+    }
+}
+
+/// A field whose values differ between two configurations, each value as the manifest's
+/// text (`nil` when the field is unset).
+public struct ConfigurationDifference: Equatable, Sendable {
+    public var field: String
+    public var value: String?
+    public var otherValue: String?
+
+    public init(field: String, value: String?, otherValue: String?) {
+        (self.field, self.value, self.otherValue) = (field, value, otherValue)
+    }
+}
+
+/// A configuration recorded in run manifests, whose fields can be compared and taken from
+/// another configuration by name.
+public protocol RecordedConfiguration: Codable {
+    /// The fields, in the order a command line lists them.
+    static var fields: [String] { get }
+    /// The configuration with every default filled in and every unused field cleared.
+    func resolved() -> Self
+}
+
+extension ImageTrainingConfiguration: RecordedConfiguration {}
+
+extension RecordedConfiguration {
+    /// The fields as the manifest's text (those unset left out), keyed by field name.
+    public func fieldValues() throws -> [String: String] {
+        let entries = try RunManifest.decode(JSONEncoder().encode(self))
+        return Self.fields.reduce(into: [:]) { result, field in result[field] = entries[ManifestKey.key(of: field)] }
+    }
+
+    /// The fields whose values differ from `other`'s, in ``fields`` order, except `ignoring`.
+    public func differences(from other: Self, ignoring: Set<String> = []) throws -> [ConfigurationDifference] {
+        let (mine, theirs) = (try fieldValues(), try other.fieldValues())
+        return Self.fields.filter { !ignoring.contains($0) && mine[$0] != theirs[$0] }.map {
+            ConfigurationDifference(field: $0, value: mine[$0], otherValue: theirs[$0])
+        }
+    }
+
+    /// This configuration with the values of `fields` taken from `other` (unset where
+    /// `other` leaves them unset).
+    public func replacing(_ fields: Set<String>, from other: Self) throws -> Self {
+        let decoder = JSONDecoder()
+        var mine = try decoder.decode([String: RunManifest.Value].self, from: JSONEncoder().encode(self))
+        let theirs = try decoder.decode([String: RunManifest.Value].self, from: JSONEncoder().encode(other))
+        for field in fields {
+            let key = ManifestKey.key(of: field)
+            mine[key] = theirs[key]
+            if field == "augment" { mine["augmentation"] = theirs["augmentation"] }
+        }
+        return try decoder.decode(Self.self, from: JSONEncoder().encode(mine))
+    }
+}
