@@ -38,45 +38,6 @@ func checkOutputs(files: [PathOption] = [], directories: [PathOption] = [], inpu
     }
 }
 
-/// The files `bulwark train` writes into a run directory, which `--force` removes before a
-/// new run takes the directory over.
-let runDirectoryFiles = [RunFile.model, RunFile.best, RunFile.metrics, RunFile.resume, "run.json", "final-eval.json", "vocabulary.txt"]
-
-/// Throws unless `out` can hold a new run: it holds no trained run (no model or resume
-/// checkpoint; a manifest alone is of a run that never finished an epoch), or `force` is set,
-/// in which case `removing` removes the old run's files.
-func claimRunDirectory(_ out: String, force: Bool, resumeCommand: String, removing: Bool) throws {
-    let existing = [RunFile.model, RunFile.resume].filter { FileManager.default.fileExists(atPath: path(in: out, $0)) }
-    guard let found = existing.first else { return }
-    guard force else {
-        throw ValidationError("""
-            --out \(out) already holds a run (\(found)); a new run would replace its model and manifest. \
-            Continue it with \(resumeCommand), pass --force to replace it, or choose another --out.
-            """)
-    }
-    guard removing else { return }
-    for name in runDirectoryFiles {
-        let file = path(in: out, name)
-        guard FileManager.default.fileExists(atPath: file) else { continue }
-        do { try FileManager.default.removeItem(atPath: file) } catch {
-            throw ValidationError("--force could not remove '\(file)' of the old run: \(error.localizedDescription)")
-        }
-    }
-}
-
-/// What `train --json` writes (keys in snake case, like `metrics.jsonl`).
-struct TrainingSummaryJSON: Encodable {
-    var configuration: [String: String]
-    var model: String
-    var epochs: [EpochMetrics]
-    var catastrophicOverfitting: OverfittingReport?
-    /// The epoch whose model `best.safetensors` holds.
-    var bestEpoch: Int?
-    var best: String?
-    /// `final-eval.json`, when the final evaluation ran.
-    var finalEvaluation: String?
-}
-
 /// Writes `value` as pretty JSON through ``OutputFile`` (atomically to a file, straight through
 /// to `-`, a device or a pipe); `snakeCase` converts Swift's property names (as `metrics.jsonl`
 /// does).

@@ -122,9 +122,9 @@ extension TrainingCommand {
     /// writes interrupted by a kill left in `--out`.
     func checkRunOutputs() throws {
         try checkOutputs(files: [("--json", json)], directories: [("--out", out)],
-                         inputs: runDirectoryFiles.map { ("the run's file", path(in: out, $0)) })
+                         inputs: TrainingRunDirectory.files.map { ("the run's file", path(in: out, $0)) })
         if resume == nil {
-            try claimRunDirectory(out, force: force, resumeCommand: resumeCommand, removing: false)
+            try flagging { try TrainingRunDirectory.claim(out, force: force, resumeCommand: resumeCommand, removing: false) }
         }
         OutputFile.removeStaleTemporaryFiles(in: out)
     }
@@ -132,7 +132,7 @@ extension TrainingCommand {
     /// Removes the old run in `--out` that `--force` replaces. Called once the data has loaded,
     /// so that a mistake found before then (a missing dataset, a wrong count) leaves it whole.
     func replaceForcedRun() throws {
-        if resume == nil { try claimRunDirectory(out, force: force, resumeCommand: resumeCommand, removing: true) }
+        if resume == nil { try flagging { try TrainingRunDirectory.claim(out, force: force, resumeCommand: resumeCommand, removing: true) } }
     }
 
     private var resumeCommand: String { (Self.commandWords + ["--resume", shellQuoted(out)]).joined(separator: " ") }
