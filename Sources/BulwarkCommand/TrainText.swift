@@ -41,7 +41,7 @@ struct TrainText: TrainingCommand {
             same model, bit for bit, as if it had not stopped (same machine and thread count): the checkpoint holds the optimizer's and \
             SMART's state and the generators of shuffling and dropout.
             Example:
-            bulwark train --task text --dataset sst2 --data-dir data/sst2 --architecture textcnn --method fgm --epsilon 1 --epochs 2
+              bulwark train --task text --dataset sst2 --data-dir data/sst2 --architecture textcnn --method fgm --epsilon 1 --epochs 2
             """)
 
     static let commandWords = ["bulwark", "train", "--task", "text"]

@@ -74,17 +74,8 @@ public struct ImageTrainingJob: Sendable {
         configuration: ImageTrainingConfiguration, outputDirectory: String, command: String, resuming: Bool = false,
         stopAfterEpoch: Int? = nil, summaryRequested: Bool = false
     ) throws(RunConfigurationError) {
-        try configuration.validate()
-        let resolved = configuration.resolved()
-        if let stopAfterEpoch {
-            try check((1...resolved.epochs).contains(stopAfterEpoch),
-                      "\(field: "stopAfterEpoch") must be an epoch from 1 to \(field: "epochs") \(resolved.epochs), got \(stopAfterEpoch)")
-        }
-        self.configuration = resolved
-        self.outputDirectory = outputDirectory
-        self.command = command
-        self.resuming = resuming
-        self.stopAfterEpoch = stopAfterEpoch
+        self.configuration = try configuration.validatedForJob(stoppingAfter: stopAfterEpoch)
+        (self.outputDirectory, self.command, self.resuming, self.stopAfterEpoch) = (outputDirectory, command, resuming, stopAfterEpoch)
         self.summaryRequested = summaryRequested
     }
 
@@ -114,16 +105,9 @@ public struct ImageTrainingJob: Sendable {
     ///   ``TrainingError`` from the trainer.
     public func run(on data: ImageTrainingData, observer: (TrainingJobEvent) -> Void) throws -> ImageTrainingOutcome {
         let c = configuration
-        let manifest: [String: String]
-        if resuming {
-            manifest = try TrainingManifest.entries(of: TrainingManifest.read(in: outputDirectory), in: outputDirectory)
-        } else {
-            var facts = ["train_count": String(data.training.count)]
-            facts["validation_attack"] = c.validationAttack == nil ? "none (clean accuracy only)"
-                : "pgd-\(c.validationSteps), step \(c.validationStepSize), random start"
-            let encoded = try TrainingManifest.encode(c, facts: facts, command: command)
-            try TrainingManifest.write(encoded, in: outputDirectory)
-            manifest = try TrainingManifest.entries(of: encoded, in: outputDirectory)
+        let manifest = try TrainingManifest.record(resuming ? nil : c, in: outputDirectory, command: command) {
+            ["train_count": String(data.training.count), "validation_attack": c.validationAttack == nil ? "none (clean accuracy only)"
+                : "pgd-\(c.validationSteps), step \(c.validationStepSize), random start"]
         }
         observer(.started)
         var generator = SplitMix64(seed: c.seed)

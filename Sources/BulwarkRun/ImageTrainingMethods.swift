@@ -2,18 +2,12 @@ import BulwarkAttacks
 import BulwarkTraining
 
 /// The name of an image training method, one of ``ImageTrainingMethodName/all``.
-public struct ImageTrainingMethodName: RawRepresentable, Hashable, Codable, Sendable, CustomStringConvertible {
+public struct ImageTrainingMethodName: TrainingMethodName {
     public var rawValue: String
 
-    /// The method named `rawValue`, or `nil` when no method of ``registry`` has that name.
-    public init?(rawValue: String) {
-        guard Self.registry.contains(where: { $0.name == rawValue }) else { return nil }
-        self.rawValue = rawValue
-    }
+    public init(unchecked name: String) { rawValue = name }
 
-    private init(_ name: String) { rawValue = name }
-
-    public var description: String { rawValue }
+    public static var names: [String] { registry.map { $0.name } }
 
     /// Every method a configuration may name: adding a method is a type conforming to
     /// ``ImageTrainingRecipe`` (in its own file) and one line here.
@@ -22,31 +16,16 @@ public struct ImageTrainingMethodName: RawRepresentable, Hashable, Codable, Send
         FreeRecipe.self, MixRecipe.self, AWPRecipe.self, GradAlignRecipe.self,
     ]
 
-    /// Every method, in the order of ``registry``.
-    public static var all: [ImageTrainingMethodName] { registry.map { Self($0.name) } }
-
     /// What builds the method.
     var recipe: any ImageTrainingRecipe.Type { Self.registry.first { $0.name == rawValue }! }
 
     // The methods the configuration's per-method defaults and checks refer to.
-    public static let standard = Self("standard"), fast = Self("fast"), pgd = Self("pgd"), trades = Self("trades")
-    public static let mart = Self("mart"), free = Self("free"), mix = Self("mix"), awp = Self("awp"), gradalign = Self("gradalign")
+    public static let standard = Self(unchecked: "standard"), fast = Self(unchecked: "fast"), pgd = Self(unchecked: "pgd")
+    public static let trades = Self(unchecked: "trades"), mart = Self(unchecked: "mart"), free = Self(unchecked: "free")
+    public static let mix = Self(unchecked: "mix"), awp = Self(unchecked: "awp"), gradalign = Self(unchecked: "gradalign")
 
     /// Whether the method takes ``ImageTrainingConfiguration/steps`` attack steps per batch.
     var attackSteps: Bool { [.pgd, .trades, .mart, .mix, .awp].contains(self) }
-
-    public init(from decoder: any Decoder) throws {
-        let name = try decoder.singleValueContainer().decode(String.self)
-        guard let method = Self(rawValue: name) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "no training method is named '\(name)'"))
-        }
-        self = method
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
 }
 
 /// How an image training method is built from a resolved configuration (see

@@ -128,3 +128,38 @@ extension KeyedEncodingContainer where Key == ManifestKey {
         try encodeIfPresent(value?.rawValue, forKey: field)
     }
 }
+
+/// The name of a training method, one of the ``names`` its configuration's registry holds;
+/// it is written as the name in run manifests.
+public protocol TrainingMethodName: RawRepresentable, Hashable, Codable, Sendable, CustomStringConvertible where RawValue == String {
+    /// The name of every registered method, in order.
+    static var names: [String] { get }
+    /// The method named `name`, which the registry must hold.
+    init(unchecked name: String)
+}
+
+extension TrainingMethodName {
+    /// The method named `rawValue`, or `nil` when no registered method has that name.
+    public init?(rawValue: String) {
+        guard Self.names.contains(rawValue) else { return nil }
+        self.init(unchecked: rawValue)
+    }
+
+    /// Every registered method, in order.
+    public static var all: [Self] { names.map(Self.init(unchecked:)) }
+
+    public var description: String { rawValue }
+
+    public init(from decoder: any Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let method = Self(rawValue: name) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "no training method is named '\(name)'"))
+        }
+        self = method
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}

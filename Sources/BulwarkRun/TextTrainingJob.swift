@@ -47,17 +47,8 @@ public struct TextTrainingJob: Sendable {
     public init(
         configuration: TextTrainingConfiguration, outputDirectory: String, command: String, resuming: Bool = false, stopAfterEpoch: Int? = nil
     ) throws(RunConfigurationError) {
-        try configuration.validate()
-        let resolved = configuration.resolved()
-        if let stopAfterEpoch {
-            try check((1...resolved.epochs).contains(stopAfterEpoch),
-                      "\(field: "stopAfterEpoch") must be an epoch from 1 to \(field: "epochs") \(resolved.epochs), got \(stopAfterEpoch)")
-        }
-        self.configuration = resolved
-        self.outputDirectory = outputDirectory
-        self.command = command
-        self.resuming = resuming
-        self.stopAfterEpoch = stopAfterEpoch
+        self.configuration = try configuration.validatedForJob(stoppingAfter: stopAfterEpoch)
+        (self.outputDirectory, self.command, self.resuming, self.stopAfterEpoch) = (outputDirectory, command, resuming, stopAfterEpoch)
     }
 
     /// The training and evaluation splits, encoded with the vocabulary built from the first.
@@ -82,18 +73,12 @@ public struct TextTrainingJob: Sendable {
     ///   ``TrainingError`` from the trainer.
     public func run(on data: TextTrainingData, observer: (TrainingJobEvent) -> Void) throws -> TextTrainingOutcome {
         let c = configuration
-        let manifest: [String: String]
-        if resuming {
-            manifest = try TrainingManifest.entries(of: TrainingManifest.read(in: outputDirectory), in: outputDirectory)
-        } else {
-            let facts = [
+        let manifest = try TrainingManifest.record(resuming ? nil : c, in: outputDirectory, command: command) {
+            [
                 "task": "text", "optimizer": "adam", "train_count": String(data.training.count), "evaluation_count": String(data.evaluation.count),
                 "vocabulary_size": String(data.vocabulary.count), "class_names": BulwarkTraining.encode(data.classNames),
                 "model_configuration": BulwarkTraining.encode(c.modelConfiguration),
             ]
-            let encoded = try TrainingManifest.encode(c, facts: facts, command: command)
-            try TrainingManifest.write(encoded, in: outputDirectory)
-            manifest = try TrainingManifest.entries(of: encoded, in: outputDirectory)
         }
         let vocabularyFile = path(in: outputDirectory, "vocabulary.txt")
         let vocabularyText = data.vocabulary.tokens.joined(separator: "\n") + "\n"

@@ -2,18 +2,12 @@ import BulwarkAttacks
 import BulwarkTraining
 
 /// The name of a text training method, one of ``TextTrainingMethodName/all``.
-public struct TextTrainingMethodName: RawRepresentable, Hashable, Codable, Sendable, CustomStringConvertible {
+public struct TextTrainingMethodName: TrainingMethodName {
     public var rawValue: String
 
-    /// The method named `rawValue`, or `nil` when no method of ``registry`` has that name.
-    public init?(rawValue: String) {
-        guard Self.registry.contains(where: { $0.name == rawValue }) else { return nil }
-        self.rawValue = rawValue
-    }
+    public init(unchecked name: String) { rawValue = name }
 
-    private init(_ name: String) { rawValue = name }
-
-    public var description: String { rawValue }
+    public static var names: [String] { registry.map { $0.name } }
 
     /// Every method a configuration may name: adding a method is a type conforming to
     /// ``TextTrainingRecipe`` (in its own file) and one line here.
@@ -21,28 +15,12 @@ public struct TextTrainingMethodName: RawRepresentable, Hashable, Codable, Senda
         StandardTextRecipe.self, FGMRecipe.self, EmbeddingPGDRecipe.self, FreeLBRecipe.self, VATRecipe.self, SMARTRecipe.self,
     ]
 
-    /// Every method, in the order of ``registry``.
-    public static var all: [TextTrainingMethodName] { registry.map { Self($0.name) } }
-
     /// What builds the method.
     var recipe: any TextTrainingRecipe.Type { Self.registry.first { $0.name == rawValue }! }
 
     // The methods the configuration's defaults and checks refer to.
-    public static let standard = Self("standard"), fgm = Self("fgm"), pgd = Self("pgd"), freelb = Self("freelb")
-    public static let vat = Self("vat"), smart = Self("smart")
-
-    public init(from decoder: any Decoder) throws {
-        let name = try decoder.singleValueContainer().decode(String.self)
-        guard let method = Self(rawValue: name) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "no text training method is named '\(name)'"))
-        }
-        self = method
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
+    public static let standard = Self(unchecked: "standard"), fgm = Self(unchecked: "fgm"), pgd = Self(unchecked: "pgd"), freelb = Self(unchecked: "freelb")
+    public static let vat = Self(unchecked: "vat"), smart = Self(unchecked: "smart")
 }
 
 /// How a text training method is built from a resolved configuration (see

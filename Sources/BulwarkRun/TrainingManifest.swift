@@ -66,12 +66,19 @@ public enum TrainingManifest {
         }
     }
 
-    /// Writes `data`, the manifest, to `directory`'s `run.json` (the directory created).
-    static func write(_ data: Data, in directory: String) throws {
+    /// The entries of the manifest of the run in `directory`: for a new run of `configuration`,
+    /// written with the `facts` the data settled and `command` (the directory created); for a
+    /// resumed run (`configuration` `nil`), read.
+    static func record<Configuration: Encodable>(
+        _ configuration: Configuration?, in directory: String, command: String, facts: () -> [String: String]
+    ) throws -> [String: String] {
+        guard let configuration else { return try entries(of: read(in: directory), in: directory) }
+        let data = try encode(configuration, facts: facts(), command: command)
         try createDirectory(directory)
         do { try OutputFile.write(Array(data), to: path(in: directory, fileName)) } catch {
             throw RunConfigurationError("\(error.description)")
         }
+        return try entries(of: data, in: directory)
     }
 
     /// Notes in `run.json` (`resumed_after_epochs`, a list) that the run in `directory`, whose
@@ -122,13 +129,29 @@ public struct ConfigurationDifference: Equatable, Sendable {
 public protocol RecordedConfiguration: Codable {
     /// The fields, in the order a command line lists them.
     static var fields: [String] { get }
+    /// Passes over the training data.
+    var epochs: Int { get }
     /// The configuration with every default filled in and every unused field cleared.
     func resolved() -> Self
+    /// Throws unless the configuration describes a run that can train.
+    func validate() throws(RunConfigurationError)
 }
 
 extension ImageTrainingConfiguration: RecordedConfiguration {}
 
 extension RecordedConfiguration {
+    /// The configuration resolved, once it and `stopAfterEpoch` (an epoch of the run, if
+    /// given) are checked.
+    func validatedForJob(stoppingAfter stopAfterEpoch: Int?) throws(RunConfigurationError) -> Self {
+        try validate()
+        let resolved = resolved()
+        if let stopAfterEpoch {
+            try check((1...resolved.epochs).contains(stopAfterEpoch),
+                      "\(field: "stopAfterEpoch") must be an epoch from 1 to \(field: "epochs") \(resolved.epochs), got \(stopAfterEpoch)")
+        }
+        return resolved
+    }
+
     /// The fields as the manifest's text (those unset left out), keyed by field name.
     public func fieldValues() throws -> [String: String] {
         let entries = try RunManifest.decode(JSONEncoder().encode(self))
