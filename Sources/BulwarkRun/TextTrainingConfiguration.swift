@@ -207,7 +207,8 @@ public struct TextTrainingConfiguration: Codable, Equatable, Sendable {
         batchSize = try required(container.field("batchSize"), "batchSize")
         learningRate = try container.field("learningRate")
         validationSteps = try container.field("validationSteps") ?? 0
-        trainCount = try container.field("trainCount")
+        // Those manifests recorded only the count trained on, the first that many examples.
+        trainCount = try container.field("trainCount") ?? (container.contains("embeddingDimension") ? nil : container.field("train_count"))
         seed = try required(container.field("seed"), "seed")
     }
 

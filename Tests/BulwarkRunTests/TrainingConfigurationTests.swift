@@ -83,6 +83,15 @@ import Testing
         #expect(throws: RunConfigurationError.self) {
             try TrainingManifest.configuration(ImageTrainingConfiguration.self, from: Data(#"{"dataset": "idx"}"#.utf8), in: "old")
         }
+        // A text manifest from before the model's sizes were fields: they come from its model configuration.
+        let oldText = #"""
+            {"task": "text", "dataset": "mr", "data_dir": "/data/mr", "architecture": "textcnn", "method": "fgm", "epsilon": 0.5,
+             "epochs": 2, "batch_size": 50, "learning_rate": 0.002, "seed": 0, "train_count": 300, "split_seed": 0,
+             "perturbation_site": "sequence", "validation_steps": 0, "bucketing": true, "minimum_frequency": 2,
+             "model_configuration": "{\"dimension\":8,\"dropout\":0.5,\"filters\":4,\"widths\":[3,4,5]}"}
+            """#
+        let text = try TrainingManifest.configuration(TextTrainingConfiguration.self, from: Data(oldText.utf8), in: "old")
+        #expect(text.embeddingDimension == 8 && text.filters == 4 && text.widths == [3, 4, 5] && text.trainCount == 300 && text.method == .fgm)
     }
 
     @Test func resumingComparesConfigurationsFieldByField() throws {
