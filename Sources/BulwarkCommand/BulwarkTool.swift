@@ -18,19 +18,14 @@ struct BulwarkTool: ParsableCommand {
                 let note = "note: train --model is deprecated: it names the architecture, so spell it --architecture (--model names a checkpoint file in eval, attack and predict)\n"
                 FileHandle.standardError.write(Data(note.utf8))
             }
+            // With --resume, the run's configuration, in which the options given replace the run's;
+            // errors in the options given are reported as the parser reports them.
             if let rest = textTaskArguments(arguments, of: "train") {
-                // With --resume, the run's configuration, in which the options given replace the run's.
-                if rest.contains(where: isResumeOption) {
-                    let train = try TrainText.resuming(rest)
-                    try reportingErrors(train)
-                } else {
-                    try run(TrainText.parseAsRoot(rest))
-                }
+                try rest.contains(where: isResumeOption) ? reportingErrors(TrainText.resuming(rest)) : run(TrainText.parseAsRoot(rest))
             } else if let rest = textTaskArguments(arguments, of: "eval") {
                 try run(EvalText.parseAsRoot(rest))
             } else if arguments.first == "train", arguments.contains(where: isResumeOption) {
-                let train = try resumingTraining(Array(arguments.dropFirst()))
-                try reportingErrors(train)
+                try reportingErrors(resumingTraining(Array(arguments.dropFirst())))
             } else {
                 try run(parseAsRoot(arguments))
             }
@@ -74,20 +69,13 @@ struct BulwarkTool: ParsableCommand {
         subcommands: [Train.self, Eval.self, AttackCommand.self, VerifyAdversarial.self, Predict.self, Report.self])
 }
 
-
 /// The arguments after `subcommand` when they select the text task (`train --task text …` or
 /// `--task=text`), without the task option; `nil` for every other command line.
 func textTaskArguments(_ arguments: [String], of subcommand: String) -> [String]? {
     guard arguments.first == subcommand else { return nil }
-    var rest = Array(arguments.dropFirst())
-    if let index = rest.firstIndex(of: "--task=text") {
-        rest.remove(at: index)
-        return rest
-    }
-    if let index = rest.firstIndex(of: "--task"), index + 1 < rest.count, rest[index + 1] == "text" {
-        rest.removeSubrange(index...(index + 1))
-        return rest
-    }
+    let rest = Array(arguments.dropFirst())
+    if let index = rest.firstIndex(of: "--task=text") { return Array(rest[..<index] + rest[(index + 1)...]) }
+    if let index = rest.firstIndex(of: "--task"), rest.dropFirst(index + 1).first == "text" { return Array(rest[..<index] + rest[(index + 2)...]) }
     return nil
 }
 
@@ -103,17 +91,12 @@ func textTaskHelp(_ arguments: [String]) -> String? {
 /// (`--count -1` becomes `--count=-1`), so that it is read as the option's value and checked
 /// against the option's range rather than taken for an unknown short option.
 func attachingNegativeValues(_ arguments: [String]) -> [String] {
-    var result = [String]()
-    var index = 0
+    var (result, index) = ([String](), 0)
     while index < arguments.count {
-        let word = arguments[index]
-        if word.hasPrefix("--"), !word.contains("="), index + 1 < arguments.count, isNegativeNumber(arguments[index + 1]) {
-            result.append(word + "=" + arguments[index + 1])
-            index += 2
-        } else {
-            result.append(word)
-            index += 1
-        }
+        let (word, next) = (arguments[index], index + 1 < arguments.count ? arguments[index + 1] : nil)
+        let attaches = word.hasPrefix("--") && !word.contains("=") && next.map(isNegativeNumber) == true
+        result.append(attaches ? word + "=" + next! : word)
+        index += attaches ? 2 : 1
     }
     return result
 }

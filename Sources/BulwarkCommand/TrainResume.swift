@@ -40,6 +40,16 @@ func flag(for field: String) -> String {
     }
 }
 
+/// The command-line words that give `field` `value` (the manifest's text; `nil` unset).
+func flagWords(_ field: String, _ value: String?) -> [String] {
+    switch (field, value) {
+    case (_, nil), ("clipsStart", "true"?): []
+    case ("clipsStart", _), ("overfittingGuard", _), (_, "true"?): [flag(for: field)]
+    case (_, "false"?): ["--no-" + flag(for: field).dropFirst(2)]
+    case (_, let value?): [flag(for: field), value]
+    }
+}
+
 /// `body`'s result, with a ``RunConfigurationError`` made a `ValidationError` naming flags.
 func flagging<Value>(_ body: () throws -> Value) throws -> Value {
     do { return try body() } catch let error as RunConfigurationError {
@@ -56,15 +66,7 @@ extension TrainingCommand {
     /// The command line that repeats the run of `configuration` (resolved) into ``out``.
     func commandLine(_ configuration: Configuration) -> String {
         let values = (try? configuration.fieldValues()) ?? [:]
-        let words = Configuration.fields.flatMap { field -> [String] in
-            guard let value = values[field] else { return [] }
-            switch (field, value) {
-            case ("clipsStart", "true"): return []
-            case ("clipsStart", _), ("overfittingGuard", _), (_, "true"): return [flag(for: field)]
-            case (_, "false"): return ["--no-" + flag(for: field).dropFirst(2)]
-            default: return [flag(for: field), value]
-            }
-        }
+        let words = Configuration.fields.flatMap { flagWords($0, values[$0]) }
         return (Self.commandWords + words + ["--out", out]).map(shellQuoted).joined(separator: " ")
     }
 
@@ -99,11 +101,8 @@ extension TrainingCommand {
         let conflicts = try configuration.resolved().differences(from: saved.resolved(), ignoring: ["dataDirectory", "finalEvaluationCount"])
         guard conflicts.isEmpty else {
             func words(_ field: String, _ value: String?) -> String {
-                switch value {
-                case nil: "no " + flag(for: field)
-                case "true"?, "false"?: (value == "true") == (field != "clipsStart") ? flag(for: field) : "--no-" + flag(for: field).dropFirst(2)
-                case let value?: field == "overfittingGuard" ? flag(for: field) : flag(for: field) + " " + value
-                }
+                let words = flagWords(field, value)
+                return words.isEmpty ? "no " + flag(for: field) : words.joined(separator: " ")
             }
             let described = conflicts.sorted { flag(for: $0.field) < flag(for: $1.field) }
                 .map { "\(words($0.field, $0.value)) (the run has \(words($0.field, $0.otherValue)))" }
