@@ -18,13 +18,17 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
     /// The learning-rate schedule.
     public enum ScheduleName: String, Codable, CaseIterable, Sendable { case constant, cyclic, piecewise, cosine }
 
+    /// The images trained on.
     public var dataset: ImageDatasetName = .fashionMNIST
     /// The directory of the dataset's files, or `nil` for the dataset's default place.
     public var dataDirectory: String?
+    /// The model trained.
     public var architecture: Architecture = .smallcnn
+    /// The training method (see ``ImageTrainingMethodName``).
     public var method: ImageTrainingMethodName = .fast
     /// The budget ε, in pixel units of [0, 1].
     public var epsilon: Float = 0.1
+    /// The norm of the budget.
     public var norm: Norm = .lInfinity
     /// Attack steps per batch (pgd, trades, mart, mix, awp).
     public var steps: Int?
@@ -36,6 +40,7 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
     public var clipsStart: Bool?
     /// β, the weight of the KL term of trades, mart and awp on trades.
     public var beta: Float?
+    /// The training awp builds on.
     public var awpInner: AWPInner?
     /// γ of awp: each weight tensor is perturbed by γ times its norm.
     public var awpGamma: Float?
@@ -49,19 +54,25 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
     public var adversarialRatio: Float?
     /// Epochs over which ε ramps up, 0 for none.
     public var epsilonWarmup: Float = 0
+    /// Whether catastrophic overfitting stops the run (Wong et al. 2020).
     public var overfittingGuard = false
     /// Batches between the overfitting guard's checks, `nil` for once per epoch.
     public var overfittingInterval: Int?
     /// Random crops and flips; default on for CIFAR-10.
     public var augment: Bool?
+    /// Passes over the training data.
     public var epochs = 5
+    /// Examples per batch.
     public var batchSize = 128
+    /// The optimizer.
     public var optimizer: OptimizerName = .adam
     /// The (peak) learning rate.
     public var learningRate: Float = 1e-3
     /// SGD's momentum.
     public var momentum: Float?
+    /// L2 weight decay.
     public var weightDecay: Float = 0
+    /// The learning-rate schedule; constant for standard training, cyclic otherwise.
     public var schedule: ScheduleName?
     /// Training images held out for validation.
     public var validationCount = 1000
@@ -69,6 +80,7 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
     public var validationSteps = 10
     /// Train on the first `trainCount` images only (less the validation images).
     public var trainCount: Int?
+    /// The seed of every random choice: initialization, shuffling, attacks.
     public var seed: UInt64 = 0
     /// Test images of the final evaluation, 0 for none.
     public var finalEvaluationCount: Int?

@@ -12,6 +12,7 @@ import Foundation
 /// method, architecture or dataset does not use; a resolved configuration is what a run
 /// records in `run.json` (its encoding, keys in snake case) and what `--resume` compares.
 public struct TextTrainingConfiguration: Codable, Equatable, Sendable {
+    /// The text dataset.
     public var dataset: TextDatasetName
     /// The directory holding the dataset's files.
     public var dataDirectory: String
@@ -21,7 +22,9 @@ public struct TextTrainingConfiguration: Codable, Equatable, Sendable {
     public var labelColumn: String?
     /// The seed of MR's 90/10 split.
     public var splitSeed: UInt64?
+    /// The model trained.
     public var architecture: TextArchitecture = .textcnn
+    /// The training method (see ``TextTrainingMethodName``).
     public var method: TextTrainingMethodName = .standard
     /// The L2 radius ε of the perturbation, in embedding units.
     public var epsilon: Float = 1
@@ -41,6 +44,7 @@ public struct TextTrainingConfiguration: Codable, Equatable, Sendable {
     public var cleanWarmupEpochs = 0
     /// FreeLB's random start magnitude.
     public var initialMagnitude: Float?
+    /// The embedding dimension.
     public var embeddingDimension = 128
     /// TextCNN filters per width.
     public var filters: Int?
@@ -64,7 +68,9 @@ public struct TextTrainingConfiguration: Codable, Equatable, Sendable {
     public var maximumLength: Int?
     /// Whether batches group examples of similar length.
     public var bucketing = true
+    /// Passes over the training data.
     public var epochs = 2
+    /// Examples per batch.
     public var batchSize = 50
     /// Adam's learning rate; default 2e-3 (1e-3 for the Transformer).
     public var learningRate: Float?
@@ -72,6 +78,7 @@ public struct TextTrainingConfiguration: Codable, Equatable, Sendable {
     public var validationSteps = 0
     /// Train on the first `trainCount` examples only.
     public var trainCount: Int?
+    /// The seed of every random choice: initialization, shuffling, attacks.
     public var seed: UInt64 = 0
 
     /// The default configuration for `dataset` in `dataDirectory`.
