@@ -10,6 +10,12 @@ package struct Trace: Sendable {
 /// the entry's output to the gradients of its inputs. Backward is one reverse loop over the
 /// entries: entries are appended in evaluation order, so the order is already topological.
 ///
+/// Most operations have one pullback, a ``DifferentiablePullback`` written with traced
+/// operations: a first-order backward runs it on untraced gradients and untraced forward
+/// values, so that it records nothing and costs what an untraced kernel would, and a double
+/// backward runs it on traced ones. The few whose traced pullback is slower than a fused kernel,
+/// or rounds differently, also have a kernel ``Pullback`` for the first order.
+///
 /// `@unchecked Sendable`: a tape is created and used by one differentiation call on one thread;
 /// tensors that refer to it may be handed to kernels on other threads, which never touch it.
 package final class Tape: @unchecked Sendable {
@@ -21,15 +27,19 @@ package final class Tape: @unchecked Sendable {
     /// themselves recorded on the tape and can be differentiated again (double backward).
     /// The upstream gradient may be traced; `traced` re-attaches the forward values the
     /// pullback captured (detached, so that no entry refers to its own tape) to their places
-    /// on the tape.
+    /// on the tape. In a first-order backward the upstream gradient and the values `traced`
+    /// hands back are untraced, so the pullback records nothing.
     package typealias DifferentiablePullback = (_ upstream: Tensor, _ needed: [Bool], _ traced: Reattachment) -> [Tensor?]
 
     package struct Entry {
         /// Tape indices of the inputs; `-1` for an input that is not traced.
         let inputs: [Int]
         let shape: [Int]
+        /// The kernel pullback, for the operations that keep one beside their differentiable
+        /// pullback; first-order backward prefers it.
         let pullback: Pullback?
-        /// Recorded only while ``recordsDifferentiablePullbacks`` is set.
+        /// Recorded always for an operation without a kernel pullback, and otherwise only
+        /// while ``recordsDifferentiablePullbacks`` is set.
         let differentiablePullback: DifferentiablePullback?
         /// The recording function, named when a double backward meets an operation without a
         /// differentiable pullback.
@@ -38,9 +48,9 @@ package final class Tape: @unchecked Sendable {
 
     package private(set) var entries: [Entry] = []
 
-    /// Whether operations record a ``DifferentiablePullback`` beside their pullback; set by
-    /// ``valueWithDifferentiableGradient(at:on:of:)`` while it evaluates its function, so that
-    /// ordinary differentiation never builds them.
+    /// Whether operations that have a kernel pullback record a ``DifferentiablePullback``
+    /// beside it; set by ``valueWithDifferentiableGradient(at:on:of:)`` while it evaluates its
+    /// function, so that ordinary differentiation never builds them.
     package var recordsDifferentiablePullbacks = false
 
     package init() {}
@@ -52,7 +62,7 @@ package final class Tape: @unchecked Sendable {
     }
 
     fileprivate func append(
-        _ output: Tensor, inputs: [Int], pullback: @escaping Pullback,
+        _ output: Tensor, inputs: [Int], pullback: Pullback?,
         differentiablePullback: DifferentiablePullback?, operation: StaticString
     ) -> Tensor {
         entries.append(Entry(inputs: inputs, shape: output.shape, pullback: pullback,
@@ -69,10 +79,19 @@ package final class Tape: @unchecked Sendable {
         var gradients = [Tensor?](repeating: nil, count: entries.count)
         gradients[trace.index] = Tensor(repeating: 1, shape: output.shape)
         for index in stride(from: trace.index, through: 0, by: -1) {
-            guard let upstream = gradients[index], let pullback = entries[index].pullback else { continue }
-            let inputs = entries[index].inputs
+            guard let upstream = gradients[index] else { continue }
+            let entry = entries[index]
+            let inputs = entry.inputs
             let needed = inputs.map { $0 >= 0 }
-            let inputGradients = pullback(upstream, needed)
+            let inputGradients: [Tensor?]
+            if let pullback = entry.pullback {
+                inputGradients = pullback(upstream, needed)
+            } else if let pullback = entry.differentiablePullback {
+                // Untraced upstream and forward values: the traced operations record nothing.
+                inputGradients = pullback(upstream, needed, .detached)
+            } else {
+                continue
+            }
             for (position, input) in inputs.enumerated() where input >= 0 {
                 guard let gradient = inputGradients[position] else { continue }
                 if let existing = gradients[input] {
@@ -132,28 +151,56 @@ package final class Tape: @unchecked Sendable {
 }
 
 /// Re-attaches the forward values a ``Tape/DifferentiablePullback`` captured to their entries,
-/// so that operations on them record gradients flowing back into the forward pass.
+/// so that operations on them record gradients flowing back into the forward pass; in a
+/// first-order backward (``detached``) it hands them back untraced.
 package struct Reattachment {
-    let tape: Tape
+    /// `nil` in a first-order backward.
+    let tape: Tape?
     let inputs: [Int]
     let output: Int
 
+    /// Hands back every value untraced, for a first-order backward.
+    static var detached: Reattachment { Reattachment(tape: nil, inputs: [], output: -1) }
+
     /// `value`, the forward input at `position`, traced at its entry; untraced if that input was
-    /// a constant.
+    /// a constant or the backward is first-order.
     package func input(_ position: Int, _ value: Tensor) -> Tensor {
-        let index = inputs[position]
-        guard index >= 0 else { return value.detached }
-        return Tensor(shape: value.shape, scalars: value.scalars, trace: Trace(tape: tape, index: index))
+        guard let tape, inputs[position] >= 0 else { return value.detached }
+        return Tensor(shape: value.shape, scalars: value.scalars, trace: Trace(tape: tape, index: inputs[position]))
     }
 
-    /// `value`, the forward output, traced at its entry.
+    /// `value`, the forward output, traced at its entry; untraced if the backward is first-order.
     package func output(_ value: Tensor) -> Tensor {
-        Tensor(shape: value.shape, scalars: value.scalars, trace: Trace(tape: tape, index: output))
+        guard let tape else { return value.detached }
+        return Tensor(shape: value.shape, scalars: value.scalars, trace: Trace(tape: tape, index: output))
     }
 }
 
 extension Tensor {
-    /// Records `output` as the result of an operation on `inputs`.
+    /// Records `output` as the result of an operation on `inputs`, with its one pullback,
+    /// written with traced operations: it serves first-order backward (on untraced values, so
+    /// at the cost of the kernels it calls) and double backward.
+    ///
+    /// If no input is traced the output is returned untraced and the pullback is never built.
+    /// Inputs traced on another tape are treated as constants.
+    ///
+    /// - Parameters:
+    ///   - output: the untraced result of the forward kernel.
+    ///   - inputs: the operation's tensor inputs, in the order the pullback returns gradients.
+    ///   - differentiablePullback: built only when needed; maps the output's gradient to the
+    ///     inputs'.
+    ///   - operation: the recording function's name, for diagnostics.
+    package static func record(
+        _ output: Tensor, inputs: [Tensor], operation: StaticString = #function,
+        differentiablePullback: () -> Tape.DifferentiablePullback
+    ) -> Tensor {
+        guard let (tape, indices) = tapeIndices(of: inputs) else { return output }
+        return tape.append(output, inputs: indices, pullback: nil, differentiablePullback: differentiablePullback(), operation: operation)
+    }
+
+    /// Records `output` as the result of an operation on `inputs`, with a kernel pullback for
+    /// first-order backward: for the operations whose traced pullback is slower than a fused
+    /// kernel or rounds differently, and for those a double backward cannot pass.
     ///
     /// If no input is traced the output is returned untraced and the pullback is never built.
     /// Inputs traced on another tape are treated as constants.
@@ -170,13 +217,19 @@ extension Tensor {
         _ output: Tensor, inputs: [Tensor], operation: StaticString = #function, pullback: () -> Tape.Pullback,
         differentiablePullback: (() -> Tape.DifferentiablePullback)? = nil
     ) -> Tensor {
-        guard let tape = inputs.lazy.compactMap({ $0.trace?.tape }).first else { return output }
-        let indices = inputs.map { input -> Int in
-            guard let trace = input.trace, trace.tape === tape else { return -1 }
-            return trace.index
-        }
+        guard let (tape, indices) = tapeIndices(of: inputs) else { return output }
         let differentiable = tape.recordsDifferentiablePullbacks ? differentiablePullback?() : nil
         return tape.append(output, inputs: indices, pullback: pullback(), differentiablePullback: differentiable, operation: operation)
+    }
+
+    /// The tape of the first traced input and every input's index on it (`-1` for the others),
+    /// or `nil` if no input is traced.
+    private static func tapeIndices(of inputs: [Tensor]) -> (Tape, [Int])? {
+        guard let tape = inputs.lazy.compactMap({ $0.trace?.tape }).first else { return nil }
+        return (tape, inputs.map { input -> Int in
+            guard let trace = input.trace, trace.tape === tape else { return -1 }
+            return trace.index
+        })
     }
 
     /// Elementwise sum of two tensors of one shape, untraced; used to accumulate gradients.

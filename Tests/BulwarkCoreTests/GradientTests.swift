@@ -134,6 +134,20 @@ import _TestSupport
         #expect(gradient.array == [3, -3, 7])
     }
 
+    /// Most primitives have only a traced pullback; run at first order on untraced values, it
+    /// must record nothing.
+    @Test func firstOrderBackwardRecordsNothing() {
+        let tape = Tape()
+        let x = tape.variable(seededTensor([2, 3], seed: 38))
+        let w = seededTensor([3, 4], seed: 39)
+        let column = x.slice(alongAxis: 1, 0..<1)
+        let y = (matmul(x, w) * x.sum(alongAxis: 1, keepingDims: true) / (column * column + 1)).logSumExp(alongAxis: 1).sum()
+        let recorded = tape.entries.count
+        let gradient = tape.gradients(of: y)[0]
+        #expect(tape.entries.count == recorded)
+        #expect(gradient.map { !$0.isTraced && $0.shape == [2, 3] } == true)
+    }
+
     @Test func capturedTensorsAreConstants() {
         let w = Tensor([2, 3])
         let (value, gradient) = valueWithGradient(at: Tensor([1, 1])) { x in (x * w).sum() }

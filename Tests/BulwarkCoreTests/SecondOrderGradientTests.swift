@@ -52,6 +52,14 @@ import _TestSupport
         expectGradientMatchesFiniteDifferences(at: [u]) { maxUnpool2d($0[0], winners: winners, inputShape: x.shape) }
     }
 
+    @Test func unslicingIsTheSlicesGradient() {
+        let u = seededTensor([2, 2, 4], seed: 36)
+        let x = seededTensor([2, 5, 4], seed: 37)
+        let gradient = valueWithGradient(at: x) { ($0.slice(alongAxis: 1, 1..<3) * u).sum() }.gradient
+        #expect(u.unsliced(to: x.shape, alongAxis: 1, 1..<3) == gradient)
+        expectGradientMatchesFiniteDifferences(at: [u]) { $0[0].unsliced(to: [2, 5, 4], alongAxis: 1, 1..<3) }
+    }
+
     // MARK: - Second derivatives
 
     @Test(arguments: [([2, 3], [2, 3]), ([2, 3], [3]), ([1, 3], [4, 2, 3]), ([4, 1, 3], [1, 5, 1]), ([3], [])] as [([Int], [Int])])

@@ -193,6 +193,7 @@ package func conv2d(
     let (x, w) = (input.detached, weight.detached)
     var inputs = [input, weight]
     if let bias { inputs.append(bias) }
+    // Kernel pullback kept: one pass for both gradients, the bias summed in the weight pass (rounding unlike `sum`).
     return Tensor.record(output, inputs: inputs) {
         { upstream, needed in
             let needBias = needed.count == 3 && needed[2]

@@ -128,17 +128,6 @@ private func stridedBinary(
 extension Tensor {
     /// Sums this gradient over the axes along which a tensor of `shape` was broadcast, the
     /// adjoint of broadcasting.
-    package func unbroadcast(to shape: [Int]) -> Tensor {
-        if self.shape == shape { return self }
-        let leading = rank - shape.count
-        var axes = Array(0..<leading)
-        for axis in 0..<shape.count where shape[axis] == 1 && self.shape[axis + leading] != 1 {
-            axes.append(axis + leading)
-        }
-        return sumKernel(alongAxes: axes).reshapedKernel(to: shape)
-    }
-
-    /// ``unbroadcast(to:)`` with traced operations, for differentiable pullbacks.
     package func unbroadcasted(to shape: [Int]) -> Tensor {
         if self.shape == shape { return self }
         let leading = rank - shape.count
@@ -155,11 +144,9 @@ extension Tensor {
         precondition(broadcastShape(self.shape, shape) == shape, "cannot broadcast \(self.shape) to \(shape)")
         let output = broadcastBinary(Tensor(zeros: shape), self.detached) { _, value in value }
         let sourceShape = self.shape
-        return Tensor.record(output, inputs: [self]) {
-            { upstream, _ in [upstream.unbroadcast(to: sourceShape)] }
-        } differentiablePullback: {
+        return Tensor.record(output, inputs: [self], differentiablePullback: {
             { upstream, _, _ in [upstream.unbroadcasted(to: sourceShape)] }
-        }
+        })
     }
 }
 
@@ -170,71 +157,50 @@ extension Tensor {
     public static func + (lhs: Tensor, rhs: Tensor) -> Tensor {
         let output = broadcastBinary(lhs, rhs, +)
         let (lhsShape, rhsShape) = (lhs.shape, rhs.shape)
-        return record(output, inputs: [lhs, rhs]) {
-            { upstream, needed in
-                [needed[0] ? upstream.unbroadcast(to: lhsShape) : nil,
-                 needed[1] ? upstream.unbroadcast(to: rhsShape) : nil]
-            }
-        } differentiablePullback: {
+        return record(output, inputs: [lhs, rhs], differentiablePullback: {
             { upstream, needed, _ in
                 [needed[0] ? upstream.unbroadcasted(to: lhsShape) : nil,
                  needed[1] ? upstream.unbroadcasted(to: rhsShape) : nil]
             }
-        }
+        })
     }
 
     /// Elementwise difference with broadcasting.
     public static func - (lhs: Tensor, rhs: Tensor) -> Tensor {
         let output = broadcastBinary(lhs, rhs, -)
         let (lhsShape, rhsShape) = (lhs.shape, rhs.shape)
-        return record(output, inputs: [lhs, rhs]) {
-            { upstream, needed in
-                [needed[0] ? upstream.unbroadcast(to: lhsShape) : nil,
-                 needed[1] ? upstream.mapKernel { -$0 }.unbroadcast(to: rhsShape) : nil]
-            }
-        } differentiablePullback: {
+        return record(output, inputs: [lhs, rhs], differentiablePullback: {
             { upstream, needed, _ in
                 [needed[0] ? upstream.unbroadcasted(to: lhsShape) : nil,
                  needed[1] ? (-upstream).unbroadcasted(to: rhsShape) : nil]
             }
-        }
+        })
     }
 
     /// Elementwise product with broadcasting.
     public static func * (lhs: Tensor, rhs: Tensor) -> Tensor {
         let output = broadcastBinary(lhs, rhs, *)
         let (a, b) = (lhs.detached, rhs.detached)
-        return record(output, inputs: [lhs, rhs]) {
-            { upstream, needed in
-                [needed[0] ? broadcastBinary(upstream, b, *).unbroadcast(to: a.shape) : nil,
-                 needed[1] ? broadcastBinary(upstream, a, *).unbroadcast(to: b.shape) : nil]
-            }
-        } differentiablePullback: {
+        return record(output, inputs: [lhs, rhs], differentiablePullback: {
             { upstream, needed, traced in
                 [needed[0] ? (upstream * traced.input(1, b)).unbroadcasted(to: a.shape) : nil,
                  needed[1] ? (upstream * traced.input(0, a)).unbroadcasted(to: b.shape) : nil]
             }
-        }
+        })
     }
 
     /// Elementwise quotient with broadcasting.
     public static func / (lhs: Tensor, rhs: Tensor) -> Tensor {
         let output = broadcastBinary(lhs, rhs, /)
         let (a, b) = (lhs.detached, rhs.detached)
-        return record(output, inputs: [lhs, rhs]) {
-            { upstream, needed in
-                [needed[0] ? broadcastBinary(upstream, b, /).unbroadcast(to: a.shape) : nil,
-                 needed[1]
-                    ? broadcastBinary(broadcastBinary(upstream, output, *), b) { -$0 / $1 }.unbroadcast(to: b.shape)
-                    : nil]
-            }
-        } differentiablePullback: {
+        return record(output, inputs: [lhs, rhs], differentiablePullback: {
             { upstream, needed, traced in
                 let divisor = traced.input(1, b)
+                // −(g·y)/b: the negation is exact, so this rounds as one fused pass would.
                 return [needed[0] ? (upstream / divisor).unbroadcasted(to: a.shape) : nil,
                         needed[1] ? (-(upstream * traced.output(output)) / divisor).unbroadcasted(to: b.shape) : nil]
             }
-        }
+        })
     }
 
     /// Elementwise maximum with broadcasting; the gradient goes to the larger operand (to the
@@ -242,24 +208,14 @@ extension Tensor {
     public static func maximum(_ lhs: Tensor, _ rhs: Tensor) -> Tensor {
         let output = broadcastBinary(lhs, rhs) { Swift.max($0, $1) }
         let (a, b) = (lhs.detached, rhs.detached)
-        return record(output, inputs: [lhs, rhs]) {
-            { upstream, needed in
-                let leftWins = broadcastBinary(a, b) { $0 >= $1 ? 1 : 0 }
-                return [
-                    needed[0] ? broadcastBinary(upstream, leftWins, *).unbroadcast(to: a.shape) : nil,
-                    needed[1] ? broadcastBinary(upstream, leftWins) { $0 * (1 - $1) }.unbroadcast(to: b.shape) : nil,
-                ]
-            }
-        } differentiablePullback: {
+        return record(output, inputs: [lhs, rhs], differentiablePullback: {
             { upstream, needed, _ in
-                // The choice of winner is piecewise constant: its derivative is zero.
-                let leftWins = broadcastBinary(a, b) { $0 >= $1 ? 1 : 0 }
-                return [
-                    needed[0] ? (upstream * leftWins).unbroadcasted(to: a.shape) : nil,
-                    needed[1] ? (upstream * leftWins.mapKernel { 1 - $0 }).unbroadcasted(to: b.shape) : nil,
-                ]
+                // The choice of winner is piecewise constant: its derivative is zero. Each mask
+                // holds 0 or 1, so the products round as `g · leftWins` and `g · (1 − leftWins)`.
+                [needed[0] ? (upstream * broadcastBinary(a, b) { $0 >= $1 ? 1 : 0 }).unbroadcasted(to: a.shape) : nil,
+                 needed[1] ? (upstream * broadcastBinary(a, b) { $0 >= $1 ? 0 : 1 }).unbroadcasted(to: b.shape) : nil]
             }
-        }
+        })
     }
 
     /// Arithmetic with a scalar, broadcast to every element.
@@ -313,6 +269,7 @@ extension Tensor {
         let output = mapKernel(forward)
         guard isTraced else { return output }
         let input = self.detached
+        // Kernel pullback kept: one fused pass where the traced one makes two to four (LSTM gates).
         return Tensor.record(output, inputs: [self], operation: operation) {
             { upstream, _ in
                 [Tensor(shape: input.shape) { out in
@@ -354,6 +311,7 @@ extension Tensor {
             }
         })
         guard isTraced else { return output }
+        // Kernel pullback kept: the traced `upstream * mask` gives −0 (NaN for infinities) where this gives +0.
         // Written out rather than through `unary`: this pullback is on every hot path.
         return Tensor.record(output, inputs: [self]) {
             { upstream, _ in

@@ -14,37 +14,21 @@ public func matmul(_ lhs: Tensor, _ rhs: Tensor, transposeLHS: Bool = false, tra
     precondition(k == k2, "matmul inner dimensions differ: \(lhs.shape)\(transposeLHS ? "ᵀ" : "") · \(rhs.shape)\(transposeRHS ? "ᵀ" : "")")
     let output = matmulKernel(lhs, rhs, transposeLHS: transposeLHS, transposeRHS: transposeRHS, m: m, n: n, k: k)
     let (a, b) = (lhs.detached, rhs.detached)
-    return Tensor.record(output, inputs: [lhs, rhs]) {
-        { upstream, needed in
-            var gradientA: Tensor?, gradientB: Tensor?
-            if needed[0] {
-                // d op(A) = dC · op(B)ᵀ; stored A is op(A) or its transpose.
-                gradientA = transposeLHS
-                    ? matmulKernel(b, upstream, transposeLHS: transposeRHS, transposeRHS: true, m: k, n: m, k: n)
-                    : matmulKernel(upstream, b, transposeLHS: false, transposeRHS: !transposeRHS, m: m, n: k, k: n)
-            }
-            if needed[1] {
-                // d op(B) = op(A)ᵀ · dC.
-                gradientB = transposeRHS
-                    ? matmulKernel(upstream, a, transposeLHS: true, transposeRHS: transposeLHS, m: n, n: k, k: m)
-                    : matmulKernel(a, upstream, transposeLHS: !transposeLHS, transposeRHS: false, m: k, n: n, k: m)
-            }
-            return [gradientA, gradientB]
-        }
-    } differentiablePullback: {
-        // The same products, traced.
+    return Tensor.record(output, inputs: [lhs, rhs], differentiablePullback: {
         { upstream, needed, traced in
             let (a, b) = (traced.input(0, a), traced.input(1, b))
             return [
+                // d op(A) = dC · op(B)ᵀ; stored A is op(A) or its transpose.
                 needed[0] ? (transposeLHS
                     ? matmul(b, upstream, transposeLHS: transposeRHS, transposeRHS: true)
                     : matmul(upstream, b, transposeRHS: !transposeRHS)) : nil,
+                // d op(B) = op(A)ᵀ · dC.
                 needed[1] ? (transposeRHS
                     ? matmul(upstream, a, transposeLHS: true, transposeRHS: transposeLHS)
                     : matmul(a, upstream, transposeLHS: !transposeLHS)) : nil,
             ]
         }
-    }
+    })
 }
 
 /// Untraced `op(lhs) · op(rhs)` into a new `m × n` tensor.
@@ -95,15 +79,7 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tens
         }
     })
     let (x, w) = (input.detached, weight.detached)
-    return Tensor.record(output, inputs: [input, weight, bias]) {
-        { upstream, needed in
-            [
-                needed[0] ? matmulKernel(upstream, w, transposeLHS: false, transposeRHS: false, m: m, n: k, k: n) : nil,
-                needed[1] ? matmulKernel(upstream, x, transposeLHS: true, transposeRHS: false, m: n, n: k, k: m) : nil,
-                needed[2] ? upstream.sumKernel(alongAxes: [0]).reshapedKernel(to: [n]) : nil,
-            ]
-        }
-    } differentiablePullback: {
+    return Tensor.record(output, inputs: [input, weight, bias], differentiablePullback: {
         { upstream, needed, traced in
             [
                 needed[0] ? matmul(upstream, traced.input(1, w)) : nil,
@@ -111,7 +87,7 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tens
                 needed[2] ? upstream.sum(alongAxes: [0]) : nil,
             ]
         }
-    }
+    })
 }
 
 /// The batched matrix product `op(lhs[b]) · op(rhs[b])` of rank-3 tensors `[batch, ·, ·]`,
@@ -127,18 +103,8 @@ public func batchedMatmul(_ lhs: Tensor, _ rhs: Tensor, transposeLHS: Bool = fal
     precondition(k == k2, "batchedMatmul inner dimensions differ: \(lhs.shape) · \(rhs.shape)")
     let output = batchedMatmulKernel(lhs, rhs, transposeLHS: transposeLHS, transposeRHS: transposeRHS)
     let (a, b) = (lhs.detached, rhs.detached)
-    return Tensor.record(output, inputs: [lhs, rhs]) {
-        { upstream, needed in
-            // The rank-2 rules of `matmul`, applied per batch entry.
-            let gradientA = needed[0] ? (transposeLHS
-                ? batchedMatmulKernel(b, upstream, transposeLHS: transposeRHS, transposeRHS: true)
-                : batchedMatmulKernel(upstream, b, transposeLHS: false, transposeRHS: !transposeRHS)) : nil
-            let gradientB = needed[1] ? (transposeRHS
-                ? batchedMatmulKernel(upstream, a, transposeLHS: true, transposeRHS: transposeLHS)
-                : batchedMatmulKernel(a, upstream, transposeLHS: !transposeLHS, transposeRHS: false)) : nil
-            return [gradientA, gradientB]
-        }
-    } differentiablePullback: {
+    return Tensor.record(output, inputs: [lhs, rhs], differentiablePullback: {
+        // The rank-2 rules of `matmul`, applied per batch entry.
         { upstream, needed, traced in
             let (a, b) = (traced.input(0, a), traced.input(1, b))
             return [
@@ -150,7 +116,7 @@ public func batchedMatmul(_ lhs: Tensor, _ rhs: Tensor, transposeLHS: Bool = fal
                     : batchedMatmul(a, upstream, transposeLHS: !transposeLHS)) : nil,
             ]
         }
-    }
+    })
 }
 
 /// Untraced batched `op(lhs[b]) · op(rhs[b])`.

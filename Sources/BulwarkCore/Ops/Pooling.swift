@@ -99,12 +99,10 @@ package func maxPool2d(_ input: Tensor, kernelSize: Int, stride: Int?, padding: 
         }
     })
     let inputShape = input.shape
-    return Tensor.record(output, inputs: [input]) {
-        { upstream, _ in [scatterToWinners(upstream, winners: winners, inputShape: inputShape)] }
-    } differentiablePullback: {
+    return Tensor.record(output, inputs: [input], differentiablePullback: {
         // The winners are piecewise constant, so the pullback is linear in the upstream gradient.
         { upstream, _, _ in [maxUnpool2d(upstream, winners: winners, inputShape: inputShape)] }
-    }
+    })
 }
 
 /// Max pooling's pullback as a differentiable primitive (PyTorch's `max_unpool2d`): each

@@ -43,11 +43,9 @@ extension Tensor {
         let normalized = axes.map(normalizedAxis)
         let kept = sumKernel(alongAxes: normalized)
         let sourceShape = shape
-        let summed = Tensor.record(kept, inputs: [self]) {
-            { upstream, _ in [upstream.broadcastedKernel(to: sourceShape)] }
-        } differentiablePullback: {
+        let summed = Tensor.record(kept, inputs: [self], differentiablePullback: {
             { upstream, _, _ in [upstream.broadcasted(to: sourceShape)] }
-        }
+        })
         if keepingDims { return summed }
         let reducedShape = shape.enumerated().filter { !normalized.contains($0.offset) }.map(\.element)
         return summed.reshaped(to: reducedShape)
@@ -77,11 +75,6 @@ extension Tensor {
     /// The mean of all scalars, as a rank-0 tensor.
     public func mean() -> Tensor {
         sum() * (1 / Float(Swift.max(scalarCount, 1)))
-    }
-
-    /// Untraced broadcast, for pullbacks.
-    package func broadcastedKernel(to shape: [Int]) -> Tensor {
-        self.shape == shape ? self : broadcastBinary(Tensor(zeros: shape), self) { _, value in value }
     }
 
     /// The index of the largest scalar along `axis` (the first on ties), as `Int`s in a
@@ -120,6 +113,7 @@ extension Tensor {
             }
         }
         let sourceShape = shape
+        // Kernel pullback kept: the traced `broadcast * winners` makes two full passes and gives −0 where this gives +0.
         let result = Tensor.record(output, inputs: [self]) {
             { upstream, _ in
                 [Tensor(shape: sourceShape) { out in
@@ -171,29 +165,10 @@ extension Tensor {
                 }
             }
         }
-        let result = Tensor.record(output, inputs: [self]) {
-            { upstream, _ in
-                [Tensor(shape: input.shape) { out in
-                    input.scalars.withUnsafeBufferPointer { x in
-                        output.scalars.withUnsafeBufferPointer { lse in
-                            upstream.scalars.withUnsafeBufferPointer { g in
-                                for o in 0..<outer {
-                                    for k in 0..<length {
-                                        for i in 0..<inner {
-                                            let index = (o * length + k) * inner + i
-                                            out[index] = g[o * inner + i] * Foundation.exp(x[index] - lse[o * inner + i])
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }]
-            }
-        } differentiablePullback: {
+        let result = Tensor.record(output, inputs: [self], differentiablePullback: {
             // upstream · softmax(x), the softmax as exp(x − logSumExp(x)) on the traced values.
             { upstream, _, traced in [upstream * (traced.input(0, input) - traced.output(output)).exp()] }
-        }
+        })
         if keepingDims { return result }
         var reducedShape = shape
         reducedShape.remove(at: axis)

@@ -19,11 +19,9 @@ extension Tensor {
         precondition(resolved.reduce(1, *) == scalarCount, "cannot reshape \(shape) to \(newShape)")
         if resolved == shape { return self }
         let sourceShape = shape
-        return Tensor.record(reshapedKernel(to: resolved), inputs: [self]) {
-            { upstream, _ in [upstream.reshapedKernel(to: sourceShape)] }
-        } differentiablePullback: {
+        return Tensor.record(reshapedKernel(to: resolved), inputs: [self], differentiablePullback: {
             { upstream, _, _ in [upstream.reshaped(to: sourceShape)] }
-        }
+        })
     }
 
     /// Collapses every axis after the first into one: `[N, …] → [N, product]`.
@@ -66,11 +64,9 @@ extension Tensor {
         precondition(permutation.sorted() == Array(0..<rank), "\(permutation) is not a permutation of \(rank) axes")
         var inverse = permutation
         for (position, axis) in permutation.enumerated() { inverse[axis] = position }
-        return Tensor.record(transposedKernel(permutation), inputs: [self]) {
-            { upstream, _ in [upstream.transposedKernel(inverse)] }
-        } differentiablePullback: {
+        return Tensor.record(transposedKernel(permutation), inputs: [self], differentiablePullback: {
             { upstream, _, _ in [upstream.transposed(permutation: inverse)] }
-        }
+        })
     }
 
     /// The matrix transpose of a rank-2 tensor.
@@ -96,28 +92,31 @@ extension Tensor {
             }
         }
         let sourceShape = shape
-        return Tensor.record(output, inputs: [self]) {
-            { upstream, _ in
-                [Tensor(shape: sourceShape) { out in
-                    guard !upstream.scalars.isEmpty else { return }
-                    upstream.scalars.withUnsafeBufferPointer { g in
-                        for o in 0..<outer {
-                            (out.address + (o * length + range.lowerBound) * inner)
-                                .update(from: g.address + o * range.count * inner, count: range.count * inner)
-                        }
-                    }
-                }]
-            }
-        } differentiablePullback: {
-            { upstream, _, _ in
-                // Zeros before and after the slice, joined with traced operations.
-                var before = sourceShape, after = sourceShape
-                before[axis] = range.lowerBound
-                after[axis] = length - range.upperBound
-                let pieces = [Tensor(zeros: before), upstream, Tensor(zeros: after)].filter { $0.shape[axis] > 0 }
-                return [pieces.count == 1 ? upstream : Tensor.concatenating(pieces, alongAxis: axis)]
+        return Tensor.record(output, inputs: [self], differentiablePullback: {
+            { upstream, _, _ in [upstream.unsliced(to: sourceShape, alongAxis: axis, range)] }
+        })
+    }
+
+    /// Zeros of `shape` with this tensor at `range` along `axis`: the adjoint of
+    /// ``slice(alongAxis:_:)`` and its pullback. Its own pullback is the slice, so gradients
+    /// through either can be differentiated again.
+    package func unsliced(to shape: [Int], alongAxis axis: Int, _ range: Range<Int>) -> Tensor {
+        var expected = shape
+        expected[axis] = range.count
+        precondition(self.shape == expected, "unsliced needs shape \(expected), got \(self.shape)")
+        let (outer, length, inner) = (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
+        let output = Tensor(shape: shape) { out in
+            guard !scalars.isEmpty else { return }
+            scalars.withUnsafeBufferPointer { g in
+                for o in 0..<outer {
+                    (out.address + (o * length + range.lowerBound) * inner)
+                        .update(from: g.address + o * range.count * inner, count: range.count * inner)
+                }
             }
         }
+        return Tensor.record(output, inputs: [self], differentiablePullback: {
+            { upstream, _, _ in [upstream.slice(alongAxis: axis, range)] }
+        })
     }
 
     /// The tensors joined along `axis`; all other extents must agree.
@@ -148,15 +147,7 @@ extension Tensor {
                 start += length
             }
         }
-        return record(output, inputs: tensors) {
-            { upstream, needed in
-                var start = 0
-                return lengths.enumerated().map { position, length in
-                    defer { start += length }
-                    return needed[position] ? upstream.detached.slice(alongAxis: axis, start..<(start + length)) : nil
-                }
-            }
-        } differentiablePullback: {
+        return record(output, inputs: tensors, differentiablePullback: {
             { upstream, needed, _ in
                 var start = 0
                 return lengths.enumerated().map { position, length in
@@ -164,7 +155,7 @@ extension Tensor {
                     return needed[position] ? upstream.slice(alongAxis: axis, start..<(start + length)) : nil
                 }
             }
-        }
+        })
     }
 
     /// The slices at `indices` along `axis` (like `torch.index_select`); repeated indices are
