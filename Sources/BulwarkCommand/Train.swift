@@ -572,7 +572,7 @@ struct Train: ParsableCommand {
             if done == 0 { progress.begin("final \(phase)") } else { progress.update(done: done, total: total) }
         }
         let file = path(in: out, "final-eval.json")
-        try writeJSON(EvaluationJSON(
+        try writeJSON(EvaluationRecord(
             report: report, model: path(in: out, RunFile.model), architecture: model.rawValue, dataset: data.dataset.rawValue,
             split: DatasetSplit.test.rawValue, seed: seed, steps: validationSteps,
             stepSize: 2.5 * threatModel.epsilon / Float(Swift.max(validationSteps, 1)), restarts: 1, sanityChecks: attack != nil), to: file)
