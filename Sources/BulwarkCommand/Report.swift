@@ -57,7 +57,7 @@ struct Report: ParsableCommand {
             record.exampleFiles.append(("(attacked while building this report)", generated))
         }
         let comparison = try compare.map { try RunRecord(directory: $0) }
-        let report = RunReport(run: record, comparison: comparison, maximumExamples: examples, generator: "bulwark \(bulwarkVersion)")
+        let report = try RunReport.gathering(run: record, comparison: comparison, maximumExamples: examples, generator: "bulwark \(bulwarkVersion)")
         let destination = out ?? path(in: runDirectory, "report.html")
         try report.write(to: destination)
         if !quiet {
