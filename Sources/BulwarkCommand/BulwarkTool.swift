@@ -31,7 +31,7 @@ struct BulwarkTool: ParsableCommand {
             }
             try runReportingErrors(command)
         } catch {
-            exit(withError: error)
+            exit(withError: namingFlags(error))
         }
     }
 

@@ -161,14 +161,32 @@ struct AttackOptions: ParsableArguments {
 /// The options that name configuration fields whose flag is not the field's name in kebab case.
 private let flagsOfFields = ["attacks": "--attack", "dataDirectory": "--data-dir", "wordnetDirectory": "--wordnet-dir"]
 
-/// The message of `error` with each field it names written as its option (`stepSize` as
-/// `--step-size`).
-func commandLine(_ error: ConfigurationError) -> String {
-    error.message { field in
+/// `text` with each configuration field it names (`` `stepSize` ``) written as its option
+/// (`--step-size`).
+func namingFlags(_ text: String) -> String {
+    ConfigurationError(text).message { field in
         flagsOfFields[field] ?? "--" + field.reduce(into: "") { flag, character in
             flag += character.isUppercase ? "-" + character.lowercased() : String(character)
         }
     }
+}
+
+/// The message of `error` with the fields it names written as options.
+func commandLine(_ error: ConfigurationError) -> String { namingFlags(error.message) }
+
+/// An error of the library whose message names fields, with the message naming options.
+struct FlagNamedError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// `error` as the command line reports it: a ``ConfigurationError`` as a validation error, and
+/// the library's errors that name configuration fields with those fields written as options.
+func namingFlags(_ error: any Error) -> any Error {
+    if let error = error as? ConfigurationError { return ValidationError(commandLine(error)) }
+    let libraryError = String(reflecting: type(of: error)).hasPrefix("Bulwark")
+    let text = String(describing: error)
+    guard libraryError, text.contains("`") else { return error }
+    return FlagNamedError(description: namingFlags(text))
 }
 
 /// `body`'s result; a ``ConfigurationError`` becomes a validation error naming options.
