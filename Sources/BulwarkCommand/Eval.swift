@@ -111,39 +111,14 @@ struct Eval: ParsableCommand {
         let (model, architecture, datasetName) = (checkpoint.model, loadedArchitecture.rawValue, data.resolvedDataset.rawValue)
         switch outcome {
         case .curve(let curve):
-            output("data: \(datasetName) \(split.rawValue), first \(curve.count) examples; clean accuracy \(percent(curve.cleanAccuracy)); \(threat.norm.rawValue) budgets")
-            let attackNames = curve.attackRobustAccuracy.keys.sorted()
-            // Each attack's column is its own; the curve counts an example broken by any of them.
-            var table = [["ε", attackNames.count > 1 ? "worst case" : "robust"] + attackNames]
-            for (position, epsilon) in curve.epsilons.enumerated() {
-                table.append([String(format: "%.4g", epsilon), percent(curve.robustAccuracy[position])]
-                             + attackNames.map { percent(curve.attackRobustAccuracy[$0]?[position] ?? .nan) })
-            }
-            output(formatTable(table))
+            EvaluationSummary.lines(for: curve, dataset: datasetName, split: split.rawValue).forEach(output)
             if let json {
                 try writeJSON(CurveRecord(curve: curve, model: model, architecture: architecture, dataset: datasetName,
                                           split: split.rawValue, seed: seed), to: json)
             }
         case .report(let report):
-            let strategy = configuration.resolvedStrategy
-            output("data: \(datasetName) \(split.rawValue), first \(report.count) examples; threat model: \(report.threatModel.norm.rawValue) ε = \(report.threatModel.epsilon); \(strategy.rawValue) attacks")
-            var table = [["attack", "accuracy", "max ‖δ‖", "attacked", "seconds", "images/s"]]
-            table.append(["clean", percent(report.cleanAccuracy), "-", String(report.count), String(format: "%.2f", report.cleanSeconds),
-                          String(format: "%.0f", Double(report.count) / report.cleanSeconds)])
-            for result in report.attacks {
-                table.append([configuration.label(ofAttack: result.name), percent(result.robustAccuracy),
-                              String(format: "%.5f", result.maximumPerturbationNorm), String(result.attackedCount),
-                              String(format: "%.2f", result.seconds),
-                              String(format: "%.1f", Double(result.attackedCount) / Swift.max(result.seconds, 1e-9))])
-            }
-            if report.attacks.count > 1 {
-                table.append([strategy == .ensemble ? "ensemble" : "worst case", percent(report.worstCaseRobustAccuracy), "", "", "", ""])
-            }
-            output(formatTable(table))
-            if sanityChecks {
-                output(report.flags.isEmpty ? "sanity checks: no sign of gradient masking" : "sanity checks raised \(report.flags.count) flag(s):")
-                for flag in report.flags { output("  ⚑ \(flag.kind.rawValue): \(flag.message). \(flag.advice)") }
-            }
+            EvaluationSummary.lines(for: report, dataset: datasetName, split: split.rawValue, sanityChecks: sanityChecks,
+                                    label: configuration.label(ofAttack:)).forEach(output)
             if let json {
                 let parameters = configuration.parameters
                 try writeJSON(EvaluationRecord(report: report, model: model, architecture: architecture, dataset: datasetName,

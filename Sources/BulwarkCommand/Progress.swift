@@ -120,19 +120,7 @@ func output(_ text: String) {
 /// messages for people go to standard error and the data stays readable by a program.
 let messagesGoToStandardError = Atomic<Bool>(false)
 
-func percent(_ value: Float) -> String { String(format: "%.2f%%", Double(value) * 100) }
-
-/// Rows of cells as aligned columns: the first column left-aligned, the others right-aligned.
-func formatTable(_ rows: [[String]]) -> String {
-    let columns = rows.map(\.count).max() ?? 0
-    let widths = (0..<columns).map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
-    return rows.map { row in
-        row.enumerated().map { column, cell in
-            let padding = String(repeating: " ", count: widths[column] - cell.count)
-            return column == 0 ? cell + padding : padding + cell
-        }.joined(separator: "  ")
-    }.joined(separator: "\n")
-}
+func percent(_ value: Float) -> String { EvaluationSummary.percent(value) }
 
 /// One line on an epoch for the progress output.
 func describe(_ metrics: EpochMetrics) -> String {
