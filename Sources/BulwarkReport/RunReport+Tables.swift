@@ -17,6 +17,12 @@ extension RunReport {
 
     /// Text evaluations: clean accuracy, embedding PGD per radius and the word-substitution
     /// attack, with the classes.
+    /// An evaluation file's heading, its settings as a note and the head of its table.
+    private func tableStart(file: String, settings: [String], columns: [String]) -> String {
+        "<h3><code>\(escapeMarkup(file))</code></h3>\n<p class=\"note\">\(escapeMarkup(settings.joined(separator: "; "))).</p>\n"
+            + "<table class=\"attacks\">\n<thead><tr>" + columns.map { "<th>\($0)</th>" }.joined() + "</tr></thead>\n<tbody>\n"
+    }
+
     func textEvaluationTables(_ record: RunRecord) -> String {
         var html = "<h2 id=\"text-evaluations-\(slug(record.name))\">Text "
         html += "evaluations\(comparison == nil ? "" : " on " + escapeMarkup(record.name))</h2>\n"
@@ -25,10 +31,7 @@ extension RunReport {
             let classes = evaluation.classNames ?? Self.classNames(of: record)
             if !classes.isEmpty { settings.append("classes \(classes.joined(separator: ", "))") }
             if let model = evaluation.model { settings.append("model \(model)") }
-            html += "<h3><code>\(escapeMarkup(file))</code></h3>\n"
-            html += "<p class=\"note\">\(escapeMarkup(settings.joined(separator: "; "))).</p>\n"
-            html += "<table class=\"attacks\">\n<thead><tr><th>attack</th><th>accuracy</th><th>success "
-            html += "rate</th><th>budget</th><th>seconds</th></tr></thead>\n<tbody>\n"
+            html += tableStart(file: file, settings: settings, columns: ["attack", "accuracy", "success rate", "budget", "seconds"])
             html += "<tr><td>clean</td><td>\(percentText(evaluation.cleanAccuracy))</td><td>–</td><td>–</td>"
             html += "<td>–</td></tr>\n"
             for result in evaluation.results {
@@ -69,11 +72,8 @@ extension RunReport {
             if let restarts = evaluation.restarts, restarts > 1 { settings.append("\(restarts) restarts") }
             if let seed = evaluation.seed { settings.append("seed \(seed)") }
             if let model = evaluation.model { settings.append("model \(model)") }
-            html += "<h3><code>\(escapeMarkup(file))</code></h3>\n"
-            html += "<p class=\"note\">\(escapeMarkup(settings.joined(separator: "; "))).</p>\n"
-            html += "<table class=\"attacks\">\n<thead><tr><th>attack</th><th>robust accuracy</th><th>success "
-            html += "rate</th><th>mean ‖δ‖</th><th>max "
-            html += "‖δ‖</th><th>attacked</th><th>seconds</th><th>images/s</th></tr></thead>\n<tbody>\n"
+            html += tableStart(file: file, settings: settings, columns: ["attack", "robust accuracy", "success rate", "mean ‖δ‖",
+                                                                         "max ‖δ‖", "attacked", "seconds", "images/s"])
             html += "<tr><td>clean</td><td>\(percentText(evaluation.cleanAccuracy))</td><td>–</td><td>–</td>"
             html += "<td>–</td><td>\(evaluation.count)</td><td>–</td><td>–</td></tr>\n"
             for name in evaluation.orderedAttackNames {

@@ -37,6 +37,7 @@ public struct TextExampleFile: Sendable, Equatable {
             zip(original, adversarial).enumerated().filter { $0.element.0 != $0.element.1 }.map(\.offset)
         }
 
+        /// A row; the optional columns may be left out.
         public init(label: String, succeeded: Bool, changedCount: Int? = nil, queries: Int? = nil, confidence: Float? = nil,
                     adversarialPrediction: String? = nil, adversarialConfidence: Float? = nil,
                     original: [String], adversarial: [String]) {

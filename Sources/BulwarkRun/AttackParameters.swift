@@ -20,6 +20,7 @@ public struct AttackParameters: Sendable, Codable, Equatable {
     /// Query budget of the Square attack.
     public var queries: Int = 5000
 
+    /// The defaults: Madry et al.'s PGD-20, AutoAttack's 100 iterations and 5,000 queries.
     public init() {}
 
     /// Throws unless every count is at least 1, the step size positive and the decay finite

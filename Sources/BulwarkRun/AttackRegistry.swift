@@ -15,6 +15,7 @@ public struct AttackRegistration: Sendable {
     /// Builds the attack for a threat model.
     public var make: @Sendable (ThreatModel, AttackParameters) -> any Attack
 
+    /// Registers the attack `name`, built by `make`.
     public init(_ name: String, minimumNorm: Bool = false, requiredNorm: Norm? = nil, progressUnit: String = "iteration",
                 make: @escaping @Sendable (ThreatModel, AttackParameters) -> any Attack) {
         self.name = name

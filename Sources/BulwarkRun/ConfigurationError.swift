@@ -5,6 +5,7 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
     /// What is wrong and how to fix it, naming fields as `` `field` ``.
     public var message: String
 
+    /// An error with `message`, naming fields as `` `field` ``.
     public init(_ message: String) { self.message = message }
 
     public var description: String { message }

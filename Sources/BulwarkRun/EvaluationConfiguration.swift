@@ -31,6 +31,7 @@ public struct EvaluationConfiguration: Sendable, Codable, Equatable {
     /// Whether to look for signs of gradient masking on the first batch.
     public var sanityChecks = true
 
+    /// The defaults: PGD-20 at L∞ ε = 0.1 on the first 1,000 test images.
     public init() {}
 
     /// The threat model of a single-budget evaluation.
@@ -99,7 +100,9 @@ public struct EvaluationConfiguration: Sendable, Codable, Equatable {
 
     /// What an evaluation found: robust accuracy at one budget, or a robustness curve.
     public enum Outcome: Sendable {
+        /// Every attack at one budget, with the sanity checks.
         case report(RobustnessReport)
+        /// Robust accuracy per budget.
         case curve(RobustnessCurve)
     }
 

@@ -12,6 +12,7 @@ public struct ImageDataSelection: Sendable, Codable, Equatable {
     /// The directory of its files, when chosen.
     public var dataDirectory: String?
 
+    /// A selection of `dataset` in `dataDirectory`; leave either unset for the default.
     public init(dataset: ImageDatasetName? = nil, dataDirectory: String? = nil) {
         self.dataset = dataset
         self.dataDirectory = dataDirectory

@@ -43,6 +43,7 @@ public struct TextEvaluationConfiguration: Sendable, Codable, Equatable {
     /// The seed of the attack's random choices.
     public var seed: UInt64 = 0
 
+    /// The defaults for the checkpoint `model`: embedding PGD-10 at ε = 1.
     public init(model: String) { self.model = model }
 
     /// The vocabulary file: the one given, or `vocabulary.txt` beside the checkpoint.
