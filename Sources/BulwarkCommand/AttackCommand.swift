@@ -157,17 +157,10 @@ struct VerifyAdversarial: ParsableCommand {
     }
 
     func run() throws {
-        let examples = try AdversarialExampleFile(contentsOf: file)
-        let recorded = examples.threatModel
-        let threatModel: ThreatModel? = (epsilon == nil && norm == nil) ? recorded
-            : (epsilon ?? recorded.map { Fraction($0.epsilon) }).map { ThreatModel(norm: norm ?? recorded?.norm ?? .lInfinity, epsilon: $0.value) }
-        let (network, architecture, _) = try checkpoint.load()
-        guard let datasetName = dataset ?? examples.metadata["dataset"].flatMap(ImageDatasetName.init(rawValue:)) else {
-            throw ValidationError("\(file) does not record its dataset; pass --dataset and --data-dir")
+        let (result, datasetName, splitName) = try flagged {
+            try AdversarialExampleFile.verify(path: file, model: checkpoint.model, architecture: checkpoint.architecture, dataset: dataset,
+                                              split: split, dataDirectory: dataDir, norm: norm, epsilon: epsilon?.value)
         }
-        let splitName = split ?? examples.metadata["split"].flatMap(DatasetSplit.init(rawValue:)) ?? .test
-        let data = try ImageDataset.load(datasetName, split: splitName, directory: dataDir ?? examples.metadata["data_dir"])
-        let result = try examples.verify(path: file, against: network, inputShape: architecture.inputShape, dataset: data, threatModel: threatModel)
         output("\(file): verified \(result.count) examples of \(datasetName.rawValue) \(splitName.rawValue); largest perturbation \(result.largestPerturbation) ≤ ε = \(result.threatModel.epsilon) (\(result.threatModel.norm.rawValue), \(epsilon == nil && norm == nil ? "as the file records" : "as given")); \(result.cleanCorrectCount) classified correctly before the attack, \(result.flippedCount) of them misclassified after it")
     }
 }
