@@ -31,10 +31,10 @@ struct AttackCommand: ParsableCommand {
     @Option(help: "The split to take examples from.")
     var split: DatasetSplit = .test
 
-    @Option(help: "The attack: \(AttackName.list).")
+    @Option(help: "The attack: \(AttackRegistry.list).")
     var attack: String = "pgd"
 
-    @OptionGroup var parameters: AttackParameters
+    @OptionGroup var parameters: AttackOptions
 
     @Option(help: "Attack the first N examples of the split.")
     var count: Int = 100
@@ -53,11 +53,13 @@ struct AttackCommand: ParsableCommand {
 
     func validate() throws {
         try require(count >= 1, "--count must be at least 1, got \(count)")
-        try requireAttackNames([attack])
-        guard let name = AttackName(rawValue: attack) else {
-            throw ValidationError("Unknown attack '\(attack)'. Choose from: \(AttackName.list).")
+        // One registered attack: neither the standard ensemble nor none.
+        if !attack.trimmingCharacters(in: .whitespaces).isEmpty {
+            try require(AttackRegistry.registration(named: attack) != nil, "Unknown attack '\(attack)'. Choose from: \(AttackRegistry.list).")
         }
-        if name == .carliniWagner { try require(threat.norm == .l2, "cw-l2 is an L2 attack: add --norm l2") }
+        var configuration = EvaluationConfiguration()
+        (configuration.attacks, configuration.norm, configuration.epsilon) = ([attack], threat.norm, threat.epsilon.value)
+        try flagged { try configuration.validate() }
         if format == .npy {
             let base = URL(fileURLWithPath: out).deletingPathExtension().lastPathComponent
             try require(!out.lowercased().hasSuffix(".npy"),
@@ -72,32 +74,23 @@ struct AttackCommand: ParsableCommand {
         let progress = Progress(quiet: false)
         let (network, loadedArchitecture, checkpointMetadata) = try checkpoint.load()
         let (data, dataset) = try self.data.evaluationData(split, count: count, for: network, architecture: loadedArchitecture, metadata: checkpointMetadata)
-        guard let name = AttackName(rawValue: attack) else { throw ValidationError("Unknown attack '\(attack)'") }
         let threatModel = threat.threatModel
-        let unit = name == .square ? "queries" : "iterations"
-        let adversary = parameters.makeAttack(name, threatModel: threatModel, iterationProgress: { done, total in
-            progress.update(done: done, total: total, unit: unit)
-        })
+        let unit = AttackRegistry.registration(named: attack)?.progressUnit == "query" ? "queries" : "iterations"
+        let adversary = try flagged {
+            try AttackRegistry.makeAttack(attack, threatModel: threatModel, parameters: parameters.parameters, iterationProgress: { done, total in
+                progress.update(done: done, total: total, unit: unit)
+            })
+        }
         progress.line("Attacking \(dataset.count) examples with \(adversary.name) …")
         progress.begin(adversary.name, total: 0, unit: unit)
-        var generator = SplitMix64(seed: seed)
-        let adversarial = adversary.perturb(dataset.images, labels: dataset.labels, against: network, using: &generator)
-        let cleanPredictions = predictions(network.applied(to: dataset.images))
-        let adversarialPredictions = predictions(network.applied(to: adversarial))
-        let cleanConfidences = predictionConfidences(of: network, on: dataset.images)
-        let adversarialConfidences = predictionConfidences(of: network, on: adversarial)
         var metadata = attackSettings(adversary).merging([
             "norm": threatModel.norm.rawValue, "epsilon": String(threatModel.epsilon),
             "seed": String(seed), "model": checkpoint.model, "architecture": loadedArchitecture.rawValue,
-            "dataset": data.dataset.rawValue, "split": split.rawValue, "bulwark_version": bulwarkVersion,
+            "dataset": data.resolvedDataset.rawValue, "split": split.rawValue, "bulwark_version": bulwarkVersion,
         ]) { _, recorded in recorded }
         // Lets verify-adversarial find the same images without --data-dir.
-        if let directory = data.dataDir { metadata["data_dir"] = URL(fileURLWithPath: directory).standardizedFileURL.path }
-        let file = AdversarialExampleFile(
-            clean: dataset.images, adversarial: adversarial, labels: dataset.labels.map(Int.init),
-            cleanPredictions: cleanPredictions.map(Int.init), adversarialPredictions: adversarialPredictions.map(Int.init),
-            cleanConfidences: cleanConfidences, adversarialConfidences: adversarialConfidences,
-            indices: Array(0..<dataset.count), metadata: metadata)
+        if let directory = data.dataDirectory { metadata["data_dir"] = URL(fileURLWithPath: directory).standardizedFileURL.path }
+        let file = AdversarialExampleFile(attacking: dataset, with: adversary, against: network, seed: seed, metadata: metadata)
         switch format {
         case .safetensors: try file.writeSafeTensors(to: out)
         case .npy:
@@ -109,41 +102,14 @@ struct AttackCommand: ParsableCommand {
         output("\(adversary.name): \(mistaken) of \(file.count) misclassified before the attack; the attack flipped \(flipped) of the \(correct) correct ones"
                + (correct > 0 ? " (\(percent(Float(flipped) / Float(correct))))" : "") + "; wrote \(out)")
         if let png {
-            let scale = try writePNGs(file, to: png)
-            output("drew \(file.count) examples into \(png) (grid.png, example-*.png, examples.csv); perturbation colours span ±\(String(format: "%.4g", scale))")
+            try createDirectory(png)
+            let drawings: ExampleDrawings
+            do { drawings = try ExampleDrawings(file: file) } catch {
+                throw ValidationError("Cannot draw the examples as PNG: \(error.description)")
+            }
+            for (name, bytes) in drawings.files { try writeOutput(bytes, to: path(in: png, name)) }
+            output("drew \(file.count) examples into \(png) (grid.png, example-*.png, examples.csv); perturbation colours span ±\(String(format: "%.4g", drawings.perturbationScale))")
         }
-    }
-
-    /// Writes one triptych PNG per example, a grid of the first 100 and a CSV of labels and
-    /// predictions; returns the perturbation scale the colours share.
-    private func writePNGs(_ file: AdversarialExampleFile, to directory: String) throws -> Float {
-        try createDirectory(directory)
-        let grid: ExampleGrid
-        do { grid = try ExampleGrid(file: file, positions: Array(0..<file.count)) } catch {
-            throw ValidationError("Cannot draw the examples as PNG: \(error.description)")
-        }
-        func write(_ bytes: [UInt8], _ name: String) throws {
-            let target = path(in: directory, name)
-            try writeOutput(bytes, to: target)
-        }
-        let digits = String(file.count - 1).count
-        var csv = "index,true_label,clean_prediction,clean_confidence,adversarial_prediction,adversarial_confidence,fooled,perturbation_norm,file\n"
-        for triptych in grid.triptychs {
-            let number = String(triptych.datasetIndex)
-            let name = "example-" + String(repeating: "0", count: Swift.max(0, digits - number.count)) + number + ".png"
-            try write(try triptych.combined(scale: 4, gap: 4).encoded(), name)
-            let fields = [number, triptych.trueLabel, triptych.cleanPrediction,
-                          triptych.cleanConfidence.map { String(format: "%.4f", $0) } ?? "",
-                          triptych.adversarialPrediction, triptych.adversarialConfidence.map { String(format: "%.4f", $0) } ?? "",
-                          triptych.fooled ? "1" : "0", String(format: "%.6f", triptych.perturbationNorm), name]
-            csv += fields.map { $0.contains(",") || $0.contains("\"") ? "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : $0 }
-                .joined(separator: ",") + "\n"
-        }
-        var first = grid
-        first.triptychs = Array(grid.triptychs.prefix(100))
-        try write(try first.image(columns: 4, scale: 3).encoded(), "grid.png")
-        try write(Array(csv.utf8), "examples.csv")
-        return grid.perturbationScale
     }
 }
 
@@ -187,21 +153,14 @@ struct VerifyAdversarial: ParsableCommand {
     var norm: Norm?
 
     func validate() throws {
-        if let epsilon { try requireBudget(epsilon) }
+        if let epsilon { try flagged { try requireBudget(epsilon.value) } }
     }
 
     func run() throws {
-        let examples = try AdversarialExampleFile(contentsOf: file)
-        let recorded = examples.threatModel
-        let threatModel: ThreatModel? = (epsilon == nil && norm == nil) ? recorded
-            : (epsilon ?? recorded.map { Fraction($0.epsilon) }).map { ThreatModel(norm: norm ?? recorded?.norm ?? .lInfinity, epsilon: $0.value) }
-        let (network, architecture, _) = try checkpoint.load()
-        guard let datasetName = dataset ?? examples.metadata["dataset"].flatMap(ImageDatasetName.init(rawValue:)) else {
-            throw ValidationError("\(file) does not record its dataset; pass --dataset and --data-dir")
+        let (result, datasetName, splitName) = try flagged {
+            try AdversarialExampleFile.verify(path: file, model: checkpoint.model, architecture: checkpoint.architecture, dataset: dataset,
+                                              split: split, dataDirectory: dataDir, norm: norm, epsilon: epsilon?.value)
         }
-        let splitName = split ?? examples.metadata["split"].flatMap(DatasetSplit.init(rawValue:)) ?? .test
-        let data = try ImageDataset.load(datasetName, split: splitName, directory: dataDir ?? examples.metadata["data_dir"])
-        let result = try examples.verify(path: file, against: network, inputShape: architecture.inputShape, dataset: data, threatModel: threatModel)
         output("\(file): verified \(result.count) examples of \(datasetName.rawValue) \(splitName.rawValue); largest perturbation \(result.largestPerturbation) ≤ ε = \(result.threatModel.epsilon) (\(result.threatModel.norm.rawValue), \(epsilon == nil && norm == nil ? "as the file records" : "as given")); \(result.cleanCorrectCount) classified correctly before the attack, \(result.flippedCount) of them misclassified after it")
     }
 }

@@ -30,7 +30,7 @@ struct BulwarkTool: ParsableCommand {
                 try run(parseAsRoot(arguments))
             }
         } catch {
-            exit(withError: error)
+            exit(withError: namingFlags(error))
         }
     }
 

@@ -50,7 +50,7 @@ struct DatasetOptions: ParsableArguments {
     var chosenDataset: ImageDatasetName?
 
     /// The dataset given, or Fashion-MNIST.
-    var dataset: ImageDatasetName { chosenDataset ?? .fashionMNIST }
+    var dataset: ImageDatasetName { selection.resolvedDataset }
 
     @Option(help: ArgumentHelp(
         "The directory holding the IDX files (train-images-idx3-ubyte[.gz] and so on) or CIFAR-10's binary batches (data_batch_1.bin … data_batch_5.bin, test_batch.bin).",
@@ -62,66 +62,29 @@ struct DatasetOptions: ParsableArguments {
             """))
     var dataDir: String?
 
-    /// These options for evaluating a checkpoint whose metadata is `metadata`: without
-    /// `--dataset`, the dataset the model was trained on (and without `--data-dir`, the directory
-    /// it was trained from, if it still exists), so that a model trained on MNIST is not
-    /// silently evaluated on Fashion-MNIST. A dataset given that differs from the recorded one
-    /// is kept, with a note on standard error.
-    func matching(checkpointMetadata metadata: [String: String]) -> DatasetOptions {
-        guard let configuration = trainingConfiguration(in: metadata),
-              let recorded = configuration["dataset"].flatMap(ImageDatasetName.init(rawValue:))
-        else { return self }
-        if let chosenDataset {
-            if chosenDataset != recorded {
-                let note = "note: the model was trained on \(recorded.rawValue); evaluating it on \(chosenDataset.rawValue) as --dataset asks\n"
-                FileHandle.standardError.write(Data(note.utf8))
-            }
-            return self
-        }
-        var options = self
-        options.chosenDataset = recorded
-        if dataDir == nil, let directory = configuration["data_dir"], FileManager.default.fileExists(atPath: directory) {
-            options.dataDir = directory
-        }
-        return options
-    }
+    /// The library's selection these options make.
+    var selection: ImageDataSelection { ImageDataSelection(dataset: chosenDataset, dataDirectory: dataDir) }
 
     /// The split, or only its first `limit` examples (a gzipped file is inflated no further than they end).
     func load(_ split: DatasetSplit, limit: Int? = nil) throws -> ImageDataset {
-        try ImageDataset.load(dataset, split: split, directory: dataDir, limit: limit)
+        try selection.load(split, limit: limit)
+    }
+
+    /// The first `count` examples of `split` to evaluate `network` on, from the dataset it
+    /// was trained on unless `--dataset` says otherwise (with a note on standard error when
+    /// they differ; see ``ImageDataSelection/matching(checkpointMetadata:)``).
+    func evaluationData(
+        _ split: DatasetSplit, count: Int, for network: Sequential, architecture: Architecture, metadata: [String: String]
+    ) throws -> (selection: ImageDataSelection, dataset: ImageDataset) {
+        let (selection, note) = self.selection.matching(checkpointMetadata: metadata)
+        if let note { FileHandle.standardError.write(Data("note: \(commandLine(note))\n".utf8)) }
+        return (selection, try flagged { try selection.evaluationData(split, count: count, for: network, architecture: architecture) })
     }
 
     /// Throws unless `images` fit `architecture`'s input, naming both and the fix.
-    /// The first `count` examples of `split` to evaluate `network`, a checkpoint of
-    /// `architecture` with `metadata`, on: from the dataset it was trained on unless
-    /// `--dataset` says otherwise (see ``matching(checkpointMetadata:)``), refused unless the
-    /// images fit the architecture and the model scores every label. Returns the options
-    /// used with the examples.
-    func evaluationData(
-        _ split: DatasetSplit, count: Int, for network: Sequential, architecture: Architecture, metadata: [String: String]
-    ) throws -> (options: DatasetOptions, dataset: ImageDataset) {
-        let options = matching(checkpointMetadata: metadata)
-        let dataset = try options.load(split, limit: count)
-        try options.requireShape(of: dataset, fitting: architecture)
-        try requireLabels(dataset.labels, fit: network, inputShape: architecture.inputShape, dataClassCount: dataset.classCount)
-        return (options, dataset)
-    }
-
     func requireShape(of images: ImageDataset, fitting architecture: Architecture) throws {
-        guard images.imageShape == architecture.inputShape else {
-            let fitting = Architecture.allCases.filter { $0.inputShape == images.imageShape }.map(\.rawValue)
-            let advice = fitting.isEmpty
-                ? "" : " Architectures for these images: \(fitting.joined(separator: ", "))."
-            throw ValidationError(
-                "The \(dataset.rawValue) images have shape \(images.imageShape) but '\(architecture.rawValue)' expects \(architecture.inputShape).\(advice)")
-        }
+        try flagged { try selection.requireShape(of: images, fitting: architecture) }
     }
-}
-
-/// The training configuration `bulwark train` records in a checkpoint's metadata (every
-/// option as text), or `nil` when the checkpoint has none.
-func trainingConfiguration(in metadata: [String: String]) -> [String: String]? {
-    metadata["configuration"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] }
 }
 
 /// The threat model shared by training and evaluation.
@@ -136,13 +99,7 @@ struct ThreatOptions: ParsableArguments {
     var threatModel: ThreatModel { ThreatModel(norm: norm, epsilon: epsilon.value) }
 
     /// Refuses a negative budget here, so no command builds a threat model from one.
-    func validate() throws { try requireBudget(epsilon) }
-}
-
-/// Throws unless `epsilon` is a budget a threat model can take: finite and not negative.
-func requireBudget(_ epsilon: Fraction) throws {
-    try require(epsilon.value >= 0 && epsilon.value.isFinite,
-                "--epsilon must be a non-negative budget such as 0.1 or 8/255, got \(epsilon.value)")
+    func validate() throws { try flagged { try requireBudget(epsilon.value) } }
 }
 
 /// The checkpoint to load.
@@ -159,28 +116,8 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
-/// The attacks the command line can build.
-enum AttackName: String, CaseIterable {
-    case fgsm, pgd, bim
-    case miFGSM = "mi-fgsm"
-    case gradientAscent = "gradient-ascent"
-    case apgdCE = "apgd-ce"
-    case apgdDLR = "apgd-dlr"
-    case apgdT = "apgd-t"
-    case fab
-    case fabT = "fab-t"
-    case square
-    case deepfool
-    case carliniWagner = "cw-l2"
-
-    /// DeepFool, Carlini–Wagner and FAB search for the smallest perturbation.
-    var isMinimumNorm: Bool { [.deepfool, .carliniWagner, .fab, .fabT].contains(self) }
-
-    static var list: String { allCases.map(\.rawValue).joined(separator: ", ") }
-}
-
 /// The attacks' hyper-parameters, shared by `eval` and `attack`.
-struct AttackParameters: ParsableArguments {
+struct AttackOptions: ParsableArguments {
     @Option(help: "Steps of pgd and gradient-ascent (default 20), mi-fgsm (default 10) and deepfool (at least 50); of bim when --step-size is given (else Kurakin et al.'s count).")
     var steps: Int?
 
@@ -202,92 +139,59 @@ struct AttackParameters: ParsableArguments {
     @Option(help: "Query budget of the Square attack.")
     var queries: Int = 5000
 
-    func validate() throws {
-        if let steps { try require(steps >= 1, "--steps must be at least 1, got \(steps)") }
-        try require(restarts >= 1, "--restarts must be at least 1, got \(restarts)")
-        try require(iterations >= 1, "--iterations must be at least 1, got \(iterations)")
-        try require(queries >= 1, "--queries must be at least 1, got \(queries)")
-        if let stepSize { try require(stepSize.value > 0, "--step-size must be positive, got \(stepSize.value)") }
-        try require(momentumDecay >= 0 && momentumDecay.isFinite, "--momentum-decay must be a finite number ≥ 0, got \(momentumDecay)")
+    /// The library's parameters these options give.
+    var parameters: AttackParameters {
+        var parameters = AttackParameters()
+        (parameters.steps, parameters.stepSize, parameters.momentumDecay) = (steps, stepSize?.value, momentumDecay)
+        (parameters.restarts, parameters.randomStart) = (restarts, randomStart)
+        (parameters.iterations, parameters.queries) = (iterations, queries)
+        return parameters
     }
 
-    /// The steps of PGD-like attacks: the given count or 20.
-    var pgdSteps: Int { steps ?? 20 }
+    func validate() throws { try flagged { try parameters.validate() } }
 
-    /// α for `threatModel`: the given step size, or Madry et al.'s 2.5ε/steps.
-    func stepSize(for threatModel: ThreatModel) -> Float {
-        stepSize?.value ?? 2.5 * threatModel.epsilon / Float(pgdSteps)
-    }
-
-    /// Budgets far beyond the papers', each with the option, its value and the papers' range:
-    /// warnings to print before a run that may not end in any reasonable time.
-    ///
-    /// The thresholds are ten times the largest budgets the papers use. PGD: Madry et al. 2018
-    /// attack with 40 (MNIST) to 100 steps, and robustness checks go to 1,000 (Croce and Hein
-    /// 2020); so 10,000. APGD and FAB: AutoAttack runs 100 iterations (at most 1,000 in its
-    /// checks); so 10,000. Square: 5,000 queries in AutoAttack, 10,000 in Andriushchenko et
-    /// al. 2020's main tables; so 100,000. Restarts: AutoAttack's rand and plus versions use 5
-    /// to 20; so 200.
-    var budgetWarnings: [String] {
-        var warnings = [String]()
-        if let steps, steps > 10_000 {
-            warnings.append("--steps \(steps) is far beyond the 10 to 1,000 steps PGD-type attacks use in the literature; the attack will take very long for no gain in strength")
-        }
-        if iterations > 10_000 {
-            warnings.append("--iterations \(iterations) is far beyond the 100 (at most 1,000) iterations of APGD and FAB in AutoAttack; the attack will take very long")
-        }
-        if queries > 100_000 {
-            warnings.append("--queries \(queries) is far beyond the 5,000 to 10,000 queries of the Square attack in its paper and AutoAttack; the attack will take very long")
-        }
-        if restarts > 200 {
-            warnings.append("--restarts \(restarts) is far beyond the 1 to 20 restarts used in the literature; the attack will take very long")
-        }
-        return warnings
-    }
-
-    /// Prints ``budgetWarnings`` on standard error.
+    /// Prints the parameters' budget warnings on standard error.
     func warnAboutBudgets() {
-        for warning in budgetWarnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
-    }
-
-    /// The attack called `name` with these parameters; PGD, APGD and Square report their
-    /// iterations (queries) within a batch to `iterationProgress`.
-    func makeAttack(_ name: AttackName, threatModel: ThreatModel, iterationProgress: IterationProgress? = nil) -> any Attack {
-        var attack = makeAttack(name, threatModel: threatModel)
-        if var pgd = attack as? PGD { pgd.onProgress = iterationProgress; attack = pgd }
-        if var apgd = attack as? APGD { apgd.onProgress = iterationProgress; attack = apgd }
-        if var square = attack as? SquareAttack { square.onProgress = iterationProgress; attack = square }
-        return attack
-    }
-
-    /// The attack called `name` with these parameters.
-    func makeAttack(_ name: AttackName, threatModel: ThreatModel) -> any Attack {
-        let alpha = stepSize(for: threatModel)
-        switch name {
-        case .fgsm: return FGSM(threatModel: threatModel)
-        case .pgd: return PGD(threatModel: threatModel, steps: pgdSteps, stepSize: alpha, randomStart: randomStart, restarts: restarts)
-        case .bim:
-            // Kurakin et al.'s schedule unless the user sets the step size.
-            guard let stepSize else { return BIM(threatModel: threatModel, steps: steps) }
-            return BIM(threatModel: threatModel, steps: pgdSteps, stepSize: stepSize.value)
-        case .miFGSM: return MIFGSM(threatModel: threatModel, steps: steps ?? 10, stepSize: stepSize?.value, decay: momentumDecay)
-        case .gradientAscent: return GradientAscent(threatModel: threatModel, steps: pgdSteps, stepSize: alpha)
-        case .apgdCE: return APGD(threatModel: threatModel, iterations: iterations, restarts: restarts)
-        case .apgdDLR: return APGD(threatModel: threatModel, iterations: iterations, restarts: restarts, loss: .dlr)
-        case .apgdT: return APGD(threatModel: threatModel, iterations: iterations, restarts: restarts, loss: .dlr, objective: .targeted())
-        case .fab: return FAB(threatModel: threatModel, iterations: iterations, restarts: restarts)
-        case .fabT: return FAB(threatModel: threatModel, iterations: iterations, restarts: restarts, objective: .targeted())
-        case .square: return SquareAttack(threatModel: threatModel, queries: queries)
-        case .deepfool: return DeepFool(threatModel: threatModel, steps: Swift.max(steps ?? 50, 50))
-        case .carliniWagner: return CarliniWagnerL2(threatModel: threatModel)
+        for warning in parameters.budgetWarnings {
+            FileHandle.standardError.write(Data("warning: \(commandLine(warning))\n".utf8))
         }
     }
 }
 
-/// Rejects an empty `--attack` (`--attack none` asks for clean accuracy only).
-func requireAttackNames(_ names: [String]) throws {
-    try require(!names.contains { $0.trimmingCharacters(in: .whitespaces).isEmpty },
-                "--attack is empty: name an attack (\(AttackName.list)), or none for clean accuracy only")
+/// The options that name configuration fields whose flag is not the field's name in kebab case.
+private let flagsOfFields = ["attacks": "--attack", "dataDirectory": "--data-dir", "wordnetDirectory": "--wordnet-dir"]
+
+/// `text` with each configuration field it names (`` `stepSize` ``) written as its option
+/// (`--step-size`).
+func namingFlags(_ text: String) -> String {
+    ConfigurationError(text).message { field in
+        flagsOfFields[field] ?? "--" + field.reduce(into: "") { flag, character in
+            flag += character.isUppercase ? "-" + character.lowercased() : String(character)
+        }
+    }
+}
+
+/// The message of `error` with the fields it names written as options.
+func commandLine(_ error: ConfigurationError) -> String { namingFlags(error.message) }
+
+/// An error of the library whose message names fields, with the message naming options.
+struct FlagNamedError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// `error` as the command line reports it: a ``ConfigurationError`` as a validation error, and
+/// the library's errors that name configuration fields with those fields written as options.
+func namingFlags(_ error: any Error) -> any Error {
+    if let error = error as? ConfigurationError { return ValidationError(commandLine(error)) }
+    let libraryError = String(reflecting: type(of: error)).hasPrefix("Bulwark")
+    let text = String(describing: error)
+    guard libraryError, text.contains("`") else { return error }
+    return FlagNamedError(description: namingFlags(text))
+}
+
+/// `body`'s result; a ``ConfigurationError`` becomes a validation error naming options.
+func flagged<Result>(_ body: () throws -> Result) throws -> Result {
+    do { return try body() } catch let error as ConfigurationError { throw ValidationError(commandLine(error)) }
 }
 
 /// Rejects values outside a range with a message naming the option.

@@ -29,16 +29,12 @@ struct Predict: ParsableCommand {
         try checkOutputs(files: [("--json", json)], inputs: [("--model", checkpoint.model)])
         let (network, architecture, metadata) = try checkpoint.load()
         let (_, dataset) = try data.evaluationData(split, count: count, for: network, architecture: architecture, metadata: metadata)
-        let logits = network.applied(to: dataset.images)
-        let width = logits.shape[1]
-        // JSON has no NaN or infinity: refuse rather than write strings in place of numbers.
-        if let index = logits.array.firstIndex(where: { !$0.isFinite }) {
+        let record: PredictionRecord
+        do { record = try PredictionRecord(model: network, on: dataset) } catch {
             throw ValidationError(
-                "The model's logits for example \(index / width) are not finite (\(logits.array[index])), so \(json) was not written; the model is numerically broken (train it again, with a lower --learning-rate).")
+                "The model's logits for example \(error.example) are not finite (\(error.value)), so \(json) was not written; the model is numerically broken (train it again, with a lower --learning-rate).")
         }
-        let rows = (0..<dataset.count).map { Array(logits.array[($0 * width)..<(($0 + 1) * width)]) }
-        struct Output: Encodable { var logits: [[Float]]; var predictions: [Int32]; var labels: [Int32] }
-        try writeJSON(Output(logits: rows, predictions: predictions(logits), labels: dataset.labels), to: json)
-        output("accuracy \(percent(accuracy(logits: logits, labels: dataset.labels))) on \(dataset.count) examples; logits in \(json)")
+        try writeJSON(record, to: json)
+        output("accuracy \(percent(record.accuracy)) on \(dataset.count) examples; logits in \(json)")
     }
 }

@@ -9,34 +9,20 @@ import Synchronization
 /// Its state sits behind a mutex, so attacks' ``IterationProgress`` closures (which must be
 /// `Sendable`) may hold it.
 final class Progress: Sendable {
-    private struct State {
-        var lastPrint = Date.distantPast
-        var start = Date()
-        var label = ""
-        var lineOpen = false
-        var last: (done: Int, total: Int, unit: String) = (0, 0, "images")
-    }
-
-    private let interactive: Bool
     private let quiet: Bool
-    private let pipedInterval: Double
-    private let state = Mutex(State())
+    private let meter: Mutex<ProgressMeter>
 
     init(quiet: Bool) {
         self.quiet = quiet
         let environment = ProcessInfo.processInfo.environment
-        interactive = isatty(STDERR_FILENO) != 0 && environment["CI"] == nil
-        pipedInterval = environment["BULWARK_PROGRESS_INTERVAL"].flatMap(Double.init).map { Swift.max($0, 0) } ?? 10
+        meter = Mutex(ProgressMeter(
+            interactive: isatty(STDERR_FILENO) != 0 && environment["CI"] == nil,
+            pipedInterval: environment["BULWARK_PROGRESS_INTERVAL"].flatMap(Double.init).map { Swift.max($0, 0) } ?? 10))
     }
 
     /// Starts timing a new phase.
     func begin(_ label: String, total: Int = 0, unit: String = "images") {
-        state.withLock { state in
-            state.label = label
-            state.last = (0, total, unit)
-            state.start = Date()
-            state.lastPrint = .distantPast
-        }
+        meter.withLock { $0.begin(label, total: total, unit: unit) }
     }
 
     /// Reports `done` of `total` units with optional detail (loss, accuracy).
@@ -46,36 +32,15 @@ final class Progress: Sendable {
 
     private func report(done: Int, total: Int, unit: String, detail: String, finished: Bool) {
         guard !quiet else { return }
-        state.withLock { state in
-            state.last = (done, total, unit)
-            let now = Date()
-            let interval = interactive ? 0.1 : pipedInterval
-            guard finished || now.timeIntervalSince(state.lastPrint) >= interval else { return }
-            state.lastPrint = now
-            let elapsed = now.timeIntervalSince(state.start)
-            let rate = elapsed > 0 ? Double(done) / elapsed : 0
-            // Before the first unit is done there is no rate to estimate from.
-            let remaining = rate > 0 ? Double(total - done) / rate : done < total ? Double.infinity : 0
-            let fraction = total > 0 ? Double(done) / Double(total) : 1
-            let pace = "\(String(format: rate < 10 ? "%.1f" : "%.0f", rate)) \(unit)/s ETA \(formatDuration(remaining))"
-            let summary = "\(state.label) \(done)/\(total) \(pace)\(detail.isEmpty ? "" : "  " + detail)"
-            if interactive {
-                let width = 24
-                let filled = Swift.min(width, Swift.max(0, Int(fraction * Double(width))))
-                let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-                Self.write("\r\u{1B}[K[\(bar)] \(summary)")
-                state.lineOpen = true
-                if finished { Self.endLine(&state) }
-            } else {
-                Self.write(summary + "\n")
-            }
+        meter.withLock { meter in
+            if let text = meter.report(done: done, total: total, unit: unit, detail: detail, finished: finished) { Self.write(text) }
         }
     }
 
     /// Reports work within the current unit (an attack's iterations on the batch under way)
     /// beside the count of the last ``update(done:total:unit:detail:)``.
     func detail(_ text: String) {
-        let last = state.withLock { $0.last }
+        let last = meter.withLock { $0.last }
         report(done: last.done, total: last.total, unit: last.unit, detail: text, finished: false)
     }
 
@@ -88,26 +53,12 @@ final class Progress: Sendable {
     /// Prints a whole line (closing any live bar first).
     func line(_ text: String) {
         guard !quiet else { return }
-        state.withLock { state in
-            Self.endLine(&state)
-            Self.write(text + "\n")
-        }
-    }
-
-    private static func endLine(_ state: inout State) {
-        if state.lineOpen { write("\n"); state.lineOpen = false }
+        meter.withLock { Self.write($0.line(text)) }
     }
 
     private static func write(_ text: String) {
         FileHandle.standardError.write(Data(text.utf8))
     }
-}
-
-func formatDuration(_ seconds: Double) -> String {
-    guard seconds.isFinite else { return "?" }
-    let total = Int(seconds.rounded())
-    return total >= 3600 ? String(format: "%d:%02d:%02d", total / 3600, total / 60 % 60, total % 60)
-        : String(format: "%d:%02d", total / 60, total % 60)
 }
 
 /// Prints results to standard output.
@@ -120,19 +71,7 @@ func output(_ text: String) {
 /// messages for people go to standard error and the data stays readable by a program.
 let messagesGoToStandardError = Atomic<Bool>(false)
 
-func percent(_ value: Float) -> String { String(format: "%.2f%%", Double(value) * 100) }
-
-/// Rows of cells as aligned columns: the first column left-aligned, the others right-aligned.
-func formatTable(_ rows: [[String]]) -> String {
-    let columns = rows.map(\.count).max() ?? 0
-    let widths = (0..<columns).map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
-    return rows.map { row in
-        row.enumerated().map { column, cell in
-            let padding = String(repeating: " ", count: widths[column] - cell.count)
-            return column == 0 ? cell + padding : padding + cell
-        }.joined(separator: "  ")
-    }.joined(separator: "\n")
-}
+func percent(_ value: Float) -> String { EvaluationSummary.percent(value) }
 
 /// One line on an epoch for the progress output.
 func describe(_ metrics: EpochMetrics) -> String {

@@ -53,11 +53,11 @@ struct Report: ParsableCommand {
         }
         var record = try RunRecord(directory: runDirectory)
         try checkOutputs(files: [("--out", out ?? path(in: runDirectory, "report.html"))], inputs: inputs)
-        if attack && record.exampleFiles.isEmpty, let generated = try generatedExamples(for: record) {
+        if attack && record.exampleFiles.isEmpty, let generated = record.generatedExamples(count: examples, dataDirectory: dataDir) {
             record.exampleFiles.append(("(attacked while building this report)", generated))
         }
         let comparison = try compare.map { try RunRecord(directory: $0) }
-        let report = RunReport(run: record, comparison: comparison, maximumExamples: examples, generator: "bulwark \(bulwarkVersion)")
+        let report = try RunReport.gathering(run: record, comparison: comparison, maximumExamples: examples, generator: "bulwark \(bulwarkVersion)")
         let destination = out ?? path(in: runDirectory, "report.html")
         try report.write(to: destination)
         if !quiet {
@@ -65,33 +65,5 @@ struct Report: ParsableCommand {
             output(String(format: "report written in %.2f s:", Date().timeIntervalSince(start)))
         }
         output(destination)
-    }
-
-    /// PGD-20 examples on the first test images, from the run's model and dataset, or `nil`
-    /// when the run has no model or its dataset is not available.
-    private func generatedExamples(for record: RunRecord) throws -> AdversarialExampleFile? {
-        guard let modelPath = record.modelPath, let datasetName = record.configuration["dataset"].flatMap(ImageDatasetName.init(rawValue:)),
-              let (network, architecture, _) = try? Checkpoint.load(from: modelPath),
-              let dataset = try? ImageDataset.load(datasetName, split: .test, directory: dataDir, limit: examples)
-        else { return nil }
-        guard Array(dataset.images.shape.dropFirst()) == architecture.inputShape,
-              (try? requireLabels(dataset.labels, fit: network, inputShape: architecture.inputShape)) != nil
-        else { return nil }
-        let evaluated = record.evaluations.first?.record
-        let norm = (record.configuration["norm"] ?? evaluated?.norm).flatMap(Norm.init(rawValue:)) ?? .lInfinity
-        let trained = record.configuration["epsilon"].flatMap(Float.init)
-        let epsilon = trained.flatMap { $0 > 0 ? $0 : nil } ?? evaluated?.epsilon ?? 0.1
-        let threatModel = ThreatModel(norm: norm, epsilon: epsilon)
-        let pgd = PGD(threatModel: threatModel, steps: 20, stepSize: 2.5 * epsilon / 20)
-        var generator = SplitMix64(seed: 0)
-        let adversarial = pgd.perturb(dataset.images, labels: dataset.labels, against: network, using: &generator)
-        return AdversarialExampleFile(
-            clean: dataset.images, adversarial: adversarial, labels: dataset.labels.map(Int.init),
-            cleanPredictions: predictions(network.applied(to: dataset.images)).map(Int.init),
-            adversarialPredictions: predictions(network.applied(to: adversarial)).map(Int.init),
-            cleanConfidences: predictionConfidences(of: network, on: dataset.images),
-            adversarialConfidences: predictionConfidences(of: network, on: adversarial),
-            metadata: ["attack": "pgd-20", "norm": norm.rawValue, "epsilon": String(epsilon), "seed": "0",
-                       "model": modelPath, "dataset": datasetName.rawValue, "split": "test"])
     }
 }

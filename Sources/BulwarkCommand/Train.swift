@@ -174,7 +174,7 @@ struct Train: TrainingCommand {
     /// what it found, and returns the file.
     private func writeFinalEvaluation(_ report: RobustnessReport, of c: Configuration) throws -> String {
         let file = path(in: out, "final-eval.json")
-        try writeJSON(EvaluationJSON(
+        try writeJSON(EvaluationRecord(
             report: report, model: path(in: out, RunFile.model), architecture: c.architecture.rawValue, dataset: c.dataset.rawValue,
             split: DatasetSplit.test.rawValue, seed: c.seed, steps: c.validationSteps, stepSize: c.validationStepSize, restarts: 1,
             sanityChecks: c.validationAttack != nil), to: file)

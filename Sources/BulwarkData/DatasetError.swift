@@ -97,7 +97,7 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(path): label \(label) at index \(index) is not below the class count "
                 + "\(classCount); pass the dataset's true class count or check the labels file"
         case .directoryRequired(let dataset):
-            return "\(dataset.rawValue) has no default location; pass --data-dir DIR containing "
+            return "\(dataset.rawValue) has no default location; pass `dataDirectory` DIR containing "
                 + "\(ImageDatasetName.expectedFilesSummary)"
         case .directoryNotFound(let dataset, let directory):
             return "\(dataset.displayName) directory \(directory) not found; "

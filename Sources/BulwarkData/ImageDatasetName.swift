@@ -99,7 +99,7 @@ public enum ImageDatasetName: String, Sendable, CaseIterable, Codable {
 
     /// How to make the dataset available, for error messages.
     var installationAdvice: String {
-        let directoryAdvice = "pass --data-dir DIR containing \(Self.expectedFilesSummary)"
+        let directoryAdvice = "pass `dataDirectory` DIR containing \(Self.expectedFilesSummary)"
         switch self {
         case .fashionMNIST:
             return "install the Debian package dataset-fashion-mnist or " + directoryAdvice
@@ -110,7 +110,7 @@ public enum ImageDatasetName: String, Sendable, CaseIterable, Codable {
             return "download the binary version of CIFAR-10 (\(Self.cifar10DownloadURL); "
                 + "not the Python or MATLAB version) and extract it into \(home) "
                 + "(mkdir -p \(home) && tar -xzf cifar-10-binary.tar.gz -C \(home)), "
-                + "or pass --data-dir DIR holding data_batch_1.bin … data_batch_5.bin and test_batch.bin "
+                + "or pass `dataDirectory` DIR holding data_batch_1.bin … data_batch_5.bin and test_batch.bin "
                 + "(DIR may also be the folder that holds \(Self.cifar10ArchiveFolder))"
         }
     }

@@ -40,7 +40,7 @@ public enum TextDataError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(path) is empty but needs a header line naming its columns (for example sentence<TAB>label)"
         case .missingColumn(let path, let column, let available):
             return "\(path) has no column '\(column)' (its header has \(available.map { "'\($0)'" }.joined(separator: ", "))); "
-                + "pass the right name with --text-column or --label-column"
+                + "pass the right name with `textColumn` or `labelColumn`"
         case .malformedLine(let path, let line, let reason):
             return "\(path):\(line): \(reason)"
         case .unknownLabel(let path, let line, let label, let known):
@@ -51,11 +51,11 @@ public enum TextDataError: Error, CustomStringConvertible, Equatable, Sendable {
         case .tooFewClasses(let path, let present):
             let classes = present.isEmpty ? "no class" : "only one class ('\(present.joined(separator: "', '"))')"
             return "\(path) holds examples of \(classes), but training needs at least two; check that the label column "
-                + "(--label-column) names the labels and that the file holds every class"
+                + "(`labelColumn`) names the labels and that the file holds every class"
         case .directoryNotFound(let dataset, let directory, let expected):
-            return "\(dataset) directory \(directory) not found; pass --data-dir DIR containing \(expected.joined(separator: ", "))"
+            return "\(dataset) directory \(directory) not found; pass `dataDirectory` DIR containing \(expected.joined(separator: ", "))"
         case .filesNotFound(let dataset, let directory, let missing):
-            return "\(dataset): \(missing.joined(separator: ", ")) not found in \(directory); pass --data-dir DIR containing them"
+            return "\(dataset): \(missing.joined(separator: ", ")) not found in \(directory); pass `dataDirectory` DIR containing them"
         case .invalidVocabulary(let reason):
             return "the vocabulary is not usable: \(reason); rebuild it from the training split"
         }

@@ -19,7 +19,7 @@ public enum AdversarialVerificationError: Error, Equatable, Sendable, CustomStri
         case let .noExamples(path):
             return "'\(path)' holds no examples; attack at least one with bulwark attack --count N."
         case let .noThreatModel(path):
-            return "'\(path)' does not record its norm and ε; pass --norm and --epsilon."
+            return "'\(path)' does not record its norm and ε; pass `norm` and `epsilon`."
         case let .failed(path, problems):
             return "'\(path)' failed verification: \(problems.joined(separator: "; "))."
         }

@@ -22,30 +22,53 @@ public struct RunReport: Sendable {
     /// Written in the footer: the tool and version that made the report.
     public var generator: String
 
-    /// Creates a report; fills in missing prediction confidences of the example files from
-    /// the checkpoint that made them (their `model` metadata) or the run's `model.safetensors`,
-    /// when one loads.
+    /// Creates a report of what the records hold, as they are (see
+    /// ``gathering(run:comparison:maximumExamples:generator:)`` for one that fills in the
+    /// confidences the example files lack).
     public init(run: RunRecord, comparison: RunRecord? = nil, maximumExamples: Int = 12, generator: String = "Bulwark") {
-        self.run = Self.withConfidences(run, maximumExamples: maximumExamples)
-        self.comparison = comparison.map { Self.withConfidences($0, maximumExamples: maximumExamples) }
+        self.run = run
+        self.comparison = comparison
         self.maximumExamples = maximumExamples
         self.generator = generator
     }
 
+    /// A report of `run` (and `comparison`) with everything it shows: the prediction
+    /// confidences an example file lacks are computed, for the examples shown, with the
+    /// checkpoint that made them (the file's `model` metadata) or else the run's
+    /// `model.safetensors`. A checkpoint that does not exist, or whose inputs are not the
+    /// examples' shape, is passed over and the confidences stay unknown.
+    ///
+    /// - Throws: ``ReportError/unreadable(path:reason:)`` when an existing checkpoint cannot be
+    ///   read and no other one supplied the confidences.
+    public static func gathering(
+        run: RunRecord, comparison: RunRecord? = nil, maximumExamples: Int = 12, generator: String = "Bulwark"
+    ) throws -> RunReport {
+        RunReport(run: try withConfidences(run, maximumExamples: maximumExamples),
+                  comparison: try comparison.map { try withConfidences($0, maximumExamples: maximumExamples) },
+                  maximumExamples: maximumExamples, generator: generator)
+    }
+
     /// Confidences for the examples the report shows only: a forward pass over every example
     /// of a large file would cost more than the rest of the report.
-    private static func withConfidences(_ run: RunRecord, maximumExamples: Int) -> RunRecord {
+    private static func withConfidences(_ run: RunRecord, maximumExamples: Int) throws -> RunRecord {
         var run = run
         for index in run.exampleFiles.indices {
             var examples = run.exampleFiles[index].examples
             guard examples.cleanConfidences == nil || examples.adversarialConfidences == nil else { continue }
             let candidates = [examples.metadata["model"], run.modelPath].compactMap { $0 }
+            var failure: ReportError?
             for candidate in candidates where FileManager.default.fileExists(atPath: candidate) {
-                guard let loaded = try? Checkpoint.load(from: candidate),
-                      Array(examples.clean.shape.dropFirst()) == loaded.architecture.inputShape else { continue }
+                let loaded: (model: Sequential, architecture: Architecture, metadata: [String: String])
+                do { loaded = try Checkpoint.load(from: candidate) } catch {
+                    failure = .unreadable(path: candidate, reason: "\(error)")
+                    continue
+                }
+                guard Array(examples.clean.shape.dropFirst()) == loaded.architecture.inputShape else { continue }
                 examples.computeConfidences(with: loaded.model, at: ExampleGrid.defaultPositions(in: examples, maximum: maximumExamples))
+                failure = nil
                 break
             }
+            if let failure { throw failure }
             run.exampleFiles[index].examples = examples
         }
         return run
@@ -188,12 +211,16 @@ public struct RunReport: Sendable {
             let validation = run.configuration["task"] == "text"
                 ? "clean and embedding-PGD accuracy on the validation sentences (the dataset's evaluation split)"
                 : "clean and PGD accuracy on the held-out validation images"
-            body += "<h2 id=\"training\">Training</h2>\n<p class=\"note\">Per epoch: the mean loss and accuracy on the training batches (adversarial inputs for adversarial training), and \(validation).</p>\n"
+            body += "<h2 id=\"training\">Training</h2>\n<p class=\"note\">Per epoch: the mean loss and "
+            body += "accuracy on the training batches (adversarial inputs for adversarial training), and "
+            body += "\(validation).</p>\n"
             body += "<div class=\"charts\">\n" + training.map { "<figure>\($0.svg())</figure>\n" }.joined() + "</div>\n"
         }
         let robustness = robustnessCharts()
         if !robustness.isEmpty {
-            body += "<h2 id=\"robustness\">Robustness against ε</h2>\n<p class=\"note\">An example counts as robust only if it is classified correctly both clean and under attack; at ε = 0 robust accuracy is clean accuracy.</p>\n"
+            body += "<h2 id=\"robustness\">Robustness against ε</h2>\n<p class=\"note\">An example counts as "
+            body += "robust only if it is classified correctly both clean and under attack; at ε = 0 robust "
+            body += "accuracy is clean accuracy.</p>\n"
             body += "<div class=\"charts\">\n" + robustness.map { "<figure>\($0.svg())</figure>\n" }.joined() + "</div>\n"
         }
         for (record, _) in runs {
@@ -213,10 +240,17 @@ public struct RunReport: Sendable {
             body += textEvaluationTables(record)
         }
         if runs.allSatisfy({ $0.run.exampleFiles.isEmpty && $0.run.textExampleFiles.isEmpty }) {
-            body += "<h2>Adversarial examples</h2>\n<p class=\"note\">No file of adversarial examples in the run directory. Write one with <code>bulwark attack --model RUN/model.safetensors --count 100 --out RUN/examples.safetensors</code> (images) or <code>bulwark eval --task text --model RUN/model.safetensors --attack pwws --pairs RUN/pairs.tsv</code> (text) and build the report again.</p>\n"
+            body += "<h2>Adversarial examples</h2>\n<p class=\"note\">No file of adversarial examples in the "
+            body += "run directory. Write one with <code>bulwark attack --model RUN/model.safetensors --count "
+            body += "100 --out RUN/examples.safetensors</code> (images) or <code>bulwark eval --task text "
+            body += "--model RUN/model.safetensors --attack pwws --pairs RUN/pairs.tsv</code> (text) and build "
+            body += "the report again.</p>\n"
         }
         for (record, _) in runs { body += manifest(record) }
-        body += "<footer>Made by \(escapeMarkup(generator)) from \(escapeMarkup(run.directory))\(comparison.map { " and " + escapeMarkup($0.directory) } ?? ""). Self-contained: charts are inline SVG, images are embedded PNG.</footer>\n"
+        body += "<footer>Made by \(escapeMarkup(generator)) from "
+        body += "\(escapeMarkup(run.directory))"
+        body += "\(comparison.map { " and " + escapeMarkup($0.directory) } ?? ""). Self-contained: charts are "
+        body += "inline SVG, images are embedded PNG.</footer>\n"
 
         return """
             <!DOCTYPE html>
@@ -285,8 +319,17 @@ public struct RunReport: Sendable {
         let correct = (0..<examples.count).filter { examples.cleanPredictions[$0] == examples.labels[$0] }
         let fooled = correct.filter { examples.success[$0] }.count
         let scale = grid.perturbationScale
-        var html = "<h2 id=\"examples-\(slug(record.name))\">Adversarial examples: \(escapeMarkup(metadata["attack"] ?? "attack"))\(comparison == nil ? "" : " on " + escapeMarkup(record.name))</h2>\n"
-        html += "<p class=\"note\">From <code>\(escapeMarkup(file))</code>: \(escapeMarkup(metadata["attack"] ?? "an attack")) at ε = \(escapeMarkup(metadata["epsilon"] ?? "?")) (\(normLabel)) on \(examples.count) \(escapeMarkup(metadata["split"] ?? "")) images; it fooled the model on \(fooled) of the \(correct.count) it classified correctly. Shown: \(grid.triptychs.filter(\.fooled).count) fooled and \(grid.triptychs.filter { !$0.fooled }.count) not fooled. Each example: the original, the perturbation (adversarial − original, averaged over channels) and the adversarial image.</p>\n"
+        var html = "<h2 id=\"examples-\(slug(record.name))\">Adversarial examples: "
+        html += "\(escapeMarkup(metadata["attack"] ?? "attack"))"
+        html += "\(comparison == nil ? "" : " on " + escapeMarkup(record.name))</h2>\n"
+        html += "<p class=\"note\">From <code>\(escapeMarkup(file))</code>: "
+        html += "\(escapeMarkup(metadata["attack"] ?? "an attack")) at ε = "
+        html += "\(escapeMarkup(metadata["epsilon"] ?? "?")) (\(normLabel)) on \(examples.count) "
+        html += "\(escapeMarkup(metadata["split"] ?? "")) images; it fooled the model on \(fooled) of the "
+        html += "\(correct.count) it classified correctly. Shown: \(grid.triptychs.filter(\.fooled).count) "
+        html += "fooled and \(grid.triptychs.filter { !$0.fooled }.count) not fooled. Each example: the "
+        html += "original, the perturbation (adversarial − original, averaged over channels) and the "
+        html += "adversarial image.</p>\n"
         html += colorBar(scale: scale)
         html += "<div class=\"grid\">\n"
         let shape = examples.clean.shape
@@ -301,12 +344,19 @@ public struct RunReport: Sendable {
                 return String(format: " (%.1f%%)", value * 100)
             }
             html += "<div class=\"example \(triptych.fooled ? "fooled" : "resisted")\">\n"
-            html += "<div class=\"images\">\(try image(triptych.original, "original"))\(try image(triptych.perturbation, "perturbation"))\(try image(triptych.adversarial, "adversarial"))</div>\n"
+            html += "<div class=\"images\">\(try image(triptych.original, "original"))"
+            html += "\(try image(triptych.perturbation, "perturbation"))"
+            html += "\(try image(triptych.adversarial, "adversarial"))</div>\n"
             html += "<div class=\"captions\"><span>original</span><span>perturbation</span><span>adversarial</span></div>\n"
-            html += "<div class=\"labels\">#\(triptych.datasetIndex), true: <b>\(escapeMarkup(triptych.trueLabel))</b><br/>"
+            html += "<div class=\"labels\">#\(triptych.datasetIndex), true: "
+            html += "<b>\(escapeMarkup(triptych.trueLabel))</b><br/>"
             html += "clean: \(escapeMarkup(triptych.cleanPrediction))\(confidence(triptych.cleanConfidence))<br/>"
-            html += "adversarial: <b class=\"\(triptych.fooled ? "wrong" : "right")\">\(escapeMarkup(triptych.adversarialPrediction))\(confidence(triptych.adversarialConfidence))</b><br/>"
-            html += "‖δ‖\(normLabel == "L2" ? "₂" : "∞") = \(String(format: "%.4f", triptych.perturbationNorm))\(triptych.fooled ? " · fooled" : "")</div>\n"
+            html += "adversarial: "
+            html += "<b class=\"\(triptych.fooled ? "wrong" : "right")\">"
+            html += "\(escapeMarkup(triptych.adversarialPrediction))"
+            html += "\(confidence(triptych.adversarialConfidence))</b><br/>"
+            html += "‖δ‖\(normLabel == "L2" ? "₂" : "∞") = "
+            html += "\(String(format: "%.4f", triptych.perturbationNorm))\(triptych.fooled ? " · fooled" : "")</div>\n"
             html += "</div>\n"
         }
         html += "</div>\n"
@@ -328,9 +378,16 @@ public struct RunReport: Sendable {
         var facts = ["\(rows.count) correctly classified sentences attacked", "\(fooled) fooled (success rate \(percentText(rows.isEmpty ? 0 : Float(fooled) / Float(rows.count))))"]
         if !changed.isEmpty { facts.append(String(format: "%.1f%% of the words changed on average where it succeeded", changed.reduce(0, +) / Double(changed.count) * 100)) }
         if !queries.isEmpty { facts.append(String(format: "%.1f queries per sentence", Double(queries.reduce(0, +)) / Double(queries.count))) }
-        var html = "<h2 id=\"text-examples-\(slug(record.name))-\(slug(file))\">Text adversarial examples\(comparison == nil ? "" : " on " + escapeMarkup(record.name))</h2>\n"
-        html += "<p class=\"note\">From <code>\(escapeMarkup(file))</code>, word substitution (PWWS): \(escapeMarkup(facts.joined(separator: "; "))). Shown: \(shown.filter { rows[$0].succeeded }.count) fooled and \(shown.filter { !rows[$0].succeeded }.count) not fooled. Substituted words are <del class=\"swapped\">struck through</del> in the original and <mark>marked</mark> in the adversarial sentence.</p>\n"
-        html += "<table class=\"sentences\">\n<thead><tr><th>true label</th><th>original sentence</th><th>adversarial sentence</th><th>prediction</th></tr></thead>\n<tbody>\n"
+        var html = "<h2 id=\"text-examples-\(slug(record.name))-\(slug(file))\">Text adversarial "
+        html += "examples\(comparison == nil ? "" : " on " + escapeMarkup(record.name))</h2>\n"
+        html += "<p class=\"note\">From <code>\(escapeMarkup(file))</code>, word substitution (PWWS): "
+        html += "\(escapeMarkup(facts.joined(separator: "; "))). Shown: "
+        html += "\(shown.filter { rows[$0].succeeded }.count) fooled and "
+        html += "\(shown.filter { !rows[$0].succeeded }.count) not fooled. Substituted words are "
+        html += "<del class=\"swapped\">struck through</del> in the original and <mark>marked</mark> in the "
+        html += "adversarial sentence.</p>\n"
+        html += "<table class=\"sentences\">\n<thead><tr><th>true label</th><th>original "
+        html += "sentence</th><th>adversarial sentence</th><th>prediction</th></tr></thead>\n<tbody>\n"
         for index in shown {
             let row = rows[index]
             let changedPositions = Set(row.changedPositions)
@@ -347,9 +404,11 @@ public struct RunReport: Sendable {
             let label = className(row.label)
             var prediction = "clean: \(escapeMarkup(label))\(confidence(row.confidence))<br/>"
             let adversarialPrediction = row.adversarialPrediction.map(className) ?? (row.succeeded ? "another class" : label)
-            prediction += "adversarial: <b class=\"\(row.succeeded ? "wrong" : "right")\">\(escapeMarkup(adversarialPrediction))\(confidence(row.adversarialConfidence))</b>"
+            prediction += "adversarial: <b class=\"\(row.succeeded ? "wrong" : "right")\">"
+            prediction += "\(escapeMarkup(adversarialPrediction))\(confidence(row.adversarialConfidence))</b>"
             prediction += "<br/>\(changedPositions.count) of \(row.original.count) words changed\(row.succeeded ? " · fooled" : "")"
-            html += "<tr class=\"\(row.succeeded ? "fooled" : "resisted")\"><td>\(escapeMarkup(label))</td><td>\(sentence(row.original, original: true))</td>"
+            html += "<tr class=\"\(row.succeeded ? "fooled" : "resisted")\"><td>\(escapeMarkup(label))</td><td>"
+            html += "\(sentence(row.original, original: true))</td>"
             html += "<td>\(sentence(row.adversarial, original: false))</td><td>\(prediction)</td></tr>\n"
         }
         html += "</tbody>\n</table>\n"
@@ -360,7 +419,8 @@ public struct RunReport: Sendable {
     private func colorBar(scale: Float) -> String {
         let map = DivergingColorMap()
         let width = 300.0, height = 14.0, left = 10.0
-        var svg = "<div class=\"colorbar\"><svg xmlns=\"http://www.w3.org/2000/svg\" class=\"colorbar\" width=\"340\" height=\"44\" viewBox=\"0 0 340 44\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
+        var svg = "<div class=\"colorbar\">"
+        svg += "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"colorbar\" width=\"340\" height=\"44\" viewBox=\"0 0 340 44\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
         svg += "<defs><linearGradient id=\"diverging\" x1=\"0\" x2=\"1\" y1=\"0\" y2=\"0\">"
         for step in 0...10 {
             let position = Double(step) / 10
@@ -374,199 +434,27 @@ public struct RunReport: Sendable {
             svg += "<text x=\"\(coordinate(x))\" y=\"37\" text-anchor=\"middle\" fill=\"#222222\">\(value == 0 ? "0" : String(format: "%+.4g", value))</text>\n"
         }
         svg += "</svg>"
-        svg += "<span>Perturbation colour scale: white is no change, red brightens and blue darkens a pixel; the ends are ±\(String(format: "%.4g", scale)) (the largest change shown), so colours are amplified \(String(format: "%.3g", 1 / scale))× relative to the pixel range [0, 1].</span></div>\n"
+        svg += "<span>Perturbation colour scale: white is no change, red brightens and blue darkens a pixel; "
+        svg += "the ends are ±\(String(format: "%.4g", scale)) (the largest change shown), so colours are "
+        svg += "amplified \(String(format: "%.3g", 1 / scale))× relative to the pixel range [0, "
+        svg += "1].</span></div>\n"
         return svg
     }
 
-    // MARK: - Tables
-
-    /// The class names a run records: its text evaluations' or its `run.json`'s `class_names`
-    /// (a JSON list), named by the dataset when they are bare labels; empty when unknown.
-    static func classNames(of record: RunRecord) -> [String] {
-        let recorded = record.textEvaluations.lazy.compactMap(\.record.classNames).first
-            ?? record.configuration["class_names"].flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }
-            ?? []
-        let names = record.configuration["dataset"].flatMap(TextDatasetName.init(rawValue:))?.classNamesOfLabels ?? [:]
-        return recorded.map { names[$0] ?? $0 }
-    }
-
-    /// Text evaluations: clean accuracy, embedding PGD per radius and the word-substitution
-    /// attack, with the classes.
-    private func textEvaluationTables(_ record: RunRecord) -> String {
-        var html = "<h2 id=\"text-evaluations-\(slug(record.name))\">Text evaluations\(comparison == nil ? "" : " on " + escapeMarkup(record.name))</h2>\n"
-        for (file, evaluation) in record.textEvaluations {
-            var settings = ["\(evaluation.count) \(evaluation.dataset ?? "") evaluation sentences"]
-            let classes = evaluation.classNames ?? Self.classNames(of: record)
-            if !classes.isEmpty { settings.append("classes \(classes.joined(separator: ", "))") }
-            if let model = evaluation.model { settings.append("model \(model)") }
-            html += "<h3><code>\(escapeMarkup(file))</code></h3>\n<p class=\"note\">\(escapeMarkup(settings.joined(separator: "; "))).</p>\n"
-            html += "<table class=\"attacks\">\n<thead><tr><th>attack</th><th>accuracy</th><th>success rate</th><th>budget</th><th>seconds</th></tr></thead>\n<tbody>\n"
-            html += "<tr><td>clean</td><td>\(percentText(evaluation.cleanAccuracy))</td><td>–</td><td>–</td><td>–</td></tr>\n"
-            for result in evaluation.results {
-                let success = evaluation.cleanAccuracy > 0 ? 1 - result.robustAccuracy / evaluation.cleanAccuracy : 0
-                html += "<tr><td>embedding PGD-\(result.steps)</td><td>\(percentText(result.robustAccuracy))</td><td>\(percentText(success))</td>"
-                html += "<td>\(escapeMarkup("ε = \(formatNumber(result.epsilon)) (L2), step \(formatNumber(result.stepSize)), max ‖δ‖ \(formatNumber(result.maxPerturbationNorm))"))</td>"
-                html += "<td>\(String(format: "%.2f", result.seconds))</td></tr>\n"
-            }
-            if let pwws = evaluation.pwws {
-                html += "<tr><td>PWWS</td><td>\(percentText(pwws.accuracyUnderAttack))</td><td>\(percentText(pwws.successRate))</td>"
-                html += "<td>\(escapeMarkup(String(format: "≤ %.3g of the words, ≤ %d queries; %.1f%% of the words changed, %.1f queries on average", Double(pwws.maximumChangeFraction), pwws.queryBudget, Double(pwws.meanChangedFraction) * 100, Double(pwws.meanQueries))))</td>"
-                html += "<td>\(String(format: "%.2f", pwws.seconds))</td></tr>\n"
-            }
-            html += "</tbody>\n</table>\n"
-            html += "<p class=\"note\">Success rate: the share of the correctly classified sentences the attack fooled. Embedding PGD perturbs each sentence's embedded tokens within an L2 ball; PWWS substitutes WordNet synonyms.</p>\n"
-        }
-        return html
-    }
-
-    private func attackTables(_ record: RunRecord) -> String {
-        var html = "<h2 id=\"attacks-\(slug(record.name))\">Attacks\(comparison == nil ? "" : " on " + escapeMarkup(record.name))</h2>\n"
-        for (file, evaluation) in record.evaluations {
-            let normLabel = evaluation.norm == "l2" ? "L2" : "L∞"
-            var settings = ["ε = \(formatNumber(evaluation.epsilon)) (\(normLabel))", "\(evaluation.count) \(evaluation.dataset ?? "") \(evaluation.split ?? "") examples"]
-            if let strategy = evaluation.strategy { settings.append("\(strategy) attacks") }
-            if let steps = evaluation.steps, let stepSize = evaluation.stepSize { settings.append("PGD \(steps) steps of \(formatNumber(stepSize))") }
-            if let restarts = evaluation.restarts, restarts > 1 { settings.append("\(restarts) restarts") }
-            if let seed = evaluation.seed { settings.append("seed \(seed)") }
-            if let model = evaluation.model { settings.append("model \(model)") }
-            html += "<h3><code>\(escapeMarkup(file))</code></h3>\n<p class=\"note\">\(escapeMarkup(settings.joined(separator: "; "))).</p>\n"
-            html += "<table class=\"attacks\">\n<thead><tr><th>attack</th><th>robust accuracy</th><th>success rate</th><th>mean ‖δ‖</th><th>max ‖δ‖</th><th>attacked</th><th>seconds</th><th>images/s</th></tr></thead>\n<tbody>\n"
-            html += "<tr><td>clean</td><td>\(percentText(evaluation.cleanAccuracy))</td><td>–</td><td>–</td><td>–</td><td>\(evaluation.count)</td><td>–</td><td>–</td></tr>\n"
-            for name in evaluation.orderedAttackNames {
-                guard let entry = evaluation.attacks[name] else { continue }
-                // The share of correctly classified examples the attack fooled.
-                let success = evaluation.cleanAccuracy > 0 ? 1 - entry.robustAccuracy / evaluation.cleanAccuracy : 0
-                html += "<tr><td>\(escapeMarkup(name))</td><td>\(percentText(entry.robustAccuracy))</td><td>\(percentText(success))</td>"
-                html += "<td>\(entry.meanPerturbationNorm.map { String(format: "%.4f", $0) } ?? "–")</td><td>\(String(format: "%.4f", entry.maxPerturbationNorm))</td>"
-                html += "<td>\(entry.attackedCount.map(String.init) ?? "–")</td><td>\(String(format: "%.2f", entry.seconds))</td>"
-                html += "<td>\(entry.imagesPerSecond.map { String(format: "%.1f", $0) } ?? "–")</td></tr>\n"
-            }
-            if evaluation.attacks.count > 1, let worst = evaluation.worstCaseRobustAccuracy {
-                html += "<tr class=\"total\"><td>\(evaluation.strategy == "ensemble" ? "ensemble" : "worst case")</td><td>\(percentText(worst))</td><td>\(percentText(evaluation.cleanAccuracy > 0 ? 1 - worst / evaluation.cleanAccuracy : 0))</td><td colspan=\"5\"></td></tr>\n"
-            }
-            html += "</tbody>\n</table>\n"
-            html += "<p class=\"note\">Success rate: the share of the correctly classified examples the attack fooled\(evaluation.strategy == "ensemble" ? " (cumulative: each attack only ran on examples the earlier ones left robust)" : ""). ‖δ‖ in \(normLabel).</p>\n"
-            if evaluation.sanityChecks == false {
-                html += "<p class=\"note\">Sanity checks were not run for this evaluation (--no-sanity-checks).</p>\n"
-            } else if let flags = evaluation.flags {
-                if flags.isEmpty {
-                    html += "<p class=\"ok\">Sanity checks: no sign of gradient masking (gradients finite and non-zero, no attack above clean accuracy, FGSM not stronger than PGD, Square not stronger than the gradient attacks, PGD's loss rising, accuracy collapsing at a huge ε).</p>\n"
-                } else {
-                    html += "<ul class=\"flags\">\n" + flags.map { flag in
-                        "<li><b>\(escapeMarkup(flag.kind.rawValue.replacingOccurrences(of: "_", with: " ")))</b>: \(escapeMarkup(flag.message)). \(escapeMarkup(flag.advice))</li>\n"
-                    }.joined() + "</ul>\n"
-                }
-            } else {
-                html += "<p class=\"note\">Sanity checks were not run for this evaluation.</p>\n"
-            }
-        }
-        for (file, curve) in record.curves {
-            let attacks = curve.attacks.keys.sorted()
-            html += "<h3><code>\(escapeMarkup(file))</code></h3>\n<p class=\"note\">\(escapeMarkup("Robustness curve, \(curve.norm == "l2" ? "L2" : "L∞"), \(curve.count) examples, clean accuracy \(percentText(curve.cleanAccuracy))")).</p>\n"
-            html += "<table class=\"curve\">\n<thead><tr><th>ε</th><th>all attacks</th>" + attacks.map { "<th>\(escapeMarkup($0))</th>" }.joined() + "</tr></thead>\n<tbody>\n"
-            for (position, epsilon) in curve.epsilons.enumerated() {
-                html += "<tr><td>\(formatNumber(epsilon))</td><td>\(percentText(curve.robustAccuracy[safe: position]))</td>"
-                html += attacks.map { "<td>\(percentText(curve.attacks[$0]?[safe: position]))</td>" }.joined() + "</tr>\n"
-            }
-            html += "</tbody>\n</table>\n"
-        }
-        for (file, examples) in record.exampleFiles {
-            let norms = examples.perturbationNorms()
-            let correct = (0..<examples.count).filter { examples.cleanPredictions[$0] == examples.labels[$0] }
-            let fooled = correct.filter { examples.success[$0] }.count
-            let mean = norms.isEmpty ? 0 : norms.reduce(0, +) / Float(norms.count)
-            html += "<h3><code>\(escapeMarkup(file))</code></h3>\n<table class=\"attacks\">\n<thead><tr><th>attack</th><th>examples</th><th>clean accuracy</th><th>robust accuracy</th><th>success rate</th><th>mean ‖δ‖</th><th>max ‖δ‖</th></tr></thead>\n<tbody>\n"
-            let count = Float(Swift.max(examples.count, 1))
-            html += "<tr><td>\(escapeMarkup(examples.metadata["attack"] ?? "?"))</td><td>\(examples.count)</td><td>\(percentText(Float(correct.count) / count))</td>"
-            html += "<td>\(percentText(Float(correct.count - fooled) / count))</td><td>\(percentText(correct.isEmpty ? 0 : Float(fooled) / Float(correct.count)))</td>"
-            html += "<td>\(String(format: "%.4f", mean))</td><td>\(String(format: "%.4f", norms.max() ?? 0))</td></tr>\n</tbody>\n</table>\n"
-        }
-        return html
-    }
-
-    private func manifest(_ record: RunRecord) -> String {
-        var html = "<h2 id=\"manifest-\(slug(record.name))\">Run manifest\(comparison == nil ? "" : ": " + escapeMarkup(record.name))</h2>\n"
-        html += "<p class=\"note\">Directory <code>\(escapeMarkup(record.directory))</code>. The configuration below, with the seed, reproduces the run.</p>\n"
-        if !record.configuration.isEmpty {
-            html += "<table class=\"manifest\">\n<thead><tr><th>setting (run.json)</th><th>value</th></tr></thead>\n<tbody>\n"
-            for key in record.configuration.keys.sorted() {
-                html += "<tr><td>\(escapeMarkup(key))</td><td>\(escapeMarkup(record.configuration[key] ?? ""))</td></tr>\n"
-            }
-            html += "</tbody>\n</table>\n"
-        }
-        let metadata = record.modelMetadata.filter { $0.key != "configuration" }
-        if !metadata.isEmpty {
-            html += "<table class=\"manifest\">\n<thead><tr><th>model.safetensors metadata</th><th>value</th></tr></thead>\n<tbody>\n"
-            for key in metadata.keys.sorted() {
-                html += "<tr><td>\(escapeMarkup(key))</td><td>\(escapeMarkup(metadata[key] ?? ""))</td></tr>\n"
-            }
-            html += "</tbody>\n</table>\n"
-        }
-        var files = record.evaluations.map { ($0.file, "evaluation at ε = \(formatNumber($0.record.epsilon))\($0.record.bulwarkVersion.map { ", Bulwark \($0)" } ?? "")") }
-        files += record.curves.map { ($0.file, "robustness curve over \($0.record.epsilons.count) budgets\($0.record.bulwarkVersion.map { ", Bulwark \($0)" } ?? "")") }
-        files += record.exampleFiles.map { ($0.file, "\($0.examples.count) adversarial examples\($0.examples.metadata["bulwark_version"].map { ", Bulwark \($0)" } ?? "")") }
-        files += record.textEvaluations.map { ($0.file, "text evaluation of \($0.record.count) sentences (\($0.record.attack))") }
-        files += record.textExampleFiles.map { ($0.file, "\($0.examples.rows.count) attacked sentences") }
-        files += record.skipped.map { ($0.file, "skipped: \($0.reason)") }
-        if !files.isEmpty {
-            html += "<ul class=\"files\">\n" + files.map { "<li><code>\(escapeMarkup($0.0))</code>: \(escapeMarkup($0.1))</li>\n" }.joined() + "</ul>\n"
-        }
-        return html
-    }
-
-    static let styleSheet = """
-        body { font-family: Helvetica, Arial, sans-serif; font-size: 14px; color: #222; max-width: 1440px; margin: 24px auto; padding: 0 24px; background: #fff; }
-        h1 { font-size: 24px; margin-bottom: 4px; }
-        h2 { font-size: 19px; margin-top: 32px; border-bottom: 1px solid #ccc; padding-bottom: 4px; }
-        h3 { font-size: 15px; margin-bottom: 4px; }
-        .lead { color: #444; margin: 4px 0; }
-        .note { color: #555; max-width: 960px; }
-        .ok { color: #1a6b3a; }
-        .charts { display: flex; flex-wrap: wrap; gap: 12px; }
-        figure { margin: 0; border: 1px solid #e4e4e4; }
-        .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(290px, 1fr)); gap: 12px; }
-        .example { border: 1px solid #ddd; padding: 8px; border-left: 4px solid #2a9d5c; }
-        .example.fooled { border-left-color: #b2182b; }
-        .images { display: flex; gap: 6px; }
-        .images img { image-rendering: pixelated; border: 1px solid #bbb; }
-        .captions { display: flex; gap: 6px; font-size: 11px; color: #666; }
-        .captions span { width: 86px; text-align: center; }
-        .labels { margin-top: 4px; font-size: 13px; line-height: 1.4; }
-        .wrong { color: #b2182b; }
-        .right { color: #1a6b3a; }
-        .colorbar { display: flex; align-items: center; gap: 12px; margin: 8px 0 12px; }
-        .colorbar span { max-width: 620px; color: #444; }
-        table { border-collapse: collapse; margin: 6px 0; }
-        th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
-        th:first-child, td:first-child { text-align: left; }
-        thead th { background: #f2f2f2; }
-        tr.total td { font-weight: bold; }
-        .manifest td, .manifest th { text-align: left; }
-        .sentences th { text-align: left; }
-        .sentences td { text-align: left; vertical-align: top; max-width: 520px; line-height: 1.45; }
-        .sentences tr.fooled td:first-child { border-left: 4px solid #b2182b; }
-        .sentences tr.resisted td:first-child { border-left: 4px solid #2a9d5c; }
-        mark { background: #fbd5d0; color: #7a0f1d; padding: 0 2px; border-radius: 2px; }
-        del.swapped { color: #8a8a8a; text-decoration-color: #b2182b; }
-        .flags li { margin-bottom: 4px; }
-        code { font-size: 13px; }
-        footer { margin-top: 40px; color: #777; font-size: 12px; }
-        @media print { body { max-width: none; margin: 0; } .charts, .grid { page-break-inside: avoid; } }
-        """
 }
 
-private func percentText(_ value: Float?) -> String {
+func percentText(_ value: Float?) -> String {
     guard let value, value.isFinite else { return "–" }
     return String(format: "%.2f%%", Double(value) * 100)
 }
 
 /// Letters, digits and hyphens only, for element identifiers.
-private func slug(_ text: String) -> String {
+func slug(_ text: String) -> String {
     String(text.map { $0.isLetter || $0.isNumber ? $0 : "-" })
 }
 
-private func formatNumber(_ value: Float) -> String { String(format: "%.4g", Double(value)) }
+func formatNumber(_ value: Float) -> String { String(format: "%.4g", Double(value)) }
 
 extension Array {
-    fileprivate subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
+    subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
 }

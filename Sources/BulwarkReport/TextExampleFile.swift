@@ -17,6 +17,8 @@ public struct TextExampleFile: Sendable, Equatable {
         public var label: String
         /// Whether the adversarial sentence is misclassified.
         public var succeeded: Bool
+        /// Tokens the attack substituted, when recorded.
+        public var changedCount: Int?
         /// Model evaluations spent, when recorded.
         public var queries: Int?
         /// The model's probability of the label on the original sentence, when recorded.
@@ -34,6 +36,30 @@ public struct TextExampleFile: Sendable, Equatable {
         public var changedPositions: [Int] {
             zip(original, adversarial).enumerated().filter { $0.element.0 != $0.element.1 }.map(\.offset)
         }
+
+        /// A row; the optional columns may be left out.
+        public init(label: String, succeeded: Bool, changedCount: Int? = nil, queries: Int? = nil, confidence: Float? = nil,
+                    adversarialPrediction: String? = nil, adversarialConfidence: Float? = nil,
+                    original: [String], adversarial: [String]) {
+            self.label = label
+            self.succeeded = succeeded
+            self.changedCount = changedCount
+            self.queries = queries
+            self.confidence = confidence
+            self.adversarialPrediction = adversarialPrediction
+            self.adversarialConfidence = adversarialConfidence
+            self.original = original
+            self.adversarial = adversarial
+        }
+
+        /// The row as a line of the file, in the order of ``TextExampleFile/header``;
+        /// probabilities with four decimals.
+        var line: String {
+            let probability = { (value: Float?) in value.map { String(format: "%.4f", $0) } ?? "" }
+            return [label, String(succeeded), changedCount.map(String.init) ?? "", queries.map(String.init) ?? "",
+                    probability(confidence), adversarialPrediction ?? "", probability(adversarialConfidence),
+                    original.joined(separator: " "), adversarial.joined(separator: " ")].joined(separator: "\t")
+        }
     }
 
     /// The columns the command line writes, in order.
@@ -45,6 +71,14 @@ public struct TextExampleFile: Sendable, Equatable {
 
     /// The number of attacked sentences the attack fooled.
     public var fooledCount: Int { rows.filter(\.succeeded).count }
+
+    /// A file of `rows`.
+    public init(rows: [Row]) { self.rows = rows }
+
+    /// The file's text: the ``header`` and one tab-separated line per row.
+    public var text: String {
+        ([Self.header.joined(separator: "\t")] + rows.map(\.line)).joined(separator: "\n") + "\n"
+    }
 
     /// Parses the text of a pairs file; `path` names it in errors.
     ///
@@ -76,7 +110,8 @@ public struct TextExampleFile: Sendable, Equatable {
                 throw .unreadable(path: path, reason: "line \(number + 1): the sentences have \(original.count) and \(adversarial.count) tokens; a substitution attack keeps the count")
             }
             rows.append(Row(
-                label: field("label") ?? "", succeeded: succeeded, queries: field("queries").flatMap { Int($0) },
+                label: field("label") ?? "", succeeded: succeeded, changedCount: field("changed").flatMap { Int($0) },
+                queries: field("queries").flatMap { Int($0) },
                 confidence: field("confidence").flatMap { Float($0) }, adversarialPrediction: field("adversarial_prediction"),
                 adversarialConfidence: field("adversarial_confidence").flatMap { Float($0) },
                 original: original, adversarial: adversarial))

@@ -74,6 +74,23 @@ import Testing
         #expect(result.error.contains("--epsilon") && result.error.contains("negative"), "\(result.error)")
     }
 
+    /// The library's errors name configuration fields; the command line names the options.
+    @Test func libraryErrorsNameTheOptions() throws {
+        let noData = try bulwark(["eval", "--model", model, "--dataset", "mnist", "--data-dir", directory + "/nowhere", "--count", "5"])
+        #expect(noData.status == 1 && noData.error.contains("pass --data-dir DIR containing") && !noData.error.contains("`"),
+                "\(noData.error)")
+        let header = Array(#"{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#.utf8)
+        let bytes = withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header + [0, 0, 0, 0]
+        try Data(bytes).write(to: URL(fileURLWithPath: directory + "/pytorch.safetensors"))
+        let noArchitecture = try bulwark(["predict", "--model", directory + "/pytorch.safetensors"] + data + ["--json", directory + "/q.json"])
+        #expect(noArchitecture.status == 1 && noArchitecture.error.contains("Pass --architecture NAME, one of: mlp"), "\(noArchitecture.error)")
+        let tooSmall = try bulwark(["eval", "--model", model] + data + ["--count", "5", "--steps=0"])
+        #expect(tooSmall.status == 64 && tooSmall.error.contains("--steps must be at least 1, got 0"), "\(tooSmall.error)")
+        let standardAttack = try bulwark(["attack", "--model", model] + data + ["--attack", "standard", "--out", directory + "/s.safetensors"])
+        #expect(standardAttack.status == 64 && standardAttack.error.contains("Unknown attack 'standard'. Choose from: fgsm,"), "\(standardAttack.error)")
+        #expect(!standardAttack.error.contains("standard, none"), "\(standardAttack.error)")
+    }
+
     @Test func verifyingAFileOfNoExamplesIsAnError() throws {
         let empty = directory + "/empty.safetensors"
         let none = Tensor(shape: [0, 1, 28, 28], scalars: [])

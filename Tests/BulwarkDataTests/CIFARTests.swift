@@ -76,7 +76,7 @@ struct CIFARTests {
         let description = error?.description ?? ""
         #expect(description.contains("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"))
         #expect(description.contains(".cache/bulwark/cifar-10"))
-        #expect(description.contains("--data-dir"))
+        #expect(description.contains("`dataDirectory`"))
     }
 
     @Test func missingBatchesAreListed() throws {

@@ -56,7 +56,7 @@ struct NamedDatasetTests {
         for name in [ImageDatasetName.mnist, .idx] {
             let error = #expect(throws: DatasetError.self) { try ImageDataset.load(name, split: .train) }
             #expect(error == .directoryRequired(dataset: name))
-            #expect(error?.description.contains("--data-dir") == true)
+            #expect(error?.description.contains("`dataDirectory`") == true)
         }
     }
 
@@ -82,7 +82,7 @@ struct NamedDatasetTests {
                 missing: ["train-images-idx3-ubyte"]))
         let description = error?.description ?? ""
         #expect(description.contains("train-images-idx3-ubyte(.gz) not found in \(directory.path)"))
-        #expect(description.contains("install the Debian package dataset-fashion-mnist or pass --data-dir DIR"))
+        #expect(description.contains("install the Debian package dataset-fashion-mnist or pass `dataDirectory` DIR"))
     }
 
     @Test func reportsBothMissingFilesForMNISTWithoutPackageAdvice() throws {

@@ -87,7 +87,7 @@ struct TextReaderTests {
             try TextDataset.loadGLUE(file)
         }
         let error = TextDataError.missingColumn(path: file, column: "sentence", available: ["text", "label"])
-        #expect(error.description.contains("--text-column"))
+        #expect(error.description.contains("`textColumn`"))
     }
 
     @Test("an unknown label in an evaluation split names file, line, label and classes")
@@ -227,7 +227,7 @@ struct TextReaderTests {
             try TextDatasetName.sst2.load(directory: directory.path)
         }
         let error = TextDataError.filesNotFound(dataset: "sst2", directory: directory.path, missing: ["dev.tsv"])
-        #expect(error.description.contains("dev.tsv") && error.description.contains("--data-dir"))
+        #expect(error.description.contains("dev.tsv") && error.description.contains("`dataDirectory`"))
     }
 
     @Test("MR's seeded 90/10 split is deterministic and disjoint")

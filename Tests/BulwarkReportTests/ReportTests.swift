@@ -103,7 +103,7 @@ import Testing
         let fixture = try RunFixture(epochs: 30, examples: 1000, confidences: false, model: .smallcnn)
         defer { fixture.remove() }
         let start = Date()
-        let report = RunReport(run: try RunRecord(directory: fixture.directory))
+        let report = try RunReport.gathering(run: try RunRecord(directory: fixture.directory))
         try report.write(to: fixture.url("report.html").path)
         let seconds = Date().timeIntervalSince(start)
         #expect(seconds < 2, "building the report took \(seconds) s")
@@ -114,6 +114,25 @@ import Testing
         #expect(examples.adversarialConfidences?.filter(\.isFinite).count == 12)
         let html = try String(contentsOf: fixture.url("report.html"), encoding: .utf8)
         #expect(html.components(separatedBy: "%)<br/>").count - 1 == 12, "every shown clean prediction states its confidence")
+    }
+
+    /// Without a model the confidences stay unknown; a model that exists but cannot be read is
+    /// an error naming it rather than a silently poorer report.
+    @Test func confidencesNeedAReadableModelAndAnUnreadableOneIsAnError() throws {
+        let fixture = try RunFixture(epochs: 2, examples: 6, confidences: false)
+        defer { fixture.remove() }
+        let withoutModel = try RunReport.gathering(run: try RunRecord(directory: fixture.directory))
+        #expect(withoutModel.run.exampleFiles.first?.examples.cleanConfidences == nil)
+        try Data("not a checkpoint".utf8).write(to: fixture.url("model.safetensors"))
+        let record = try RunRecord(directory: fixture.directory)
+        #expect(record.modelPath != nil)
+        #expect {
+            try RunReport.gathering(run: record)
+        } throws: { error in
+            guard case .unreadable(let path, _) = error as? ReportError else { return false }
+            return path.hasSuffix("model.safetensors")
+        }
+        #expect(RunReport(run: record).run.exampleFiles.first?.examples.cleanConfidences == nil, "the initializer runs no model")
     }
 
     @Test func unusableDirectoriesAreRejectedWithTheirPath() throws {

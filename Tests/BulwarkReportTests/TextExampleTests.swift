@@ -97,3 +97,25 @@ import Testing
         #expect(text.contains("adversarial: negative (60.0%)"))
     }
 }
+
+extension TextExampleTests {
+    /// The file the text evaluation writes is the file the report reads: one type does both.
+    @Test func aPairsFileWrittenReadsBackRowForRow() throws {
+        let rows = [
+            TextExampleFile.Row(label: "positive", succeeded: true, changedCount: 1, queries: 17, confidence: 0.91234,
+                                adversarialPrediction: "negative", adversarialConfidence: 0.5, original: ["a", "fine", "film"],
+                                adversarial: ["a", "ok", "film"]),
+            TextExampleFile.Row(label: "negative", succeeded: false, changedCount: 0, queries: 3, confidence: 0.75,
+                                adversarialPrediction: "negative", adversarialConfidence: 0.75, original: ["dull"], adversarial: ["dull"]),
+        ]
+        let text = TextExampleFile(rows: rows).text
+        #expect(text.hasPrefix(Self.header + "\n") && text.hasSuffix("\n"))
+        #expect(text.split(separator: "\n")[1] == "positive\ttrue\t1\t17\t0.9123\tnegative\t0.5000\ta fine film\ta ok film")
+        let read = try TextExampleFile(text: text, path: "pairs.tsv")
+        #expect(read.rows.map(\.changedCount) == [1, 0])
+        #expect(read.rows.map(\.confidence) == [0.9123, 0.75])
+        #expect(read.rows.map(\.original) == rows.map(\.original) && read.rows.map(\.adversarial) == rows.map(\.adversarial))
+        #expect(read.rows.map(\.changedPositions) == [[1], []])
+        #expect(TextExampleFile(rows: []).text == Self.header + "\n")
+    }
+}

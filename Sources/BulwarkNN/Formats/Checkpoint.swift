@@ -22,19 +22,19 @@ public enum ModelLoadError: Error, CustomStringConvertible, Equatable, Sendable 
         let choices = Architecture.allCases.map(\.rawValue).joined(separator: ", ")
         switch self {
         case let .unknownArchitecture(path):
-            return "'\(path)' does not say which architecture it holds (no Bulwark metadata, as in a file saved by PyTorch). Pass --architecture NAME, one of: \(choices)."
+            return "'\(path)' does not say which architecture it holds (no Bulwark metadata, as in a file saved by PyTorch). Pass `architecture` NAME, one of: \(choices)."
         case let .unsupportedArchitecture(path, name):
-            return "'\(path)' records architecture '\(name)', which this Bulwark does not know (it knows \(choices)). Upgrade Bulwark or pass --architecture NAME."
+            return "'\(path)' records architecture '\(name)', which this Bulwark does not know (it knows \(choices)). Upgrade Bulwark or pass `architecture` NAME."
         case let .architectureConflict(path, recorded, requested):
-            return "'\(path)' holds a '\(recorded)' model but --architecture \(requested) was given. Drop --architecture or pass --architecture \(recorded)."
+            return "'\(path)' holds a '\(recorded)' model but `architecture` \(requested) was given. Drop `architecture` or pass `architecture` \(recorded)."
         case let .missingTensor(path, name, architecture):
-            return "'\(path)' has no tensor '\(name)', which a '\(architecture)' model needs. The file holds another architecture; pass the right --architecture (state_dict keys must match the PyTorch module in Bulwark's documentation of the architecture)."
+            return "'\(path)' has no tensor '\(name)', which a '\(architecture)' model needs. The file holds another architecture; pass the right `architecture` (state_dict keys must match the PyTorch module in Bulwark's documentation of the architecture)."
         case let .shapeMismatch(path, name, expected, found, architecture):
-            return "'\(path)': tensor '\(name)' has shape \(found) but a '\(architecture)' model needs \(expected). The file holds another architecture or class count; pass the right --architecture."
+            return "'\(path)': tensor '\(name)' has shape \(found) but a '\(architecture)' model needs \(expected). The file holds another architecture or class count; pass the right `architecture`."
         case let .unexpectedTensors(path, names, architecture):
-            return "'\(path)' has tensors a '\(architecture)' model does not: \(names.sorted().prefix(5).joined(separator: ", ")). The file holds another architecture; pass the right --architecture."
+            return "'\(path)' has tensors a '\(architecture)' model does not: \(names.sorted().prefix(5).joined(separator: ", ")). The file holds another architecture; pass the right `architecture`."
         case let .nonFiniteValue(path, name, index, value):
-            return "'\(path)': tensor '\(name)' holds \(value) at index \(index), so the model's outputs are not numbers. Training diverged or the file is damaged; train again (a lower --learning-rate, or resume from an earlier checkpoint) or restore the file."
+            return "'\(path)': tensor '\(name)' holds \(value) at index \(index), so the model's outputs are not numbers. Training diverged or the file is damaged; train again (a lower `learningRate`, or resume from an earlier checkpoint) or restore the file."
         }
     }
 }

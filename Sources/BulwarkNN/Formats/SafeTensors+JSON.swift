@@ -48,6 +48,12 @@ extension SafeTensorsFile {
 
     /// A strict RFC 8259 parser over UTF-8 bytes, with a nesting limit so hostile headers
     /// cannot exhaust the stack, and rejection of duplicate keys.
+    ///
+    /// Foundation's parsers would lose checks: `JSONSerialization` keeps the last of duplicate
+    /// keys and `JSONDecoder` the first, and `JSONDecoder` reads `1.0` and `1e2` as integers.
+    /// They are also slower: on a 42 MB header of 515,000 tensors, reading the whole file with
+    /// this parser took 4.6 s, `JSONSerialization` 6.6 to 19 s and `JSONDecoder` 7.6 to 13 s
+    /// for the header alone.
     struct JSONParser {
         private let bytes: UnsafeRawBufferPointer
         private var position = 0
