@@ -97,35 +97,16 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
     /// method does not use cleared, so that two configurations that train alike are equal.
     public func resolved() -> Self {
         var result = self
-        result.awpInner = method == .awp ? awpInner ?? .pgd : nil
-        result.steps = method.attackSteps ? steps ?? ([.trades, .mart].contains(method) || result.awpInner == .trades ? 10 : 7) : nil
-        let defaultStepSize: Float = switch method {
-        case .standard, .fast: 1.25 * epsilon
-        case .free, .gradalign: epsilon
-        default: 2.5 * epsilon / Float(result.steps ?? 1)
-        }
-        result.stepSize = method == .standard ? nil : stepSize ?? defaultStepSize
-        result.randomStart = result.hasRandomStart ? randomStart ?? (method != .gradalign) : nil
-        result.clipsStart = method == .fast ? clipsStart ?? true : nil
-        result.beta = result.hasBeta ? beta ?? 6 : nil
-        result.awpGamma = method == .awp ? awpGamma ?? (result.awpInner == .pgd ? 0.01 : 0.005) : nil
-        result.awpWarmup = method == .awp ? awpWarmup ?? 0 : nil
-        result.gradalignLambda = method == .gradalign ? gradalignLambda ?? 0.2 : nil
-        result.replays = method == .free ? replays ?? 8 : nil
-        result.adversarialRatio = method == .mix ? adversarialRatio ?? 0.5 : nil
+        let recipe = method.recipe
+        let used = recipe.fields(of: self)
+        for field in ImageMethodField.allCases where !used.contains(field) { field.clear(in: &result) }
+        recipe.resolve(&result)
         result.augment = augment ?? (dataset == .cifar10)
         result.momentum = optimizer == .sgd ? momentum ?? 0.9 : nil
-        result.schedule = schedule ?? (method == .standard ? .constant : .cyclic)
+        result.schedule = result.schedule ?? .cyclic
         result.finalEvaluationCount = finalEvaluationCount ?? Self.defaultFinalEvaluationCount
         return result
     }
-
-    /// Whether the method has a random start to choose (fast, pgd, gradalign, awp on pgd).
-    var hasRandomStart: Bool { [.fast, .pgd, .gradalign].contains(method) || (method == .awp && (awpInner ?? .pgd) == .pgd) }
-    /// Whether the method has a β (trades, mart, awp on trades).
-    var hasBeta: Bool { [.trades, .mart].contains(method) || (method == .awp && awpInner == .trades) }
-    /// The method's name, with awp's base.
-    var methodDescription: String { method == .awp ? "awp on \((awpInner ?? .pgd).rawValue)" : method.rawValue }
 
     // MARK: - Validation
 
@@ -134,58 +115,66 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
     /// - Throws: ``RunConfigurationError`` naming the fields at fault.
     public func validate() throws(RunConfigurationError) {
         let resolved = resolved()
+        let recipe = method.recipe
+        let used = recipe.fields(of: self)
+        let methodDescription = recipe.description(of: self)
         try check(epochs >= 1, "\(field: "epochs") must be at least 1, got \(epochs)")
         try check(batchSize >= 1, "\(field: "batchSize") must be at least 1, got \(batchSize)")
         if let steps { try check(steps >= 1, "\(field: "steps") must be at least 1, got \(steps)") }
-        try check(randomStart == nil || hasRandomStart,
+        try check(randomStart == nil || used.contains(.randomStart),
                   "\(eitherValueOf: "randomStart") apply to \(field: "method") fast, pgd, gradalign and awp on pgd, not \(methodDescription)")
-        try check(clipsStart != false || (method == .fast && resolved.randomStart == true && norm == .lInfinity),
-                  "\(field: "clipsStart") applies to \(field: "method") fast with its random start in L∞")
+        try check(clipsStart != false || (used.contains(.clipsStart) && resolved.randomStart == true && norm == .lInfinity),
+                  "\(field: "clipsStart") applies to \(field: "method") \(ImageMethodField.clipsStart.methods.listed("and")) with its random start in L∞")
         if let beta {
-            try check(hasBeta, "\(field: "beta") applies to \(field: "method") trades, mart and awp with \(field: "awpInner") trades, not \(methodDescription)")
+            try check(used.contains(.beta), "\(field: "beta") applies to \(field: "method") trades, mart and awp with \(field: "awpInner") trades, not \(methodDescription)")
             try check(beta >= 0 && beta.isFinite, "\(field: "beta") must be a finite number ≥ 0, got \(beta)")
         }
-        try check(method == .awp || (awpInner == nil && awpGamma == nil && awpWarmup == nil),
-                  "\(field: "awpInner"), \(field: "awpGamma") and \(field: "awpWarmup") apply to \(field: "method") awp, not \(method.rawValue)")
+        try checkApplies([.awpInner, .awpGamma, .awpWarmup], used)
         if let awpGamma { try check(awpGamma >= 0 && awpGamma.isFinite, "\(field: "awpGamma") must be a finite number ≥ 0, got \(awpGamma)") }
         if let awpWarmup {
             try check(awpWarmup >= 0, "\(field: "awpWarmup") must be a number of epochs ≥ 0, got \(awpWarmup)")
             try check(awpWarmup < epochs, "\(field: "awpWarmup") \(awpWarmup) leaves no epoch of \(field: "epochs") \(epochs) with the weight perturbation; lower it or train longer")
         }
         if let gradalignLambda {
-            try check(method == .gradalign, "\(field: "gradalignLambda") applies to \(field: "method") gradalign, not \(method.rawValue)")
+            try checkApplies([.gradalignLambda], used)
             try check(gradalignLambda >= 0 && gradalignLambda.isFinite, "\(field: "gradalignLambda") must be a finite number ≥ 0, got \(gradalignLambda)")
         }
         if let replays {
-            try check(method == .free, "\(field: "replays") applies to \(field: "method") free, not \(method.rawValue)")
+            try checkApplies([.replays], used)
             try check(replays >= 1, "\(field: "replays") must be at least 1, got \(replays)")
         }
         if let adversarialRatio {
-            try check(method == .mix, "\(field: "adversarialRatio") applies to \(field: "method") mix, not \(method.rawValue)")
+            try checkApplies([.adversarialRatio], used)
             try check((0...1).contains(adversarialRatio), "\(field: "adversarialRatio") must be in [0, 1], got \(adversarialRatio)")
         }
         if let overfittingInterval {
             try check(overfittingGuard, "\(field: "overfittingInterval") needs \(field: "overfittingGuard")")
             try check(overfittingInterval >= 1, "\(field: "overfittingInterval") must be at least 1 batch, got \(overfittingInterval)")
         }
-        try check(!overfittingGuard || method != .standard,
-                  "\(field: "overfittingGuard") needs an adversarial \(field: "method"); standard training has no ε to attack at")
+        try check(!overfittingGuard || recipe.attacks,
+                  "\(field: "overfittingGuard") needs an adversarial \(field: "method"); \(method.rawValue) training has no ε to attack at")
         try check(epsilonWarmup >= 0, "\(field: "epsilonWarmup") must be a number of epochs ≥ 0, got \(epsilonWarmup)")
         try check(epsilonWarmup <= Float(epochs),
                   "\(field: "epsilonWarmup") \(epsilonWarmup) is longer than \(field: "epochs") \(epochs); ε would never reach \(field: "epsilon")")
-        try check(epsilonWarmup == 0 || ![.standard, .mix].contains(method),
-                  "\(field: "epsilonWarmup") needs \(field: "method") fast, pgd, trades, mart, free, awp or gradalign; \(method.rawValue) has no ε to ramp")
+        try check(epsilonWarmup == 0 || recipe.rampsEpsilon,
+                  "\(field: "epsilonWarmup") needs \(field: "method") \(ImageTrainingMethodName.registry.filter { $0.rampsEpsilon }.map { $0.name }.listed("or")); \(method.rawValue) has no ε to ramp")
         try check(learningRate > 0 && learningRate.isFinite, "\(field: "learningRate") must be a finite number > 0, got \(learningRate)")
         try check(weightDecay >= 0 && weightDecay.isFinite, "\(field: "weightDecay") must be a finite number ≥ 0, got \(weightDecay)")
         if let momentum { try check(momentum >= 0 && momentum < 1, "\(field: "momentum") must be in [0, 1), got \(momentum)") }
         if let trainCount { try check(trainCount >= 1, "\(field: "trainCount") must be at least 1, got \(trainCount)") }
-        try check(method == .standard || epsilon > 0, "\(field: "method") \(method.rawValue) needs \(field: "epsilon") > 0")
+        try check(!recipe.attacks || epsilon > 0, "\(field: "method") \(method.rawValue) needs \(field: "epsilon") > 0")
         try check(validationCount >= 0, "\(field: "validationCount") must be ≥ 0, got \(validationCount)")
         try check(validationSteps >= 0, "\(field: "validationSteps") must be ≥ 0, got \(validationSteps)")
         if let stepSize { try check(stepSize > 0, "\(field: "stepSize") must be positive, got \(stepSize)") }
         if let finalEvaluationCount {
             try check(finalEvaluationCount >= 0, "\(field: "finalEvaluationCount") must be ≥ 0, got \(finalEvaluationCount)")
         }
+    }
+
+    /// Throws unless the method uses each of `fields` that is set, naming the methods that use them.
+    private func checkApplies(_ fields: [ImageMethodField], _ used: Set<ImageMethodField>) throws(RunConfigurationError) {
+        try check(fields.allSatisfy { !$0.isSet(in: self) || used.contains($0) },
+                  .applicability(of: fields.map(\.rawValue), methods: fields[0].methods, not: method.rawValue))
     }
 
     // MARK: - What it builds

@@ -10,103 +10,92 @@ public struct ImageTrainingMethodName: TrainingMethodName {
     public static var names: [String] { registry.map { $0.name } }
 
     /// Every method a configuration may name: adding a method is a type conforming to
-    /// ``ImageTrainingRecipe`` (in its own file) and one line here.
-    static let registry: [any ImageTrainingRecipe.Type] = [
+    /// ``ImageTrainingRecipe`` (in its own file in `Methods`) and one line here.
+    package static let registry: [any ImageTrainingRecipe.Type] = [
         StandardRecipe.self, FastRecipe.self, PGDRecipe.self, TRADESRecipe.self, MARTRecipe.self,
         FreeRecipe.self, MixRecipe.self, AWPRecipe.self, GradAlignRecipe.self,
     ]
 
-    /// What builds the method.
-    var recipe: any ImageTrainingRecipe.Type { Self.registry.first { $0.name == rawValue }! }
-
-    // The methods the configuration's per-method defaults and checks refer to.
-    public static let standard = Self(unchecked: "standard"), fast = Self(unchecked: "fast"), pgd = Self(unchecked: "pgd")
-    public static let trades = Self(unchecked: "trades"), mart = Self(unchecked: "mart"), free = Self(unchecked: "free")
-    public static let mix = Self(unchecked: "mix"), awp = Self(unchecked: "awp"), gradalign = Self(unchecked: "gradalign")
-
-    /// Whether the method takes ``ImageTrainingConfiguration/steps`` attack steps per batch.
-    var attackSteps: Bool { [.pgd, .trades, .mart, .mix, .awp].contains(self) }
+    /// What resolves, checks and builds the method.
+    package var recipe: any ImageTrainingRecipe.Type { Self.registry.first { $0.name == rawValue }! }
 }
 
-/// How an image training method is built from a resolved configuration (see
-/// ``ImageTrainingConfiguration/resolved()``, which fills in the method's defaults).
-protocol ImageTrainingRecipe: Sendable {
+/// An image training method as a configuration names it: the fields it uses, their defaults,
+/// and how it is built from a resolved configuration (see ``ImageTrainingConfiguration/resolved()``).
+package protocol ImageTrainingRecipe: Sendable {
     associatedtype Method: TrainingMethod
     /// The method's name in configurations.
     static var name: String { get }
+    /// Every method-specific field the method uses in some configuration.
+    static var fields: Set<ImageMethodField> { get }
+    /// The method-specific fields `configuration` uses; the rest are cleared. Default ``fields``.
+    static func fields(of configuration: ImageTrainingConfiguration) -> Set<ImageMethodField>
+    /// The method's name in messages, with its variant in `configuration`. Default ``name``.
+    static func description(of configuration: ImageTrainingConfiguration) -> String
+    /// Whether the method attacks at ε (so needs ε > 0 and can guard against catastrophic
+    /// overfitting). Default true.
+    static var attacks: Bool { get }
+    /// Whether the method can ramp ε up (``ImageTrainingConfiguration/epsilonWarmup``). Default ``attacks``.
+    static var rampsEpsilon: Bool { get }
+    /// Fills in the defaults of the fields the method uses; the fields it does not use are nil.
+    static func resolve(_ configuration: inout ImageTrainingConfiguration)
     /// The method `configuration` (resolved) trains with.
     static func method(for configuration: ImageTrainingConfiguration) -> Method
 }
 
-/// Plain cross-entropy training.
-struct StandardRecipe: ImageTrainingRecipe {
-    static let name = "standard"
-    static func method(for configuration: ImageTrainingConfiguration) -> StandardTraining { StandardTraining() }
+extension ImageTrainingRecipe {
+    package static func fields(of configuration: ImageTrainingConfiguration) -> Set<ImageMethodField> { fields }
+    package static func description(of configuration: ImageTrainingConfiguration) -> String { name }
+    package static var attacks: Bool { true }
+    package static var rampsEpsilon: Bool { attacks }
 }
 
-/// Fast-AT (Wong et al. 2020).
-struct FastRecipe: ImageTrainingRecipe {
-    static let name = "fast"
-    static func method(for c: ImageTrainingConfiguration) -> FastAdversarialTraining {
-        FastAdversarialTraining(threatModel: c.threatModel, stepSize: c.stepSize!, randomStart: c.randomStart!, clipsStart: c.clipsStart!)
+/// A field of ``ImageTrainingConfiguration`` that only some methods use.
+package enum ImageMethodField: String, CaseIterable, Sendable {
+    case steps, stepSize, randomStart, clipsStart, beta, awpInner, awpGamma, awpWarmup, gradalignLambda, replays, adversarialRatio
+
+    /// Sets the field of `configuration` to nil.
+    func clear(in configuration: inout ImageTrainingConfiguration) {
+        switch self {
+        case .steps: configuration.steps = nil
+        case .stepSize: configuration.stepSize = nil
+        case .randomStart: configuration.randomStart = nil
+        case .clipsStart: configuration.clipsStart = nil
+        case .beta: configuration.beta = nil
+        case .awpInner: configuration.awpInner = nil
+        case .awpGamma: configuration.awpGamma = nil
+        case .awpWarmup: configuration.awpWarmup = nil
+        case .gradalignLambda: configuration.gradalignLambda = nil
+        case .replays: configuration.replays = nil
+        case .adversarialRatio: configuration.adversarialRatio = nil
+        }
     }
-}
 
-/// PGD-AT (Madry et al. 2018).
-struct PGDRecipe: ImageTrainingRecipe {
-    static let name = "pgd"
-    static func method(for c: ImageTrainingConfiguration) -> PGDAdversarialTraining {
-        PGDAdversarialTraining(threatModel: c.threatModel, steps: c.steps!, stepSize: c.stepSize!, randomStart: c.randomStart!)
+    /// Whether the field of `configuration` is set.
+    package func isSet(in c: ImageTrainingConfiguration) -> Bool {
+        switch self {
+        case .steps: c.steps != nil
+        case .stepSize: c.stepSize != nil
+        case .randomStart: c.randomStart != nil
+        case .clipsStart: c.clipsStart != nil
+        case .beta: c.beta != nil
+        case .awpInner: c.awpInner != nil
+        case .awpGamma: c.awpGamma != nil
+        case .awpWarmup: c.awpWarmup != nil
+        case .gradalignLambda: c.gradalignLambda != nil
+        case .replays: c.replays != nil
+        case .adversarialRatio: c.adversarialRatio != nil
+        }
     }
+
+    /// The names of the registered methods that use the field, in registry order.
+    var methods: [String] { ImageTrainingMethodName.registry.filter { $0.fields.contains(self) }.map { $0.name } }
 }
 
-/// TRADES (Zhang et al. 2019).
-struct TRADESRecipe: ImageTrainingRecipe {
-    static let name = "trades"
-    static func method(for c: ImageTrainingConfiguration) -> TRADES {
-        TRADES(threatModel: c.threatModel, steps: c.steps!, stepSize: c.stepSize!, beta: c.beta!)
-    }
-}
-
-/// MART (Wang et al. 2020).
-struct MARTRecipe: ImageTrainingRecipe {
-    static let name = "mart"
-    static func method(for c: ImageTrainingConfiguration) -> MART {
-        MART(threatModel: c.threatModel, steps: c.steps!, stepSize: c.stepSize!, beta: c.beta!)
-    }
-}
-
-/// Free-AT (Shafahi et al. 2019).
-struct FreeRecipe: ImageTrainingRecipe {
-    static let name = "free"
-    static func method(for c: ImageTrainingConfiguration) -> FreeAdversarialTraining {
-        FreeAdversarialTraining(threatModel: c.threatModel, replays: c.replays!, stepSize: c.stepSize!)
-    }
-}
-
-/// Clean and PGD cross-entropy mixed by the adversarial ratio.
-struct MixRecipe: ImageTrainingRecipe {
-    static let name = "mix"
-    static func method(for c: ImageTrainingConfiguration) -> MixedAdversarialTraining<PGD> {
-        MixedAdversarialTraining(attack: PGD(threatModel: c.threatModel, steps: c.steps!, stepSize: c.stepSize!), adversarialRatio: c.adversarialRatio!)
-    }
-}
-
-/// AWP (Wu et al. 2020) on PGD-AT or TRADES.
-struct AWPRecipe: ImageTrainingRecipe {
-    static let name = "awp"
-    static func method(for c: ImageTrainingConfiguration) -> AdversarialWeightPerturbation {
-        let base: AdversarialWeightPerturbation.BaseMethod = c.awpInner == .trades
-            ? .trades(TRADES(threatModel: c.threatModel, steps: c.steps!, stepSize: c.stepSize!, beta: c.beta!))
-            : .pgd(PGDAdversarialTraining(threatModel: c.threatModel, steps: c.steps!, stepSize: c.stepSize!, randomStart: c.randomStart!))
-        return AdversarialWeightPerturbation(base: base, gamma: c.awpGamma!, warmupEpochs: c.awpWarmup!)
-    }
-}
-
-/// GradAlign (Andriushchenko and Flammarion 2020).
-struct GradAlignRecipe: ImageTrainingRecipe {
-    static let name = "gradalign"
-    static func method(for c: ImageTrainingConfiguration) -> GradAlign {
-        GradAlign(threatModel: c.threatModel, lambda: c.gradalignLambda!, stepSize: c.stepSize!, randomStart: c.randomStart!)
+extension ImageTrainingConfiguration {
+    /// Defaults of a method attacking with `steps` steps: the steps, and a step size of 2.5ε/steps.
+    mutating func resolveAttack(defaultSteps: Int) {
+        steps = steps ?? defaultSteps
+        stepSize = stepSize ?? 2.5 * epsilon / Float(steps!)
     }
 }

@@ -70,6 +70,25 @@ public struct FieldMessage: ExpressibleByStringInterpolation, Sendable {
     }
 }
 
+extension FieldMessage {
+    /// "`fields` applies to method `methods`, not `method`" ("apply" for several fields).
+    static func applicability(of fields: [String], methods: [String], not method: String) -> Self {
+        var message: Self = ""
+        message.parts = fields.indices.flatMap { index -> [RunConfigurationError.Part] in
+            (index == 0 ? [] : [.text(index == fields.count - 1 ? " and " : ", ")]) + [.field(fields[index])]
+        }
+        message.parts += [.text(fields.count == 1 ? " applies to " : " apply to "), .field("method"), .text(" \(methods.listed("and")), not \(method)")]
+        return message
+    }
+}
+
+extension [String] {
+    /// The names as a sentence lists them: "a", "a and b", "a, b and c" (with `conjunction` "and").
+    func listed(_ conjunction: String) -> String {
+        count < 2 ? joined() : dropLast().joined(separator: ", ") + " \(conjunction) " + last!
+    }
+}
+
 /// Throws a ``RunConfigurationError`` with `message` unless `condition` holds.
 func check(_ condition: Bool, _ message: @autoclosure () -> FieldMessage) throws(RunConfigurationError) {
     if !condition { throw RunConfigurationError(message()) }

@@ -95,14 +95,9 @@ public struct TextTrainingConfiguration: Codable, Equatable, Sendable {
         result.textColumn = generic.contains(dataset) ? textColumn ?? "text" : nil
         result.labelColumn = generic.contains(dataset) ? labelColumn ?? "label" : nil
         result.splitSeed = dataset == .mr ? splitSeed ?? 0 : nil
-        let ascends = [.pgd, .freelb, .smart].contains(method)
-        result.steps = ascends ? steps ?? 3 : nil
-        result.stepSize = ascends ? stepSize ?? 2.5 * epsilon / Float(result.steps!) : nil
-        result.perturbationSite = [.fgm, .pgd, .freelb].contains(method) ? perturbationSite ?? .embeddedSequence : nil
-        result.initialMagnitude = method == .freelb ? initialMagnitude ?? 0 : nil
-        result.powerIterations = method == .vat ? powerIterations ?? 1 : nil
-        result.proximalWeight = method == .smart ? proximalWeight ?? 1 : nil
-        result.proximalMomentum = method == .smart ? proximalMomentum ?? 0.99 : nil
+        let recipe = method.recipe
+        for field in TextMethodField.allCases where !recipe.fields.contains(field) { field.clear(in: &result) }
+        recipe.resolve(&result)
         result.filters = architecture == .textcnn ? filters ?? 100 : nil
         result.widths = architecture == .textcnn ? widths ?? [3, 4, 5] : nil
         result.hiddenSize = architecture == .bilstm ? hiddenSize ?? 100 : nil
@@ -125,7 +120,7 @@ public struct TextTrainingConfiguration: Codable, Equatable, Sendable {
         if let learningRate { try check(learningRate > 0 && learningRate.isFinite, "\(field: "learningRate") must be a finite number > 0, got \(learningRate)") }
         try check(epsilon >= 0 && epsilon.isFinite, "\(field: "epsilon") must be a finite number ≥ 0, got \(epsilon)")
         if let trainCount { try check(trainCount >= 1, "\(field: "trainCount") must be at least 1, got \(trainCount)") }
-        try check(method == .standard || epsilon > 0, "\(field: "method") \(method.rawValue) needs \(field: "epsilon") > 0")
+        try check(!method.recipe.attacks || epsilon > 0, "\(field: "method") \(method.rawValue) needs \(field: "epsilon") > 0")
         try check(embeddingDimension >= 1 && (filters ?? 1) >= 1 && (hiddenSize ?? 1) >= 1,
                   "\(field: "embeddingDimension"), \(field: "filters") and \(field: "hiddenSize") must be positive")
         if let widths {
@@ -143,8 +138,8 @@ public struct TextTrainingConfiguration: Codable, Equatable, Sendable {
         if let stepSize { try check(stepSize > 0, "\(field: "stepSize") must be positive") }
         if let powerIterations { try check(powerIterations >= 1, "\(field: "powerIterations") must be at least 1") }
         try check(cleanWarmupEpochs >= 0 && cleanWarmupEpochs <= epochs, "\(field: "cleanWarmupEpochs") must be between 0 and \(field: "epochs")")
-        try check(perturbationSite ?? .embeddedSequence == .embeddedSequence || [.fgm, .pgd, .freelb].contains(method),
-                  "\(field: "perturbationSite") matrix applies to \(field: "method") fgm, pgd and freelb, not \(method.rawValue)")
+        try check(perturbationSite ?? .embeddedSequence == .embeddedSequence || method.recipe.fields.contains(.perturbationSite),
+                  "\(field: "perturbationSite") matrix applies to \(field: "method") \(TextMethodField.perturbationSite.methods.listed("and")), not \(method.rawValue)")
         if let proximalWeight { try check(proximalWeight >= 0 && proximalWeight.isFinite, "\(field: "proximalWeight") must be non-negative") }
         if let proximalMomentum { try check(proximalMomentum >= 0 && proximalMomentum < 1, "\(field: "proximalMomentum") must be in [0, 1)") }
         if let initialMagnitude { try check(initialMagnitude >= 0 && initialMagnitude.isFinite, "\(field: "initialMagnitude") must be non-negative") }

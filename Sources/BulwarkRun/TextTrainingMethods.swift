@@ -10,71 +10,73 @@ public struct TextTrainingMethodName: TrainingMethodName {
     public static var names: [String] { registry.map { $0.name } }
 
     /// Every method a configuration may name: adding a method is a type conforming to
-    /// ``TextTrainingRecipe`` (in its own file) and one line here.
-    static let registry: [any TextTrainingRecipe.Type] = [
+    /// ``TextTrainingRecipe`` (in its own file in `Methods`) and one line here.
+    package static let registry: [any TextTrainingRecipe.Type] = [
         StandardTextRecipe.self, FGMRecipe.self, EmbeddingPGDRecipe.self, FreeLBRecipe.self, VATRecipe.self, SMARTRecipe.self,
     ]
 
-    /// What builds the method.
-    var recipe: any TextTrainingRecipe.Type { Self.registry.first { $0.name == rawValue }! }
-
-    // The methods the configuration's defaults and checks refer to.
-    public static let standard = Self(unchecked: "standard"), fgm = Self(unchecked: "fgm"), pgd = Self(unchecked: "pgd"), freelb = Self(unchecked: "freelb")
-    public static let vat = Self(unchecked: "vat"), smart = Self(unchecked: "smart")
+    /// What resolves, checks and builds the method.
+    package var recipe: any TextTrainingRecipe.Type { Self.registry.first { $0.name == rawValue }! }
 }
 
-/// How a text training method is built from a resolved configuration (see
-/// ``TextTrainingConfiguration/resolved()``, which fills in the method's defaults).
-protocol TextTrainingRecipe: Sendable {
+/// A text training method as a configuration names it: the fields it uses, their defaults,
+/// and how it is built from a resolved configuration (see ``TextTrainingConfiguration/resolved()``).
+package protocol TextTrainingRecipe: Sendable {
     associatedtype Method: TextTrainingMethod
     /// The method's name in configurations.
     static var name: String { get }
+    /// The method-specific fields the method uses; the rest are cleared.
+    static var fields: Set<TextMethodField> { get }
+    /// Whether the method perturbs at ε (so needs ε > 0). Default true.
+    static var attacks: Bool { get }
+    /// Fills in the defaults of the fields the method uses; the fields it does not use are nil.
+    static func resolve(_ configuration: inout TextTrainingConfiguration)
     /// The method `configuration` (resolved) trains with.
     static func method(for configuration: TextTrainingConfiguration) -> Method
 }
 
-/// Plain cross-entropy training.
-struct StandardTextRecipe: TextTrainingRecipe {
-    static let name = "standard"
-    static func method(for configuration: TextTrainingConfiguration) -> StandardTraining { StandardTraining() }
+extension TextTrainingRecipe {
+    package static var attacks: Bool { true }
 }
 
-/// FGM on the embeddings (Miyato et al. 2017): clean plus adversarial loss.
-struct FGMRecipe: TextTrainingRecipe {
-    static let name = "fgm"
-    static func method(for c: TextTrainingConfiguration) -> EmbeddingFGM {
-        EmbeddingFGM(threatModel: c.threatModel, site: c.perturbationSite!)
+/// A field of ``TextTrainingConfiguration`` that only some methods use.
+package enum TextMethodField: String, CaseIterable, Sendable {
+    case steps, stepSize, perturbationSite, initialMagnitude, powerIterations, proximalWeight, proximalMomentum
+
+    /// Sets the field of `configuration` to nil.
+    func clear(in configuration: inout TextTrainingConfiguration) {
+        switch self {
+        case .steps: configuration.steps = nil
+        case .stepSize: configuration.stepSize = nil
+        case .perturbationSite: configuration.perturbationSite = nil
+        case .initialMagnitude: configuration.initialMagnitude = nil
+        case .powerIterations: configuration.powerIterations = nil
+        case .proximalWeight: configuration.proximalWeight = nil
+        case .proximalMomentum: configuration.proximalMomentum = nil
+        }
     }
-}
 
-/// K steps of PGD on the embeddings, adversarial loss.
-struct EmbeddingPGDRecipe: TextTrainingRecipe {
-    static let name = "pgd"
-    static func method(for c: TextTrainingConfiguration) -> EmbeddingPGDTraining {
-        EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: c.threatModel, steps: c.steps!, stepSize: c.stepSize!), site: c.perturbationSite!)
+    /// Whether the field of `configuration` is set.
+    package func isSet(in c: TextTrainingConfiguration) -> Bool {
+        switch self {
+        case .steps: c.steps != nil
+        case .stepSize: c.stepSize != nil
+        case .perturbationSite: c.perturbationSite != nil
+        case .initialMagnitude: c.initialMagnitude != nil
+        case .powerIterations: c.powerIterations != nil
+        case .proximalWeight: c.proximalWeight != nil
+        case .proximalMomentum: c.proximalMomentum != nil
+        }
     }
+
+    /// The names of the registered methods that use the field, in registry order.
+    var methods: [String] { TextTrainingMethodName.registry.filter { $0.fields.contains(self) }.map { $0.name } }
 }
 
-/// FreeLB (Zhu et al. 2020).
-struct FreeLBRecipe: TextTrainingRecipe {
-    static let name = "freelb"
-    static func method(for c: TextTrainingConfiguration) -> FreeLB {
-        FreeLB(steps: c.steps!, stepSize: c.stepSize!, initialMagnitude: c.initialMagnitude!, maximumNorm: c.epsilon, site: c.perturbationSite!)
-    }
-}
-
-/// Virtual adversarial training (Miyato et al. 2017).
-struct VATRecipe: TextTrainingRecipe {
-    static let name = "vat"
-    static func method(for c: TextTrainingConfiguration) -> VirtualAdversarialTraining {
-        VirtualAdversarialTraining(threatModel: c.threatModel, powerIterations: c.powerIterations!)
-    }
-}
-
-/// SMART (Jiang et al. 2020).
-struct SMARTRecipe: TextTrainingRecipe {
-    static let name = "smart"
-    static func method(for c: TextTrainingConfiguration) -> SMART {
-        SMART(threatModel: c.threatModel, steps: c.steps!, stepSize: c.stepSize!, proximalWeight: c.proximalWeight!, momentum: c.proximalMomentum!)
+extension TextTrainingConfiguration {
+    /// Defaults of a method ascending in K steps: 3 steps, and a step size of 2.5ε/steps.
+    mutating func resolveAscent() {
+        steps = steps ?? 3
+        stepSize = stepSize ?? 2.5 * epsilon / Float(steps!)
     }
 }

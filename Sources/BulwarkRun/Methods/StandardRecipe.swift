@@ -1,0 +1,15 @@
+import BulwarkTraining
+
+extension ImageTrainingMethodName {
+    /// Plain cross-entropy training.
+    public static let standard = Self(unchecked: StandardRecipe.name)
+}
+
+/// Plain cross-entropy training.
+struct StandardRecipe: ImageTrainingRecipe {
+    static let name = "standard"
+    static let fields: Set<ImageMethodField> = []
+    static let attacks = false
+    static func resolve(_ c: inout ImageTrainingConfiguration) { c.schedule = c.schedule ?? .constant }
+    static func method(for configuration: ImageTrainingConfiguration) -> StandardTraining { StandardTraining() }
+}

@@ -1,0 +1,15 @@
+import BulwarkTraining
+
+extension TextTrainingMethodName {
+    /// Plain cross-entropy training.
+    public static let standard = Self(unchecked: StandardTextRecipe.name)
+}
+
+/// Plain cross-entropy training.
+struct StandardTextRecipe: TextTrainingRecipe {
+    static let name = "standard"
+    static let fields: Set<TextMethodField> = []
+    static let attacks = false
+    static func resolve(_ c: inout TextTrainingConfiguration) {}
+    static func method(for configuration: TextTrainingConfiguration) -> StandardTraining { StandardTraining() }
+}

@@ -1,0 +1,16 @@
+import BulwarkTraining
+
+extension TextTrainingMethodName {
+    /// Virtual adversarial training: a label-free KL term.
+    public static let vat = Self(unchecked: VATRecipe.name)
+}
+
+/// Virtual adversarial training (Miyato et al. 2017).
+struct VATRecipe: TextTrainingRecipe {
+    static let name = "vat"
+    static let fields: Set<TextMethodField> = [.powerIterations]
+    static func resolve(_ c: inout TextTrainingConfiguration) { c.powerIterations = c.powerIterations ?? 1 }
+    static func method(for c: TextTrainingConfiguration) -> VirtualAdversarialTraining {
+        VirtualAdversarialTraining(threatModel: c.threatModel, powerIterations: c.powerIterations!)
+    }
+}
