@@ -7,6 +7,10 @@ public enum Objective: Sendable, Equatable {
     case untargeted
     /// A chosen class: the attack descends the loss of the target label.
     case targeted(TargetChoice)
+    /// Away from the clean prediction: the attack ascends `KL(f(x) ‖ f(x'))` with `f(x)` the
+    /// model's logits on the clean input, held fixed, and the labels unused (the inner
+    /// maximization of TRADES, Zhang et al. 2019).
+    case divergence
 }
 
 /// How a targeted attack picks each example's target class.

@@ -18,7 +18,7 @@ import BulwarkNN
 public struct VirtualAdversarialTraining: TextTrainingMethod {
     public var name: String { "vat" }
     /// The radius ε of `r_vadv`, per example.
-    public var threatModel: EmbeddingThreatModel
+    public var threatModel: ThreatModel
     /// The number of power iterations (the paper uses 1).
     public var powerIterations: Int
     /// `ξ`, the length of the finite-difference probe.
@@ -27,10 +27,10 @@ public struct VirtualAdversarialTraining: TextTrainingMethod {
     public var regularizationWeight: Float
 
     /// Creates the method.
-    public init(threatModel: EmbeddingThreatModel, powerIterations: Int = 1, finiteDifferenceScale: Float = 1e-2, regularizationWeight: Float = 1) {
+    public init(threatModel: ThreatModel, powerIterations: Int = 1, finiteDifferenceScale: Float = 1e-2, regularizationWeight: Float = 1) {
         precondition(powerIterations >= 1 && finiteDifferenceScale > 0 && regularizationWeight >= 0,
                      "VAT needs at least one power iteration, a positive ξ and a non-negative α")
-        self.threatModel = threatModel
+        self.threatModel = threatModel.inRegion(.embeddedSequence)
         self.powerIterations = powerIterations
         self.finiteDifferenceScale = finiteDifferenceScale
         self.regularizationWeight = regularizationWeight
