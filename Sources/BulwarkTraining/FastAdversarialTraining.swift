@@ -39,9 +39,8 @@ public struct FastAdversarialTraining: TrainingMethod {
         _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
     ) -> StepMetrics {
         let start: PGDStart = !randomStart ? .zero : clipsStart ? .uniform : .unclippedUniform
-        let adversarial = FGSM(
-            threatModel: threatModel.scaled(by: budgetScale), stepSize: stepSize * (budgetScale ?? 1), start: start, mode: .current
-        ).perturb(batch.inputs, labels: batch.labels, against: model, using: &generator)
+        let (threatModel, stepSize) = budget(threatModel, stepSize: stepSize)
+        let adversarial = FGSM(threatModel: threatModel, stepSize: stepSize, start: start, mode: .current).perturb(batch.inputs, labels: batch.labels, against: model, using: &generator)
         return descend(&model, optimizer: &optimizer, inputs: adversarial, labels: batch.labels)
     }
 }

@@ -120,16 +120,13 @@ public struct SMART: TextTrainingMethod {
     public func perturbation<Model: TextClassifier, G: RandomNumberGenerator>(
         for tokens: Tensor, against model: inout Model, using generator: inout G
     ) -> Tensor {
-        let embedded = model.embed(tokens).detached
-        let mask = paddingMask(tokens)
-        let clean = model.classify(embedded, mask: mask).detached
-        let noise = Tensor(randomNormal: embedded.shape, standardDeviation: initialNoise, using: &generator)
+        let clean = CleanEmbedding(tokens, model: &model)
+        let mask = clean.mask
+        let noise = Tensor(randomNormal: clean.embedded.shape, standardDeviation: initialNoise, using: &generator)
         var delta = threatModel.project(noise, mask: mask)
         for _ in 0..<steps {
-            let gradient = BulwarkCore.gradient(at: delta) { delta in
-                // The clean side is a constant here, so only KL(f(x̃) ‖ f(x)) has a gradient.
-                klDivergence(logits: model.classify(embedded + delta, mask: mask), targetLogits: clean, reduction: .sum)
-            }
+            // The clean side is a constant here, so only KL(f(x̃) ‖ f(x)) has a gradient.
+            let gradient = BulwarkCore.gradient(at: delta) { clean.divergence(at: $0, model: &model) }
             delta = threatModel.project(delta + stepSize * threatModel.steepestAscent(along: gradient, mask: mask), mask: mask)
         }
         return delta

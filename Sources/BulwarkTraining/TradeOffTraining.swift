@@ -22,8 +22,9 @@ extension TrainingMethod {
     package func gaussianStartPGD(
         threatModel: ThreatModel, steps: Int, stepSize: Float, startNoise: Float, objective: Objective
     ) -> PGD {
-        PGD(threatModel: threatModel.scaled(by: budgetScale), steps: steps, stepSize: stepSize * (budgetScale ?? 1),
-            start: .gaussian(standardDeviation: startNoise), objective: objective, mode: .inference)
+        let (threatModel, stepSize) = budget(threatModel, stepSize: stepSize)
+        return PGD(threatModel: threatModel, steps: steps, stepSize: stepSize, start: .gaussian(standardDeviation: startNoise),
+                   objective: objective, mode: .inference)
     }
 
     /// One descent step, in the model's own mode, on `loss(naturalLogits, adversarialLogits)`,
