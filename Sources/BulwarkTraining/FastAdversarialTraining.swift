@@ -40,7 +40,8 @@ public struct FastAdversarialTraining: TrainingMethod {
     ) -> StepMetrics {
         let start: PGDStart = !randomStart ? .zero : clipsStart ? .uniform : .unclippedUniform
         let (threatModel, stepSize) = budget(threatModel, stepSize: stepSize)
-        let adversarial = FGSM(threatModel: threatModel, stepSize: stepSize, start: start, mode: .current).perturb(batch.inputs, labels: batch.labels, against: model, using: &generator)
+        let adversarial = FGSM(threatModel: threatModel, stepSize: stepSize, start: start, mode: .current)
+            .perturb(batch.inputs, labels: batch.labels, against: model, using: &generator)
         return descend(&model, optimizer: &optimizer, inputs: adversarial, labels: batch.labels)
     }
 }
