@@ -29,7 +29,7 @@ import BulwarkNN
 /// misclassifies are returned unchanged. Further ``restarts`` attack only the examples still
 /// classified correctly.
 ///
-/// With ``Objective-swift.enum/targeted(targetCount:)`` and the DLR loss this is APGD-T: one
+/// With ``TopClassesObjective/targeted(targetCount:)`` and the DLR loss this is APGD-T: one
 /// round per target class, the `targetCount` (9) most likely wrong classes on the clean input
 /// in order, each with the targeted DLR loss
 /// `−(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2)`; success is any misclassification.
@@ -39,15 +39,9 @@ import BulwarkNN
 /// let apgdT = APGD(threatModel: .lInfinity(epsilon: 8 / 255), loss: .dlr, objective: .targeted())
 /// ```
 public struct APGD: Attack {
-    /// What APGD aims for.
-    public enum Objective: Sendable, Equatable {
-        /// Any wrong class, ascending the loss of the true label (APGD-CE, APGD-DLR).
-        case untargeted
-        /// APGD-T: separate rounds towards each of the `targetCount` classes with the highest
-        /// clean logits other than the label (capped at the number of classes − 1), keeping
-        /// every success. AutoAttack's standard setting is 9 targets.
-        case targeted(targetCount: Int = 9)
-    }
+    /// What APGD aims for: any wrong class (APGD-CE, APGD-DLR), or APGD-T's rounds towards
+    /// the top classes, keeping every success.
+    public typealias Objective = TopClassesObjective
 
     /// The ball and the box, `S`.
     public var threatModel: ThreatModel
@@ -147,23 +141,9 @@ public struct APGD: Attack {
         var model = model.with(mode: .inference)
         let width = original.scalarCount / count
         let cleanLogits = model(original)
-        let classCount = cleanLogits.shape[1]
 
         // Per round, each example's target (nil when untargeted).
-        let rounds: [[Int32]?]
-        switch objective {
-        case .untargeted:
-            rounds = [nil]
-        case .targeted(let targetCount):
-            let logits = cleanLogits.array
-            let ranked = labels.enumerated().map { row, label -> [Int32] in
-                let base = row * classCount
-                return (0..<classCount).filter { $0 != Int(label) }
-                    .sorted { a, b in logits[base + a] != logits[base + b] ? logits[base + a] > logits[base + b] : a < b }
-                    .map { Int32($0) }
-            }
-            rounds = (0..<Swift.min(targetCount, classCount - 1)).map { rank in ranked.map { $0[rank] } }
-        }
+        let rounds = objective.rounds(rows: Array(labels.indices), labels: labels, cleanLogits: cleanLogits)
 
         var result = original.array
         // Misclassified inputs are already adversarial.

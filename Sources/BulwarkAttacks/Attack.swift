@@ -7,6 +7,10 @@ public enum Objective: Sendable, Equatable {
     case untargeted
     /// A chosen class: the attack descends the loss of the target label.
     case targeted(TargetChoice)
+    /// Away from the clean prediction: the attack ascends `KL(f(x) ‖ f(x'))` with `f(x)` the
+    /// model's logits on the clean input, held fixed, and the labels unused (the inner
+    /// maximization of TRADES, Zhang et al. 2019).
+    case divergence
 }
 
 /// How a targeted attack picks each example's target class.
@@ -17,6 +21,34 @@ public enum TargetChoice: Sendable, Equatable {
     case leastLikely
     /// The same class for every example (examples of that class are left as they are).
     case fixed(Int32)
+}
+
+/// What APGD and FAB aim for: any wrong class, or separate rounds towards each of the classes
+/// the model ranks highest on the clean input.
+public enum TopClassesObjective: Sendable, Equatable {
+    /// Any wrong class: the loss of the true label (APGD), the nearest decision boundary of
+    /// all classes (FAB).
+    case untargeted
+    /// Separate rounds towards each of the `targetCount` classes with the highest clean logits
+    /// other than the label (capped at the number of classes − 1). AutoAttack's standard
+    /// setting is 9 targets.
+    case targeted(targetCount: Int = 9)
+
+    /// The targets of each round for the examples `rows` (`[nil]`, one round without targets,
+    /// when untargeted): round k holds each row's k-th most likely class other than its label
+    /// on `cleanLogits` `[N, classes]`, ties to the lower class.
+    package func rounds(rows: [Int], labels: [Int32], cleanLogits: Tensor) -> [[Int32]?] {
+        guard case .targeted(let targetCount) = self else { return [nil] }
+        let classCount = cleanLogits.shape[1]
+        let logits = cleanLogits.array
+        let ranked = rows.map { row -> [Int32] in
+            let base = row * classCount
+            return (0..<classCount).filter { $0 != Int(labels[row]) }
+                .sorted { a, b in logits[base + a] != logits[base + b] ? logits[base + a] > logits[base + b] : a < b }
+                .map { Int32($0) }
+        }
+        return (0..<Swift.min(targetCount, classCount - 1)).map { rank in ranked.map { $0[rank] } }
+    }
 }
 
 /// The loss an attack ascends.

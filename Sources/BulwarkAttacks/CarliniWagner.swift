@@ -72,13 +72,11 @@ public struct CarliniWagnerL2: MinimumNormAttack {
     public func minimumNormPerturbation<Model: Layer, G: RandomNumberGenerator>(
         _ inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
     ) -> MinimumNormResult {
-        precondition(inputs.shape.first == labels.count, "inputs and labels differ in count")
-        let original = inputs.detached
-        let count = labels.count
-        guard count > 0 else { return MinimumNormResult(adversarial: original, fooled: [], norms: []) }
-        var model = model.with(mode: .inference)
-        let size = original.scalarCount / count
-        let exampleShape = Array(original.shape.dropFirst())
+        guard let batch = MinimumNormBatch(inputs, labels: labels, model: model) else {
+            return MinimumNormResult(adversarial: inputs.detached, fooled: [], norms: [])
+        }
+        let (original, count, size, exampleShape) = (batch.original, batch.count, batch.size, batch.exampleShape)
+        var model = batch.model
         let low = threatModel.bounds.lowerBound
         let half = (threatModel.bounds.upperBound - threatModel.bounds.lowerBound) / 2
         let x0 = original.array

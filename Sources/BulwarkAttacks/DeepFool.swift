@@ -30,6 +30,27 @@ extension MinimumNormAttack {
     }
 }
 
+/// A batch as Carlini–Wagner and DeepFool start from it: the inputs untraced, their count, the
+/// scalars of one example and its shape, and an inference copy of the model.
+package struct MinimumNormBatch<Model: Layer> {
+    package let original: Tensor
+    package let count: Int
+    package let size: Int
+    package let exampleShape: [Int]
+    package var model: Model
+
+    /// `nil` for an empty batch.
+    package init?(_ inputs: Tensor, labels: [Int32], model: Model) {
+        precondition(inputs.shape.first == labels.count, "inputs and labels differ in count")
+        guard !labels.isEmpty else { return nil }
+        original = inputs.detached
+        count = labels.count
+        size = original.scalarCount / count
+        exampleShape = Array(original.shape.dropFirst())
+        self.model = model.with(mode: .inference)
+    }
+}
+
 /// The unprojected result of a ``MinimumNormAttack``, per example.
 public struct MinimumNormResult: Sendable, Equatable {
     /// `x + δ`: inside the bounds, not projected onto any ε-ball. The clean input where the
@@ -116,13 +137,11 @@ public struct DeepFool: MinimumNormAttack {
     public func minimumNormPerturbation<Model: Layer, G: RandomNumberGenerator>(
         _ inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
     ) -> MinimumNormResult {
-        precondition(inputs.shape.first == labels.count, "inputs and labels differ in count")
-        let original = inputs.detached
-        let count = labels.count
-        guard count > 0 else { return MinimumNormResult(adversarial: original, fooled: [], norms: []) }
-        var model = model.with(mode: .inference)
-        let size = original.scalarCount / count
-        let exampleShape = Array(original.shape.dropFirst())
+        guard let batch = MinimumNormBatch(inputs, labels: labels, model: model) else {
+            return MinimumNormResult(adversarial: inputs.detached, fooled: [], norms: [])
+        }
+        let (original, count, size, exampleShape) = (batch.original, batch.count, batch.size, batch.exampleShape)
+        var model = batch.model
         let (low, high) = (threatModel.bounds.lowerBound, threatModel.bounds.upperBound)
         let x0 = original.array
         var x = x0

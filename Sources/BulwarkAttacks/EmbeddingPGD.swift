@@ -1,61 +1,15 @@
 import BulwarkCore
 import BulwarkNN
 
-/// The threat model of embedding-space attacks on text: a perturbation `δ` of each example's
-/// embedded sequence `[length, dimension]` with `‖δ ⊙ m‖₂ ≤ ε` per example, where `m` masks out
-/// padding, and `δ` zero at padding positions. There is no box: embeddings are unbounded.
-///
-/// The perturbation lives on the output of ``TextClassifier/embed(_:)``, so each example has
-/// its own `δ` and the shared embedding matrix is never changed.
-public struct EmbeddingThreatModel: Sendable, Equatable {
-    /// The L2 radius ε per example.
-    public var epsilon: Float
+/// The per-example L2 ball of an embedded sequence, spelled as a type by earlier code: a
+/// ``ThreatModel`` of ``ThreatModel/Region/embeddedSequence``.
+public typealias EmbeddingThreatModel = ThreatModel
 
-    /// Creates the threat model of radius `epsilon`.
+extension ThreatModel {
+    /// The embedded-sequence ball of radius `epsilon` (``ThreatModel/embeddedSequence(epsilon:)``),
+    /// kept so that `EmbeddingThreatModel(epsilon:)` still reads.
     public init(epsilon: Float) {
-        precondition(epsilon >= 0 && epsilon.isFinite, "epsilon must be finite and non-negative, got \(epsilon)")
-        self.epsilon = epsilon
-    }
-
-    /// The L2 norm of each example's slice of a `[count, …]` perturbation.
-    public func norms(of perturbation: Tensor) -> [Float] {
-        let count = perturbation.shape[0]
-        let size = count == 0 ? 0 : perturbation.scalarCount / count
-        let scalars = perturbation.array
-        return (0..<count).map { example in
-            Float((0..<size).reduce(0.0) { $0 + Double(scalars[example * size + $1]) * Double(scalars[example * size + $1]) }.squareRoot())
-        }
-    }
-
-    /// The steepest-ascent direction of unit L2 norm per example, `g ⊙ m / ‖g ⊙ m‖₂` (zero for
-    /// an example whose masked gradient is zero); `gradient` is `[count, length, dimension]`,
-    /// `mask` `[count, length]`.
-    public func steepestAscent(along gradient: Tensor, mask: Tensor) -> Tensor {
-        let masked = masking(gradient, mask: mask)
-        return scaling(masked, by: norms(of: masked).map { $0 > 0 ? 1 / $0 : 0 })
-    }
-
-    /// `δ ⊙ m` scaled down per example onto the ball of radius ε (unchanged when inside).
-    public func project(_ perturbation: Tensor, mask: Tensor) -> Tensor {
-        let masked = masking(perturbation, mask: mask)
-        return scaling(masked, by: norms(of: masked).map { $0 > epsilon ? epsilon / $0 : 1 })
-    }
-
-    /// A random perturbation: a uniform direction over the real tokens with a norm drawn
-    /// uniformly in `[0, ε]`.
-    public func randomStart<G: RandomNumberGenerator>(shape: [Int], mask: Tensor, using generator: inout G) -> Tensor {
-        let direction = steepestAscent(along: Tensor(randomNormal: shape, using: &generator), mask: mask)
-        return scaling(direction, by: (0..<shape[0]).map { _ in epsilon * Float.random(in: 0...1, using: &generator) })
-    }
-
-    private func masking(_ values: Tensor, mask: Tensor) -> Tensor {
-        precondition(values.rank == 3 && Array(values.shape.prefix(2)) == mask.shape,
-                     "perturbation \(values.shape) and mask \(mask.shape) disagree")
-        return (values.detached * mask.detached.reshaped(to: mask.shape + [1])).detached
-    }
-
-    private func scaling(_ values: Tensor, by factors: [Float]) -> Tensor {
-        (values * Tensor(shape: [factors.count, 1, 1], scalars: factors)).detached
+        self.init(epsilon: epsilon, region: .embeddedSequence)
     }
 }
 
@@ -63,22 +17,23 @@ public struct EmbeddingThreatModel: Sendable, Equatable {
 /// Learning Models Resistant to Adversarial Attacks", in the embedding space as used for text
 /// by Zhu et al. 2020): from `δ₀` (zero or a random start), `K` = ``steps`` times
 /// `δ ← Π_ε(δ + α · g/‖g‖₂)` with `g = ∇_δ L(f(embed(x) + δ), y)` per example, `α` =
-/// ``stepSize``, `Π_ε` the per-example projection of ``EmbeddingThreatModel``. Every
-/// iterate is zero at padding and has norm ≤ ε per example.
+/// ``stepSize``, `Π_ε` the per-example projection of the threat model's
+/// ``ThreatModel/Region/embeddedSequence`` ball. Every iterate is zero at padding and has norm
+/// ≤ ε per example. The loop is ``PGDEngine``'s.
 public struct EmbeddingPGD: Sendable {
-    /// The radius ε.
-    public var threatModel: EmbeddingThreatModel
+    /// The ball: radius ε per example on the embedded sequence.
+    public var threatModel: ThreatModel
     /// `K`, the number of ascent steps.
     public var steps: Int
     /// `α`, the L2 length of each step.
     public var stepSize: Float
-    /// Whether `δ₀` is random (see ``EmbeddingThreatModel/randomStart(shape:mask:using:)``) or zero.
+    /// Whether `δ₀` is random (see ``ThreatModel/randomStart(shape:mask:using:)``) or zero.
     public var randomStart: Bool
 
-    /// Creates the attack.
-    public init(threatModel: EmbeddingThreatModel, steps: Int, stepSize: Float, randomStart: Bool = false) {
+    /// Creates the attack; the ball is `threatModel`'s radius on the embedded sequence.
+    public init(threatModel: ThreatModel, steps: Int, stepSize: Float, randomStart: Bool = false) {
         precondition(steps >= 1 && stepSize >= 0, "EmbeddingPGD needs at least one step and a non-negative step size")
-        self.threatModel = threatModel
+        self.threatModel = threatModel.inRegion(.embeddedSequence)
         self.steps = steps
         self.stepSize = stepSize
         self.randomStart = randomStart
@@ -92,16 +47,16 @@ public struct EmbeddingPGD: Sendable {
     ) -> Tensor {
         let embedded = model.embed(tokens).detached
         let mask = paddingMask(tokens)
-        var delta = randomStart
-            ? threatModel.randomStart(shape: embedded.shape, mask: mask, using: &generator)
-            : Tensor(zeros: embedded.shape)
-        for _ in 0..<steps {
-            let gradient = BulwarkCore.gradient(at: delta) { delta in
-                softmaxCrossEntropy(logits: model.classify(embedded + delta, mask: mask), labels: labels, reduction: .sum)
-            }
-            delta = threatModel.project(delta + stepSize * threatModel.steepestAscent(along: gradient, mask: mask), mask: mask)
+        return engine.ascend(from: Tensor(zeros: embedded.shape), support: .positions(mask: mask), using: &generator) { delta in
+            softmaxCrossEntropy(logits: model.classify(embedded + delta, mask: mask), labels: labels, reduction: .sum)
         }
-        return delta
+    }
+
+    /// The ascent of ``perturbation(for:labels:against:using:)``, on ``threatModel`` in the
+    /// region it is given (the embedded sequence, or the embedding matrix for the training
+    /// methods that perturb it).
+    package var engine: PGDEngine {
+        PGDEngine(threatModel: threatModel, steps: steps, stepSize: stepSize, start: randomStart ? .uniform : .zero)
     }
 
     /// The perturbation of the embedded `tokens` against a copy of `model` in inference mode.

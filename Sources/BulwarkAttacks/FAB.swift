@@ -34,7 +34,7 @@ import BulwarkNN
 ///   rescaled to L∞ norm 1 for L∞ (as the reference implementation does).
 ///
 /// A step is a success when the prediction differs from the label (also for FAB-T, as in the
-/// reference implementation). With ``Objective-swift.enum/targeted(targetCount:)`` (FAB-T)
+/// reference implementation). With ``TopClassesObjective/targeted(targetCount:)`` (FAB-T)
 /// there is one set of runs per target class, the `targetCount` (9) wrong classes with the
 /// highest clean logits in order, and each example keeps its smallest successful
 /// perturbation over all of them. Examples misclassified clean come back unchanged (norm 0).
@@ -51,15 +51,9 @@ import BulwarkNN
 ///   `classes − 1` copies of it when untargeted), one more forward pass, and two projections of
 ///   `O(d log d)` per example.
 public struct FAB: MinimumNormAttack {
-    /// What FAB aims for.
-    public enum Objective: Sendable, Equatable {
-        /// Each step linearizes the nearest decision boundary of all classes (FAB).
-        case untargeted
-        /// FAB-T: separate runs towards each of the `targetCount` classes with the highest
-        /// clean logits other than the label (capped at the number of classes − 1). AutoAttack's
-        /// standard version uses 9 targets.
-        case targeted(targetCount: Int = 9)
-    }
+    /// What FAB aims for: the nearest decision boundary of all classes (FAB), or FAB-T's runs
+    /// towards the top classes.
+    public typealias Objective = TopClassesObjective
 
     /// The norm (L2 or L∞) selects the variant; ε sets the radius of the random restarts and
     /// the ball `perturb` projects onto.
@@ -147,20 +141,7 @@ public struct FAB: MinimumNormAttack {
             let activeOriginal = original.gathering(atIndices: active, alongAxis: 0)
             let activeLabels = active.map { labels[$0] }
             // Per round, each active example's target (nil when untargeted).
-            let rounds: [[Int32]?]
-            switch objective {
-            case .untargeted:
-                rounds = [nil]
-            case .targeted(let targetCount):
-                let logits = cleanLogits.array
-                let ranked = active.map { row -> [Int32] in
-                    let base = row * classCount
-                    return (0..<classCount).filter { $0 != Int(labels[row]) }
-                        .sorted { a, b in logits[base + a] != logits[base + b] ? logits[base + a] > logits[base + b] : a < b }
-                        .map { Int32($0) }
-                }
-                rounds = (0..<Swift.min(targetCount, classCount - 1)).map { rank in ranked.map { $0[rank] } }
-            }
+            let rounds = objective.rounds(rows: active, labels: labels, cleanLogits: cleanLogits)
             var best = activeOriginal.array
             var norms = [Float](repeating: .infinity, count: active.count)
             for targets in rounds {

@@ -5,25 +5,34 @@ import BulwarkNN
 /// models resistant to adversarial attacks"). Without the random start it is Kurakin et al.'s
 /// iterative method, which ``BIM`` offers with that paper's step schedule.
 ///
-/// From `x⁰ = x` or a random point of the ball, repeat `steps` times
+/// From `x⁰` = ``start`` (`x`, a random point of the ball, or TRADES's Gaussian start), repeat
+/// `steps` times
 /// `xᵗ⁺¹ = Π_{B(x, ε) ∩ [0,1]}(xᵗ + α · d(∇ₓ L(f(xᵗ), y)))`, where `α` is ``stepSize`` and `d`
 /// the threat model's steepest-ascent direction (sign for L∞, normalized gradient for L2).
 /// With several ``restarts`` each example keeps, over restarts, the first iterate that fools
-/// the model, else the one with the highest loss.
+/// the model, else the one with the highest loss. It runs on an inference copy of the model,
+/// or on the model as it is (``mode``) when a training method attacks the model it trains.
 public struct PGD: Attack {
     public var threatModel: ThreatModel
     /// K, the number of steps per restart.
     public var steps: Int
     /// α, the size of one step in the threat model's norm.
     public var stepSize: Float
-    /// Whether each restart begins at a uniformly random point of the ball.
-    public var randomStart: Bool
+    /// Where each restart begins.
+    public var start: PGDStart
+    /// Whether each restart begins at a random point of the ball rather than at the input.
+    public var randomStart: Bool {
+        get { start != .zero }
+        set { start = newValue ? .uniform : .zero }
+    }
     /// How many independent runs; the worst case per example is kept.
     public var restarts: Int
     /// The loss ascended.
     public var loss: AttackLoss
-    /// Untargeted, or towards target classes.
+    /// Untargeted, towards target classes, or away from the clean prediction.
     public var objective: Objective
+    /// The model differentiated: an inference copy (evaluation) or the model as it is.
+    public var mode: AttackModelMode
     public var name: String { "pgd" }
     /// Called after every step with the steps done of `steps × restarts` in one `perturb`.
     public var onProgress: IterationProgress?
@@ -36,22 +45,34 @@ public struct PGD: Attack {
     ) {
         precondition(steps >= 1 && restarts >= 1, "PGD needs at least one step and one restart")
         precondition(stepSize > 0, "PGD step size must be positive")
+        self.init(threatModel: threatModel, steps: steps, stepSize: stepSize, start: randomStart ? .uniform : .zero,
+                  restarts: restarts, loss: loss, objective: objective)
+    }
+
+    /// Creates the attack with a chosen start and model mode. With no steps it returns the
+    /// start (projected onto the ball).
+    public init(
+        threatModel: ThreatModel, steps: Int, stepSize: Float, start: PGDStart, restarts: Int = 1,
+        loss: AttackLoss = .crossEntropy, objective: Objective = .untargeted, mode: AttackModelMode = .inference
+    ) {
+        precondition(steps >= 0 && restarts >= 1, "PGD needs a non-negative number of steps and at least one restart")
         self.threatModel = threatModel
         self.steps = steps
         self.stepSize = stepSize
-        self.randomStart = randomStart
+        self.start = start
         self.restarts = restarts
         self.loss = loss
         self.objective = objective
+        self.mode = mode
     }
 
     public func perturb<Model: Layer, G: RandomNumberGenerator>(
         _ inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
     ) -> Tensor {
         IterativeAttack(
-            threatModel: threatModel, steps: steps, stepSize: stepSize, randomStart: randomStart,
+            threatModel: threatModel, steps: steps, stepSize: stepSize, start: start,
             restarts: restarts, loss: loss, objective: objective, direction: .steepestAscent
-        ).run(inputs, labels: labels, model: model, using: &generator, lossObserver: onProgress.map { report in
+        ).run(inputs, labels: labels, model: model, mode: mode.layerMode(of: model), using: &generator, lossObserver: onProgress.map { report in
             var done = 0
             return { [steps, restarts] _, _ in
                 done += 1
@@ -71,10 +92,17 @@ public struct FGSM: Attack {
     public var threatModel: ThreatModel
     /// α; defaults to ε.
     public var stepSize: Float
-    /// Whether to step from a random point of the ball.
-    public var randomStart: Bool
+    /// Where the step starts.
+    public var start: PGDStart
+    /// Whether to step from a random point of the ball rather than from the input.
+    public var randomStart: Bool {
+        get { start != .zero }
+        set { start = newValue ? .uniform : .zero }
+    }
     public var loss: AttackLoss
     public var objective: Objective
+    /// The model differentiated: an inference copy (evaluation) or the model as it is.
+    public var mode: AttackModelMode
     public var name: String { "fgsm" }
 
     /// Creates the attack; `stepSize` defaults to the threat model's ε.
@@ -82,20 +110,30 @@ public struct FGSM: Attack {
         threatModel: ThreatModel, stepSize: Float? = nil, randomStart: Bool = false,
         loss: AttackLoss = .crossEntropy, objective: Objective = .untargeted
     ) {
+        self.init(threatModel: threatModel, stepSize: stepSize, start: randomStart ? .uniform : .zero, loss: loss, objective: objective)
+    }
+
+    /// Creates the attack with a chosen start and model mode; `stepSize` defaults to ε.
+    public init(
+        threatModel: ThreatModel, stepSize: Float? = nil, start: PGDStart,
+        loss: AttackLoss = .crossEntropy, objective: Objective = .untargeted, mode: AttackModelMode = .inference
+    ) {
+        precondition(start != .unclippedUniform || threatModel.norm == .lInfinity, "an unclipped uniform start is defined for L∞ only")
         self.threatModel = threatModel
         self.stepSize = stepSize ?? threatModel.epsilon
-        self.randomStart = randomStart
+        self.start = start
         self.loss = loss
         self.objective = objective
+        self.mode = mode
     }
 
     public func perturb<Model: Layer, G: RandomNumberGenerator>(
         _ inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
     ) -> Tensor {
         IterativeAttack(
-            threatModel: threatModel, steps: 1, stepSize: stepSize, randomStart: randomStart,
+            threatModel: threatModel, steps: 1, stepSize: stepSize, start: start,
             restarts: 1, loss: loss, objective: objective, direction: .steepestAscent
-        ).run(inputs, labels: labels, model: model, using: &generator)
+        ).run(inputs, labels: labels, model: model, mode: mode.layerMode(of: model), using: &generator)
     }
 }
 
@@ -133,41 +171,54 @@ public struct GradientAscent: Attack {
     }
 }
 
-/// The loop FGSM, PGD, BIM, MI-FGSM and gradient ascent share.
-package struct IterativeAttack {
-    package enum Direction: Equatable {
-        /// The threat model's steepest-ascent direction of the gradient.
-        case steepestAscent
-        /// The raw gradient.
-        case gradient
-        /// The steepest-ascent direction of the accumulated `g ← μ·g + ∇/‖∇‖₁` (MI-FGSM).
-        case momentum(decay: Float)
+/// Which model an attack differentiates.
+public enum AttackModelMode: Sendable, Equatable {
+    /// A copy in inference mode (batch normalization's running statistics, no dropout), as an
+    /// evaluation does and as the TRADES and MART reference codes do (`model.eval()`).
+    case inference
+    /// The model in its own mode, as PGD-AT and Fast-AT attack the model they train.
+    case current
+
+    package func layerMode<Model: Layer>(of model: Model) -> LayerMode {
+        self == .inference ? .inference : model.mode
     }
+}
+
+/// The image attacks' use of ``PGDEngine``: labels, targets or the clean prediction make the
+/// loss, and restarts keep each example's worst case. FGSM, PGD, BIM, MI-FGSM and gradient
+/// ascent share it.
+package struct IterativeAttack {
+    package typealias Direction = PGDEngine.Direction
 
     package var threatModel: ThreatModel
     package var steps: Int
     package var stepSize: Float
-    package var randomStart: Bool
+    package var start: PGDStart
     package var restarts: Int
     package var loss: AttackLoss
     package var objective: Objective
     package var direction: Direction
-    /// Whether a random start is clipped to the box before the first gradient (the default);
-    /// Wong et al.'s MNIST code takes it at the unclipped point. L∞ only.
-    package var clipsStart = true
 
     package init(
-        threatModel: ThreatModel, steps: Int, stepSize: Float, randomStart: Bool, restarts: Int,
+        threatModel: ThreatModel, steps: Int, stepSize: Float, start: PGDStart, restarts: Int,
         loss: AttackLoss, objective: Objective, direction: Direction
     ) {
         self.threatModel = threatModel
         self.steps = steps
         self.stepSize = stepSize
-        self.randomStart = randomStart
+        self.start = start
         self.restarts = restarts
         self.loss = loss
         self.objective = objective
         self.direction = direction
+    }
+
+    package init(
+        threatModel: ThreatModel, steps: Int, stepSize: Float, randomStart: Bool, restarts: Int,
+        loss: AttackLoss, objective: Objective, direction: Direction
+    ) {
+        self.init(threatModel: threatModel, steps: steps, stepSize: stepSize, start: randomStart ? .uniform : .zero,
+                  restarts: restarts, loss: loss, objective: objective, direction: direction)
     }
 
     /// Runs the attack on a copy of `model` in the given mode (inference unless a training
@@ -179,46 +230,33 @@ package struct IterativeAttack {
     ) -> Tensor {
         let original = inputs.detached
         var model = model.with(mode: mode)
-        let targeted: Bool
-        let lossLabels: [Int32]
+        var targeted = false
+        var lossLabels = labels
+        var cleanLogits: Tensor?
         switch objective {
         case .untargeted:
-            (targeted, lossLabels) = (false, labels)
+            break
         case .targeted(let choice):
             (targeted, lossLabels) = (true, targets(choice, inputs: original, labels: labels, model: &model, using: &generator))
+        case .divergence:
+            cleanLogits = model(original).detached
         }
+        func perExampleLoss(_ logits: Tensor) -> Tensor {
+            if let cleanLogits { return klDivergence(logits: logits, targetLogits: cleanLogits, reduction: .none) }
+            return attackLoss(loss, logits: logits, labels: lossLabels, targeted: targeted, trueLabels: labels)
+        }
+        let engine = PGDEngine(threatModel: threatModel, steps: steps, stepSize: stepSize, start: start, direction: direction)
+        let count = Float(Swift.max(labels.count, 1))
+        let observer = lossObserver.map { observe in { (step: Int, value: Float) in observe(step, value / count) } }
         var best = original
         var bestFooled = [Bool](repeating: false, count: labels.count)
         var bestLoss = [Float](repeating: -.infinity, count: labels.count)
         for _ in 0..<restarts {
-            var adversarial = original
-            if randomStart {
-                adversarial = clipsStart
-                    ? threatModel.randomStart(around: original, using: &generator)
-                    : threatModel.unclippedRandomStart(around: original, using: &generator)
-            }
-            var velocity: Tensor?
-            for iteration in 0..<steps {
-                let (value, gradient) = valueWithGradient(at: adversarial) { x in
-                    attackLoss(loss, logits: model(x), labels: lossLabels, targeted: targeted, trueLabels: labels).sum()
-                }
-                lossObserver?(iteration, value.scalar / Float(Swift.max(labels.count, 1)))
-                switch direction {
-                case .steepestAscent:
-                    adversarial = threatModel.ascended(adversarial, along: gradient, stepSize: stepSize, around: original)
-                case .gradient:
-                    adversarial = threatModel.project(adversarial + gradient * stepSize, around: original)
-                case .momentum(let decay):
-                    let normalized = l1Normalized(gradient)
-                    let accumulated = velocity.map { $0 * decay + normalized } ?? normalized
-                    velocity = accumulated
-                    adversarial = threatModel.ascended(adversarial, along: accumulated, stepSize: stepSize, around: original)
-                }
-            }
+            let adversarial = engine.ascend(from: original, using: &generator, observer: observer) { x in perExampleLoss(model(x)).sum() }
             if restarts == 1 { return adversarial }
             // Keep, per example, a fooling iterate first and the highest loss second.
             let logits = model(adversarial)
-            let losses = attackLoss(loss, logits: logits, labels: lossLabels, targeted: targeted, trueLabels: labels).array
+            let losses = perExampleLoss(logits).array
             let predicted = predictions(logits)
             let width = original.scalarCount / Swift.max(labels.count, 1)
             var bestScalars = best.array
@@ -235,19 +273,4 @@ package struct IterativeAttack {
         }
         return best
     }
-}
-
-/// `g / ‖g‖₁` per example (zero where the gradient is zero), MI-FGSM's normalization that puts
-/// every step's gradient on the same scale before it joins the momentum.
-private func l1Normalized(_ gradient: Tensor) -> Tensor {
-    let batch = gradient.shape.first ?? 1
-    let width = gradient.scalarCount / Swift.max(batch, 1)
-    var scalars = gradient.array
-    for row in 0..<batch {
-        let range = (row * width)..<((row + 1) * width)
-        let length = Float(scalars[range].reduce(0.0) { $0 + Double(abs($1)) })
-        let scale: Float = length > 1e-30 ? 1 / length : 0
-        for i in range { scalars[i] *= scale }
-    }
-    return Tensor(shape: gradient.shape, scalars: scalars)
 }

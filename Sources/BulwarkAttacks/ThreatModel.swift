@@ -8,26 +8,54 @@ public enum Norm: String, Sendable, Codable, CaseIterable {
     case l2
 }
 
-/// What an adversary may do to an input: move it within an ε-ball of a norm, staying inside
-/// the valid input box (pixels in `[0, 1]`).
+/// What an adversary may do: move a point within an ε-ball of a norm. Three regions carry a
+/// ball: an image input in the valid box (pixels in `[0, 1]`), an example's embedded token
+/// sequence (L2 per example over its real tokens, unbounded), and the embedding matrix a batch
+/// shares (the Frobenius norm over the whole matrix, on the rows of the batch's tokens).
 ///
-/// This is the one place that knows projection onto the ball and the box, the steepest-ascent
-/// direction of each norm and random starts; every attack and training method uses it.
-/// Norms are per example: the first axis of every tensor is the batch.
+/// This is the one place that knows projection onto each ball, the steepest-ascent direction
+/// of each norm, norms and random starts; every attack and training method uses it. Norms are
+/// per example (the first axis of every tensor is the batch), except the embedding matrix's,
+/// which is one norm for the whole batch.
 public struct ThreatModel: Sendable, Equatable, Codable {
+    /// Where the perturbation lives, which fixes how its norm is taken and what bounds it.
+    public enum Region: String, Sendable, Equatable, Codable, CaseIterable {
+        /// An input `[N, …]` perturbed per example and clipped to the threat model's ``bounds``.
+        case box
+        /// Each example's embedded sequence `[count, length, dimension]`: `‖δ ⊙ m‖₂ ≤ ε` per
+        /// example with `m` the padding mask, `δ` zero at padding, no box (Miyato et al. 2017,
+        /// Zhu et al. 2020). L2 only.
+        case embeddedSequence = "sequence"
+        /// The shared embedding matrix `[vocabularySize, dimension]`: `‖r‖_F ≤ ε` over the whole
+        /// matrix, `r` zero outside the rows of the batch's tokens, no box. L2 only.
+        case embeddingMatrix = "matrix"
+    }
+
     /// The norm of the ball.
     public var norm: Norm
     /// ε, the ball's radius.
     public var epsilon: Float
-    /// The valid input range; adversarial inputs are clipped into it.
+    /// The valid input range of ``Region/box``; adversarial inputs are clipped into it.
+    /// Unbounded for the embedding regions.
     public var bounds: ClosedRange<Float>
+    /// Where the perturbation lives.
+    public var region: Region
 
-    /// Creates a threat model.
+    /// Creates a threat model of an input in the box `bounds`.
     public init(norm: Norm, epsilon: Float, bounds: ClosedRange<Float> = 0...1) {
         precondition(epsilon >= 0 && epsilon.isFinite, "epsilon must be finite and non-negative, got \(epsilon)")
         self.norm = norm
         self.epsilon = epsilon
         self.bounds = bounds
+        self.region = .box
+    }
+
+    /// Creates the L2 threat model of an embedding region (``Region/embeddedSequence`` or
+    /// ``Region/embeddingMatrix``).
+    public init(epsilon: Float, region: Region) {
+        precondition(region != .box, "a box threat model needs its norm and bounds")
+        self.init(norm: .l2, epsilon: epsilon, bounds: -Float.infinity...Float.infinity)
+        self.region = region
     }
 
     /// An L∞ ball of radius `epsilon` in `[0, 1]`.
@@ -36,10 +64,40 @@ public struct ThreatModel: Sendable, Equatable, Codable {
     /// An L2 ball of radius `epsilon` in `[0, 1]`.
     public static func l2(epsilon: Float) -> ThreatModel { ThreatModel(norm: .l2, epsilon: epsilon) }
 
-    /// The norm of each example's perturbation `adversarial − original`.
+    /// The per-example L2 ball of radius `epsilon` of an embedded sequence.
+    public static func embeddedSequence(epsilon: Float) -> ThreatModel { ThreatModel(epsilon: epsilon, region: .embeddedSequence) }
+
+    /// The Frobenius ball of radius `epsilon` of the shared embedding matrix.
+    public static func embeddingMatrix(epsilon: Float) -> ThreatModel { ThreatModel(epsilon: epsilon, region: .embeddingMatrix) }
+
+    /// The same ball in another region (its radius and, for the box, norm and bounds kept).
+    public func inRegion(_ region: Region) -> ThreatModel {
+        region == .box ? ThreatModel(norm: norm, epsilon: epsilon, bounds: bounds) : ThreatModel(epsilon: epsilon, region: region)
+    }
+
+    private enum CodingKeys: String, CodingKey { case norm, epsilon, bounds, region }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.norm = try container.decode(Norm.self, forKey: .norm)
+        self.epsilon = try container.decode(Float.self, forKey: .epsilon)
+        self.region = try container.decodeIfPresent(Region.self, forKey: .region) ?? .box
+        self.bounds = region == .box ? try container.decode(ClosedRange<Float>.self, forKey: .bounds) : -Float.infinity...Float.infinity
+    }
+
+    /// Encodes a box as it always was (norm, ε, bounds) and an embedding region by its name.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(norm, forKey: .norm)
+        try container.encode(epsilon, forKey: .epsilon)
+        if region == .box { try container.encode(bounds, forKey: .bounds) } else { try container.encode(region, forKey: .region) }
+    }
+
+    /// The norm of each example's perturbation `adversarial − original` (of the whole matrix for
+    /// ``Region/embeddingMatrix``: one value), accumulated in Float64 for L2.
     public func norms(of perturbation: Tensor) -> [Float] {
-        let batch = perturbation.shape.first ?? 1
-        let width = perturbation.scalarCount / Swift.max(batch, 1)
+        let batch = region == .embeddingMatrix ? 1 : (perturbation.shape.first ?? 1)
+        let width = batch == 0 ? 0 : perturbation.scalarCount / Swift.max(batch, 1)
         let values = perturbation.array
         return (0..<batch).map { row in
             let slice = values[(row * width)..<((row + 1) * width)]

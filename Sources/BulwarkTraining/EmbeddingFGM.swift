@@ -22,16 +22,17 @@ import BulwarkNN
 /// the norm is not per example.
 public struct EmbeddingFGM: TextTrainingMethod {
     public var name: String { "fgm" }
-    /// The radius ε of `r_adv`.
-    public var threatModel: EmbeddingThreatModel
+    /// The ball of `r_adv`: radius ε per example on the embedded sequence (over the whole
+    /// matrix on the embedding matrix).
+    public var threatModel: ThreatModel
     /// Whether the clean loss is added to the adversarial loss (as in the paper).
     public var includesCleanLoss: Bool
     /// Where the perturbation is added.
     public var site: PerturbationSite
 
     /// Creates the method.
-    public init(threatModel: EmbeddingThreatModel, includesCleanLoss: Bool = true, site: PerturbationSite = .embeddedSequence) {
-        self.threatModel = threatModel
+    public init(threatModel: ThreatModel, includesCleanLoss: Bool = true, site: PerturbationSite = .embeddedSequence) {
+        self.threatModel = threatModel.inRegion(.embeddedSequence)
         self.includesCleanLoss = includesCleanLoss
         self.site = site
     }
@@ -42,7 +43,7 @@ public struct EmbeddingFGM: TextTrainingMethod {
         // A copy runs the pass, so the model's dropout generator advances only in the descent.
         var copy = model
         let gradient = copy.embeddingMatrixGradient(tokens: tokens, labels: labels, perturbation: Tensor(zeros: model.embedding.weight.shape))
-        return threatModel.epsilon * EmbeddingMatrixBall(epsilon: threatModel.epsilon).steepestAscent(along: gradient)
+        return threatModel.epsilon * threatModel.inRegion(.embeddingMatrix).matrixSteepestAscent(along: gradient)
     }
 
     /// The perturbation `r_adv` `[count, length, dimension]` for `tokens`, in the model's

@@ -45,16 +45,13 @@ public struct EmbeddingPGDTraining: TextTrainingMethod {
     public func matrixPerturbation<Model: TextClassifier, G: RandomNumberGenerator>(
         for tokens: Tensor, labels: [Int32], against model: inout Model, using generator: inout G
     ) -> Tensor {
-        let ball = EmbeddingMatrixBall(epsilon: attack.threatModel.epsilon)
-        let shape = model.embedding.weight.shape
-        var perturbation = attack.randomStart
-            ? ball.randomStart(shape: shape, tokens: tokens, using: &generator)
-            : Tensor(zeros: shape)
-        for _ in 0..<attack.steps {
-            let gradient = model.embeddingMatrixGradient(tokens: tokens, labels: labels, perturbation: perturbation)
-            perturbation = ball.project(perturbation + attack.stepSize * ball.steepestAscent(along: gradient))
+        var engine = attack.engine
+        engine.threatModel = attack.threatModel.inRegion(.embeddingMatrix)
+        return engine.ascend(
+            from: Tensor(zeros: model.embedding.weight.shape), support: .rows(ThreatModel.rows(of: tokens)), using: &generator
+        ) { perturbation in
+            softmaxCrossEntropy(logits: model.logits(of: tokens, shiftingEmbeddingMatrixBy: perturbation), labels: labels)
         }
-        return perturbation
     }
 
     public func step<Model: TextClassifier, Opt: Optimizer, G: RandomNumberGenerator>(

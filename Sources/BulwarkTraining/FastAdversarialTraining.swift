@@ -38,12 +38,10 @@ public struct FastAdversarialTraining: TrainingMethod {
     public func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(
         _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
     ) -> StepMetrics {
-        var attack = IterativeAttack(
-            threatModel: threatModel.scaled(by: budgetScale), steps: 1, stepSize: stepSize * (budgetScale ?? 1), randomStart: randomStart, restarts: 1,
-            loss: .crossEntropy, objective: .untargeted, direction: .steepestAscent
-        )
-        attack.clipsStart = clipsStart
-        let adversarial = attack.run(batch.inputs, labels: batch.labels, model: model, mode: model.mode, using: &generator)
+        let start: PGDStart = !randomStart ? .zero : clipsStart ? .uniform : .unclippedUniform
+        let (threatModel, stepSize) = budget(threatModel, stepSize: stepSize)
+        let adversarial = FGSM(threatModel: threatModel, stepSize: stepSize, start: start, mode: .current)
+            .perturb(batch.inputs, labels: batch.labels, against: model, using: &generator)
         return descend(&model, optimizer: &optimizer, inputs: adversarial, labels: batch.labels)
     }
 }

@@ -65,10 +65,8 @@ public struct FreeAdversarialTraining: TrainingMethod {
     public mutating func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(
         _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
     ) -> StepMetrics {
-        let natural = batch.inputs.detached
-        let labels = batch.labels
-        let threatModel = self.threatModel.scaled(by: budgetScale)
-        let stepSize = self.stepSize * (budgetScale ?? 1)
+        let (threatModel, stepSize) = budget(self.threatModel, stepSize: self.stepSize)
+        let (natural, labels) = (batch.inputs.detached, batch.labels)
         let bounds = threatModel.bounds
         // δ is projected onto the ball only; the box applies to x + δ when it is used.
         let ball = ThreatModel(norm: threatModel.norm, epsilon: threatModel.epsilon, bounds: -Float.infinity...Float.infinity)

@@ -57,8 +57,8 @@ public struct FreeLB: TextTrainingMethod {
     ) -> (gradients: Gradients, perturbations: [Tensor], model: Model, loss: Float, accuracy: Float) {
         let mask = paddingMask(tokens)
         var delta = initialPerturbation(model, tokens: tokens, mask: mask, using: &generator)
-        let ball = EmbeddingThreatModel(epsilon: maximumNorm ?? 0)
-        let matrixBall = EmbeddingMatrixBall(epsilon: maximumNorm ?? 0)
+        let ball = ThreatModel.embeddedSequence(epsilon: maximumNorm ?? 0)
+        let matrixBall = ThreatModel.embeddingMatrix(epsilon: maximumNorm ?? 0)
         var accumulated = [String: Tensor]()
         var perturbations = [Tensor]()
         var (lossSum, accuracy) = (Float(0), Float(0))
@@ -86,8 +86,8 @@ public struct FreeLB: TextTrainingMethod {
                 delta = (delta + stepSize * ball.steepestAscent(along: deltaGradient, mask: mask)).detached
                 if maximumNorm != nil { delta = ball.project(delta, mask: mask) }
             case .embeddingMatrix:
-                delta = (delta + stepSize * matrixBall.steepestAscent(along: deltaGradient)).detached
-                if maximumNorm != nil { delta = matrixBall.project(delta) }
+                delta = (delta + stepSize * matrixBall.matrixSteepestAscent(along: deltaGradient)).detached
+                if maximumNorm != nil { delta = matrixBall.projectMatrix(delta) }
             }
             last = pass
         }
@@ -110,10 +110,10 @@ public struct FreeLB: TextTrainingMethod {
         case .embeddingMatrix:
             let shape = model.embedding.weight.shape
             guard initialMagnitude > 0 else { return Tensor(zeros: shape) }
-            let rows = EmbeddingMatrixBall.rows(of: tokens)
+            let rows = ThreatModel.rows(of: tokens)
             let scale = initialMagnitude / (Float(Swift.max(rows.count, 1)) * Float(shape[1])).squareRoot()
             let uniform = Tensor(randomUniform: shape, in: -1...1, using: &generator)
-            return (EmbeddingMatrixBall.restricting(uniform, toRows: rows) * scale).detached
+            return (ThreatModel.restricting(uniform, toRows: rows) * scale).detached
         }
     }
 

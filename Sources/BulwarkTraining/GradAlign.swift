@@ -107,10 +107,8 @@ public struct GradAlign: TrainingMethod {
     public func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(
         _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
     ) -> StepMetrics {
-        let natural = batch.inputs.detached
-        let labels = batch.labels
-        let threatModel = self.threatModel.scaled(by: budgetScale)
-        let stepSize = self.stepSize * (budgetScale ?? 1)
+        let (threatModel, stepSize) = budget(self.threatModel, stepSize: self.stepSize)
+        let (natural, labels) = (batch.inputs.detached, batch.labels)
         // FGSM, keeping its gradient at the start for the regularizer.
         var attacked = model
         let start = randomStart ? threatModel.randomStart(around: natural, using: &generator) : natural

@@ -47,10 +47,7 @@ public struct MART: TrainingMethod {
     ///
     /// - Precondition: `steps ≥ 0`, `stepSize > 0`, `beta ≥ 0` and `startNoise ≥ 0`, all finite.
     public init(threatModel: ThreatModel, steps: Int = 10, stepSize: Float, beta: Float = 6, startNoise: Float = 0.001) {
-        precondition(steps >= 0, "MART needs a non-negative number of steps, got \(steps)")
-        precondition(stepSize > 0 && stepSize.isFinite, "MART step size must be positive, got \(stepSize)")
-        precondition(beta >= 0 && beta.isFinite, "MART β must be finite and non-negative, got \(beta)")
-        precondition(startNoise >= 0 && startNoise.isFinite, "MART start noise must be finite and non-negative, got \(startNoise)")
+        Self.checkTradeOff("MART", steps: steps, stepSize: stepSize, beta: beta, startNoise: startNoise)
         self.threatModel = threatModel
         self.steps = steps
         self.stepSize = stepSize
@@ -88,11 +85,8 @@ public struct MART: TrainingMethod {
     public func adversarialExamples<Model: Layer, G: RandomNumberGenerator>(
         for inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
     ) -> Tensor {
-        gaussianStartPGD(
-            inputs, against: model, threatModel: threatModel.scaled(by: budgetScale), steps: steps,
-            stepSize: stepSize * (budgetScale ?? 1),
-            startNoise: startNoise, using: &generator
-        ) { logits in softmaxCrossEntropy(logits: logits, labels: labels, reduction: .none) }
+        gaussianStartPGD(threatModel: threatModel, steps: steps, stepSize: stepSize, startNoise: startNoise, objective: .untargeted)
+            .perturb(inputs, labels: labels, against: model, using: &generator)
     }
 
     public func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(
@@ -101,11 +95,8 @@ public struct MART: TrainingMethod {
         let natural = batch.inputs.detached
         let adversarial = adversarialExamples(for: natural, labels: batch.labels, against: model, using: &generator)
         let beta = self.beta
-        return descend(&model, optimizer: &optimizer, labels: batch.labels) { model in
-            let naturalLogits = model(natural)
-            let adversarialLogits = model(adversarial)
-            let loss = Self.loss(naturalLogits: naturalLogits, adversarialLogits: adversarialLogits, labels: batch.labels, beta: beta)
-            return (loss, adversarialLogits)
+        return descend(&model, optimizer: &optimizer, natural: natural, adversarial: adversarial, labels: batch.labels) {
+            Self.loss(naturalLogits: $0, adversarialLogits: $1, labels: batch.labels, beta: beta)
         }
     }
 }

@@ -32,10 +32,9 @@ public struct PGDAdversarialTraining: TrainingMethod {
     public func adversarialExamples<Model: Layer, G: RandomNumberGenerator>(
         for inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
     ) -> Tensor {
-        IterativeAttack(
-            threatModel: threatModel.scaled(by: budgetScale), steps: steps, stepSize: stepSize * (budgetScale ?? 1), randomStart: randomStart, restarts: 1,
-            loss: .crossEntropy, objective: .untargeted, direction: .steepestAscent
-        ).run(inputs, labels: labels, model: model, mode: model.mode, using: &generator)
+        let (threatModel, stepSize) = budget(threatModel, stepSize: stepSize)
+        return PGD(threatModel: threatModel, steps: steps, stepSize: stepSize, start: randomStart ? .uniform : .zero, mode: .current)
+            .perturb(inputs, labels: labels, against: model, using: &generator)
     }
 
     public func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(

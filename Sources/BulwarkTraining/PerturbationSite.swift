@@ -15,57 +15,6 @@ public enum PerturbationSite: String, Sendable, CaseIterable {
     case embeddingMatrix = "matrix"
 }
 
-/// The Frobenius-norm ball of the shared embedding matrix: steepest ascent, projection and
-/// random starts for perturbations `r` of shape `[vocabularySize, dimension]` that are zero
-/// outside the rows of the batch's tokens.
-package struct EmbeddingMatrixBall: Sendable {
-    /// The radius ε of `‖r‖_F`.
-    package var epsilon: Float
-
-    package init(epsilon: Float) {
-        precondition(epsilon >= 0 && epsilon.isFinite, "epsilon must be finite and non-negative, got \(epsilon)")
-        self.epsilon = epsilon
-    }
-
-    /// `‖r‖_F`, accumulated in Float64.
-    package static func norm(of perturbation: Tensor) -> Float {
-        Float(perturbation.array.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot())
-    }
-
-    /// `g / ‖g‖_F`, or zero where `g` is zero.
-    package func steepestAscent(along gradient: Tensor) -> Tensor {
-        let norm = Self.norm(of: gradient)
-        return norm > 0 ? (gradient.detached * (1 / norm)).detached : Tensor(zeros: gradient.shape)
-    }
-
-    /// `r` scaled down onto the ball (unchanged inside it).
-    package func project(_ perturbation: Tensor) -> Tensor {
-        let norm = Self.norm(of: perturbation)
-        return norm > epsilon ? (perturbation.detached * (epsilon / norm)).detached : perturbation.detached
-    }
-
-    /// The distinct real tokens (index ≥ 1) of `[count, length]` `tokens`, ascending.
-    package static func rows(of tokens: Tensor) -> [Int] {
-        Set(tokens.array.map { Int($0) }).filter { $0 != 0 }.sorted()
-    }
-
-    /// `values` `[vocabularySize, dimension]` kept on `rows` and zero elsewhere.
-    package static func restricting(_ values: Tensor, toRows rows: [Int]) -> Tensor {
-        let dimension = values.shape[1]
-        let source = values.array
-        var scalars = [Float](repeating: 0, count: source.count)
-        for row in rows { for column in 0..<dimension { scalars[row * dimension + column] = source[row * dimension + column] } }
-        return Tensor(shape: values.shape, scalars: scalars)
-    }
-
-    /// A random start on the rows of `tokens`: a Gaussian direction with a norm drawn uniformly
-    /// in `[0, ε]`, as ``EmbeddingThreatModel/randomStart(shape:mask:using:)`` does per example.
-    package func randomStart<G: RandomNumberGenerator>(shape: [Int], tokens: Tensor, using generator: inout G) -> Tensor {
-        let direction = steepestAscent(along: Self.restricting(Tensor(randomNormal: shape, using: &generator), toRows: Self.rows(of: tokens)))
-        return (direction * (epsilon * Float.random(in: 0...1, using: &generator))).detached
-    }
-}
-
 extension TextClassifier {
     /// Logits of `tokens` with the embedding matrix shifted by `perturbation` (differentiable in
     /// both); the matrix is put back afterwards, so the model leaves with its own weights and

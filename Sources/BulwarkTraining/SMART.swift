@@ -37,7 +37,7 @@ import BulwarkNN
 public struct SMART: TextTrainingMethod {
     public var name: String { "smart" }
     /// The radius ε of the perturbation, per example.
-    public var threatModel: EmbeddingThreatModel
+    public var threatModel: ThreatModel
     /// The number of ascent steps (the paper's default is 1).
     public var steps: Int
     /// `η`, the L2 length of each ascent step.
@@ -56,14 +56,14 @@ public struct SMART: TextTrainingMethod {
 
     /// Creates the method.
     public init(
-        threatModel: EmbeddingThreatModel, steps: Int = 1, stepSize: Float, initialNoise: Float = 1e-3,
+        threatModel: ThreatModel, steps: Int = 1, stepSize: Float, initialNoise: Float = 1e-3,
         regularizationWeight: Float = 1, proximalWeight: Float = 1, momentum: Float = 0.99
     ) {
         precondition(steps >= 1 && stepSize >= 0 && initialNoise >= 0 && regularizationWeight >= 0,
                      "SMART needs at least one step and non-negative step size, noise and weight")
         precondition(proximalWeight >= 0 && proximalWeight.isFinite, "SMART's proximalWeight μ must be finite and non-negative")
         precondition(momentum >= 0 && momentum < 1, "SMART's momentum β must be in [0, 1)")
-        self.threatModel = threatModel
+        self.threatModel = threatModel.inRegion(.embeddedSequence)
         self.steps = steps
         self.stepSize = stepSize
         self.initialNoise = initialNoise
@@ -120,16 +120,13 @@ public struct SMART: TextTrainingMethod {
     public func perturbation<Model: TextClassifier, G: RandomNumberGenerator>(
         for tokens: Tensor, against model: inout Model, using generator: inout G
     ) -> Tensor {
-        let embedded = model.embed(tokens).detached
-        let mask = paddingMask(tokens)
-        let clean = model.classify(embedded, mask: mask).detached
-        let noise = Tensor(randomNormal: embedded.shape, standardDeviation: initialNoise, using: &generator)
+        let clean = CleanEmbedding(tokens, model: &model)
+        let mask = clean.mask
+        let noise = Tensor(randomNormal: clean.embedded.shape, standardDeviation: initialNoise, using: &generator)
         var delta = threatModel.project(noise, mask: mask)
         for _ in 0..<steps {
-            let gradient = BulwarkCore.gradient(at: delta) { delta in
-                // The clean side is a constant here, so only KL(f(x̃) ‖ f(x)) has a gradient.
-                klDivergence(logits: model.classify(embedded + delta, mask: mask), targetLogits: clean, reduction: .sum)
-            }
+            // The clean side is a constant here, so only KL(f(x̃) ‖ f(x)) has a gradient.
+            let gradient = BulwarkCore.gradient(at: delta) { clean.divergence(at: $0, model: &model) }
             delta = threatModel.project(delta + stepSize * threatModel.steepestAscent(along: gradient, mask: mask), mask: mask)
         }
         return delta

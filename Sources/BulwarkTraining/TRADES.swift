@@ -48,10 +48,7 @@ public struct TRADES: TrainingMethod {
     ///
     /// - Precondition: `steps ≥ 0`, `stepSize > 0`, `beta ≥ 0` and `startNoise ≥ 0`, all finite.
     public init(threatModel: ThreatModel, steps: Int = 10, stepSize: Float, beta: Float = 6, startNoise: Float = 0.001) {
-        precondition(steps >= 0, "TRADES needs a non-negative number of steps, got \(steps)")
-        precondition(stepSize > 0 && stepSize.isFinite, "TRADES step size must be positive, got \(stepSize)")
-        precondition(beta >= 0 && beta.isFinite, "TRADES β must be finite and non-negative, got \(beta)")
-        precondition(startNoise >= 0 && startNoise.isFinite, "TRADES start noise must be finite and non-negative, got \(startNoise)")
+        Self.checkTradeOff("TRADES", steps: steps, stepSize: stepSize, beta: beta, startNoise: startNoise)
         self.threatModel = threatModel
         self.steps = steps
         self.stepSize = stepSize
@@ -75,13 +72,8 @@ public struct TRADES: TrainingMethod {
     public func adversarialExamples<Model: Layer, G: RandomNumberGenerator>(
         for inputs: Tensor, against model: Model, using generator: inout G
     ) -> Tensor {
-        let natural = inputs.detached
-        let target = model.with(mode: .inference).applied(to: natural).detached
-        return gaussianStartPGD(
-            natural, against: model, threatModel: threatModel.scaled(by: budgetScale), steps: steps,
-            stepSize: stepSize * (budgetScale ?? 1),
-            startNoise: startNoise, using: &generator
-        ) { logits in klDivergence(logits: logits, targetLogits: target, reduction: .none) }
+        gaussianStartPGD(threatModel: threatModel, steps: steps, stepSize: stepSize, startNoise: startNoise, objective: .divergence)
+            .perturb(inputs, labels: [], against: model, using: &generator)
     }
 
     public func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(
@@ -90,11 +82,8 @@ public struct TRADES: TrainingMethod {
         let natural = batch.inputs.detached
         let adversarial = adversarialExamples(for: natural, against: model, using: &generator)
         let beta = self.beta
-        return descend(&model, optimizer: &optimizer, labels: batch.labels) { model in
-            let naturalLogits = model(natural)
-            let adversarialLogits = model(adversarial)
-            let loss = Self.loss(naturalLogits: naturalLogits, adversarialLogits: adversarialLogits, labels: batch.labels, beta: beta)
-            return (loss, adversarialLogits)
+        return descend(&model, optimizer: &optimizer, natural: natural, adversarial: adversarial, labels: batch.labels) {
+            Self.loss(naturalLogits: $0, adversarialLogits: $1, labels: batch.labels, beta: beta)
         }
     }
 }

@@ -112,45 +112,33 @@ public struct TextTrainer<Method: TextTrainingMethod, Opt: Optimizer>: Sendable 
             method.loadStateTensors(checkpoint.methodState)
             observer(.resumed(epoch: checkpoint.epoch))
         }
-        let batchesPerEpoch = (training.count + batchSize - 1) / batchSize
-        for epoch in try run.remainingEpochs(stoppingAfter: stopAfterEpoch) {
-            observer(.epochStarted(epoch: epoch, batches: batchesPerEpoch))
-            var tally = EpochTally()
-            let batches = training.batches(ofSize: batchSize, minimumLength: minimumLength, bucketed: bucketed, shuffledUsing: &generator)
-            for (index, batch) in batches.enumerated() {
-                optimizer.learningRate = schedule.learningRate(
-                    atEpoch: Double(epoch - 1) + Double(index) / Double(batchesPerEpoch), of: epochs)
-                let metrics = epoch <= cleanWarmupEpochs
+        var optimizer = self.optimizer
+        defer { self.optimizer = optimizer }
+        try trainEpochs(
+            &model, optimizer: &optimizer, run: &run, using: &generator, schedule: schedule, trainingCount: training.count,
+            batchSize: batchSize, classCount: training.classNames.count, stopAfterEpoch: stopAfterEpoch, observer: observer,
+            batches: { generator in
+                training.batches(ofSize: batchSize, minimumLength: minimumLength, bucketed: bucketed, shuffledUsing: &generator)
+            },
+            step: { model, optimizer, batch, epoch, _, generator in
+                epoch <= cleanWarmupEpochs
                     ? StandardTraining().step(&model, optimizer: &optimizer, on: batch, using: &generator)
                     : method.step(&model, optimizer: &optimizer, on: batch, using: &generator)
-                guard metrics.loss.isFinite else { throw run.nonFiniteLoss(epoch: epoch, batch: index + 1) }
-                tally.add(metrics)
-                observer(tally.batchEvent(epoch: epoch, batch: index + 1, of: batchesPerEpoch))
-            }
-            try run.checkDivergence(epoch: epoch, loss: tally.loss, classCount: training.classNames.count)
-            let trainSeconds = Date().timeIntervalSince(tally.start)
-            let validationStart = Date()
-            var clean: Float?, robust: Float?
-            if let validation, validation.count > 0 {
+            },
+            afterBatch: { _, _, _, _, _ in false },
+            validate: { model, epoch in
+                guard let validation, validation.count > 0 else { return (nil, nil) }
                 observer(.validating(epoch: epoch, done: 0, of: validation.count))
+                defer { observer(.validating(epoch: epoch, done: validation.count, of: validation.count)) }
                 let batches = validation.batches(ofSize: 256, minimumLength: minimumLength).map { ($0.inputs, $0.labels) }
-                if let validationAttack {
-                    var validationGenerator = SplitMix64(seed: 0x5EED_0000 &+ UInt64(epoch))
-                    let report = evaluateEmbeddingRobustness(model, batches: batches, attack: validationAttack, using: &validationGenerator)
-                    (clean, robust) = (report.cleanAccuracy, report.robustAccuracy)
-                } else {
-                    clean = textAccuracy(model, batches: batches)
-                }
-                observer(.validating(epoch: epoch, done: validation.count, of: validation.count))
-            }
-            let metrics = tally.metrics(
-                epoch: epoch, validationCleanAccuracy: clean, validationRobustAccuracy: robust, learningRate: optimizer.learningRate,
-                trainSeconds: trainSeconds, validationStart: validationStart)
-            try run.record(
-                metrics, score: robust ?? clean ?? Float(epoch), model: model, generator: generator,
-                optimizerState: optimizer.stateTensors, methodState: method.stateTensors)
-            observer(.epoch(metrics))
-        }
+                guard let validationAttack else { return (textAccuracy(model, batches: batches), nil) }
+                var validationGenerator = SplitMix64(seed: 0x5EED_0000 &+ UInt64(epoch))
+                let report = evaluateEmbeddingRobustness(model, batches: batches, attack: validationAttack, using: &validationGenerator)
+                return (report.cleanAccuracy, report.robustAccuracy)
+            },
+            epsilonScale: { nil },
+            methodState: { method.stateTensors },
+            guardBest: { nil })
         return run.history
     }
 }

@@ -237,55 +237,51 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
             }
             observer(.resumed(epoch: checkpoint.epoch))
         }
+        var optimizer = self.optimizer
+        defer { self.optimizer = optimizer }
         let batchesPerEpoch = (training.count + batchSize - 1) / batchSize
-        for epoch in try run.remainingEpochs(stoppingAfter: stopAfterEpoch) {
-            observer(.epochStarted(epoch: epoch, batches: batchesPerEpoch))
-            var tally = EpochTally()
-            let batches = training.batches(ofSize: batchSize, shuffledUsing: &generator)
-            for (index, unaugmented) in batches.enumerated() {
+        try trainEpochs(
+            &model, optimizer: &optimizer, run: &run, using: &generator, schedule: schedule, trainingCount: training.count,
+            batchSize: batchSize, classCount: training.classCount, stopAfterEpoch: stopAfterEpoch, observer: observer,
+            batches: { generator in training.batches(ofSize: batchSize, shuffledUsing: &generator) },
+            step: { model, optimizer, unaugmented, epoch, index, generator in
                 let batch = augmentation?.augmented(unaugmented, using: &generator) ?? unaugmented
-                optimizer.learningRate = schedule.learningRate(
-                    atEpoch: Double(epoch - 1) + Double(index) / Double(batchesPerEpoch), of: epochs)
                 if warmsUp {
                     // Progress at the end of this batch, so the first batch already has some ε.
                     let progress = Double(epoch - 1) + Double(index + 1) / Double(batchesPerEpoch)
                     method.budgetScale = Float(Swift.min(1, progress / epsilonWarmupEpochs))
                 }
                 method.completedEpochs = epoch - 1
-                let metrics = method.step(&model, optimizer: &optimizer, on: batch, using: &generator)
-                guard metrics.loss.isFinite else { throw run.nonFiniteLoss(epoch: epoch, batch: index + 1) }
-                tally.add(metrics)
-                observer(tally.batchEvent(epoch: epoch, batch: index + 1, of: batchesPerEpoch))
-                if let overfittingGuard, let checkData,
-                   index + 1 == batchesPerEpoch || (overfittingGuard.interval.map { (index + 1) % $0 == 0 } ?? false) {
-                    let (fgsm, pgd) = overfittingGuard.measure(model, inputs: checkData.images, labels: checkData.labels)
-                    if let best, overfittingGuard.isCatastrophicOverfitting(pgdAccuracy: pgd, fgsmAccuracy: fgsm, bestPGDAccuracy: best.pgd) {
-                        let report = OverfittingReport(
-                            epoch: epoch, batch: index + 1, pgdAccuracy: pgd, fgsmAccuracy: fgsm,
-                            bestPGDAccuracy: best.pgd, bestEpoch: best.epoch, bestBatch: best.batch)
-                        model = best.model
-                        overfitting = report
-                        if let outputDirectory {
-                            var rollbackMetadata = metadata
-                            rollbackMetadata["epoch"] = String(best.epoch)
-                            rollbackMetadata["catastrophic_overfitting"] = encode(report)
-                            try run.save(model, as: RunFile.model, metadata: rollbackMetadata)
-                            try TrainingCheckpoint.markStopped(
-                                at: path(in: outputDirectory, RunFile.resume),
-                                reason: "the overfitting guard stopped it at epoch \(report.epoch), batch \(report.batch) and restored the model of epoch \(best.epoch), batch \(best.batch) into \(RunFile.model)")
-                        }
-                        observer(.catastrophicOverfitting(report))
-                        return run.history
+                return method.step(&model, optimizer: &optimizer, on: batch, using: &generator)
+            },
+            afterBatch: { model, run, epoch, index, batchesPerEpoch in
+                guard let overfittingGuard, let checkData,
+                      index + 1 == batchesPerEpoch || (overfittingGuard.interval.map { (index + 1) % $0 == 0 } ?? false) else { return false }
+                let (fgsm, pgd) = overfittingGuard.measure(model, inputs: checkData.images, labels: checkData.labels)
+                if let best, overfittingGuard.isCatastrophicOverfitting(pgdAccuracy: pgd, fgsmAccuracy: fgsm, bestPGDAccuracy: best.pgd) {
+                    let report = OverfittingReport(
+                        epoch: epoch, batch: index + 1, pgdAccuracy: pgd, fgsmAccuracy: fgsm,
+                        bestPGDAccuracy: best.pgd, bestEpoch: best.epoch, bestBatch: best.batch)
+                    model = best.model
+                    overfitting = report
+                    if let outputDirectory {
+                        var rollbackMetadata = metadata
+                        rollbackMetadata["epoch"] = String(best.epoch)
+                        rollbackMetadata["catastrophic_overfitting"] = encode(report)
+                        try run.save(model, as: RunFile.model, metadata: rollbackMetadata)
+                        try TrainingCheckpoint.markStopped(
+                            at: path(in: outputDirectory, RunFile.resume),
+                            reason: "the overfitting guard stopped it at epoch \(report.epoch), batch \(report.batch) and restored the model of epoch \(best.epoch), batch \(best.batch) into \(RunFile.model)")
                     }
-                    // Ties move the best forward: the latest of equally robust models is kept.
-                    if pgd >= (best?.pgd ?? -.infinity) { best = (model, pgd, fgsm, epoch, index + 1) }
+                    observer(.catastrophicOverfitting(report))
+                    return true
                 }
-            }
-            try run.checkDivergence(epoch: epoch, loss: tally.loss, classCount: training.classCount)
-            let trainSeconds = Date().timeIntervalSince(tally.start)
-            let validationStart = Date()
-            var clean: Float?, robust: Float?
-            if let validation, validation.count > 0 {
+                // Ties move the best forward: the latest of equally robust models is kept.
+                if pgd >= (best?.pgd ?? -.infinity) { best = (model, pgd, fgsm, epoch, index + 1) }
+                return false
+            },
+            validate: { model, epoch in
+                guard let validation, validation.count > 0 else { return (nil, nil) }
                 let threatModel = validationAttack?.threatModel ?? .lInfinity(epsilon: 0)
                 var validationGenerator = SplitMix64(seed: 0x5EED_0000 &+ UInt64(epoch))
                 observer(.validating(epoch: epoch, done: 0, of: validation.count))
@@ -294,19 +290,11 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
                     attacks: validationAttack.map { [$0] } ?? [], threatModel: threatModel,
                     batchSize: 256, using: &validationGenerator
                 ) { _, done, total in observer(.validating(epoch: epoch, done: done, of: total)) }
-                clean = report.cleanAccuracy
-                robust = report.attacks.first?.robustAccuracy
-            }
-            let metrics = tally.metrics(
-                epoch: epoch, validationCleanAccuracy: clean, validationRobustAccuracy: robust, learningRate: optimizer.learningRate,
-                epsilonScale: warmsUp ? method.budgetScale : nil, trainSeconds: trainSeconds, validationStart: validationStart)
-            // Without validation the newest model counts as the best; ties keep the earlier.
-            try run.record(
-                metrics, score: robust ?? clean ?? Float(epoch), model: model, generator: generator,
-                optimizerState: optimizer.stateTensors, methodState: method.stateTensors,
-                guardBest: best.map { .init(model: $0.model.parametersAndState, pgdAccuracy: $0.pgd, fgsmAccuracy: $0.fgsm, epoch: $0.epoch, batch: $0.batch) })
-            observer(.epoch(metrics))
-        }
+                return (report.cleanAccuracy, report.attacks.first?.robustAccuracy)
+            },
+            epsilonScale: { warmsUp ? method.budgetScale : nil },
+            methodState: { method.stateTensors },
+            guardBest: { best.map { .init(model: $0.model.parametersAndState, pgdAccuracy: $0.pgd, fgsmAccuracy: $0.fgsm, epoch: $0.epoch, batch: $0.batch) } })
         return run.history
     }
 }

@@ -90,6 +90,11 @@ extension ThreatModel {
 }
 
 extension TrainingMethod {
+    /// `threatModel` and `stepSize` at the ε warm-up's fraction ``budgetScale`` of them.
+    package func budget(_ threatModel: ThreatModel, stepSize: Float) -> (threatModel: ThreatModel, stepSize: Float) {
+        (threatModel.scaled(by: budgetScale), stepSize * (budgetScale ?? 1))
+    }
+
     /// One cross-entropy descent step of `model` on `inputs`.
     package func descend<Model: Layer, Opt: Optimizer>(
         _ model: inout Model, optimizer: inout Opt, inputs: Tensor, labels: [Int32]

@@ -18,7 +18,7 @@ import BulwarkNN
 public struct VirtualAdversarialTraining: TextTrainingMethod {
     public var name: String { "vat" }
     /// The radius ε of `r_vadv`, per example.
-    public var threatModel: EmbeddingThreatModel
+    public var threatModel: ThreatModel
     /// The number of power iterations (the paper uses 1).
     public var powerIterations: Int
     /// `ξ`, the length of the finite-difference probe.
@@ -27,10 +27,10 @@ public struct VirtualAdversarialTraining: TextTrainingMethod {
     public var regularizationWeight: Float
 
     /// Creates the method.
-    public init(threatModel: EmbeddingThreatModel, powerIterations: Int = 1, finiteDifferenceScale: Float = 1e-2, regularizationWeight: Float = 1) {
+    public init(threatModel: ThreatModel, powerIterations: Int = 1, finiteDifferenceScale: Float = 1e-2, regularizationWeight: Float = 1) {
         precondition(powerIterations >= 1 && finiteDifferenceScale > 0 && regularizationWeight >= 0,
                      "VAT needs at least one power iteration, a positive ξ and a non-negative α")
-        self.threatModel = threatModel
+        self.threatModel = threatModel.inRegion(.embeddedSequence)
         self.powerIterations = powerIterations
         self.finiteDifferenceScale = finiteDifferenceScale
         self.regularizationWeight = regularizationWeight
@@ -41,15 +41,11 @@ public struct VirtualAdversarialTraining: TextTrainingMethod {
     public func perturbation<Model: TextClassifier, G: RandomNumberGenerator>(
         for tokens: Tensor, against model: inout Model, using generator: inout G
     ) -> Tensor {
-        let embedded = model.embed(tokens).detached
-        let mask = paddingMask(tokens)
-        let clean = model.classify(embedded, mask: mask).detached
-        var direction = threatModel.steepestAscent(along: Tensor(randomNormal: embedded.shape, using: &generator), mask: mask)
+        let clean = CleanEmbedding(tokens, model: &model)
+        var direction = threatModel.steepestAscent(along: Tensor(randomNormal: clean.embedded.shape, using: &generator), mask: clean.mask)
         for _ in 0..<powerIterations {
-            let gradient = BulwarkCore.gradient(at: finiteDifferenceScale * direction) { probe in
-                klDivergence(logits: model.classify(embedded + probe, mask: mask), targetLogits: clean, reduction: .sum)
-            }
-            direction = threatModel.steepestAscent(along: gradient, mask: mask)
+            let gradient = BulwarkCore.gradient(at: finiteDifferenceScale * direction) { clean.divergence(at: $0, model: &model) }
+            direction = threatModel.steepestAscent(along: gradient, mask: clean.mask)
         }
         return threatModel.epsilon * direction
     }
@@ -72,5 +68,25 @@ public struct VirtualAdversarialTraining: TextTrainingMethod {
         }
         optimizer.update(&model, along: gradients)
         return StepMetrics(loss: loss.scalar, accuracy: accuracy(logits: logits.detached, labels: labels), count: labels.count)
+    }
+}
+
+/// A batch's embedded tokens, padding mask and clean logits (held fixed): what SMART and VAT
+/// measure a perturbation of the embedded sequence against.
+package struct CleanEmbedding {
+    package let embedded: Tensor
+    package let mask: Tensor
+    package let logits: Tensor
+
+    /// Embeds and classifies `tokens` in the model's current mode.
+    package init<Model: TextClassifier>(_ tokens: Tensor, model: inout Model) {
+        embedded = model.embed(tokens).detached
+        mask = paddingMask(tokens)
+        logits = model.classify(embedded, mask: mask).detached
+    }
+
+    /// `Σᵢ KL(f(xᵢ + δᵢ) ‖ f(xᵢ))` over the batch, differentiable in `delta`.
+    package func divergence<Model: TextClassifier>(at delta: Tensor, model: inout Model) -> Tensor {
+        klDivergence(logits: model.classify(embedded + delta, mask: mask), targetLogits: logits, reduction: .sum)
     }
 }

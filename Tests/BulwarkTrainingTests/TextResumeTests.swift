@@ -10,7 +10,7 @@ import _TestSupport
 @Suite struct TextResumeTests {
     let training = syntheticText(count: 96, seed: 5)
     let validation = syntheticText(count: 32, seed: 6)
-    let threatModel = EmbeddingThreatModel(epsilon: 0.5)
+    let threatModel = ThreatModel.embeddedSequence(epsilon: 0.5)
 
     /// SMART with its proximal point from the first batch, SMART after a clean warm-up epoch
     /// (so the checkpoint of epoch 1 holds no θ̃ yet), and FGM.

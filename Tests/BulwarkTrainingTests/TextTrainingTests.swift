@@ -41,7 +41,7 @@ func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
 
     @Test(arguments: ["standard", "fgm", "fgm-matrix", "pgd", "pgd-matrix", "freelb", "freelb-matrix", "vat", "smart", "smart-regularizer-only"])
     func methodsLearnTheSyntheticTask(_ name: String) throws {
-        let threatModel = EmbeddingThreatModel(epsilon: 0.5)
+        let threatModel = ThreatModel.embeddedSequence(epsilon: 0.5)
         let history: [EpochMetrics]
         switch name {
         case "fgm": history = try train(EmbeddingFGM(threatModel: threatModel)).1
@@ -61,7 +61,7 @@ func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
     }
 
     @Test func cleanWarmupEpochsTrainExactlyAsStandardTraining() throws {
-        let fgm = EmbeddingFGM(threatModel: EmbeddingThreatModel(epsilon: 0.5))
+        let fgm = EmbeddingFGM(threatModel: ThreatModel.embeddedSequence(epsilon: 0.5))
         let warm = try train(fgm, model: "textcnn", epochs: 1, warmup: 1, seed: 3).0
         let standard = try train(StandardTraining(), model: "textcnn", epochs: 1, seed: 3).0
         let adversarial = try train(fgm, model: "textcnn", epochs: 1, seed: 3).0
@@ -73,7 +73,7 @@ func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
         var generator = SplitMix64(seed: 8)
         var model = EmbeddingBagClassifier(vocabularySize: 30, dimension: 6, classCount: 2, using: &generator)
         let batch = test.batches(ofSize: 16, minimumLength: 3)[0]
-        let r = EmbeddingFGM(threatModel: EmbeddingThreatModel(epsilon: 0.7), site: .embeddingMatrix)
+        let r = EmbeddingFGM(threatModel: ThreatModel.embeddedSequence(epsilon: 0.7), site: .embeddingMatrix)
             .matrixPerturbation(for: batch.inputs, labels: batch.labels, against: &model)
         #expect(r.shape == [30, 6])
         let norm = r.array.reduce(0) { $0 + $1 * $1 }.squareRoot()
@@ -91,7 +91,7 @@ func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
         var generator = SplitMix64(seed: 11)
         var model = EmbeddingBagClassifier(vocabularySize: 30, dimension: 6, classCount: 2, using: &generator)
         let batch = test.batches(ofSize: 8, minimumLength: 3)[0]
-        let r = VirtualAdversarialTraining(threatModel: EmbeddingThreatModel(epsilon: 1), powerIterations: 1)
+        let r = VirtualAdversarialTraining(threatModel: ThreatModel.embeddedSequence(epsilon: 1), powerIterations: 1)
             .perturbation(for: batch.inputs, against: &model, using: &generator)
         let weight = model.fc.weight.array
         let difference = (0..<6).map { weight[6 + $0] - weight[$0] }
@@ -116,7 +116,7 @@ func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
         func divergence(_ delta: Tensor) -> Float {
             SMART.symmetricKL(model.classify(embedded + delta, mask: mask), clean).scalar
         }
-        let threatModel = EmbeddingThreatModel(epsilon: 1)
+        let threatModel = ThreatModel.embeddedSequence(epsilon: 1)
         let ascended = SMART(threatModel: threatModel, steps: 3, stepSize: 0.5).perturbation(for: batch.inputs, against: &model, using: &generator)
         let random = threatModel.randomStart(shape: embedded.shape, mask: mask, using: &generator)
         #expect(divergence(ascended) > 2 * divergence(random), "ascent \(divergence(ascended)) vs random \(divergence(random))")
@@ -124,12 +124,12 @@ func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
 
     @Test(arguments: ["textcnn", "bilstm", "transformer"])
     func recurrentConvolutionalAndAttentionModelsLearnWithFGM(_ name: String) throws {
-        let (_, history) = try train(EmbeddingFGM(threatModel: EmbeddingThreatModel(epsilon: 0.5)), model: name, epochs: 8)
+        let (_, history) = try train(EmbeddingFGM(threatModel: ThreatModel.embeddedSequence(epsilon: 0.5)), model: name, epochs: 8)
         #expect((history.last?.validationCleanAccuracy ?? 0) > 0.9, "\(name): \(history.map { $0.validationCleanAccuracy ?? 0 })")
     }
 
     @Test func sameSeedGivesIdenticalWeights() throws {
-        let method = EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: EmbeddingThreatModel(epsilon: 0.5), steps: 2, stepSize: 0.3, randomStart: true))
+        let method = EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: ThreatModel.embeddedSequence(epsilon: 0.5), steps: 2, stepSize: 0.3, randomStart: true))
         let first = try train(method, model: "textcnn", epochs: 1, seed: 4).0
         let second = try train(method, model: "textcnn", epochs: 1, seed: 4).0
         let other = try train(method, model: "textcnn", epochs: 1, seed: 5).0
@@ -142,7 +142,7 @@ func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
         var generator = SplitMix64(seed: 8)
         var model = TextCNN(vocabularySize: 30, dimension: 6, classCount: 2, widths: [2, 3], filters: 4, using: &generator)
         let batch = test.batches(ofSize: 16, minimumLength: 3)[0]
-        let threatModel = EmbeddingThreatModel(epsilon: 0.7)
+        let threatModel = ThreatModel.embeddedSequence(epsilon: 0.7)
         let delta = switch name {
         case "fgm": EmbeddingFGM(threatModel: threatModel).perturbation(for: batch.inputs, labels: batch.labels, against: &model)
         case "smart": SMART(threatModel: threatModel, steps: 3, stepSize: 0.4).perturbation(for: batch.inputs, against: &model, using: &generator)
@@ -168,7 +168,7 @@ func syntheticText(count: Int, seed: UInt64) -> EncodedTextDataset {
         var generator = SplitMix64(seed: 9)
         func evaluate(_ epsilon: Float) -> TextRobustnessReport {
             func run<Model: TextClassifier>(_ model: Model) -> TextRobustnessReport {
-                evaluateEmbeddingRobustness(model, batches: batches, attack: EmbeddingPGD(threatModel: EmbeddingThreatModel(epsilon: epsilon), steps: 10, stepSize: epsilon / 4), using: &generator)
+                evaluateEmbeddingRobustness(model, batches: batches, attack: EmbeddingPGD(threatModel: ThreatModel.embeddedSequence(epsilon: epsilon), steps: 10, stepSize: epsilon / 4), using: &generator)
             }
             return run(model)
         }
@@ -247,7 +247,7 @@ private struct CountingClassifier: TextClassifier {
         let epsilon: Float = 0.3
         let result = FreeLB(steps: 5, stepSize: 0.2, initialMagnitude: 0.05, maximumNorm: epsilon)
             .ascend(model(), tokens: batch.inputs, labels: batch.labels, using: &generator)
-        let ball = EmbeddingThreatModel(epsilon: epsilon)
+        let ball = ThreatModel.embeddedSequence(epsilon: epsilon)
         #expect(ball.norms(of: result.perturbations[0]).allSatisfy { $0 > 0 && $0 <= 0.05 + 1e-6 })
         for delta in result.perturbations { #expect(ball.norms(of: delta).allSatisfy { $0 <= epsilon + 1e-5 }) }
         #expect(ball.norms(of: result.perturbations[4]).contains { $0 > epsilon - 1e-4 })
@@ -283,7 +283,7 @@ private struct CountingClassifier: TextClassifier {
     func perturbations(_ name: String, epsilon: Float) -> [Tensor] {
         var network = model()
         var generator = SplitMix64(seed: 7)
-        let threatModel = EmbeddingThreatModel(epsilon: epsilon)
+        let threatModel = ThreatModel.embeddedSequence(epsilon: epsilon)
         switch name {
         case "fgm":
             return [EmbeddingFGM(threatModel: threatModel, site: .embeddingMatrix).matrixPerturbation(for: batch.inputs, labels: batch.labels, against: &network)]
@@ -320,7 +320,7 @@ private struct CountingClassifier: TextClassifier {
         var after = before
         var optimizer = SGD(learningRate: learningRate)
         var generator = SplitMix64(seed: 7)
-        let threatModel = EmbeddingThreatModel(epsilon: 0.8)
+        let threatModel = ThreatModel.embeddedSequence(epsilon: 0.8)
         switch name {
         case "fgm": _ = EmbeddingFGM(threatModel: threatModel, site: .embeddingMatrix).step(&after, optimizer: &optimizer, on: batch, using: &generator)
         case "pgd": _ = EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: threatModel, steps: 3, stepSize: 0.4), includesCleanLoss: true, site: .embeddingMatrix)
@@ -354,7 +354,7 @@ private struct CountingClassifier: TextClassifier {
         return TextCNN(vocabularySize: 30, dimension: 6, classCount: 3, widths: [2, 3], filters: 4, dropoutProbability: dropout, using: &generator)
     }
 
-    func smart() -> SMART { SMART(threatModel: EmbeddingThreatModel(epsilon: 0.5), steps: 2, stepSize: 0.3, proximalWeight: 1, momentum: 0.9) }
+    func smart() -> SMART { SMART(threatModel: ThreatModel.embeddedSequence(epsilon: 0.5), steps: 2, stepSize: 0.3, proximalWeight: 1, momentum: 0.9) }
 
     @Test func penaltyIsTheSymmetricKLBetweenTheModelAndItsProximalPoint() throws {
         var current = model(seed: 1).with(mode: .inference)
@@ -392,7 +392,7 @@ private struct CountingClassifier: TextClassifier {
         var method = smart()
         method.proximalPoint = current.parameters
         #expect(try #require(method.bregmanDivergence(of: current, on: batch.inputs)).scalar == 0)
-        #expect(SMART(threatModel: EmbeddingThreatModel(epsilon: 0.5), stepSize: 0.3).bregmanDivergence(of: current, on: batch.inputs) == nil)
+        #expect(SMART(threatModel: ThreatModel.embeddedSequence(epsilon: 0.5), stepSize: 0.3).bregmanDivergence(of: current, on: batch.inputs) == nil)
     }
 
     @Test func penaltyGradientMatchesFiniteDifferences() {
@@ -428,7 +428,7 @@ private struct CountingClassifier: TextClassifier {
         let start = model(seed: 1, dropout: 0)
         func divergenceAfterTraining(proximalWeight: Float) -> Float {
             var network = start
-            var method = SMART(threatModel: EmbeddingThreatModel(epsilon: 0.5), stepSize: 0.5, proximalWeight: proximalWeight, momentum: 0.999)
+            var method = SMART(threatModel: ThreatModel.embeddedSequence(epsilon: 0.5), stepSize: 0.5, proximalWeight: proximalWeight, momentum: 0.999)
             var optimizer = Adam(learningRate: 0.05)
             var generator = SplitMix64(seed: 3)
             for _ in 0..<5 { _ = method.step(&network, optimizer: &optimizer, on: batch, using: &generator) }
