@@ -1,18 +1,6 @@
 import BulwarkCore
 import BulwarkNN
 
-/// The per-example L2 ball of an embedded sequence, spelled as a type by earlier code: a
-/// ``ThreatModel`` of ``ThreatModel/Region/embeddedSequence``.
-public typealias EmbeddingThreatModel = ThreatModel
-
-extension ThreatModel {
-    /// The embedded-sequence ball of radius `epsilon` (``ThreatModel/embeddedSequence(epsilon:)``),
-    /// kept so that `EmbeddingThreatModel(epsilon:)` still reads.
-    public init(epsilon: Float) {
-        self.init(epsilon: epsilon, region: .embeddedSequence)
-    }
-}
-
 /// Projected gradient descent on the embedded sequence (Madry et al. 2018, "Towards Deep
 /// Learning Models Resistant to Adversarial Attacks", in the embedding space as used for text
 /// by Zhu et al. 2020): from `δ₀` (zero or a random start), `K` = ``steps`` times

@@ -158,21 +158,32 @@ struct AttackOptions: ParsableArguments {
     }
 }
 
-/// The options that name configuration fields whose flag is not the field's name in kebab case.
-private let flagsOfFields = ["attacks": "--attack", "dataDirectory": "--data-dir", "wordnetDirectory": "--wordnet-dir"]
-
-/// `text` with each configuration field it names (`` `stepSize` ``) written as its option
-/// (`--step-size`).
-func namingFlags(_ text: String) -> String {
-    ConfigurationError(text).message { field in
-        flagsOfFields[field] ?? "--" + field.reduce(into: "") { flag, character in
-            flag += character.isUppercase ? "-" + character.lowercased() : String(character)
-        }
+/// The flag of a configuration or job field: `--` and the field in kebab case, but for a few.
+func flag(for field: String) -> String {
+    switch field {
+    case "dataDirectory": "--data-dir"
+    case "finalEvaluationCount": "--final-eval-count"
+    case "stopAfterEpoch": "--stop-after"
+    case "outputDirectory": "--out"
+    case "clipsStart": "--unclipped-start"
+    case "attacks": "--attack"
+    case "wordnetDirectory": "--wordnet-dir"
+    default: "--" + field.reduce(into: "") { $0 += $1.isUppercase ? "-" + $1.lowercased() : String($1) }
     }
 }
 
-/// The message of `error` with the fields it names written as options.
-func commandLine(_ error: ConfigurationError) -> String { namingFlags(error.message) }
+/// `text` with each configuration field it names (`` `stepSize` ``) written as its option
+/// (`--step-size`).
+func namingFlags(_ text: String) -> String { ConfigurationError(text).message(namingFields: flag(for:)) }
+
+/// The message of `error` with the fields it names written as options (a Boolean field of
+/// either value as both of its flags).
+func commandLine(_ error: ConfigurationError) -> String {
+    error.message(naming: flag(for:)) { field in
+        let name = flag(for: field)
+        return "\(name) and --no-\(name.dropFirst(2))"
+    }
+}
 
 /// An error of the library whose message names fields, with the message naming options.
 struct FlagNamedError: Error, CustomStringConvertible {

@@ -122,7 +122,7 @@ struct Train: TrainingCommand {
     }
 
     func job(_ configuration: Configuration, resuming: Bool) throws -> ImageTrainingJob {
-        try flagging {
+        try flagged {
             try ImageTrainingJob(configuration: configuration, outputDirectory: out, command: commandLine(configuration.resolved()),
                                  resuming: resuming, stopAfterEpoch: stopAfter, summaryRequested: json != nil)
         }
@@ -133,9 +133,9 @@ struct Train: TrainingCommand {
         try checkRunOutputs()
         let progress = Progress(quiet: quiet)
         progress.line("Loading \(c.dataset.rawValue) …")
-        let loaded = try flagging { try job.loadData() }
+        let loaded = try flagged { try job.loadData() }
         try replaceForcedRun()
-        let outcome = try flagging {
+        let outcome = try flagged {
             try job.run(on: loaded) { event in
                 switch event {
                 case .started:

@@ -28,18 +28,6 @@ protocol TrainingCommand: ParsableCommand {
     var force: Bool { get }
 }
 
-/// The flag of a configuration or job field: `--` and the field in kebab case, but for a few.
-func flag(for field: String) -> String {
-    switch field {
-    case "dataDirectory": "--data-dir"
-    case "finalEvaluationCount": "--final-eval-count"
-    case "stopAfterEpoch": "--stop-after"
-    case "outputDirectory": "--out"
-    case "clipsStart": "--unclipped-start"
-    default: "--" + field.reduce(into: "") { $0 += $1.isUppercase ? "-" + $1.lowercased() : String($1) }
-    }
-}
-
 /// The command-line words that give `field` `value` (the manifest's text; `nil` unset).
 func flagWords(_ field: String, _ value: String?) -> [String] {
     switch (field, value) {
@@ -50,15 +38,6 @@ func flagWords(_ field: String, _ value: String?) -> [String] {
     }
 }
 
-/// `body`'s result, with a ``RunConfigurationError`` made a `ValidationError` naming flags.
-func flagging<Value>(_ body: () throws -> Value) throws -> Value {
-    do { return try body() } catch let error as RunConfigurationError {
-        throw ValidationError(error.message(naming: flag(for:)) { field in
-            let name = flag(for: field)
-            return "\(name) and --no-\(name.dropFirst(2))"
-        })
-    }
-}
 
 extension TrainingCommand {
     func run() throws { try train(job(configuration, resuming: false)) }
@@ -79,8 +58,8 @@ extension TrainingCommand {
         guard let directory = value(of: "--resume", in: arguments) else {
             throw ValidationError("--resume needs the run directory: \((commandWords + ["--resume", "runs/NAME"]).joined(separator: " "))")
         }
-        let data = try flagging { try TrainingManifest.read(in: directory) }
-        let entries = try flagging { try TrainingManifest.entries(of: data, in: directory) }
+        let data = try flagged { try TrainingManifest.read(in: directory) }
+        let entries = try flagged { try TrainingManifest.entries(of: data, in: directory) }
         let task = TrainingManifest.isTextRun(entries) ? TrainText.commandWords : Train.commandWords
         guard task == commandWords else {
             let resume = (task + ["--resume", shellQuoted(directory)]).joined(separator: " ")
@@ -94,7 +73,7 @@ extension TrainingCommand {
             throw ValidationError("--out \(out) differs from --resume \(directory); a resumed run writes into its own directory. Leave out --out.")
         }
         command.out = directory
-        let saved = try flagging { try TrainingManifest.configuration(Configuration.self, from: data, in: directory) }
+        let saved = try flagged { try TrainingManifest.configuration(Configuration.self, from: data, in: directory) }
         let flags = Dictionary(Configuration.fields.map { (flag(for: $0), $0) }) { first, _ in first }
         let given = Set(arguments.filter { $0.hasPrefix("--") }.compactMap { flags[optionName($0)] })
         let configuration = try saved.replacing(given, from: command.configuration)
@@ -123,7 +102,7 @@ extension TrainingCommand {
         try checkOutputs(files: [("--json", json)], directories: [("--out", out)],
                          inputs: TrainingRunDirectory.files.map { ("the run's file", path(in: out, $0)) })
         if resume == nil {
-            try flagging { try TrainingRunDirectory.claim(out, force: force, resumeCommand: resumeCommand, removing: false) }
+            try flagged { try TrainingRunDirectory.claim(out, force: force, resumeCommand: resumeCommand, removing: false) }
         }
         OutputFile.removeStaleTemporaryFiles(in: out)
     }
@@ -131,7 +110,7 @@ extension TrainingCommand {
     /// Removes the old run in `--out` that `--force` replaces. Called once the data has loaded,
     /// so that a mistake found before then (a missing dataset, a wrong count) leaves it whole.
     func replaceForcedRun() throws {
-        if resume == nil { try flagging { try TrainingRunDirectory.claim(out, force: force, resumeCommand: resumeCommand, removing: true) } }
+        if resume == nil { try flagged { try TrainingRunDirectory.claim(out, force: force, resumeCommand: resumeCommand, removing: true) } }
     }
 
     private var resumeCommand: String { (Self.commandWords + ["--resume", shellQuoted(out)]).joined(separator: " ") }

@@ -125,7 +125,7 @@ struct TrainText: TrainingCommand {
     }
 
     func job(_ configuration: TextTrainingConfiguration, resuming: Bool) throws -> TextTrainingJob {
-        try flagging {
+        try flagged {
             try TextTrainingJob(configuration: configuration, outputDirectory: out, command: commandLine(configuration.resolved()),
                                 resuming: resuming, stopAfterEpoch: stopAfter)
         }
@@ -136,9 +136,9 @@ struct TrainText: TrainingCommand {
         try checkRunOutputs()
         let progress = Progress(quiet: quiet)
         progress.line("Loading \(c.dataset.rawValue) from \(data.dataDir) …")
-        let loaded = try flagging { try job.loadData() }
+        let loaded = try flagged { try job.loadData() }
         try replaceForcedRun()
-        let outcome = try flagging {
+        let outcome = try flagged {
             try job.run(on: loaded) { event in
                 if case .started = event {
                     progress.line((resuming ? "Resuming " : "Training ") + "\(c.architecture.rawValue) on \(loaded.training.count) examples (vocabulary \(loaded.vocabulary.count), \(loaded.classNames.count) classes), "

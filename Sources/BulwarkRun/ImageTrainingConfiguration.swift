@@ -112,8 +112,8 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
 
     /// Throws unless the configuration describes a run that can train.
     ///
-    /// - Throws: ``RunConfigurationError`` naming the fields at fault.
-    public func validate() throws(RunConfigurationError) {
+    /// - Throws: ``ConfigurationError`` naming the fields at fault.
+    public func validate() throws(ConfigurationError) {
         let resolved = resolved()
         let recipe = method.recipe
         let used = recipe.fields(of: self)
@@ -172,7 +172,7 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
     }
 
     /// Throws unless the method uses each of `fields` that is set, naming the methods that use them.
-    private func checkApplies(_ fields: [ImageMethodField], _ used: Set<ImageMethodField>) throws(RunConfigurationError) {
+    private func checkApplies(_ fields: [ImageMethodField], _ used: Set<ImageMethodField>) throws(ConfigurationError) {
         try check(fields.allSatisfy { !$0.isSet(in: self) || used.contains($0) },
                   .applicability(of: fields.map(\.rawValue), methods: fields[0].methods, not: method.rawValue))
     }

@@ -69,11 +69,11 @@ public struct ImageTrainingJob: Sendable {
 
     /// The job for `configuration`.
     ///
-    /// - Throws: ``RunConfigurationError`` when the configuration or `stopAfterEpoch` is invalid.
+    /// - Throws: ``ConfigurationError`` when the configuration or `stopAfterEpoch` is invalid.
     public init(
         configuration: ImageTrainingConfiguration, outputDirectory: String, command: String, resuming: Bool = false,
         stopAfterEpoch: Int? = nil, summaryRequested: Bool = false
-    ) throws(RunConfigurationError) {
+    ) throws(ConfigurationError) {
         self.configuration = try configuration.validatedForJob(stoppingAfter: stopAfterEpoch)
         (self.outputDirectory, self.command, self.resuming, self.stopAfterEpoch) = (outputDirectory, command, resuming, stopAfterEpoch)
         self.summaryRequested = summaryRequested
@@ -81,7 +81,7 @@ public struct ImageTrainingJob: Sendable {
 
     /// The training images, less the held-out validation images, and those.
     ///
-    /// - Throws: the dataset's error when it cannot be loaded; ``RunConfigurationError`` when
+    /// - Throws: the dataset's error when it cannot be loaded; ``ConfigurationError`` when
     ///   the images do not fit the architecture or validation would leave none to train on.
     public func loadData() throws -> ImageTrainingData {
         let c = configuration
@@ -89,7 +89,7 @@ public struct ImageTrainingJob: Sendable {
         guard training.imageShape == c.architecture.inputShape else {
             let fitting = Architecture.allCases.filter { $0.inputShape == training.imageShape }.map(\.rawValue)
             let advice = fitting.isEmpty ? "" : " Architectures for these images: \(fitting.joined(separator: ", "))."
-            throw RunConfigurationError(
+            throw ConfigurationError(
                 "The \(c.dataset.rawValue) images have shape \(training.imageShape) but '\(c.architecture.rawValue)' expects \(c.architecture.inputShape).\(advice)")
         }
         if let trainCount = c.trainCount { training = training.prefix(trainCount) }
@@ -101,7 +101,7 @@ public struct ImageTrainingJob: Sendable {
 
     /// Records the manifest (a new run) or reads it (a resumed run), trains, and evaluates.
     ///
-    /// - Throws: ``RunConfigurationError`` for a run that cannot be continued or recorded,
+    /// - Throws: ``ConfigurationError`` for a run that cannot be continued or recorded,
     ///   ``TrainingError`` from the trainer.
     public func run(on data: ImageTrainingData, observer: (TrainingJobEvent) -> Void) throws -> ImageTrainingOutcome {
         let c = configuration
@@ -126,12 +126,12 @@ public struct ImageTrainingJob: Sendable {
             // Killed after its last epoch: the model is final, only the evaluation or the summary is missing.
             evaluationDone = c.finalEvaluationCount == 0 || FileManager.default.fileExists(atPath: finalEvaluationFile)
             guard !evaluationDone || summaryRequested else {
-                throw RunConfigurationError(
+                throw ConfigurationError(
                     "\(TrainingError.cannotResume(path: checkpoint, reason: "the run already completed all \(progress.epochs) epochs and its final evaluation; there is nothing to continue"))")
             }
             observer(.finishing(epochs: c.epochs, evaluationDone: evaluationDone))
             do { network = try Checkpoint.load(from: path(in: outputDirectory, RunFile.model)).model } catch {
-                throw RunConfigurationError("Cannot finish the run in '\(outputDirectory)': \(error)")
+                throw ConfigurationError("Cannot finish the run in '\(outputDirectory)': \(error)")
             }
             outcome.history = progress.history
             outcome.bestEpoch = progress.bestEpoch

@@ -116,7 +116,7 @@ public struct TextEvaluationConfiguration: Sendable, Codable, Equatable {
                 for radius in epsilons {
                     let start = Date()
                     let size = stepSize ?? 2.5 * radius / Float(steps)
-                    let pgd = EmbeddingPGD(threatModel: EmbeddingThreatModel(epsilon: radius), steps: steps, stepSize: size, randomStart: randomStart)
+                    let pgd = EmbeddingPGD(threatModel: .embeddedSequence(epsilon: radius), steps: steps, stepSize: size, randomStart: randomStart)
                     let report = evaluateEmbeddingRobustness(network, batches: batches, attack: pgd, using: &attackGenerator)
                     results.append(TextEvaluationRecord.EmbeddingResult(
                         epsilon: radius, steps: steps, stepSize: size, robustAccuracy: report.robustAccuracy,

@@ -112,8 +112,8 @@ public struct TextTrainingConfiguration: Codable, Equatable, Sendable {
 
     /// Throws unless the configuration describes a run that can train.
     ///
-    /// - Throws: ``RunConfigurationError`` naming the fields at fault.
-    public func validate() throws(RunConfigurationError) {
+    /// - Throws: ``ConfigurationError`` naming the fields at fault.
+    public func validate() throws(ConfigurationError) {
         try check(epochs >= 1, "\(field: "epochs") must be at least 1, got \(epochs)")
         try check(batchSize >= 1, "\(field: "batchSize") must be at least 1, got \(batchSize)")
         if let steps { try check(steps >= 1, "\(field: "steps") must be at least 1, got \(steps)") }
@@ -155,7 +155,7 @@ public struct TextTrainingConfiguration: Codable, Equatable, Sendable {
     }
 
     /// The threat model of training and evaluation.
-    public var threatModel: EmbeddingThreatModel { EmbeddingThreatModel(epsilon: epsilon) }
+    public var threatModel: ThreatModel { .embeddedSequence(epsilon: epsilon) }
 
     /// The per-epoch robust evaluation, embedding PGD at ε; `nil` for clean accuracy only.
     public var validationAttack: EmbeddingPGD? {

@@ -43,10 +43,10 @@ public struct TextTrainingJob: Sendable {
 
     /// The job for `configuration`.
     ///
-    /// - Throws: ``RunConfigurationError`` when the configuration or `stopAfterEpoch` is invalid.
+    /// - Throws: ``ConfigurationError`` when the configuration or `stopAfterEpoch` is invalid.
     public init(
         configuration: TextTrainingConfiguration, outputDirectory: String, command: String, resuming: Bool = false, stopAfterEpoch: Int? = nil
-    ) throws(RunConfigurationError) {
+    ) throws(ConfigurationError) {
         self.configuration = try configuration.validatedForJob(stoppingAfter: stopAfterEpoch)
         (self.outputDirectory, self.command, self.resuming, self.stopAfterEpoch) = (outputDirectory, command, resuming, stopAfterEpoch)
     }
@@ -69,7 +69,7 @@ public struct TextTrainingJob: Sendable {
 
     /// Records the manifest and vocabulary (a new run) or checks them (a resumed run), and trains.
     ///
-    /// - Throws: ``RunConfigurationError`` for a run that cannot be continued or recorded,
+    /// - Throws: ``ConfigurationError`` for a run that cannot be continued or recorded,
     ///   ``TrainingError`` from the trainer.
     public func run(on data: TextTrainingData, observer: (TrainingJobEvent) -> Void) throws -> TextTrainingOutcome {
         let c = configuration
@@ -85,13 +85,13 @@ public struct TextTrainingJob: Sendable {
         // A run killed before it wrote its vocabulary writes it on resuming.
         if resuming, FileManager.default.fileExists(atPath: vocabularyFile) {
             guard (try? String(contentsOfFile: vocabularyFile, encoding: .utf8)) == vocabularyText else {
-                throw RunConfigurationError("""
+                throw ConfigurationError("""
                     The vocabulary built from \(field: "dataDirectory") \(c.dataDirectory) differs from the run's \(vocabularyFile): \
                     the training data is not the data the run started on. Resume with that data, or start a new run with another \(field: "outputDirectory").
                     """)
             }
         } else {
-            do { try OutputFile.write(vocabularyText, to: vocabularyFile) } catch { throw RunConfigurationError("\(error.description)") }
+            do { try OutputFile.write(vocabularyText, to: vocabularyFile) } catch { throw ConfigurationError("\(error.description)") }
         }
         observer(.started)
         var generator = SplitMix64(seed: c.seed)

@@ -28,24 +28,24 @@ public enum TrainingManifest {
 
     /// The manifest in `directory`'s `run.json`.
     ///
-    /// - Throws: ``RunConfigurationError`` when there is none or it cannot be read.
-    public static func read(in directory: String) throws(RunConfigurationError) -> Data {
+    /// - Throws: ``ConfigurationError`` when there is none or it cannot be read.
+    public static func read(in directory: String) throws(ConfigurationError) -> Data {
         let file = path(in: directory, fileName)
         guard FileManager.default.fileExists(atPath: file) else {
-            throw RunConfigurationError("'\(directory)' has no run.json: it is not a run directory written by bulwark train. Check the path given to \(field: "resume").")
+            throw ConfigurationError("'\(directory)' has no run.json: it is not a run directory written by bulwark train. Check the path given to \(field: "resume").")
         }
         do { return try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
-            throw RunConfigurationError("'\(file)' cannot be read (\(error.localizedDescription)); it cannot be resumed.")
+            throw ConfigurationError("'\(file)' cannot be read (\(error.localizedDescription)); it cannot be resumed.")
         }
     }
 
     /// Every entry of the manifest `data` as text (as checkpoints' metadata records it).
     ///
-    /// - Throws: ``RunConfigurationError`` when `data` is not a JSON object of strings,
+    /// - Throws: ``ConfigurationError`` when `data` is not a JSON object of strings,
     ///   numbers, booleans and lists of them.
-    public static func entries(of data: Data, in directory: String) throws(RunConfigurationError) -> [String: String] {
+    public static func entries(of data: Data, in directory: String) throws(ConfigurationError) -> [String: String] {
         do { return try RunManifest.decode(data) } catch {
-            throw RunConfigurationError("'\(path(in: directory, fileName))' is not a run manifest written by bulwark train (\(error.localizedDescription)); it cannot be resumed.")
+            throw ConfigurationError("'\(path(in: directory, fileName))' is not a run manifest written by bulwark train (\(error.localizedDescription)); it cannot be resumed.")
         }
     }
 
@@ -54,15 +54,15 @@ public enum TrainingManifest {
 
     /// The configuration the manifest `data` in `directory` records.
     ///
-    /// - Throws: ``RunConfigurationError`` when a field is missing or of the wrong type.
-    public static func configuration<Configuration: Decodable>(_ type: Configuration.Type, from data: Data, in directory: String) throws(RunConfigurationError) -> Configuration {
+    /// - Throws: ``ConfigurationError`` when a field is missing or of the wrong type.
+    public static func configuration<Configuration: Decodable>(_ type: Configuration.Type, from data: Data, in directory: String) throws(ConfigurationError) -> Configuration {
         do { return try JSONDecoder().decode(type, from: data) } catch {
             let detail = switch error {
             case DecodingError.keyNotFound(let key, _): "it lacks \(key.stringValue)"
             case DecodingError.dataCorrupted(let context), DecodingError.typeMismatch(_, let context): "\(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
             default: "\(error)"
             }
-            throw RunConfigurationError("run.json in '\(directory)' does not hold a configuration this version can resume (\(detail)); start the run again.")
+            throw ConfigurationError("run.json in '\(directory)' does not hold a configuration this version can resume (\(detail)); start the run again.")
         }
     }
 
@@ -76,7 +76,7 @@ public enum TrainingManifest {
         let data = try encode(configuration, facts: facts(), command: command)
         try createDirectory(directory)
         do { try OutputFile.write(Array(data), to: path(in: directory, fileName)) } catch {
-            throw RunConfigurationError("\(error.description)")
+            throw ConfigurationError("\(error.description)")
         }
         return try entries(of: data, in: directory)
     }
@@ -134,7 +134,7 @@ public protocol RecordedConfiguration: Codable {
     /// The configuration with every default filled in and every unused field cleared.
     func resolved() -> Self
     /// Throws unless the configuration describes a run that can train.
-    func validate() throws(RunConfigurationError)
+    func validate() throws(ConfigurationError)
 }
 
 extension ImageTrainingConfiguration: RecordedConfiguration {}
@@ -142,7 +142,7 @@ extension ImageTrainingConfiguration: RecordedConfiguration {}
 extension RecordedConfiguration {
     /// The configuration resolved, once it and `stopAfterEpoch` (an epoch of the run, if
     /// given) are checked.
-    func validatedForJob(stoppingAfter stopAfterEpoch: Int?) throws(RunConfigurationError) -> Self {
+    func validatedForJob(stoppingAfter stopAfterEpoch: Int?) throws(ConfigurationError) -> Self {
         try validate()
         let resolved = resolved()
         if let stopAfterEpoch {

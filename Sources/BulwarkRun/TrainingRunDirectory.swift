@@ -12,12 +12,12 @@ public enum TrainingRunDirectory {
     /// `force` is set, in which case `removing` removes the old run's files.
     ///
     /// - Parameter resumeCommand: How to continue the run found, for the message.
-    /// - Throws: ``RunConfigurationError`` naming `outputDirectory` and `force`.
-    public static func claim(_ directory: String, force: Bool, resumeCommand: String, removing: Bool) throws(RunConfigurationError) {
+    /// - Throws: ``ConfigurationError`` naming `outputDirectory` and `force`.
+    public static func claim(_ directory: String, force: Bool, resumeCommand: String, removing: Bool) throws(ConfigurationError) {
         let existing = [RunFile.model, RunFile.resume].filter { FileManager.default.fileExists(atPath: path(in: directory, $0)) }
         guard let found = existing.first else { return }
         guard force else {
-            throw RunConfigurationError("""
+            throw ConfigurationError("""
                 \(field: "outputDirectory") \(directory) already holds a run (\(found)); a new run would replace its model and manifest. \
                 Continue it with \(resumeCommand), pass \(field: "force") to replace it, or choose another \(field: "outputDirectory").
                 """)
@@ -27,7 +27,7 @@ public enum TrainingRunDirectory {
             let file = path(in: directory, name)
             guard FileManager.default.fileExists(atPath: file) else { continue }
             do { try FileManager.default.removeItem(atPath: file) } catch {
-                throw RunConfigurationError("\(field: "force") could not remove '\(file)' of the old run: \(error.localizedDescription)")
+                throw ConfigurationError("\(field: "force") could not remove '\(file)' of the old run: \(error.localizedDescription)")
             }
         }
     }

@@ -36,9 +36,9 @@ import Testing
     @Test func validationNamesTheFieldAtFault() {
         var negative = pgd
         negative.stepSize = -1
-        #expect(throws: RunConfigurationError.self) { try negative.validate() }
+        #expect(throws: ConfigurationError.self) { try negative.validate() }
         #expect(fields(of: negative) == ["stepSize"])
-        #expect("\(error(of: negative)!)" == "stepSize must be positive, got -1.0")
+        #expect("\(error(of: negative)!)" == "`stepSize` must be positive, got -1.0")
 
         var misplaced = pgd
         misplaced.beta = 3
@@ -48,7 +48,7 @@ import Testing
 
         var text = TextTrainingConfiguration(dataset: .tsv, dataDirectory: "/data")
         text.proximalMomentum = 1
-        #expect(throws: RunConfigurationError.self) { try text.validate() }
+        #expect(throws: ConfigurationError.self) { try text.validate() }
         #expect((try? pgd.validate()) != nil, "a valid configuration passes")
     }
 
@@ -80,7 +80,7 @@ import Testing
             """
         let configuration = try TrainingManifest.configuration(ImageTrainingConfiguration.self, from: Data(old.utf8), in: "old")
         #expect(configuration.epochs == 2 && configuration.seed == 3 && configuration.randomStart == true && configuration.augment == true)
-        #expect(throws: RunConfigurationError.self) {
+        #expect(throws: ConfigurationError.self) {
             try TrainingManifest.configuration(ImageTrainingConfiguration.self, from: Data(#"{"dataset": "idx"}"#.utf8), in: "old")
         }
         // A text manifest from before the model's sizes were fields: they come from its model configuration.
@@ -108,7 +108,7 @@ import Testing
         #expect(try saved.replacing([], from: given).differences(from: saved).isEmpty)
     }
 
-    private func error(of configuration: ImageTrainingConfiguration) -> RunConfigurationError? {
+    private func error(of configuration: ImageTrainingConfiguration) -> ConfigurationError? {
         do { try configuration.validate() } catch { return error }
         return nil
     }
