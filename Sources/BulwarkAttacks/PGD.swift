@@ -56,6 +56,7 @@ public struct PGD: Attack {
         loss: AttackLoss = .crossEntropy, objective: Objective = .untargeted, mode: AttackModelMode = .inference
     ) {
         precondition(steps >= 0 && restarts >= 1, "PGD needs a non-negative number of steps and at least one restart")
+        precondition(steps == 0 || stepSize > 0, "PGD step size must be positive")
         self.threatModel = threatModel
         self.steps = steps
         self.stepSize = stepSize

@@ -31,20 +31,23 @@ protocol TrainingCommand: ParsableCommand {
 /// The command-line words that give `field` `value` (the manifest's text; `nil` unset).
 func flagWords(_ field: String, _ value: String?) -> [String] {
     switch (field, value) {
-    case (_, nil), ("clipsStart", "true"?): []
-    case ("clipsStart", _), ("overfittingGuard", _), (_, "true"?): [flag(for: field)]
-    case (_, "false"?): ["--no-" + flag(for: field).dropFirst(2)]
+    case (_, nil), ("clipsStart", "true"?), ("overfittingGuard", "false"?): []
+    case ("clipsStart", _), ("overfittingGuard", _): [flag(for: field)]
+    case (let field, let value?) where invertibleSwitches.contains(field):
+        [value == "true" ? flag(for: field) : "--no-" + flag(for: field).dropFirst(2)]
     case (_, let value?): [flag(for: field), value]
     }
 }
 
+/// The Boolean fields whose flag has a `--no-` inversion.
+private let invertibleSwitches: Set<String> = ["randomStart", "augment", "bucketing"]
 
 extension TrainingCommand {
     func run() throws { try train(job(configuration, resuming: false)) }
 
     /// The command line that repeats the run of `configuration` (resolved) into ``out``.
-    func commandLine(_ configuration: Configuration) -> String {
-        let values = (try? configuration.fieldValues()) ?? [:]
+    func commandLine(_ configuration: Configuration) throws -> String {
+        let values = try configuration.fieldValues()
         let words = Configuration.fields.flatMap { flagWords($0, values[$0]) }
         return (Self.commandWords + words + ["--out", out]).map(shellQuoted).joined(separator: " ")
     }

@@ -82,17 +82,23 @@ package func require(_ condition: Bool, _ message: @autoclosure () -> String) th
 public struct FieldMessage: ExpressibleByStringInterpolation, Sendable {
     var parts: [ConfigurationError.Part] = []
 
+    /// A message of text only.
     public init(stringLiteral value: String) { parts = [.text(value)] }
 
+    /// The message the interpolation built.
     public init(stringInterpolation: Interpolation) { parts = stringInterpolation.parts }
 
+    /// Builds a message from text, values and fields.
     public struct Interpolation: StringInterpolationProtocol {
         var parts: [ConfigurationError.Part] = []
 
+        /// An empty message.
         public init(literalCapacity: Int, interpolationCount: Int) {}
 
+        /// Appends text.
         public mutating func appendLiteral(_ literal: String) { parts.append(.text(literal)) }
 
+        /// Appends a value as text.
         public mutating func appendInterpolation<Value>(_ value: Value) { parts.append(.text("\(value)")) }
 
         /// A configuration field, by its Swift name.

@@ -114,6 +114,7 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
     ///
     /// - Throws: ``ConfigurationError`` naming the fields at fault.
     public func validate() throws(ConfigurationError) {
+        try check(type(of: method).names.contains(method.rawValue), "\(field: "method") \(method.rawValue) is not a registered training method")
         let resolved = resolved()
         let recipe = method.recipe
         let used = recipe.fields(of: self)
@@ -217,7 +218,7 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
         dataDirectory = try container.field("dataDirectory")
         architecture = try required(container.field("architecture") ?? container.field("model"), "architecture")
         method = try required(container.field("method"), "method")
-        epsilon = try container.field("epsilon") ?? 0
+        epsilon = try required(container.field("epsilon"), "epsilon")
         norm = try container.field("norm") ?? .lInfinity
         steps = try container.field("steps")
         stepSize = try container.field("stepSize")

@@ -213,7 +213,7 @@ public struct TextCheckpoint: Sendable {
               let classText = recorded["class_names"],
               let classNames = try? JSONDecoder().decode([String].self, from: Data(classText.utf8))
         else {
-            throw ConfigurationError("\(path) is not a text checkpoint of bulwark train --task text (its metadata lacks the text architecture and configuration); pass such a checkpoint, or use bulwark eval without --task text for image models.")
+            throw ConfigurationError("\(path) is not a checkpoint of a text training run (its metadata lacks the text architecture and configuration); pass the model a text run wrote (an image model is evaluated as an image model).")
         }
         (self.architecture, self.configuration, self.classNames) = (architecture, configuration, classNames)
         guard let vocabularyText = try? String(contentsOfFile: vocabularyPath, encoding: .utf8) else {

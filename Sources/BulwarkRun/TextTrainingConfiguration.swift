@@ -114,6 +114,7 @@ public struct TextTrainingConfiguration: Codable, Equatable, Sendable {
     ///
     /// - Throws: ``ConfigurationError`` naming the fields at fault.
     public func validate() throws(ConfigurationError) {
+        try check(type(of: method).names.contains(method.rawValue), "\(field: "method") \(method.rawValue) is not a registered training method")
         try check(epochs >= 1, "\(field: "epochs") must be at least 1, got \(epochs)")
         try check(batchSize >= 1, "\(field: "batchSize") must be at least 1, got \(batchSize)")
         if let steps { try check(steps >= 1, "\(field: "steps") must be at least 1, got \(steps)") }
@@ -172,14 +173,17 @@ public struct TextTrainingConfiguration: Codable, Equatable, Sendable {
         }
         // Manifests before the sizes were fields recorded them only in the model's configuration.
         let model = try (container.field("modelConfiguration") as String?).flatMap { try? JSONDecoder().decode(TextModelConfiguration.self, from: Data($0.utf8)) }
+        // They recorded ε (of standard runs) and the columns of generic files only in their command.
+        let legacyCommand: String? = container.contains("embeddingDimension") ? nil : try container.field("command")
+        func legacy(_ flag: String) -> String? { legacyCommand.flatMap { TrainingManifest.legacyValue(of: flag, in: $0) } }
         dataset = try required(container.field("dataset"), "dataset")
         dataDirectory = try required(container.field("dataDirectory"), "dataDirectory")
-        textColumn = try container.field("textColumn")
-        labelColumn = try container.field("labelColumn")
+        textColumn = try container.field("textColumn") ?? legacy("--text-column")
+        labelColumn = try container.field("labelColumn") ?? legacy("--label-column")
         splitSeed = try container.field("splitSeed")
         architecture = try required(container.field("architecture"), "architecture")
         method = try required(container.field("method"), "method")
-        epsilon = try container.field("epsilon") ?? 1
+        epsilon = try container.field("epsilon") ?? legacy("--epsilon").flatMap(Float.init) ?? 1
         steps = try container.field("steps")
         stepSize = try container.field("stepSize")
         perturbationSite = try container.field("perturbationSite")
@@ -191,8 +195,16 @@ public struct TextTrainingConfiguration: Codable, Equatable, Sendable {
         embeddingDimension = try required(container.field("embeddingDimension") ?? model?.dimension, "embeddingDimension")
         filters = try container.field("filters") ?? (architecture == .textcnn ? model?.filters : nil)
         if container.contains("widths") {
-            widths = try (try? container.decode([Int].self, forKey: "widths"))
-                ?? (container.field("widths") as String?).map { $0.split(separator: ",").compactMap { Int($0) } }
+            if let list = try? container.decode([Int].self, forKey: "widths") {
+                widths = list
+            } else {
+                let text: String = try required(container.field("widths"), "widths")
+                let list = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+                guard !list.isEmpty, list.allSatisfy({ $0 != nil }) else {
+                    throw DecodingError.dataCorruptedError(forKey: "widths", in: container, debugDescription: "'\(text)' is not a list of widths")
+                }
+                widths = list.compactMap { $0 }
+            }
         } else {
             widths = architecture == .textcnn ? model?.widths : nil
         }
@@ -291,17 +303,26 @@ public enum TextArchitecture: String, Codable, CaseIterable, Sendable {
 
 /// The sizes of a text model, recorded in its checkpoint so that evaluation can rebuild it.
 public struct TextModelConfiguration: Codable, Equatable, Sendable {
+    /// The embedding dimension.
     public var dimension: Int
+    /// TextCNN's filter widths.
     public var widths: [Int]
+    /// TextCNN's filters per width.
     public var filters: Int
+    /// The dropout probability before the output layer.
     public var dropout: Float
+    /// The BiLSTM's hidden size per direction.
     public var hiddenSize: Int?
+    /// The Transformer's attention heads.
     public var heads: Int?
+    /// The Transformer's encoder layers.
     public var layerCount: Int?
+    /// The Transformer's feed-forward size.
     public var feedforwardSize: Int?
     /// Sequences are truncated to this many tokens (the Transformer's positions).
     public var maximumLength: Int?
 
+    /// The sizes given.
     public init(dimension: Int, widths: [Int], filters: Int, dropout: Float, hiddenSize: Int? = nil, heads: Int? = nil,
                 layerCount: Int? = nil, feedforwardSize: Int? = nil, maximumLength: Int? = nil) {
         self.dimension = dimension

@@ -3,10 +3,14 @@ import BulwarkTraining
 
 /// The name of a text training method, one of ``TextTrainingMethodName/all``.
 public struct TextTrainingMethodName: TrainingMethodName {
-    public var rawValue: String
+    /// The method's name, as configurations and run manifests spell it.
+    public let rawValue: String
 
+    /// The method named `name`, unchecked: ``TextTrainingConfiguration/validate()`` refuses a name the registry
+    /// does not hold.
     public init(unchecked name: String) { rawValue = name }
 
+    /// The names of the registered methods, in registry order.
     public static var names: [String] { registry.map { $0.name } }
 
     /// Every method a configuration may name: adding a method is a type conforming to
@@ -16,7 +20,12 @@ public struct TextTrainingMethodName: TrainingMethodName {
     ]
 
     /// What resolves, checks and builds the method.
-    package var recipe: any TextTrainingRecipe.Type { Self.registry.first { $0.name == rawValue }! }
+    package var recipe: any TextTrainingRecipe.Type {
+        guard let recipe = Self.registry.first(where: { $0.name == rawValue }) else {
+            preconditionFailure("no training method is registered as '\(rawValue)'; validate() the configuration before using it")
+        }
+        return recipe
+    }
 }
 
 /// A text training method as a configuration names it: the fields it uses, their defaults,

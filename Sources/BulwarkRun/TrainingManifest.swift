@@ -9,6 +9,31 @@ import Foundation
 /// (``runEnvironment()``), the command that repeats the run, and the epochs after which it
 /// was resumed. Numbers are JSON numbers and flags booleans.
 public enum TrainingManifest {
+    /// The value after `flag` in `command`, a command line as run manifests of earlier versions
+    /// recorded it (words quoted for a POSIX shell with single quotes); `nil` when absent.
+    static func legacyValue(of flag: String, in command: String) -> String? {
+        var words = [String](), current = "", inWord = false, quoted = false, escaped = false
+        for character in command {
+            if escaped {
+                current.append(character)
+                escaped = false
+            } else if quoted {
+                if character == "'" { quoted = false } else { current.append(character) }
+            } else if character == "'" || character == "\\" {
+                (quoted, escaped, inWord) = (character == "'", character == "\\", true)
+            } else if character == " " {
+                if inWord { words.append(current) }
+                (current, inWord) = ("", false)
+            } else {
+                current.append(character)
+                inWord = true
+            }
+        }
+        if inWord { words.append(current) }
+        guard let index = words.firstIndex(of: flag), index + 1 < words.count else { return nil }
+        return words[index + 1]
+    }
+
     /// The manifest's file name in the run directory.
     public static let fileName = "run.json"
     /// The key listing the epochs after which the run was resumed.
@@ -115,10 +140,14 @@ public enum TrainingManifest {
 /// A field whose values differ between two configurations, each value as the manifest's
 /// text (`nil` when the field is unset).
 public struct ConfigurationDifference: Equatable, Sendable {
+    /// The field, by its Swift name.
     public var field: String
+    /// Its value in the configuration compared, as `run.json` writes it (`nil` unset).
     public var value: String?
+    /// Its value in the configuration compared with.
     public var otherValue: String?
 
+    /// The difference of `field`: `value` against `otherValue`.
     public init(field: String, value: String?, otherValue: String?) {
         (self.field, self.value, self.otherValue) = (field, value, otherValue)
     }

@@ -39,10 +39,13 @@ public struct TrainingSummary: Encodable {
     public var configuration: [String: String]
     /// The final model's file.
     public var model: String
+    /// The metrics of every epoch trained.
     public var epochs: [EpochMetrics]
+    /// What the catastrophic-overfitting guard found, when it stopped the run.
     public var catastrophicOverfitting: OverfittingReport?
     /// The epoch whose model `best.safetensors` holds.
     public var bestEpoch: Int?
+    /// `best.safetensors`, when validation chose a best epoch.
     public var best: String?
     /// `final-eval.json`, when the final evaluation ran.
     public var finalEvaluation: String?

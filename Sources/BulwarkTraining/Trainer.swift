@@ -23,12 +23,12 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
         switch self {
         case let .nonFiniteLoss(epoch, batch, checkpoint):
             let kept = checkpoint.map { " The last good model (end of the previous epoch) is kept at \($0)." } ?? ""
-            return "Training loss became NaN or infinite at epoch \(epoch), batch \(batch). Lower --learning-rate, check the inputs are in [0, 1], or use a smaller --epsilon.\(kept)"
+            return "Training loss became NaN or infinite at epoch \(epoch), batch \(batch). Lower `learningRate`, check the inputs are in [0, 1], or use a smaller `epsilon`.\(kept)"
         case let .diverged(epoch, loss, uniformLoss, checkpoint):
             let kept = checkpoint.map { " The last good model (end of the previous epoch) is kept at \($0)." } ?? ""
-            return "Training diverged at epoch \(epoch): its mean loss was \(String(format: "%.3g", loss)), over 100 times \(String(format: "%.3g", uniformLoss)), the loss of a uniform guess; the epoch's model was not saved. Lower --learning-rate (by 10× or more).\(kept)"
+            return "Training diverged at epoch \(epoch): its mean loss was \(String(format: "%.3g", loss)), over 100 times \(String(format: "%.3g", uniformLoss)), the loss of a uniform guess; the epoch's model was not saved. Lower `learningRate` (by 10× or more).\(kept)"
         case let .cannotWrite(path, reason):
-            return "Cannot write '\(path)': \(reason). Check that --out names a writable directory with free space."
+            return "Cannot write '\(path)': \(reason). Check that `outputDirectory` names a writable directory with free space."
         case let .invalidConfiguration(message):
             return message
         case let .cannotResume(path, reason):

@@ -92,6 +92,15 @@ import Testing
             """#
         let text = try TrainingManifest.configuration(TextTrainingConfiguration.self, from: Data(oldText.utf8), in: "old")
         #expect(text.embeddingDimension == 8 && text.filters == 4 && text.widths == [3, 4, 5] && text.trainCount == 300 && text.method == .fgm)
+        // Those manifests recorded ε of standard runs and the columns of generic files only in their command.
+        let oldGeneric = #"""
+            {"task": "text", "dataset": "csv", "data_dir": "/data/reviews", "architecture": "bag", "method": "standard",
+             "epochs": 2, "batch_size": 50, "learning_rate": 0.002, "seed": 0, "train_count": 300, "validation_steps": 3,
+             "bucketing": true, "minimum_frequency": 2, "model_configuration": "{\"dimension\":8,\"dropout\":0.5,\"filters\":4,\"widths\":[3]}",
+             "command": "bulwark train --task text --dataset csv --data-dir /data/reviews --text-column 'the review' --label-column stars --architecture bag --method standard --epsilon 0.25 --out runs/x"}
+            """#
+        let generic = try TrainingManifest.configuration(TextTrainingConfiguration.self, from: Data(oldGeneric.utf8), in: "old")
+        #expect(generic.epsilon == 0.25 && generic.textColumn == "the review" && generic.labelColumn == "stars")
     }
 
     @Test func resumingComparesConfigurationsFieldByField() throws {

@@ -102,7 +102,7 @@ import _TestSupport
                 return
             }
             #expect(loss.isFinite && loss > 100)
-            #expect(error.description.contains("--learning-rate"))
+            #expect(error.description.contains("`learningRate`"))
             #expect(kept == (epoch > 1 ? directory + "/model.safetensors" : nil))
             let saved = try? SafeTensorsFile(contentsOf: directory + "/model.safetensors")
             #expect(saved.map { Int($0.metadata["epoch"] ?? "") == epoch - 1 } ?? (epoch == 1), "the diverged epoch was not saved")
