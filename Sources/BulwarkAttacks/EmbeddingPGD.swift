@@ -9,8 +9,11 @@ import BulwarkNN
 /// ``ThreatModel/Region/embeddedSequence`` ball. Every iterate is zero at padding and has norm
 /// ≤ ε per example. The loop is ``PGDEngine``'s.
 public struct EmbeddingPGD: Sendable {
-    /// The ball: radius ε per example on the embedded sequence.
-    public var threatModel: ThreatModel
+    /// The ball: radius ε per example on the embedded sequence (any other region given is
+    /// moved there, keeping its radius).
+    public var threatModel: ThreatModel {
+        didSet { if threatModel.region != .embeddedSequence { threatModel = threatModel.inRegion(.embeddedSequence) } }
+    }
     /// `K`, the number of ascent steps.
     public var steps: Int
     /// `α`, the L2 length of each step.

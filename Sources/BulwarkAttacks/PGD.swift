@@ -204,6 +204,9 @@ package struct IterativeAttack {
         threatModel: ThreatModel, steps: Int, stepSize: Float, start: PGDStart, restarts: Int,
         loss: AttackLoss, objective: Objective, direction: Direction
     ) {
+        precondition(threatModel.region == .box, "image attacks perturb inputs in the box; \(threatModel.region) balls are for EmbeddingPGD")
+        // The clean prediction the divergence compares with has no worst case to keep over restarts.
+        precondition(restarts == 1 || objective != .divergence, "the divergence objective takes one restart")
         self.threatModel = threatModel
         self.steps = steps
         self.stepSize = stepSize

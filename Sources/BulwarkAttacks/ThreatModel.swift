@@ -83,6 +83,12 @@ public struct ThreatModel: Sendable, Equatable, Codable {
         self.epsilon = try container.decode(Float.self, forKey: .epsilon)
         self.region = try container.decodeIfPresent(Region.self, forKey: .region) ?? .box
         self.bounds = region == .box ? try container.decode(ClosedRange<Float>.self, forKey: .bounds) : -Float.infinity...Float.infinity
+        guard epsilon >= 0 && epsilon.isFinite else {
+            throw DecodingError.dataCorruptedError(forKey: .epsilon, in: container, debugDescription: "epsilon must be finite and non-negative, got \(epsilon)")
+        }
+        guard region == .box || norm == .l2 else {
+            throw DecodingError.dataCorruptedError(forKey: .norm, in: container, debugDescription: "the \(region) region is an L2 ball, not \(norm.rawValue)")
+        }
     }
 
     /// Encodes a box as it always was (norm, ε, bounds) and an embedding region by its name.

@@ -19,7 +19,8 @@ extension RunRecord {
         let evaluated = evaluations.first?.record
         let norm = (configuration["norm"] ?? evaluated?.norm).flatMap(Norm.init(rawValue:)) ?? .lInfinity
         let trained = configuration["epsilon"].flatMap(Float.init)
-        let epsilon = trained.flatMap { $0 > 0 ? $0 : nil } ?? evaluated?.epsilon ?? 0.1
+        let usable: (Float) -> Float? = { $0 > 0 && $0.isFinite ? $0 : nil }
+        let epsilon = trained.flatMap(usable) ?? evaluated.flatMap { usable($0.epsilon) } ?? 0.1
         let pgd = PGD(threatModel: ThreatModel(norm: norm, epsilon: epsilon), steps: 20, stepSize: 2.5 * epsilon / 20)
         return AdversarialExampleFile(
             attacking: dataset, with: pgd, against: network, seed: 0,

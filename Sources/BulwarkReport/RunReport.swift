@@ -63,6 +63,8 @@ public struct RunReport: Sendable {
                     failure = .unreadable(path: candidate, reason: "\(error)")
                     continue
                 }
+                // A readable model of other inputs leaves the confidences unknown, as no model does.
+                failure = nil
                 guard Array(examples.clean.shape.dropFirst()) == loaded.architecture.inputShape else { continue }
                 examples.computeConfidences(with: loaded.model, at: ExampleGrid.defaultPositions(in: examples, maximum: maximumExamples))
                 failure = nil

@@ -112,6 +112,10 @@ import _TestSupport
         for threatModel in [ThreatModel.lInfinity(epsilon: 0.1), .embeddedSequence(epsilon: 0.5), .embeddingMatrix(epsilon: 2)] {
             #expect(try JSONDecoder().decode(ThreatModel.self, from: JSONEncoder().encode(threatModel)) == threatModel)
         }
+        // What the initializers forbid does not decode either.
+        for invalid in [#"{"norm":"linf","epsilon":0.5,"region":"sequence"}"#, #"{"norm":"l2","epsilon":-1,"bounds":[0,1]}"#] {
+            #expect(throws: DecodingError.self) { try JSONDecoder().decode(ThreatModel.self, from: Data(invalid.utf8)) }
+        }
     }
 
     @Test func theEmbeddedSequenceIsPerExampleAndTheMatrixOneBall() {
