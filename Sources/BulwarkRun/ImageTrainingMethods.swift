@@ -81,19 +81,19 @@ package enum ImageMethodField: String, CaseIterable, Sendable {
     }
 
     /// Whether the field of `configuration` is set.
-    package func isSet(in c: ImageTrainingConfiguration) -> Bool {
+    package func isSet(in configuration: ImageTrainingConfiguration) -> Bool {
         switch self {
-        case .steps: c.steps != nil
-        case .stepSize: c.stepSize != nil
-        case .randomStart: c.randomStart != nil
-        case .clipsStart: c.clipsStart != nil
-        case .beta: c.beta != nil
-        case .awpInner: c.awpInner != nil
-        case .awpGamma: c.awpGamma != nil
-        case .awpWarmup: c.awpWarmup != nil
-        case .gradalignLambda: c.gradalignLambda != nil
-        case .replays: c.replays != nil
-        case .adversarialRatio: c.adversarialRatio != nil
+        case .steps: configuration.steps != nil
+        case .stepSize: configuration.stepSize != nil
+        case .randomStart: configuration.randomStart != nil
+        case .clipsStart: configuration.clipsStart != nil
+        case .beta: configuration.beta != nil
+        case .awpInner: configuration.awpInner != nil
+        case .awpGamma: configuration.awpGamma != nil
+        case .awpWarmup: configuration.awpWarmup != nil
+        case .gradalignLambda: configuration.gradalignLambda != nil
+        case .replays: configuration.replays != nil
+        case .adversarialRatio: configuration.adversarialRatio != nil
         }
     }
 

@@ -66,15 +66,15 @@ package enum TextMethodField: String, CaseIterable, Sendable {
     }
 
     /// Whether the field of `configuration` is set.
-    package func isSet(in c: TextTrainingConfiguration) -> Bool {
+    package func isSet(in configuration: TextTrainingConfiguration) -> Bool {
         switch self {
-        case .steps: c.steps != nil
-        case .stepSize: c.stepSize != nil
-        case .perturbationSite: c.perturbationSite != nil
-        case .initialMagnitude: c.initialMagnitude != nil
-        case .powerIterations: c.powerIterations != nil
-        case .proximalWeight: c.proximalWeight != nil
-        case .proximalMomentum: c.proximalMomentum != nil
+        case .steps: configuration.steps != nil
+        case .stepSize: configuration.stepSize != nil
+        case .perturbationSite: configuration.perturbationSite != nil
+        case .initialMagnitude: configuration.initialMagnitude != nil
+        case .powerIterations: configuration.powerIterations != nil
+        case .proximalWeight: configuration.proximalWeight != nil
+        case .proximalMomentum: configuration.proximalMomentum != nil
         }
     }
 

@@ -9,19 +9,19 @@ extension ImageTrainingMethodName {
 struct AWPRecipe: ImageTrainingRecipe {
     static let name = "awp"
     static let fields = Set<ImageMethodField>([.awpInner, .awpGamma, .awpWarmup]).union(PGDRecipe.fields).union(TRADESRecipe.fields)
-    static func fields(of c: ImageTrainingConfiguration) -> Set<ImageMethodField> {
-        Set([.awpInner, .awpGamma, .awpWarmup]).union(c.awpInner == .trades ? TRADESRecipe.fields : PGDRecipe.fields)
+    static func fields(of configuration: ImageTrainingConfiguration) -> Set<ImageMethodField> {
+        Set([.awpInner, .awpGamma, .awpWarmup]).union(configuration.awpInner == .trades ? TRADESRecipe.fields : PGDRecipe.fields)
     }
-    static func description(of c: ImageTrainingConfiguration) -> String { "awp on \((c.awpInner ?? .pgd).rawValue)" }
-    static func resolve(_ c: inout ImageTrainingConfiguration) {
-        c.awpInner = c.awpInner ?? .pgd
-        if c.awpInner == .trades { TRADESRecipe.resolve(&c) } else { PGDRecipe.resolve(&c) }
-        c.awpGamma = c.awpGamma ?? (c.awpInner == .pgd ? 0.01 : 0.005)
-        c.awpWarmup = c.awpWarmup ?? 0
+    static func description(of configuration: ImageTrainingConfiguration) -> String { "awp on \((configuration.awpInner ?? .pgd).rawValue)" }
+    static func resolve(_ configuration: inout ImageTrainingConfiguration) {
+        configuration.awpInner = configuration.awpInner ?? .pgd
+        if configuration.awpInner == .trades { TRADESRecipe.resolve(&configuration) } else { PGDRecipe.resolve(&configuration) }
+        configuration.awpGamma = configuration.awpGamma ?? (configuration.awpInner == .pgd ? 0.01 : 0.005)
+        configuration.awpWarmup = configuration.awpWarmup ?? 0
     }
-    static func method(for c: ImageTrainingConfiguration) -> AdversarialWeightPerturbation {
-        let base: AdversarialWeightPerturbation.BaseMethod = c.awpInner == .trades
-            ? .trades(TRADESRecipe.method(for: c)) : .pgd(PGDRecipe.method(for: c))
-        return AdversarialWeightPerturbation(base: base, gamma: c.awpGamma!, warmupEpochs: c.awpWarmup!)
+    static func method(for configuration: ImageTrainingConfiguration) -> AdversarialWeightPerturbation {
+        let base: AdversarialWeightPerturbation.BaseMethod = configuration.awpInner == .trades
+            ? .trades(TRADESRecipe.method(for: configuration)) : .pgd(PGDRecipe.method(for: configuration))
+        return AdversarialWeightPerturbation(base: base, gamma: configuration.awpGamma!, warmupEpochs: configuration.awpWarmup!)
     }
 }

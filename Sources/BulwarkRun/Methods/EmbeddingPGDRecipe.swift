@@ -10,11 +10,11 @@ extension TextTrainingMethodName {
 struct EmbeddingPGDRecipe: TextTrainingRecipe {
     static let name = "pgd"
     static let fields: Set<TextMethodField> = [.steps, .stepSize, .perturbationSite]
-    static func resolve(_ c: inout TextTrainingConfiguration) {
-        c.resolveAscent()
-        c.perturbationSite = c.perturbationSite ?? .embeddedSequence
+    static func resolve(_ configuration: inout TextTrainingConfiguration) {
+        configuration.resolveAscent()
+        configuration.perturbationSite = configuration.perturbationSite ?? .embeddedSequence
     }
-    static func method(for c: TextTrainingConfiguration) -> EmbeddingPGDTraining {
-        EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: c.threatModel, steps: c.steps!, stepSize: c.stepSize!), site: c.perturbationSite!)
+    static func method(for configuration: TextTrainingConfiguration) -> EmbeddingPGDTraining {
+        EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: configuration.threatModel, steps: configuration.steps!, stepSize: configuration.stepSize!), site: configuration.perturbationSite!)
     }
 }

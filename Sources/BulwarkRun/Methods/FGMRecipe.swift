@@ -9,8 +9,8 @@ extension TextTrainingMethodName {
 struct FGMRecipe: TextTrainingRecipe {
     static let name = "fgm"
     static let fields: Set<TextMethodField> = [.perturbationSite]
-    static func resolve(_ c: inout TextTrainingConfiguration) { c.perturbationSite = c.perturbationSite ?? .embeddedSequence }
-    static func method(for c: TextTrainingConfiguration) -> EmbeddingFGM {
-        EmbeddingFGM(threatModel: c.threatModel, site: c.perturbationSite!)
+    static func resolve(_ configuration: inout TextTrainingConfiguration) { configuration.perturbationSite = configuration.perturbationSite ?? .embeddedSequence }
+    static func method(for configuration: TextTrainingConfiguration) -> EmbeddingFGM {
+        EmbeddingFGM(threatModel: configuration.threatModel, site: configuration.perturbationSite!)
     }
 }

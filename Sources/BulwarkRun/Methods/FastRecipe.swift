@@ -9,12 +9,12 @@ extension ImageTrainingMethodName {
 struct FastRecipe: ImageTrainingRecipe {
     static let name = "fast"
     static let fields: Set<ImageMethodField> = [.stepSize, .randomStart, .clipsStart]
-    static func resolve(_ c: inout ImageTrainingConfiguration) {
-        c.stepSize = c.stepSize ?? 1.25 * c.epsilon
-        c.randomStart = c.randomStart ?? true
-        c.clipsStart = c.clipsStart ?? true
+    static func resolve(_ configuration: inout ImageTrainingConfiguration) {
+        configuration.stepSize = configuration.stepSize ?? 1.25 * configuration.epsilon
+        configuration.randomStart = configuration.randomStart ?? true
+        configuration.clipsStart = configuration.clipsStart ?? true
     }
-    static func method(for c: ImageTrainingConfiguration) -> FastAdversarialTraining {
-        FastAdversarialTraining(threatModel: c.threatModel, stepSize: c.stepSize!, randomStart: c.randomStart!, clipsStart: c.clipsStart!)
+    static func method(for configuration: ImageTrainingConfiguration) -> FastAdversarialTraining {
+        FastAdversarialTraining(threatModel: configuration.threatModel, stepSize: configuration.stepSize!, randomStart: configuration.randomStart!, clipsStart: configuration.clipsStart!)
     }
 }

@@ -9,12 +9,12 @@ extension TextTrainingMethodName {
 struct FreeLBRecipe: TextTrainingRecipe {
     static let name = "freelb"
     static let fields: Set<TextMethodField> = [.steps, .stepSize, .perturbationSite, .initialMagnitude]
-    static func resolve(_ c: inout TextTrainingConfiguration) {
-        c.resolveAscent()
-        c.perturbationSite = c.perturbationSite ?? .embeddedSequence
-        c.initialMagnitude = c.initialMagnitude ?? 0
+    static func resolve(_ configuration: inout TextTrainingConfiguration) {
+        configuration.resolveAscent()
+        configuration.perturbationSite = configuration.perturbationSite ?? .embeddedSequence
+        configuration.initialMagnitude = configuration.initialMagnitude ?? 0
     }
-    static func method(for c: TextTrainingConfiguration) -> FreeLB {
-        FreeLB(steps: c.steps!, stepSize: c.stepSize!, initialMagnitude: c.initialMagnitude!, maximumNorm: c.epsilon, site: c.perturbationSite!)
+    static func method(for configuration: TextTrainingConfiguration) -> FreeLB {
+        FreeLB(steps: configuration.steps!, stepSize: configuration.stepSize!, initialMagnitude: configuration.initialMagnitude!, maximumNorm: configuration.epsilon, site: configuration.perturbationSite!)
     }
 }

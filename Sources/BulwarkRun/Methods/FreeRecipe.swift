@@ -9,11 +9,11 @@ extension ImageTrainingMethodName {
 struct FreeRecipe: ImageTrainingRecipe {
     static let name = "free"
     static let fields: Set<ImageMethodField> = [.stepSize, .replays]
-    static func resolve(_ c: inout ImageTrainingConfiguration) {
-        c.stepSize = c.stepSize ?? c.epsilon
-        c.replays = c.replays ?? 8
+    static func resolve(_ configuration: inout ImageTrainingConfiguration) {
+        configuration.stepSize = configuration.stepSize ?? configuration.epsilon
+        configuration.replays = configuration.replays ?? 8
     }
-    static func method(for c: ImageTrainingConfiguration) -> FreeAdversarialTraining {
-        FreeAdversarialTraining(threatModel: c.threatModel, replays: c.replays!, stepSize: c.stepSize!)
+    static func method(for configuration: ImageTrainingConfiguration) -> FreeAdversarialTraining {
+        FreeAdversarialTraining(threatModel: configuration.threatModel, replays: configuration.replays!, stepSize: configuration.stepSize!)
     }
 }

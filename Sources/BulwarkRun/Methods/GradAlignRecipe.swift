@@ -9,12 +9,12 @@ extension ImageTrainingMethodName {
 struct GradAlignRecipe: ImageTrainingRecipe {
     static let name = "gradalign"
     static let fields: Set<ImageMethodField> = [.stepSize, .randomStart, .gradalignLambda]
-    static func resolve(_ c: inout ImageTrainingConfiguration) {
-        c.stepSize = c.stepSize ?? c.epsilon
-        c.randomStart = c.randomStart ?? false
-        c.gradalignLambda = c.gradalignLambda ?? 0.2
+    static func resolve(_ configuration: inout ImageTrainingConfiguration) {
+        configuration.stepSize = configuration.stepSize ?? configuration.epsilon
+        configuration.randomStart = configuration.randomStart ?? false
+        configuration.gradalignLambda = configuration.gradalignLambda ?? 0.2
     }
-    static func method(for c: ImageTrainingConfiguration) -> GradAlign {
-        GradAlign(threatModel: c.threatModel, lambda: c.gradalignLambda!, stepSize: c.stepSize!, randomStart: c.randomStart!)
+    static func method(for configuration: ImageTrainingConfiguration) -> GradAlign {
+        GradAlign(threatModel: configuration.threatModel, lambda: configuration.gradalignLambda!, stepSize: configuration.stepSize!, randomStart: configuration.randomStart!)
     }
 }

@@ -9,8 +9,8 @@ extension ImageTrainingMethodName {
 struct MARTRecipe: ImageTrainingRecipe {
     static let name = "mart"
     static let fields = TRADESRecipe.fields
-    static func resolve(_ c: inout ImageTrainingConfiguration) { TRADESRecipe.resolve(&c) }
-    static func method(for c: ImageTrainingConfiguration) -> MART {
-        MART(threatModel: c.threatModel, steps: c.steps!, stepSize: c.stepSize!, beta: c.beta!)
+    static func resolve(_ configuration: inout ImageTrainingConfiguration) { TRADESRecipe.resolve(&configuration) }
+    static func method(for configuration: ImageTrainingConfiguration) -> MART {
+        MART(threatModel: configuration.threatModel, steps: configuration.steps!, stepSize: configuration.stepSize!, beta: configuration.beta!)
     }
 }

@@ -12,11 +12,11 @@ struct MixRecipe: ImageTrainingRecipe {
     static let fields: Set<ImageMethodField> = [.steps, .stepSize, .adversarialRatio]
     // A mixture around an arbitrary attack has no budget it can scale.
     static let rampsEpsilon = false
-    static func resolve(_ c: inout ImageTrainingConfiguration) {
-        c.resolveAttack(defaultSteps: 7)
-        c.adversarialRatio = c.adversarialRatio ?? 0.5
+    static func resolve(_ configuration: inout ImageTrainingConfiguration) {
+        configuration.resolveAttack(defaultSteps: 7)
+        configuration.adversarialRatio = configuration.adversarialRatio ?? 0.5
     }
-    static func method(for c: ImageTrainingConfiguration) -> MixedAdversarialTraining<PGD> {
-        MixedAdversarialTraining(attack: PGD(threatModel: c.threatModel, steps: c.steps!, stepSize: c.stepSize!), adversarialRatio: c.adversarialRatio!)
+    static func method(for configuration: ImageTrainingConfiguration) -> MixedAdversarialTraining<PGD> {
+        MixedAdversarialTraining(attack: PGD(threatModel: configuration.threatModel, steps: configuration.steps!, stepSize: configuration.stepSize!), adversarialRatio: configuration.adversarialRatio!)
     }
 }

@@ -9,11 +9,11 @@ extension ImageTrainingMethodName {
 struct PGDRecipe: ImageTrainingRecipe {
     static let name = "pgd"
     static let fields: Set<ImageMethodField> = [.steps, .stepSize, .randomStart]
-    static func resolve(_ c: inout ImageTrainingConfiguration) {
-        c.resolveAttack(defaultSteps: 7)
-        c.randomStart = c.randomStart ?? true
+    static func resolve(_ configuration: inout ImageTrainingConfiguration) {
+        configuration.resolveAttack(defaultSteps: 7)
+        configuration.randomStart = configuration.randomStart ?? true
     }
-    static func method(for c: ImageTrainingConfiguration) -> PGDAdversarialTraining {
-        PGDAdversarialTraining(threatModel: c.threatModel, steps: c.steps!, stepSize: c.stepSize!, randomStart: c.randomStart!)
+    static func method(for configuration: ImageTrainingConfiguration) -> PGDAdversarialTraining {
+        PGDAdversarialTraining(threatModel: configuration.threatModel, steps: configuration.steps!, stepSize: configuration.stepSize!, randomStart: configuration.randomStart!)
     }
 }

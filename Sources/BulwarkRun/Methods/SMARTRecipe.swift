@@ -9,12 +9,12 @@ extension TextTrainingMethodName {
 struct SMARTRecipe: TextTrainingRecipe {
     static let name = "smart"
     static let fields: Set<TextMethodField> = [.steps, .stepSize, .proximalWeight, .proximalMomentum]
-    static func resolve(_ c: inout TextTrainingConfiguration) {
-        c.resolveAscent()
-        c.proximalWeight = c.proximalWeight ?? 1
-        c.proximalMomentum = c.proximalMomentum ?? 0.99
+    static func resolve(_ configuration: inout TextTrainingConfiguration) {
+        configuration.resolveAscent()
+        configuration.proximalWeight = configuration.proximalWeight ?? 1
+        configuration.proximalMomentum = configuration.proximalMomentum ?? 0.99
     }
-    static func method(for c: TextTrainingConfiguration) -> SMART {
-        SMART(threatModel: c.threatModel, steps: c.steps!, stepSize: c.stepSize!, proximalWeight: c.proximalWeight!, momentum: c.proximalMomentum!)
+    static func method(for configuration: TextTrainingConfiguration) -> SMART {
+        SMART(threatModel: configuration.threatModel, steps: configuration.steps!, stepSize: configuration.stepSize!, proximalWeight: configuration.proximalWeight!, momentum: configuration.proximalMomentum!)
     }
 }

@@ -10,6 +10,6 @@ struct StandardRecipe: ImageTrainingRecipe {
     static let name = "standard"
     static let fields: Set<ImageMethodField> = []
     static let attacks = false
-    static func resolve(_ c: inout ImageTrainingConfiguration) { c.schedule = c.schedule ?? .constant }
+    static func resolve(_ configuration: inout ImageTrainingConfiguration) { configuration.schedule = configuration.schedule ?? .constant }
     static func method(for configuration: ImageTrainingConfiguration) -> StandardTraining { StandardTraining() }
 }

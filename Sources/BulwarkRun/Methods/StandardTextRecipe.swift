@@ -10,6 +10,6 @@ struct StandardTextRecipe: TextTrainingRecipe {
     static let name = "standard"
     static let fields: Set<TextMethodField> = []
     static let attacks = false
-    static func resolve(_ c: inout TextTrainingConfiguration) {}
+    static func resolve(_ configuration: inout TextTrainingConfiguration) {}
     static func method(for configuration: TextTrainingConfiguration) -> StandardTraining { StandardTraining() }
 }

@@ -9,11 +9,11 @@ extension ImageTrainingMethodName {
 struct TRADESRecipe: ImageTrainingRecipe {
     static let name = "trades"
     static let fields: Set<ImageMethodField> = [.steps, .stepSize, .beta]
-    static func resolve(_ c: inout ImageTrainingConfiguration) {
-        c.resolveAttack(defaultSteps: 10)
-        c.beta = c.beta ?? 6
+    static func resolve(_ configuration: inout ImageTrainingConfiguration) {
+        configuration.resolveAttack(defaultSteps: 10)
+        configuration.beta = configuration.beta ?? 6
     }
-    static func method(for c: ImageTrainingConfiguration) -> TRADES {
-        TRADES(threatModel: c.threatModel, steps: c.steps!, stepSize: c.stepSize!, beta: c.beta!)
+    static func method(for configuration: ImageTrainingConfiguration) -> TRADES {
+        TRADES(threatModel: configuration.threatModel, steps: configuration.steps!, stepSize: configuration.stepSize!, beta: configuration.beta!)
     }
 }

@@ -9,8 +9,8 @@ extension TextTrainingMethodName {
 struct VATRecipe: TextTrainingRecipe {
     static let name = "vat"
     static let fields: Set<TextMethodField> = [.powerIterations]
-    static func resolve(_ c: inout TextTrainingConfiguration) { c.powerIterations = c.powerIterations ?? 1 }
-    static func method(for c: TextTrainingConfiguration) -> VirtualAdversarialTraining {
-        VirtualAdversarialTraining(threatModel: c.threatModel, powerIterations: c.powerIterations!)
+    static func resolve(_ configuration: inout TextTrainingConfiguration) { configuration.powerIterations = configuration.powerIterations ?? 1 }
+    static func method(for configuration: TextTrainingConfiguration) -> VirtualAdversarialTraining {
+        VirtualAdversarialTraining(threatModel: configuration.threatModel, powerIterations: configuration.powerIterations!)
     }
 }
