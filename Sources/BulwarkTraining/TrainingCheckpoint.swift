@@ -101,7 +101,7 @@ struct TrainingCheckpoint {
     ///   damaged or not a resume checkpoint.
     init(contentsOf path: String) throws {
         guard FileManager.default.fileExists(atPath: path) else {
-            throw TrainingError.cannotResume(path: path, reason: "the file does not exist: the run wrote none (it stopped before its first epoch ended, or had no output directory). Start the run again without --resume")
+            throw TrainingError.cannotResume(path: path, reason: "the file does not exist: the run wrote none (it stopped before its first epoch ended, or had no output directory). Start the run again from its first epoch instead of resuming it")
         }
         let file: SafeTensorsFile
         do { file = try SafeTensorsFile(contentsOf: path) } catch {
@@ -109,7 +109,7 @@ struct TrainingCheckpoint {
             case let .unreadable(_, reason): "it cannot be read: \(reason)"
             default: "it is not a complete safetensors file"
             }
-            throw TrainingError.cannotResume(path: path, reason: "the file is damaged (\(detail)). Start the run again without --resume, with a new --out")
+            throw TrainingError.cannotResume(path: path, reason: "the file is damaged (\(detail)). Start the run again from its first epoch, in a new `outputDirectory`, instead of resuming it")
         }
         guard let format = file.metadata[Self.formatKey] else {
             throw TrainingError.cannotResume(path: path, reason: "it is not a resume checkpoint written by bulwark train")
@@ -118,7 +118,7 @@ struct TrainingCheckpoint {
             throw TrainingError.cannotResume(path: path, reason: "it has resume format \(format); this Bulwark reads format \(Self.formatVersion)")
         }
         if let stopped = file.metadata["stopped"] {
-            throw TrainingError.cannotResume(path: path, reason: "the run stopped for good: \(stopped). There is nothing to continue; start a new run (another --out) to train again")
+            throw TrainingError.cannotResume(path: path, reason: "the run stopped for good: \(stopped). There is nothing to continue; start a new run in another `outputDirectory` to train again")
         }
         func value(_ key: String) throws -> String {
             guard let text = file.metadata[key] else {

@@ -194,7 +194,7 @@ struct TrainingRun {
     private func assign<Model: Layer>(generators states: [String: UInt64], to model: inout Model, from path: String) throws {
         let expected = Set(model.generators.keys)
         if let missing = expected.subtracting(states.keys).sorted().first {
-            throw TrainingError.cannotResume(path: path, reason: "it holds no state for the model's random generator '\(missing)' (its dropout masks), so the run cannot continue as it would have; it was written by a Bulwark that did not save it. Start the run again without --resume")
+            throw TrainingError.cannotResume(path: path, reason: "it holds no state for the model's random generator '\(missing)' (its dropout masks), so the run cannot continue as it would have; it was written by a Bulwark that did not save it. Start the run again from its first epoch instead of resuming it")
         }
         if let extra = Set(states.keys).subtracting(expected).sorted().first {
             throw TrainingError.cannotResume(path: path, reason: "its model is not this run's model (it has a random generator '\(extra)' this model does not)")

@@ -171,7 +171,7 @@ import _TestSupport
         let finished = message { _ = try run(.standardSGDMomentum, in: directory, resumingFrom: checkpoint) }
         #expect(finished.contains("already completed all 2 epochs"), "\(finished)")
         let missing = message { _ = try run(.standardSGDMomentum, in: directory, resumingFrom: directory + "/nothing.safetensors") }
-        #expect(missing.contains("does not exist") && missing.contains("without --resume"), "\(missing)")
+        #expect(missing.contains("does not exist") && missing.contains("instead of resuming"), "\(missing)")
 
         // A checkpoint of epoch 1, then damaged copies of it.
         let partial = Self.temporaryDirectory("partial")
@@ -181,6 +181,8 @@ import _TestSupport
         try good.prefix(good.count / 2).write(to: URL(fileURLWithPath: truncated))
         let damaged = message { _ = try run(.standardSGDMomentum, in: partial, resumingFrom: truncated) }
         #expect(damaged.contains("damaged"), "\(damaged)")
+        // The library names the field to change, not an option of the command line.
+        #expect(damaged.contains("`outputDirectory`") && !missing.contains("--") && !damaged.contains("--"), "\(missing) \(damaged)")
         let foreign = message { _ = try run(.freeCarriedPerturbation, in: partial, resumingFrom: partial + "/" + RunFile.resume) }
         #expect(foreign.contains("method 'standard', not 'free'"), "\(foreign)")
         let model = message { _ = try run(.standardSGDMomentum, in: partial, resumingFrom: partial + "/" + RunFile.model) }

@@ -110,7 +110,7 @@ import _TestSupport
         }
         let directory = ResumeTests.temporaryDirectory("text-errors")
         let missing = message { _ = try run(.fgm, in: directory, resuming: true) }
-        #expect(missing.contains("does not exist") && missing.contains("without --resume"), "\(missing)")
+        #expect(missing.contains("does not exist") && missing.contains("instead of resuming"), "\(missing)")
 
         _ = try run(.fgm, in: directory, stopAfterEpoch: 2)
         let checkpoint = directory + "/" + RunFile.resume
