@@ -8,18 +8,15 @@ struct AttackCommand: ParsableCommand {
         commandName: "attack",
         abstract: "Generate adversarial examples and write them, with predictions, to a file.",
         discussion: """
-            safetensors (default) holds the tensors clean, adversarial, labels, clean_predictions, \
-            adversarial_predictions, clean_confidences, adversarial_confidences (softmax \
-            probability of each prediction), success (1 where the attack changed a correct \
-            prediction to a wrong one), clean_misclassified (1 where the model was wrong before \
-            the attack) and indices (images and confidences float32; labels, predictions, flags \
-            and indices int64) with the attack and its settings (steps, step size, restarts, \
-            iterations or queries), norm, ε, seed, model and versions in its metadata. --format npy writes one .npy per tensor (labels, predictions and \
-            indices as int64) and the metadata as JSON, into the directory --out names. Check a \
-            file with bulwark verify-adversarial. --png DIR also draws every example as a PNG \
-            triptych (original, perturbation in a blue-white-red colour map, adversarial), the \
-            first 100 as one grid.png, and lists labels and predictions in examples.csv. A file \
-            of examples in a run directory appears in bulwark report.
+            safetensors (default) holds the tensors clean, adversarial, labels, clean_predictions, adversarial_predictions, \
+            clean_confidences, adversarial_confidences (softmax probability of each prediction), success (1 where the attack \
+            changed a correct prediction to a wrong one), clean_misclassified (1 where the model was wrong before the attack) \
+            and indices (images and confidences float32; labels, predictions, flags and indices int64) with the attack and its \
+            settings (steps, step size, restarts, iterations or queries), norm, ε, seed, model and versions in its metadata. \
+            --format npy writes one .npy per tensor (labels, predictions and indices as int64) and the metadata as JSON, into \
+            the directory --out names. Check a file with bulwark verify-adversarial. --png DIR also draws every example as a \
+            PNG triptych (original, perturbation in a blue-white-red colour map, adversarial), the first 100 as one grid.png, \
+            and lists labels and predictions in examples.csv. A file of examples in a run directory appears in bulwark report.
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case safetensors, npy }
@@ -27,29 +24,14 @@ struct AttackCommand: ParsableCommand {
     @OptionGroup var checkpoint: ModelOptions
     @OptionGroup var data: DatasetOptions
     @OptionGroup var threat: ThreatOptions
-
-    @Option(help: "The split to take examples from.")
-    var split: DatasetSplit = .test
-
-    @Option(help: "The attack: \(AttackRegistry.list).")
-    var attack: String = "pgd"
-
+    @Option(help: "The split to take examples from.") var split: DatasetSplit = .test
+    @Option(help: "The attack: \(AttackRegistry.list).") var attack: String = "pgd"
     @OptionGroup var parameters: AttackOptions
-
-    @Option(help: "Attack the first N examples of the split.")
-    var count: Int = 100
-
-    @Option(help: "The seed of the attack's random choices.")
-    var seed: UInt64 = 0
-
-    @Option(help: "The output: a .safetensors file, or a directory for --format npy.")
-    var out: String
-
-    @Option(help: "safetensors or npy.")
-    var format: Format = .safetensors
-
-    @Option(help: "Also draw the examples as PNG files into this directory.")
-    var png: String?
+    @Option(help: "Attack the first N examples of the split.") var count: Int = 100
+    @Option(help: "The seed of the attack's random choices.") var seed: UInt64 = 0
+    @Option(help: "The output: a .safetensors file, or a directory for --format npy.") var out: String
+    @Option(help: "safetensors or npy.") var format: Format = .safetensors
+    @Option(help: "Also draw the examples as PNG files into this directory.") var png: String?
 
     func validate() throws {
         try require(count >= 1, "--count must be at least 1, got \(count)")
@@ -72,8 +54,8 @@ struct AttackCommand: ParsableCommand {
                          inputs: [("--model", checkpoint.model)])
         parameters.warnAboutBudgets()
         let progress = Progress(quiet: false)
-        let (network, loadedArchitecture, checkpointMetadata) = try checkpoint.load()
-        let (data, dataset) = try self.data.evaluationData(split, count: count, for: network, architecture: loadedArchitecture, metadata: checkpointMetadata)
+        let (network, loadedArchitecture, metadata) = try checkpoint.load()
+        let (data, dataset) = try self.data.evaluationData(split, count: count, for: network, architecture: loadedArchitecture, metadata: metadata)
         let threatModel = threat.threatModel
         let unit = AttackRegistry.registration(named: attack)?.progressUnit == "query" ? "queries" : "iterations"
         let adversary = try flagged {
@@ -83,24 +65,14 @@ struct AttackCommand: ParsableCommand {
         }
         progress.line("Attacking \(dataset.count) examples with \(adversary.name) …")
         progress.begin(adversary.name, total: 0, unit: unit)
-        var metadata = attackSettings(adversary).merging([
-            "norm": threatModel.norm.rawValue, "epsilon": String(threatModel.epsilon),
-            "seed": String(seed), "model": checkpoint.model, "architecture": loadedArchitecture.rawValue,
-            "dataset": data.resolvedDataset.rawValue, "split": split.rawValue, "bulwark_version": bulwarkVersion,
-        ]) { _, recorded in recorded }
-        // Lets verify-adversarial find the same images without --data-dir.
-        if let directory = data.dataDirectory { metadata["data_dir"] = URL(fileURLWithPath: directory).standardizedFileURL.path }
-        let file = AdversarialExampleFile(attacking: dataset, with: adversary, against: network, seed: seed, metadata: metadata)
+        let file = AdversarialExampleFile(attacking: dataset, of: data, split: split, with: adversary, threatModel: threatModel,
+                                          against: network, model: checkpoint.model, architecture: loadedArchitecture, seed: seed)
         switch format {
         case .safetensors: try file.writeSafeTensors(to: out)
         case .npy:
             do { try file.writeNumPy(to: out) } catch { throw ValidationError("\(error)") }
         }
-        let mistaken = (file.cleanMisclassified ?? []).filter { $0 }.count
-        let correct = file.count - mistaken
-        let flipped = file.success.filter { $0 }.count
-        output("\(adversary.name): \(mistaken) of \(file.count) misclassified before the attack; the attack flipped \(flipped) of the \(correct) correct ones"
-               + (correct > 0 ? " (\(percent(Float(flipped) / Float(correct))))" : "") + "; wrote \(out)")
+        output(file.summary(ofAttack: adversary.name) + "; wrote \(out)")
         if let png {
             try createDirectory(png)
             let drawings: ExampleDrawings
@@ -120,37 +92,25 @@ struct VerifyAdversarial: ParsableCommand {
         commandName: "verify-adversarial",
         abstract: "Check a file written by bulwark attack against a model, the dataset and a threat model.",
         discussion: """
-            Re-derives the examples from the dataset and the model: every index is a row of the \
-            split; the clean images and labels equal the dataset's; labels are classes of the \
-            model; adversarial inputs are finite, inside [0, 1] and within ε + 1e-6 of the \
-            dataset's images in the norm; the clean and adversarial predictions, success flags \
-            (the attack changed a correct prediction to a wrong one) and clean mistakes equal the \
-            model's. The dataset, split, norm and ε default to the ones the file records, which \
-            the file's author chose: give --epsilon and --norm to hold it to your own budget (the \
-            result says which ε it checked and where that came from). Reads .safetensors files \
-            and --format npy directories. Exits 1 on any failure.
+            Re-derives the examples from the dataset and the model: every index is a row of the split; the clean images and \
+            labels equal the dataset's; labels are classes of the model; adversarial inputs are finite, inside [0, 1] and \
+            within ε + 1e-6 of the dataset's images in the norm; the clean and adversarial predictions, success flags (the \
+            attack changed a correct prediction to a wrong one) and clean mistakes equal the model's. The dataset, split, norm \
+            and ε default to the ones the file records, which the file's author chose: give --epsilon and --norm to hold it to \
+            your own budget (the result says which ε it checked and where that came from). Reads .safetensors files and \
+            --format npy directories. Exits 1 on any failure.
             """)
 
     @OptionGroup var checkpoint: ModelOptions
-
-    @Option(help: "The .safetensors file, or the --format npy directory, written by bulwark attack.")
-    var file: String
-
-    @Option(help: "The dataset the examples came from; default the one the file records.")
-    var dataset: ImageDatasetName?
-
+    @Option(help: "The .safetensors file, or the --format npy directory, written by bulwark attack.") var file: String
+    @Option(help: "The dataset the examples came from; default the one the file records.") var dataset: ImageDatasetName?
     @Option(help: "The directory holding the dataset's files (as for bulwark attack); default the one the file records, else the dataset's default.")
     var dataDir: String?
-
-    @Option(help: "The split the examples came from; default the one the file records.")
-    var split: DatasetSplit?
-
+    @Option(help: "The split the examples came from; default the one the file records.") var split: DatasetSplit?
     @Option(name: [.customLong("epsilon"), .customLong("eps")],
             help: "The budget ε to check; default the one the file records. Fractions accepted.")
     var epsilon: Fraction?
-
-    @Option(help: "The norm of the budget: linf or l2; default the one the file records.")
-    var norm: Norm?
+    @Option(help: "The norm of the budget: linf or l2; default the one the file records.") var norm: Norm?
 
     func validate() throws {
         if let epsilon { try flagged { try requireBudget(epsilon.value) } }

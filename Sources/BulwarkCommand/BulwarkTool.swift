@@ -15,8 +15,8 @@ struct BulwarkTool: ParsableCommand {
                 return
             }
             if arguments.first == "train", arguments.contains(where: { $0 == "--model" || $0.hasPrefix("--model=") }) {
-                let note = "note: train --model is deprecated: it names the architecture, so spell it --architecture (--model names a checkpoint file in eval, attack and predict)\n"
-                FileHandle.standardError.write(Data(note.utf8))
+                writeToStandardError("note: train --model is deprecated: it names the architecture, so spell it --architecture "
+                                     + "(--model names a checkpoint file in eval, attack and predict)")
             }
             // With --resume, the run's configuration, in which the options given replace the run's;
             // errors in the options given are reported as the parser reports them.
@@ -25,7 +25,7 @@ struct BulwarkTool: ParsableCommand {
             } else if let rest = textTaskArguments(arguments, of: "eval") {
                 try run(EvalText.parseAsRoot(rest))
             } else if arguments.first == "train", arguments.contains(where: isResumeOption) {
-                try reportingErrors(resumingTraining(Array(arguments.dropFirst())))
+                try reportingErrors(Train.resuming(Array(arguments.dropFirst())))
             } else {
                 try run(parseAsRoot(arguments))
             }
@@ -44,10 +44,8 @@ struct BulwarkTool: ParsableCommand {
     }
 
     private static func reportingErrors(_ body: () throws -> Void) throws {
-        do {
-            try body()
-        } catch let error as ValidationError {
-            FileHandle.standardError.write(Data("Error: \(error.message)\n".utf8))
+        do { try body() } catch let error as ValidationError {
+            writeToStandardError("Error: \(error.message)")
             Foundation.exit(ExitCode.validationFailure.rawValue)
         }
     }
@@ -102,7 +100,5 @@ func attachingNegativeValues(_ arguments: [String]) -> [String] {
 }
 
 private func isNegativeNumber(_ word: String) -> Bool {
-    guard word.hasPrefix("-"), word.count > 1 else { return false }
-    let rest = word.dropFirst()
-    return rest.first.map { $0.isNumber || $0 == "." } ?? false
+    word.hasPrefix("-") && word.dropFirst().first.map { $0.isNumber || $0 == "." } == true
 }

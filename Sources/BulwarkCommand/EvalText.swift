@@ -8,93 +8,57 @@ struct EvalText: ParsableCommand {
         commandName: "bulwark eval --task text",
         abstract: "Measure clean accuracy and robust accuracy under embedding-space PGD or WordNet word substitution (PWWS) of a text classifier.",
         discussion: """
-            Reads a checkpoint written by bulwark train --task text and the vocabulary.txt beside it, \
-            and evaluates the dataset's evaluation split (SST-2 dev, MR's held-out 10% for the same \
-            --split-seed, the TREC and AG News test files, dev or test of generic files). An example \
-            counts as robust only if it is classified correctly both clean and when every example's \
-            embedded sequence is perturbed by PGD within an L2 ball of radius ε over its real tokens.
+            Reads a checkpoint written by bulwark train --task text and the vocabulary.txt beside it, and evaluates the \
+            dataset's evaluation split (SST-2 dev, MR's held-out 10% for the same --split-seed, the TREC and AG News test \
+            files, dev or test of generic files). An example counts as robust only if it is classified correctly both clean \
+            and when every example's embedded sequence is perturbed by PGD within an L2 ball of radius ε over its real tokens.
             Example:
               bulwark eval --task text --model runs/sst2-fgm/model.safetensors --dataset sst2 --data-dir data/sst2 --epsilons 0.5,1,2
             """)
 
-    @Option(help: "The checkpoint written by bulwark train --task text.")
-    var model: String
-
-    @Option(help: "The vocabulary, one token per line; default vocabulary.txt beside the checkpoint.")
-    var vocabulary: String?
-
+    @Option(help: "The checkpoint written by bulwark train --task text.") var model: String
+    @Option(help: "The vocabulary, one token per line; default vocabulary.txt beside the checkpoint.") var vocabulary: String?
     @OptionGroup var data: TextDataOptions
-
     @Option(help: "embedding-pgd, pwws (WordNet synonym substitution, Ren et al. 2019), or none for clean accuracy only.")
     var attack: TextEvaluationConfiguration.Attack = .embeddingPGD
-
     @Option(help: "PWWS: the WordNet database directory (data.noun, data.verb, data.adj, data.adv; Debian package wordnet-base).")
     var wordnetDir: String = "/usr/share/wordnet"
-
-    @Option(help: "PWWS: at most this fraction of each sentence's tokens may change.")
-    var maximumChangeFraction: Float = 0.25
-
-    @Option(help: "PWWS: at most this many model evaluations per sentence.")
-    var queryBudget: Int = 2000
-
+    @Option(help: "PWWS: at most this fraction of each sentence's tokens may change.") var maximumChangeFraction: Float = 0.25
+    @Option(help: "PWWS: at most this many model evaluations per sentence.") var queryBudget: Int = 2000
     @Option(help: "PWWS: write each attacked sentence and its adversarial version, tab-separated with label, outcome and predictions, to this file (bulwark report shows it when it is in the run directory).")
     var pairs: String?
-
     @Option(name: [.customLong("epsilon"), .customLong("eps")], help: "The L2 radius ε of each example's perturbation (embedding units).")
     var epsilon: Float = 1
-
-    @Option(help: "Several radii, comma separated (0.5,1,2); overrides --epsilon.")
-    var epsilons: String?
-
-    @Option(help: "PGD steps K.")
-    var steps: Int = 10
-
+    @Option(help: "Several radii, comma separated (0.5,1,2); overrides --epsilon.") var epsilons: String?
+    @Option(help: "PGD steps K.") var steps: Int = 10
     @Option(name: [.customLong("step-size"), .customLong("alpha")], help: "PGD step size α; default 2.5ε/steps.")
     var stepSize: Float?
-
-    @Flag(help: "Start PGD from a random point of the ball instead of zero.")
-    var randomStart = false
-
-    @Option(help: "Evaluate the first N examples of the evaluation split.")
-    var count: Int?
-
-    @Option(help: "Examples per batch.")
-    var batchSize: Int = 256
-
-    @Option(help: "The seed of the attack's random choices.")
-    var seed: UInt64 = 0
-
-    @Option(help: "Also write the results as JSON to this file.")
-    var json: String?
-
-    @Flag(help: "Print only the results.")
-    var quiet = false
-
-    var radii: [Float] {
-        epsilons.map { $0.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) } } ?? [epsilon]
-    }
+    @Flag(help: "Start PGD from a random point of the ball instead of zero.") var randomStart = false
+    @Option(help: "Evaluate the first N examples of the evaluation split.") var count: Int?
+    @Option(help: "Examples per batch.") var batchSize: Int = 256
+    @Option(help: "The seed of the attack's random choices.") var seed: UInt64 = 0
+    @Option(help: "Also write the results as JSON to this file.") var json: String?
+    @Flag(help: "Print only the results.") var quiet = false
 
     /// The library's configuration these options give.
-    private var configuration: TextEvaluationConfiguration {
+    private func configuration() throws -> TextEvaluationConfiguration {
         var configuration = TextEvaluationConfiguration(model: model)
         (configuration.vocabulary, configuration.attack, configuration.wordnetDirectory) = (vocabulary, attack, wordnetDir)
         (configuration.maximumChangeFraction, configuration.queryBudget) = (maximumChangeFraction, queryBudget)
-        (configuration.epsilons, configuration.steps, configuration.stepSize) = (radii, steps, stepSize)
-        (configuration.randomStart, configuration.count, configuration.batchSize, configuration.seed) = (randomStart, count, batchSize, seed)
+        configuration.epsilons = try epsilons.map { list in try flagged { try TextEvaluationConfiguration.radii(in: list) } } ?? [epsilon]
+        (configuration.steps, configuration.stepSize, configuration.randomStart) = (steps, stepSize, randomStart)
+        (configuration.count, configuration.batchSize, configuration.seed) = (count, batchSize, seed)
         return configuration
     }
 
     func validate() throws {
-        if let epsilons {
-            try require(radii.count == epsilons.split(separator: ",").count, "--epsilons must be numbers separated by commas, such as 0.5,1,2")
-        }
-        try flagged { try configuration.validate() }
+        try flagged { try configuration().validate() }
     }
 
     func run() throws {
         try checkOutputs(files: [("--json", json), ("--pairs", pairs)], inputs: [("--model", model), ("--vocabulary", vocabulary)])
         let progress = Progress(quiet: quiet)
-        let configuration = configuration
+        let configuration = try configuration()
         let checkpoint = try flagged { try configuration.readCheckpoint() }
         progress.line("Loading \(data.dataset.rawValue) from \(data.dataDir) …")
         let (training, evaluationText) = try data.load()
@@ -105,18 +69,8 @@ struct EvalText: ParsableCommand {
         }
         if let pairs, let file = outcome.pairs { try writeOutput(Array(file.text.utf8), to: pairs) }
         let report = outcome.record
-        output("clean accuracy: \(percent(report.cleanAccuracy)) of \(report.count)")
-        for result in report.results {
-            output(String(format: "embedding PGD-%d at ε = %g (step %g): robust accuracy %@, max ‖δ‖₂ %.4g, %.1f s",
-                          result.steps, Double(result.epsilon), Double(result.stepSize), percent(result.robustAccuracy),
-                          Double(result.maxPerturbationNorm), result.seconds))
-        }
-        if let substitution = report.pwws {
-            output(String(format: "PWWS (WordNet synonyms, ≤ %g of the words, ≤ %d queries): accuracy under attack %@, success rate %@, mean fraction of words changed %.3f, mean queries %.1f, %.1f s",
-                          Double(substitution.maximumChangeFraction), substitution.queryBudget, percent(substitution.accuracyUnderAttack),
-                          percent(substitution.successRate), Double(substitution.meanChangedFraction), Double(substitution.meanQueries), substitution.seconds))
-        }
-        if let json { try writeJSON(report, to: json, snakeCase: true) }
+        report.summaryLines.forEach(output)
+        try writeJSON(report, to: json, snakeCase: true)
     }
 }
 extension TextEvaluationConfiguration.Attack: ExpressibleByArgument {}

@@ -9,18 +9,8 @@ struct Fraction: ExpressibleByArgument, Sendable, CustomStringConvertible {
     init(_ value: Float) { self.value = value }
 
     init?(argument: String) {
-        let parts = argument.split(separator: "/", omittingEmptySubsequences: false)
-        switch parts.count {
-        case 1:
-            guard let value = Float(argument), value.isFinite else { return nil }
-            self.value = value
-        case 2:
-            guard let numerator = Float(parts[0]), let denominator = Float(parts[1]), denominator != 0,
-                  (numerator / denominator).isFinite else { return nil }
-            value = numerator / denominator
-        default:
-            return nil
-        }
+        guard let value = Float(decimalOrFraction: argument) else { return nil }
+        self.value = value
     }
 
     var description: String { String(value) }
@@ -31,13 +21,7 @@ extension Architecture: ExpressibleByArgument {}
 extension Norm: ExpressibleByArgument {
     /// `linf` or `l2` in any case, and the spellings of torchattacks and AutoAttack (`Linf`,
     /// `L2`, `inf`), which Bulwark's JSON also writes.
-    public init?(argument: String) {
-        switch argument.lowercased() {
-        case "linf", "inf", "l-inf", "linfinity": self = .lInfinity
-        case "l2": self = .l2
-        default: return nil
-        }
-    }
+    public init?(argument: String) { self.init(spelling: argument) }
 }
 extension DatasetSplit: ExpressibleByArgument {}
 extension EvaluationStrategy: ExpressibleByArgument {}
@@ -51,24 +35,17 @@ struct DatasetOptions: ParsableArguments {
 
     /// The dataset given, or Fashion-MNIST.
     var dataset: ImageDatasetName { selection.resolvedDataset }
-
     @Option(help: ArgumentHelp(
         "The directory holding the IDX files (train-images-idx3-ubyte[.gz] and so on) or CIFAR-10's binary batches (data_batch_1.bin … data_batch_5.bin, test_batch.bin).",
         discussion: """
-            Fashion-MNIST defaults to /usr/share/datasets/fashion-mnist (Debian package \
-            dataset-fashion-mnist), CIFAR-10 to ~/.cache/bulwark/cifar-10, where the binary \
-            archive (\(ImageDatasetName.cifar10DownloadURL)) may be extracted as it is: the \
-            files are looked for in the directory and in its cifar-10-batches-bin folder.
+            Fashion-MNIST defaults to /usr/share/datasets/fashion-mnist (Debian package dataset-fashion-mnist), CIFAR-10 to \
+            ~/.cache/bulwark/cifar-10, where the binary archive (\(ImageDatasetName.cifar10DownloadURL)) may be extracted as \
+            it is: the files are looked for in the directory and in its cifar-10-batches-bin folder.
             """))
     var dataDir: String?
 
     /// The library's selection these options make.
     var selection: ImageDataSelection { ImageDataSelection(dataset: chosenDataset, dataDirectory: dataDir) }
-
-    /// The split, or only its first `limit` examples (a gzipped file is inflated no further than they end).
-    func load(_ split: DatasetSplit, limit: Int? = nil) throws -> ImageDataset {
-        try selection.load(split, limit: limit)
-    }
 
     /// The first `count` examples of `split` to evaluate `network` on, from the dataset it
     /// was trained on unless `--dataset` says otherwise (with a note on standard error when
@@ -77,13 +54,8 @@ struct DatasetOptions: ParsableArguments {
         _ split: DatasetSplit, count: Int, for network: Sequential, architecture: Architecture, metadata: [String: String]
     ) throws -> (selection: ImageDataSelection, dataset: ImageDataset) {
         let (selection, note) = self.selection.matching(checkpointMetadata: metadata)
-        if let note { FileHandle.standardError.write(Data("note: \(commandLine(note))\n".utf8)) }
+        if let note { writeToStandardError("note: \(commandLine(note))") }
         return (selection, try flagged { try selection.evaluationData(split, count: count, for: network, architecture: architecture) })
-    }
-
-    /// Throws unless `images` fit `architecture`'s input, naming both and the fix.
-    func requireShape(of images: ImageDataset, fitting architecture: Architecture) throws {
-        try flagged { try selection.requireShape(of: images, fitting: architecture) }
     }
 }
 
@@ -92,7 +64,6 @@ struct ThreatOptions: ParsableArguments {
     @Option(name: [.customLong("epsilon"), .customLong("eps")],
             help: "The perturbation budget ε, in pixel units of [0, 1]; fractions such as 8/255 are accepted.")
     var epsilon: Fraction = Fraction(0.1)
-
     @Option(help: "The norm of the budget: linf or l2 (any case; Linf and inf as torchattacks and AutoAttack write it).")
     var norm: Norm = .lInfinity
 
@@ -104,9 +75,7 @@ struct ThreatOptions: ParsableArguments {
 
 /// The checkpoint to load.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "The checkpoint (.safetensors).")
-    var model: String
-
+    @Option(help: "The checkpoint (.safetensors).") var model: String
     @Option(help: "The architecture, for checkpoints without Bulwark metadata (saved by PyTorch).")
     var architecture: Architecture?
 
@@ -120,24 +89,14 @@ struct ModelOptions: ParsableArguments {
 struct AttackOptions: ParsableArguments {
     @Option(help: "Steps of pgd and gradient-ascent (default 20), mi-fgsm (default 10) and deepfool (at least 50); of bim when --step-size is given (else Kurakin et al.'s count).")
     var steps: Int?
-
     @Option(name: [.customLong("step-size"), .customLong("alpha")], help: "Step size α of pgd and gradient-ascent (default 2.5ε/steps), mi-fgsm (default ε/steps) and bim (default 1/255 with Kurakin et al.'s step count). Fractions accepted.")
     var stepSize: Fraction?
-
-    @Option(help: "Decay factor μ of mi-fgsm's accumulated gradient.")
-    var momentumDecay: Float = 1
-
+    @Option(help: "Decay factor μ of mi-fgsm's accumulated gradient.") var momentumDecay: Float = 1
     @Option(name: [.customLong("restarts"), .customLong("n-restarts")], help: "Restarts of pgd and the APGD attacks, runs per target of the FAB attacks; an example is robust only if it survives all of them.")
     var restarts: Int = 1
-
-    @Flag(inversion: .prefixedNo, help: "Start PGD at a random point of the ε-ball.")
-    var randomStart = true
-
-    @Option(help: "Iterations of the APGD and FAB attacks (per target class for apgd-t and fab-t).")
-    var iterations: Int = 100
-
-    @Option(help: "Query budget of the Square attack.")
-    var queries: Int = 5000
+    @Flag(inversion: .prefixedNo, help: "Start PGD at a random point of the ε-ball.") var randomStart = true
+    @Option(help: "Iterations of the APGD and FAB attacks (per target class for apgd-t and fab-t).") var iterations: Int = 100
+    @Option(help: "Query budget of the Square attack.") var queries: Int = 5000
 
     /// The library's parameters these options give.
     var parameters: AttackParameters {
@@ -152,29 +111,20 @@ struct AttackOptions: ParsableArguments {
 
     /// Prints the parameters' budget warnings on standard error.
     func warnAboutBudgets() {
-        for warning in parameters.budgetWarnings {
-            FileHandle.standardError.write(Data("warning: \(commandLine(warning))\n".utf8))
-        }
+        parameters.budgetWarnings.forEach { writeToStandardError("warning: \(commandLine($0))") }
     }
 }
 
 /// The flag of a configuration or job field: `--` and the field in kebab case, but for a few.
 func flag(for field: String) -> String {
-    switch field {
-    case "dataDirectory": "--data-dir"
-    case "finalEvaluationCount": "--final-eval-count"
-    case "stopAfterEpoch": "--stop-after"
-    case "outputDirectory": "--out"
-    case "clipsStart": "--unclipped-start"
-    case "attacks": "--attack"
-    case "wordnetDirectory": "--wordnet-dir"
-    default: "--" + field.reduce(into: "") { $0 += $1.isUppercase ? "-" + $1.lowercased() : String($1) }
-    }
+    irregularFlags[field] ?? "--" + field.reduce(into: "") { $0 += $1.isUppercase ? "-" + $1.lowercased() : String($1) }
 }
 
-/// `text` with each configuration field it names (`` `stepSize` ``) written as its option
-/// (`--step-size`).
-func namingFlags(_ text: String) -> String { ConfigurationError(text).message(namingFields: flag(for:)) }
+/// The fields whose flag is not their name in kebab case.
+private let irregularFlags = [
+    "dataDirectory": "--data-dir", "finalEvaluationCount": "--final-eval-count", "stopAfterEpoch": "--stop-after",
+    "outputDirectory": "--out", "clipsStart": "--unclipped-start", "attacks": "--attack", "wordnetDirectory": "--wordnet-dir",
+]
 
 /// The message of `error` with the fields it names written as options (a Boolean field of
 /// either value as both of its flags).
@@ -197,7 +147,7 @@ func namingFlags(_ error: any Error) -> any Error {
     let libraryError = String(reflecting: type(of: error)).hasPrefix("Bulwark")
     let text = String(describing: error)
     guard libraryError, text.contains("`") else { return error }
-    return FlagNamedError(description: namingFlags(text))
+    return FlagNamedError(description: ConfigurationError(text).message(namingFields: flag(for:)))
 }
 
 /// `body`'s result; a ``ConfigurationError`` becomes a validation error naming options.

@@ -17,17 +17,11 @@ func checkOutputs(files: [PathOption] = [], directories: [PathOption] = [], inpu
     if files.contains(where: { $0.path.map(OutputFile.writesToStandardOutput) ?? false }) {
         messagesGoToStandardError.store(true, ordering: .relaxed)
     }
-    for (option, path) in files {
+    typealias Check = (String) throws(OutputFileError) -> Void
+    let checks = files.map { ($0, OutputFile.checkWritable as Check) } + directories.map { ($0, OutputFile.checkWritableDirectory as Check) }
+    for ((option, path), check) in checks {
         guard let path else { continue }
-        do { try OutputFile.checkWritable(path) } catch {
-            throw ValidationError("\(option) \(path): \(error.description)")
-        }
-    }
-    for (option, path) in directories {
-        guard let path else { continue }
-        do { try OutputFile.checkWritableDirectory(path) } catch {
-            throw ValidationError("\(option) \(path): \(error.description)")
-        }
+        do { try check(path) } catch { throw ValidationError("\(option) \(path): \(error.description)") }
     }
     for (option, path) in files + directories {
         guard let path, path != OutputFile.standardOutputPath else { continue }
@@ -39,12 +33,13 @@ func checkOutputs(files: [PathOption] = [], directories: [PathOption] = [], inpu
 }
 
 /// Writes `value` as pretty JSON through ``OutputFile`` (atomically to a file, straight through
-/// to `-`, a device or a pipe); `snakeCase` converts Swift's property names (as `metrics.jsonl`
-/// does).
-func writeJSON<Value: Encodable>(_ value: Value, to file: String, snakeCase: Bool = false) throws {
+/// to `-`, a device or a pipe) unless `file` is `nil` (an output not asked for); `snakeCase`
+/// converts Swift's property names (as `metrics.jsonl` does).
+func writeJSON(_ value: @autoclosure () -> any Encodable, to file: String?, snakeCase: Bool = false) throws {
+    guard let file else { return }
     let data: Data
     do {
-        data = try JSONOutput.encode(value) { encoder in
+        data = try JSONOutput.encode(value()) { encoder in
             if snakeCase { encoder.keyEncodingStrategy = .convertToSnakeCase }
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         }
@@ -56,7 +51,5 @@ func writeJSON<Value: Encodable>(_ value: Value, to file: String, snakeCase: Boo
 
 /// Writes `bytes` to `file` through ``OutputFile``, as a one-line error that names the file.
 func writeOutput(_ bytes: [UInt8], to file: String) throws {
-    do { try OutputFile.write(bytes, to: file) } catch {
-        throw ValidationError(error.description)
-    }
+    do { try OutputFile.write(bytes, to: file) } catch { throw ValidationError(error.description) }
 }

@@ -9,17 +9,10 @@ struct Predict: ParsableCommand {
         discussion: "Useful to check that a checkpoint behaves the same in Bulwark and in PyTorch.")
 
     @OptionGroup var checkpoint: ModelOptions
-
     @OptionGroup var data: DatasetOptions
-
-    @Option(help: "The split to predict on.")
-    var split: DatasetSplit = .test
-
-    @Option(help: "How many examples, from the first.")
-    var count: Int = 100
-
-    @Option(help: "The JSON file to write: {\"logits\": [[…]], \"predictions\": […], \"labels\": […]}.")
-    var json: String
+    @Option(help: "The split to predict on.") var split: DatasetSplit = .test
+    @Option(help: "How many examples, from the first.") var count: Int = 100
+    @Option(help: "The JSON file to write: {\"logits\": [[…]], \"predictions\": […], \"labels\": […]}.") var json: String
 
     func validate() throws {
         try require(count >= 1, "--count must be at least 1, got \(count)")
@@ -35,6 +28,6 @@ struct Predict: ParsableCommand {
                 "The model's logits for example \(error.example) are not finite (\(error.value)), so \(json) was not written; the model is numerically broken (train it again, with a lower --learning-rate).")
         }
         try writeJSON(record, to: json)
-        output("accuracy \(percent(record.accuracy)) on \(dataset.count) examples; logits in \(json)")
+        output("accuracy \(EvaluationSummary.percent(record.accuracy)) on \(dataset.count) examples; logits in \(json)")
     }
 }

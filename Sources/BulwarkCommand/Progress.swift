@@ -14,10 +14,7 @@ final class Progress: Sendable {
 
     init(quiet: Bool) {
         self.quiet = quiet
-        let environment = ProcessInfo.processInfo.environment
-        meter = Mutex(ProgressMeter(
-            interactive: isatty(STDERR_FILENO) != 0 && environment["CI"] == nil,
-            pipedInterval: environment["BULWARK_PROGRESS_INTERVAL"].flatMap(Double.init).map { Swift.max($0, 0) } ?? 10))
+        meter = Mutex(ProgressMeter(environment: ProcessInfo.processInfo.environment, isTerminal: isatty(STDERR_FILENO) != 0))
     }
 
     /// Starts timing a new phase.
@@ -37,17 +34,23 @@ final class Progress: Sendable {
         }
     }
 
-    /// Reports work within the current unit (an attack's iterations on the batch under way)
-    /// beside the count of the last ``update(done:total:unit:detail:)``.
-    func detail(_ text: String) {
-        let last = meter.withLock { $0.last }
-        report(done: last.done, total: last.total, unit: last.unit, detail: text, finished: false)
+    /// An ``IterationProgress`` that shows an attack's iterations, naming them `unit`, beside
+    /// the count of the last ``update(done:total:unit:detail:)`` (the batch under way).
+    func iterations(_ unit: String) -> IterationProgress {
+        { [self] done, total in
+            let last = meter.withLock { $0.last }
+            report(done: last.done, total: last.total, unit: last.unit, detail: "\(unit) \(done)/\(total)", finished: false)
+        }
     }
 
-    /// An ``IterationProgress`` that shows an attack's iterations as detail of the current
-    /// phase, naming them `unit`.
-    func iterations(_ unit: String) -> IterationProgress {
-        { [self] done, total in detail("\(unit) \(done)/\(total)") }
+    /// Shows a step of a library job's work (nothing for `nil`).
+    func show(_ step: ProgressStep?) {
+        switch step {
+        case .line(let text): line(text)
+        case let .begin(label, total, unit): begin(label, total: total, unit: unit)
+        case let .update(done, total, unit, detail): update(done: done, total: total, unit: unit, detail: detail)
+        case nil: break
+        }
     }
 
     /// Prints a whole line (closing any live bar first).
@@ -56,9 +59,7 @@ final class Progress: Sendable {
         meter.withLock { Self.write($0.line(text)) }
     }
 
-    private static func write(_ text: String) {
-        FileHandle.standardError.write(Data(text.utf8))
-    }
+    private static func write(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }
 }
 
 /// Prints results to standard output.
@@ -67,18 +68,11 @@ func output(_ text: String) {
     handle.write(Data((text + "\n").utf8))
 }
 
+/// Prints a message for people (an error, a note, a warning) on standard error.
+func writeToStandardError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
 /// Set when a command writes its data to standard output (`--json -`), so that `output`'s
 /// messages for people go to standard error and the data stays readable by a program.
 let messagesGoToStandardError = Atomic<Bool>(false)
-
-func percent(_ value: Float) -> String { EvaluationSummary.percent(value) }
-
-/// One line on an epoch for the progress output.
-func describe(_ metrics: EpochMetrics) -> String {
-    var text = String(format: "epoch %d: loss %.4f train acc %.2f%%", metrics.epoch, metrics.trainLoss, metrics.trainAccuracy * 100)
-    if let clean = metrics.validationCleanAccuracy { text += " | val clean \(percent(clean))" }
-    if let robust = metrics.validationRobustAccuracy { text += " robust \(percent(robust))" }
-    if let scale = metrics.epsilonScale, scale < 1 { text += String(format: " | ε warm-up %.0f%%", scale * 100) }
-    text += String(format: " | lr %.2e | %.1f s (%.0f img/s)", metrics.learningRate, metrics.trainSeconds, metrics.imagesPerSecond)
-    return text
-}

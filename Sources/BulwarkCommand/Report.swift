@@ -7,37 +7,23 @@ struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Build a self-contained HTML report of a run directory.",
         discussion: """
-            Reads RUN_DIR/run.json, metrics.jsonl, every JSON written by bulwark eval --json \
-            (single ε or --epsilons curves) and every .safetensors written by bulwark attack --out, \
-            and writes one HTML file with no external assets: training curves, robust accuracy \
-            against ε per attack (--compare draws another run dashed beside it), a grid of \
-            adversarial examples (original, perturbation in a diverging colour map with its \
-            scale, adversarial image, labels and predictions with confidence), a per-attack \
-            table with the sanity flags, and the run's configuration. When the run holds no \
-            adversarial examples, the report attacks the first --examples test images with \
-            PGD-20 at the run's ε (--no-attack skips this).
+            Reads RUN_DIR/run.json, metrics.jsonl, every JSON written by bulwark eval --json (single ε or --epsilons curves) \
+            and every .safetensors written by bulwark attack --out, and writes one HTML file with no external assets: training \
+            curves, robust accuracy against ε per attack (--compare draws another run dashed beside it), a grid of adversarial \
+            examples (original, perturbation in a diverging colour map with its scale, adversarial image, labels and \
+            predictions with confidence), a per-attack table with the sanity flags, and the run's configuration. When the run \
+            holds no adversarial examples, the report attacks the first --examples test images with PGD-20 at the run's ε \
+            (--no-attack skips this).
             """)
 
-    @Argument(help: "The run directory (the --out of bulwark train).")
-    var runDirectory: String
-
-    @Option(help: "The HTML file to write; default RUN_DIR/report.html.")
-    var out: String?
-
-    @Option(help: "Another run directory to draw beside this one (dashed), for example the standard model.")
-    var compare: String?
-
-    @Option(help: "The most adversarial examples to show per file.")
-    var examples: Int = 12
-
-    @Flag(inversion: .prefixedNo, help: "Attack a few test images when the run holds no adversarial examples.")
-    var attack = true
-
+    @Argument(help: "The run directory (the --out of bulwark train).") var runDirectory: String
+    @Option(help: "The HTML file to write; default RUN_DIR/report.html.") var out: String?
+    @Option(help: "Another run directory to draw beside this one (dashed), for example the standard model.") var compare: String?
+    @Option(help: "The most adversarial examples to show per file.") var examples: Int = 12
+    @Flag(inversion: .prefixedNo, help: "Attack a few test images when the run holds no adversarial examples.") var attack = true
     @Option(help: "The directory of the dataset's IDX files, for --attack on runs not trained on Fashion-MNIST.")
     var dataDir: String?
-
-    @Flag(help: "Print only the report's path.")
-    var quiet = false
+    @Flag(help: "Print only the report's path.") var quiet = false
 
     func validate() throws {
         try require(examples >= 1, "--examples must be at least 1, got \(examples)")
@@ -45,6 +31,7 @@ struct Report: ParsableCommand {
 
     func run() throws {
         let start = Date()
+        let destination = out ?? path(in: runDirectory, "report.html")
         // Everything in the runs but an earlier report may be read by the report: its inputs.
         let inputs: [PathOption] = [runDirectory, compare].compactMap { $0 }.flatMap { directory in
             ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
@@ -52,14 +39,13 @@ struct Report: ParsableCommand {
                 .map { ("the run's file", path(in: directory, $0)) }
         }
         var record = try RunRecord(directory: runDirectory)
-        try checkOutputs(files: [("--out", out ?? path(in: runDirectory, "report.html"))], inputs: inputs)
+        try checkOutputs(files: [("--out", destination)], inputs: inputs)
         if attack && record.exampleFiles.isEmpty, let generated = record.generatedExamples(count: examples, dataDirectory: dataDir) {
             record.exampleFiles.append(("(attacked while building this report)", generated))
         }
         let comparison = try compare.map { try RunRecord(directory: $0) }
-        let report = try RunReport.gathering(run: record, comparison: comparison, maximumExamples: examples, generator: "bulwark \(bulwarkVersion)")
-        let destination = out ?? path(in: runDirectory, "report.html")
-        try report.write(to: destination)
+        try RunReport.gathering(run: record, comparison: comparison, maximumExamples: examples, generator: "bulwark \(bulwarkVersion)")
+            .write(to: destination)
         if !quiet {
             for (file, reason) in record.skipped + (comparison?.skipped ?? []) { output("skipped \(file): \(reason)") }
             output(String(format: "report written in %.2f s:", Date().timeIntervalSince(start)))

@@ -30,11 +30,15 @@ struct Train: TrainingCommand {
 
     typealias Configuration = ImageTrainingConfiguration
     static let commandWords = ["bulwark", "train"]
+    static let defaultOutput = "runs/latest"
+    static let resumeDiscussion = """
+        The options come from DIR/run.json and need not be repeated; options given beside --resume must agree with the run's, except \
+        --data-dir, --final-eval-count, --stop-after, --quiet and --json. A run of bulwark train --task text in DIR continues as a text \
+        run.
+        """
     static let requiredOptions: [(option: String, key: String)] = []
 
-    enum Task: String, ExpressibleByArgument, CaseIterable {
-        case image, text
-    }
+    enum Task: String, ExpressibleByArgument, CaseIterable { case image, text }
 
     @Option(help: ArgumentHelp("image, or text for text classifiers (SST-2, MR, TREC, AG News, CSV/TSV/JSONL).", discussion: "The text task has its own options: bulwark train --task text --help.")) var task: Task = .image
     @OptionGroup var data: DatasetOptions
@@ -81,30 +85,15 @@ struct Train: TrainingCommand {
     @Option(help: "PGD steps of the per-epoch validation attack (step 2.5ε/steps, random start); 0 for clean only.") var validationSteps: Int = 10
     @Option(help: "Use only the first N training images (for quick runs).") var trainCount: Int?
     @Option(help: "The seed of every random choice: initialization, shuffling, attacks.") var seed: UInt64 = 0
-    @Option(help: "The output directory.") var out: String = "runs/latest"
-    @Flag(help: "Print only the final summary.") var quiet = false
-    @Flag(help: "Replace the run already in --out (its model, checkpoints, metrics and manifest) instead of refusing.") var force = false
-    @Option(help: ArgumentHelp(
-        "Continue the run in this directory from its last completed epoch.",
-        discussion: """
-            The options come from DIR/run.json and need not be repeated; options given beside --resume must agree with the run's, except \
-            --data-dir, --final-eval-count, --stop-after, --quiet and --json. A run of bulwark train --task text in DIR continues as a text \
-            run.
-            """,
-        valueName: "dir"))
-    var resume: String?
-    @Option(help: ArgumentHelp("Stop after epoch N although the schedule spans --epochs; continue later with --resume OUT.", valueName: "n")) var stopAfter: Int?
+    @OptionGroup var runDirectory: RunDirectoryOptions<Train>
     @Option(help: ArgumentHelp("Test images of the final evaluation (clean and the validation attack on the first n, OUT/final-eval.json); default 1000, 0 for none.", valueName: "n")) var finalEvalCount: Int?
     @Option(help: "Also write the run's summary as JSON to this file: configuration, model path, every epoch's metrics, the best epoch and the final evaluation's file.") var json: String?
 
     func validate() throws {
         try require(task == .image, "--task text must follow train directly: bulwark train --task text …")
-        if let architecture, let deprecatedModel {
-            try require(architecture == deprecatedModel,
-                        "--architecture \(architecture.rawValue) and --model \(deprecatedModel.rawValue), its old spelling, disagree; give only --architecture")
-        }
+        try requireOneArchitecture(architecture, deprecatedModel)
         // A resumed run's options are checked once the run's own are known.
-        if resume == nil { _ = try job(configuration, resuming: false) }
+        if runDirectory.resume == nil { _ = try job(configuration, resuming: false) }
     }
 
     /// The configuration the options give (defaults left to ``ImageTrainingConfiguration/resolved()``).
@@ -123,66 +112,24 @@ struct Train: TrainingCommand {
 
     func job(_ configuration: Configuration, resuming: Bool) throws -> ImageTrainingJob {
         try flagged {
-            try ImageTrainingJob(configuration: configuration, outputDirectory: out, command: commandLine(configuration.resolved()),
-                                 resuming: resuming, stopAfterEpoch: stopAfter, summaryRequested: json != nil)
+            try ImageTrainingJob(configuration: configuration, outputDirectory: runDirectory.out,
+                                 command: commandLine(configuration.resolved()), resuming: resuming,
+                                 stopAfterEpoch: runDirectory.stopAfter, summaryRequested: json != nil)
         }
     }
 
     func train(_ job: ImageTrainingJob) throws {
-        let (c, resuming) = (job.configuration, job.resuming)
-        try checkRunOutputs()
-        let progress = Progress(quiet: quiet)
-        progress.line("Loading \(c.dataset.rawValue) …")
-        let loaded = try flagged { try job.loadData() }
-        try replaceForcedRun()
-        let outcome = try flagged {
-            try job.run(on: loaded) { event in
-                switch event {
-                case .started:
-                    progress.line((resuming ? "Resuming " : "Training ") + "\(c.architecture.rawValue) on \(loaded.training.count) images (\(loaded.validation.count) held out), method \(c.method)"
-                        + (c.method == .standard ? "" : ", ε = \(c.epsilon) \(c.norm.rawValue)") + ", seed \(c.seed)")
-                case .finishing(let epochs, let evaluationDone):
-                    progress.line("all \(epochs) epochs were completed; " + (evaluationDone ? "writing the missing summary" : "running the missing final evaluation"))
-                case let .finalEvaluation(phase, done, total):
-                    if done == 0 { progress.begin("final \(phase)") } else { progress.update(done: done, total: total) }
-                default: report(event, epochs: c.epochs, progress: progress)
-                }
-            }
-        }
+        let (loaded, outcome) = try trainShowingProgress(job, loading: job.configuration.dataset.rawValue)
         if let reason = outcome.finalEvaluationSkipped { output("final evaluation skipped: \(reason)") }
-        let finalEvaluation = try outcome.finalEvaluation.map { try writeFinalEvaluation($0, of: c) } ?? outcome.existingFinalEvaluation
-        let history = outcome.history
-        if let json {
-            try writeJSON(TrainingSummary(directory: out, manifest: outcome.manifest, history: history, bestEpoch: outcome.bestEpoch,
-                                          overfitting: outcome.overfitting, finalEvaluation: finalEvaluation), to: json, snakeCase: true)
+        var finalEvaluation = outcome.existingFinalEvaluation
+        if let report = outcome.finalEvaluation {
+            try writeJSON(job.finalEvaluationRecord(report), to: job.finalEvaluationFile)
+            output(job.finalEvaluationLine(report))
+            finalEvaluation = job.finalEvaluationFile
         }
-        output("model: \(path(in: out, RunFile.model))")
-        if let last = history.last {
-            output(String(format: "final epoch: train loss %.4f, validation clean %@, validation PGD-%d %@, %.1f s/epoch",
-                          last.trainLoss, last.validationCleanAccuracy.map(percent) ?? "-", c.validationSteps,
-                          last.validationRobustAccuracy.map(percent) ?? "-", history.map(\.trainSeconds).reduce(0, +) / Double(history.count)))
-        }
-        if let bestEpoch = outcome.bestEpoch, loaded.validation.count > 0, let best = history.first(where: { $0.epoch == bestEpoch }) {
-            let score = best.validationRobustAccuracy.map { "validation PGD-\(c.validationSteps) \(percent($0))" }
-                ?? best.validationCleanAccuracy.map { "validation clean \(percent($0))" } ?? ""
-            output("best: epoch \(bestEpoch) (\(score)) in \(path(in: out, RunFile.best))")
-        }
-        if outcome.stoppedEarly { output(stoppedNotice(after: history.last?.epoch ?? 0, of: c.epochs)) }
-    }
-
-    /// Writes the final evaluation to OUT/final-eval.json as `bulwark eval --json` does, says
-    /// what it found, and returns the file.
-    private func writeFinalEvaluation(_ report: RobustnessReport, of c: Configuration) throws -> String {
-        let file = path(in: out, "final-eval.json")
-        try writeJSON(EvaluationRecord(
-            report: report, model: path(in: out, RunFile.model), architecture: c.architecture.rawValue, dataset: c.dataset.rawValue,
-            split: DatasetSplit.test.rawValue, seed: c.seed, steps: c.validationSteps, stepSize: c.validationStepSize, restarts: 1,
-            sanityChecks: c.validationAttack != nil), to: file)
-        var line = "final evaluation on \(report.count) test images: clean \(percent(report.cleanAccuracy))"
-        if let result = report.attacks.first { line += ", PGD-\(c.validationSteps) \(percent(result.robustAccuracy))" }
-        if !report.flags.isEmpty { line += "; sanity checks raised \(report.flags.count) flag(s), see \(file)" }
-        output(line + " (\(file))")
-        return file
+        try writeJSON(job.summary(of: outcome, finalEvaluation: finalEvaluation), to: json, snakeCase: true)
+        job.summaryLines(of: outcome, on: loaded).forEach(output)
+        if outcome.stoppedEarly { output(stoppedNotice(after: outcome.history.last?.epoch ?? 0, of: job.configuration.epochs)) }
     }
 }
 

@@ -13,19 +13,40 @@ protocol TrainingCommand: ParsableCommand {
     static var commandWords: [String] { get }
     /// Options that must be given to parse, taken from `run.json` (by key) when resuming.
     static var requiredOptions: [(option: String, key: String)] { get }
+    /// The default of `--out`.
+    static var defaultOutput: String { get }
+    /// The discussion of `--resume` in the help: what may change.
+    static var resumeDiscussion: String { get }
     /// The configuration the options give.
     var configuration: Configuration { get }
-    associatedtype Job
-    /// The job that trains `configuration` (continuing the run in ``out`` when `resuming`).
+    associatedtype Job: TrainingJob
+    /// The job that trains `configuration` (continuing the run in `--out` when `resuming`).
     ///
     /// - Throws: `ValidationError` naming the flags at fault.
     func job(_ configuration: Configuration, resuming: Bool) throws -> Job
     /// Carries out `job`, showing its progress and results.
     func train(_ job: Job) throws
-    var out: String { get set }
-    var resume: String? { get }
+    var runDirectory: RunDirectoryOptions<Self> { get set }
     var json: String? { get }
-    var force: Bool { get }
+}
+
+/// The options of the run's directory, worded for `Command`'s task.
+struct RunDirectoryOptions<Command: TrainingCommand>: ParsableArguments {
+    @Option(help: "The output directory.") var out: String = Command.defaultOutput
+    @Flag(help: "Print only the final summary.") var quiet = false
+    @Flag(help: "Replace the run already in --out (its model, checkpoints, metrics and manifest) instead of refusing.") var force = false
+    @Option(help: ArgumentHelp(
+        "Continue the run in this directory from its last completed epoch.", discussion: Command.resumeDiscussion, valueName: "dir"))
+    var resume: String?
+    @Option(help: ArgumentHelp("Stop after epoch N although the schedule spans --epochs; continue later with --resume OUT.", valueName: "n"))
+    var stopAfter: Int?
+}
+
+/// Throws when `--architecture` and `--model`, its old spelling, name different architectures.
+func requireOneArchitecture<Name: RawRepresentable<String> & Equatable>(_ architecture: Name?, _ deprecatedModel: Name?) throws {
+    guard let architecture, let deprecatedModel else { return }
+    try require(architecture == deprecatedModel,
+                "--architecture \(architecture.rawValue) and --model \(deprecatedModel.rawValue), its old spelling, disagree; give only --architecture")
 }
 
 /// The command-line words that give `field` `value` (the manifest's text; `nil` unset).
@@ -49,14 +70,14 @@ extension TrainingCommand {
     func commandLine(_ configuration: Configuration) throws -> String {
         let values = try configuration.fieldValues()
         let words = Configuration.fields.flatMap { flagWords($0, values[$0]) }
-        return (Self.commandWords + words + ["--out", out]).map(shellQuoted).joined(separator: " ")
+        return (Self.commandWords + words + ["--out", runDirectory.out]).map(shellQuoted).joined(separator: " ")
     }
 
     /// The command for `ARGUMENTS` (the words after ``commandWords``) when they hold
     /// `--resume DIR`: the run in DIR continued with its configuration from `run.json`, in
     /// which the options given replace the run's; those that change how the run trains are
     /// refused (all but `--data-dir`, `--final-eval-count`, `--stop-after` and the outputs).
-    /// Returns what trains it.
+    /// Returns what trains it; for `bulwark train` and a text run in DIR, a text run.
     static func resuming(_ arguments: [String]) throws -> () throws -> Void {
         guard let directory = value(of: "--resume", in: arguments) else {
             throw ValidationError("--resume needs the run directory: \((commandWords + ["--resume", "runs/NAME"]).joined(separator: " "))")
@@ -64,6 +85,8 @@ extension TrainingCommand {
         let data = try flagged { try TrainingManifest.read(in: directory) }
         let entries = try flagged { try TrainingManifest.entries(of: data, in: directory) }
         let task = TrainingManifest.isTextRun(entries) ? TrainText.commandWords : Train.commandWords
+        // `bulwark train --resume DIR` continues a text run as one.
+        if task == TrainText.commandWords, Self.self == Train.self { return try TrainText.resuming(arguments) }
         guard task == commandWords else {
             let resume = (task + ["--resume", shellQuoted(directory)]).joined(separator: " ")
             throw ValidationError("'\(directory)' holds a run of \(task.joined(separator: " ")), not \(commandWords.joined(separator: " ")); continue it with \(resume)")
@@ -75,12 +98,12 @@ extension TrainingCommand {
         if let out = value(of: "--out", in: arguments), absolutePath(out) != absolutePath(directory) {
             throw ValidationError("--out \(out) differs from --resume \(directory); a resumed run writes into its own directory. Leave out --out.")
         }
-        command.out = directory
-        let saved = try flagged { try TrainingManifest.configuration(Configuration.self, from: data, in: directory) }
+        command.runDirectory.out = directory
         let flags = Dictionary(Configuration.fields.map { (flag(for: $0), $0) }) { first, _ in first }
         let given = Set(arguments.filter { $0.hasPrefix("--") }.compactMap { flags[optionName($0)] })
-        let configuration = try saved.replacing(given, from: command.configuration)
-        let conflicts = try configuration.resolved().differences(from: saved.resolved(), ignoring: ["dataDirectory", "finalEvaluationCount"])
+        let (configuration, conflicts) = try flagged {
+            try Configuration.resuming(recordedIn: data, in: directory, replacing: given, from: command.configuration)
+        }
         guard conflicts.isEmpty else {
             func words(_ field: String, _ value: String?) -> String {
                 let words = flagWords(field, value)
@@ -97,62 +120,47 @@ extension TrainingCommand {
         return { try command.train(job) }
     }
 
+    /// Loads `job`'s data (saying so with `loading`, what is loaded) and trains, showing the
+    /// progress, once the outputs are checked.
+    func trainShowingProgress(_ job: Job, loading: String) throws -> (data: Job.TrainingData, outcome: Job.Outcome) {
+        try checkRunOutputs()
+        let progress = Progress(quiet: runDirectory.quiet)
+        progress.line("Loading \(loading) …")
+        let data = try flagged { try job.loadData() }
+        try replaceForcedRun()
+        return (data, try flagged { try job.run(on: data) { progress.show(job.progressStep(for: $0, on: data)) } })
+    }
+
     /// Checks the run's outputs before any work starts: `--json` and `--out` can be written,
     /// `--json` is none of the run's files, and a new run replaces a run already in `--out`
     /// only with `--force` (see ``replaceForcedRun()``). Then removes the temporary files that
     /// writes interrupted by a kill left in `--out`.
-    func checkRunOutputs() throws {
+    private func checkRunOutputs() throws {
+        let out = runDirectory.out
         try checkOutputs(files: [("--json", json)], directories: [("--out", out)],
                          inputs: TrainingRunDirectory.files.map { ("the run's file", path(in: out, $0)) })
-        if resume == nil {
-            try flagged { try TrainingRunDirectory.claim(out, force: force, resumeCommand: resumeCommand, removing: false) }
-        }
+        try claimRunDirectory(removing: false)
         OutputFile.removeStaleTemporaryFiles(in: out)
     }
 
     /// Removes the old run in `--out` that `--force` replaces. Called once the data has loaded,
     /// so that a mistake found before then (a missing dataset, a wrong count) leaves it whole.
-    func replaceForcedRun() throws {
-        if resume == nil { try flagged { try TrainingRunDirectory.claim(out, force: force, resumeCommand: resumeCommand, removing: true) } }
+    private func replaceForcedRun() throws { try claimRunDirectory(removing: true) }
+
+    /// Lays a new run's claim to `--out` (see ``TrainingRunDirectory/claim(_:force:resumeCommand:removing:)``).
+    private func claimRunDirectory(removing: Bool) throws {
+        guard runDirectory.resume == nil else { return }
+        try flagged {
+            try TrainingRunDirectory.claim(runDirectory.out, force: runDirectory.force, resumeCommand: resumeCommand, removing: removing)
+        }
     }
 
-    private var resumeCommand: String { (Self.commandWords + ["--resume", shellQuoted(out)]).joined(separator: " ") }
+    private var resumeCommand: String { (Self.commandWords + ["--resume", shellQuoted(runDirectory.out)]).joined(separator: " ") }
 
     /// What to say when the run stopped after `lastEpoch` of `epochs` (`--stop-after`).
     func stoppedNotice(after lastEpoch: Int, of epochs: Int) -> String {
         "stopped after epoch \(lastEpoch) of \(epochs); continue with: " + resumeCommand
     }
-
-    /// Shows a training job's `event` of a run of `epochs` epochs; `text` names examples and
-    /// evaluation as the text task does.
-    func report(_ event: TrainingJobEvent, epochs: Int, progress: Progress, text: Bool = false) {
-        switch event {
-        case .restarting: progress.line("the run completed no epoch before it stopped; starting it from the beginning")
-        case .training(.resumed(let completed)):
-            progress.line("continuing after epoch \(completed) of \(epochs) from \(path(in: out, RunFile.resume))")
-        case let .training(.epochStarted(epoch, _)): progress.begin("epoch \(epoch)/\(epochs)")
-        case let .training(.batch(_, batch, batches, loss, accuracy, _)):
-            progress.update(done: batch, total: batches, unit: "batches", detail: String(format: "loss %.4f acc %.2f%%", loss, accuracy * 100))
-        case let .training(.validating(epoch, done, total)):
-            if done == 0 { progress.begin((text ? "evaluate " : "validate ") + "\(epoch)") } else if !text { progress.update(done: done, total: total) }
-        case .training(.epoch(let metrics)):
-            progress.line(text ? describe(metrics).replacingOccurrences(of: "img/s", with: "examples/s").replacingOccurrences(of: "val clean", with: "eval clean")
-                               : describe(metrics))
-        case .training(.catastrophicOverfitting(let report)):
-            progress.line(String(
-                format: "catastrophic overfitting at epoch %d, batch %d: PGD accuracy %@ (best %@ at epoch %d, batch %d) while FGSM accuracy is %@; stopped and restored the model of the best check",
-                report.epoch, report.batch, percent(report.pgdAccuracy), percent(report.bestPGDAccuracy),
-                report.bestEpoch, report.bestBatch, percent(report.fgsmAccuracy)))
-        case .started, .finishing, .finalEvaluation: break
-        }
-    }
-}
-
-/// What trains `bulwark train ARGUMENTS` holding `--resume DIR` without `--task`: a text run
-/// when DIR holds a run of `bulwark train --task text`, an image run otherwise.
-func resumingTraining(_ arguments: [String]) throws -> () throws -> Void {
-    let entries = value(of: "--resume", in: arguments).flatMap { try? TrainingManifest.entries(of: TrainingManifest.read(in: $0), in: $0) }
-    return if let entries, TrainingManifest.isTextRun(entries) { try TrainText.resuming(arguments) } else { try Train.resuming(arguments) }
 }
 
 /// Whether `word` is the `--resume` option.

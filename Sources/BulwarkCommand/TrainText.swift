@@ -23,6 +23,28 @@ extension TextTrainingMethodName: ExpressibleByArgument {
     public static var allValueStrings: [String] { all.map(\.rawValue) }
 }
 
+/// The hyper-parameters of the text architectures.
+struct TextModelOptions: ParsableArguments {
+    @Option(help: "Embedding dimension.") var embeddingDimension: Int = 128
+    @Option(help: "TextCNN filters per width.") var filters: Int = 100
+    @Option(help: "TextCNN filter widths, comma-separated.") var widths: String = "3,4,5"
+    @Option(help: "BiLSTM hidden size per direction.") var hiddenSize: Int = 100
+    @Option(help: "Transformer attention heads (they divide --embedding-dimension).") var heads: Int = 4
+    @Option(help: "Transformer encoder layers.") var layers: Int = 2
+    @Option(help: "Transformer feed-forward size.") var feedforwardSize: Int = 256
+    @Option(help: "TextCNN, BiLSTM and Transformer dropout probability before the output layer.") var dropout: Float = 0.5
+
+    /// Gives `configuration` these hyper-parameters.
+    func configure(_ c: inout TextTrainingConfiguration) {
+        (c.embeddingDimension, c.filters, c.hiddenSize, c.heads, c.layers) = (embeddingDimension, filters, hiddenSize, heads, layers)
+        (c.feedforwardSize, c.dropout) = (feedforwardSize, dropout)
+        // Widths that do not all read as integers are none, which the configuration refuses.
+        let words = widths.split(separator: ",")
+        let parsed = words.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        c.widths = parsed.count == words.count ? parsed : []
+    }
+}
+
 /// `bulwark train --task text`: trains a text classifier, optionally with embedding-space
 /// adversarial training.
 struct TrainText: TrainingCommand {
@@ -45,6 +67,11 @@ struct TrainText: TrainingCommand {
             """)
 
     static let commandWords = ["bulwark", "train", "--task", "text"]
+    static let defaultOutput = "runs/text"
+    static let resumeDiscussion = """
+        The options come from DIR/run.json and need not be repeated; options given beside --resume must agree with the run's, except \
+        --data-dir, --stop-after, --quiet and --json. The vocabulary built from the data must be the run's (DIR/vocabulary.txt).
+        """
     static let requiredOptions = [(option: "--dataset", key: "dataset"), (option: "--data-dir", key: "data_dir")]
 
     @OptionGroup var data: TextDataOptions
@@ -66,14 +93,7 @@ struct TrainText: TrainingCommand {
     @Option(help: "VAT power iterations.") var powerIterations: Int = 1
     @Option(help: "Epochs of standard training before the adversarial method starts.") var cleanWarmupEpochs: Int = 0
     @Option(help: "FreeLB's random start: δ₀ uniform in ±m/√(length·dimension) per example (0 starts at zero).") var initialMagnitude: Float = 0
-    @Option(help: "Embedding dimension.") var embeddingDimension: Int = 128
-    @Option(help: "TextCNN filters per width.") var filters: Int = 100
-    @Option(help: "TextCNN filter widths, comma-separated.") var widths: String = "3,4,5"
-    @Option(help: "BiLSTM hidden size per direction.") var hiddenSize: Int = 100
-    @Option(help: "Transformer attention heads (they divide --embedding-dimension).") var heads: Int = 4
-    @Option(help: "Transformer encoder layers.") var layers: Int = 2
-    @Option(help: "Transformer feed-forward size.") var feedforwardSize: Int = 256
-    @Option(help: "TextCNN, BiLSTM and Transformer dropout probability before the output layer.") var dropout: Float = 0.5
+    @OptionGroup var modelOptions: TextModelOptions
     @Option(help: "Words seen fewer times in the training split map to <unk>; 2 by default, so that <unk>, which every word unseen in training maps to, is itself trained.") var minimumFrequency: Int = 2
     @Option(help: "At most this many vocabulary entries (<pad> and <unk> included).") var maximumVocabulary: Int?
     @Option(help: "Truncate every sequence to this many tokens (the Transformer's learned positions; default 128 for it).") var maximumLength: Int?
@@ -84,27 +104,13 @@ struct TrainText: TrainingCommand {
     @Option(help: "PGD steps of the per-epoch robust evaluation at ε (step 2.5ε/steps); 0 for clean only.") var validationSteps: Int = 0
     @Option(help: "Use only the first N training examples (for quick runs).") var trainCount: Int?
     @Option(help: "The seed of initialization, shuffling, dropout and attacks.") var seed: UInt64 = 0
-    @Option(help: "The output directory.") var out: String = "runs/text"
-    @Flag(help: "Print only the final summary.") var quiet = false
-    @Flag(help: "Replace the run already in --out (its model, checkpoints, metrics and manifest) instead of refusing.") var force = false
-    @Option(help: ArgumentHelp(
-        "Continue the run in this directory from its last completed epoch.",
-        discussion: """
-            The options come from DIR/run.json and need not be repeated; options given beside --resume must agree with the run's, except \
-            --data-dir, --stop-after, --quiet and --json. The vocabulary built from the data must be the run's (DIR/vocabulary.txt).
-            """,
-        valueName: "dir"))
-    var resume: String?
-    @Option(help: ArgumentHelp("Stop after epoch N although the schedule spans --epochs; continue later with --resume OUT.", valueName: "n")) var stopAfter: Int?
+    @OptionGroup var runDirectory: RunDirectoryOptions<TrainText>
     @Option(help: "Also write the run's summary as JSON to this file: configuration, model path, every epoch's metrics and the best epoch.") var json: String?
 
     func validate() throws {
-        if let architecture, let deprecatedModel {
-            try require(architecture == deprecatedModel,
-                        "--architecture \(architecture.rawValue) and --model \(deprecatedModel.rawValue), its old spelling, disagree; give only --architecture")
-        }
+        try requireOneArchitecture(architecture, deprecatedModel)
         // A resumed run's options are checked once the run's own are known.
-        if resume == nil { _ = try job(configuration, resuming: false) }
+        if runDirectory.resume == nil { _ = try job(configuration, resuming: false) }
     }
 
     /// The configuration the options give (defaults left to ``TextTrainingConfiguration/resolved()``).
@@ -113,52 +119,25 @@ struct TrainText: TrainingCommand {
         (c.textColumn, c.labelColumn, c.splitSeed, c.architecture, c.method) = (data.textColumn, data.labelColumn, data.splitSeed, model, method)
         (c.epsilon, c.steps, c.stepSize, c.perturbationSite, c.proximalWeight) = (epsilon, steps, stepSize, perturbationSite, proximalWeight)
         (c.proximalMomentum, c.powerIterations, c.cleanWarmupEpochs, c.initialMagnitude) = (proximalMomentum, powerIterations, cleanWarmupEpochs, initialMagnitude)
-        (c.embeddingDimension, c.filters, c.hiddenSize, c.heads, c.layers) = (embeddingDimension, filters, hiddenSize, heads, layers)
-        (c.feedforwardSize, c.dropout, c.minimumFrequency, c.maximumVocabulary) = (feedforwardSize, dropout, minimumFrequency, maximumVocabulary)
-        (c.maximumLength, c.bucketing, c.epochs, c.batchSize, c.learningRate) = (maximumLength, bucketing, epochs, batchSize, learningRate)
+        (c.minimumFrequency, c.maximumVocabulary, c.maximumLength, c.bucketing) = (minimumFrequency, maximumVocabulary, maximumLength, bucketing)
+        (c.epochs, c.batchSize, c.learningRate) = (epochs, batchSize, learningRate)
         (c.validationSteps, c.trainCount, c.seed) = (validationSteps, trainCount, seed)
-        // Widths that do not all read as integers are none, which the configuration refuses.
-        let words = widths.split(separator: ",")
-        let parsed = words.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        c.widths = parsed.count == words.count ? parsed : []
+        modelOptions.configure(&c)
         return c
     }
 
     func job(_ configuration: TextTrainingConfiguration, resuming: Bool) throws -> TextTrainingJob {
         try flagged {
-            try TextTrainingJob(configuration: configuration, outputDirectory: out, command: commandLine(configuration.resolved()),
-                                resuming: resuming, stopAfterEpoch: stopAfter)
+            try TextTrainingJob(configuration: configuration, outputDirectory: runDirectory.out,
+                                command: commandLine(configuration.resolved()), resuming: resuming, stopAfterEpoch: runDirectory.stopAfter)
         }
     }
 
     func train(_ job: TextTrainingJob) throws {
-        let (c, resuming) = (job.configuration, job.resuming)
-        try checkRunOutputs()
-        let progress = Progress(quiet: quiet)
-        progress.line("Loading \(c.dataset.rawValue) from \(data.dataDir) …")
-        let loaded = try flagged { try job.loadData() }
-        try replaceForcedRun()
-        let outcome = try flagged {
-            try job.run(on: loaded) { event in
-                if case .started = event {
-                    progress.line((resuming ? "Resuming " : "Training ") + "\(c.architecture.rawValue) on \(loaded.training.count) examples (vocabulary \(loaded.vocabulary.count), \(loaded.classNames.count) classes), "
-                        + "evaluating on \(loaded.evaluation.count), method \(c.method)" + (c.method == .standard ? "" : ", ε = \(c.epsilon)") + ", seed \(c.seed)")
-                }
-                report(event, epochs: c.epochs, progress: progress, text: true)
-            }
-        }
-        let history = outcome.history
-        if let json {
-            try writeJSON(TrainingSummary(directory: out, manifest: outcome.manifest, history: history, bestEpoch: outcome.bestEpoch),
-                          to: json, snakeCase: true)
-        }
-        output("model: \(path(in: out, RunFile.model))")
-        if let last = history.last {
-            output(String(format: "final epoch: train loss %.4f, evaluation accuracy %@%@, %.1f s/epoch",
-                          last.trainLoss, last.validationCleanAccuracy.map(percent) ?? "-",
-                          last.validationRobustAccuracy.map { ", embedding PGD-\(c.validationSteps) at ε = \(c.epsilon): " + percent($0) } ?? "",
-                          history.map(\.trainSeconds).reduce(0, +) / Double(history.count)))
-        }
-        if let last = history.last?.epoch, last < c.epochs { output(stoppedNotice(after: last, of: c.epochs)) }
+        let outcome = try trainShowingProgress(job, loading: "\(job.configuration.dataset.rawValue) from \(data.dataDir)").outcome
+        try writeJSON(job.summary(of: outcome), to: json, snakeCase: true)
+        job.summaryLines(of: outcome).forEach(output)
+        let (last, epochs) = (outcome.history.last?.epoch, job.configuration.epochs)
+        if let last, last < epochs { output(stoppedNotice(after: last, of: epochs)) }
     }
 }

@@ -1,0 +1,28 @@
+import BulwarkAttacks
+import BulwarkReport
+
+extension EvaluationConfiguration {
+    /// The lines that say what `outcome`, this configuration's evaluation of `dataset`, found
+    /// (see ``EvaluationSummary``).
+    public func summaryLines(of outcome: Outcome, dataset: String) -> [String] {
+        switch outcome {
+        case .curve(let curve): EvaluationSummary.lines(for: curve, dataset: dataset, split: split.rawValue)
+        case .report(let report):
+            EvaluationSummary.lines(for: report, dataset: dataset, split: split.rawValue, sanityChecks: sanityChecks, label: label(ofAttack:))
+        }
+    }
+
+    /// The record of `outcome`, this configuration's evaluation of the checkpoint `model` (of
+    /// `architecture`) on `dataset`: an ``EvaluationRecord``, or a ``CurveRecord`` for a
+    /// robustness curve.
+    public func record(of outcome: Outcome, model: String, architecture: String, dataset: String) -> any Encodable {
+        switch outcome {
+        case .curve(let curve):
+            CurveRecord(curve: curve, model: model, architecture: architecture, dataset: dataset, split: split.rawValue, seed: seed)
+        case .report(let report):
+            EvaluationRecord(report: report, model: model, architecture: architecture, dataset: dataset, split: split.rawValue,
+                             seed: seed, steps: parameters.pgdSteps, stepSize: parameters.stepSize(for: report.threatModel),
+                             restarts: parameters.restarts, sanityChecks: sanityChecks)
+        }
+    }
+}
