@@ -35,13 +35,7 @@ struct AttackCommand: ParsableCommand {
 
     func validate() throws {
         try require(count >= 1, "--count must be at least 1, got \(count)")
-        // One registered attack: neither the standard ensemble nor none.
-        if !attack.trimmingCharacters(in: .whitespaces).isEmpty {
-            try require(AttackRegistry.registration(named: attack) != nil, "Unknown attack '\(attack)'. Choose from: \(AttackRegistry.list).")
-        }
-        var configuration = EvaluationConfiguration()
-        (configuration.attacks, configuration.norm, configuration.epsilon) = ([attack], threat.norm, threat.epsilon.value)
-        try flagged { try configuration.validate() }
+        try flagged { try EvaluationConfiguration.validate(singleAttack: attack, norm: threat.norm, epsilon: threat.epsilon.value) }
         if format == .npy {
             let base = URL(fileURLWithPath: out).deletingPathExtension().lastPathComponent
             try require(!out.lowercased().hasSuffix(".npy"),
@@ -54,19 +48,19 @@ struct AttackCommand: ParsableCommand {
                          inputs: [("--model", checkpoint.model)])
         parameters.warnAboutBudgets()
         let progress = Progress(quiet: false)
-        let (network, loadedArchitecture, metadata) = try checkpoint.load()
-        let (data, dataset) = try self.data.evaluationData(split, count: count, for: network, architecture: loadedArchitecture, metadata: metadata)
+        let (network, architecture, metadata) = try checkpoint.load()
+        let (data, dataset) = try self.data.evaluationData(split, count: count, for: network, architecture: architecture, metadata: metadata)
         let threatModel = threat.threatModel
         let unit = AttackRegistry.registration(named: attack)?.progressUnit == "query" ? "queries" : "iterations"
         let adversary = try flagged {
             try AttackRegistry.makeAttack(attack, threatModel: threatModel, parameters: parameters.parameters, iterationProgress: { done, total in
-                progress.update(done: done, total: total, unit: unit)
+                progress.show(.update(done: done, total: total, unit: unit))
             })
         }
         progress.line("Attacking \(dataset.count) examples with \(adversary.name) …")
-        progress.begin(adversary.name, total: 0, unit: unit)
+        progress.show(.begin(adversary.name, unit: unit))
         let file = AdversarialExampleFile(attacking: dataset, of: data, split: split, with: adversary, threatModel: threatModel,
-                                          against: network, model: checkpoint.model, architecture: loadedArchitecture, seed: seed)
+                                          against: network, model: checkpoint.model, architecture: architecture, seed: seed)
         switch format {
         case .safetensors: try file.writeSafeTensors(to: out)
         case .npy:
@@ -112,9 +106,7 @@ struct VerifyAdversarial: ParsableCommand {
     var epsilon: Fraction?
     @Option(help: "The norm of the budget: linf or l2; default the one the file records.") var norm: Norm?
 
-    func validate() throws {
-        if let epsilon { try flagged { try requireBudget(epsilon.value) } }
-    }
+    func validate() throws { if let epsilon { try flagged { try requireBudget(epsilon.value) } } }
 
     func run() throws {
         let (result, datasetName, splitName) = try flagged {

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Bulwark
-import BulwarkCore
 import Foundation
 
 /// The `bulwark` command-line tool.

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Bulwark
-import Foundation
 
 /// `bulwark eval`: clean and robust accuracy of a checkpoint.
 struct Eval: ParsableCommand {
@@ -76,8 +75,7 @@ struct Eval: ParsableCommand {
         output("model: \(checkpoint.model) (\(loadedArchitecture.rawValue)\(metadata["epoch"].map { ", epoch \($0)" } ?? ""))")
         let outcome = try flagged {
             try configuration.evaluate(network, on: dataset, progress: { phase, done, total in
-                let unit = phase == "sanity checks" ? "steps" : "images"
-                if done == 0 { progress.begin(phase, total: total, unit: unit) } else { progress.update(done: done, total: total, unit: unit) }
+                progress.show(.phase(phase, done: done, total: total, unit: phase == "sanity checks" ? "steps" : "images"))
             }, iterationProgress: progress.iterations)
         }
         let datasetName = data.resolvedDataset.rawValue

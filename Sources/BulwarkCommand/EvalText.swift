@@ -1,6 +1,5 @@
 import ArgumentParser
 import Bulwark
-import Foundation
 
 /// `bulwark eval --task text`: clean and embedding-space robust accuracy of a text checkpoint.
 struct EvalText: ParsableCommand {
@@ -45,7 +44,8 @@ struct EvalText: ParsableCommand {
         var configuration = TextEvaluationConfiguration(model: model)
         (configuration.vocabulary, configuration.attack, configuration.wordnetDirectory) = (vocabulary, attack, wordnetDir)
         (configuration.maximumChangeFraction, configuration.queryBudget) = (maximumChangeFraction, queryBudget)
-        configuration.epsilons = try epsilons.map { list in try flagged { try TextEvaluationConfiguration.radii(in: list) } } ?? [epsilon]
+        let radii = try epsilons.map { list in try flagged { try TextEvaluationConfiguration.radii(in: list) } }
+        configuration.epsilons = radii ?? [epsilon]
         (configuration.steps, configuration.stepSize, configuration.randomStart) = (steps, stepSize, randomStart)
         (configuration.count, configuration.batchSize, configuration.seed) = (count, batchSize, seed)
         return configuration
@@ -64,13 +64,12 @@ struct EvalText: ParsableCommand {
         let (training, evaluationText) = try data.load()
         let outcome = try flagged {
             try configuration.evaluate(checkpoint, training: training, evaluationText: evaluationText, dataset: data.dataset) { phase, done, total in
-                if done == 0 { progress.begin(phase) } else { progress.update(done: done, total: total, unit: "sentences") }
+                progress.show(done == 0 ? .begin(phase) : .update(done: done, total: total, unit: "sentences"))
             }
         }
         if let pairs, let file = outcome.pairs { try writeOutput(Array(file.text.utf8), to: pairs) }
-        let report = outcome.record
-        report.summaryLines.forEach(output)
-        try writeJSON(report, to: json, snakeCase: true)
+        outcome.record.summaryLines.forEach(output)
+        try writeJSON(outcome.record, to: json, snakeCase: true)
     }
 }
 extension TextEvaluationConfiguration.Attack: ExpressibleByArgument {}

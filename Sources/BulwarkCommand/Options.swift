@@ -1,10 +1,10 @@
 import ArgumentParser
 import Bulwark
-import Foundation
 
 /// A number that may be written as a fraction (`8/255`), as users think of pixel budgets.
 struct Fraction: ExpressibleByArgument, Sendable, CustomStringConvertible {
     var value: Float
+    var description: String { String(value) }
 
     init(_ value: Float) { self.value = value }
 
@@ -12,8 +12,6 @@ struct Fraction: ExpressibleByArgument, Sendable, CustomStringConvertible {
         guard let value = Float(decimalOrFraction: argument) else { return nil }
         self.value = value
     }
-
-    var description: String { String(value) }
 }
 
 extension ImageDatasetName: ExpressibleByArgument {}
@@ -33,8 +31,7 @@ struct DatasetOptions: ParsableArguments {
         valueName: "dataset"))
     var chosenDataset: ImageDatasetName?
 
-    /// The dataset given, or Fashion-MNIST.
-    var dataset: ImageDatasetName { selection.resolvedDataset }
+
     @Option(help: ArgumentHelp(
         "The directory holding the IDX files (train-images-idx3-ubyte[.gz] and so on) or CIFAR-10's binary batches (data_batch_1.bin … data_batch_5.bin, test_batch.bin).",
         discussion: """
@@ -113,49 +110,4 @@ struct AttackOptions: ParsableArguments {
     func warnAboutBudgets() {
         parameters.budgetWarnings.forEach { writeToStandardError("warning: \(commandLine($0))") }
     }
-}
-
-/// The flag of a configuration or job field: `--` and the field in kebab case, but for a few.
-func flag(for field: String) -> String {
-    irregularFlags[field] ?? "--" + field.reduce(into: "") { $0 += $1.isUppercase ? "-" + $1.lowercased() : String($1) }
-}
-
-/// The fields whose flag is not their name in kebab case.
-private let irregularFlags = [
-    "dataDirectory": "--data-dir", "finalEvaluationCount": "--final-eval-count", "stopAfterEpoch": "--stop-after",
-    "outputDirectory": "--out", "clipsStart": "--unclipped-start", "attacks": "--attack", "wordnetDirectory": "--wordnet-dir",
-]
-
-/// The message of `error` with the fields it names written as options (a Boolean field of
-/// either value as both of its flags).
-func commandLine(_ error: ConfigurationError) -> String {
-    error.message(naming: flag(for:)) { field in
-        let name = flag(for: field)
-        return "\(name) and --no-\(name.dropFirst(2))"
-    }
-}
-
-/// An error of the library whose message names fields, with the message naming options.
-struct FlagNamedError: Error, CustomStringConvertible {
-    var description: String
-}
-
-/// `error` as the command line reports it: a ``ConfigurationError`` as a validation error, and
-/// the library's errors that name configuration fields with those fields written as options.
-func namingFlags(_ error: any Error) -> any Error {
-    if let error = error as? ConfigurationError { return ValidationError(commandLine(error)) }
-    let libraryError = String(reflecting: type(of: error)).hasPrefix("Bulwark")
-    let text = String(describing: error)
-    guard libraryError, text.contains("`") else { return error }
-    return FlagNamedError(description: ConfigurationError(text).message(namingFields: flag(for:)))
-}
-
-/// `body`'s result; a ``ConfigurationError`` becomes a validation error naming options.
-func flagged<Result>(_ body: () throws -> Result) throws -> Result {
-    do { return try body() } catch let error as ConfigurationError { throw ValidationError(commandLine(error)) }
-}
-
-/// Rejects values outside a range with a message naming the option.
-func require(_ condition: Bool, _ message: @autoclosure () -> String) throws {
-    if !condition { throw ValidationError(message()) }
 }

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Bulwark
-import Foundation
 
 /// `bulwark predict`: a checkpoint's logits and predicted classes on clean examples.
 struct Predict: ParsableCommand {
@@ -14,9 +13,7 @@ struct Predict: ParsableCommand {
     @Option(help: "How many examples, from the first.") var count: Int = 100
     @Option(help: "The JSON file to write: {\"logits\": [[…]], \"predictions\": […], \"labels\": […]}.") var json: String
 
-    func validate() throws {
-        try require(count >= 1, "--count must be at least 1, got \(count)")
-    }
+    func validate() throws { try require(count >= 1, "--count must be at least 1, got \(count)") }
 
     func run() throws {
         try checkOutputs(files: [("--json", json)], inputs: [("--model", checkpoint.model)])

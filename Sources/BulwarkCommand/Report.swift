@@ -25,27 +25,20 @@ struct Report: ParsableCommand {
     var dataDir: String?
     @Flag(help: "Print only the report's path.") var quiet = false
 
-    func validate() throws {
-        try require(examples >= 1, "--examples must be at least 1, got \(examples)")
-    }
+    func validate() throws { try require(examples >= 1, "--examples must be at least 1, got \(examples)") }
 
     func run() throws {
         let start = Date()
         let destination = out ?? path(in: runDirectory, "report.html")
-        // Everything in the runs but an earlier report may be read by the report: its inputs.
-        let inputs: [PathOption] = [runDirectory, compare].compactMap { $0 }.flatMap { directory in
-            ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
-                .filter { !$0.hasSuffix(".html") }
-                .map { ("the run's file", path(in: directory, $0)) }
-        }
+        let inputs = RunRecord.inputFiles(of: [runDirectory, compare].compactMap { $0 })
         var record = try RunRecord(directory: runDirectory)
-        try checkOutputs(files: [("--out", destination)], inputs: inputs)
+        try checkOutputs(files: [("--out", destination)], inputs: inputs.map { ("the run's file", $0) })
         if attack && record.exampleFiles.isEmpty, let generated = record.generatedExamples(count: examples, dataDirectory: dataDir) {
             record.exampleFiles.append(("(attacked while building this report)", generated))
         }
         let comparison = try compare.map { try RunRecord(directory: $0) }
-        try RunReport.gathering(run: record, comparison: comparison, maximumExamples: examples, generator: "bulwark \(bulwarkVersion)")
-            .write(to: destination)
+        try RunReport.gathering(run: record, comparison: comparison, maximumExamples: examples,
+                                generator: "bulwark \(bulwarkVersion)").write(to: destination)
         if !quiet {
             for (file, reason) in record.skipped + (comparison?.skipped ?? []) { output("skipped \(file): \(reason)") }
             output(String(format: "report written in %.2f s:", Date().timeIntervalSince(start)))

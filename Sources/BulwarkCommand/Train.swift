@@ -1,7 +1,5 @@
 import ArgumentParser
 import Bulwark
-import BulwarkCore
-import Foundation
 
 /// `bulwark train`: trains an image classifier, optionally adversarially.
 struct Train: TrainingCommand {
@@ -44,10 +42,8 @@ struct Train: TrainingCommand {
     @OptionGroup var data: DatasetOptions
     @OptionGroup var threat: ThreatOptions
     @Option(help: "The architecture (default smallcnn): \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).") var architecture: Architecture?
-
     /// The old spelling of `--architecture` (`--model` names a checkpoint file in the other commands).
     @Option(name: .customLong("model"), help: .hidden) var deprecatedModel: Architecture?
-
     /// The architecture to train.
     var model: Architecture { architecture ?? deprecatedModel ?? .smallcnn }
 
@@ -91,15 +87,14 @@ struct Train: TrainingCommand {
 
     func validate() throws {
         try require(task == .image, "--task text must follow train directly: bulwark train --task text …")
-        try requireOneArchitecture(architecture, deprecatedModel)
-        // A resumed run's options are checked once the run's own are known.
-        if runDirectory.resume == nil { _ = try job(configuration, resuming: false) }
+        try validateRun(architecture: architecture, deprecatedModel: deprecatedModel)
     }
 
     /// The configuration the options give (defaults left to ``ImageTrainingConfiguration/resolved()``).
     var configuration: Configuration {
         var c = Configuration()
-        (c.dataset, c.dataDirectory, c.architecture, c.method) = (data.dataset, data.dataDir.map(absolutePath), model, method)
+        (c.dataset, c.dataDirectory) = (data.selection.resolvedDataset, data.dataDir.map(absolutePath))
+        (c.architecture, c.method) = (model, method)
         (c.epsilon, c.norm, c.steps, c.stepSize, c.randomStart) = (threat.epsilon.value, threat.norm, steps, stepSize?.value, randomStart)
         (c.clipsStart, c.beta, c.awpInner, c.awpGamma, c.awpWarmup) = (unclippedStart ? false : nil, beta, awpInner, awpGamma, awpWarmup)
         (c.gradalignLambda, c.replays, c.adversarialRatio, c.epsilonWarmup) = (gradalignLambda, replays, adversarialRatio?.value, epsilonWarmup.value)
@@ -134,7 +129,6 @@ struct Train: TrainingCommand {
 }
 
 extension ImageTrainingMethodName: ExpressibleByArgument {
-    public init?(argument: String) { self.init(rawValue: argument) }
     public static var allValueStrings: [String] { all.map(\.rawValue) }
 }
 extension ImageTrainingConfiguration.AWPInner: ExpressibleByArgument {}

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Bulwark
-import Foundation
 
 /// The text-data options shared by `train --task text` and `eval --task text`.
 struct TextDataOptions: ParsableArguments {
@@ -19,7 +18,6 @@ extension TextDatasetName: ExpressibleByArgument {}
 extension PerturbationSite: ExpressibleByArgument {}
 extension TextArchitecture: ExpressibleByArgument {}
 extension TextTrainingMethodName: ExpressibleByArgument {
-    public init?(argument: String) { self.init(rawValue: argument) }
     public static var allValueStrings: [String] { all.map(\.rawValue) }
 }
 
@@ -37,11 +35,7 @@ struct TextModelOptions: ParsableArguments {
     /// Gives `configuration` these hyper-parameters.
     func configure(_ c: inout TextTrainingConfiguration) {
         (c.embeddingDimension, c.filters, c.hiddenSize, c.heads, c.layers) = (embeddingDimension, filters, hiddenSize, heads, layers)
-        (c.feedforwardSize, c.dropout) = (feedforwardSize, dropout)
-        // Widths that do not all read as integers are none, which the configuration refuses.
-        let words = widths.split(separator: ",")
-        let parsed = words.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        c.widths = parsed.count == words.count ? parsed : []
+        (c.feedforwardSize, c.dropout, c.widths) = (feedforwardSize, dropout, TextTrainingConfiguration.widths(in: widths))
     }
 }
 
@@ -76,10 +70,8 @@ struct TrainText: TrainingCommand {
 
     @OptionGroup var data: TextDataOptions
     @Option(help: "The architecture (default textcnn): bag (mean of embeddings, linear), textcnn (Kim 2014), bilstm (bidirectional LSTM, final states) or transformer (post-norm encoder, learned positions, masked mean).") var architecture: TextArchitecture?
-
     /// The old spelling of `--architecture` (`--model` names a checkpoint file in eval).
     @Option(name: .customLong("model"), help: .hidden) var deprecatedModel: TextArchitecture?
-
     /// The architecture to train.
     var model: TextArchitecture { architecture ?? deprecatedModel ?? .textcnn }
 
@@ -107,11 +99,7 @@ struct TrainText: TrainingCommand {
     @OptionGroup var runDirectory: RunDirectoryOptions<TrainText>
     @Option(help: "Also write the run's summary as JSON to this file: configuration, model path, every epoch's metrics and the best epoch.") var json: String?
 
-    func validate() throws {
-        try requireOneArchitecture(architecture, deprecatedModel)
-        // A resumed run's options are checked once the run's own are known.
-        if runDirectory.resume == nil { _ = try job(configuration, resuming: false) }
-    }
+    func validate() throws { try validateRun(architecture: architecture, deprecatedModel: deprecatedModel) }
 
     /// The configuration the options give (defaults left to ``TextTrainingConfiguration/resolved()``).
     var configuration: TextTrainingConfiguration {
@@ -119,7 +107,8 @@ struct TrainText: TrainingCommand {
         (c.textColumn, c.labelColumn, c.splitSeed, c.architecture, c.method) = (data.textColumn, data.labelColumn, data.splitSeed, model, method)
         (c.epsilon, c.steps, c.stepSize, c.perturbationSite, c.proximalWeight) = (epsilon, steps, stepSize, perturbationSite, proximalWeight)
         (c.proximalMomentum, c.powerIterations, c.cleanWarmupEpochs, c.initialMagnitude) = (proximalMomentum, powerIterations, cleanWarmupEpochs, initialMagnitude)
-        (c.minimumFrequency, c.maximumVocabulary, c.maximumLength, c.bucketing) = (minimumFrequency, maximumVocabulary, maximumLength, bucketing)
+        (c.minimumFrequency, c.maximumVocabulary) = (minimumFrequency, maximumVocabulary)
+        (c.maximumLength, c.bucketing) = (maximumLength, bucketing)
         (c.epochs, c.batchSize, c.learningRate) = (epochs, batchSize, learningRate)
         (c.validationSteps, c.trainCount, c.seed) = (validationSteps, trainCount, seed)
         modelOptions.configure(&c)
@@ -129,7 +118,8 @@ struct TrainText: TrainingCommand {
     func job(_ configuration: TextTrainingConfiguration, resuming: Bool) throws -> TextTrainingJob {
         try flagged {
             try TextTrainingJob(configuration: configuration, outputDirectory: runDirectory.out,
-                                command: commandLine(configuration.resolved()), resuming: resuming, stopAfterEpoch: runDirectory.stopAfter)
+                                command: commandLine(configuration.resolved()), resuming: resuming,
+                                stopAfterEpoch: runDirectory.stopAfter)
         }
     }
 

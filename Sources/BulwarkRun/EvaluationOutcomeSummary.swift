@@ -1,5 +1,6 @@
 import BulwarkAttacks
 import BulwarkReport
+import Foundation
 
 extension EvaluationConfiguration {
     /// The lines that say what `outcome`, this configuration's evaluation of `dataset`, found
@@ -24,5 +25,18 @@ extension EvaluationConfiguration {
                              seed: seed, steps: parameters.pgdSteps, stepSize: parameters.stepSize(for: report.threatModel),
                              restarts: parameters.restarts, sanityChecks: sanityChecks)
         }
+    }
+}
+
+extension EvaluationConfiguration {
+    /// Throws unless `attack` names one registered attack (neither the standard ensemble nor
+    /// none) that can run at `norm` and `epsilon`, as generating adversarial examples needs.
+    public static func validate(singleAttack attack: String, norm: Norm, epsilon: Float) throws(ConfigurationError) {
+        if !attack.trimmingCharacters(in: .whitespaces).isEmpty {
+            try check(AttackRegistry.registration(named: attack) != nil, "Unknown attack '\(attack)'. Choose from: \(AttackRegistry.list).")
+        }
+        var configuration = EvaluationConfiguration()
+        (configuration.attacks, configuration.norm, configuration.epsilon) = ([attack], norm, epsilon)
+        try configuration.validate()
     }
 }

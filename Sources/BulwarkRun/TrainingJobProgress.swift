@@ -16,6 +16,12 @@ public enum ProgressStep: Equatable, Sendable {
     case begin(String, total: Int = 0, unit: String = "images")
     /// `done` of `total` units of the current phase, with `detail` (loss, accuracy).
     case update(done: Int, total: Int, unit: String = "images", detail: String = "")
+
+    /// The step that reports `done` of `total` units of `phase`: its beginning when none is
+    /// done yet.
+    public static func phase(_ phase: String, done: Int, total: Int, unit: String) -> ProgressStep {
+        done == 0 ? .begin(phase, total: total, unit: unit) : .update(done: done, total: total, unit: unit)
+    }
 }
 
 /// A training job as a front end drives it: it loads its data, trains with a report of each

@@ -62,3 +62,13 @@ extension TextEvaluationConfiguration {
         return radii
     }
 }
+
+extension TextTrainingConfiguration {
+    /// The TextCNN filter widths written as a comma-separated `list` (`3,4,5`); none when an
+    /// entry is not an integer, which ``validate()`` refuses.
+    public static func widths(in list: String) -> [Int] {
+        let entries = list.split(separator: ",")
+        let widths = entries.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        return widths.count == entries.count ? widths : []
+    }
+}

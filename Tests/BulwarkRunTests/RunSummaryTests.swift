@@ -83,3 +83,34 @@ extension RunSummaryTests {
         #expect(ProgressMeter(environment: ["BULWARK_PROGRESS_INTERVAL": "soon"], isTerminal: false).pipedInterval == 10)
     }
 }
+
+extension RunSummaryTests {
+    @Test func listsOfNumbersReadAsTheirFieldsOrNameTheField() throws {
+        #expect(try EvaluationConfiguration.budgets(in: "0,4/255,0.1") == [0, Float(4) / 255, 0.1])
+        #expect(throws: ConfigurationError("`epsilons`: '-1' is not a non-negative number or fraction")) {
+            try EvaluationConfiguration.budgets(in: "0,-1")
+        }
+        #expect(try TextEvaluationConfiguration.radii(in: "0.5, 1,2") == [0.5, 1, 2])
+        #expect(throws: ConfigurationError.self) { try TextEvaluationConfiguration.radii(in: "0.5,one") }
+        #expect(TextTrainingConfiguration.widths(in: "3, 4,5") == [3, 4, 5] && TextTrainingConfiguration.widths(in: "3,x").isEmpty)
+    }
+}
+
+extension RunSummaryTests {
+    @Test func aSingleAttackMustBeRegisteredAndFitTheBudget() throws {
+        try EvaluationConfiguration.validate(singleAttack: "pgd", norm: .l2, epsilon: 0.5)
+        #expect(throws: ConfigurationError("Unknown attack 'nope'. Choose from: \(AttackRegistry.list).")) {
+            try EvaluationConfiguration.validate(singleAttack: "nope", norm: .lInfinity, epsilon: 0.1)
+        }
+        #expect(throws: ConfigurationError.self) { try EvaluationConfiguration.validate(singleAttack: "", norm: .lInfinity, epsilon: 0.1) }
+        #expect(throws: ConfigurationError.self) { try EvaluationConfiguration.validate(singleAttack: "pgd", norm: .lInfinity, epsilon: -1) }
+    }
+
+    @Test func aReportReadsEveryFileOfItsRunsButEarlierReports() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-inputs-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for name in ["run.json", "metrics.jsonl", "report.html"] { FileManager.default.createFile(atPath: directory + "/" + name, contents: nil) }
+        #expect(Set(RunRecord.inputFiles(of: [directory, directory + "/missing"])) == [directory + "/run.json", directory + "/metrics.jsonl"])
+    }
+}

@@ -1,12 +1,9 @@
 import ArgumentParser
 import Bulwark
-import BulwarkCore
 import Foundation
 
-// What `bulwark train` and `bulwark train --task text` share: flags named after configuration
-// fields, the run's outputs, progress, and `--resume DIR`.
-
-/// A `bulwark train` command: its flags give a configuration that a library job trains.
+/// A `bulwark train` command: its flags give a configuration that a library job trains. Both
+/// tasks share the run's outputs, progress, and `--resume DIR`.
 protocol TrainingCommand: ParsableCommand {
     associatedtype Configuration: RecordedConfiguration
     /// The words that begin its command line: `bulwark train`, or `bulwark train --task text`.
@@ -20,9 +17,8 @@ protocol TrainingCommand: ParsableCommand {
     /// The configuration the options give.
     var configuration: Configuration { get }
     associatedtype Job: TrainingJob
-    /// The job that trains `configuration` (continuing the run in `--out` when `resuming`).
-    ///
-    /// - Throws: `ValidationError` naming the flags at fault.
+    /// The job that trains `configuration` (continuing the run in `--out` when `resuming`);
+    /// throws a `ValidationError` naming the flags at fault.
     func job(_ configuration: Configuration, resuming: Bool) throws -> Job
     /// Carries out `job`, showing its progress and results.
     func train(_ job: Job) throws
@@ -42,29 +38,19 @@ struct RunDirectoryOptions<Command: TrainingCommand>: ParsableArguments {
     var stopAfter: Int?
 }
 
-/// Throws when `--architecture` and `--model`, its old spelling, name different architectures.
-func requireOneArchitecture<Name: RawRepresentable<String> & Equatable>(_ architecture: Name?, _ deprecatedModel: Name?) throws {
-    guard let architecture, let deprecatedModel else { return }
-    try require(architecture == deprecatedModel,
-                "--architecture \(architecture.rawValue) and --model \(deprecatedModel.rawValue), its old spelling, disagree; give only --architecture")
-}
-
-/// The command-line words that give `field` `value` (the manifest's text; `nil` unset).
-func flagWords(_ field: String, _ value: String?) -> [String] {
-    switch (field, value) {
-    case (_, nil), ("clipsStart", "true"?), ("overfittingGuard", "false"?): []
-    case ("clipsStart", _), ("overfittingGuard", _): [flag(for: field)]
-    case (let field, let value?) where invertibleSwitches.contains(field):
-        [value == "true" ? flag(for: field) : "--no-" + flag(for: field).dropFirst(2)]
-    case (_, let value?): [flag(for: field), value]
-    }
-}
-
-/// The Boolean fields whose flag has a `--no-` inversion.
-private let invertibleSwitches: Set<String> = ["randomStart", "augment", "bucketing"]
-
 extension TrainingCommand {
     func run() throws { try train(job(configuration, resuming: false)) }
+
+    /// Throws when `--architecture` and `--model`, its old spelling, name different
+    /// architectures, or a new run's options give no job (a resumed run's options are checked
+    /// once the run's own are known).
+    func validateRun<Name: RawRepresentable<String> & Equatable>(architecture: Name?, deprecatedModel: Name?) throws {
+        if let architecture, let deprecatedModel {
+            try require(architecture == deprecatedModel, "--architecture \(architecture.rawValue) and --model \(deprecatedModel.rawValue), "
+                        + "its old spelling, disagree; give only --architecture")
+        }
+        if runDirectory.resume == nil { _ = try job(configuration, resuming: false) }
+    }
 
     /// The command line that repeats the run of `configuration` (resolved) into ``out``.
     func commandLine(_ configuration: Configuration) throws -> String {
@@ -99,8 +85,7 @@ extension TrainingCommand {
             throw ValidationError("--out \(out) differs from --resume \(directory); a resumed run writes into its own directory. Leave out --out.")
         }
         command.runDirectory.out = directory
-        let flags = Dictionary(Configuration.fields.map { (flag(for: $0), $0) }) { first, _ in first }
-        let given = Set(arguments.filter { $0.hasPrefix("--") }.compactMap { flags[optionName($0)] })
+        let given = fields(of: Configuration.self, givenIn: arguments)
         let (configuration, conflicts) = try flagged {
             try Configuration.resuming(recordedIn: data, in: directory, replacing: given, from: command.configuration)
         }
@@ -175,18 +160,6 @@ private func value(of option: String, in arguments: [String]) -> String? {
         if word.hasPrefix(option + "=") { return String(word.dropFirst(option.count + 1)) }
     }
     return nil
-}
-
-/// The flag a word names, with `=VALUE`, a `no-` inversion and other spellings removed
-/// (`--no-random-start` → `--random-start`, `--alpha` → `--step-size`).
-private func optionName(_ word: String) -> String {
-    let name = word.split(separator: "=", maxSplits: 1).first.map(String.init) ?? word
-    switch name {
-    case "--model": return "--architecture"
-    case "--alpha": return "--step-size"
-    case "--eps": return "--epsilon"
-    default: return name.hasPrefix("--no-") ? "--" + name.dropFirst(5) : name
-    }
 }
 
 /// `path` made absolute against the current directory, without `.` and `..`.
