@@ -54,6 +54,7 @@ import Testing
         #expect(step(.training(.validating(epoch: 2, done: 4, of: 8)), examples: true) == nil)
         #expect(step(.finalEvaluation(phase: "pgd", done: 0, total: 8)) == .begin("final pgd"))
         #expect(step(.finishing(epochs: 3, evaluationDone: false)) == .line("all 3 epochs were completed; running the missing final evaluation"))
+        #expect(step(.restarting) == .line("the run completed no epoch before it stopped; starting it from the beginning"))
         #expect(step(.started) == nil)
     }
 
@@ -91,7 +92,9 @@ extension RunSummaryTests {
             try EvaluationConfiguration.budgets(in: "0,-1")
         }
         #expect(try TextEvaluationConfiguration.radii(in: "0.5, 1,2") == [0.5, 1, 2])
-        #expect(throws: ConfigurationError.self) { try TextEvaluationConfiguration.radii(in: "0.5,one") }
+        #expect(throws: ConfigurationError("`epsilons` must be numbers separated by commas, such as 0.5,1,2")) {
+            try TextEvaluationConfiguration.radii(in: "0.5,one")
+        }
         #expect(TextTrainingConfiguration.widths(in: "3, 4,5") == [3, 4, 5] && TextTrainingConfiguration.widths(in: "3,x").isEmpty)
     }
 }
