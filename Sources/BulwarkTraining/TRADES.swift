@@ -29,32 +29,13 @@ import BulwarkNN
 /// forward pass still runs and draws from the generator).
 /// The reference settings: MNIST ε = 0.3, K = 40, η₁ = 0.01, β = 1 or 6; CIFAR-10 ε = 0.031,
 /// K = 10, η₁ = 0.007, β = 6.
-public struct TRADES: TrainingMethod {
-    /// The ball of the inner maximization (ε).
-    public var threatModel: ThreatModel
-    /// K, the inner maximization's steps.
-    public var steps: Int
-    /// η₁, the inner maximization's step size.
-    public var stepSize: Float
-    /// β, the weight of the robustness (KL) term; β = 1/λ in the paper.
-    public var beta: Float
-    /// The standard deviation of the Gaussian start around `x` (0.001 in the reference code).
-    public var startNoise: Float
-    /// The ε warm-up's fraction of ε and η₁ (1 = as configured).
-    public var budgetScale: Float? = 1
-    public var name: String { "trades" }
+public typealias TRADES = TradeOffTraining<TRADESLoss>
 
-    /// Creates the method.
-    ///
-    /// - Precondition: `steps ≥ 0`, `stepSize > 0`, `beta ≥ 0` and `startNoise ≥ 0`, all finite.
-    public init(threatModel: ThreatModel, steps: Int = 10, stepSize: Float, beta: Float = 6, startNoise: Float = 0.001) {
-        Self.checkTradeOff("TRADES", steps: steps, stepSize: stepSize, beta: beta, startNoise: startNoise)
-        self.threatModel = threatModel
-        self.steps = steps
-        self.stepSize = stepSize
-        self.beta = beta
-        self.startNoise = startNoise
-    }
+/// TRADES's inner objective (the KL divergence from the clean prediction) and loss, for ``TRADES``.
+public enum TRADESLoss: TradeOffLoss {
+    public static let name = "trades"
+    public static let displayName = "TRADES"
+    public static let innerObjective = Objective.divergence
 
     /// The TRADES objective for logits already computed:
     /// `CE(f(x), y) + β · (1/N) Σᵢ KL(f(xᵢ) ‖ f(x'ᵢ))`, where `naturalLogits` are the logits of
@@ -66,24 +47,14 @@ public struct TRADES: TrainingMethod {
         let robust = klDivergence(logits: adversarialLogits, targetLogits: naturalLogits, detachingTarget: false)
         return natural + robust * beta
     }
+}
 
+extension TradeOffTraining where Loss == TRADESLoss {
     /// The inner maximization alone: adversarial inputs for `inputs` that (approximately)
     /// maximize `KL(f(x) ‖ f(x'))` within the ball; the labels are not used.
     public func adversarialExamples<Model: Layer, G: RandomNumberGenerator>(
         for inputs: Tensor, against model: Model, using generator: inout G
     ) -> Tensor {
-        gaussianStartPGD(threatModel: threatModel, steps: steps, stepSize: stepSize, startNoise: startNoise, objective: .divergence)
-            .perturb(inputs, labels: [], against: model, using: &generator)
-    }
-
-    public func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(
-        _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
-    ) -> StepMetrics {
-        let natural = batch.inputs.detached
-        let adversarial = adversarialExamples(for: natural, against: model, using: &generator)
-        let beta = self.beta
-        return descend(&model, optimizer: &optimizer, natural: natural, adversarial: adversarial, labels: batch.labels) {
-            Self.loss(naturalLogits: $0, adversarialLogits: $1, labels: batch.labels, beta: beta)
-        }
+        innerMaximization(for: inputs, labels: [], against: model, using: &generator)
     }
 }
