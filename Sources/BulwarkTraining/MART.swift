@@ -15,14 +15,15 @@ import BulwarkNN
 /// `BCE(p(x'), y) = −log p_y(x') − log(1 − max_{k≠y} p_k(x'))` also pushes down the most
 /// likely wrong class, and the weight `1 − p_y(x)` emphasizes examples the model misclassifies
 /// (or classifies without confidence) on clean input. Paper symbols and parameters: ε is
-/// ``threatModel``'s radius, λ (written β in the reference code) is ``beta``, and the PGD
-/// inner maximization has K = ``steps`` steps of size α = ``stepSize``.
+/// ``TradeOffTraining/threatModel``'s radius, λ (written β in the reference code) is
+/// ``TradeOffTraining/beta``, and the PGD inner maximization has K = ``TradeOffTraining/steps``
+/// steps of size α = ``TradeOffTraining/stepSize``.
 ///
 /// Per batch, as the reference does:
-/// 1. PGD on the cross-entropy from `x + 0.001 · N(0, 1)` (``startNoise``) on a copy of the
-///    model in inference mode (`model.eval()`).
+/// 1. PGD on the cross-entropy from `x + 0.001 · N(0, 1)` (``TradeOffTraining/startNoise``) on a
+///    copy of the model in inference mode (`model.eval()`).
 /// 2. One descent step, in the model's own (training) mode, on the loss above
-///    (``loss(naturalLogits:adversarialLogits:labels:beta:)``), differentiated through
+///    (``MARTLoss/loss(naturalLogits:adversarialLogits:labels:beta:)``), differentiated through
 ///    `p(x)` in both the KL term and the weight, with the reference's guards:
 ///    `log(1.0001 − p + 1e-12)`, `log(p(x') + 1e-12)` and the weight `1.0000001 − p_y(x)`.
 ///

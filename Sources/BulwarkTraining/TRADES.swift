@@ -12,17 +12,18 @@ import BulwarkNN
 ///     min_θ  E [ CE(f_θ(x), y) + β · max_{x' ∈ B(x, ε)} KL(f_θ(x) ‖ f_θ(x')) ]
 ///
 /// where `f_θ(·)` are the softmax probabilities. Paper symbols and parameters: ε is
-/// ``threatModel``'s radius, β (= 1/λ) is ``beta``, the inner maximization's step size η₁ is
-/// ``stepSize`` and its number of steps K is ``steps``.
+/// ``TradeOffTraining/threatModel``'s radius, β (= 1/λ) is ``TradeOffTraining/beta``, the inner
+/// maximization's step size η₁ is ``TradeOffTraining/stepSize`` and its number of steps K is
+/// ``TradeOffTraining/steps``.
 ///
 /// Per batch, as the reference does:
 /// 1. Inner maximization on a copy of the model in inference mode (`model.eval()`): start at
-///    `x' = x + 0.001 · N(0, 1)` (``startNoise``), then K steps of
+///    `x' = x + 0.001 · N(0, 1)` (``TradeOffTraining/startNoise``), then K steps of
 ///    `x' ← Π_{B(x, ε) ∩ [0, 1]}(x' + η₁ · sign(∇ₓ' KL(f(x) ‖ f(x'))))` with `f(x)` held fixed
 ///    (for L2 the step follows the normalized gradient; the reference's L2 variant differs).
 /// 2. One descent step, in the model's own (training) mode, on
 ///    `CE(f(x), y) + β · (1/N) Σ KL(f(x) ‖ f(x'))`, differentiated through both `f(x)` and
-///    `f(x')` (``loss(naturalLogits:adversarialLogits:labels:beta:)``).
+///    `f(x')` (``TRADESLoss/loss(naturalLogits:adversarialLogits:labels:beta:)``).
 ///
 /// The reported accuracy is on the adversarial inputs `x'`. With β = 0 the step equals
 /// ``StandardTraining``'s on a model without batch normalization or dropout (the adversarial
