@@ -181,6 +181,25 @@ extension KeyedDecodingContainer where Key == ManifestKey {
     }
 }
 
+extension KeyedDecodingContainer where Key == ManifestKey {
+    /// The value of `field`, which every manifest holds (see ``field(_:)``).
+    func requiredField<Value: Decodable & LosslessStringConvertible>(_ field: ManifestKey) throws -> Value {
+        try required(self.field(field), field)
+    }
+
+    /// The value of `field`, named by its raw value, which every manifest holds.
+    func requiredField<Value: RawRepresentable>(_ field: ManifestKey) throws -> Value where Value.RawValue == String {
+        try required(self.field(field), field)
+    }
+
+    /// `value`, the field `key` as read (from `key`, or where earlier manifests kept it); a
+    /// manifest that yields `nil` lacks `key`.
+    func required<Value>(_ value: Value?, _ key: ManifestKey) throws -> Value {
+        guard let value else { throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "run.json lacks \(key.stringValue)")) }
+        return value
+    }
+}
+
 extension KeyedEncodingContainer where Key == ManifestKey {
     mutating func field<Value: RawRepresentable>(_ value: Value?, _ field: ManifestKey) throws where Value.RawValue == String {
         try encodeIfPresent(value?.rawValue, forKey: field)

@@ -210,15 +210,11 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: ManifestKey.self)
-        func required<Value>(_ value: Value?, _ key: ManifestKey) throws -> Value {
-            guard let value else { throw DecodingError.keyNotFound(key, .init(codingPath: container.codingPath, debugDescription: "run.json lacks \(key.stringValue)")) }
-            return value
-        }
-        dataset = try required(container.field("dataset"), "dataset")
+        dataset = try container.requiredField("dataset")
         dataDirectory = try container.field("dataDirectory")
-        architecture = try required(container.field("architecture") ?? container.field("model"), "architecture")
-        method = try required(container.field("method"), "method")
-        epsilon = try required(container.field("epsilon"), "epsilon")
+        architecture = try container.required(container.field("architecture") ?? container.field("model"), "architecture")
+        method = try container.requiredField("method")
+        epsilon = try container.requiredField("epsilon")
         norm = try container.field("norm") ?? .lInfinity
         steps = try container.field("steps")
         stepSize = try container.field("stepSize")
@@ -237,17 +233,17 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
         overfittingInterval = try container.field("overfittingInterval")
         // Manifests before `augment` described the augmentation, absent when off.
         augment = try container.field("augment") ?? container.contains("augmentation")
-        epochs = try required(container.field("epochs"), "epochs")
-        batchSize = try required(container.field("batchSize"), "batchSize")
-        optimizer = try required(container.field("optimizer"), "optimizer")
-        learningRate = try required(container.field("learningRate"), "learningRate")
+        epochs = try container.requiredField("epochs")
+        batchSize = try container.requiredField("batchSize")
+        optimizer = try container.requiredField("optimizer")
+        learningRate = try container.requiredField("learningRate")
         momentum = try container.field("momentum")
         weightDecay = try container.field("weightDecay") ?? 0
         schedule = try container.field("schedule")
-        validationCount = try required(container.field("validationCount"), "validationCount")
+        validationCount = try container.requiredField("validationCount")
         validationSteps = try container.field("validationSteps") ?? 10
         trainCount = try container.field("trainCount")
-        seed = try required(container.field("seed"), "seed")
+        seed = try container.requiredField("seed")
         finalEvaluationCount = try container.field("finalEvaluationCount")
     }
 

@@ -167,22 +167,18 @@ public struct TextTrainingConfiguration: Codable, Equatable, Sendable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: ManifestKey.self)
-        func required<Value>(_ value: Value?, _ key: ManifestKey) throws -> Value {
-            guard let value else { throw DecodingError.keyNotFound(key, .init(codingPath: container.codingPath, debugDescription: "run.json lacks \(key.stringValue)")) }
-            return value
-        }
         // Manifests before the sizes were fields recorded them only in the model's configuration.
         let model = try (container.field("modelConfiguration") as String?).flatMap { try? JSONDecoder().decode(TextModelConfiguration.self, from: Data($0.utf8)) }
         // They recorded ε (of standard runs) and the columns of generic files only in their command.
         let legacyCommand: String? = container.contains("embeddingDimension") ? nil : try container.field("command")
         func legacy(_ flag: String) -> String? { legacyCommand.flatMap { TrainingManifest.legacyValue(of: flag, in: $0) } }
-        dataset = try required(container.field("dataset"), "dataset")
-        dataDirectory = try required(container.field("dataDirectory"), "dataDirectory")
+        dataset = try container.requiredField("dataset")
+        dataDirectory = try container.requiredField("dataDirectory")
         textColumn = try container.field("textColumn") ?? legacy("--text-column")
         labelColumn = try container.field("labelColumn") ?? legacy("--label-column")
         splitSeed = try container.field("splitSeed")
-        architecture = try required(container.field("architecture"), "architecture")
-        method = try required(container.field("method"), "method")
+        architecture = try container.requiredField("architecture")
+        method = try container.requiredField("method")
         epsilon = try container.field("epsilon") ?? legacy("--epsilon").flatMap(Float.init) ?? 1
         steps = try container.field("steps")
         stepSize = try container.field("stepSize")
@@ -192,13 +188,13 @@ public struct TextTrainingConfiguration: Codable, Equatable, Sendable {
         powerIterations = try container.field("powerIterations")
         cleanWarmupEpochs = try container.field("cleanWarmupEpochs") ?? 0
         initialMagnitude = try container.field("initialMagnitude")
-        embeddingDimension = try required(container.field("embeddingDimension") ?? model?.dimension, "embeddingDimension")
+        embeddingDimension = try container.required(container.field("embeddingDimension") ?? model?.dimension, "embeddingDimension")
         filters = try container.field("filters") ?? (architecture == .textcnn ? model?.filters : nil)
         if container.contains("widths") {
             if let list = try? container.decode([Int].self, forKey: "widths") {
                 widths = list
             } else {
-                let text: String = try required(container.field("widths"), "widths")
+                let text: String = try container.requiredField("widths")
                 let list = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
                 guard !list.isEmpty, list.allSatisfy({ $0 != nil }) else {
                     throw DecodingError.dataCorruptedError(forKey: "widths", in: container, debugDescription: "'\(text)' is not a list of widths")
@@ -217,13 +213,13 @@ public struct TextTrainingConfiguration: Codable, Equatable, Sendable {
         maximumVocabulary = try container.field("maximumVocabulary")
         maximumLength = try container.field("maximumLength") ?? model?.maximumLength
         bucketing = try container.field("bucketing") ?? true
-        epochs = try required(container.field("epochs"), "epochs")
-        batchSize = try required(container.field("batchSize"), "batchSize")
+        epochs = try container.requiredField("epochs")
+        batchSize = try container.requiredField("batchSize")
         learningRate = try container.field("learningRate")
         validationSteps = try container.field("validationSteps") ?? 0
         // Those manifests recorded only the count trained on, the first that many examples.
         trainCount = try container.field("trainCount") ?? (container.contains("embeddingDimension") ? nil : container.field("train_count"))
-        seed = try required(container.field("seed"), "seed")
+        seed = try container.requiredField("seed")
     }
 
     public func encode(to encoder: any Encoder) throws {

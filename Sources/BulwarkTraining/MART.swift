@@ -15,49 +15,31 @@ import BulwarkNN
 /// `BCE(p(x'), y) = −log p_y(x') − log(1 − max_{k≠y} p_k(x'))` also pushes down the most
 /// likely wrong class, and the weight `1 − p_y(x)` emphasizes examples the model misclassifies
 /// (or classifies without confidence) on clean input. Paper symbols and parameters: ε is
-/// ``threatModel``'s radius, λ (written β in the reference code) is ``beta``, and the PGD
-/// inner maximization has K = ``steps`` steps of size α = ``stepSize``.
+/// ``TradeOffTraining/threatModel``'s radius, λ (written β in the reference code) is
+/// ``TradeOffTraining/beta``, and the PGD inner maximization has K = ``TradeOffTraining/steps``
+/// steps of size α = ``TradeOffTraining/stepSize``.
 ///
 /// Per batch, as the reference does:
-/// 1. PGD on the cross-entropy from `x + 0.001 · N(0, 1)` (``startNoise``) on a copy of the
-///    model in inference mode (`model.eval()`).
+/// 1. PGD on the cross-entropy from `x + 0.001 · N(0, 1)` (``TradeOffTraining/startNoise``) on a
+///    copy of the model in inference mode (`model.eval()`).
 /// 2. One descent step, in the model's own (training) mode, on the loss above
-///    (``loss(naturalLogits:adversarialLogits:labels:beta:)``), differentiated through
+///    (``MARTLoss/loss(naturalLogits:adversarialLogits:labels:beta:)``), differentiated through
 ///    `p(x)` in both the KL term and the weight, with the reference's guards:
 ///    `log(1.0001 − p + 1e-12)`, `log(p(x') + 1e-12)` and the weight `1.0000001 − p_y(x)`.
 ///
 /// The reported accuracy is on the adversarial inputs. The reference settings on CIFAR-10:
 /// ε = 8/255, K = 10, α = 2/255, β = 6.
-public struct MART: TrainingMethod {
-    /// The ball of the inner maximization (ε).
-    public var threatModel: ThreatModel
-    /// K, the PGD steps per batch.
-    public var steps: Int
-    /// α, the PGD step size.
-    public var stepSize: Float
-    /// The weight of the misclassification-aware KL term (λ in the paper, β in the code).
-    public var beta: Float
-    /// The standard deviation of the Gaussian start around `x` (0.001 in the reference code).
-    public var startNoise: Float
-    /// The ε warm-up's fraction of ε and η₁ (1 = as configured).
-    public var budgetScale: Float? = 1
-    public var name: String { "mart" }
+public typealias MART = TradeOffTraining<MARTLoss>
 
-    /// Creates the method.
-    ///
-    /// - Precondition: `steps ≥ 0`, `stepSize > 0`, `beta ≥ 0` and `startNoise ≥ 0`, all finite.
-    public init(threatModel: ThreatModel, steps: Int = 10, stepSize: Float, beta: Float = 6, startNoise: Float = 0.001) {
-        Self.checkTradeOff("MART", steps: steps, stepSize: stepSize, beta: beta, startNoise: startNoise)
-        self.threatModel = threatModel
-        self.steps = steps
-        self.stepSize = stepSize
-        self.beta = beta
-        self.startNoise = startNoise
-    }
+/// MART's inner objective (the cross-entropy) and loss, for ``MART``.
+public enum MARTLoss: TradeOffLoss {
+    public static let name = "mart"
+    public static let displayName = "MART"
+    public static let innerObjective = Objective.untargeted
 
     /// The MART objective for logits already computed (`[N, K]` each, K ≥ 2): the batch mean of
     /// `BCE(p(x'), y) + β · KL(p(x) ‖ p(x')) · (1 − p_y(x))`, with the reference code's guards
-    /// (see the type's documentation). Gradients flow into both logits.
+    /// (see ``MART``). Gradients flow into both logits.
     public static func loss(naturalLogits: Tensor, adversarialLogits: Tensor, labels: [Int32], beta: Float) -> Tensor {
         precondition(naturalLogits.shape == adversarialLogits.shape && naturalLogits.rank == 2 && naturalLogits.shape[1] >= 2,
                      "MART needs natural and adversarial logits of one shape [N, K ≥ 2], got \(naturalLogits.shape) and \(adversarialLogits.shape)")
@@ -80,23 +62,13 @@ public struct MART: TrainingMethod {
         let robust = (divergence * (1.0000001 - trueProbability)).mean()
         return boosted + robust * beta
     }
+}
 
+extension TradeOffTraining where Loss == MARTLoss {
     /// The inner maximization alone: PGD on the cross-entropy from a Gaussian start.
     public func adversarialExamples<Model: Layer, G: RandomNumberGenerator>(
         for inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
     ) -> Tensor {
-        gaussianStartPGD(threatModel: threatModel, steps: steps, stepSize: stepSize, startNoise: startNoise, objective: .untargeted)
-            .perturb(inputs, labels: labels, against: model, using: &generator)
-    }
-
-    public func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(
-        _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
-    ) -> StepMetrics {
-        let natural = batch.inputs.detached
-        let adversarial = adversarialExamples(for: natural, labels: batch.labels, against: model, using: &generator)
-        let beta = self.beta
-        return descend(&model, optimizer: &optimizer, natural: natural, adversarial: adversarial, labels: batch.labels) {
-            Self.loss(naturalLogits: $0, adversarialLogits: $1, labels: batch.labels, beta: beta)
-        }
+        innerMaximization(for: inputs, labels: labels, against: model, using: &generator)
     }
 }

@@ -12,49 +12,31 @@ import BulwarkNN
 ///     min_θ  E [ CE(f_θ(x), y) + β · max_{x' ∈ B(x, ε)} KL(f_θ(x) ‖ f_θ(x')) ]
 ///
 /// where `f_θ(·)` are the softmax probabilities. Paper symbols and parameters: ε is
-/// ``threatModel``'s radius, β (= 1/λ) is ``beta``, the inner maximization's step size η₁ is
-/// ``stepSize`` and its number of steps K is ``steps``.
+/// ``TradeOffTraining/threatModel``'s radius, β (= 1/λ) is ``TradeOffTraining/beta``, the inner
+/// maximization's step size η₁ is ``TradeOffTraining/stepSize`` and its number of steps K is
+/// ``TradeOffTraining/steps``.
 ///
 /// Per batch, as the reference does:
 /// 1. Inner maximization on a copy of the model in inference mode (`model.eval()`): start at
-///    `x' = x + 0.001 · N(0, 1)` (``startNoise``), then K steps of
+///    `x' = x + 0.001 · N(0, 1)` (``TradeOffTraining/startNoise``), then K steps of
 ///    `x' ← Π_{B(x, ε) ∩ [0, 1]}(x' + η₁ · sign(∇ₓ' KL(f(x) ‖ f(x'))))` with `f(x)` held fixed
 ///    (for L2 the step follows the normalized gradient; the reference's L2 variant differs).
 /// 2. One descent step, in the model's own (training) mode, on
 ///    `CE(f(x), y) + β · (1/N) Σ KL(f(x) ‖ f(x'))`, differentiated through both `f(x)` and
-///    `f(x')` (``loss(naturalLogits:adversarialLogits:labels:beta:)``).
+///    `f(x')` (``TRADESLoss/loss(naturalLogits:adversarialLogits:labels:beta:)``).
 ///
 /// The reported accuracy is on the adversarial inputs `x'`. With β = 0 the step equals
 /// ``StandardTraining``'s on a model without batch normalization or dropout (the adversarial
 /// forward pass still runs and draws from the generator).
 /// The reference settings: MNIST ε = 0.3, K = 40, η₁ = 0.01, β = 1 or 6; CIFAR-10 ε = 0.031,
 /// K = 10, η₁ = 0.007, β = 6.
-public struct TRADES: TrainingMethod {
-    /// The ball of the inner maximization (ε).
-    public var threatModel: ThreatModel
-    /// K, the inner maximization's steps.
-    public var steps: Int
-    /// η₁, the inner maximization's step size.
-    public var stepSize: Float
-    /// β, the weight of the robustness (KL) term; β = 1/λ in the paper.
-    public var beta: Float
-    /// The standard deviation of the Gaussian start around `x` (0.001 in the reference code).
-    public var startNoise: Float
-    /// The ε warm-up's fraction of ε and η₁ (1 = as configured).
-    public var budgetScale: Float? = 1
-    public var name: String { "trades" }
+public typealias TRADES = TradeOffTraining<TRADESLoss>
 
-    /// Creates the method.
-    ///
-    /// - Precondition: `steps ≥ 0`, `stepSize > 0`, `beta ≥ 0` and `startNoise ≥ 0`, all finite.
-    public init(threatModel: ThreatModel, steps: Int = 10, stepSize: Float, beta: Float = 6, startNoise: Float = 0.001) {
-        Self.checkTradeOff("TRADES", steps: steps, stepSize: stepSize, beta: beta, startNoise: startNoise)
-        self.threatModel = threatModel
-        self.steps = steps
-        self.stepSize = stepSize
-        self.beta = beta
-        self.startNoise = startNoise
-    }
+/// TRADES's inner objective (the KL divergence from the clean prediction) and loss, for ``TRADES``.
+public enum TRADESLoss: TradeOffLoss {
+    public static let name = "trades"
+    public static let displayName = "TRADES"
+    public static let innerObjective = Objective.divergence
 
     /// The TRADES objective for logits already computed:
     /// `CE(f(x), y) + β · (1/N) Σᵢ KL(f(xᵢ) ‖ f(x'ᵢ))`, where `naturalLogits` are the logits of
@@ -66,24 +48,14 @@ public struct TRADES: TrainingMethod {
         let robust = klDivergence(logits: adversarialLogits, targetLogits: naturalLogits, detachingTarget: false)
         return natural + robust * beta
     }
+}
 
+extension TradeOffTraining where Loss == TRADESLoss {
     /// The inner maximization alone: adversarial inputs for `inputs` that (approximately)
     /// maximize `KL(f(x) ‖ f(x'))` within the ball; the labels are not used.
     public func adversarialExamples<Model: Layer, G: RandomNumberGenerator>(
         for inputs: Tensor, against model: Model, using generator: inout G
     ) -> Tensor {
-        gaussianStartPGD(threatModel: threatModel, steps: steps, stepSize: stepSize, startNoise: startNoise, objective: .divergence)
-            .perturb(inputs, labels: [], against: model, using: &generator)
-    }
-
-    public func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(
-        _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
-    ) -> StepMetrics {
-        let natural = batch.inputs.detached
-        let adversarial = adversarialExamples(for: natural, against: model, using: &generator)
-        let beta = self.beta
-        return descend(&model, optimizer: &optimizer, natural: natural, adversarial: adversarial, labels: batch.labels) {
-            Self.loss(naturalLogits: $0, adversarialLogits: $1, labels: batch.labels, beta: beta)
-        }
+        innerMaximization(for: inputs, labels: [], against: model, using: &generator)
     }
 }

@@ -103,6 +103,20 @@ import Testing
         #expect(generic.epsilon == 0.25 && generic.textColumn == "the review" && generic.labelColumn == "stars")
     }
 
+    @Test func aManifestLackingARequiredFieldNamesIt() throws {
+        func message<Configuration: Decodable>(_ type: Configuration.Type, _ json: String) -> String? {
+            do { _ = try TrainingManifest.configuration(type, from: Data(json.utf8), in: "old") } catch { return "\(error)" }
+            return nil
+        }
+        let image = try #require(message(ImageTrainingConfiguration.self, #"{"dataset": "idx", "architecture": "mlp", "method": "fast", "epsilon": 0.1}"#))
+        #expect(image.contains("(it lacks epochs)"), "\(image)")
+        let text = try #require(message(TextTrainingConfiguration.self, #"""
+            {"task": "text", "dataset": "mr", "data_dir": "/data/mr", "architecture": "bag", "method": "fgm", "epsilon": 0.5,
+             "embedding_dimension": 8, "epochs": 2, "batch_size": 50}
+            """#))
+        #expect(text.contains("(it lacks seed)"), "\(text)")
+    }
+
     @Test func resumingComparesConfigurationsFieldByField() throws {
         let saved = pgd.resolved()
         var given = ImageTrainingConfiguration()

@@ -13,19 +13,29 @@ public func matmul(_ lhs: Tensor, _ rhs: Tensor, transposeLHS: Bool = false, tra
     let (k2, n) = transposeRHS ? (rhs.shape[1], rhs.shape[0]) : (rhs.shape[0], rhs.shape[1])
     precondition(k == k2, "matmul inner dimensions differ: \(lhs.shape)\(transposeLHS ? "ᵀ" : "") · \(rhs.shape)\(transposeRHS ? "ᵀ" : "")")
     let output = matmulKernel(lhs, rhs, transposeLHS: transposeLHS, transposeRHS: transposeRHS, m: m, n: n, k: k)
+    return recordProduct(output, lhs, rhs, transposeLHS: transposeLHS, transposeRHS: transposeRHS, product: matmul)
+}
+
+/// Records `output` = `op(lhs) · op(rhs)` on the tape, with the pullback of the product
+/// computed by `product` (``matmul(_:_:transposeLHS:transposeRHS:)`` or its batched form,
+/// which apply the same rules per matrix); `operation` names the caller on the tape.
+private func recordProduct(
+    _ output: Tensor, _ lhs: Tensor, _ rhs: Tensor, transposeLHS: Bool, transposeRHS: Bool,
+    operation: StaticString = #function, product: @escaping (Tensor, Tensor, Bool, Bool) -> Tensor
+) -> Tensor {
     let (a, b) = (lhs.detached, rhs.detached)
-    return Tensor.record(output, inputs: [lhs, rhs], differentiablePullback: {
+    return Tensor.record(output, inputs: [lhs, rhs], operation: operation, differentiablePullback: {
         { upstream, needed, traced in
             let (a, b) = (traced.input(0, a), traced.input(1, b))
             return [
                 // d op(A) = dC · op(B)ᵀ; stored A is op(A) or its transpose.
                 needed[0] ? (transposeLHS
-                    ? matmul(b, upstream, transposeLHS: transposeRHS, transposeRHS: true)
-                    : matmul(upstream, b, transposeRHS: !transposeRHS)) : nil,
+                    ? product(b, upstream, transposeRHS, true)
+                    : product(upstream, b, false, !transposeRHS)) : nil,
                 // d op(B) = op(A)ᵀ · dC.
                 needed[1] ? (transposeRHS
-                    ? matmul(upstream, a, transposeLHS: true, transposeRHS: transposeLHS)
-                    : matmul(a, upstream, transposeLHS: !transposeLHS)) : nil,
+                    ? product(upstream, a, true, transposeLHS)
+                    : product(a, upstream, !transposeLHS, false)) : nil,
             ]
         }
     })
@@ -102,21 +112,8 @@ public func batchedMatmul(_ lhs: Tensor, _ rhs: Tensor, transposeLHS: Bool = fal
     let k2 = transposeRHS ? rhs.shape[2] : rhs.shape[1]
     precondition(k == k2, "batchedMatmul inner dimensions differ: \(lhs.shape) · \(rhs.shape)")
     let output = batchedMatmulKernel(lhs, rhs, transposeLHS: transposeLHS, transposeRHS: transposeRHS)
-    let (a, b) = (lhs.detached, rhs.detached)
-    return Tensor.record(output, inputs: [lhs, rhs], differentiablePullback: {
-        // The rank-2 rules of `matmul`, applied per batch entry.
-        { upstream, needed, traced in
-            let (a, b) = (traced.input(0, a), traced.input(1, b))
-            return [
-                needed[0] ? (transposeLHS
-                    ? batchedMatmul(b, upstream, transposeLHS: transposeRHS, transposeRHS: true)
-                    : batchedMatmul(upstream, b, transposeRHS: !transposeRHS)) : nil,
-                needed[1] ? (transposeRHS
-                    ? batchedMatmul(upstream, a, transposeLHS: true, transposeRHS: transposeLHS)
-                    : batchedMatmul(a, upstream, transposeLHS: !transposeLHS)) : nil,
-            ]
-        }
-    })
+    // The rank-2 rules of `matmul`, applied per batch entry.
+    return recordProduct(output, lhs, rhs, transposeLHS: transposeLHS, transposeRHS: transposeRHS, product: batchedMatmul)
 }
 
 /// Untraced batched `op(lhs[b]) · op(rhs[b])`.

@@ -53,12 +53,7 @@ extension Layer {
     }
 
     /// The parameters keyed by path.
-    public var parameters: [String: Tensor] {
-        var copy = self
-        var result = [String: Tensor]()
-        copy.visitParameters { path, tensor in result[path] = tensor }
-        return result
-    }
+    public var parameters: [String: Tensor] { collected { $0.visitParameters($1) } }
 
     /// The parameter paths in visiting order.
     public var parameterPaths: [String] {
@@ -69,18 +64,16 @@ extension Layer {
     }
 
     /// The non-trainable state keyed by path.
-    public var state: [String: Tensor] {
-        var copy = self
-        var result = [String: Tensor]()
-        copy.visitState { path, tensor in result[path] = tensor }
-        return result
-    }
+    public var state: [String: Tensor] { collected { $0.visitState($1) } }
 
     /// The random generators kept inside the layer, keyed by path.
-    public var generators: [String: SplitMix64] {
+    public var generators: [String: SplitMix64] { collected { $0.visitGenerators($1) } }
+
+    /// What `visit` (one of the visitors) reports of a copy of the layer, keyed by path.
+    private func collected<Value>(_ visit: (inout Self, (String, inout Value) -> Void) -> Void) -> [String: Value] {
         var copy = self
-        var result = [String: SplitMix64]()
-        copy.visitGenerators { path, generator in result[path] = generator }
+        var result = [String: Value]()
+        visit(&copy) { path, value in result[path] = value }
         return result
     }
 

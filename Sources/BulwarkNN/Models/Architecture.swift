@@ -119,21 +119,9 @@ public enum Architecture: String, Sendable, CaseIterable, Codable {
                 Linear(inputSize: 256, outputSize: classCount, using: &generator),
             ])
         case .lenet:
-            return Sequential([
-                Conv2D(inputChannels: 1, outputChannels: 16, kernelSize: 3, padding: 1, using: &generator), ReLU(), MaxPool2D(kernelSize: 2),
-                Conv2D(inputChannels: 16, outputChannels: 32, kernelSize: 3, padding: 1, using: &generator), ReLU(), MaxPool2D(kernelSize: 2),
-                Flatten(),
-                Linear(inputSize: 1568, outputSize: 100, using: &generator), ReLU(),
-                Linear(inputSize: 100, outputSize: classCount, using: &generator),
-            ])
+            return Self.pooledCNN(channels: (16, 32), kernelSize: 3, hiddenSize: 100, classCount: classCount, using: &generator)
         case .smallcnn:
-            return Sequential([
-                Conv2D(inputChannels: 1, outputChannels: 32, kernelSize: 5, padding: 2, using: &generator), ReLU(), MaxPool2D(kernelSize: 2),
-                Conv2D(inputChannels: 32, outputChannels: 64, kernelSize: 5, padding: 2, using: &generator), ReLU(), MaxPool2D(kernelSize: 2),
-                Flatten(),
-                Linear(inputSize: 3136, outputSize: 1024, using: &generator), ReLU(),
-                Linear(inputSize: 1024, outputSize: classCount, using: &generator),
-            ])
+            return Self.pooledCNN(channels: (32, 64), kernelSize: 5, hiddenSize: 1024, classCount: classCount, using: &generator)
         case .fastcnn:
             return Sequential([
                 Conv2D(inputChannels: 1, outputChannels: 16, kernelSize: 4, stride: 2, padding: 1, using: &generator), ReLU(),
@@ -194,5 +182,22 @@ public enum Architecture: String, Sendable, CaseIterable, Codable {
                 "linear": Linear(inputSize: 512, outputSize: classCount, using: &generator),
             ])
         }
+    }
+
+    /// LeNet's and SmallCNN's shape on a 28×28 grey image: two blocks of a same-size
+    /// convolution, ReLU and 2×2 max pooling, then one hidden layer of `hiddenSize`.
+    private static func pooledCNN<G: RandomNumberGenerator>(
+        channels: (Int, Int), kernelSize: Int, hiddenSize: Int, classCount: Int, using generator: inout G
+    ) -> Sequential {
+        let padding = kernelSize / 2
+        return Sequential([
+            Conv2D(inputChannels: 1, outputChannels: channels.0, kernelSize: kernelSize, padding: padding, using: &generator),
+            ReLU(), MaxPool2D(kernelSize: 2),
+            Conv2D(inputChannels: channels.0, outputChannels: channels.1, kernelSize: kernelSize, padding: padding, using: &generator),
+            ReLU(), MaxPool2D(kernelSize: 2),
+            Flatten(),
+            Linear(inputSize: channels.1 * 7 * 7, outputSize: hiddenSize, using: &generator), ReLU(),
+            Linear(inputSize: hiddenSize, outputSize: classCount, using: &generator),
+        ])
     }
 }

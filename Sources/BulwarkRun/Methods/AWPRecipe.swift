@@ -1,10 +1,5 @@
 import BulwarkTraining
 
-extension ImageTrainingMethodName {
-    /// AWP on PGD-AT or TRADES.
-    public static let awp = Self(unchecked: AWPRecipe.name)
-}
-
 /// AWP (Wu et al. 2020) on PGD-AT or TRADES, with its base method's fields and defaults.
 struct AWPRecipe: ImageTrainingRecipe {
     static let name = "awp"
@@ -24,4 +19,9 @@ struct AWPRecipe: ImageTrainingRecipe {
             ? .trades(TRADESRecipe.method(for: configuration)) : .pgd(PGDRecipe.method(for: configuration))
         return AdversarialWeightPerturbation(base: base, gamma: configuration.awpGamma!, warmupEpochs: configuration.awpWarmup!)
     }
+}
+
+extension ImageTrainingMethodName {
+    /// AWP on PGD-AT or TRADES.
+    public static let awp = Self(unchecked: AWPRecipe.name)
 }

@@ -1,11 +1,6 @@
 import BulwarkAttacks
 import BulwarkTraining
 
-extension TextTrainingMethodName {
-    /// K steps of PGD on the embeddings, adversarial loss.
-    public static let pgd = Self(unchecked: EmbeddingPGDRecipe.name)
-}
-
 /// K steps of PGD on the embeddings, adversarial loss.
 struct EmbeddingPGDRecipe: TextTrainingRecipe {
     static let name = "pgd"
@@ -17,4 +12,9 @@ struct EmbeddingPGDRecipe: TextTrainingRecipe {
     static func method(for configuration: TextTrainingConfiguration) -> EmbeddingPGDTraining {
         EmbeddingPGDTraining(attack: EmbeddingPGD(threatModel: configuration.threatModel, steps: configuration.steps!, stepSize: configuration.stepSize!), site: configuration.perturbationSite!)
     }
+}
+
+extension TextTrainingMethodName {
+    /// K steps of PGD on the embeddings, adversarial loss.
+    public static let pgd = Self(unchecked: EmbeddingPGDRecipe.name)
 }

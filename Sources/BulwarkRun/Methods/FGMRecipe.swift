@@ -1,10 +1,5 @@
 import BulwarkTraining
 
-extension TextTrainingMethodName {
-    /// FGM on the embeddings: clean plus adversarial loss.
-    public static let fgm = Self(unchecked: FGMRecipe.name)
-}
-
 /// FGM on the embeddings (Miyato et al. 2017): clean plus adversarial loss.
 struct FGMRecipe: TextTrainingRecipe {
     static let name = "fgm"
@@ -13,4 +8,9 @@ struct FGMRecipe: TextTrainingRecipe {
     static func method(for configuration: TextTrainingConfiguration) -> EmbeddingFGM {
         EmbeddingFGM(threatModel: configuration.threatModel, site: configuration.perturbationSite!)
     }
+}
+
+extension TextTrainingMethodName {
+    /// FGM on the embeddings: clean plus adversarial loss.
+    public static let fgm = Self(unchecked: FGMRecipe.name)
 }

@@ -1,10 +1,5 @@
 import BulwarkTraining
 
-extension ImageTrainingMethodName {
-    /// Fast-AT: FGSM from a random start.
-    public static let fast = Self(unchecked: FastRecipe.name)
-}
-
 /// Fast-AT (Wong et al. 2020).
 struct FastRecipe: ImageTrainingRecipe {
     static let name = "fast"
@@ -17,4 +12,9 @@ struct FastRecipe: ImageTrainingRecipe {
     static func method(for configuration: ImageTrainingConfiguration) -> FastAdversarialTraining {
         FastAdversarialTraining(threatModel: configuration.threatModel, stepSize: configuration.stepSize!, randomStart: configuration.randomStart!, clipsStart: configuration.clipsStart!)
     }
+}
+
+extension ImageTrainingMethodName {
+    /// Fast-AT: FGSM from a random start.
+    public static let fast = Self(unchecked: FastRecipe.name)
 }

@@ -1,10 +1,5 @@
 import BulwarkTraining
 
-extension TextTrainingMethodName {
-    /// FreeLB: K ascent steps, parameter gradients averaged over them.
-    public static let freelb = Self(unchecked: FreeLBRecipe.name)
-}
-
 /// FreeLB (Zhu et al. 2020).
 struct FreeLBRecipe: TextTrainingRecipe {
     static let name = "freelb"
@@ -17,4 +12,9 @@ struct FreeLBRecipe: TextTrainingRecipe {
     static func method(for configuration: TextTrainingConfiguration) -> FreeLB {
         FreeLB(steps: configuration.steps!, stepSize: configuration.stepSize!, initialMagnitude: configuration.initialMagnitude!, maximumNorm: configuration.epsilon, site: configuration.perturbationSite!)
     }
+}
+
+extension TextTrainingMethodName {
+    /// FreeLB: K ascent steps, parameter gradients averaged over them.
+    public static let freelb = Self(unchecked: FreeLBRecipe.name)
 }

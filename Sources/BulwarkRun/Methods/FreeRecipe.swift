@@ -1,10 +1,5 @@
 import BulwarkTraining
 
-extension ImageTrainingMethodName {
-    /// Free-AT.
-    public static let free = Self(unchecked: FreeRecipe.name)
-}
-
 /// Free-AT (Shafahi et al. 2019).
 struct FreeRecipe: ImageTrainingRecipe {
     static let name = "free"
@@ -16,4 +11,9 @@ struct FreeRecipe: ImageTrainingRecipe {
     static func method(for configuration: ImageTrainingConfiguration) -> FreeAdversarialTraining {
         FreeAdversarialTraining(threatModel: configuration.threatModel, replays: configuration.replays!, stepSize: configuration.stepSize!)
     }
+}
+
+extension ImageTrainingMethodName {
+    /// Free-AT.
+    public static let free = Self(unchecked: FreeRecipe.name)
 }

@@ -1,10 +1,5 @@
 import BulwarkTraining
 
-extension ImageTrainingMethodName {
-    /// GradAlign: FGSM with a gradient-alignment regularizer.
-    public static let gradalign = Self(unchecked: GradAlignRecipe.name)
-}
-
 /// GradAlign (Andriushchenko and Flammarion 2020).
 struct GradAlignRecipe: ImageTrainingRecipe {
     static let name = "gradalign"
@@ -17,4 +12,9 @@ struct GradAlignRecipe: ImageTrainingRecipe {
     static func method(for configuration: ImageTrainingConfiguration) -> GradAlign {
         GradAlign(threatModel: configuration.threatModel, lambda: configuration.gradalignLambda!, stepSize: configuration.stepSize!, randomStart: configuration.randomStart!)
     }
+}
+
+extension ImageTrainingMethodName {
+    /// GradAlign: FGSM with a gradient-alignment regularizer.
+    public static let gradalign = Self(unchecked: GradAlignRecipe.name)
 }

@@ -1,10 +1,5 @@
 import BulwarkTraining
 
-extension ImageTrainingMethodName {
-    /// MART.
-    public static let mart = Self(unchecked: MARTRecipe.name)
-}
-
 /// MART (Wang et al. 2020), with the attack and β defaults of TRADES.
 struct MARTRecipe: ImageTrainingRecipe {
     static let name = "mart"
@@ -13,4 +8,9 @@ struct MARTRecipe: ImageTrainingRecipe {
     static func method(for configuration: ImageTrainingConfiguration) -> MART {
         MART(threatModel: configuration.threatModel, steps: configuration.steps!, stepSize: configuration.stepSize!, beta: configuration.beta!)
     }
+}
+
+extension ImageTrainingMethodName {
+    /// MART.
+    public static let mart = Self(unchecked: MARTRecipe.name)
 }

@@ -1,11 +1,6 @@
 import BulwarkAttacks
 import BulwarkTraining
 
-extension ImageTrainingMethodName {
-    /// Clean and PGD cross-entropy mixed by the adversarial ratio.
-    public static let mix = Self(unchecked: MixRecipe.name)
-}
-
 /// Clean and PGD cross-entropy mixed by the adversarial ratio.
 struct MixRecipe: ImageTrainingRecipe {
     static let name = "mix"
@@ -19,4 +14,9 @@ struct MixRecipe: ImageTrainingRecipe {
     static func method(for configuration: ImageTrainingConfiguration) -> MixedAdversarialTraining<PGD> {
         MixedAdversarialTraining(attack: PGD(threatModel: configuration.threatModel, steps: configuration.steps!, stepSize: configuration.stepSize!), adversarialRatio: configuration.adversarialRatio!)
     }
+}
+
+extension ImageTrainingMethodName {
+    /// Clean and PGD cross-entropy mixed by the adversarial ratio.
+    public static let mix = Self(unchecked: MixRecipe.name)
 }

@@ -1,10 +1,5 @@
 import BulwarkTraining
 
-extension ImageTrainingMethodName {
-    /// PGD-AT.
-    public static let pgd = Self(unchecked: PGDRecipe.name)
-}
-
 /// PGD-AT (Madry et al. 2018).
 struct PGDRecipe: ImageTrainingRecipe {
     static let name = "pgd"
@@ -16,4 +11,9 @@ struct PGDRecipe: ImageTrainingRecipe {
     static func method(for configuration: ImageTrainingConfiguration) -> PGDAdversarialTraining {
         PGDAdversarialTraining(threatModel: configuration.threatModel, steps: configuration.steps!, stepSize: configuration.stepSize!, randomStart: configuration.randomStart!)
     }
+}
+
+extension ImageTrainingMethodName {
+    /// PGD-AT.
+    public static let pgd = Self(unchecked: PGDRecipe.name)
 }

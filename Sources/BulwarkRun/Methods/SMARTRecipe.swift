@@ -1,10 +1,5 @@
 import BulwarkTraining
 
-extension TextTrainingMethodName {
-    /// SMART: a smoothness regularizer with the momentum Bregman proximal point method.
-    public static let smart = Self(unchecked: SMARTRecipe.name)
-}
-
 /// SMART (Jiang et al. 2020).
 struct SMARTRecipe: TextTrainingRecipe {
     static let name = "smart"
@@ -17,4 +12,9 @@ struct SMARTRecipe: TextTrainingRecipe {
     static func method(for configuration: TextTrainingConfiguration) -> SMART {
         SMART(threatModel: configuration.threatModel, steps: configuration.steps!, stepSize: configuration.stepSize!, proximalWeight: configuration.proximalWeight!, momentum: configuration.proximalMomentum!)
     }
+}
+
+extension TextTrainingMethodName {
+    /// SMART: a smoothness regularizer with the momentum Bregman proximal point method.
+    public static let smart = Self(unchecked: SMARTRecipe.name)
 }

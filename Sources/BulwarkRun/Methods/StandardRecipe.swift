@@ -1,10 +1,5 @@
 import BulwarkTraining
 
-extension ImageTrainingMethodName {
-    /// Plain cross-entropy training.
-    public static let standard = Self(unchecked: StandardRecipe.name)
-}
-
 /// Plain cross-entropy training.
 struct StandardRecipe: ImageTrainingRecipe {
     static let name = "standard"
@@ -12,4 +7,9 @@ struct StandardRecipe: ImageTrainingRecipe {
     static let attacks = false
     static func resolve(_ configuration: inout ImageTrainingConfiguration) { configuration.schedule = configuration.schedule ?? .constant }
     static func method(for configuration: ImageTrainingConfiguration) -> StandardTraining { StandardTraining() }
+}
+
+extension ImageTrainingMethodName {
+    /// Plain cross-entropy training.
+    public static let standard = Self(unchecked: StandardRecipe.name)
 }

@@ -1,10 +1,5 @@
 import BulwarkTraining
 
-extension TextTrainingMethodName {
-    /// Plain cross-entropy training.
-    public static let standard = Self(unchecked: StandardTextRecipe.name)
-}
-
 /// Plain cross-entropy training.
 struct StandardTextRecipe: TextTrainingRecipe {
     static let name = "standard"
@@ -12,4 +7,9 @@ struct StandardTextRecipe: TextTrainingRecipe {
     static let attacks = false
     static func resolve(_ configuration: inout TextTrainingConfiguration) {}
     static func method(for configuration: TextTrainingConfiguration) -> StandardTraining { StandardTraining() }
+}
+
+extension TextTrainingMethodName {
+    /// Plain cross-entropy training.
+    public static let standard = Self(unchecked: StandardTextRecipe.name)
 }

@@ -1,10 +1,5 @@
 import BulwarkTraining
 
-extension ImageTrainingMethodName {
-    /// TRADES.
-    public static let trades = Self(unchecked: TRADESRecipe.name)
-}
-
 /// TRADES (Zhang et al. 2019).
 struct TRADESRecipe: ImageTrainingRecipe {
     static let name = "trades"
@@ -16,4 +11,9 @@ struct TRADESRecipe: ImageTrainingRecipe {
     static func method(for configuration: ImageTrainingConfiguration) -> TRADES {
         TRADES(threatModel: configuration.threatModel, steps: configuration.steps!, stepSize: configuration.stepSize!, beta: configuration.beta!)
     }
+}
+
+extension ImageTrainingMethodName {
+    /// TRADES.
+    public static let trades = Self(unchecked: TRADESRecipe.name)
 }

@@ -1,10 +1,5 @@
 import BulwarkTraining
 
-extension TextTrainingMethodName {
-    /// Virtual adversarial training: a label-free KL term.
-    public static let vat = Self(unchecked: VATRecipe.name)
-}
-
 /// Virtual adversarial training (Miyato et al. 2017).
 struct VATRecipe: TextTrainingRecipe {
     static let name = "vat"
@@ -13,4 +8,9 @@ struct VATRecipe: TextTrainingRecipe {
     static func method(for configuration: TextTrainingConfiguration) -> VirtualAdversarialTraining {
         VirtualAdversarialTraining(threatModel: configuration.threatModel, powerIterations: configuration.powerIterations!)
     }
+}
+
+extension TextTrainingMethodName {
+    /// Virtual adversarial training: a label-free KL term.
+    public static let vat = Self(unchecked: VATRecipe.name)
 }
