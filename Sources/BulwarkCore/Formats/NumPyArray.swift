@@ -1,4 +1,3 @@
-import BulwarkCore
 import Foundation
 
 /// Writing NumPy `.npy` files (format version 1.0), so Python users can `numpy.load` what
