@@ -30,11 +30,15 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", path: "Sources/CZlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        // libpng's simplified API decodes the PNG images of image-folder datasets.
+        .systemLibrary(
+            name: "CPNG", path: "Sources/CPNG",
+            providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
         .target(
             name: "BulwarkCore",
             dependencies: blasDependencies),
         .target(name: "BulwarkNN", dependencies: ["BulwarkCore"]),
-        .target(name: "BulwarkData", dependencies: ["BulwarkCore", "CZlib"]),
+        .target(name: "BulwarkData", dependencies: ["BulwarkCore", "CZlib", "CPNG"]),
         .target(name: "BulwarkAttacks", dependencies: ["BulwarkNN"]),
         .target(name: "BulwarkTraining", dependencies: ["BulwarkAttacks", "BulwarkData"]),
         .target(name: "BulwarkReport", dependencies: ["BulwarkTraining", "CZlib"]),

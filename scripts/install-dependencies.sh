@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Installs what Bulwark needs on Debian or Ubuntu: OpenBLAS, oneDNN, zlib, the
+# Installs what Bulwark needs on Debian or Ubuntu: OpenBLAS, oneDNN, zlib, libpng, the
 # Fashion-MNIST package and WordNet (wordnet-base, for the PWWS word-substitution attack on
 # text); with --for-tests also Chromium, which the report tests use to render a report
 # headlessly (they are skipped without it). Swift itself must already be installed
 # (https://www.swift.org/install/linux/).
 set -euo pipefail
-packages=(libopenblas-dev libdnnl-dev zlib1g-dev dataset-fashion-mnist wordnet-base)
+packages=(libopenblas-dev libdnnl-dev zlib1g-dev libpng-dev dataset-fashion-mnist wordnet-base)
 if [ "${1:-}" = "--for-tests" ]; then packages+=(chromium); fi
 missing=()
 for package in "${packages[@]}"; do

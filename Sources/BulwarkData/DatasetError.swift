@@ -45,6 +45,36 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
     /// Record `record` (0-based) of a CIFAR-10 binary batch has a label byte that is not below
     /// `classCount`: the file is corrupt or of another format.
     case recordLabelOutOfRange(path: String, record: Int, label: Int, classCount: Int)
+    /// A data path names a file whose extension no dataset reader knows.
+    case unsupportedFormat(path: String)
+    /// A file is damaged or not of the format its name says; `problem` says what is wrong.
+    case invalidFile(path: String, problem: String)
+    /// A file lacks the images or the labels: none of `expected` is among the arrays it holds,
+    /// `found`.
+    case missingArray(path: String, expected: [String], found: [String])
+    /// The images `array` of `path` have a shape that is not a batch of images.
+    case invalidImageShape(path: String, array: String, shape: [Int])
+    /// Float pixels lie outside [0, 1]: the smallest is `minimum`, the largest `maximum`.
+    case pixelsOutOfRange(path: String, minimum: Float, maximum: Float)
+    /// An image value is NaN or infinite; `index` is the first such scalar.
+    case nonFinitePixels(path: String, index: Int)
+    /// The labels are not whole numbers in an integer array; `problem` says what they are.
+    case invalidLabels(path: String, problem: String)
+    /// The images and the labels count different numbers of examples.
+    case exampleCountMismatch(path: String, imageCount: Int, labelCount: Int)
+    /// The file or folder holds no examples.
+    case emptyDataset(path: String)
+    /// No labels file was found beside the `.npy` images file; `tried` lists the names looked for.
+    case labelsFileNotFound(imagesPath: String, tried: [String])
+    /// A PNG file could not be decoded; `reason` is libpng's.
+    case undecodableImage(path: String, reason: String)
+    /// An image's `[channels, height, width]`-free size `[height, width]` differs from the
+    /// size `expected` of the first image, `firstPath`.
+    case imageSizeMismatch(path: String, size: [Int], expected: [Int], firstPath: String)
+    /// An image folder has no class sub-folders.
+    case noClassFolders(directory: String)
+    /// A test folder has classes the training folder lacks.
+    case unknownClasses(directory: String, classes: [String], trainingDirectory: String)
 
     /// What is wrong, naming the file or directory, and how to fix it.
     public var description: String {
@@ -112,6 +142,10 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(path) \(size) (a CIFAR-10 binary batch is a sequence of records of 1 label "
                 + "byte and \(recordSize - 1) pixel bytes); the file is truncated or not a CIFAR-10 "
                 + "binary batch, so download and extract \(ImageDatasetName.cifar10DownloadURL) again"
+        case .unsupportedFormat, .invalidFile, .missingArray, .invalidImageShape, .pixelsOutOfRange, .nonFinitePixels,
+             .invalidLabels, .exampleCountMismatch, .emptyDataset, .labelsFileNotFound, .undecodableImage,
+             .imageSizeMismatch, .noClassFolders, .unknownClasses:
+            return fileDatasetDescription
         case .recordLabelOutOfRange(let path, let record, let label, let classCount):
             return "\(path): record \(record) has label \(label), but CIFAR-10 labels lie in "
                 + "0…\(classCount - 1); the file is corrupt or not a CIFAR-10 binary batch (the "

@@ -13,8 +13,8 @@ package func hasGzipMagic(_ bytes: [UInt8]) -> Bool {
 /// - Throws: ``DatasetError/fileNotFound(path:)``, ``DatasetError/notAFile(path:)``,
 ///   ``DatasetError/unreadableFile(path:reason:)`` or
 ///   ``DatasetError/corruptCompression(path:reason:)``.
-package func contentsOfFile(atPath path: String) throws(DatasetError) -> [UInt8] {
-    try FileBytes(contentsOfFile: path).readAll()
+package func contentsOfFile(atPath path: String, detectsGzip: Bool = true) throws(DatasetError) -> [UInt8] {
+    try FileBytes(contentsOfFile: path, detectsGzip: detectsGzip).readAll()
 }
 
 /// The (decompressed) bytes of a file, read front to back on demand.
@@ -31,11 +31,12 @@ package final class FileBytes {
     /// The decompressor of a gzipped file.
     private let gzip: GzipStream?
 
-    /// Opens the file at `path`; compression is detected from the content.
+    /// Opens the file at `path`; compression is detected from the content (unless
+    /// `detectsGzip` is `false`).
     ///
     /// - Throws: ``DatasetError/fileNotFound(path:)``, ``DatasetError/notAFile(path:)``,
     ///   ``DatasetError/unreadableFile(path:reason:)``.
-    package convenience init(contentsOfFile path: String) throws(DatasetError) {
+    package convenience init(contentsOfFile path: String, detectsGzip: Bool = true) throws(DatasetError) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw .fileNotFound(path: path)
@@ -47,16 +48,16 @@ package final class FileBytes {
         } catch {
             throw .unreadableFile(path: path, reason: error.localizedDescription)
         }
-        try self.init(fileContents: bytes, path: path)
+        try self.init(fileContents: bytes, path: path, detectsGzip: detectsGzip)
     }
 
     /// Reads a file's bytes held in memory, decompressing them when they start with the gzip
-    /// magic bytes.
+    /// magic bytes (unless `detectsGzip` is `false`: a zip archive's stored member is read as is).
     ///
     /// - Throws: ``DatasetError/corruptCompression(path:reason:)`` if zlib cannot start.
-    package init(fileContents bytes: [UInt8], path: String) throws(DatasetError) {
+    package init(fileContents bytes: [UInt8], path: String, detectsGzip: Bool = true) throws(DatasetError) {
         self.path = path
-        if hasGzipMagic(bytes) {
+        if detectsGzip && hasGzipMagic(bytes) {
             do {
                 gzip = try GzipStream(bytes)
             } catch {
@@ -69,12 +70,27 @@ package final class FileBytes {
         }
     }
 
+    /// Reads a zip member's bare deflate stream `bytes` (its compressed data, no header),
+    /// decompressing only as far as it is read.
+    ///
+    /// - Throws: ``DatasetError/corruptCompression(path:reason:)`` if zlib cannot start.
+    package init(deflated bytes: [UInt8], path: String) throws(DatasetError) {
+        self.path = path
+        do {
+            gzip = try GzipStream(bytes, rawDeflate: true)
+        } catch {
+            throw .corruptCompression(path: path, reason: error.description)
+        }
+        self.bytes = []
+    }
+
     /// Appends up to `count` bytes to `output`, fewer only at the end of the file.
     ///
     /// - Returns: The number of bytes appended.
     /// - Throws: ``DatasetError/corruptCompression(path:reason:)``.
     @discardableResult
     package func read(upTo count: Int, into output: inout [UInt8]) throws(DatasetError) -> Int {
+        guard count > 0 else { return 0 }
         guard let gzip else {
             let end = offset + min(count, bytes.count - offset)
             output.append(contentsOf: bytes[offset..<end])

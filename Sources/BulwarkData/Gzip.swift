@@ -63,11 +63,16 @@ package final class GzipStream {
     private let inputCount: Int
     /// Whether the last member has ended with the input.
     private var finished = false
+    /// Whether the input is a bare deflate stream (a zip member) rather than gzip or zlib.
+    private let isRawDeflate: Bool
 
-    /// Starts decompressing `data`.
+    /// Starts decompressing `data`: gzip or zlib, or with `rawDeflate` a bare deflate stream
+    /// with no header or trailer (how a zip archive stores a member), which must end exactly
+    /// where `data` does.
     ///
     /// - Throws: ``GzipError/empty`` for no bytes, `.outOfMemory` or `.corrupt` if zlib cannot start.
-    package init(_ data: [UInt8]) throws(GzipError) {
+    package init(_ data: [UInt8], rawDeflate: Bool = false) throws(GzipError) {
+        isRawDeflate = rawDeflate
         guard !data.isEmpty else { throw .empty }
         inputCount = data.count
         let input = UnsafeMutablePointer<UInt8>.allocate(capacity: data.count)
@@ -78,7 +83,7 @@ package final class GzipStream {
         let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
         self.stream = stream
         stream.initialize(to: z_stream())
-        let status = inflateInit2_(stream, 15 + 32, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        let status = inflateInit2_(stream, rawDeflate ? -15 : 15 + 32, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
         guard status == Z_OK else {
             stream.deallocate()
             input.deallocate()
@@ -146,7 +151,7 @@ package final class GzipStream {
                     finished = true
                     break
                 }
-                guard inputCount - consumed >= 2, input[consumed] == 0x1f, input[consumed + 1] == 0x8b else {
+                guard !isRawDeflate, inputCount - consumed >= 2, input[consumed] == 0x1f, input[consumed + 1] == 0x8b else {
                     throw .trailingData(offset: consumed)
                 }
                 guard inflateReset(stream) == Z_OK else { throw .corrupt(reason: "inflateReset failed") }

@@ -1,3 +1,4 @@
+import BulwarkCore
 import BulwarkNN
 import BulwarkTraining
 import Foundation

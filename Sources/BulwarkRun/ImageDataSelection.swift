@@ -3,40 +3,87 @@ import BulwarkData
 import BulwarkNN
 import Foundation
 
-/// Which image dataset to read and where from; unset fields take the dataset a checkpoint was
-/// trained on (see ``matching(checkpointMetadata:)``), else Fashion-MNIST at its default
-/// location.
+/// Which image dataset to read and where from: a built-in dataset (``dataset`` in
+/// ``dataDirectory``) or the user's own file or folder (``dataPath``, and ``testDataPath``
+/// for a test split of its own). Unset fields take the data a checkpoint was trained on (see
+/// ``matching(checkpointMetadata:)``), else Fashion-MNIST at its default location.
+///
+/// A data path is read by ``ImageDataset/load(path:split:layout:limit:)``: a `.npz` archive, a
+/// `.npy` images file with its labels file beside it, a `.safetensors` file (also the
+/// adversarial examples `bulwark attack` writes) or a folder of PNG images in one sub-folder per
+/// class. A file is one split: it is read whole for whichever split is asked for, unless
+/// ``testDataPath`` names the test split's. A folder with `train` and `test` sub-folders holds
+/// both splits.
 public struct ImageDataSelection: Sendable, Codable, Equatable {
     /// The dataset, when chosen.
     public var dataset: ImageDatasetName?
     /// The directory of its files, when chosen.
     public var dataDirectory: String?
+    /// The user's file or folder of images, when chosen instead of a built-in dataset: the
+    /// training split, and the test split too unless ``testDataPath`` is set.
+    public var dataPath: String?
+    /// The file or folder of the test split, when it is not ``dataPath``.
+    public var testDataPath: String?
+    /// The layout of four-dimensional image arrays in a data file; `nil` infers it
+    /// (``ImageLayout/inferred(from:)``).
+    public var imageLayout: ImageLayout?
 
-    /// A selection of `dataset` in `dataDirectory`; leave either unset for the default.
-    public init(dataset: ImageDatasetName? = nil, dataDirectory: String? = nil) {
+    /// A selection of `dataset` in `dataDirectory`, or of the user's data at `dataPath` (and
+    /// `testDataPath`); leave them unset for the default.
+    public init(
+        dataset: ImageDatasetName? = nil, dataDirectory: String? = nil, dataPath: String? = nil,
+        testDataPath: String? = nil, imageLayout: ImageLayout? = nil
+    ) {
         self.dataset = dataset
         self.dataDirectory = dataDirectory
+        self.dataPath = dataPath
+        self.testDataPath = testDataPath
+        self.imageLayout = imageLayout
     }
 
     /// The dataset chosen, or Fashion-MNIST.
     public var resolvedDataset: ImageDatasetName { dataset ?? .fashionMNIST }
 
+    /// The file or folder `split` is read from, when the data is the user's.
+    public func dataPath(for split: DatasetSplit) -> String? {
+        split == .test ? testDataPath ?? dataPath : dataPath
+    }
+
+    /// What the data is called in messages: the built-in dataset's name, or the data path's
+    /// last component.
+    public var dataName: String {
+        dataPath.map { URL(fileURLWithPath: $0).lastPathComponent } ?? resolvedDataset.rawValue
+    }
+
     /// This selection for evaluating a checkpoint whose metadata is `metadata`: without a
-    /// dataset, the one the model was trained on (and without a directory, the directory it
-    /// was trained from, if it still exists), so that a model trained on MNIST is not
-    /// silently evaluated on Fashion-MNIST. A dataset chosen that differs from the recorded
-    /// one is kept, with a note (naming the `dataset` field) to pass on.
+    /// dataset or data path, the data the model was trained on (a built-in dataset, without a
+    /// directory in the directory it was trained from if it still exists; or the data path and
+    /// test data path it was trained from), so that a model trained on MNIST or on a file is
+    /// not silently evaluated on Fashion-MNIST. Data chosen that differs from the recorded data
+    /// is kept, with a note (naming the `dataset` or `dataPath` field) to pass on.
     public func matching(checkpointMetadata metadata: [String: String]) -> (selection: ImageDataSelection, note: ConfigurationError?) {
-        guard let configuration = trainingConfiguration(in: metadata),
-              let recorded = configuration["dataset"].flatMap(ImageDatasetName.init(rawValue:))
-        else { return (self, nil) }
+        guard let configuration = trainingConfiguration(in: metadata) else { return (self, nil) }
+        let recordedPath = configuration[ManifestKey.key(of: "dataPath")]
+        guard let recorded = recordedPath ?? configuration["dataset"].flatMap(ImageDatasetName.init(rawValue:))?.rawValue else {
+            return (self, nil)
+        }
+        if let dataPath {
+            guard dataPath != recordedPath else { return (self, nil) }
+            return (self, ConfigurationError("the model was trained on \(recorded); evaluating it on \(dataPath) as `dataPath` asks"))
+        }
         if let dataset {
-            guard dataset != recorded else { return (self, nil) }
+            guard dataset.rawValue != recorded || recordedPath != nil else { return (self, nil) }
             return (self, ConfigurationError(
-                "the model was trained on \(recorded.rawValue); evaluating it on \(dataset.rawValue) as `dataset` asks"))
+                "the model was trained on \(recorded); evaluating it on \(dataset.rawValue) as `dataset` asks"))
         }
         var selection = self
-        selection.dataset = recorded
+        if let recordedPath {
+            selection.dataPath = recordedPath
+            selection.testDataPath = configuration[ManifestKey.key(of: "testDataPath")]
+            selection.imageLayout = configuration[ManifestKey.key(of: "imageLayout")].flatMap(ImageLayout.init(rawValue:))
+            return (selection, nil)
+        }
+        selection.dataset = ImageDatasetName(rawValue: recorded)
         if dataDirectory == nil, let directory = configuration["data_dir"], FileManager.default.fileExists(atPath: directory) {
             selection.dataDirectory = directory
         }
@@ -45,8 +92,32 @@ public struct ImageDataSelection: Sendable, Codable, Equatable {
 
     /// The split, or only its first `limit` examples (a gzipped file is inflated no further
     /// than they end).
+    ///
+    /// - Throws: ``ConfigurationError`` when a data path is chosen together with `dataset` or
+    ///   `dataDirectory`, or `testDataPath` without `dataPath`; the dataset's reading error
+    ///   (``DatasetError``).
     public func load(_ split: DatasetSplit, limit: Int? = nil) throws -> ImageDataset {
-        try ImageDataset.load(resolvedDataset, split: split, directory: dataDirectory, limit: limit)
+        try validate()
+        if let path = dataPath(for: split) {
+            return try ImageDataset.load(path: path, split: split, layout: imageLayout, limit: limit)
+        }
+        return try ImageDataset.load(resolvedDataset, split: split, directory: dataDirectory, limit: limit)
+    }
+
+    /// Throws unless the fields chosen go together.
+    public func validate() throws(ConfigurationError) {
+        if dataPath != nil, let dataset {
+            throw ConfigurationError("`dataset` \(dataset.rawValue) and `dataPath` both choose the data; set only one")
+        }
+        if dataPath != nil, dataDirectory != nil {
+            throw ConfigurationError("`dataDirectory` applies to a built-in `dataset`, not to `dataPath`; leave it out")
+        }
+        if testDataPath != nil, dataPath == nil {
+            throw ConfigurationError("`testDataPath` needs `dataPath`, the training data; set both")
+        }
+        if imageLayout != nil, dataPath == nil {
+            throw ConfigurationError("`imageLayout` applies to the arrays of `dataPath`; set `dataPath` or leave it out")
+        }
     }
 
     /// The first `count` examples of `split` to evaluate `network`, a checkpoint of
@@ -71,7 +142,7 @@ public struct ImageDataSelection: Sendable, Codable, Equatable {
             let fitting = Architecture.allCases.filter { $0.inputShape == images.imageShape }.map(\.rawValue)
             let advice = fitting.isEmpty ? "" : " Architectures for these images: \(fitting.joined(separator: ", "))."
             throw ConfigurationError(
-                "The \(resolvedDataset.rawValue) images have shape \(images.imageShape) but '\(architecture.rawValue)' expects \(architecture.inputShape).\(advice)")
+                "The \(dataName) images have shape \(images.imageShape) but '\(architecture.rawValue)' expects \(architecture.inputShape).\(advice)")
         }
     }
 }

@@ -18,10 +18,17 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
     /// The learning-rate schedule.
     public enum ScheduleName: String, Codable, CaseIterable, Sendable { case constant, cyclic, piecewise, cosine }
 
-    /// The images trained on.
+    /// The images trained on, unless ``dataPath`` names the user's own.
     public var dataset: ImageDatasetName = .fashionMNIST
     /// The directory of the dataset's files, or `nil` for the dataset's default place.
     public var dataDirectory: String?
+    /// The user's file or folder of images to train on instead of ``dataset`` (see
+    /// ``ImageDataSelection/dataPath``); also the test split unless ``testDataPath`` is set.
+    public var dataPath: String?
+    /// The file or folder of the final evaluation's test split, when it is not ``dataPath``.
+    public var testDataPath: String?
+    /// The layout of four-dimensional image arrays in a data file; `nil` infers it.
+    public var imageLayout: ImageLayout?
     /// The model trained.
     public var architecture: Architecture = .smallcnn
     /// The training method (see ``ImageTrainingMethodName``).
@@ -91,6 +98,14 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
     /// The default configuration.
     public init() {}
 
+    /// The data this configuration trains on, as a selection to load it with: ``dataset``
+    /// unless ``dataPath`` is set.
+    public var dataSelection: ImageDataSelection {
+        ImageDataSelection(
+            dataset: dataPath == nil ? dataset : nil, dataDirectory: dataDirectory, dataPath: dataPath,
+            testDataPath: testDataPath, imageLayout: imageLayout)
+    }
+
     // MARK: - Per-method defaults
 
     /// This configuration with every default its method takes filled in and every field its
@@ -119,6 +134,7 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
         let recipe = method.recipe
         let used = recipe.fields(of: self)
         let methodDescription = recipe.description(of: self)
+        try dataSelection.validate()
         try check(epochs >= 1, "\(field: "epochs") must be at least 1, got \(epochs)")
         try check(batchSize >= 1, "\(field: "batchSize") must be at least 1, got \(batchSize)")
         if let steps { try check(steps >= 1, "\(field: "steps") must be at least 1, got \(steps)") }
@@ -210,8 +226,12 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: ManifestKey.self)
-        dataset = try container.requiredField("dataset")
+        dataPath = try container.field("dataPath")
+        // A run on the user's data records its data path instead of a dataset.
+        dataset = dataPath == nil ? try container.requiredField("dataset") : .fashionMNIST
         dataDirectory = try container.field("dataDirectory")
+        testDataPath = try container.field("testDataPath")
+        imageLayout = try container.field("imageLayout")
         architecture = try container.required(container.field("architecture") ?? container.field("model"), "architecture")
         method = try container.requiredField("method")
         epsilon = try container.requiredField("epsilon")
@@ -249,8 +269,11 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: ManifestKey.self)
-        try container.field(dataset, "dataset")
+        if dataPath == nil { try container.field(dataset, "dataset") }
         try container.encodeIfPresent(dataDirectory, forKey: "dataDirectory")
+        try container.encodeIfPresent(dataPath, forKey: "dataPath")
+        try container.encodeIfPresent(testDataPath, forKey: "testDataPath")
+        try container.field(imageLayout, "imageLayout")
         try container.field(architecture, "architecture")
         try container.field(method, "method")
         try container.encode(epsilon, forKey: "epsilon")
@@ -289,7 +312,7 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
 
     /// The fields, in the order a command line lists them.
     public static let fields = [
-        "dataset", "dataDirectory", "architecture", "method", "epsilon", "norm", "awpInner", "steps", "stepSize", "randomStart",
+        "dataset", "dataDirectory", "dataPath", "testDataPath", "imageLayout", "architecture", "method", "epsilon", "norm", "awpInner", "steps", "stepSize", "randomStart",
         "clipsStart", "beta", "awpGamma", "awpWarmup", "gradalignLambda", "replays", "adversarialRatio", "epsilonWarmup", "augment",
         "overfittingGuard", "overfittingInterval", "epochs", "batchSize", "optimizer", "learningRate", "momentum", "weightDecay",
         "schedule", "validationCount", "validationSteps", "trainCount", "seed", "finalEvaluationCount",

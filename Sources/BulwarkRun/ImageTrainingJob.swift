@@ -85,13 +85,8 @@ public struct ImageTrainingJob: Sendable {
     ///   the images do not fit the architecture or validation would leave none to train on.
     public func loadData() throws -> ImageTrainingData {
         let c = configuration
-        var training = try ImageDataset.load(c.dataset, split: .train, directory: c.dataDirectory)
-        guard training.imageShape == c.architecture.inputShape else {
-            let fitting = Architecture.allCases.filter { $0.inputShape == training.imageShape }.map(\.rawValue)
-            let advice = fitting.isEmpty ? "" : " Architectures for these images: \(fitting.joined(separator: ", "))."
-            throw ConfigurationError(
-                "The \(c.dataset.rawValue) images have shape \(training.imageShape) but '\(c.architecture.rawValue)' expects \(c.architecture.inputShape).\(advice)")
-        }
+        var training = try c.dataSelection.load(.train)
+        try c.dataSelection.requireShape(of: training, fitting: c.architecture)
         if let trainCount = c.trainCount { training = training.prefix(trainCount) }
         try check(training.count > c.validationCount,
                   "\(field: "validationCount") \(c.validationCount) leaves no training images out of \(training.count)")
@@ -194,7 +189,7 @@ public struct ImageTrainingJob: Sendable {
         let c = configuration
         let test: ImageDataset
         do {
-            test = try ImageDataset.load(c.dataset, split: .test, directory: c.dataDirectory, limit: c.finalEvaluationCount)
+            test = try c.dataSelection.load(.test, limit: c.finalEvaluationCount)
         } catch {
             outcome.finalEvaluationSkipped = "\(error)"
             return

@@ -63,7 +63,7 @@ final class FuzzDirectory {
 /// fixed number of mutants from a fixed seed.
 @Suite(.serialized) struct ReaderFuzzTests {
     /// Mutants per reader: about 10 s in all in a release build.
-    static let idxIterations = 60_000, cifarIterations = 16_000, textIterations = 4_000
+    static let idxIterations = 60_000, cifarIterations = 16_000, textIterations = 4_000, userDataIterations = 4_000
 
     private static func checkConsistent(_ dataset: ImageDataset, limit: Int?) {
         #expect(dataset.images.shape[0] == dataset.count)
@@ -170,5 +170,42 @@ final class FuzzDirectory {
             summary.append("\(reader.name) \(loaded + rejected) (\(loaded) loaded)")
         }
         print("fuzz text: " + summary.joined(separator: ", "))
+    }
+
+    /// The readers of the user's data: NumPy archives and pairs, safetensors files and PNG
+    /// folders, each file of theirs mutated (a PNG folder beside a valid image).
+    @Test func userDatasetReadersSurviveMutatedFiles() throws {
+        let files = try corpus()
+        let readers: [(prefix: String, name: String, load: String)] = [
+            ("npz-", "data.npz", "data.npz"), ("npy-x", "x_data.npy", "x_data.npy"),
+            ("safetensors-", "data.safetensors", "data.safetensors"), ("png-", "folder/b/1.png", "folder"),
+        ]
+        var mutator = FuzzMutator(seed: FuzzBudget.seed(0x05E7))
+        var summary = [String]()
+        for reader in readers {
+            let directory = try FuzzDirectory()
+            try FileManager.default.createDirectory(atPath: directory.path + "/folder/a", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: directory.path + "/folder/b", withIntermediateDirectories: true)
+            try directory.replace("y_data.npy", with: try #require(files["npy-y_pair.npy"]))
+            try directory.replace("folder/a/1.png", with: try #require(files["png-rgb8.png"]))
+            let readerSeeds = try seeds(reader.prefix, in: files)
+            var loaded = 0, rejected = 0
+            for iteration in 0..<(FuzzBudget.scaled(Self.userDataIterations) + readerSeeds.count) {
+                let unmutated = iteration < readerSeeds.count
+                let seed = readerSeeds[unmutated ? iteration : mutator.below(readerSeeds.count)]
+                try directory.replace(reader.name, with: unmutated ? seed : mutator.mutate(seed))
+                let limit: Int? = !unmutated && mutator.below(3) == 0 ? mutator.below(4) : nil
+                do {
+                    let dataset = try ImageDataset.load(path: directory.path + "/" + reader.load, split: .train, limit: limit)
+                    Self.checkConsistent(dataset, limit: limit)
+                    loaded += 1
+                } catch {
+                    rejected += 1  // a DatasetError: load(path:) throws no other type
+                }
+            }
+            #expect(loaded >= readerSeeds.count - (reader.prefix == "png-" ? 1 : 0), "\(reader.name): a seed failed to load")
+            summary.append("\(reader.name) \(loaded + rejected) (\(loaded) loaded)")
+        }
+        print("fuzz user data: " + summary.joined(separator: ", "))
     }
 }

@@ -1,5 +1,3 @@
-import BulwarkCore
-
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -34,14 +32,28 @@ extension SafeTensorsFile {
     /// - Throws: ``CheckpointError`` if the bytes are not a valid safetensors file.
     /// - Complexity: O(`bytes.count`).
     public init(bytes: [UInt8], source: String = SafeTensorsFile.inMemorySource) throws(CheckpointError) {
+        self = try Self.parsedWithDataTypes(bytes: bytes, source: source).file
+    }
+
+    /// The file at `path` and each tensor's `dtype` as its header names it (`U8`, `F32`, …):
+    /// reading converts every tensor to `Float`, but an image reader divides `U8` pixels by
+    /// 255 and takes float pixels as they are.
+    ///
+    /// - Throws: ``CheckpointError`` as ``init(contentsOf:)``.
+    package static func readWithDataTypes(contentsOf path: String) throws(CheckpointError) -> (file: SafeTensorsFile, dataTypes: [String: String]) {
+        try parsedWithDataTypes(bytes: readAllBytes(atPath: path), source: path)
+    }
+
+    /// The file in `bytes` and each tensor's `dtype`, as ``readWithDataTypes(contentsOf:)``.
+    package static func parsedWithDataTypes(bytes: [UInt8], source: String) throws(CheckpointError) -> (file: SafeTensorsFile, dataTypes: [String: String]) {
         let result = bytes.withUnsafeBytes { buffer in
             Result { () throws(CheckpointError) in try Self.parse(buffer, source: source) }
         }
-        self = try result.get()
+        return try result.get()
     }
 
-    /// Parses a whole safetensors file held in `buffer`.
-    private static func parse(_ buffer: UnsafeRawBufferPointer, source: String) throws(CheckpointError) -> SafeTensorsFile {
+    /// Parses a whole safetensors file held in `buffer`, with each tensor's `dtype`.
+    private static func parse(_ buffer: UnsafeRawBufferPointer, source: String) throws(CheckpointError) -> (file: SafeTensorsFile, dataTypes: [String: String]) {
         guard buffer.count >= 8 else { throw .fileTooShort(path: source, byteCount: buffer.count) }
         var declaredLength: UInt64 = 0
         for index in 0..<8 { declaredLength |= UInt64(buffer[index]) << (8 * UInt64(index)) }
@@ -80,7 +92,8 @@ extension SafeTensorsFile {
             let bytes = UnsafeRawBufferPointer(rebasing: data[entry.begin..<entry.end])
             tensors[entry.name] = Tensor(shape: entry.shape, scalars: entry.dataType.decode(bytes, count: entry.elementCount))
         }
-        return SafeTensorsFile(tensors: tensors, metadata: metadata)
+        let dataTypes = Dictionary(entries.map { ($0.name, $0.dataType.rawValue) }, uniquingKeysWith: { first, _ in first })
+        return (SafeTensorsFile(tensors: tensors, metadata: metadata), dataTypes)
     }
 
     /// One validated header entry.

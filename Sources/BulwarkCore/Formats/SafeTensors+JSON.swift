@@ -1,5 +1,3 @@
-import BulwarkCore
-
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
