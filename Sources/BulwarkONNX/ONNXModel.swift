@@ -36,6 +36,8 @@ public struct ONNXModel: Layer {
     var stateValues: [Tensor]
     /// Dropout masks' source.
     var generator: SplitMix64
+    /// The model as read, for writing trained parameters back into it.
+    let source: Onnx_ModelProto
 
     /// Reads the model in `url`; external data files are looked up beside it.
     public init(contentsOf url: URL, contract: ONNXInputContract = ONNXInputContract(), seed: UInt64 = 0) throws {
@@ -59,6 +61,7 @@ public struct ONNXModel: Layer {
             throw ONNXError.corruptModel("\(error)")
         }
         let loaded = try ONNXGraph.load(proto, directory: directory, contract: contract)
+        source = proto
         graph = loaded.graph
         parameterValues = loaded.parameters
         stateValues = loaded.state
