@@ -21,6 +21,16 @@ import _TestSupport
         #expect(model.opset == 17)
     }
 
+    /// A small ResNet as `torch.onnx.export` writes it (opset 17, batch normalization folded
+    /// into the convolutions), against PyTorch's own logits.
+    @Test func pytorchExportMatchesPyTorchLogits() throws {
+        let (model, pixels, logits) = try Self.load("torch_resnet")
+        #expect(model.contract.exampleShape == [3, 16, 16])
+        #expect(model.parameterPaths.first == "linear.weight")
+        expectClose(model.applied(to: pixels), logits, "logits")
+        expectGradientMatchesFiniteDifferences(at: [pixels.slice(alongAxis: 0, 0..<1)], step: 1e-3) { model.applied(to: $0[0]) }
+    }
+
     @Test func parametersAndStateKeepTheirONNXNamesInInitializerOrder() throws {
         let (model, _, _) = try Self.load("small_resnet")
         #expect(model.parameterPaths == [
