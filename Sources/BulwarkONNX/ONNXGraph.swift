@@ -136,9 +136,29 @@ struct ONNXGraph: Sendable {
             for (name, value) in zip(node.outputs, outputs) where !name.isEmpty { constants[name] = value }
         }
         let graph = ONNXGraph(
-            nodes: remaining, constants: constants, parameterNames: parameterNames, stateNames: stateNames,
+            nodes: fusingRectifiers(remaining, keeping: outputName), constants: constants, parameterNames: parameterNames, stateNames: stateNames,
             inputName: input.name, outputName: outputName, opset: opset)
         return Loaded(graph: graph, parameters: parameters, state: state, contract: resolved, droppedFinalSoftmax: droppedFinalSoftmax)
+    }
+
+    /// Each `Relu` read only by a `MaxPool` runs inside it, as the built-in `Sequential` runs
+    /// ReLU then max pooling: one pass with the same values and gradients, without the
+    /// full-size rectified tensor.
+    private static func fusingRectifiers(_ nodes: [ONNXNode], keeping output: String) -> [ONNXNode] {
+        var readers = [String: [Int]]()
+        for (index, node) in nodes.enumerated() {
+            for input in Set(node.inputs) where !input.isEmpty { readers[input, default: []].append(index) }
+        }
+        var fused = nodes
+        var removed = Set<Int>()
+        for (index, node) in nodes.enumerated() where node.opType == "Relu" && node.outputs.count == 1 && node.outputs[0] != output {
+            guard let reader = readers[node.outputs[0]], reader.count == 1, nodes[reader[0]].opType == "MaxPool",
+                  nodes[reader[0]].inputs.firstIndex(of: node.outputs[0]) == 0, let source = node.input(0) else { continue }
+            fused[reader[0]].inputs[0] = source
+            fused[reader[0]].rectifiesInput = true
+            removed.insert(index)
+        }
+        return fused.indices.filter { !removed.contains($0) }.map { fused[$0] }
     }
 
     /// Kahn's algorithm, keeping the file's order among ready nodes; names a node that reads

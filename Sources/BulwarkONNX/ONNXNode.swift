@@ -20,9 +20,12 @@ struct ONNXNode: Sendable {
     let opType: String
     let domain: String
     /// Value names; `""` marks an omitted optional input.
-    let inputs: [String]
+    var inputs: [String]
     let outputs: [String]
     let attributes: [String: ONNXAttribute]
+    /// Set on a `MaxPool` that also applies the `Relu` it replaced (see
+    /// `ONNXGraph.fusingRectifiers`).
+    var rectifiesInput = false
 
     init(_ proto: Onnx_NodeProto, index: Int, directory: URL?) throws {
         name = proto.name.isEmpty ? "\(proto.opType)_\(index)" : proto.name

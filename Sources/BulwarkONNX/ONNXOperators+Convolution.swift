@@ -19,17 +19,12 @@ extension ONNXNode {
         guard x.rank == 4 || oneDimensional, weight.rank == x.rank else {
             throw unsupported("only 1-D and 2-D convolutions are supported, got input \(x.shape) and weight \(weight.shape)")
         }
-        let spatialRank = x.rank - 2
-        var dilations = try integers("dilations") ?? [Int](repeating: 1, count: spatialRank)
-        var strides = try integers("strides") ?? [Int](repeating: 1, count: spatialRank)
-        var pads = try integers("pads") ?? [Int](repeating: 0, count: 2 * spatialRank)
-        guard dilations.count == spatialRank, strides.count == spatialRank, pads.count == 2 * spatialRank else {
-            throw mismatch("dilations, strides and pads must have \(spatialRank), \(spatialRank) and \(2 * spatialRank) entries")
-        }
+        let window = try windowAttributes(spatialRank: x.rank - 2)
+        let (strides, dilations) = (window.strides, window.dilations)
+        var pads = window.pads
         if oneDimensional {
             x = x.reshaped(to: [x.shape[0], x.shape[1], 1, x.shape[2]])
             weight = weight.reshaped(to: [weight.shape[0], weight.shape[1], 1, weight.shape[2]])
-            (dilations, strides, pads) = ([1] + dilations, [1] + strides, [0, pads[0], 0, pads[1]])
         }
         let group = try integer("group", default: 1)
         let (channels, outputChannels) = (x.shape[1], weight.shape[0])
@@ -37,9 +32,6 @@ extension ONNXNode {
             throw mismatch("input \(x.shape) with \(group) groups does not fit weight \(weight.shape)")
         }
         if let bias, bias.shape != [outputChannels] { throw mismatch("bias must have shape [\(outputChannels)], got \(bias.shape)") }
-        guard strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }), pads.allSatisfy({ $0 >= 0 }) else {
-            throw mismatch("strides and dilations must be ≥ 1 and pads ≥ 0")
-        }
         let kernel = [(weight.shape[2] - 1) * dilations[0] + 1, (weight.shape[3] - 1) * dilations[1] + 1]
         pads = try resolvedPads(pads, input: [x.shape[2], x.shape[3]], kernel: kernel, strides: strides)
         guard x.shape[2] + pads[0] + pads[2] >= kernel[0], x.shape[3] + pads[1] + pads[3] >= kernel[1] else {
@@ -71,6 +63,21 @@ extension ONNXNode {
             y = y.gathering(atIndices: Array(Swift.stride(from: 0, to: y.shape[3], by: strides[1])), alongAxis: 3)
         }
         return oneDimensional ? y.reshaped(to: [y.shape[0], y.shape[1], y.shape[3]]) : y
+    }
+
+    /// The strides, dilations and pads `[top, left, bottom, right]` of a 1-D or 2-D window
+    /// operator (`Conv`, pooling), checked; 1-D ones lifted to a height of 1.
+    func windowAttributes(spatialRank: Int) throws -> (strides: [Int], dilations: [Int], pads: [Int]) {
+        let strides = try integers("strides") ?? [Int](repeating: 1, count: spatialRank)
+        let dilations = try integers("dilations") ?? [Int](repeating: 1, count: spatialRank)
+        let pads = try integers("pads") ?? [Int](repeating: 0, count: 2 * spatialRank)
+        guard strides.count == spatialRank, dilations.count == spatialRank, pads.count == 2 * spatialRank else {
+            throw mismatch("strides, dilations and pads must have \(spatialRank), \(spatialRank) and \(2 * spatialRank) entries")
+        }
+        guard strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }), pads.allSatisfy({ $0 >= 0 }) else {
+            throw mismatch("strides and dilations must be ≥ 1 and pads ≥ 0")
+        }
+        return spatialRank == 1 ? ([1] + strides, [1] + dilations, [0, pads[0], 0, pads[1]]) : (strides, dilations, pads)
     }
 
     /// Explicit pads `[top, left, bottom, right]` from `pads` or the `auto_pad` attribute.

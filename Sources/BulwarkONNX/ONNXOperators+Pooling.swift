@@ -18,18 +18,11 @@ extension ONNXNode {
         guard var kernel = try integers("kernel_shape"), kernel.count == spatialRank else {
             throw unsupported("kernel_shape must have \(spatialRank) entries")
         }
-        var strides = try integers("strides") ?? [Int](repeating: 1, count: spatialRank)
-        var dilations = try integers("dilations") ?? [Int](repeating: 1, count: spatialRank)
-        var pads = try integers("pads") ?? [Int](repeating: 0, count: 2 * spatialRank)
-        guard strides.count == spatialRank, dilations.count == spatialRank, pads.count == 2 * spatialRank else {
-            throw mismatch("strides, dilations and pads must have \(spatialRank), \(spatialRank) and \(2 * spatialRank) entries")
-        }
-        if oneDimensional {
-            (kernel, strides, dilations, pads) = ([1] + kernel, [1] + strides, [1] + dilations, [0, pads[0], 0, pads[1]])
-        }
-        guard kernel.allSatisfy({ $0 >= 1 }), strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }), pads.allSatisfy({ $0 >= 0 }) else {
-            throw mismatch("kernel, strides and dilations must be ≥ 1 and pads ≥ 0")
-        }
+        let attributes = try windowAttributes(spatialRank: spatialRank)
+        let (strides, dilations) = (attributes.strides, attributes.dilations)
+        var pads = attributes.pads
+        if oneDimensional { kernel = [1] + kernel }
+        guard kernel.allSatisfy({ $0 >= 1 }) else { throw mismatch("kernel_shape must be ≥ 1, got \(kernel)") }
         let isMax = opType == "MaxPool"
         let ceilMode = try integer("ceil_mode", default: 0) != 0
         let includePadding = try integer("count_include_pad", default: 0) != 0
@@ -52,13 +45,13 @@ extension ONNXNode {
         let y: Tensor
         if builtIn {
             y = isMax
-                ? maxPool2d(x, kernelSize: kernel[0], stride: strides[0], padding: padding)
+                ? maxPool2d(x, kernelSize: kernel[0], stride: strides[0], padding: padding, rectifying: rectifiesInput)
                 : avgPool2d(x, kernelSize: kernel[0], stride: strides[0], padding: padding)
         } else {
             let window = PoolingWindow(
                 extent: extent, kernel: kernel, strides: strides, dilations: dilations, pads: pads, output: output,
                 includePadding: includePadding)
-            y = isMax ? window.maximum(x) : window.average(x)
+            y = isMax ? window.maximum(rectifiesInput ? x.relu() : x) : window.average(x)
         }
         return oneDimensional ? y.reshaped(to: [y.shape[0], y.shape[1], y.shape[3]]) : y
     }
@@ -179,18 +172,12 @@ struct PoolingWindow {
                 }
             }
         }
-        let inputShape = x.shape
-        return Tensor.record(output, inputs: [x]) {
-            { upstream, _ in
-                [Tensor(shape: inputShape) { gradient in
-                    upstream.scalars.withUnsafeBufferPointer { g in
-                        for index in 0..<planes {
-                            for position in 0..<outputPlane where winners[index * outputPlane + position] >= 0 {
-                                gradient[index * plane + winners[index * outputPlane + position]] += g[index * outputPlane + position]
-                            }
-                        }
-                    }
-                }]
+        let finalWinners = winners
+        return Self.recorded(output, from: x) { g, gradient in
+            for index in 0..<planes {
+                for position in 0..<outputPlane where finalWinners[index * outputPlane + position] >= 0 {
+                    gradient[index * plane + finalWinners[index * outputPlane + position]] += g[index * outputPlane + position]
+                }
             }
         }
     }
@@ -209,19 +196,26 @@ struct PoolingWindow {
                 }
             }
         }
+        return Self.recorded(output, from: x) { g, gradient in
+            for index in 0..<planes {
+                for position in 0..<outputPlane where divisors[position] > 0 {
+                    let share = g[index * outputPlane + position] / divisors[position]
+                    for tap in taps[position] { gradient[index * plane + tap] += share }
+                }
+            }
+        }
+    }
+
+    /// Records `output` with a pullback that builds the input's gradient by `scatter`, which
+    /// adds the upstream gradient (first argument) into it.
+    private static func recorded(
+        _ output: Tensor, from x: Tensor,
+        scatter: @escaping (UnsafeBufferPointer<Float>, UnsafeMutableBufferPointer<Float>) -> Void
+    ) -> Tensor {
         let inputShape = x.shape
         return Tensor.record(output, inputs: [x]) {
             { upstream, _ in
-                [Tensor(shape: inputShape) { gradient in
-                    upstream.scalars.withUnsafeBufferPointer { g in
-                        for index in 0..<planes {
-                            for position in 0..<outputPlane where divisors[position] > 0 {
-                                let share = g[index * outputPlane + position] / divisors[position]
-                                for tap in taps[position] { gradient[index * plane + tap] += share }
-                            }
-                        }
-                    }
-                }]
+                [Tensor(shape: inputShape) { gradient in upstream.scalars.withUnsafeBufferPointer { scatter($0, gradient) } }]
             }
         }
     }

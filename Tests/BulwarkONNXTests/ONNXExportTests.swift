@@ -22,6 +22,18 @@ import _TestSupport
         expectClose(imported.applied(to: pixels), model.applied(to: pixels), tolerance: 1e-5, "\(architecture.rawValue) logits")
     }
 
+    /// The imported graph runs the built-in layers' kernels in the same order (ReLU then max
+    /// pooling fused as `Sequential` fuses them), so logits and input gradients agree to the bit.
+    @Test(arguments: [Architecture.mlp, .lenet, .smallcnn, .fastcnn, .cifarCNN])
+    func importedExportRunsTheSameKernels(_ architecture: Architecture) throws {
+        let (model, imported, pixels) = try Self.exported(architecture)
+        let labels: [Int32] = [1, 7]
+        #expect(imported.applied(to: pixels) == model.applied(to: pixels))
+        let builtInGradient = gradient(at: pixels) { softmaxCrossEntropy(logits: model.applied(to: $0), labels: labels) }
+        let importedGradient = gradient(at: pixels) { softmaxCrossEntropy(logits: imported.applied(to: $0), labels: labels) }
+        #expect(importedGradient == builtInGradient)
+    }
+
     @Test func importedParametersAreWrittenBackIntoTheirGraph() throws {
         let (_, original, pixels) = try Self.exported(.lenet)
         var tuned = original
