@@ -34,6 +34,26 @@ import _TestSupport
         #expect(importedGradient == builtInGradient)
     }
 
+    /// In training mode imported batch normalization normalizes with the batch's statistics and
+    /// updates the running ones as the built-in `BatchNorm2D` does.
+    @Test func trainingModeBatchNormalizationMatchesTheBuiltInLayer() throws {
+        let (model, imported, pixels) = try Self.exported(.preactResNet18)
+        var (builtIn, onnx) = (model.with(mode: .training), imported.with(mode: .training))
+        expectClose(onnx(pixels), builtIn(pixels), tolerance: 1e-4, "training-mode logits")
+        for (name, value) in onnx.state {
+            expectClose(value, try #require(builtIn.state[name]), tolerance: 1e-5, name)
+        }
+    }
+
+    /// Dropout draws masks in training mode only.
+    @Test func dropoutActsInTrainingModeOnly() throws {
+        let (_, imported, pixels) = try Self.exported(.cifarCNN)
+        var training = imported.with(mode: .training)
+        let (first, second) = (training(pixels), training(pixels))
+        #expect(first != second)
+        #expect(imported.applied(to: pixels) == imported.applied(to: pixels))
+    }
+
     @Test func importedParametersAreWrittenBackIntoTheirGraph() throws {
         let (_, original, pixels) = try Self.exported(.lenet)
         var tuned = original
