@@ -69,7 +69,53 @@ public struct ONNXModel: Layer {
         droppedFinalSoftmax = loaded.droppedFinalSoftmax
         opset = graph.opset
         generator = SplitMix64(seed: seed)
+        try foldShapeArithmetic()
         try validateByRunning()
+    }
+
+    /// The operator types left to run per call, in order (after folding), for tests.
+    package var runtimeOperatorTypes: [String] { graph.nodes.map(\.opType) }
+
+    /// Folds the arithmetic that starts from `Shape` where it does not depend on the batch
+    /// size: run on batches of 2 and 3, a node computed only from shapes and constants whose
+    /// outputs agree becomes a constant, and nodes nothing reads any more are
+    /// dropped. What depends on the batch size (the flatten `torch.onnx.export` writes reads it)
+    /// stays and runs per call on small integer arrays.
+    private mutating func foldShapeArithmetic() throws {
+        guard graph.nodes.contains(where: { $0.opType == "Shape" }) else { return }
+        let runs = try [2, 3].map { batch in
+            var probe = self.with(mode: .inference)
+            return try probe.values(for: Tensor(zeros: [batch] + (contract.exampleShape ?? [])))
+        }
+        var shapeOnly = Set(graph.constants.keys)
+        var kept = [ONNXNode]()
+        for node in graph.nodes {
+            guard node.opType == "Shape" || node.inputs.allSatisfy({ $0.isEmpty || shapeOnly.contains($0) }) else {
+                kept.append(node)
+                continue
+            }
+            shapeOnly.formUnion(node.outputs)
+            let agreeing = node.outputs.allSatisfy { name in
+                switch (runs[0][name], runs[1][name]) {
+                case (.integer(let first)?, .integer(let second)?): return first == second
+                case (.float(let first)?, .float(let second)?): return first == second
+                default: return false
+                }
+            }
+            guard agreeing else {
+                kept.append(node)
+                continue
+            }
+            for name in node.outputs { graph.constants[name] = runs[0][name] }
+        }
+        // Drop what nothing reads any more, last readers first.
+        var read: Set<String> = [graph.outputName]
+        var live = [ONNXNode]()
+        for node in kept.reversed() where node.outputs.contains(where: read.contains) || node.opType == "BatchNormalization" {
+            live.append(node)
+            read.formUnion(node.inputs)
+        }
+        graph.nodes = live.reversed()
     }
 
     /// The operators of the default domain a model may use (see the README's list).
@@ -106,6 +152,15 @@ public struct ONNXModel: Layer {
     }
 
     private mutating func forward(_ input: Tensor) throws -> Tensor {
+        let values = try values(for: input)
+        guard case .float(let output)? = values[graph.outputName] else {
+            throw ONNXError.invalidModel("the graph's output '\(graph.outputName)' is not a float tensor")
+        }
+        return output
+    }
+
+    /// Every value of the graph run on `input`.
+    private mutating func values(for input: Tensor) throws -> [String: ONNXValue] {
         let example = contract.exampleShape ?? []
         guard input.rank == example.count + 1, Array(input.shape.dropFirst()) == example else {
             throw ONNXError.invalidContract("the layer takes [N] + \(example), got \(input.shape)")
@@ -127,10 +182,7 @@ public struct ONNXModel: Layer {
         for (index, name) in graph.stateNames.enumerated() {
             if let updated = execution.updatedState[name] { stateValues[index] = updated }
         }
-        guard case .float(let output)? = values[graph.outputName] else {
-            throw ONNXError.invalidModel("the graph's output '\(graph.outputName)' is not a float tensor")
-        }
-        return output
+        return values
     }
 
     public mutating func visitParameters(_ visitor: (String, inout Tensor) -> Void) {

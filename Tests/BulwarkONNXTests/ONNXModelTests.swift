@@ -31,6 +31,17 @@ import _TestSupport
         expectGradientMatchesFiniteDifferences(at: [pixels.slice(alongAxis: 0, 0..<1)], step: 1e-3) { model.applied(to: $0[0]) }
     }
 
+    /// Shape arithmetic that does not depend on the batch size is folded at load; the batch
+    /// size read by the flatten pattern stays, so another batch size still runs.
+    @Test func shapeArithmeticIsFoldedExceptWhatReadsTheBatchSize() throws {
+        let (data, inputs, outputs) = try ONNXFixtures.testCase("operators/shape_chain")
+        var model = try ONNXModel(serializedData: data)
+        #expect(model.runtimeOperatorTypes == ["Shape", "Gather", "Unsqueeze", "Concat", "Reshape", "Mul"])
+        expectClose(model(inputs[0]), outputs[0], "folded")
+        let three = Tensor.concatenating([inputs[0], inputs[0].slice(alongAxis: 0, 0..<1)], alongAxis: 0)
+        expectClose(model(three).slice(alongAxis: 0, 0..<2), outputs[0], "batch of 3")
+    }
+
     @Test func parametersAndStateKeepTheirONNXNamesInInitializerOrder() throws {
         let (model, _, _) = try Self.load("small_resnet")
         #expect(model.parameterPaths == [
