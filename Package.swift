@@ -18,6 +18,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(
@@ -44,9 +45,14 @@ let package = Package(
         .target(name: "BulwarkReport", dependencies: ["BulwarkTraining", "CZlib"]),
         // A run as a value: its configuration, what it records and the driver that carries it out.
         .target(name: "BulwarkRun", dependencies: ["BulwarkTraining", "BulwarkReport"]),
+        // ONNX models as layers; Generated/ holds the committed protobuf code (see its README).
+        .target(
+            name: "BulwarkONNX",
+            dependencies: ["BulwarkNN", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Generated/README.md"]),
         .target(
             name: "Bulwark",
-            dependencies: ["BulwarkCore", "BulwarkNN", "BulwarkData", "BulwarkAttacks", "BulwarkTraining", "BulwarkReport", "BulwarkRun"]),
+            dependencies: ["BulwarkCore", "BulwarkNN", "BulwarkData", "BulwarkAttacks", "BulwarkTraining", "BulwarkReport", "BulwarkRun", "BulwarkONNX"]),
         .executableTarget(
             name: "BulwarkCommand",
             dependencies: ["Bulwark", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -61,6 +67,7 @@ let package = Package(
         .testTarget(name: "BulwarkTrainingTests", dependencies: ["BulwarkTraining", "_TestSupport"]),
         .testTarget(name: "BulwarkReportTests", dependencies: ["BulwarkReport", "_TestSupport"]),
         .testTarget(name: "BulwarkRunTests", dependencies: ["BulwarkRun", "_TestSupport"]),
+        .testTarget(name: "BulwarkONNXTests", dependencies: ["BulwarkONNX", "_TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "BulwarkCommandTests", dependencies: ["BulwarkCommand", "_TestSupport"]),
     ],
     swiftLanguageModes: [.v6],

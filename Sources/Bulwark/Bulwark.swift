@@ -3,6 +3,7 @@
 @_exported import BulwarkCore
 @_exported import BulwarkData
 @_exported import BulwarkNN
+@_exported import BulwarkONNX
 @_exported import BulwarkTraining
 @_exported import BulwarkReport
 @_exported import BulwarkRun
