@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "BulwarkTrainingTests", dependencies: ["BulwarkTraining", "_TestSupport"]),
         .testTarget(name: "BulwarkReportTests", dependencies: ["BulwarkReport", "_TestSupport"]),
         .testTarget(name: "BulwarkRunTests", dependencies: ["BulwarkRun", "_TestSupport"]),
-        .testTarget(name: "BulwarkONNXTests", dependencies: ["BulwarkONNX", "_TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "BulwarkONNXTests", dependencies: ["BulwarkONNX", "_TestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf")], resources: [.copy("Fixtures")]),
         .testTarget(name: "BulwarkCommandTests", dependencies: ["BulwarkCommand", "_TestSupport"]),
     ],
     swiftLanguageModes: [.v6],

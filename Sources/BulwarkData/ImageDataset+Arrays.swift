@@ -60,7 +60,7 @@ extension ImageDataset {
             throw .labelOutOfRange(path: path, index: index, label: Int(arrays.labelValues[index]), classCount: classes)
         }
 
-        let kept = min(count, limit ?? count)
+        let kept = max(0, min(count, limit ?? count))
         let layout = arrays.imageShape.count == 3 ? .channelsFirst : (layout ?? ImageLayout.inferred(from: shape))
         let (channels, height, width) = layout == .channelsFirst ? (shape[1], shape[2], shape[3]) : (shape[3], shape[1], shape[2])
         let perImage = channels * height * width

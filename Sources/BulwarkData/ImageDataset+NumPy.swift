@@ -68,7 +68,7 @@ extension ImageDataset {
     }
 
     /// The labels file that goes with the `.npy` images file `path`: the first that exists of
-    /// its name with a leading `x` replaced by `y` (`x_train.npy` → `y_train.npy`), and with
+    /// its name with a leading `x` or `X` replaced by `y` (`x_train.npy` → `y_train.npy`), and with
     /// `images` replaced by `labels` (`train_images.npy` → `train_labels.npy`), in its folder.
     ///
     /// - Throws: ``DatasetError/labelsFileNotFound(imagesPath:tried:)``.

@@ -39,7 +39,9 @@ extension ImageDataset {
     public static func loadImageFolder(
         _ directory: String, split: DatasetSplit, channels: Int? = nil, limit: Int? = nil
     ) throws(DatasetError) -> ImageDataset {
-        precondition(channels.map { $0 == 1 || $0 == 3 } ?? true, "channels must be 1 or 3, got \(channels ?? 0)")
+        if let channels, channels != 1, channels != 3 {
+            throw .invalidFile(path: directory, problem: "images are read with 1 or 3 channels, not \(channels)")
+        }
         let root = URL(fileURLWithPath: directory)
         guard isDirectory(directory) else {
             throw FileManager.default.fileExists(atPath: directory) ? .notAFile(path: directory) : .fileNotFound(path: directory)
@@ -70,7 +72,7 @@ extension ImageDataset {
                 .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
             files += images.map { (URL(fileURLWithPath: classFolder).appendingPathComponent($0).path, Int32(label)) }
         }
-        if let limit { files = Array(files.prefix(limit)) }
+        if let limit { files = Array(files.prefix(max(0, limit))) }
         guard !files.isEmpty else { throw .emptyDataset(path: folder) }
 
         // Decode as RGB (gray when one channel is asked for), then keep one channel if every

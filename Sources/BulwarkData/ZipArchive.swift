@@ -102,8 +102,9 @@ package struct ZipArchive {
         self.members = members
     }
 
-    /// The uncompressed bytes of `member`, read on demand: at most
-    /// ``Member/uncompressedSize`` are produced, however far the data would inflate.
+    /// The uncompressed bytes of `member`, inflated on demand: only as far as the reader
+    /// reads, so a reader that stops where its header says the data ends never inflates a
+    /// bomb.
     ///
     /// - Throws: ``DatasetError/invalidFile(path:problem:)`` for a member outside the archive,
     ///   a compression method other than stored or deflated, or a declared size deflate cannot

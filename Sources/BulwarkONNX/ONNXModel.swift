@@ -6,8 +6,8 @@ import Foundation
 /// runs on it.
 ///
 /// Loading decodes the `ModelProto`, checks every node's operator, orders the nodes
-/// topologically, folds the nodes that depend only on constants, and runs the graph once on a
-/// zero batch of the contract's shape so that a model that cannot run fails at load with an
+/// topologically, folds the nodes that depend only on constants, and runs the graph on zero
+/// batches of the contract's shape (in both modes) so that a model that cannot run fails at load with an
 /// ``ONNXError`` rather than later. The forward pass runs the nodes with Bulwark's
 /// differentiable tensor operations (convolutions on oneDNN, `Gemm` and `MatMul` through the
 /// BLAS), so gradients with respect to the input and to every parameter come from the tape.

@@ -48,11 +48,12 @@ extension ONNXNode {
         }
         let count = value.shape.reduce(1, *)
         if let inferred = target.firstIndex(of: -1) {
-            let known = target.enumerated().filter { $0.offset != inferred }.map(\.element).reduce(1, *)
+            let others = target.enumerated().filter { $0.offset != inferred }.map(\.element)
+            let known = try elementCount(of: others, orThrow: mismatch("cannot reshape \(value.shape) to \(requested)"))
             guard known > 0, count % known == 0 else { throw mismatch("cannot reshape \(value.shape) to \(requested)") }
             target[inferred] = count / known
         }
-        guard target.allSatisfy({ $0 >= 0 }), target.reduce(1, *) == count else {
+        guard try elementCount(of: target, orThrow: mismatch("cannot reshape \(value.shape) to \(requested)")) == count else {
             throw mismatch("cannot reshape \(value.shape) to \(requested)")
         }
         return try moving(value) { $0.reshaped(to: target) }
@@ -122,7 +123,9 @@ extension ONNXNode {
             if let constant = try optionalFloatInput(inputs, 2), constant.scalarCount > 0 { value = try scalar(constant, "constant_value") }
         }
         let axes = try optionalIntegers(inputs, 3).map { try $0.map { try normalized(axis: $0, rank: x.rank) } } ?? Array(0..<x.rank)
-        guard pads.count == 2 * axes.count else { throw mismatch("pads must have \(2 * axes.count) entries, got \(pads.count)") }
+        guard pads.count == 2 * axes.count, pads.allSatisfy({ abs(Double($0)) < Double(maximumONNXElementCount) }) else {
+            throw mismatch("pads must have \(2 * axes.count) entries of a sensible size, got \(pads)")
+        }
         var begin = [Int](repeating: 0, count: x.rank), end = begin
         for (position, axis) in axes.enumerated() { (begin[axis], end[axis]) = (pads[position], pads[position + axes.count]) }
         // Crop first, then pad.
@@ -222,6 +225,7 @@ extension ONNXNode {
             var y = tensor
             for (position, axis) in axes.enumerated() {
                 let (extent, step) = (shape[axis], steps[position])
+                guard extent > 0 else { continue }
                 var (start, end) = (starts[position], ends[position])
                 if start < 0 { start += extent }
                 if end < 0 { end += extent }
@@ -266,8 +270,7 @@ extension ONNXNode {
 
     func constantOfShape(_ inputs: [ONNXValue?]) throws -> ONNXValue {
         let shape = try integerInput(inputs, 0).values
-        guard shape.allSatisfy({ $0 >= 0 }) else { throw mismatch("shape \(shape) has a negative extent") }
-        let count = shape.reduce(1, *)
+        let count = try elementCount(of: shape, orThrow: mismatch("shape \(shape) has a negative or too large extent"))
         switch attributes["value"] {
         case nil: return .float(Tensor(zeros: shape))
         case .tensor(.float(let value))? where value.scalarCount == 1: return .float(Tensor(repeating: value.scalars[0], shape: shape))
@@ -284,13 +287,17 @@ extension ONNXNode {
             guard start.values.count == 1, limit.values.count == 1, delta.values.count == 1, delta.values[0] != 0 else {
                 throw mismatch("start, limit and delta must be scalars and delta non-zero")
             }
+            let span = (Double(limit.values[0]) - Double(start.values[0])) / Double(delta.values[0])
+            guard span <= Double(maximumONNXElementCount) else { throw mismatch("the range has too many elements") }
             return .integer(IntegerTensor(Array(Swift.stride(from: start.values[0], to: limit.values[0], by: delta.values[0]))))
         }
         let (start, limit, delta) = (bounds[0].floatTensor, bounds[1].floatTensor, bounds[2].floatTensor)
         guard start.scalarCount == 1, limit.scalarCount == 1, delta.scalarCount == 1, delta.scalars[0] != 0 else {
             throw mismatch("start, limit and delta must be scalars and delta non-zero")
         }
-        let count = Swift.max(0, Int((Double(limit.scalars[0] - start.scalars[0]) / Double(delta.scalars[0])).rounded(.up)))
+        let span = (Double(limit.scalars[0]) - Double(start.scalars[0])) / Double(delta.scalars[0])
+        guard span.isFinite, span <= Double(maximumONNXElementCount) else { throw mismatch("the range has too many elements") }
+        let count = span > 0 ? Int(span.rounded(.up)) : 0
         return .float(Tensor((0..<count).map { start.scalars[0] + Float($0) * delta.scalars[0] }))
     }
 

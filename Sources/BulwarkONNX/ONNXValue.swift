@@ -62,12 +62,29 @@ enum ONNXElementType {
     }
 }
 
+/// The most elements one tensor of an imported model may have: far beyond any image
+/// classifier, and small enough that no product of extents below it overflows.
+let maximumONNXElementCount = 1 << 32
+
+/// The element count of `shape`, refusing negative extents and counts beyond
+/// ``maximumONNXElementCount`` (a corrupt or hostile file) with `error`.
+func elementCount(of shape: [Int], orThrow error: @autoclosure () -> ONNXError) throws -> Int {
+    var count = 1
+    for extent in shape {
+        guard extent >= 0 else { throw error() }
+        let (product, overflow) = count.multipliedReportingOverflow(by: extent)
+        guard !overflow, product <= maximumONNXElementCount else { throw error() }
+        count = product
+    }
+    return count
+}
+
 extension ONNXValue {
     /// Reads a `TensorProto`, following external data relative to `directory`.
     init(_ proto: Onnx_TensorProto, directory: URL?) throws {
         let shape = proto.dims.map { Int($0) }
-        guard shape.allSatisfy({ $0 >= 0 }) else { throw ONNXError.invalidModel("tensor '\(proto.name)' has a negative dimension \(shape)") }
-        let count = shape.reduce(1, *)
+        let count = try elementCount(
+            of: shape, orThrow: .invalidModel("tensor '\(proto.name)' has shape \(shape): a negative or too large dimension"))
         let raw = try ONNXValue.rawData(of: proto, directory: directory)
         let type = Int(proto.dataType)
         func checked<T>(_ values: [T]) throws -> [T] {
@@ -112,13 +129,17 @@ extension ONNXValue {
             throw ONNXError.invalidModel("tensor '\(proto.name)' is external but names no location")
         }
         guard let directory else { throw ONNXError.missingExternalData(tensor: proto.name, path: location) }
+        // The location is relative to the model's folder and stays inside it.
+        guard !location.hasPrefix("/"), !location.split(separator: "/").contains("..") else {
+            throw ONNXError.invalidModel("tensor '\(proto.name)' names external data outside the model's folder: '\(location)'")
+        }
         let url = directory.appendingPathComponent(location)
         guard let data = try? Data(contentsOf: url) else {
             throw ONNXError.missingExternalData(tensor: proto.name, path: url.path)
         }
         let offset = Int(entries["offset"] ?? "0") ?? 0
         let length = entries["length"].flatMap { Int($0) } ?? (data.count - offset)
-        guard offset >= 0, length >= 0, offset + length <= data.count else {
+        guard offset >= 0, length >= 0, offset <= data.count, length <= data.count - offset else {
             throw ONNXError.missingExternalData(tensor: proto.name, path: url.path)
         }
         return data.subdata(in: (data.startIndex + offset)..<(data.startIndex + offset + length))

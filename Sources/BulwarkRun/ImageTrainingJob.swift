@@ -190,6 +190,9 @@ public struct ImageTrainingJob: Sendable {
         let test: ImageDataset
         do {
             test = try c.dataSelection.load(.test, limit: c.finalEvaluationCount)
+            // A separate test file may disagree with the training data the model was built for.
+            try c.dataSelection.requireShape(of: test, fitting: c.architecture)
+            try requireLabels(test.labels, fit: network, inputShape: c.architecture.inputShape, dataClassCount: test.classCount)
         } catch {
             outcome.finalEvaluationSkipped = "\(error)"
             return

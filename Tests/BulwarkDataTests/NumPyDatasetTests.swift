@@ -190,6 +190,11 @@ import _TestSupport
         // A .npy header declaring 10^18 values.
         let huge = npyBytes(descriptor: "<f4", shape: [1_000_000, 1_000_000, 1_000_000], data: [0, 0, 0, 0])
         guard case .invalidFile = try error(pair(images: huge, labels: twoLabels)) else { Issue.record("huge shape accepted"); return }
+        // A header whose shape is no tuple.
+        var dictionary = "{'descr': '<f4', 'fortran_order': False, 'shape': ), }"
+        dictionary += String(repeating: " ", count: 63 - (10 + dictionary.utf8.count) % 64) + "\n"
+        let shapeless = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(dictionary.utf8.count), 0] + Array(dictionary.utf8)
+        guard case .invalidFile = try error(pair(images: shapeless, labels: twoLabels)) else { Issue.record("no shape accepted"); return }
         let header = npyBytes(descriptor: "<f4", shape: [1, 1, 1], data: [])
         let labels = ZipMember(name: "y.npy", bytes: NumPyArray.int64Bytes([0]))
         // A zip bomb: one float declared, 256 MiB of zeros after it; only what the header

@@ -1,6 +1,7 @@
 import BulwarkCore
 import BulwarkONNX
 import Foundation
+import SwiftProtobuf
 import Testing
 
 /// Each way a model can fail to load throws the ``ONNXError`` that names the fix.
@@ -66,6 +67,24 @@ import Testing
         }
         #expect(throws: ONNXError.missingExternalData(tensor: "w", path: "weights.bin")) {
             try ONNXModel(serializedData: try Data(contentsOf: url))
+        }
+    }
+
+    @Test func hostileTensorsAreRefusedWithoutTrapping() throws {
+        let source = try Onnx_ModelProto(serializedBytes: try ONNXFixtures.testCase("models/small_resnet").model)
+        var huge = source
+        huge.graph.initializer[0].dims = [1 << 40, 1 << 40]
+        #expect(throws: ONNXError.self) { try ONNXModel(serializedData: try huge.serializedData()) }
+
+        var escaping = source
+        escaping.graph.initializer[0].dataLocation = .external
+        escaping.graph.initializer[0].externalData = [.with { $0.key = "location"; $0.value = "../../etc/passwd" }]
+        let directory = FileManager.default.temporaryDirectory
+        #expect {
+            try ONNXModel(serializedData: try escaping.serializedData(), directory: directory)
+        } throws: { error in
+            guard case ONNXError.invalidModel(let reason) = error else { return false }
+            return reason.contains("outside the model's folder")
         }
     }
 

@@ -60,7 +60,8 @@ private final class Scratch {
             (ImageDataSelection(imageLayout: .channelsLast), "imageLayout"),
         ] {
             #expect(throws: ConfigurationError.self) { try selection.load(.train) }
-            do { try selection.validate() } catch { #expect(error.parts.contains(.field(field)), "\(error)") }
+            let error = #expect(throws: ConfigurationError.self) { try selection.validate() }
+            #expect(error?.parts.contains(.field(field)) == true, "\(String(describing: error))")
         }
         #expect(throws: DatasetError.unsupportedFormat(path: "/dev/null")) { try ImageDataSelection(dataPath: "/dev/null").load(.train) }
     }

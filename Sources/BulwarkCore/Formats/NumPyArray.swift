@@ -109,11 +109,11 @@ package struct NumPyHeader: Equatable, Sendable {
         }
         guard let descriptorText = value(of: "descr"), let shapeText = value(of: "shape"),
               let descriptor = descriptorText.dropFirst().split(separator: "'").first,
-              let closing = shapeText.firstIndex(of: ")")
-        else { throw NumPyReadError(reason: "the header lacks 'descr' or 'shape'") }
+              shapeText.first == "(", let closing = shapeText.firstIndex(of: ")")
+        else { throw NumPyReadError(reason: "the header lacks 'descr' or a 'shape' tuple") }
         if value(of: "fortran_order")?.hasPrefix("True") == true { throw NumPyReadError(reason: "Fortran-order arrays are not supported") }
         var shape = [Int]()
-        for part in shapeText.dropFirst()[..<closing].split(separator: ",") {
+        for part in shapeText[shapeText.index(after: shapeText.startIndex)..<closing].split(separator: ",") {
             let trimmed = part.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty { continue }
             guard let extent = Int(trimmed), extent >= 0 else { throw NumPyReadError(reason: "the shape \(shapeText[...closing]) is not a tuple of sizes") }
