@@ -189,10 +189,10 @@ public struct ImageTrainingJob: Sendable {
         let c = configuration
         let test: ImageDataset
         do {
-            test = try c.dataSelection.load(.test, limit: c.finalEvaluationCount)
-            // A separate test file may disagree with the training data the model was built for.
-            try c.dataSelection.requireShape(of: test, fitting: c.architecture)
-            try requireLabels(test.labels, fit: network, inputShape: c.architecture.inputShape, dataClassCount: test.classCount)
+            // Checked like any evaluation: a separate test file may not fit the model.
+            test = try c.dataSelection.evaluationData(
+                .test, count: c.finalEvaluationCount ?? ImageTrainingConfiguration.defaultFinalEvaluationCount,
+                for: network, architecture: c.architecture)
         } catch {
             outcome.finalEvaluationSkipped = "\(error)"
             return
