@@ -225,96 +225,75 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
     // MARK: - Coding
 
     public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: ManifestKey.self)
-        dataPath = try container.field("dataPath")
-        // A run on the user's data records its data path instead of a dataset.
-        dataset = dataPath == nil ? try container.requiredField("dataset") : .fashionMNIST
-        dataDirectory = try container.field("dataDirectory")
-        testDataPath = try container.field("testDataPath")
-        imageLayout = try container.field("imageLayout")
-        architecture = try container.required(container.field("architecture") ?? container.field("model"), "architecture")
-        method = try container.requiredField("method")
-        epsilon = try container.requiredField("epsilon")
-        norm = try container.field("norm") ?? .lInfinity
-        steps = try container.field("steps")
-        stepSize = try container.field("stepSize")
-        randomStart = try container.field("randomStart")
-        clipsStart = try container.field("clipsStart")
-        beta = try container.field("beta")
-        awpInner = try container.field("awpInner")
-        awpGamma = try container.field("awpGamma")
-        awpWarmup = try container.field("awpWarmup")
-        gradalignLambda = try container.field("gradalignLambda")
-        replays = try container.field("replays")
-        adversarialRatio = try container.field("adversarialRatio")
-        epsilonWarmup = try container.field("epsilonWarmup") ?? 0
-        // The guard is recorded as when it checks ("every epoch"), absent when off.
-        overfittingGuard = container.contains("overfittingGuard")
-        overfittingInterval = try container.field("overfittingInterval")
-        // Manifests before `augment` described the augmentation, absent when off.
-        augment = try container.field("augment") ?? container.contains("augmentation")
-        epochs = try container.requiredField("epochs")
-        batchSize = try container.requiredField("batchSize")
-        optimizer = try container.requiredField("optimizer")
-        learningRate = try container.requiredField("learningRate")
-        momentum = try container.field("momentum")
-        weightDecay = try container.field("weightDecay") ?? 0
-        schedule = try container.field("schedule")
-        validationCount = try container.requiredField("validationCount")
-        validationSteps = try container.field("validationSteps") ?? 10
-        trainCount = try container.field("trainCount")
-        seed = try container.requiredField("seed")
-        finalEvaluationCount = try container.field("finalEvaluationCount")
+        self.init()
+        try read(decoder.container(keyedBy: ManifestKey.self))
     }
 
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: ManifestKey.self)
-        if dataPath == nil { try container.field(dataset, "dataset") }
-        try container.encodeIfPresent(dataDirectory, forKey: "dataDirectory")
-        try container.encodeIfPresent(dataPath, forKey: "dataPath")
-        try container.encodeIfPresent(testDataPath, forKey: "testDataPath")
-        try container.field(imageLayout, "imageLayout")
-        try container.field(architecture, "architecture")
-        try container.field(method, "method")
-        try container.encode(epsilon, forKey: "epsilon")
-        try container.field(norm, "norm")
-        try container.encodeIfPresent(steps, forKey: "steps")
-        try container.encodeIfPresent(stepSize, forKey: "stepSize")
-        try container.encodeIfPresent(randomStart, forKey: "randomStart")
-        try container.encodeIfPresent(clipsStart, forKey: "clipsStart")
-        try container.encodeIfPresent(beta, forKey: "beta")
-        try container.field(awpInner, "awpInner")
-        try container.encodeIfPresent(awpGamma, forKey: "awpGamma")
-        try container.encodeIfPresent(awpWarmup, forKey: "awpWarmup")
-        try container.encodeIfPresent(gradalignLambda, forKey: "gradalignLambda")
-        try container.encodeIfPresent(replays, forKey: "replays")
-        try container.encodeIfPresent(adversarialRatio, forKey: "adversarialRatio")
-        if epsilonWarmup != 0 { try container.encode(epsilonWarmup, forKey: "epsilonWarmup") }
-        if overfittingGuard {
-            try container.encode(overfittingInterval.map { "every \($0) batches" } ?? "every epoch", forKey: "overfittingGuard")
-        }
-        try container.encodeIfPresent(overfittingInterval, forKey: "overfittingInterval")
-        try container.encodeIfPresent(augment, forKey: "augment")
-        if augment == true { try container.encode("random crop (4-pixel zero padding), horizontal flip", forKey: "augmentation") }
-        try container.encode(epochs, forKey: "epochs")
-        try container.encode(batchSize, forKey: "batchSize")
-        try container.field(optimizer, "optimizer")
-        try container.encode(learningRate, forKey: "learningRate")
-        try container.encodeIfPresent(momentum, forKey: "momentum")
-        try container.encode(weightDecay, forKey: "weightDecay")
-        try container.field(schedule, "schedule")
-        try container.encode(validationCount, forKey: "validationCount")
-        try container.encode(validationSteps, forKey: "validationSteps")
-        try container.encodeIfPresent(trainCount, forKey: "trainCount")
-        try container.encode(seed, forKey: "seed")
-        try container.encodeIfPresent(finalEvaluationCount, forKey: "finalEvaluationCount")
-    }
+    public func encode(to encoder: any Encoder) throws { try writeFields(to: encoder) }
 
     /// The fields, in the order a command line lists them.
-    public static let fields = [
-        "dataset", "dataDirectory", "dataPath", "testDataPath", "imageLayout", "architecture", "method", "epsilon", "norm", "awpInner", "steps", "stepSize", "randomStart",
-        "clipsStart", "beta", "awpGamma", "awpWarmup", "gradalignLambda", "replays", "adversarialRatio", "epsilonWarmup", "augment",
-        "overfittingGuard", "overfittingInterval", "epochs", "batchSize", "optimizer", "learningRate", "momentum", "weightDecay",
-        "schedule", "validationCount", "validationSteps", "trainCount", "seed", "finalEvaluationCount",
-    ]
+    public static let fields = manifestFields.map(\.name)
+}
+
+extension ImageTrainingConfiguration: ManifestCoded {
+    /// How `run.json` records each field: adding a field is one line here.
+    static var manifestFields: [ManifestField<Self>] {
+        [
+            ManifestField("dataset", read: { container, configuration in
+                // A run on the user's data records its data path instead of a dataset.
+                if !container.contains("dataPath") { configuration.dataset = try container.requiredField("dataset") }
+            }, write: { configuration, container in
+                if configuration.dataPath == nil { try container.field(configuration.dataset, "dataset") }
+            }),
+            .optional("dataDirectory", \.dataDirectory),
+            .optional("dataPath", \.dataPath),
+            .optional("testDataPath", \.testDataPath),
+            .optional("imageLayout", \.imageLayout),
+            ManifestField("architecture", read: { container, configuration in
+                configuration.architecture = try container.required(container.field("architecture") ?? container.field("model"), "architecture")
+            }, write: { configuration, container in try container.field(configuration.architecture, "architecture") }),
+            .value("method", \.method),
+            .value("epsilon", \.epsilon),
+            .value("norm", \.norm, default: .lInfinity),
+            .optional("awpInner", \.awpInner),
+            .optional("steps", \.steps),
+            .optional("stepSize", \.stepSize),
+            .optional("randomStart", \.randomStart),
+            .optional("clipsStart", \.clipsStart),
+            .optional("beta", \.beta),
+            .optional("awpGamma", \.awpGamma),
+            .optional("awpWarmup", \.awpWarmup),
+            .optional("gradalignLambda", \.gradalignLambda),
+            .optional("replays", \.replays),
+            .optional("adversarialRatio", \.adversarialRatio),
+            .value("epsilonWarmup", \.epsilonWarmup, default: 0, omittedAtDefault: true),
+            ManifestField("augment", read: { container, configuration in
+                // Manifests before `augment` described the augmentation, absent when off.
+                configuration.augment = try container.field("augment") ?? container.contains("augmentation")
+            }, write: { configuration, container in
+                try container.encodeIfPresent(configuration.augment, forKey: "augment")
+                if configuration.augment == true { try container.encode("random crop (4-pixel zero padding), horizontal flip", forKey: "augmentation") }
+            }),
+            ManifestField("overfittingGuard", read: { container, configuration in
+                // The guard is recorded as when it checks ("every epoch"), absent when off.
+                configuration.overfittingGuard = container.contains("overfittingGuard")
+            }, write: { configuration, container in
+                guard configuration.overfittingGuard else { return }
+                try container.encode(configuration.overfittingInterval.map { "every \($0) batches" } ?? "every epoch", forKey: "overfittingGuard")
+            }),
+            .optional("overfittingInterval", \.overfittingInterval),
+            .value("epochs", \.epochs),
+            .value("batchSize", \.batchSize),
+            .value("optimizer", \.optimizer),
+            .value("learningRate", \.learningRate),
+            .optional("momentum", \.momentum),
+            .value("weightDecay", \.weightDecay, default: 0),
+            .optional("schedule", \.schedule),
+            .value("validationCount", \.validationCount),
+            .value("validationSteps", \.validationSteps, default: 10),
+            .optional("trainCount", \.trainCount),
+            .value("seed", \.seed),
+            .optional("finalEvaluationCount", \.finalEvaluationCount),
+        ]
+    }
 }

@@ -63,39 +63,14 @@ extension ImageTrainingRecipe {
 package enum ImageMethodField: String, CaseIterable, Sendable {
     case steps, stepSize, randomStart, clipsStart, beta, awpInner, awpGamma, awpWarmup, gradalignLambda, replays, adversarialRatio
 
+    /// The field's property, from the configuration's coding table.
+    private var property: OptionalProperty<ImageTrainingConfiguration> { ImageTrainingConfiguration.optionalProperty(named: rawValue) }
+
     /// Sets the field of `configuration` to nil.
-    func clear(in configuration: inout ImageTrainingConfiguration) {
-        switch self {
-        case .steps: configuration.steps = nil
-        case .stepSize: configuration.stepSize = nil
-        case .randomStart: configuration.randomStart = nil
-        case .clipsStart: configuration.clipsStart = nil
-        case .beta: configuration.beta = nil
-        case .awpInner: configuration.awpInner = nil
-        case .awpGamma: configuration.awpGamma = nil
-        case .awpWarmup: configuration.awpWarmup = nil
-        case .gradalignLambda: configuration.gradalignLambda = nil
-        case .replays: configuration.replays = nil
-        case .adversarialRatio: configuration.adversarialRatio = nil
-        }
-    }
+    func clear(in configuration: inout ImageTrainingConfiguration) { property.clear(&configuration) }
 
     /// Whether the field of `configuration` is set.
-    package func isSet(in configuration: ImageTrainingConfiguration) -> Bool {
-        switch self {
-        case .steps: configuration.steps != nil
-        case .stepSize: configuration.stepSize != nil
-        case .randomStart: configuration.randomStart != nil
-        case .clipsStart: configuration.clipsStart != nil
-        case .beta: configuration.beta != nil
-        case .awpInner: configuration.awpInner != nil
-        case .awpGamma: configuration.awpGamma != nil
-        case .awpWarmup: configuration.awpWarmup != nil
-        case .gradalignLambda: configuration.gradalignLambda != nil
-        case .replays: configuration.replays != nil
-        case .adversarialRatio: configuration.adversarialRatio != nil
-        }
-    }
+    package func isSet(in configuration: ImageTrainingConfiguration) -> Bool { property.isSet(configuration) }
 
     /// The names of the registered methods that use the field, in registry order.
     var methods: [String] { ImageTrainingMethodName.registry.filter { $0.fields.contains(self) }.map { $0.name } }

@@ -167,107 +167,98 @@ public struct TextTrainingConfiguration: Codable, Equatable, Sendable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: ManifestKey.self)
+        try self.init(dataset: container.requiredField("dataset"), dataDirectory: container.requiredField("dataDirectory"))
+        try read(container)
+        try readLegacyFields(container)
+    }
+
+    public func encode(to encoder: any Encoder) throws { try writeFields(to: encoder) }
+
+    /// Fills in the fields that manifests of earlier versions recorded elsewhere and lack.
+    private mutating func readLegacyFields(_ container: KeyedDecodingContainer<ManifestKey>) throws {
         // Manifests before the sizes were fields recorded them only in the model's configuration.
         let model = try (container.field("modelConfiguration") as String?).flatMap { try? JSONDecoder().decode(TextModelConfiguration.self, from: Data($0.utf8)) }
         // They recorded ε (of standard runs) and the columns of generic files only in their command.
         let legacyCommand: String? = container.contains("embeddingDimension") ? nil : try container.field("command")
         func legacy(_ flag: String) -> String? { legacyCommand.flatMap { TrainingManifest.legacyValue(of: flag, in: $0) } }
-        dataset = try container.requiredField("dataset")
-        dataDirectory = try container.requiredField("dataDirectory")
-        textColumn = try container.field("textColumn") ?? legacy("--text-column")
-        labelColumn = try container.field("labelColumn") ?? legacy("--label-column")
-        splitSeed = try container.field("splitSeed")
-        architecture = try container.requiredField("architecture")
-        method = try container.requiredField("method")
-        epsilon = try container.field("epsilon") ?? legacy("--epsilon").flatMap(Float.init) ?? 1
-        steps = try container.field("steps")
-        stepSize = try container.field("stepSize")
-        perturbationSite = try container.field("perturbationSite")
-        proximalWeight = try container.field("proximalWeight")
-        proximalMomentum = try container.field("proximalMomentum")
-        powerIterations = try container.field("powerIterations")
-        cleanWarmupEpochs = try container.field("cleanWarmupEpochs") ?? 0
-        initialMagnitude = try container.field("initialMagnitude")
-        embeddingDimension = try container.required(container.field("embeddingDimension") ?? model?.dimension, "embeddingDimension")
-        filters = try container.field("filters") ?? (architecture == .textcnn ? model?.filters : nil)
-        if container.contains("widths") {
-            if let list = try? container.decode([Int].self, forKey: "widths") {
-                widths = list
-            } else {
-                let text: String = try container.requiredField("widths")
-                let list = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
-                guard !list.isEmpty, list.allSatisfy({ $0 != nil }) else {
-                    throw DecodingError.dataCorruptedError(forKey: "widths", in: container, debugDescription: "'\(text)' is not a list of widths")
-                }
-                widths = list.compactMap { $0 }
-            }
-        } else {
-            widths = architecture == .textcnn ? model?.widths : nil
-        }
-        hiddenSize = try container.field("hiddenSize") ?? (architecture == .bilstm ? model?.hiddenSize : nil)
-        heads = try container.field("heads") ?? (architecture == .transformer ? model?.heads : nil)
-        layers = try container.field("layers") ?? (architecture == .transformer ? model?.layerCount : nil)
-        feedforwardSize = try container.field("feedforwardSize") ?? (architecture == .transformer ? model?.feedforwardSize : nil)
-        dropout = try container.field("dropout") ?? (architecture == .bag ? nil : model?.dropout)
-        minimumFrequency = try container.field("minimumFrequency") ?? 2
-        maximumVocabulary = try container.field("maximumVocabulary")
-        maximumLength = try container.field("maximumLength") ?? model?.maximumLength
-        bucketing = try container.field("bucketing") ?? true
-        epochs = try container.requiredField("epochs")
-        batchSize = try container.requiredField("batchSize")
-        learningRate = try container.field("learningRate")
-        validationSteps = try container.field("validationSteps") ?? 0
+        textColumn = textColumn ?? legacy("--text-column")
+        labelColumn = labelColumn ?? legacy("--label-column")
+        if !container.contains("epsilon"), let epsilon = legacy("--epsilon").flatMap(Float.init) { self.epsilon = epsilon }
+        if !container.contains("embeddingDimension") { embeddingDimension = try container.required(model?.dimension, "embeddingDimension") }
+        filters = filters ?? (architecture == .textcnn ? model?.filters : nil)
+        widths = widths ?? (architecture == .textcnn ? model?.widths : nil)
+        hiddenSize = hiddenSize ?? (architecture == .bilstm ? model?.hiddenSize : nil)
+        heads = heads ?? (architecture == .transformer ? model?.heads : nil)
+        layers = layers ?? (architecture == .transformer ? model?.layerCount : nil)
+        feedforwardSize = feedforwardSize ?? (architecture == .transformer ? model?.feedforwardSize : nil)
+        dropout = dropout ?? (architecture == .bag ? nil : model?.dropout)
+        maximumLength = maximumLength ?? model?.maximumLength
         // Those manifests recorded only the count trained on, the first that many examples.
-        trainCount = try container.field("trainCount") ?? (container.contains("embeddingDimension") ? nil : container.field("train_count"))
-        seed = try container.requiredField("seed")
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: ManifestKey.self)
-        try container.field(dataset, "dataset")
-        try container.encode(dataDirectory, forKey: "dataDirectory")
-        try container.encodeIfPresent(textColumn, forKey: "textColumn")
-        try container.encodeIfPresent(labelColumn, forKey: "labelColumn")
-        try container.encodeIfPresent(splitSeed, forKey: "splitSeed")
-        try container.field(architecture, "architecture")
-        try container.field(method, "method")
-        try container.encode(epsilon, forKey: "epsilon")
-        try container.encodeIfPresent(steps, forKey: "steps")
-        try container.encodeIfPresent(stepSize, forKey: "stepSize")
-        try container.field(perturbationSite, "perturbationSite")
-        try container.encodeIfPresent(proximalWeight, forKey: "proximalWeight")
-        try container.encodeIfPresent(proximalMomentum, forKey: "proximalMomentum")
-        try container.encodeIfPresent(powerIterations, forKey: "powerIterations")
-        if cleanWarmupEpochs != 0 { try container.encode(cleanWarmupEpochs, forKey: "cleanWarmupEpochs") }
-        try container.encodeIfPresent(initialMagnitude, forKey: "initialMagnitude")
-        try container.encode(embeddingDimension, forKey: "embeddingDimension")
-        try container.encodeIfPresent(filters, forKey: "filters")
-        try container.encodeIfPresent(widths, forKey: "widths")
-        try container.encodeIfPresent(hiddenSize, forKey: "hiddenSize")
-        try container.encodeIfPresent(heads, forKey: "heads")
-        try container.encodeIfPresent(layers, forKey: "layers")
-        try container.encodeIfPresent(feedforwardSize, forKey: "feedforwardSize")
-        try container.encodeIfPresent(dropout, forKey: "dropout")
-        try container.encode(minimumFrequency, forKey: "minimumFrequency")
-        try container.encodeIfPresent(maximumVocabulary, forKey: "maximumVocabulary")
-        try container.encodeIfPresent(maximumLength, forKey: "maximumLength")
-        try container.encode(bucketing, forKey: "bucketing")
-        try container.encode(epochs, forKey: "epochs")
-        try container.encode(batchSize, forKey: "batchSize")
-        try container.encodeIfPresent(learningRate, forKey: "learningRate")
-        try container.encode(validationSteps, forKey: "validationSteps")
-        try container.encodeIfPresent(trainCount, forKey: "trainCount")
-        try container.encode(seed, forKey: "seed")
+        trainCount = try trainCount ?? (container.contains("embeddingDimension") ? nil : container.field("train_count"))
     }
 
     /// The fields, in the order a command line lists them.
-    public static let fields = [
-        "dataset", "dataDirectory", "textColumn", "labelColumn", "splitSeed", "architecture", "method", "epsilon", "steps",
-        "stepSize", "perturbationSite", "initialMagnitude", "powerIterations", "proximalWeight", "proximalMomentum",
-        "cleanWarmupEpochs", "embeddingDimension", "filters", "widths", "hiddenSize", "heads", "layers", "feedforwardSize",
-        "dropout", "minimumFrequency", "maximumVocabulary", "maximumLength", "bucketing", "epochs", "batchSize",
-        "learningRate", "validationSteps", "trainCount", "seed",
-    ]
+    public static let fields = manifestFields.map(\.name)
+}
+
+extension TextTrainingConfiguration: ManifestCoded {
+    /// How `run.json` records each field: adding a field is one line here.
+    static var manifestFields: [ManifestField<Self>] {
+        [
+            .value("dataset", \.dataset),
+            .value("dataDirectory", \.dataDirectory),
+            .optional("textColumn", \.textColumn),
+            .optional("labelColumn", \.labelColumn),
+            .optional("splitSeed", \.splitSeed),
+            .value("architecture", \.architecture),
+            .value("method", \.method),
+            .value("epsilon", \.epsilon, default: 1),
+            .optional("steps", \.steps),
+            .optional("stepSize", \.stepSize),
+            .optional("perturbationSite", \.perturbationSite),
+            .optional("initialMagnitude", \.initialMagnitude),
+            .optional("powerIterations", \.powerIterations),
+            .optional("proximalWeight", \.proximalWeight),
+            .optional("proximalMomentum", \.proximalMomentum),
+            .value("cleanWarmupEpochs", \.cleanWarmupEpochs, default: 0, omittedAtDefault: true),
+            ManifestField("embeddingDimension", read: { container, configuration in
+                // Manifests without it are read by readLegacyFields.
+                if container.contains("embeddingDimension") { configuration.embeddingDimension = try container.requiredField("embeddingDimension") }
+            }, write: { configuration, container in try container.encode(configuration.embeddingDimension, forKey: "embeddingDimension") }),
+            .optional("filters", \.filters),
+            ManifestField("widths", read: { container, configuration in
+                configuration.widths = try Self.widths(in: container)
+            }, write: { configuration, container in try container.encodeIfPresent(configuration.widths, forKey: "widths") }),
+            .optional("hiddenSize", \.hiddenSize),
+            .optional("heads", \.heads),
+            .optional("layers", \.layers),
+            .optional("feedforwardSize", \.feedforwardSize),
+            .optional("dropout", \.dropout),
+            .value("minimumFrequency", \.minimumFrequency, default: 2),
+            .optional("maximumVocabulary", \.maximumVocabulary),
+            .optional("maximumLength", \.maximumLength),
+            .value("bucketing", \.bucketing, default: true),
+            .value("epochs", \.epochs),
+            .value("batchSize", \.batchSize),
+            .optional("learningRate", \.learningRate),
+            .value("validationSteps", \.validationSteps, default: 0),
+            .optional("trainCount", \.trainCount),
+            .value("seed", \.seed),
+        ]
+    }
+
+    /// The filter widths of a manifest: a JSON list or, as earlier manifests stored them,
+    /// text separated by commas; `nil` when it has none.
+    private static func widths(in container: KeyedDecodingContainer<ManifestKey>) throws -> [Int]? {
+        guard container.contains("widths") else { return nil }
+        if let list = try? container.decode([Int].self, forKey: "widths") { return list }
+        let text: String = try container.requiredField("widths")
+        let list = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !list.isEmpty, list.allSatisfy({ $0 != nil }) else {
+            throw DecodingError.dataCorruptedError(forKey: "widths", in: container, debugDescription: "'\(text)' is not a list of widths")
+        }
+        return list.compactMap { $0 }
+    }
 }
 
 extension TextTrainingConfiguration: RecordedConfiguration {}

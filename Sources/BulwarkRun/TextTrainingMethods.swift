@@ -52,31 +52,14 @@ extension TextTrainingRecipe {
 package enum TextMethodField: String, CaseIterable, Sendable {
     case steps, stepSize, perturbationSite, initialMagnitude, powerIterations, proximalWeight, proximalMomentum
 
+    /// The field's property, from the configuration's coding table.
+    private var property: OptionalProperty<TextTrainingConfiguration> { TextTrainingConfiguration.optionalProperty(named: rawValue) }
+
     /// Sets the field of `configuration` to nil.
-    func clear(in configuration: inout TextTrainingConfiguration) {
-        switch self {
-        case .steps: configuration.steps = nil
-        case .stepSize: configuration.stepSize = nil
-        case .perturbationSite: configuration.perturbationSite = nil
-        case .initialMagnitude: configuration.initialMagnitude = nil
-        case .powerIterations: configuration.powerIterations = nil
-        case .proximalWeight: configuration.proximalWeight = nil
-        case .proximalMomentum: configuration.proximalMomentum = nil
-        }
-    }
+    func clear(in configuration: inout TextTrainingConfiguration) { property.clear(&configuration) }
 
     /// Whether the field of `configuration` is set.
-    package func isSet(in configuration: TextTrainingConfiguration) -> Bool {
-        switch self {
-        case .steps: configuration.steps != nil
-        case .stepSize: configuration.stepSize != nil
-        case .perturbationSite: configuration.perturbationSite != nil
-        case .initialMagnitude: configuration.initialMagnitude != nil
-        case .powerIterations: configuration.powerIterations != nil
-        case .proximalWeight: configuration.proximalWeight != nil
-        case .proximalMomentum: configuration.proximalMomentum != nil
-        }
-    }
+    package func isSet(in configuration: TextTrainingConfiguration) -> Bool { property.isSet(configuration) }
 
     /// The names of the registered methods that use the field, in registry order.
     var methods: [String] { TextTrainingMethodName.registry.filter { $0.fields.contains(self) }.map { $0.name } }
