@@ -215,6 +215,29 @@ public protocol TrainingMethodName: RawRepresentable, Hashable, Codable, Sendabl
     init(unchecked name: String)
 }
 
+/// A method name whose methods a registry of recipes defines.
+package protocol RegisteredMethodName: TrainingMethodName {
+    /// What resolves, checks and builds a method (a recipe type).
+    associatedtype Recipe
+    /// Every method a configuration may name, in order.
+    static var registry: [Recipe] { get }
+    /// The name `recipe` is registered as.
+    static func name(of recipe: Recipe) -> String
+}
+
+extension RegisteredMethodName {
+    /// The names of the registered methods, in registry order.
+    public static var names: [String] { registry.map(name(of:)) }
+
+    /// What resolves, checks and builds the method.
+    package var recipe: Recipe {
+        guard let recipe = Self.registry.first(where: { Self.name(of: $0) == rawValue }) else {
+            preconditionFailure("no training method is registered as '\(rawValue)'; validate() the configuration before using it")
+        }
+        return recipe
+    }
+}
+
 extension TrainingMethodName {
     /// The method named `rawValue`, or `nil` when no registered method has that name.
     public init?(rawValue: String) {

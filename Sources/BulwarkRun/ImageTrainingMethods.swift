@@ -2,16 +2,13 @@ import BulwarkAttacks
 import BulwarkTraining
 
 /// The name of an image training method, one of ``ImageTrainingMethodName/all``.
-public struct ImageTrainingMethodName: TrainingMethodName {
+public struct ImageTrainingMethodName: RegisteredMethodName {
     /// The method's name, as configurations and run manifests spell it.
     public let rawValue: String
 
     /// The method named `name`, unchecked: ``ImageTrainingConfiguration/validate()`` refuses a name the registry
     /// does not hold.
     public init(unchecked name: String) { rawValue = name }
-
-    /// The names of the registered methods, in registry order.
-    public static var names: [String] { registry.map { $0.name } }
 
     /// Every method a configuration may name: adding a method is a type conforming to
     /// ``ImageTrainingRecipe`` (in its own file in `Methods`) and one line here.
@@ -20,13 +17,7 @@ public struct ImageTrainingMethodName: TrainingMethodName {
         FreeRecipe.self, MixRecipe.self, AWPRecipe.self, GradAlignRecipe.self,
     ]
 
-    /// What resolves, checks and builds the method.
-    package var recipe: any ImageTrainingRecipe.Type {
-        guard let recipe = Self.registry.first(where: { $0.name == rawValue }) else {
-            preconditionFailure("no training method is registered as '\(rawValue)'; validate() the configuration before using it")
-        }
-        return recipe
-    }
+    package static func name(of recipe: any ImageTrainingRecipe.Type) -> String { recipe.name }
 }
 
 /// An image training method as a configuration names it: the fields it uses, their defaults,

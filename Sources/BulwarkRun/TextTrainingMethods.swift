@@ -2,7 +2,7 @@ import BulwarkAttacks
 import BulwarkTraining
 
 /// The name of a text training method, one of ``TextTrainingMethodName/all``.
-public struct TextTrainingMethodName: TrainingMethodName {
+public struct TextTrainingMethodName: RegisteredMethodName {
     /// The method's name, as configurations and run manifests spell it.
     public let rawValue: String
 
@@ -10,22 +10,13 @@ public struct TextTrainingMethodName: TrainingMethodName {
     /// does not hold.
     public init(unchecked name: String) { rawValue = name }
 
-    /// The names of the registered methods, in registry order.
-    public static var names: [String] { registry.map { $0.name } }
-
     /// Every method a configuration may name: adding a method is a type conforming to
     /// ``TextTrainingRecipe`` (in its own file in `Methods`) and one line here.
     package static let registry: [any TextTrainingRecipe.Type] = [
         StandardTextRecipe.self, FGMRecipe.self, EmbeddingPGDRecipe.self, FreeLBRecipe.self, VATRecipe.self, SMARTRecipe.self,
     ]
 
-    /// What resolves, checks and builds the method.
-    package var recipe: any TextTrainingRecipe.Type {
-        guard let recipe = Self.registry.first(where: { $0.name == rawValue }) else {
-            preconditionFailure("no training method is registered as '\(rawValue)'; validate() the configuration before using it")
-        }
-        return recipe
-    }
+    package static func name(of recipe: any TextTrainingRecipe.Type) -> String { recipe.name }
 }
 
 /// A text training method as a configuration names it: the fields it uses, their defaults,
