@@ -30,7 +30,7 @@ import Foundation
 /// input rather than to its tanh reconstruction; an example the attack never fools is
 /// returned unchanged (the reference returns zeros); examples misclassified clean are not
 /// attacked. The attack is deterministic and draws nothing from the generator.
-public struct CarliniWagnerL2: MinimumNormAttack {
+public struct CarliniWagnerL2: BatchMinimumNormAttack {
     /// An L2 threat model; ε is used only by `perturb`'s projection.
     public var threatModel: ThreatModel
     /// The rounds of the search for `c` (9). With 10 or more, the last round uses the upper
@@ -69,12 +69,7 @@ public struct CarliniWagnerL2: MinimumNormAttack {
     }
 
     /// The smallest adversarial example found per example, before projection onto the ε-ball.
-    public func minimumNormPerturbation<Model: Layer, G: RandomNumberGenerator>(
-        _ inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
-    ) -> MinimumNormResult {
-        guard let batch = MinimumNormBatch(inputs, labels: labels, model: model) else {
-            return MinimumNormResult(adversarial: inputs.detached, fooled: [], norms: [])
-        }
+    package func minimumNormPerturbation<Model: Layer>(of batch: MinimumNormBatch<Model>, labels: [Int32]) -> MinimumNormResult {
         let (original, count, size, exampleShape) = (batch.original, batch.count, batch.size, batch.exampleShape)
         var model = batch.model
         let low = threatModel.bounds.lowerBound

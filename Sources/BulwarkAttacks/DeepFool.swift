@@ -30,6 +30,27 @@ extension MinimumNormAttack {
     }
 }
 
+/// A minimum-norm attack that draws nothing and starts from a ``MinimumNormBatch``
+/// (Carlini–Wagner, DeepFool): its ``minimumNormPerturbation(_:labels:against:using:)``
+/// returns an empty batch as it is and otherwise runs ``minimumNormPerturbation(of:labels:)``.
+package protocol BatchMinimumNormAttack: MinimumNormAttack {
+    /// The attack's result on the non-empty `batch`, whose labels are `labels`.
+    func minimumNormPerturbation<Model: Layer>(of batch: MinimumNormBatch<Model>, labels: [Int32]) -> MinimumNormResult
+}
+
+extension BatchMinimumNormAttack {
+    /// ``minimumNormPerturbation(of:labels:)`` of the batch of `inputs`; draws nothing from
+    /// `generator`.
+    public func minimumNormPerturbation<Model: Layer, G: RandomNumberGenerator>(
+        _ inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
+    ) -> MinimumNormResult {
+        guard let batch = MinimumNormBatch(inputs, labels: labels, model: model) else {
+            return MinimumNormResult(adversarial: inputs.detached, fooled: [], norms: [])
+        }
+        return minimumNormPerturbation(of: batch, labels: labels)
+    }
+}
+
 /// A batch as Carlini–Wagner and DeepFool start from it: the inputs untraced, their count, the
 /// scalars of one example and its shape, and an inference copy of the model.
 package struct MinimumNormBatch<Model: Layer> {
@@ -107,7 +128,7 @@ public struct MinimumNormResult: Sendable, Equatable {
 ///
 /// The gradients of all `candidates − 1` differences come from one backward pass through a
 /// batch that repeats each example once per candidate.
-public struct DeepFool: MinimumNormAttack {
+public struct DeepFool: BatchMinimumNormAttack {
     /// The norm (L2 or L∞) selects the variant; ε is used only by `perturb`'s projection.
     public var threatModel: ThreatModel
     /// The most iterations per example (the reference's `max_iter`, 50).
@@ -132,14 +153,8 @@ public struct DeepFool: MinimumNormAttack {
         self.candidates = candidates
     }
 
-    /// DeepFool's perturbation before projection onto the ε-ball. It draws nothing from
-    /// `generator`.
-    public func minimumNormPerturbation<Model: Layer, G: RandomNumberGenerator>(
-        _ inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
-    ) -> MinimumNormResult {
-        guard let batch = MinimumNormBatch(inputs, labels: labels, model: model) else {
-            return MinimumNormResult(adversarial: inputs.detached, fooled: [], norms: [])
-        }
+    /// DeepFool's perturbation before projection onto the ε-ball.
+    package func minimumNormPerturbation<Model: Layer>(of batch: MinimumNormBatch<Model>, labels: [Int32]) -> MinimumNormResult {
         let (original, count, size, exampleShape) = (batch.original, batch.count, batch.size, batch.exampleShape)
         var model = batch.model
         let (low, high) = (threatModel.bounds.lowerBound, threatModel.bounds.upperBound)
