@@ -47,7 +47,7 @@ public struct EmbeddingPGD: Sendable {
     /// region it is given (the embedded sequence, or the embedding matrix for the training
     /// methods that perturb it).
     package var engine: PGDEngine {
-        PGDEngine(threatModel: threatModel, steps: steps, stepSize: stepSize, start: randomStart ? .uniform : .zero)
+        PGDEngine(threatModel: threatModel, steps: steps, stepSize: stepSize, start: PGDStart(random: randomStart))
     }
 
     /// The perturbation of the embedded `tokens` against a copy of `model` in inference mode.

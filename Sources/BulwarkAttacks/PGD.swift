@@ -12,19 +12,14 @@ import BulwarkNN
 /// With several ``restarts`` each example keeps, over restarts, the first iterate that fools
 /// the model, else the one with the highest loss. It runs on an inference copy of the model,
 /// or on the model as it is (``mode``) when a training method attacks the model it trains.
-public struct PGD: Attack {
+public struct PGD: Attack, PGDStartedAttack {
     public var threatModel: ThreatModel
     /// K, the number of steps per restart.
     public var steps: Int
     /// α, the size of one step in the threat model's norm.
     public var stepSize: Float
-    /// Where each restart begins.
+    /// Where each restart begins (a random point of the ball when ``randomStart``).
     public var start: PGDStart
-    /// Whether each restart begins at a random point of the ball rather than at the input.
-    public var randomStart: Bool {
-        get { start != .zero }
-        set { start = newValue ? .uniform : .zero }
-    }
     /// How many independent runs; the worst case per example is kept.
     public var restarts: Int
     /// The loss ascended.
@@ -45,7 +40,7 @@ public struct PGD: Attack {
     ) {
         precondition(steps >= 1 && restarts >= 1, "PGD needs at least one step and one restart")
         precondition(stepSize > 0, "PGD step size must be positive")
-        self.init(threatModel: threatModel, steps: steps, stepSize: stepSize, start: randomStart ? .uniform : .zero,
+        self.init(threatModel: threatModel, steps: steps, stepSize: stepSize, start: PGDStart(random: randomStart),
                   restarts: restarts, loss: loss, objective: objective)
     }
 
@@ -89,17 +84,12 @@ public struct PGD: Attack {
 ///
 /// With `randomStart` and a step of 1.25 ε it is the inner attack of Fast-AT (Wong, Rice and
 /// Kolter 2020).
-public struct FGSM: Attack {
+public struct FGSM: Attack, PGDStartedAttack {
     public var threatModel: ThreatModel
     /// α; defaults to ε.
     public var stepSize: Float
-    /// Where the step starts.
+    /// Where the step starts (a random point of the ball when ``randomStart``).
     public var start: PGDStart
-    /// Whether to step from a random point of the ball rather than from the input.
-    public var randomStart: Bool {
-        get { start != .zero }
-        set { start = newValue ? .uniform : .zero }
-    }
     public var loss: AttackLoss
     public var objective: Objective
     /// The model differentiated: an inference copy (evaluation) or the model as it is.
@@ -111,7 +101,7 @@ public struct FGSM: Attack {
         threatModel: ThreatModel, stepSize: Float? = nil, randomStart: Bool = false,
         loss: AttackLoss = .crossEntropy, objective: Objective = .untargeted
     ) {
-        self.init(threatModel: threatModel, stepSize: stepSize, start: randomStart ? .uniform : .zero, loss: loss, objective: objective)
+        self.init(threatModel: threatModel, stepSize: stepSize, start: PGDStart(random: randomStart), loss: loss, objective: objective)
     }
 
     /// Creates the attack with a chosen start and model mode; `stepSize` defaults to ε.
@@ -221,7 +211,7 @@ package struct IterativeAttack {
         threatModel: ThreatModel, steps: Int, stepSize: Float, randomStart: Bool, restarts: Int,
         loss: AttackLoss, objective: Objective, direction: Direction
     ) {
-        self.init(threatModel: threatModel, steps: steps, stepSize: stepSize, start: randomStart ? .uniform : .zero,
+        self.init(threatModel: threatModel, steps: steps, stepSize: stepSize, start: PGDStart(random: randomStart),
                   restarts: restarts, loss: loss, objective: objective, direction: direction)
     }
 

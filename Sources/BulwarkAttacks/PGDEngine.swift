@@ -13,6 +13,23 @@ public enum PGDStart: Sendable, Equatable {
     /// At `x + σ · N(0, 1)`, not projected before the first step (projected when there is no
     /// step): the TRADES and MART reference codes' start, σ = 0.001 there.
     case gaussian(standardDeviation: Float)
+
+    /// The start a `randomStart` flag names: ``uniform`` when `random`, else ``zero``.
+    public init(random: Bool) { self = random ? .uniform : .zero }
+}
+
+/// An attack that starts where a ``PGDStart`` says.
+package protocol PGDStartedAttack {
+    /// Where the attack starts.
+    var start: PGDStart { get set }
+}
+
+extension PGDStartedAttack {
+    /// Whether the attack starts at a random point of the ball rather than at the input.
+    public var randomStart: Bool {
+        get { start != .zero }
+        set { start = PGDStart(random: newValue) }
+    }
 }
 
 /// The loop every projected-gradient method runs, in every region of ``ThreatModel``: from a

@@ -33,7 +33,7 @@ public struct PGDAdversarialTraining: TrainingMethod {
         for inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
     ) -> Tensor {
         let (threatModel, stepSize) = budget(threatModel, stepSize: stepSize)
-        return PGD(threatModel: threatModel, steps: steps, stepSize: stepSize, start: randomStart ? .uniform : .zero, mode: .current)
+        return PGD(threatModel: threatModel, steps: steps, stepSize: stepSize, start: PGDStart(random: randomStart), mode: .current)
             .perturb(inputs, labels: labels, against: model, using: &generator)
     }
 
