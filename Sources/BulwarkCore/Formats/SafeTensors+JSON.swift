@@ -114,54 +114,50 @@ extension SafeTensorsFile {
         }
 
         private mutating func parseObject() throws(JSONError) -> JSONValue {
-            try enter()
-            defer { depth -= 1 }
-            position += 1  // {
             var members: [(key: String, value: JSONValue)] = []
             var seen: Set<String> = []
-            skipWhitespace()
-            if current == UInt8(ascii: "}") {
-                position += 1
-                return .object(members)
-            }
-            while true {
-                skipWhitespace()
-                guard current == UInt8(ascii: "\"") else { throw fail("expected a string key") }
-                let key = try parseString()
-                guard seen.insert(key).inserted else { throw fail("duplicate key \"\(key)\"") }
-                skipWhitespace()
-                guard current == UInt8(ascii: ":") else { throw fail("expected ':'") }
-                position += 1
-                skipWhitespace()
-                let value = try parseValue()
+            try parseElements(closedBy: UInt8(ascii: "}")) { parser throws(JSONError) in
+                guard parser.current == UInt8(ascii: "\"") else { throw parser.fail("expected a string key") }
+                let key = try parser.parseString()
+                guard seen.insert(key).inserted else { throw parser.fail("duplicate key \"\(key)\"") }
+                parser.skipWhitespace()
+                guard parser.current == UInt8(ascii: ":") else { throw parser.fail("expected ':'") }
+                parser.position += 1
+                parser.skipWhitespace()
+                let value = try parser.parseValue()
                 members.append((key: key, value: value))
-                skipWhitespace()
-                switch current {
-                case UInt8(ascii: ","): position += 1
-                case UInt8(ascii: "}"): position += 1; return .object(members)
-                default: throw fail("expected ',' or '}'")
-                }
             }
+            return .object(members)
         }
 
         private mutating func parseArray() throws(JSONError) -> JSONValue {
+            var elements: [JSONValue] = []
+            try parseElements(closedBy: UInt8(ascii: "]")) { parser throws(JSONError) in elements.append(try parser.parseValue()) }
+            return .array(elements)
+        }
+
+        /// Reads the comma-separated elements of the object or array that starts at
+        /// `position`, up to its `closing` bracket, `element` reading each (from its first
+        /// character).
+        private mutating func parseElements(
+            closedBy closing: UInt8, _ element: (inout JSONParser) throws(JSONError) -> Void
+        ) throws(JSONError) {
             try enter()
             defer { depth -= 1 }
-            position += 1  // [
-            var elements: [JSONValue] = []
+            position += 1  // { or [
             skipWhitespace()
-            if current == UInt8(ascii: "]") {
+            if current == closing {
                 position += 1
-                return .array(elements)
+                return
             }
             while true {
                 skipWhitespace()
-                elements.append(try parseValue())
+                try element(&self)
                 skipWhitespace()
                 switch current {
                 case UInt8(ascii: ","): position += 1
-                case UInt8(ascii: "]"): position += 1; return .array(elements)
-                default: throw fail("expected ',' or ']'")
+                case closing: position += 1; return
+                default: throw fail("expected ',' or '\(Unicode.Scalar(closing))'")
                 }
             }
         }
