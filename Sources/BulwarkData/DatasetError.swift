@@ -80,11 +80,11 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
     public var description: String {
         switch self {
         case .fileNotFound(let path):
-            return "\(path) not found; check the path"
+            return FileProblem.notFound(path)
         case .notAFile(let path):
             return "\(path) is a directory, not a file; pass the path of the file inside it"
         case .unreadableFile(let path, let reason):
-            return "\(path) could not be read (\(reason)); check its permissions"
+            return FileProblem.unreadable(path, reason: reason)
         case .corruptCompression(let path, let reason):
             return "\(path) starts like a gzip file but \(reason); download or install it again"
         case .notIDX(let path, let magic):

@@ -31,9 +31,9 @@ public enum TextDataError: Error, CustomStringConvertible, Equatable, Sendable {
     public var description: String {
         switch self {
         case .fileNotFound(let path):
-            return "\(path) not found; check the path"
+            return FileProblem.notFound(path)
         case .unreadableFile(let path, let reason):
-            return "\(path) could not be read (\(reason)); check its permissions"
+            return FileProblem.unreadable(path, reason: reason)
         case .invalidUTF8(let path, let line):
             return "\(path):\(line) is not valid UTF-8; convert the file to UTF-8 (for example with iconv -f latin1 -t utf-8)"
         case .missingHeader(let path):
