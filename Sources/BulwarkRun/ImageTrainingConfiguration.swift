@@ -237,63 +237,61 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
 
 extension ImageTrainingConfiguration: ManifestCoded {
     /// How `run.json` records each field: adding a field is one line here.
-    static var manifestFields: [ManifestField<Self>] {
-        [
-            ManifestField("dataset", read: { container, configuration in
-                // A run on the user's data records its data path instead of a dataset.
-                if !container.contains("dataPath") { configuration.dataset = try container.requiredField("dataset") }
-            }, write: { configuration, container in
-                if configuration.dataPath == nil { try container.field(configuration.dataset, "dataset") }
-            }),
-            .optional("dataDirectory", \.dataDirectory),
-            .optional("dataPath", \.dataPath),
-            .optional("testDataPath", \.testDataPath),
-            .optional("imageLayout", \.imageLayout),
-            ManifestField("architecture", read: { container, configuration in
-                configuration.architecture = try container.required(container.field("architecture") ?? container.field("model"), "architecture")
-            }, write: { configuration, container in try container.field(configuration.architecture, "architecture") }),
-            .value("method", \.method),
-            .value("epsilon", \.epsilon),
-            .value("norm", \.norm, default: .lInfinity),
-            .optional("awpInner", \.awpInner),
-            .optional("steps", \.steps),
-            .optional("stepSize", \.stepSize),
-            .optional("randomStart", \.randomStart),
-            .optional("clipsStart", \.clipsStart),
-            .optional("beta", \.beta),
-            .optional("awpGamma", \.awpGamma),
-            .optional("awpWarmup", \.awpWarmup),
-            .optional("gradalignLambda", \.gradalignLambda),
-            .optional("replays", \.replays),
-            .optional("adversarialRatio", \.adversarialRatio),
-            .value("epsilonWarmup", \.epsilonWarmup, default: 0, omittedAtDefault: true),
-            ManifestField("augment", read: { container, configuration in
-                // Manifests before `augment` described the augmentation, absent when off.
-                configuration.augment = try container.field("augment") ?? container.contains("augmentation")
-            }, write: { configuration, container in
-                try container.encodeIfPresent(configuration.augment, forKey: "augment")
-                if configuration.augment == true { try container.encode("random crop (4-pixel zero padding), horizontal flip", forKey: "augmentation") }
-            }),
-            ManifestField("overfittingGuard", read: { container, configuration in
-                // The guard is recorded as when it checks ("every epoch"), absent when off.
-                configuration.overfittingGuard = container.contains("overfittingGuard")
-            }, write: { configuration, container in
-                guard configuration.overfittingGuard else { return }
-                try container.encode(configuration.overfittingInterval.map { "every \($0) batches" } ?? "every epoch", forKey: "overfittingGuard")
-            }),
-            .optional("overfittingInterval", \.overfittingInterval),
-            .value("epochs", \.epochs),
-            .value("batchSize", \.batchSize),
-            .value("optimizer", \.optimizer),
-            .value("learningRate", \.learningRate),
-            .optional("momentum", \.momentum),
-            .value("weightDecay", \.weightDecay, default: 0),
-            .optional("schedule", \.schedule),
-            .value("validationCount", \.validationCount),
-            .value("validationSteps", \.validationSteps, default: 10),
-            .optional("trainCount", \.trainCount),
-            .value("seed", \.seed),
-            .optional("finalEvaluationCount", \.finalEvaluationCount),
-        ]
-    }
+    static let manifestFields: [ManifestField<Self>] = [
+        ManifestField("dataset", read: { container, configuration in
+            // A run on the user's data records its data path instead of a dataset.
+            if !container.contains("dataPath") { configuration.dataset = try container.requiredField("dataset") }
+        }, write: { configuration, container in
+            if configuration.dataPath == nil { try container.field(configuration.dataset, "dataset") }
+        }),
+        .optional("dataDirectory", \.dataDirectory),
+        .optional("dataPath", \.dataPath),
+        .optional("testDataPath", \.testDataPath),
+        .optional("imageLayout", \.imageLayout),
+        ManifestField("architecture", read: { container, configuration in
+            configuration.architecture = try container.required(container.field("architecture") ?? container.field("model"), "architecture")
+        }, write: { configuration, container in try container.field(configuration.architecture, "architecture") }),
+        .value("method", \.method),
+        .value("epsilon", \.epsilon),
+        .value("norm", \.norm, default: .lInfinity),
+        .optional("awpInner", \.awpInner),
+        .optional("steps", \.steps),
+        .optional("stepSize", \.stepSize),
+        .optional("randomStart", \.randomStart),
+        .optional("clipsStart", \.clipsStart),
+        .optional("beta", \.beta),
+        .optional("awpGamma", \.awpGamma),
+        .optional("awpWarmup", \.awpWarmup),
+        .optional("gradalignLambda", \.gradalignLambda),
+        .optional("replays", \.replays),
+        .optional("adversarialRatio", \.adversarialRatio),
+        .value("epsilonWarmup", \.epsilonWarmup, default: 0, omittedAtDefault: true),
+        ManifestField("augment", read: { container, configuration in
+            // Manifests before `augment` described the augmentation, absent when off.
+            configuration.augment = try container.field("augment") ?? container.contains("augmentation")
+        }, write: { configuration, container in
+            try container.encodeIfPresent(configuration.augment, forKey: "augment")
+            if configuration.augment == true { try container.encode("random crop (4-pixel zero padding), horizontal flip", forKey: "augmentation") }
+        }),
+        ManifestField("overfittingGuard", read: { container, configuration in
+            // The guard is recorded as when it checks ("every epoch"), absent when off.
+            configuration.overfittingGuard = container.contains("overfittingGuard")
+        }, write: { configuration, container in
+            guard configuration.overfittingGuard else { return }
+            try container.encode(configuration.overfittingInterval.map { "every \($0) batches" } ?? "every epoch", forKey: "overfittingGuard")
+        }),
+        .optional("overfittingInterval", \.overfittingInterval),
+        .value("epochs", \.epochs),
+        .value("batchSize", \.batchSize),
+        .value("optimizer", \.optimizer),
+        .value("learningRate", \.learningRate),
+        .optional("momentum", \.momentum),
+        .value("weightDecay", \.weightDecay, default: 0),
+        .optional("schedule", \.schedule),
+        .value("validationCount", \.validationCount),
+        .value("validationSteps", \.validationSteps, default: 10),
+        .optional("trainCount", \.trainCount),
+        .value("seed", \.seed),
+        .optional("finalEvaluationCount", \.finalEvaluationCount),
+    ]
 }

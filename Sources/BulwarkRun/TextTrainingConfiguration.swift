@@ -203,49 +203,47 @@ public struct TextTrainingConfiguration: Codable, Equatable, Sendable {
 
 extension TextTrainingConfiguration: ManifestCoded {
     /// How `run.json` records each field: adding a field is one line here.
-    static var manifestFields: [ManifestField<Self>] {
-        [
-            .value("dataset", \.dataset),
-            .value("dataDirectory", \.dataDirectory),
-            .optional("textColumn", \.textColumn),
-            .optional("labelColumn", \.labelColumn),
-            .optional("splitSeed", \.splitSeed),
-            .value("architecture", \.architecture),
-            .value("method", \.method),
-            .value("epsilon", \.epsilon, default: 1),
-            .optional("steps", \.steps),
-            .optional("stepSize", \.stepSize),
-            .optional("perturbationSite", \.perturbationSite),
-            .optional("initialMagnitude", \.initialMagnitude),
-            .optional("powerIterations", \.powerIterations),
-            .optional("proximalWeight", \.proximalWeight),
-            .optional("proximalMomentum", \.proximalMomentum),
-            .value("cleanWarmupEpochs", \.cleanWarmupEpochs, default: 0, omittedAtDefault: true),
-            ManifestField("embeddingDimension", read: { container, configuration in
-                // Manifests without it are read by readLegacyFields.
-                if container.contains("embeddingDimension") { configuration.embeddingDimension = try container.requiredField("embeddingDimension") }
-            }, write: { configuration, container in try container.encode(configuration.embeddingDimension, forKey: "embeddingDimension") }),
-            .optional("filters", \.filters),
-            ManifestField("widths", read: { container, configuration in
-                configuration.widths = try Self.widths(in: container)
-            }, write: { configuration, container in try container.encodeIfPresent(configuration.widths, forKey: "widths") }),
-            .optional("hiddenSize", \.hiddenSize),
-            .optional("heads", \.heads),
-            .optional("layers", \.layers),
-            .optional("feedforwardSize", \.feedforwardSize),
-            .optional("dropout", \.dropout),
-            .value("minimumFrequency", \.minimumFrequency, default: 2),
-            .optional("maximumVocabulary", \.maximumVocabulary),
-            .optional("maximumLength", \.maximumLength),
-            .value("bucketing", \.bucketing, default: true),
-            .value("epochs", \.epochs),
-            .value("batchSize", \.batchSize),
-            .optional("learningRate", \.learningRate),
-            .value("validationSteps", \.validationSteps, default: 0),
-            .optional("trainCount", \.trainCount),
-            .value("seed", \.seed),
-        ]
-    }
+    static let manifestFields: [ManifestField<Self>] = [
+        .value("dataset", \.dataset),
+        .value("dataDirectory", \.dataDirectory),
+        .optional("textColumn", \.textColumn),
+        .optional("labelColumn", \.labelColumn),
+        .optional("splitSeed", \.splitSeed),
+        .value("architecture", \.architecture),
+        .value("method", \.method),
+        .value("epsilon", \.epsilon, default: 1),
+        .optional("steps", \.steps),
+        .optional("stepSize", \.stepSize),
+        .optional("perturbationSite", \.perturbationSite),
+        .optional("initialMagnitude", \.initialMagnitude),
+        .optional("powerIterations", \.powerIterations),
+        .optional("proximalWeight", \.proximalWeight),
+        .optional("proximalMomentum", \.proximalMomentum),
+        .value("cleanWarmupEpochs", \.cleanWarmupEpochs, default: 0, omittedAtDefault: true),
+        ManifestField("embeddingDimension", read: { container, configuration in
+            // Manifests without it are read by readLegacyFields.
+            if container.contains("embeddingDimension") { configuration.embeddingDimension = try container.requiredField("embeddingDimension") }
+        }, write: { configuration, container in try container.encode(configuration.embeddingDimension, forKey: "embeddingDimension") }),
+        .optional("filters", \.filters),
+        ManifestField("widths", read: { container, configuration in
+            configuration.widths = try Self.widths(in: container)
+        }, write: { configuration, container in try container.encodeIfPresent(configuration.widths, forKey: "widths") }),
+        .optional("hiddenSize", \.hiddenSize),
+        .optional("heads", \.heads),
+        .optional("layers", \.layers),
+        .optional("feedforwardSize", \.feedforwardSize),
+        .optional("dropout", \.dropout),
+        .value("minimumFrequency", \.minimumFrequency, default: 2),
+        .optional("maximumVocabulary", \.maximumVocabulary),
+        .optional("maximumLength", \.maximumLength),
+        .value("bucketing", \.bucketing, default: true),
+        .value("epochs", \.epochs),
+        .value("batchSize", \.batchSize),
+        .optional("learningRate", \.learningRate),
+        .value("validationSteps", \.validationSteps, default: 0),
+        .optional("trainCount", \.trainCount),
+        .value("seed", \.seed),
+    ]
 
     /// The filter widths of a manifest: a JSON list or, as earlier manifests stored them,
     /// text separated by commas; `nil` when it has none.
