@@ -11,7 +11,7 @@ import BulwarkNN
 /// iterates can reach the ball's surface yet stay cheap; those are the defaults here. For L2,
 /// which the paper does not treat, the step is the normalized gradient and the defaults are
 /// 10 steps of 1.25 ε / 10, the same total travel relative to ε.
-public struct BIM: Attack {
+public struct BIM: IterativeAttackSetting {
     public var threatModel: ThreatModel
     /// N, the number of iterations.
     public var steps: Int
@@ -51,12 +51,9 @@ public struct BIM: Attack {
         return (Swift.max(steps, 1), level)
     }
 
-    public func perturb<Model: Layer, G: RandomNumberGenerator>(
-        _ inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
-    ) -> Tensor {
+    package var iterativeAttack: IterativeAttack {
         IterativeAttack(
             threatModel: threatModel, steps: steps, stepSize: stepSize, randomStart: false,
-            restarts: 1, loss: loss, objective: objective, direction: .steepestAscent
-        ).run(inputs, labels: labels, model: model, using: &generator)
+            restarts: 1, loss: loss, objective: objective, direction: .steepestAscent)
     }
 }

@@ -12,7 +12,7 @@ import BulwarkNN
 /// stabilizes the updates and escapes poor local maxima, which is why its examples transfer
 /// better to other models than I-FGSM's. For L2 (the paper's section 3.3) the step is
 /// `α · g / ‖g‖₂`.
-public struct MIFGSM: Attack {
+public struct MIFGSM: IterativeAttackSetting {
     public var threatModel: ThreatModel
     /// T, the number of iterations.
     public var steps: Int
@@ -42,12 +42,9 @@ public struct MIFGSM: Attack {
         precondition(self.stepSize > 0, "MI-FGSM's step size must be positive")
     }
 
-    public func perturb<Model: Layer, G: RandomNumberGenerator>(
-        _ inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
-    ) -> Tensor {
+    package var iterativeAttack: IterativeAttack {
         IterativeAttack(
             threatModel: threatModel, steps: steps, stepSize: stepSize, randomStart: false,
-            restarts: 1, loss: loss, objective: objective, direction: .momentum(decay: decay)
-        ).run(inputs, labels: labels, model: model, using: &generator)
+            restarts: 1, loss: loss, objective: objective, direction: .momentum(decay: decay))
     }
 }

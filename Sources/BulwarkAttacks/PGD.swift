@@ -12,7 +12,7 @@ import BulwarkNN
 /// With several ``restarts`` each example keeps, over restarts, the first iterate that fools
 /// the model, else the one with the highest loss. It runs on an inference copy of the model,
 /// or on the model as it is (``mode``) when a training method attacks the model it trains.
-public struct PGD: Attack, PGDStartedAttack {
+public struct PGD: IterativeAttackSetting, PGDStartedAttack {
     public var threatModel: ThreatModel
     /// K, the number of steps per restart.
     public var steps: Int
@@ -62,13 +62,16 @@ public struct PGD: Attack, PGDStartedAttack {
         self.mode = mode
     }
 
+    package var iterativeAttack: IterativeAttack {
+        IterativeAttack(
+            threatModel: threatModel, steps: steps, stepSize: stepSize, start: start,
+            restarts: restarts, loss: loss, objective: objective, direction: .steepestAscent)
+    }
+
     public func perturb<Model: Layer, G: RandomNumberGenerator>(
         _ inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
     ) -> Tensor {
-        IterativeAttack(
-            threatModel: threatModel, steps: steps, stepSize: stepSize, start: start,
-            restarts: restarts, loss: loss, objective: objective, direction: .steepestAscent
-        ).run(inputs, labels: labels, model: model, mode: mode.layerMode(of: model), using: &generator, lossObserver: onProgress.map { report in
+        iterativeAttack.run(inputs, labels: labels, model: model, mode: mode.layerMode(of: model), using: &generator, lossObserver: onProgress.map { report in
             var done = 0
             return { [steps, restarts] _, _ in
                 done += 1
@@ -84,7 +87,7 @@ public struct PGD: Attack, PGDStartedAttack {
 ///
 /// With `randomStart` and a step of 1.25 ε it is the inner attack of Fast-AT (Wong, Rice and
 /// Kolter 2020).
-public struct FGSM: Attack, PGDStartedAttack {
+public struct FGSM: IterativeAttackSetting, PGDStartedAttack {
     public var threatModel: ThreatModel
     /// α; defaults to ε.
     public var stepSize: Float
@@ -118,13 +121,10 @@ public struct FGSM: Attack, PGDStartedAttack {
         self.mode = mode
     }
 
-    public func perturb<Model: Layer, G: RandomNumberGenerator>(
-        _ inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
-    ) -> Tensor {
+    package var iterativeAttack: IterativeAttack {
         IterativeAttack(
             threatModel: threatModel, steps: 1, stepSize: stepSize, start: start,
-            restarts: 1, loss: loss, objective: objective, direction: .steepestAscent
-        ).run(inputs, labels: labels, model: model, mode: mode.layerMode(of: model), using: &generator)
+            restarts: 1, loss: loss, objective: objective, direction: .steepestAscent)
     }
 }
 
@@ -134,7 +134,7 @@ public struct FGSM: Attack, PGDStartedAttack {
 ///
 /// Its steps scale with the gradient's magnitude, so α must be tuned to the model; PGD's
 /// normalized steps are the better default.
-public struct GradientAscent: Attack {
+public struct GradientAscent: IterativeAttackSetting {
     public var threatModel: ThreatModel
     /// K.
     public var steps: Int
@@ -152,13 +152,10 @@ public struct GradientAscent: Attack {
         self.loss = loss
     }
 
-    public func perturb<Model: Layer, G: RandomNumberGenerator>(
-        _ inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
-    ) -> Tensor {
+    package var iterativeAttack: IterativeAttack {
         IterativeAttack(
             threatModel: threatModel, steps: steps, stepSize: stepSize, randomStart: false,
-            restarts: 1, loss: loss, objective: .untargeted, direction: .gradient
-        ).run(inputs, labels: labels, model: model, using: &generator)
+            restarts: 1, loss: loss, objective: .untargeted, direction: .gradient)
     }
 }
 
@@ -172,6 +169,25 @@ public enum AttackModelMode: Sendable, Equatable {
 
     package func layerMode<Model: Layer>(of model: Model) -> LayerMode {
         self == .inference ? .inference : model.mode
+    }
+}
+
+/// An attack that is a setting of ``IterativeAttack`` (PGD, FGSM, BIM, MI-FGSM, gradient
+/// ascent): its `perturb` runs that loop on the model in ``mode``.
+package protocol IterativeAttackSetting: Attack {
+    /// The loop the attack runs.
+    var iterativeAttack: IterativeAttack { get }
+    /// The model differentiated. Default: an inference copy.
+    var mode: AttackModelMode { get }
+}
+
+extension IterativeAttackSetting {
+    package var mode: AttackModelMode { .inference }
+
+    public func perturb<Model: Layer, G: RandomNumberGenerator>(
+        _ inputs: Tensor, labels: [Int32], against model: Model, using generator: inout G
+    ) -> Tensor {
+        iterativeAttack.run(inputs, labels: labels, model: model, mode: mode.layerMode(of: model), using: &generator)
     }
 }
 
