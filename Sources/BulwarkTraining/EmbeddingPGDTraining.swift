@@ -57,13 +57,9 @@ public struct EmbeddingPGDTraining: TextTrainingMethod {
     public func step<Model: TextClassifier, Opt: Optimizer, G: RandomNumberGenerator>(
         _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
     ) -> StepMetrics {
-        if site == .embeddingMatrix {
-            let perturbation = matrixPerturbation(for: batch.inputs, labels: batch.labels, against: &model, using: &generator)
-            return descendPerturbingMatrix(&model, optimizer: &optimizer, tokens: batch.inputs, labels: batch.labels,
-                                           perturbation: perturbation, includesCleanLoss: includesCleanLoss)
-        }
-        let perturbation = attack.perturbation(for: batch.inputs, labels: batch.labels, against: &model, using: &generator)
-        return descend(&model, optimizer: &optimizer, tokens: batch.inputs, labels: batch.labels,
-                       perturbation: perturbation, includesCleanLoss: includesCleanLoss)
+        let perturbation = site == .embeddingMatrix
+            ? matrixPerturbation(for: batch.inputs, labels: batch.labels, against: &model, using: &generator)
+            : attack.perturbation(for: batch.inputs, labels: batch.labels, against: &model, using: &generator)
+        return descend(&model, optimizer: &optimizer, on: batch, perturbing: site, by: perturbation, includesCleanLoss: includesCleanLoss)
     }
 }

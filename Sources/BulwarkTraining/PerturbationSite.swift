@@ -1,4 +1,5 @@
 import BulwarkCore
+import BulwarkData
 import BulwarkNN
 
 /// Where an embedding-space training method (``EmbeddingFGM``, ``EmbeddingPGDTraining``,
@@ -55,5 +56,23 @@ extension TextTrainingMethod {
         }
         optimizer.update(&model, along: gradients)
         return StepMetrics(loss: loss.scalar, accuracy: accuracy(logits: logits.detached, labels: labels), count: labels.count)
+    }
+
+    /// One descent step on `batch` with `perturbation` added at `site`:
+    /// ``descendPerturbingMatrix(_:optimizer:tokens:labels:perturbation:includesCleanLoss:)`` on the
+    /// embedding matrix, ``descend(_:optimizer:tokens:labels:perturbation:includesCleanLoss:)`` on
+    /// the embedded sequence.
+    package func descend<Model: TextClassifier, Opt: Optimizer>(
+        _ model: inout Model, optimizer: inout Opt, on batch: Batch, perturbing site: PerturbationSite, by perturbation: Tensor,
+        includesCleanLoss: Bool
+    ) -> StepMetrics {
+        switch site {
+        case .embeddingMatrix:
+            descendPerturbingMatrix(&model, optimizer: &optimizer, tokens: batch.inputs, labels: batch.labels,
+                                    perturbation: perturbation, includesCleanLoss: includesCleanLoss)
+        case .embeddedSequence:
+            descend(&model, optimizer: &optimizer, tokens: batch.inputs, labels: batch.labels,
+                    perturbation: perturbation, includesCleanLoss: includesCleanLoss)
+        }
     }
 }
