@@ -23,8 +23,6 @@ struct ManifestField<Configuration>: Sendable {
         self.write = write
         self.optionalProperty = optionalProperty
     }
-
-    var key: ManifestKey { ManifestKey(stringLiteral: name) }
 }
 
 extension ManifestField {
