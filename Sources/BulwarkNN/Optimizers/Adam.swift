@@ -50,13 +50,9 @@ public struct Adam: Optimizer {
         // (a second reference made every step copy both moments of every parameter).
         var first = firstMoments, second = secondMoments
         (firstMoments, secondMoments) = ([:], [:])
-        model.visitParameters { path, parameter in
-            guard let gradient = gradients[path] else { return }
-            precondition(gradient.shape == parameter.shape, "gradient for \(path) has shape \(gradient.shape), parameter \(parameter.shape)")
+        model.visitParameters(along: gradients) { path, parameter, g in
             var m = first.removeValue(forKey: path) ?? Tensor(zeros: parameter.shape)
             var v = second.removeValue(forKey: path) ?? Tensor(zeros: parameter.shape)
-            let g = gradient.array
-            parameter = parameter.detached
             parameter.updateScalars { theta in
                 m.updateScalars { m in
                     v.updateScalars { v in

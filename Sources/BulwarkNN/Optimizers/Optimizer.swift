@@ -18,6 +18,21 @@ public protocol Optimizer: Sendable {
     mutating func loadStateTensors(_ tensors: [String: Tensor])
 }
 
+extension Layer {
+    /// Calls `update` with the path, the parameter (detached, so that the update is not
+    /// recorded) and the gradient's scalars of every parameter that `gradients` holds a
+    /// gradient for, in ``visitParameters(_:)`` order: an optimizer's walk over the model.
+    package mutating func visitParameters(along gradients: Gradients, _ update: (String, inout Tensor, [Float]) -> Void) {
+        visitParameters { path, parameter in
+            guard let gradient = gradients[path] else { return }
+            precondition(gradient.shape == parameter.shape, "gradient for \(path) has shape \(gradient.shape), parameter \(parameter.shape)")
+            let g = gradient.array
+            parameter = parameter.detached
+            update(path, &parameter, g)
+        }
+    }
+}
+
 extension Tensor {
     /// Applies `body` to the scalars in place (no tape); for optimizer updates.
     package mutating func updateScalars(_ body: (UnsafeMutableBufferPointer<Float>) -> Void) {

@@ -30,15 +30,11 @@ public struct SGD: Optimizer {
         // (a second reference made every step copy every velocity).
         var velocities = self.velocities
         self.velocities = [:]
-        model.visitParameters { path, parameter in
-            guard let gradient = gradients[path] else { return }
-            precondition(gradient.shape == parameter.shape, "gradient for \(path) has shape \(gradient.shape), parameter \(parameter.shape)")
+        model.visitParameters(along: gradients) { path, parameter, g in
             // Removed straight into `velocity`: a second binding would keep the buffer shared and
             // make the update below copy it every step.
             let hasVelocity = velocities[path] != nil
             var velocity = velocities.removeValue(forKey: path) ?? Tensor(zeros: parameter.shape)
-            let g = gradient.array
-            parameter = parameter.detached
             parameter.updateScalars { theta in
                 velocity.updateScalars { v in
                     g.withUnsafeBufferPointer { g in
