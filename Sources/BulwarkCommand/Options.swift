@@ -72,14 +72,29 @@ struct ThreatOptions: ParsableArguments {
 
 /// The checkpoint to load.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "The checkpoint (.safetensors).") var model: String
+    @Option(help: "The checkpoint (.safetensors), or an ONNX image classifier (.onnx).") var model: String
     @Option(help: "The architecture, for checkpoints without Bulwark metadata (saved by PyTorch).")
     var architecture: Architecture?
+    @OptionGroup var contract: ONNXContractOptions
 
     /// The model in inference mode, its architecture and the file's metadata.
     func load() throws -> (model: Sequential, architecture: Architecture, metadata: [String: String]) {
         try Checkpoint.load(from: model, architecture: architecture)
     }
+}
+
+extension ONNXInputContract.Layout: ExpressibleByArgument {}
+
+/// How Bulwark's `[N, C, H, W]` pixels in [0, 1] become an ONNX graph's input.
+struct ONNXContractOptions: ParsableArguments {
+    @Option(help: "For an ONNX model: per-channel means the graph's input is standardized with, comma separated (default the model's bulwark.mean metadata, else none).")
+    var mean: String?
+    @Option(help: "For an ONNX model: per-channel standard deviations, comma separated (default the model's bulwark.std metadata).")
+    var std: String?
+    @Option(help: "For an ONNX model: the layout of its input, nchw or nhwc (default nchw).")
+    var layout: ONNXInputContract.Layout?
+    @Option(help: "For an ONNX model: the graph input to feed (default its only input).")
+    var inputName: String?
 }
 
 /// The attacks' hyper-parameters, shared by `eval` and `attack`.
