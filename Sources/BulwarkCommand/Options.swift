@@ -22,6 +22,7 @@ extension Norm: ExpressibleByArgument {
     public init?(argument: String) { self.init(spelling: argument) }
 }
 extension DatasetSplit: ExpressibleByArgument {}
+extension ImageLayout: ExpressibleByArgument {}
 extension EvaluationStrategy: ExpressibleByArgument {}
 
 /// Where the images come from.
@@ -41,8 +42,20 @@ struct DatasetOptions: ParsableArguments {
             """))
     var dataDir: String?
 
+    @Option(name: .customLong("data"), help: ArgumentHelp(
+        "Your own images instead of a built-in dataset: a .npz (x, y), a .npy images file with its labels file beside it, a .safetensors file (such as bulwark attack writes) or a folder of PNG images in one sub-folder per class (train/ and test/ sub-folders for both splits).",
+        valueName: "path"))
+    var dataPath: String?
+    @Option(name: .customLong("test-data"), help: ArgumentHelp("The test split's file or folder, when --data holds the training split only.", valueName: "path"))
+    var testDataPath: String?
+    @Option(help: "The layout of --data's image arrays: nchw or nhwc (default inferred from the shape).")
+    var imageLayout: ImageLayout?
+
     /// The library's selection these options make.
-    var selection: ImageDataSelection { ImageDataSelection(dataset: chosenDataset, dataDirectory: dataDir) }
+    var selection: ImageDataSelection {
+        ImageDataSelection(dataset: chosenDataset, dataDirectory: dataDir, dataPath: dataPath.map(absolutePath),
+                           testDataPath: testDataPath.map(absolutePath), imageLayout: imageLayout)
+    }
 
     /// The first `count` examples of `split` to evaluate `network` on, from the dataset it
     /// was trained on unless `--dataset` says otherwise (with a note on standard error when
