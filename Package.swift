@@ -42,9 +42,9 @@ let package = Package(
         .target(name: "BulwarkData", dependencies: ["BulwarkCore", "CZlib", "CPNG"]),
         .target(name: "BulwarkAttacks", dependencies: ["BulwarkNN"]),
         .target(name: "BulwarkTraining", dependencies: ["BulwarkAttacks", "BulwarkData"]),
-        .target(name: "BulwarkReport", dependencies: ["BulwarkTraining", "CZlib"]),
+        .target(name: "BulwarkReport", dependencies: ["BulwarkTraining", "BulwarkONNX", "CZlib"]),
         // A run as a value: its configuration, what it records and the driver that carries it out.
-        .target(name: "BulwarkRun", dependencies: ["BulwarkTraining", "BulwarkReport"]),
+        .target(name: "BulwarkRun", dependencies: ["BulwarkTraining", "BulwarkReport", "BulwarkONNX"]),
         // ONNX models as layers; Generated/ holds the committed protobuf code (see its README).
         .target(
             name: "BulwarkONNX",

@@ -15,7 +15,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Models to run, comma separated.")
     var models: String = "mlp,lenet,smallcnn"
 
-    @Option(help: "Workloads to run, comma separated: w1 … w8 (w8, the evaluation attacks, only on request).")
+    @Option(help: "Workloads to run, comma separated: w1 … w8, w4-onnx, onnx-eval (the last three only on request).")
     var workloads: String = "w1,w2,w3,w4,w5,w6,w7"
 
     @Option(help: "Timed repetitions per workload (the median is reported).")
@@ -29,6 +29,15 @@ struct Bench: ParsableCommand {
 
     @Option(help: "Training images for W5 (default 10,000) and W6 (default 5,000), for quick runs.")
     var trainCount: Int?
+
+    @Option(help: "An ONNX image classifier for the onnx-eval workload (layout and normalization from the model).")
+    var onnxModel: String?
+
+    @Option(help: "onnx-eval: test images attacked with L∞ PGD-20 (ε = 0.1); clean accuracy uses all 10,000.")
+    var attackCount: Int = 1000
+
+    @Option(help: "Alternating rounds of W4-onnx (built-in, then imported, per round).")
+    var rounds: Int = 3
 
     @Option(help: "Write the results as JSON to this file.")
     var json: String?
@@ -97,6 +106,9 @@ struct Bench: ParsableCommand {
                 let seconds = measure { _ = pgd.perturb(images256, labels: labels256, against: model, using: &attackGenerator) }
                 report(Result(workload: "W4", model: architecture.rawValue, imagesPerSecond: 256 / seconds, medianSeconds: seconds))
             }
+            if selected.contains("w4-onnx") {
+                try compareImported(model, architecture: architecture, images: images256, labels: labels256, threat: threat, report: report)
+            }
             if selected.contains("w8") {
                 // The evaluation attacks at their usual budgets, on labels that are the model's own
                 // predictions so that every image is attacked. APGD and Square drop an example
@@ -141,6 +153,9 @@ struct Bench: ParsableCommand {
                 }
             }
         }
+        if selected.contains("onnx-eval") {
+            try evaluateImported(report: report)
+        }
         if selected.contains("w7") {
             var generator = SplitMix64(seed: 3)
             for size in [1024, 4096] {
@@ -166,6 +181,49 @@ struct Bench: ParsableCommand {
             encoder.keyEncodingStrategy = .convertToSnakeCase
             try OutputFile.write(Array(try encoder.encode(results)), to: json)
         }
+    }
+
+    /// An imported model's clean accuracy on the Fashion-MNIST test images and its robust
+    /// accuracy under L∞ PGD-20 (ε = 0.1, step 2.5ε/20, random start) on the first
+    /// `attackCount`, for checking an import against the exporting framework's figures.
+    private func evaluateImported(report: (Result) -> Void) throws {
+        guard let onnxModel else { throw ValidationError("onnx-eval needs --onnx-model FILE") }
+        let test = try ImageDataset.load(.fashionMNIST, split: .test, directory: dataDir)
+        let (classifier, _) = try ImageClassifier.load(from: onnxModel)
+        let threat = ThreatModel.lInfinity(epsilon: 0.1)
+        var generator = SplitMix64(seed: 1)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let clean = evaluateRobustness(classifier, inputs: test.images, labels: test.labels, attacks: [], threatModel: threat, using: &generator)
+        let cleanSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        report(Result(workload: "eval", model: "onnx clean", imagesPerSecond: Double(test.count) / cleanSeconds, medianSeconds: cleanSeconds, accuracy: clean.cleanAccuracy))
+        let attacked = test.prefix(attackCount)
+        let pgd = PGD(threatModel: threat, steps: 20, stepSize: 2.5 * 0.1 / 20)
+        let robust = evaluateRobustness(classifier, inputs: attacked.images, labels: attacked.labels, attacks: [pgd], threatModel: threat, using: &generator)
+        let seconds = robust.attacks[0].seconds
+        report(Result(workload: "eval", model: "onnx pgd-20", imagesPerSecond: Double(attacked.count) / seconds, medianSeconds: seconds, accuracy: robust.attacks[0].robustAccuracy))
+    }
+
+    /// W4 on the built-in model and on its ONNX export imported as an ``ONNXModel``, in
+    /// `rounds` alternating rounds (built-in, imported, built-in, …) so that drifting machine
+    /// noise hits both; prints the ratio of the best rounds' rates (noise only slows a run).
+    private func compareImported(
+        _ model: Sequential, architecture: Architecture, images: Tensor, labels: [Int32], threat: ThreatModel,
+        report: (Result) -> Void
+    ) throws {
+        let imported = try ONNXModel(serializedData: try ONNXExport.serializedModel(model, exampleShape: architecture.inputShape))
+            .with(mode: model.mode)
+        let pgd = PGD(threatModel: threat, steps: 10, stepSize: 0.01)
+        var best = (builtIn: 0.0, imported: 0.0)
+        for round in 1...Swift.max(1, rounds) {
+            var generator = SplitMix64(seed: 1)
+            let builtInSeconds = measure { _ = pgd.perturb(images, labels: labels, against: model, using: &generator) }
+            report(Result(workload: "W4", model: "\(architecture.rawValue) r\(round)", imagesPerSecond: 256 / builtInSeconds, medianSeconds: builtInSeconds))
+            generator = SplitMix64(seed: 1)
+            let importedSeconds = measure { _ = pgd.perturb(images, labels: labels, against: imported, using: &generator) }
+            report(Result(workload: "W4", model: "onnx-\(architecture.rawValue) r\(round)", imagesPerSecond: 256 / importedSeconds, medianSeconds: importedSeconds))
+            best = (Swift.max(best.builtIn, 256 / builtInSeconds), Swift.max(best.imported, 256 / importedSeconds))
+        }
+        print(String(format: "W4-onnx %@: imported/built-in %.3f (best of %d rounds)", architecture.rawValue, best.imported / best.builtIn, Swift.max(1, rounds)))
     }
 
     /// One epoch of `method` with Adam and the cyclic rate, seeded the same way every call.

@@ -22,6 +22,7 @@ extension Norm: ExpressibleByArgument {
     public init?(argument: String) { self.init(spelling: argument) }
 }
 extension DatasetSplit: ExpressibleByArgument {}
+extension ImageLayout: ExpressibleByArgument {}
 extension EvaluationStrategy: ExpressibleByArgument {}
 
 /// Where the images come from.
@@ -41,8 +42,20 @@ struct DatasetOptions: ParsableArguments {
             """))
     var dataDir: String?
 
+    @Option(name: .customLong("data"), help: ArgumentHelp(
+        "Your own images instead of a built-in dataset: a .npz (x, y), a .npy images file with its labels file beside it, a .safetensors file (such as bulwark attack writes) or a folder of PNG images in one sub-folder per class (train/ and test/ sub-folders for both splits).",
+        valueName: "path"))
+    var dataPath: String?
+    @Option(name: .customLong("test-data"), help: ArgumentHelp("The test split's file or folder, when --data holds the training split only.", valueName: "path"))
+    var testDataPath: String?
+    @Option(help: "The layout of --data's image arrays: nchw or nhwc (default inferred from the shape).")
+    var imageLayout: ImageLayout?
+
     /// The library's selection these options make.
-    var selection: ImageDataSelection { ImageDataSelection(dataset: chosenDataset, dataDirectory: dataDir) }
+    var selection: ImageDataSelection {
+        ImageDataSelection(dataset: chosenDataset, dataDirectory: dataDir, dataPath: dataPath.map(absolutePath),
+                           testDataPath: testDataPath.map(absolutePath), imageLayout: imageLayout)
+    }
 
     /// The first `count` examples of `split` to evaluate `network` on, from the dataset it
     /// was trained on unless `--dataset` says otherwise (with a note on standard error when
@@ -72,14 +85,29 @@ struct ThreatOptions: ParsableArguments {
 
 /// The checkpoint to load.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "The checkpoint (.safetensors).") var model: String
+    @Option(help: "The checkpoint (.safetensors), or an ONNX image classifier (.onnx).") var model: String
     @Option(help: "The architecture, for checkpoints without Bulwark metadata (saved by PyTorch).")
     var architecture: Architecture?
+    @OptionGroup var contract: ONNXContractOptions
 
     /// The model in inference mode, its architecture and the file's metadata.
     func load() throws -> (model: Sequential, architecture: Architecture, metadata: [String: String]) {
         try Checkpoint.load(from: model, architecture: architecture)
     }
+}
+
+extension ONNXInputContract.Layout: ExpressibleByArgument {}
+
+/// How Bulwark's `[N, C, H, W]` pixels in [0, 1] become an ONNX graph's input.
+struct ONNXContractOptions: ParsableArguments {
+    @Option(help: "For an ONNX model: per-channel means the graph's input is standardized with, comma separated (default the model's bulwark.mean metadata, else none).")
+    var mean: String?
+    @Option(help: "For an ONNX model: per-channel standard deviations, comma separated (default the model's bulwark.std metadata).")
+    var std: String?
+    @Option(help: "For an ONNX model: the layout of its input, nchw or nhwc (default nchw).")
+    var layout: ONNXInputContract.Layout?
+    @Option(help: "For an ONNX model: the graph input to feed (default its only input).")
+    var inputName: String?
 }
 
 /// The attacks' hyper-parameters, shared by `eval` and `attack`.

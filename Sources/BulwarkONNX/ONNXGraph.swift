@@ -81,7 +81,8 @@ struct ONNXGraph: Sendable {
         }
         var resolved = contract
         resolved.inputName = input.name
-        resolved.exampleShape = try exampleShape(of: input, contract: contract)
+        resolved.layout = try layout(of: input, contract: contract, metadata: model.metadataProps)
+        resolved.exampleShape = try exampleShape(of: input, contract: resolved)
         try resolveNormalization(&resolved, metadata: model.metadataProps)
 
         // Drop a final Softmax: attacks and losses want logits.
@@ -189,6 +190,25 @@ struct ONNXGraph: Sendable {
         }
         guard sorted.count == nodes.count else { throw ONNXError.invalidModel("its graph has a cycle") }
         return sorted
+    }
+
+    /// The input's layout: the contract's, else the metadata's `bulwark.layout`, else
+    /// inferred from the input's shape (channels-first when the model gives no rank-4 shape).
+    private static func layout(
+        of input: Onnx_ValueInfoProto, contract: ONNXInputContract, metadata: [Onnx_StringStringEntryProto]
+    ) throws -> ONNXInputContract.Layout {
+        if let layout = contract.layout { return layout }
+        if let text = metadata.first(where: { $0.key == "bulwark.layout" })?.value {
+            guard let layout = ONNXInputContract.Layout(rawValue: text.lowercased()) else {
+                throw ONNXError.invalidModel("metadata bulwark.layout must be nchw or nhwc, got '\(text)'")
+            }
+            return layout
+        }
+        guard case .tensorType(let type)? = input.type.value, type.hasShape, type.shape.dim.count == 4 else { return .nchw }
+        return try .inferred(fromInputShape: type.shape.dim.map { dimension in
+            if case .dimValue(let value)? = dimension.value, value > 0 { return Int(value) }
+            return nil
+        }, input: input.name)
     }
 
     /// The per-example `[C, H, W]` shape Bulwark feeds, from the contract or the model.

@@ -18,8 +18,9 @@ public struct ONNXInputContract: Codable, Sendable, Equatable {
     /// The per-example shape as Bulwark feeds it, `[C, H, W]`; `nil` reads it from the model,
     /// whose non-batch dimensions must then be fixed.
     public var exampleShape: [Int]?
-    /// The graph's layout.
-    public var layout: Layout
+    /// The graph's layout; `nil` reads `bulwark.layout` (`nchw` or `nhwc`) from the model's
+    /// metadata, and without it infers the layout from the graph input's shape.
+    public var layout: Layout?
     /// Per-channel means subtracted inside the layer; `nil` reads `bulwark.mean` from the
     /// model's metadata, and without it no standardization is applied.
     public var mean: [Float]?
@@ -28,7 +29,7 @@ public struct ONNXInputContract: Codable, Sendable, Equatable {
 
     /// Creates a contract; every field defaults to what the model says.
     public init(
-        inputName: String? = nil, exampleShape: [Int]? = nil, layout: Layout = .nchw,
+        inputName: String? = nil, exampleShape: [Int]? = nil, layout: Layout? = nil,
         mean: [Float]? = nil, standardDeviation: [Float]? = nil
     ) {
         self.inputName = inputName
@@ -36,5 +37,27 @@ public struct ONNXInputContract: Codable, Sendable, Equatable {
         self.layout = layout
         self.mean = mean
         self.standardDeviation = standardDeviation
+    }
+}
+
+extension ONNXInputContract.Layout {
+    /// The layout of a graph input of shape `[N, a, b, c]` (`nil` for a symbolic extent):
+    /// channels-last when the last extent is 1 or 3 (grayscale or RGB) and the second is not,
+    /// as TensorFlow exports; channels-first otherwise, the ONNX convention.
+    ///
+    /// - Throws: ``ONNXError/invalidContract(_:)`` when both the second and the last extent
+    ///   are 1 or 3, so that either layout fits, or for an input that is not rank 4.
+    public static func inferred(fromInputShape shape: [Int?], input: String) throws -> Self {
+        guard shape.count == 4 else {
+            throw ONNXError.invalidContract("input '\(input)' has rank \(shape.count); only rank-4 image inputs are supported")
+        }
+        let channelCounts: Set<Int> = [1, 3]
+        let (second, last) = (shape[1].map(channelCounts.contains) ?? false, shape[3].map(channelCounts.contains) ?? false)
+        if second && last {
+            let extents = shape.map { $0.map(String.init) ?? "?" }.joined(separator: ", ")
+            throw ONNXError.invalidContract(
+                "input '\(input)' of shape [\(extents)] could be channels-first or channels-last; give the layout (nchw or nhwc) in the input contract's layout or the model's metadata bulwark.layout")
+        }
+        return last ? .nhwc : .nchw
     }
 }

@@ -1,6 +1,7 @@
 import BulwarkAttacks
 import BulwarkData
 import BulwarkNN
+import BulwarkONNX
 import Foundation
 
 /// Which image dataset to read and where from: a built-in dataset (``dataset`` in
@@ -134,6 +135,25 @@ public struct ImageDataSelection: Sendable, Codable, Equatable {
         try requireShape(of: dataset, fitting: architecture)
         try requireLabels(dataset.labels, fit: network, inputShape: architecture.inputShape, dataClassCount: dataset.classCount)
         return dataset
+    }
+
+    /// The first `count` examples of `split` to evaluate `classifier` on, refused unless the
+    /// images fit its input and it scores every label (see
+    /// ``evaluationData(_:count:for:architecture:)``).
+    public func evaluationData(_ split: DatasetSplit, count: Int, for classifier: ImageClassifier) throws -> ImageDataset {
+        let dataset = try load(split, limit: count)
+        try requireShape(of: dataset, fitting: classifier)
+        try requireLabels(dataset.labels, fit: classifier, inputShape: classifier.inputShape, dataClassCount: dataset.classCount)
+        return dataset
+    }
+
+    /// Throws unless `images` fit `classifier`'s input, naming both and the fix.
+    public func requireShape(of images: ImageDataset, fitting classifier: ImageClassifier) throws(ConfigurationError) {
+        if let architecture = classifier.architecture { return try requireShape(of: images, fitting: architecture) }
+        guard images.imageShape == classifier.inputShape else {
+            throw ConfigurationError(
+                "The \(dataName) images have shape \(images.imageShape) but the ONNX model takes \(classifier.inputShape) (channels, height, width); choose data of that shape, or a model for these images.")
+        }
     }
 
     /// Throws unless `images` fit `architecture`'s input, naming both and the fix.
