@@ -96,6 +96,8 @@ struct Train: TrainingCommand {
         for (option, text) in [("--mean", contract.mean), ("--std", contract.std)] {
             try require(text.map { Configuration.numbers(in: $0) != nil } ?? true, "\(option) takes numbers separated by commas, got '\(text ?? "")'")
         }
+        // The configuration keeps a dataset even for the user's data; the selection knows whether both were chosen.
+        try flagged { try data.selection.validate() }
         try validateRun(architecture: architecture, deprecatedModel: modelArgument?.architecture)
     }
 
@@ -103,6 +105,7 @@ struct Train: TrainingCommand {
     var configuration: Configuration {
         var c = Configuration()
         (c.dataset, c.dataDirectory) = (data.selection.resolvedDataset, data.dataDir.map(absolutePath))
+        (c.dataPath, c.testDataPath, c.imageLayout) = (data.selection.dataPath, data.selection.testDataPath, data.imageLayout)
         (c.architecture, c.method) = (model, method)
         (c.modelPath, c.layout, c.inputName) = (modelArgument?.file.map(absolutePath), contract.layout, contract.inputName)
         (c.mean, c.standardDeviation) = (contract.mean.flatMap(Configuration.numbers), contract.std.flatMap(Configuration.numbers))
@@ -125,7 +128,7 @@ struct Train: TrainingCommand {
     }
 
     func train(_ job: ImageTrainingJob) throws {
-        let (loaded, outcome) = try trainShowingProgress(job, loading: job.configuration.dataset.rawValue)
+        let (loaded, outcome) = try trainShowingProgress(job, loading: job.configuration.dataSelection.dataName)
         if let reason = outcome.finalEvaluationSkipped { output("final evaluation skipped: \(reason)") }
         var finalEvaluation = outcome.existingFinalEvaluation
         if let report = outcome.finalEvaluation {

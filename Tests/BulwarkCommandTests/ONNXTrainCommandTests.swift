@@ -46,6 +46,25 @@ import Testing
         #expect(resumed.status != 0 && resumed.error.contains("--model"), "\(resumed.error)")
     }
 
+    @Test func trainReadsTheUsersOwnData() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let count = 120
+        let labels = (0..<count).map { $0 % 2 }
+        let scalars = (0..<(count * 784)).map { index in Float((index % 28 < 14) == (labels[index / 784] == 0) ? 0.8 : 0.1) }
+        try Data(NumPyArray.int64Bytes(labels)).write(to: URL(fileURLWithPath: directory + "/y_train.npy"))
+        try Data(NumPyArray.float32Bytes(Tensor(shape: [count, 1, 28, 28], scalars: scalars))).write(to: URL(fileURLWithPath: directory + "/x_train.npy"))
+        let run = directory + "/own"
+        var arguments = train(source, out: run)
+        arguments.replaceSubrange(1...4, with: ["--data", directory + "/x_train.npy"])
+        let result = try runBulwark(arguments)
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.output.contains("final evaluation on 50 test images"), "\(result.output)")
+        let manifest = try runManifest(in: run)
+        #expect(manifest?["data_path"] == directory + "/x_train.npy" && manifest?["dataset"] == nil)
+        let both = try runBulwark(train(source, out: directory + "/both", ["--data", directory + "/x_train.npy"]))
+        #expect(both.status != 0 && both.error.contains("--data"), "\(both.error)")
+    }
+
     @Test func contractOptionsNeedAnONNXModel() throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let mean = try runBulwark(train("mlp", out: directory + "/a", ["--mean", "0.5", "--std", "0.5"]))
