@@ -13,7 +13,13 @@ struct BulwarkTool: ParsableCommand {
                 output(text)
                 return
             }
-            if arguments.first == "train", arguments.contains(where: { $0 == "--model" || $0.hasPrefix("--model=") }) {
+            // `train --model FILE.onnx` fine-tunes a file; only `--model ARCHITECTURE` is the old spelling.
+            let models = arguments.indices.compactMap { index -> String? in
+                let word = arguments[index]
+                if word.hasPrefix("--model=") { return String(word.dropFirst("--model=".count)) }
+                return word == "--model" ? (index + 1 < arguments.count ? arguments[index + 1] : "") : nil
+            }
+            if arguments.first == "train", models.contains(where: { !ImageClassifier.isONNX($0) }) {
                 writeToStandardError("note: train --model is deprecated: it names the architecture, so spell it --architecture "
                                      + "(--model names a checkpoint file in eval, attack and predict)")
             }

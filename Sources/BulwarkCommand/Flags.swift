@@ -10,7 +10,7 @@ func flag(for field: String) -> String {
 private let irregularFlags = [
     "dataDirectory": "--data-dir", "finalEvaluationCount": "--final-eval-count", "stopAfterEpoch": "--stop-after",
     "outputDirectory": "--out", "clipsStart": "--unclipped-start", "attacks": "--attack", "wordnetDirectory": "--wordnet-dir",
-    "dataPath": "--data", "testDataPath": "--test-data",
+    "dataPath": "--data", "testDataPath": "--test-data", "modelPath": "--model", "standardDeviation": "--std",
 ]
 
 /// The command-line words that give `field` `value` (the manifest's text; `nil` unset).
@@ -34,14 +34,15 @@ private let invertibleSwitches: Set<String> = ["randomStart", "augment", "bucket
 /// (`--no-random-start`, `--alpha=0.1`).
 func fields<Configuration: RecordedConfiguration>(of _: Configuration.Type, givenIn arguments: [String]) -> Set<String> {
     let fields = Dictionary(Configuration.fields.map { (flag(for: $0), $0) }) { first, _ in first }
-    return Set(arguments.filter { $0.hasPrefix("--") }.compactMap { word in
+    return Set(arguments.filter { $0.hasPrefix("--") }.flatMap { word in
         let name = String(word.prefix { $0 != "=" })
-        return fields[flagAliases[name] ?? (name.hasPrefix("--no-") ? "--" + name.dropFirst(5) : name)]
+        return (flagAliases[name] ?? [name.hasPrefix("--no-") ? "--" + name.dropFirst(5) : name]).compactMap { fields[$0] }
     })
 }
 
-/// Other spellings of flags.
-private let flagAliases = ["--model": "--architecture", "--alpha": "--step-size", "--eps": "--epsilon"]
+/// Other spellings of flags. `--model` names an architecture or, in `bulwark train`, an ONNX
+/// file (``ImageTrainingConfiguration/modelPath``), so it may give either field.
+private let flagAliases = ["--model": ["--architecture", "--model"], "--alpha": ["--step-size"], "--eps": ["--epsilon"]]
 
 /// The message of `error` with the fields it names written as options (a Boolean field of
 /// either value as both of its flags).

@@ -42,10 +42,14 @@ struct Train: TrainingCommand {
     @OptionGroup var data: DatasetOptions
     @OptionGroup var threat: ThreatOptions
     @Option(help: "The architecture (default smallcnn): \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).") var architecture: Architecture?
-    /// The old spelling of `--architecture` (`--model` names a checkpoint file in the other commands).
-    @Option(name: .customLong("model"), help: .hidden) var deprecatedModel: Architecture?
+    /// An ONNX file to fine-tune, or an architecture: the old spelling of `--architecture`.
+    @Option(name: .customLong("model"), help: ArgumentHelp(
+        "An ONNX image classifier (FILE.onnx) to fine-tune instead of a new --architecture model.",
+        discussion: "The run also writes OUT/model.onnx, the graph with the trained parameters; --mean, --std, --layout and --input-name say how the graph takes images."))
+    var modelArgument: ModelArgument?
+    @OptionGroup var contract: ONNXContractOptions
     /// The architecture to train.
-    var model: Architecture { architecture ?? deprecatedModel ?? .smallcnn }
+    var model: Architecture { architecture ?? modelArgument?.architecture ?? .smallcnn }
 
     @Option(help: "standard, fast, pgd, trades, mart, free, mix, awp or gradalign (see the discussion below).") var method: ImageTrainingMethodName = .fast
     @Option(help: "Attack steps per batch of pgd, trades, mart, mix and awp; default 7 for pgd, mix and awp on pgd, 10 for trades, mart and awp on trades.") var steps: Int?
@@ -87,14 +91,24 @@ struct Train: TrainingCommand {
 
     func validate() throws {
         try require(task == .image, "--task text must follow train directly: bulwark train --task text …")
-        try validateRun(architecture: architecture, deprecatedModel: deprecatedModel)
+        try require(architecture == nil || modelArgument?.file == nil,
+                    "--architecture \(architecture?.rawValue ?? "") and --model \(modelArgument?.file ?? ""): an ONNX model brings its own architecture; give only one")
+        for (option, text) in [("--mean", contract.mean), ("--std", contract.std)] {
+            try require(text.map { Configuration.numbers(in: $0) != nil } ?? true, "\(option) takes numbers separated by commas, got '\(text ?? "")'")
+        }
+        // The configuration keeps a dataset even for the user's data; the selection knows whether both were chosen.
+        try flagged { try data.selection.validate() }
+        try validateRun(architecture: architecture, deprecatedModel: modelArgument?.architecture)
     }
 
     /// The configuration the options give (defaults left to ``ImageTrainingConfiguration/resolved()``).
     var configuration: Configuration {
         var c = Configuration()
         (c.dataset, c.dataDirectory) = (data.selection.resolvedDataset, data.dataDir.map(absolutePath))
+        (c.dataPath, c.testDataPath, c.imageLayout) = (data.selection.dataPath, data.selection.testDataPath, data.imageLayout)
         (c.architecture, c.method) = (model, method)
+        (c.modelPath, c.layout, c.inputName) = (modelArgument?.file.map(absolutePath), contract.layout, contract.inputName)
+        (c.mean, c.standardDeviation) = (contract.mean.flatMap(Configuration.numbers), contract.std.flatMap(Configuration.numbers))
         (c.epsilon, c.norm, c.steps, c.stepSize, c.randomStart) = (threat.epsilon.value, threat.norm, steps, stepSize?.value, randomStart)
         (c.clipsStart, c.beta, c.awpInner, c.awpGamma, c.awpWarmup) = (unclippedStart ? false : nil, beta, awpInner, awpGamma, awpWarmup)
         (c.gradalignLambda, c.replays, c.adversarialRatio, c.epsilonWarmup) = (gradalignLambda, replays, adversarialRatio?.value, epsilonWarmup.value)
@@ -114,7 +128,7 @@ struct Train: TrainingCommand {
     }
 
     func train(_ job: ImageTrainingJob) throws {
-        let (loaded, outcome) = try trainShowingProgress(job, loading: job.configuration.dataset.rawValue)
+        let (loaded, outcome) = try trainShowingProgress(job, loading: job.configuration.dataSelection.dataName)
         if let reason = outcome.finalEvaluationSkipped { output("final evaluation skipped: \(reason)") }
         var finalEvaluation = outcome.existingFinalEvaluation
         if let report = outcome.finalEvaluation {
@@ -126,6 +140,27 @@ struct Train: TrainingCommand {
         job.summaryLines(of: outcome, on: loaded).forEach(output)
         if outcome.stoppedEarly { output(stoppedNotice(after: outcome.history.last?.epoch ?? 0, of: job.configuration.epochs)) }
     }
+}
+
+/// What `--model` names: an ONNX file to fine-tune, or an architecture.
+enum ModelArgument: ExpressibleByArgument {
+    case architecture(Architecture)
+    case file(String)
+
+    init?(argument: String) {
+        if ImageClassifier.isONNX(argument) {
+            self = .file(argument)
+        } else if let architecture = Architecture(argument: argument) {
+            self = .architecture(architecture)
+        } else {
+            return nil
+        }
+    }
+
+    /// The architecture named, if one is.
+    var architecture: Architecture? { if case .architecture(let architecture) = self { architecture } else { nil } }
+    /// The ONNX file named, if one is.
+    var file: String? { if case .file(let file) = self { file } else { nil } }
 }
 
 extension ImageTrainingMethodName: ExpressibleByArgument {

@@ -217,9 +217,19 @@ private struct GraphBuilder {
 extension ONNXModel {
     /// The model's own graph with its current parameters and running statistics written into
     /// the initializers (inline, also for those that were external), for fine-tuning an
-    /// imported model and exporting it again.
+    /// imported model and exporting it again. The standardization the layer applies is
+    /// recorded in the metadata keys `bulwark.mean` and `bulwark.std`, so that the file
+    /// reads back under the same contract without options.
     public func serializedModel() throws -> Data {
         var proto = source
+        for (key, values) in [("bulwark.mean", contract.mean), ("bulwark.std", contract.standardDeviation)] {
+            proto.metadataProps.removeAll { $0.key == key }
+            guard let values else { continue }
+            var entry = Onnx_StringStringEntryProto()
+            entry.key = key
+            entry.value = values.map { "\($0)" }.joined(separator: ",")
+            proto.metadataProps.append(entry)
+        }
         var current = [String: Tensor]()
         for (name, value) in zip(graph.parameterNames, parameterValues) { current[name] = value }
         for (name, value) in zip(graph.stateNames, stateValues) { current[name] = value }

@@ -1,6 +1,7 @@
 import BulwarkAttacks
 import BulwarkData
 import BulwarkNN
+import BulwarkONNX
 import BulwarkTraining
 import Foundation
 
@@ -29,8 +30,20 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
     public var testDataPath: String?
     /// The layout of four-dimensional image arrays in a data file; `nil` infers it.
     public var imageLayout: ImageLayout?
-    /// The model trained.
+    /// The model trained, unless ``modelPath`` names an ONNX graph to fine-tune.
     public var architecture: Architecture = .smallcnn
+    /// The absolute path of an ONNX image classifier to fine-tune instead of a new model of
+    /// ``architecture``; its graph is read under ``onnxContract``.
+    public var modelPath: String?
+    /// The per-channel means the imported graph's input is standardized with; `nil` reads
+    /// them from the model's metadata (see ``ONNXInputContract/mean``).
+    public var mean: [Float]?
+    /// The per-channel standard deviations of the standardization (see ``mean``).
+    public var standardDeviation: [Float]?
+    /// The imported graph's input layout; `nchw` when ``modelPath`` is set and this is `nil`.
+    public var layout: ONNXInputContract.Layout?
+    /// The imported graph's input to feed; `nil` takes its only input.
+    public var inputName: String?
     /// The training method (see ``ImageTrainingMethodName``).
     public var method: ImageTrainingMethodName = .fast
     /// The budget ε, in pixel units of [0, 1].
@@ -98,6 +111,14 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
     /// The default configuration.
     public init() {}
 
+    /// How an imported graph (``modelPath``) takes Bulwark's pixels.
+    public var onnxContract: ONNXInputContract {
+        ONNXInputContract(inputName: inputName, layout: layout, mean: mean, standardDeviation: standardDeviation)
+    }
+
+    /// What the run trains, for messages and records: the architecture's name, or `onnx`.
+    public var modelName: String { modelPath == nil ? architecture.rawValue : "onnx" }
+
     /// The data this configuration trains on, as a selection to load it with: ``dataset``
     /// unless ``dataPath`` is set.
     public var dataSelection: ImageDataSelection {
@@ -120,6 +141,8 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
         result.momentum = optimizer == .sgd ? momentum ?? 0.9 : nil
         result.schedule = result.schedule ?? .cyclic
         result.finalEvaluationCount = finalEvaluationCount ?? Self.defaultFinalEvaluationCount
+        // An imported graph brings its own architecture; the field keeps its default, unrecorded.
+        if modelPath != nil { (result.architecture, result.layout) = (.smallcnn, layout ?? .nchw) }
         return result
     }
 
@@ -135,6 +158,7 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
         let used = recipe.fields(of: self)
         let methodDescription = recipe.description(of: self)
         try dataSelection.validate()
+        try validateImportedModel()
         try check(epochs >= 1, "\(field: "epochs") must be at least 1, got \(epochs)")
         try check(batchSize >= 1, "\(field: "batchSize") must be at least 1, got \(batchSize)")
         if let steps { try check(steps >= 1, "\(field: "steps") must be at least 1, got \(steps)") }
@@ -188,6 +212,25 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
         }
     }
 
+    /// Throws unless the fields of an imported graph are set only with ``modelPath`` and
+    /// standardize consistently.
+    private func validateImportedModel() throws(ConfigurationError) {
+        guard modelPath != nil else {
+            let set = [("mean", mean != nil), ("standardDeviation", standardDeviation != nil), ("layout", layout != nil), ("inputName", inputName != nil)]
+            if let field = set.first(where: \.1)?.0 {
+                throw ConfigurationError("\(field: field) describes the input of an imported ONNX graph; set \(field: "modelPath") to one")
+            }
+            return
+        }
+        try check((mean == nil) == (standardDeviation == nil), "\(field: "mean") and \(field: "standardDeviation") go together; set both or neither")
+        if let mean, let standardDeviation {
+            try check(mean.count == standardDeviation.count,
+                      "\(field: "mean") has \(mean.count) values but \(field: "standardDeviation") \(standardDeviation.count); give one per channel for both")
+            try check(standardDeviation.allSatisfy { $0 > 0 && $0.isFinite } && mean.allSatisfy(\.isFinite),
+                      "\(field: "standardDeviation") must be finite numbers > 0 and \(field: "mean") finite numbers")
+        }
+    }
+
     /// Throws unless the method uses each of `fields` that is set, naming the methods that use them.
     private func checkApplies(_ fields: [ImageMethodField], _ used: Set<ImageMethodField>) throws(ConfigurationError) {
         try check(fields.allSatisfy { !$0.isSet(in: self) || used.contains($0) },
@@ -231,6 +274,9 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
 
     public func encode(to encoder: any Encoder) throws { try writeFields(to: encoder) }
 
+    /// Numbers as a manifest lists them: comma separated.
+    static func listed(_ values: [Float]) -> String { values.map { "\($0)" }.joined(separator: ",") }
+
     /// The fields, in the order a command line lists them.
     public static let fields = manifestFields.map(\.name)
 }
@@ -249,8 +295,17 @@ extension ImageTrainingConfiguration: ManifestCoded {
         .optional("testDataPath", \.testDataPath),
         .optional("imageLayout", \.imageLayout),
         ManifestField("architecture", read: { container, configuration in
+            // A run on an imported graph records its file instead of an architecture.
+            guard !container.contains("modelPath") else { return }
             configuration.architecture = try container.required(container.field("architecture") ?? container.field("model"), "architecture")
-        }, write: { configuration, container in try container.field(configuration.architecture, "architecture") }),
+        }, write: { configuration, container in
+            if configuration.modelPath == nil { try container.field(configuration.architecture, "architecture") }
+        }),
+        .optional("modelPath", \.modelPath),
+        .numbers("mean", \.mean),
+        .numbers("standardDeviation", \.standardDeviation),
+        .optional("layout", \.layout),
+        .optional("inputName", \.inputName),
         .value("method", \.method),
         .value("epsilon", \.epsilon),
         .value("norm", \.norm, default: .lInfinity),
@@ -294,4 +349,39 @@ extension ImageTrainingConfiguration: ManifestCoded {
         .value("seed", \.seed),
         .optional("finalEvaluationCount", \.finalEvaluationCount),
     ]
+}
+
+extension ImageTrainingConfiguration {
+    /// The numbers in `text` separated by commas (spaces and brackets allowed, as in
+    /// `[0.5, 0.5, 0.5]`), or `nil` when it holds anything else or none.
+    public static func numbers(in text: String) -> [Float]? {
+        let parts = text.split(whereSeparator: { "[], ".contains($0) })
+        let values = parts.compactMap { Float($0) }
+        return values.isEmpty || values.count != parts.count ? nil : values
+    }
+}
+
+extension ManifestField where Configuration == ImageTrainingConfiguration {
+    /// A list of numbers, recorded as comma-separated text.
+    static func numbers(_ name: String, _ path: WritableKeyPath<Configuration, [Float]?> & Sendable) -> Self {
+        let key = ManifestKey(stringLiteral: name)
+        return Self(name, read: { container, configuration in configuration[keyPath: path] = try container.numbers(key) },
+                    write: { configuration, container in
+                        try container.encodeIfPresent(configuration[keyPath: path].map(ImageTrainingConfiguration.listed), forKey: key)
+                    }, optionalProperty: OptionalProperty(path))
+    }
+}
+
+extension KeyedDecodingContainer where Key == ManifestKey {
+    /// The list of numbers in `field`: comma-separated text, or one number as `run.json`
+    /// stores a single channel's.
+    fileprivate func numbers(_ field: ManifestKey) throws -> [Float]? {
+        guard contains(field) else { return nil }
+        if let value = try? decode(Float.self, forKey: field) { return [value] }
+        let text = try decode(String.self, forKey: field)
+        guard let values = ImageTrainingConfiguration.numbers(in: text) else {
+            throw DecodingError.dataCorruptedError(forKey: field, in: self, debugDescription: "'\(text)' is not a list of numbers")
+        }
+        return values
+    }
 }

@@ -2,6 +2,7 @@ import BulwarkAttacks
 import BulwarkCore
 import BulwarkData
 import BulwarkNN
+import BulwarkONNX
 import BulwarkTraining
 import Foundation
 
@@ -39,7 +40,7 @@ public struct ImageTrainingOutcome {
     /// What the overfitting guard found, if it stopped the run.
     public var overfitting: OverfittingReport?
     /// The final model.
-    public var model: Sequential
+    public var model: ImageClassifier
     /// Whether the run stopped before its last epoch (at ``ImageTrainingJob/stopAfterEpoch``).
     public var stoppedEarly: Bool
     /// The final evaluation on the test split, when it ran now.
@@ -77,6 +78,7 @@ public struct ImageTrainingJob: Sendable {
         self.configuration = try configuration.validatedForJob(stoppingAfter: stopAfterEpoch)
         (self.outputDirectory, self.command, self.resuming, self.stopAfterEpoch) = (outputDirectory, command, resuming, stopAfterEpoch)
         self.summaryRequested = summaryRequested
+        try checkImportedModelIsKept()
     }
 
     /// The training images, less the held-out validation images, and those.
@@ -86,7 +88,13 @@ public struct ImageTrainingJob: Sendable {
     public func loadData() throws -> ImageTrainingData {
         let c = configuration
         var training = try c.dataSelection.load(.train)
-        try c.dataSelection.requireShape(of: training, fitting: c.architecture)
+        if c.modelPath == nil {
+            try c.dataSelection.requireShape(of: training, fitting: c.architecture)
+        } else {
+            let imported = try importedModel()
+            try c.dataSelection.requireShape(of: training, fitting: imported)
+            try requireLabels(training.labels, fit: imported, inputShape: imported.inputShape, dataClassCount: training.classCount)
+        }
         if let trainCount = c.trainCount { training = training.prefix(trainCount) }
         try check(training.count > c.validationCount,
                   "\(field: "validationCount") \(c.validationCount) leaves no training images out of \(training.count)")
@@ -106,7 +114,9 @@ public struct ImageTrainingJob: Sendable {
         }
         observer(.started)
         var generator = SplitMix64(seed: c.seed)
-        var network = c.architecture.makeModel(classCount: data.training.classCount, using: &generator)
+        var network = try c.modelPath == nil
+            ? ImageClassifier(c.architecture.makeModel(classCount: data.training.classCount, using: &generator), architecture: c.architecture)
+            : importedModel()
         var outcome = ImageTrainingOutcome(manifest: manifest, history: [], model: network, stoppedEarly: false)
         let checkpoint = path(in: outputDirectory, RunFile.resume)
         var resumeCheckpoint: String? = resuming ? checkpoint : nil
@@ -125,7 +135,7 @@ public struct ImageTrainingJob: Sendable {
                     "\(TrainingError.cannotResume(path: checkpoint, reason: "the run already completed all \(progress.epochs) epochs and its final evaluation; there is nothing to continue"))")
             }
             observer(.finishing(epochs: c.epochs, evaluationDone: evaluationDone))
-            do { network = try Checkpoint.load(from: path(in: outputDirectory, RunFile.model)).model } catch {
+            do { network = try finalModel() } catch {
                 throw ConfigurationError("Cannot finish the run in '\(outputDirectory)': \(error)")
             }
             outcome.history = progress.history
@@ -136,6 +146,7 @@ public struct ImageTrainingJob: Sendable {
                                                         TrainingManifest.checkpointMetadata(entries: manifest, seed: c.seed), &outcome, observer)
         }
         outcome.model = network
+        try writeONNXModel(network)
         outcome.stoppedEarly = outcome.overfitting == nil && (outcome.history.last?.epoch ?? 0) < c.epochs
         if !evaluationDone, !outcome.stoppedEarly, c.finalEvaluationCount != 0 {
             evaluate(network, &outcome, observer)
@@ -145,11 +156,13 @@ public struct ImageTrainingJob: Sendable {
 
     /// Trains with `method` under the configured optimizer.
     fileprivate func train<Method: TrainingMethod>(
-        _ method: Method, _ network: inout Sequential, _ data: ImageTrainingData, _ generator: inout SplitMix64,
+        _ method: Method, _ network: inout ImageClassifier, _ data: ImageTrainingData, _ generator: inout SplitMix64,
         _ resumeCheckpoint: String?, _ metadata: [String: String], _ outcome: inout ImageTrainingOutcome,
         _ observer: (TrainingJobEvent) -> Void
     ) throws -> [EpochMetrics] {
         let c = configuration
+        var metadata = metadata
+        if let modelPath = c.modelPath { metadata[Self.sourceModelKey] = modelPath }
         return switch c.optimizer {
         case .adam: try fit(method, Adam(learningRate: c.learningRate, weightDecay: c.weightDecay), &network, data, &generator, resumeCheckpoint, metadata, &outcome, observer)
         case .sgd: try fit(method, SGD(learningRate: c.learningRate, momentum: c.momentum ?? 0.9, weightDecay: c.weightDecay),
@@ -158,7 +171,7 @@ public struct ImageTrainingJob: Sendable {
     }
 
     private func fit<Method: TrainingMethod, Opt: Optimizer>(
-        _ method: Method, _ optimizer: Opt, _ network: inout Sequential, _ data: ImageTrainingData, _ generator: inout SplitMix64,
+        _ method: Method, _ optimizer: Opt, _ network: inout ImageClassifier, _ data: ImageTrainingData, _ generator: inout SplitMix64,
         _ resumeCheckpoint: String?, _ metadata: [String: String], _ outcome: inout ImageTrainingOutcome,
         _ observer: (TrainingJobEvent) -> Void
     ) throws -> [EpochMetrics] {
@@ -166,7 +179,7 @@ public struct ImageTrainingJob: Sendable {
         var trainer = Trainer(
             method: method, optimizer: optimizer, schedule: c.learningRateSchedule, epochs: c.epochs,
             batchSize: c.batchSize, validationAttack: c.validationAttack, outputDirectory: outputDirectory,
-            architectureName: c.architecture.rawValue, metadata: metadata, epsilonWarmupEpochs: Double(c.epsilonWarmup),
+            architectureName: c.modelName, metadata: metadata, epsilonWarmupEpochs: Double(c.epsilonWarmup),
             overfittingGuard: c.catastrophicOverfittingGuard, augmentation: c.augment == true ? .cifar10 : nil)
         trainer.stopAfterEpoch = stopAfterEpoch
         defer { outcome.bestEpoch = trainer.bestEpoch }
@@ -185,14 +198,13 @@ public struct ImageTrainingJob: Sendable {
 
     /// Clean accuracy and accuracy under the validation attack of the final model on the
     /// first ``ImageTrainingConfiguration/finalEvaluationCount`` test images.
-    private func evaluate(_ network: Sequential, _ outcome: inout ImageTrainingOutcome, _ observer: (TrainingJobEvent) -> Void) {
+    private func evaluate(_ network: ImageClassifier, _ outcome: inout ImageTrainingOutcome, _ observer: (TrainingJobEvent) -> Void) {
         let c = configuration
         let test: ImageDataset
         do {
             // Checked like any evaluation: a separate test file may not fit the model.
             test = try c.dataSelection.evaluationData(
-                .test, count: c.finalEvaluationCount ?? ImageTrainingConfiguration.defaultFinalEvaluationCount,
-                for: network, architecture: c.architecture)
+                .test, count: c.finalEvaluationCount ?? ImageTrainingConfiguration.defaultFinalEvaluationCount, for: network)
         } catch {
             outcome.finalEvaluationSkipped = "\(error)"
             return
@@ -209,7 +221,7 @@ public struct ImageTrainingJob: Sendable {
 extension ImageTrainingRecipe {
     /// Trains `job` with the method this recipe builds (the dispatch from a method's name to its type).
     static func train(
-        _ job: ImageTrainingJob, _ network: inout Sequential, _ data: ImageTrainingData, _ generator: inout SplitMix64,
+        _ job: ImageTrainingJob, _ network: inout ImageClassifier, _ data: ImageTrainingData, _ generator: inout SplitMix64,
         _ resumeCheckpoint: String?, _ metadata: [String: String], _ outcome: inout ImageTrainingOutcome,
         _ observer: (TrainingJobEvent) -> Void
     ) throws -> [EpochMetrics] {

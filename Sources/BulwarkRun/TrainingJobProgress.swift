@@ -97,7 +97,7 @@ extension ImageTrainingJob {
         let c = configuration
         guard case .started = event else { return event.progressStep(epochs: c.epochs, directory: outputDirectory, examples: false) }
         return .line((resuming ? "Resuming " : "Training ")
-                     + "\(c.architecture.rawValue) on \(data.training.count) images (\(data.validation.count) held out), method \(c.method)"
+                     + "\(c.modelName) on \(data.training.count) images (\(data.validation.count) held out), method \(c.method)"
                      + (c.method == .standard ? "" : ", ε = \(c.epsilon) \(c.norm.rawValue)") + ", seed \(c.seed)")
     }
 
@@ -134,7 +134,7 @@ extension ImageTrainingJob {
     public func finalEvaluationRecord(_ report: RobustnessReport) -> EvaluationRecord {
         let c = configuration
         return EvaluationRecord(
-            report: report, model: path(in: outputDirectory, RunFile.model), architecture: c.architecture.rawValue,
+            report: report, model: path(in: outputDirectory, RunFile.model), architecture: c.modelName,
             dataset: c.dataset.rawValue, split: DatasetSplit.test.rawValue, seed: c.seed, steps: c.validationSteps,
             stepSize: c.validationStepSize, restarts: 1, sanityChecks: c.validationAttack != nil)
     }

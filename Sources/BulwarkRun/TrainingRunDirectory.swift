@@ -5,7 +5,7 @@ import Foundation
 public enum TrainingRunDirectory {
     /// The files a training run writes into its directory, which a forced new run removes
     /// before it takes the directory over.
-    public static let files = [RunFile.model, RunFile.best, RunFile.metrics, RunFile.resume, TrainingManifest.fileName, "final-eval.json", "vocabulary.txt"]
+    public static let files = [RunFile.model, RunFile.best, RunFile.metrics, RunFile.resume, TrainingManifest.fileName, "final-eval.json", "vocabulary.txt", "model.onnx"]
 
     /// Throws unless `directory` can hold a new run: it holds no trained run (no model or
     /// resume checkpoint; a manifest alone is of a run that never finished an epoch), or
