@@ -10,7 +10,7 @@ func flag(for field: String) -> String {
 private let irregularFlags = [
     "dataDirectory": "--data-dir", "finalEvaluationCount": "--final-eval-count", "stopAfterEpoch": "--stop-after",
     "outputDirectory": "--out", "clipsStart": "--unclipped-start", "attacks": "--attack", "wordnetDirectory": "--wordnet-dir",
-    "dataPath": "--data", "testDataPath": "--test-data",
+    "dataPath": "--data", "testDataPath": "--test-data", "standardDeviation": "--std",
 ]
 
 /// The command-line words that give `field` `value` (the manifest's text; `nil` unset).
