@@ -58,3 +58,18 @@ public struct ModelSelection: Sendable, Equatable {
         return loaded
     }
 }
+
+extension ModelSelection {
+    /// The checkpoint as a serialized ONNX model (see
+    /// ``ONNXExport/serializedModel(_:exampleShape:)``) and its architecture.
+    ///
+    /// - Throws: ``ConfigurationError`` when the selection is not a checkpoint of a built-in
+    ///   architecture; the reading and export errors.
+    public func exportedONNX() throws -> (model: Data, architecture: Architecture) {
+        let (classifier, _) = try load()
+        guard let model = classifier.builtIn, let architecture = classifier.architecture else {
+            throw ConfigurationError("\(path) is already an ONNX model; export writes checkpoints of a built-in `architecture` as ONNX")
+        }
+        return (try ONNXExport.serializedModel(model, exampleShape: architecture.inputShape), architecture)
+    }
+}

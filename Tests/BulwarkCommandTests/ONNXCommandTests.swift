@@ -2,8 +2,8 @@ import Bulwark
 import Foundation
 import Testing
 
-/// End-to-end checks of ONNX models and the user's own data on `eval`, `attack`, `predict` and
-/// `verify-adversarial`.
+/// End-to-end checks of ONNX models and the user's own data on `eval`, `attack`, `predict`,
+/// `verify-adversarial` and `export`.
 @Suite(.serialized) struct ONNXCommandTests {
     let directory: String
     /// A safetensors file of 40 images of 28×28 pixels in ten classes (class c is bright in
@@ -40,6 +40,24 @@ import Testing
     }
 
     private func json(_ path: String) throws -> [String: Any] { try #require(try jsonObject(at: path)) }
+
+    @Test func exportedModelsEvaluateAsTheirCheckpoints() throws {
+        let onnx = directory + "/mlp.onnx"
+        let exported = try runBulwark(["export", "--model", model, "--onnx", onnx])
+        #expect(exported.status == 0 && exported.output.contains("(mlp)"), "\(exported.error)")
+        for (name, file) in [("checkpoint", model), ("onnx", onnx)] {
+            let result = try runBulwark(["eval", "--model", file, "--data", images, "--attack", "none", "--no-sanity-checks",
+                                         "--json", directory + "/\(name).json"])
+            #expect(result.status == 0, "\(result.error)")
+        }
+        let (fromCheckpoint, fromONNX) = (try json(directory + "/checkpoint.json"), try json(directory + "/onnx.json"))
+        #expect(fromONNX["clean_accuracy"] as? Double == fromCheckpoint["clean_accuracy"] as? Double)
+        #expect(fromONNX["architecture"] as? String == "onnx" && fromCheckpoint["architecture"] as? String == "mlp")
+        let overwrite = try runBulwark(["export", "--model", model, "--onnx", model])
+        #expect(overwrite.status != 0 && overwrite.error.contains("--model"), "\(overwrite.error)")
+        let again = try runBulwark(["export", "--model", onnx, "--onnx", directory + "/again.onnx"])
+        #expect(again.status == 64 && again.error.contains("--architecture") && !again.error.contains("`"), "\(again.error)")
+    }
 
     @Test func contractOptionsAreParsedByTheLibraryAndRefusedForCheckpoints() throws {
         let forCheckpoint = try runBulwark(["eval", "--model", model, "--data", images, "--attack", "none", "--mean", "0.5", "--std", "0.2"])

@@ -6,7 +6,7 @@ import Foundation
 import Testing
 import _TestSupport
 
-/// Loading and checking the model a command names.
+/// Loading, checking and exporting the model a command names.
 @Suite struct ModelSelectionTests {
     private static func temporaryDirectory() throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("ModelSelectionTests-\(UUID().uuidString)").path
@@ -33,6 +33,21 @@ import _TestSupport
         #expect { try ModelSelection(path: path, layout: .nchw).load() } throws: { error in
             (error as? ConfigurationError).map { "\($0)".contains("`layout` describe") } == true
         }
+    }
+
+    /// Every built-in architecture exports to a graph that computes what the checkpoint does.
+    @Test(arguments: Architecture.allCases) func everyArchitectureExports(architecture: Architecture) throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var generator = SplitMix64(seed: 2)
+        let path = directory + "/model.safetensors"
+        try Checkpoint.save(architecture.makeModel(using: &generator), architecture: architecture.rawValue, to: path)
+        let (data, exported) = try ModelSelection(path: path).exportedONNX()
+        #expect(exported == architecture)
+        let pixels = seededTensor([2] + architecture.inputShape, in: 0...1, seed: 3)
+        let expected = try ModelSelection(path: path).load().classifier.applied(to: pixels)
+        let actual = try ONNXModel(serializedData: data).with(mode: .inference).applied(to: pixels)
+        #expect(zip(expected.array, actual.array).allSatisfy { abs($0 - $1) < 1e-3 }, "\(architecture)")
     }
 
     /// A run trained from an ONNX model keeps the graph as `model.onnx` and the trained
