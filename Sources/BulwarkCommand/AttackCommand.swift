@@ -36,20 +36,16 @@ struct AttackCommand: ParsableCommand {
     func validate() throws {
         try require(count >= 1, "--count must be at least 1, got \(count)")
         try flagged { try EvaluationConfiguration.validate(singleAttack: attack, norm: threat.norm, epsilon: threat.epsilon.value) }
-        if format == .npy {
-            let base = URL(fileURLWithPath: out).deletingPathExtension().lastPathComponent
-            try require(!out.lowercased().hasSuffix(".npy"),
-                        "--format npy writes a directory of .npy files (clean.npy, labels.npy, …) and metadata.json, but --out \(out) names a .npy file; pass a directory name such as --out \(base)-npy")
-        }
+        if format == .npy { try flagged { try AdversarialExampleFile.checkNumPyDirectory(out) } }
     }
 
     func run() throws {
         try checkOutputs(files: format == .safetensors ? [("--out", out)] : [], directories: (format == .npy ? [("--out", out)] : []) + [("--png", png)],
-                         inputs: [("--model", checkpoint.model)])
+                         inputs: [("--model", checkpoint.model), ("--data", data.dataPath), ("--test-data", data.testDataPath)])
         parameters.warnAboutBudgets()
         let progress = Progress(quiet: false)
-        let (network, architecture, metadata) = try checkpoint.load()
-        let (data, dataset) = try self.data.evaluationData(split, count: count, for: network, architecture: architecture, metadata: metadata)
+        let (classifier, metadata) = try checkpoint.load()
+        let (data, dataset) = try self.data.evaluationData(split, count: count, for: classifier, metadata: metadata)
         let threatModel = threat.threatModel
         let unit = AttackRegistry.registration(named: attack)?.progressUnit == "query" ? "queries" : "iterations"
         let adversary = try flagged {
@@ -57,10 +53,10 @@ struct AttackCommand: ParsableCommand {
                 progress.show(.update(done: done, total: total, unit: unit))
             })
         }
-        progress.line("Attacking \(dataset.count) examples with \(adversary.name) …")
+        progress.line("Attacking \(dataset.count) examples\(data.dataPath == nil ? "" : " of " + data.dataName) with \(adversary.name) …")
         progress.show(.begin(adversary.name, unit: unit))
         let file = AdversarialExampleFile(attacking: dataset, of: data, split: split, with: adversary, threatModel: threatModel,
-                                          against: network, model: checkpoint.model, architecture: architecture, seed: seed)
+                                          against: classifier, model: checkpoint.model, seed: seed)
         switch format {
         case .safetensors: try file.writeSafeTensors(to: out)
         case .npy:
@@ -84,13 +80,13 @@ struct AttackCommand: ParsableCommand {
 struct VerifyAdversarial: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify-adversarial",
-        abstract: "Check a file written by bulwark attack against a model, the dataset and a threat model.",
+        abstract: "Check a file written by bulwark attack against a model (checkpoint or ONNX), the data and a threat model.",
         discussion: """
             Re-derives the examples from the dataset and the model: every index is a row of the split; the clean images and \
             labels equal the dataset's; labels are classes of the model; adversarial inputs are finite, inside [0, 1] and \
             within ε + 1e-6 of the dataset's images in the norm; the clean and adversarial predictions, success flags (the \
-            attack changed a correct prediction to a wrong one) and clean mistakes equal the model's. The dataset, split, norm \
-            and ε default to the ones the file records, which the file's author chose: give --epsilon and --norm to hold it to \
+            attack changed a correct prediction to a wrong one) and clean mistakes equal the model's. The data (--dataset or \
+            your own --data), split, norm and ε default to the ones the file records, which the file's author chose: give --epsilon and --norm to hold it to \
             your own budget (the result says which ε it checked and where that came from). Reads .safetensors files and \
             --format npy directories. Exits 1 on any failure.
             """)
@@ -100,6 +96,8 @@ struct VerifyAdversarial: ParsableCommand {
     @Option(help: "The dataset the examples came from; default the one the file records.") var dataset: ImageDatasetName?
     @Option(help: "The directory holding the dataset's files (as for bulwark attack); default the one the file records, else the dataset's default.")
     var dataDir: String?
+    @Option(name: .customLong("data"), help: ArgumentHelp("Your own images the examples came from (as for bulwark attack --data); default the ones the file records.", valueName: "path"))
+    var dataPath: String?
     @Option(help: "The split the examples came from; default the one the file records.") var split: DatasetSplit?
     @Option(name: [.customLong("epsilon"), .customLong("eps")],
             help: "The budget ε to check; default the one the file records. Fractions accepted.")
@@ -109,10 +107,10 @@ struct VerifyAdversarial: ParsableCommand {
     func validate() throws { if let epsilon { try flagged { try requireBudget(epsilon.value) } } }
 
     func run() throws {
-        let (result, datasetName, splitName) = try flagged {
-            try AdversarialExampleFile.verify(path: file, model: checkpoint.model, architecture: checkpoint.architecture, dataset: dataset,
+        let (result, dataName, splitName) = try flagged {
+            try AdversarialExampleFile.verify(path: file, model: checkpoint.selection, dataset: dataset, dataPath: dataPath.map(absolutePath),
                                               split: split, dataDirectory: dataDir, norm: norm, epsilon: epsilon?.value)
         }
-        output("\(file): verified \(result.count) examples of \(datasetName.rawValue) \(splitName.rawValue); largest perturbation \(result.largestPerturbation) ≤ ε = \(result.threatModel.epsilon) (\(result.threatModel.norm.rawValue), \(epsilon == nil && norm == nil ? "as the file records" : "as given")); \(result.cleanCorrectCount) classified correctly before the attack, \(result.flippedCount) of them misclassified after it")
+        output("\(file): verified \(result.count) examples of \(dataName) \(splitName.rawValue); largest perturbation \(result.largestPerturbation) ≤ ε = \(result.threatModel.epsilon) (\(result.threatModel.norm.rawValue), \(epsilon == nil && norm == nil ? "as the file records" : "as given")); \(result.cleanCorrectCount) classified correctly before the attack, \(result.flippedCount) of them misclassified after it")
     }
 }

@@ -69,7 +69,7 @@ struct BulwarkTool: ParsableCommand {
             (see bulwark train --task text --help and bulwark eval --task text --help).
             """,
         version: bulwarkVersion,
-        subcommands: [Train.self, Eval.self, AttackCommand.self, VerifyAdversarial.self, Predict.self, Report.self])
+        subcommands: [Train.self, Eval.self, AttackCommand.self, VerifyAdversarial.self, Predict.self, Export.self, Report.self])
 }
 
 /// The arguments after `subcommand` when they select the text task (`train --task text …` or
@@ -88,22 +88,4 @@ func textTaskHelp(_ arguments: [String]) -> String? {
     if textTaskArguments(arguments, of: "train") != nil { return TrainText.helpMessage() }
     if textTaskArguments(arguments, of: "eval") != nil { return EvalText.helpMessage() }
     return nil
-}
-
-/// `arguments` with every negative number that follows an option attached to it
-/// (`--count -1` becomes `--count=-1`), so that it is read as the option's value and checked
-/// against the option's range rather than taken for an unknown short option.
-func attachingNegativeValues(_ arguments: [String]) -> [String] {
-    var (result, index) = ([String](), 0)
-    while index < arguments.count {
-        let (word, next) = (arguments[index], index + 1 < arguments.count ? arguments[index + 1] : nil)
-        let attaches = word.hasPrefix("--") && !word.contains("=") && next.map(isNegativeNumber) == true
-        result.append(attaches ? word + "=" + next! : word)
-        index += attaches ? 2 : 1
-    }
-    return result
-}
-
-private func isNegativeNumber(_ word: String) -> Bool {
-    word.hasPrefix("-") && word.dropFirst().first.map { $0.isNumber || $0 == "." } == true
 }

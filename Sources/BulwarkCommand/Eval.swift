@@ -70,17 +70,16 @@ struct Eval: ParsableCommand {
         parameters.warnAboutBudgets()
         let configuration = try configuration()
         let progress = Progress(quiet: quiet)
-        let (network, loadedArchitecture, metadata) = try checkpoint.load()
-        let (data, dataset) = try self.data.evaluationData(split, count: count, for: network, architecture: loadedArchitecture, metadata: metadata)
-        output("model: \(checkpoint.model) (\(loadedArchitecture.rawValue)\(metadata["epoch"].map { ", epoch \($0)" } ?? ""))")
+        let (classifier, metadata) = try checkpoint.load()
+        let (data, dataset) = try self.data.evaluationData(split, count: count, for: classifier, metadata: metadata)
+        output("model: \(checkpoint.model) (\(classifier.kind)\(metadata["epoch"].map { ", epoch \($0)" } ?? ""))")
         let outcome = try flagged {
-            try configuration.evaluate(network, on: dataset, progress: { phase, done, total in
+            try configuration.evaluate(classifier, on: dataset, progress: { phase, done, total in
                 progress.show(.phase(phase, done: done, total: total, unit: phase == "sanity checks" ? "steps" : "images"))
             }, iterationProgress: progress.iterations)
         }
-        let datasetName = data.resolvedDataset.rawValue
-        configuration.summaryLines(of: outcome, dataset: datasetName).forEach(output)
-        try writeJSON(configuration.record(of: outcome, model: checkpoint.model, architecture: loadedArchitecture.rawValue,
-                                           dataset: datasetName), to: json)
+        configuration.summaryLines(of: outcome, dataset: data.dataName).forEach(output)
+        try writeJSON(configuration.record(of: outcome, model: checkpoint.model, architecture: classifier.kind, dataset: data.dataName,
+                                           dataPath: data.dataPath(for: split), finalSoftmaxDropped: classifier.droppedFinalSoftmax), to: json)
     }
 }

@@ -32,7 +32,6 @@ struct DatasetOptions: ParsableArguments {
         valueName: "dataset"))
     var chosenDataset: ImageDatasetName?
 
-
     @Option(help: ArgumentHelp(
         "The directory holding the IDX files (train-images-idx3-ubyte[.gz] and so on) or CIFAR-10's binary batches (data_batch_1.bin … data_batch_5.bin, test_batch.bin).",
         discussion: """
@@ -57,15 +56,15 @@ struct DatasetOptions: ParsableArguments {
                            testDataPath: testDataPath.map(absolutePath), imageLayout: imageLayout)
     }
 
-    /// The first `count` examples of `split` to evaluate `network` on, from the dataset it
+    /// The first `count` examples of `split` to evaluate `classifier` on, from the dataset it
     /// was trained on unless `--dataset` says otherwise (with a note on standard error when
     /// they differ; see ``ImageDataSelection/matching(checkpointMetadata:)``).
     func evaluationData(
-        _ split: DatasetSplit, count: Int, for network: Sequential, architecture: Architecture, metadata: [String: String]
+        _ split: DatasetSplit, count: Int, for classifier: ImageClassifier, metadata: [String: String]
     ) throws -> (selection: ImageDataSelection, dataset: ImageDataset) {
         let (selection, note) = self.selection.matching(checkpointMetadata: metadata)
         if let note { writeToStandardError("note: \(commandLine(note))") }
-        return (selection, try flagged { try selection.evaluationData(split, count: count, for: network, architecture: architecture) })
+        return (selection, try flagged { try selection.evaluationData(split, count: count, for: classifier) })
     }
 }
 
@@ -83,16 +82,25 @@ struct ThreatOptions: ParsableArguments {
     func validate() throws { try flagged { try requireBudget(epsilon.value) } }
 }
 
-/// The checkpoint to load.
+/// The model to load.
 struct ModelOptions: ParsableArguments {
     @Option(help: "The checkpoint (.safetensors), or an ONNX image classifier (.onnx).") var model: String
     @Option(help: "The architecture, for checkpoints without Bulwark metadata (saved by PyTorch).")
     var architecture: Architecture?
     @OptionGroup var contract: ONNXContractOptions
 
-    /// The model in inference mode, its architecture and the file's metadata.
-    func load() throws -> (model: Sequential, architecture: Architecture, metadata: [String: String]) {
-        try Checkpoint.load(from: model, architecture: architecture)
+    /// The library's selection these options make.
+    var selection: ModelSelection {
+        ModelSelection(path: model, architecture: architecture, mean: contract.mean, standardDeviation: contract.std,
+                       layout: contract.layout, inputName: contract.inputName)
+    }
+
+    /// The model in inference mode and the file's metadata, with a note on standard error
+    /// when an ONNX graph's final Softmax was left out.
+    func load() throws -> (classifier: ImageClassifier, metadata: [String: String]) {
+        let loaded = try flagged { try selection.load() }
+        if loaded.classifier.droppedFinalSoftmax { writeToStandardError("note: \(ModelSelection.droppedSoftmaxNote)") }
+        return loaded
     }
 }
 

@@ -3,53 +3,16 @@ import Bulwark
 import Foundation
 import Synchronization
 
-/// Progress on standard error: a live bar with rate and ETA on a terminal; plain lines at most
-/// every 10 seconds when piped or under CI (`BULWARK_PROGRESS_INTERVAL` seconds if set);
-/// nothing with `--quiet`. Its state sits behind a mutex, so attacks' ``IterationProgress``
-/// closures (which must be `Sendable`) may hold it.
-final class Progress: Sendable {
-    private let quiet: Bool
-    private let meter: Mutex<ProgressMeter>
+/// Progress on standard error (see ``ProgressDisplay``).
+typealias Progress = ProgressDisplay
 
-    init(quiet: Bool) {
-        self.quiet = quiet
-        meter = Mutex(ProgressMeter(environment: ProcessInfo.processInfo.environment, isTerminal: isatty(STDERR_FILENO) != 0))
-    }
-
-    private func report(done: Int, total: Int, unit: String, detail: String, finished: Bool) {
-        guard !quiet else { return }
-        meter.withLock { meter in
-            if let text = meter.report(done: done, total: total, unit: unit, detail: detail, finished: finished) { Self.write(text) }
+extension ProgressDisplay {
+    /// Progress on standard error, as a bar on a terminal; nothing with `quiet`.
+    convenience init(quiet: Bool) {
+        self.init(quiet: quiet, environment: ProcessInfo.processInfo.environment, isTerminal: isatty(STDERR_FILENO) != 0) { text in
+            FileHandle.standardError.write(Data(text.utf8))
         }
     }
-
-    /// An ``IterationProgress`` that shows an attack's iterations, naming them `unit`, beside
-    /// the last count shown (the batch under way).
-    func iterations(_ unit: String) -> IterationProgress {
-        { [self] done, total in
-            let last = meter.withLock { $0.last }
-            report(done: last.done, total: last.total, unit: last.unit, detail: "\(unit) \(done)/\(total)", finished: false)
-        }
-    }
-
-    /// Shows a step of the work (nothing for `nil`): a line, the start of a timed phase, or the
-    /// count of units done (the phase finished when they reach the total).
-    func show(_ step: ProgressStep?) {
-        switch step {
-        case .line(let text): line(text)
-        case let .begin(label, total, unit): meter.withLock { $0.begin(label, total: total, unit: unit) }
-        case let .update(done, total, unit, detail): report(done: done, total: total, unit: unit, detail: detail, finished: done >= total)
-        case nil: break
-        }
-    }
-
-    /// Prints a whole line (closing any live bar first).
-    func line(_ text: String) {
-        guard !quiet else { return }
-        meter.withLock { Self.write($0.line(text)) }
-    }
-
-    private static func write(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }
 }
 
 /// Prints results to standard output.
@@ -68,29 +31,16 @@ func writeToStandardError(_ text: String) {
 let messagesGoToStandardError = Atomic<Bool>(false)
 
 /// An option naming a path, as `--json`, and its value (`nil` when not given).
-typealias PathOption = (option: String, path: String?)
+typealias PathOption = NamedPath
 
-/// Throws unless every file of `files` can be written (see ``OutputFile/checkWritable(_:)``),
-/// every directory of `directories` can be created or written into, and none of them is
-/// one of `inputs` (after following symbolic links). Every command checks its outputs before it
-/// starts working, so that a bad path fails at once instead of after a long run.
+/// Throws unless the outputs can be written and none is an input (see
+/// ``OutputFile/checkOutputs(files:directories:inputs:)``); every command checks its outputs
+/// before it starts working.
 func checkOutputs(files: [PathOption] = [], directories: [PathOption] = [], inputs: [PathOption] = []) throws {
     if files.contains(where: { $0.path.map(OutputFile.writesToStandardOutput) ?? false }) {
         messagesGoToStandardError.store(true, ordering: .relaxed)
     }
-    typealias Check = (String) throws(OutputFileError) -> Void
-    let checks = files.map { ($0, OutputFile.checkWritable as Check) } + directories.map { ($0, OutputFile.checkWritableDirectory as Check) }
-    for ((option, path), check) in checks {
-        guard let path else { continue }
-        do { try check(path) } catch { throw ValidationError("\(option) \(path): \(error.description)") }
-    }
-    for (option, path) in files + directories {
-        guard let path, path != OutputFile.standardOutputPath else { continue }
-        for (inputOption, input) in inputs {
-            guard let input, OutputFile.isSameFile(path, input) else { continue }
-            throw ValidationError("\(option) \(path) is \(inputOption) \(input), an input of this command; writing it would destroy the input. Choose another \(option).")
-        }
-    }
+    do { try OutputFile.checkOutputs(files: files, directories: directories, inputs: inputs) } catch { throw ValidationError(error.description) }
 }
 
 /// Writes `value` as JSON (see ``JSONOutput/pretty(_:snakeCase:)``) through ``OutputFile``

@@ -17,14 +17,16 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         try checkOutputs(files: [("--json", json)], inputs: [("--model", checkpoint.model)])
-        let (network, architecture, metadata) = try checkpoint.load()
-        let (_, dataset) = try data.evaluationData(split, count: count, for: network, architecture: architecture, metadata: metadata)
-        let record: PredictionRecord
-        do { record = try PredictionRecord(model: network, on: dataset) } catch {
+        let (classifier, metadata) = try checkpoint.load()
+        let (data, dataset) = try self.data.evaluationData(split, count: count, for: classifier, metadata: metadata)
+        var record: PredictionRecord
+        do { record = try PredictionRecord(model: classifier, on: dataset) } catch {
             throw ValidationError(
                 "The model's logits for example \(error.example) are not finite (\(error.value)), so \(json) was not written; the model is numerically broken (train it again, with a lower --learning-rate).")
         }
+        record.dataPath = data.dataPath(for: split)
         try writeJSON(record, to: json)
-        output("accuracy \(EvaluationSummary.percent(record.accuracy)) on \(dataset.count) examples; logits in \(json)")
+        let source = record.dataPath == nil ? "" : " of \(data.dataName)"
+        output("accuracy \(EvaluationSummary.percent(record.accuracy)) on \(dataset.count) examples\(source); logits in \(json)")
     }
 }

@@ -13,7 +13,7 @@ struct Report: ParsableCommand {
             examples (original, perturbation in a diverging colour map with its scale, adversarial image, labels and \
             predictions with confidence), a per-attack table with the sanity flags, and the run's configuration. When the run \
             holds no adversarial examples, the report attacks the first --examples test images with PGD-20 at the run's ε \
-            (--no-attack skips this).
+            (--no-attack skips this). A run trained from an ONNX model is read as its model.onnx with the checkpoint's parameters.
             """)
 
     @Argument(help: "The run directory (the --out of bulwark train).") var runDirectory: String

@@ -38,6 +38,10 @@ public struct ImageClassifier: Layer {
     /// What the model is, for messages and records: the architecture's name, or `onnx`.
     public var kind: String { architecture?.rawValue ?? "onnx" }
 
+    /// Whether the classifier is an imported graph whose final `Softmax` was left out, so
+    /// that it returns (and attacks run on) the logits before it.
+    public var droppedFinalSoftmax: Bool { imported?.droppedFinalSoftmax ?? false }
+
     public var mode: LayerMode {
         get { builtIn?.mode ?? imported?.mode ?? .inference }
         set {
@@ -68,9 +72,18 @@ extension ImageClassifier {
         URL(fileURLWithPath: path).pathExtension.lowercased() == "onnx"
     }
 
+    /// The name of the ONNX graph a run trained from an ONNX model keeps beside its
+    /// checkpoint.
+    public static let runGraphName = "model.onnx"
+
+    /// The architecture name a checkpoint of an imported ONNX graph records.
+    public static let onnxArchitectureName = "onnx"
+
     /// Loads the classifier in `path` in inference mode: an ONNX graph read under `contract`
-    /// (a `.onnx` file), else a checkpoint of a built-in architecture (`architecture` for a
-    /// file that does not record it).
+    /// (a `.onnx` file); a checkpoint whose recorded architecture is `onnx` (what training an
+    /// ONNX model writes), as the graph ``runGraphName`` beside it read under `contract` with
+    /// the checkpoint's parameters; else a checkpoint of a built-in architecture
+    /// (`architecture` for a file that does not record it).
     ///
     /// - Returns: The classifier and the checkpoint's metadata (empty for an ONNX file).
     /// - Throws: ``ONNXError`` for an ONNX file that cannot be imported or when
@@ -78,6 +91,13 @@ extension ImageClassifier {
     public static func load(
         from path: String, architecture: Architecture? = nil, contract: ONNXInputContract = ONNXInputContract()
     ) throws -> (classifier: ImageClassifier, metadata: [String: String]) {
+        if !isONNX(path), architecture == nil, let file = try? SafeTensorsFile(contentsOf: path),
+           file.metadata[Checkpoint.architectureKey] == onnxArchitectureName {
+            let graph = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(runGraphName)
+            var model = try ONNXModel(contentsOf: graph, contract: contract)
+            try Checkpoint.assign(file.tensors, to: &model, path: path, architecture: onnxArchitectureName)
+            return (ImageClassifier(model.with(mode: .inference)), file.metadata)
+        }
         guard isONNX(path) else {
             let (model, architecture, metadata) = try Checkpoint.load(from: path, architecture: architecture)
             return (ImageClassifier(model, architecture: architecture), metadata)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What an imported model expects and what Bulwark feeds it.
 ///
 /// Bulwark always feeds `[N, C, H, W]` pixels in `[0, 1]`, so that ε is measured in pixel
@@ -59,5 +61,30 @@ extension ONNXInputContract.Layout {
                 "input '\(input)' of shape [\(extents)] could be channels-first or channels-last; give the layout (nchw or nhwc) in the input contract's layout or the model's metadata bulwark.layout")
         }
         return last ? .nhwc : .nchw
+    }
+}
+
+extension ONNXInputContract {
+    /// A contract from the text a user writes: `mean` and `standardDeviation` as
+    /// comma-separated numbers (`0.485,0.456,0.406`), one per channel or one for all.
+    ///
+    /// - Throws: ``ONNXError/invalidContract(_:)`` naming the field (`mean` or
+    ///   `standardDeviation`) whose text is not a list of finite numbers.
+    public init(
+        inputName: String? = nil, layout: Layout? = nil, meanList: String?, standardDeviationList: String?
+    ) throws(ONNXError) {
+        self.init(inputName: inputName, layout: layout, mean: try meanList.map { text throws(ONNXError) in try Self.channelValues(text, field: "mean") },
+                  standardDeviation: try standardDeviationList.map { text throws(ONNXError) in
+                      try Self.channelValues(text, field: "standardDeviation")
+                  })
+    }
+
+    /// The comma-separated numbers of `text`, the value of `field`.
+    private static func channelValues(_ text: String, field: String) throws(ONNXError) -> [Float] {
+        let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Float($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0?.isFinite == true }) else {
+            throw ONNXError.invalidContract("`\(field)` \(text) is not a comma-separated list of numbers, one per channel (such as 0.485,0.456,0.406)")
+        }
+        return values.compactMap { $0 }
     }
 }

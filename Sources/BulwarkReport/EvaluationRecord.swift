@@ -46,6 +46,12 @@ public struct EvaluationRecord: Sendable, Codable {
     public var architecture: String?
     /// The dataset name.
     public var dataset: String?
+    /// The absolute path of the user's data file or folder, when the data was not a built-in
+    /// dataset.
+    public var dataPath: String?
+    /// Whether the model was an ONNX graph whose final `Softmax` was left out, so that the
+    /// attacks ran on the logits before it; `nil` for every other model.
+    public var finalSoftmaxDropped: Bool?
     /// The split.
     public var split: String?
     /// Examples evaluated.
@@ -97,6 +103,7 @@ public struct EvaluationRecord: Sendable, Codable {
         case robustAccuracy = "robust_accuracy", worstCaseRobustAccuracy = "worst_case_robust_accuracy"
         case attackOrder = "attack_order", brokenBy = "broken_by"
         case bulwarkVersion = "bulwark_version", sanityChecks = "sanity_checks"
+        case dataPath = "data_path", finalSoftmaxDropped = "final_softmax_dropped"
     }
 
     /// The record of `report`, an evaluation of the checkpoint `model` of `architecture` on
@@ -138,6 +145,10 @@ public struct CurveRecord: Sendable, Codable {
     public var architecture: String?
     /// The dataset name.
     public var dataset: String?
+    /// The absolute path of the user's data, when it was not a built-in dataset.
+    public var dataPath: String?
+    /// Whether an ONNX graph's final `Softmax` was left out; `nil` for every other model.
+    public var finalSoftmaxDropped: Bool?
     /// The split.
     public var split: String?
     /// The attacks' seed.
@@ -162,6 +173,7 @@ public struct CurveRecord: Sendable, Codable {
     enum CodingKeys: String, CodingKey {
         case model, architecture, dataset, split, seed, norm, count, epsilons, attacks, success
         case cleanAccuracy = "clean_accuracy", robustAccuracy = "robust_accuracy", bulwarkVersion = "bulwark_version"
+        case dataPath = "data_path", finalSoftmaxDropped = "final_softmax_dropped"
     }
 
     /// The record of `curve`, an evaluation of the checkpoint `model` of `architecture` on

@@ -12,6 +12,13 @@ public struct PredictionRecord: Sendable, Codable, Equatable {
     public var predictions: [Int32]
     /// The true labels.
     public var labels: [Int32]
+    /// The absolute path of the user's data the examples came from, when they did not come
+    /// from a built-in dataset.
+    public var dataPath: String?
+
+    enum CodingKeys: String, CodingKey {
+        case logits, predictions, labels, dataPath = "data_path"
+    }
     /// The fraction of the predictions that equal the labels.
     public var accuracy: Float {
         guard !labels.isEmpty else { return 0 }

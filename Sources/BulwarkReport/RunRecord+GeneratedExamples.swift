@@ -1,6 +1,7 @@
 import BulwarkAttacks
 import BulwarkData
 import BulwarkNN
+import BulwarkONNX
 
 extension RunRecord {
     /// PGD-20 examples (Madry et al.'s 2.5ε/20 step) of the first `count` test images against
@@ -10,11 +11,11 @@ extension RunRecord {
     /// the model.
     public func generatedExamples(count: Int, dataDirectory: String?) -> AdversarialExampleFile? {
         guard let modelPath, let datasetName = configuration["dataset"].flatMap(ImageDatasetName.init(rawValue:)),
-              let (network, architecture, _) = try? Checkpoint.load(from: modelPath),
+              let (network, _) = try? ImageClassifier.load(from: modelPath),
               let dataset = try? ImageDataset.load(datasetName, split: .test, directory: dataDirectory, limit: count)
         else { return nil }
-        guard Array(dataset.images.shape.dropFirst()) == architecture.inputShape,
-              (try? requireLabels(dataset.labels, fit: network, inputShape: architecture.inputShape)) != nil
+        guard Array(dataset.images.shape.dropFirst()) == network.inputShape,
+              (try? requireLabels(dataset.labels, fit: network, inputShape: network.inputShape)) != nil
         else { return nil }
         let evaluated = evaluations.first?.record
         let norm = (configuration["norm"] ?? evaluated?.norm).flatMap(Norm.init(rawValue:)) ?? .lInfinity

@@ -2,6 +2,7 @@ import BulwarkAttacks
 import BulwarkCore
 import BulwarkData
 import BulwarkNN
+import BulwarkONNX
 import BulwarkTraining
 import Foundation
 
@@ -58,15 +59,15 @@ public struct RunReport: Sendable {
             let candidates = [examples.metadata["model"], run.modelPath].compactMap { $0 }
             var failure: ReportError?
             for candidate in candidates where FileManager.default.fileExists(atPath: candidate) {
-                let loaded: (model: Sequential, architecture: Architecture, metadata: [String: String])
-                do { loaded = try Checkpoint.load(from: candidate) } catch {
+                let loaded: (classifier: ImageClassifier, metadata: [String: String])
+                do { loaded = try ImageClassifier.load(from: candidate) } catch {
                     failure = .unreadable(path: candidate, reason: "\(error)")
                     continue
                 }
                 // A readable model of other inputs leaves the confidences unknown, as no model does.
                 failure = nil
-                guard Array(examples.clean.shape.dropFirst()) == loaded.architecture.inputShape else { continue }
-                examples.computeConfidences(with: loaded.model, at: ExampleGrid.defaultPositions(in: examples, maximum: maximumExamples))
+                guard Array(examples.clean.shape.dropFirst()) == loaded.classifier.inputShape else { continue }
+                examples.computeConfidences(with: loaded.classifier, at: ExampleGrid.defaultPositions(in: examples, maximum: maximumExamples))
                 failure = nil
                 break
             }

@@ -13,17 +13,26 @@ extension EvaluationConfiguration {
         }
     }
 
-    /// The record of `outcome`, this configuration's evaluation of the checkpoint `model` (of
-    /// `architecture`) on `dataset`: an ``EvaluationRecord``, or a ``CurveRecord`` for a
-    /// robustness curve.
-    public func record(of outcome: Outcome, model: String, architecture: String, dataset: String) -> any Encodable {
+    /// The record of `outcome`, this configuration's evaluation of the model `model` (of
+    /// `kind`, an architecture or `onnx`) on `dataset` (the user's data at `dataPath`, when
+    /// not a built-in dataset): an ``EvaluationRecord``, or a ``CurveRecord`` for a robustness
+    /// curve. `finalSoftmaxDropped` is recorded only when true.
+    public func record(
+        of outcome: Outcome, model: String, architecture kind: String, dataset: String, dataPath: String? = nil,
+        finalSoftmaxDropped: Bool = false
+    ) -> any Encodable {
         switch outcome {
         case .curve(let curve):
-            CurveRecord(curve: curve, model: model, architecture: architecture, dataset: dataset, split: split.rawValue, seed: seed)
+            var record = CurveRecord(curve: curve, model: model, architecture: kind, dataset: dataset, split: split.rawValue, seed: seed)
+            (record.dataPath, record.finalSoftmaxDropped) = (dataPath, finalSoftmaxDropped ? true : nil)
+            return record
         case .report(let report):
-            EvaluationRecord(report: report, model: model, architecture: architecture, dataset: dataset, split: split.rawValue,
-                             seed: seed, steps: parameters.pgdSteps, stepSize: parameters.stepSize(for: report.threatModel),
-                             restarts: parameters.restarts, sanityChecks: sanityChecks)
+            var record = EvaluationRecord(
+                report: report, model: model, architecture: kind, dataset: dataset, split: split.rawValue, seed: seed,
+                steps: parameters.pgdSteps, stepSize: parameters.stepSize(for: report.threatModel), restarts: parameters.restarts,
+                sanityChecks: sanityChecks)
+            (record.dataPath, record.finalSoftmaxDropped) = (dataPath, finalSoftmaxDropped ? true : nil)
+            return record
         }
     }
 }

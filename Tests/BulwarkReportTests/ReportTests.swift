@@ -1,4 +1,7 @@
+import BulwarkCore
+import BulwarkNN
 import BulwarkReport
+import BulwarkONNX
 import Foundation
 import Testing
 
@@ -133,6 +136,25 @@ import Testing
             return path.hasSuffix("model.safetensors")
         }
         #expect(RunReport(run: record).run.exampleFiles.first?.examples.cleanConfidences == nil, "the initializer runs no model")
+    }
+
+    /// A run trained from an ONNX model holds the graph as `model.onnx` beside a checkpoint
+    /// of architecture `onnx` with the trained parameters; the report runs that model.
+    @Test func confidencesOfAnONNXRunComeFromItsGraphAndCheckpoint() throws {
+        let fixture = try RunFixture(epochs: 2, examples: 6, confidences: false)
+        defer { fixture.remove() }
+        var generator = SplitMix64(seed: 7)
+        let graph = Architecture.mlp.makeModel(using: &generator).with(mode: .inference)
+        let trained = Architecture.mlp.makeModel(using: &generator).with(mode: .inference)
+        try ONNXExport.serializedModel(graph, exampleShape: [1, 28, 28]).write(to: fixture.url("model.onnx"))
+        try Checkpoint.save(trained, architecture: "onnx", to: fixture.url("model.safetensors").path)
+        let report = try RunReport.gathering(run: try RunRecord(directory: fixture.directory))
+        let examples = try #require(report.run.exampleFiles.first?.examples)
+        var expected = examples
+        (expected.cleanConfidences, expected.adversarialConfidences) = (nil, nil)
+        expected.computeConfidences(with: trained, at: ExampleGrid.defaultPositions(in: expected, maximum: 12))
+        #expect(examples.cleanConfidences != nil)
+        #expect(zip(examples.cleanConfidences ?? [], expected.cleanConfidences ?? []).allSatisfy { abs($0 - $1) < 1e-5 || ($0.isNaN && $1.isNaN) })
     }
 
     @Test func unusableDirectoriesAreRejectedWithTheirPath() throws {
