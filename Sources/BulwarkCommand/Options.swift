@@ -112,7 +112,7 @@ struct ONNXContractOptions: ParsableArguments {
     var mean: String?
     @Option(help: "For an ONNX model: per-channel standard deviations, comma separated (default the model's bulwark.std metadata).")
     var std: String?
-    @Option(help: "For an ONNX model: the layout of its input, nchw or nhwc (default nchw).")
+    @Option(help: "For an ONNX model: the layout of its input, nchw or nhwc (default: the model's bulwark.layout metadata, else inferred from its input shape).")
     var layout: ONNXInputContract.Layout?
     @Option(help: "For an ONNX model: the graph input to feed (default its only input).")
     var inputName: String?

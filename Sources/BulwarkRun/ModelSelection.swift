@@ -40,7 +40,7 @@ public struct ModelSelection: Sendable, Equatable {
     /// - Throws: ``ONNXError`` naming `mean` or `standardDeviation` when it is not a list of
     ///   numbers.
     public func contract() throws(ONNXError) -> ONNXInputContract {
-        try ONNXInputContract(inputName: inputName, layout: layout ?? .nchw, meanList: mean, standardDeviationList: standardDeviation)
+        try ONNXInputContract(inputName: inputName, layout: layout, meanList: mean, standardDeviationList: standardDeviation)
     }
 
     /// The model in inference mode and the checkpoint's metadata (empty for an ONNX file).

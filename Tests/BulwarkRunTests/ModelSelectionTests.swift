@@ -17,6 +17,8 @@ import _TestSupport
     @Test func contractListsAreParsedAndBadOnesNameTheirField() throws {
         let contract = try ModelSelection(path: "m.onnx", mean: "0.485, 0.456,0.406", standardDeviation: "0.5", layout: .nhwc).contract()
         #expect(contract.mean == [0.485, 0.456, 0.406] && contract.standardDeviation == [0.5] && contract.layout == .nhwc)
+        // Without a layout the graph's metadata or input shape decides (a Keras graph is NHWC).
+        #expect(try ModelSelection(path: "m.onnx").contract().layout == nil)
         for (selection, field) in [(ModelSelection(path: "m.onnx", mean: "0.5,,0.4"), "`mean`"),
                                    (ModelSelection(path: "m.onnx", standardDeviation: "nan"), "`standardDeviation`")] {
             #expect { try selection.contract() } throws: { "\($0)".contains(field) }
