@@ -9,7 +9,7 @@
 # onnxruntime and NumPy for the agreement check (skipped when it has none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-model=${1:-/work/onnx-resnet/resnet.onnx}
+model=${1:-/tmp/onnx-resnet/resnet.onnx}  # written by bench/onnx_resnet.py
 out=${2:-runs/onnx-finetune}
 python=${PYTHON:-python3}
 bulwark=${BULWARK:-.build/release/bulwark}
