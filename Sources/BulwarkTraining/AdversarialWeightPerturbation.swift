@@ -25,9 +25,8 @@ import BulwarkNN
 ///    of the model in its own mode (the reference's proxy; the state the copy updates is
 ///    dropped) and moves every perturbed tensor by `γ · ‖w_l‖ · g_l / (‖g_l‖ + 10⁻²⁰)`, then
 ///    projects it onto `‖v_l‖ ≤ γ · ‖w_l‖` (with one step the move already has that norm). As
-///    the reference (`diff_in_weights`) the perturbed tensors are those of rank ≥ 2 whose path
-///    contains `weight`: convolution and linear weights, not biases or batch normalization's
-///    scales.
+///    the reference (`diff_in_weights`) the perturbed tensors are the convolution and linear
+///    weights, not biases or batch normalization's scales: those of rank ≥ 2.
 /// 3. The gradient of ρ at `w + v`, the model in its own mode (state it updates, batch
 ///    statistics, is kept, as in the reference's forward pass through the perturbed model).
 /// 4. v removed, restoring the weights `w` exactly, and one optimizer step from `w` along
@@ -112,10 +111,14 @@ public struct AdversarialWeightPerturbation: TrainingMethod {
     /// Whether the next step perturbs the weights (past the warm-up, γ > 0).
     public var isPerturbing: Bool { gamma > 0 && completedEpochs >= warmupEpochs }
 
-    /// Whether AWP perturbs the parameter at `path` of this shape: rank ≥ 2 and `weight` in
-    /// its path, as the reference's `diff_in_weights`.
+    /// Whether AWP perturbs the parameter at `path` of this shape: whether it has rank ≥ 2.
+    ///
+    /// The reference's `diff_in_weights` asks for rank ≥ 2 and `weight` in the name, which in
+    /// PyTorch modules and the built-in architectures picks out the same tensors as the rank
+    /// alone; an imported ONNX graph names its initializers freely (`onnx::Conv_89` for a
+    /// convolution with batch normalization folded in), so the rank decides.
     public static func perturbs(path: String, shape: [Int]) -> Bool {
-        shape.count >= 2 && path.contains("weight")
+        shape.count >= 2
     }
 
     /// The base method's adversarial examples for `inputs`.

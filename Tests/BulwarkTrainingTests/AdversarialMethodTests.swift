@@ -305,6 +305,21 @@ import _TestSupport
         }
     }
 
+    /// The rank rule perturbs, in every built-in architecture, exactly the tensors the
+    /// reference's rule (rank ≥ 2 and `weight` in the name) does, and also the convolutions
+    /// of an imported graph, whose initializer names say nothing.
+    @Test func awpPerturbsWhatTheReferencePerturbsAndImportedConvolutions() {
+        for architecture in Architecture.allCases {
+            var generator = SplitMix64(seed: 1)
+            let parameters = architecture.makeModel(using: &generator).parameters
+            let byRank = parameters.filter { AdversarialWeightPerturbation.perturbs(path: $0.key, shape: $0.value.shape) }.keys
+            let byReference = parameters.filter { $0.value.shape.count >= 2 && $0.key.contains("weight") }.keys
+            #expect(Set(byRank) == Set(byReference) && !byRank.isEmpty, "\(architecture)")
+        }
+        #expect(AdversarialWeightPerturbation.perturbs(path: "onnx::Conv_89", shape: [16, 1, 3, 3]))
+        #expect(!AdversarialWeightPerturbation.perturbs(path: "onnx::Conv_90", shape: [16]))
+    }
+
     /// With plain SGD the step is `w ← w − η · ∇ρ(w + v)`: v is removed exactly.
     @Test func awpStepsFromTheUnperturbedWeightsAlongThePerturbedGradient() throws {
         let batch = firstBatch
