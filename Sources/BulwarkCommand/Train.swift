@@ -129,7 +129,7 @@ struct Train: TrainingCommand {
 
     func train(_ job: ImageTrainingJob) throws {
         let (loaded, outcome) = try trainShowingProgress(job, loading: job.configuration.dataSelection.dataName)
-        if let reason = outcome.finalEvaluationSkipped { output("final evaluation skipped: \(reason)") }
+        if let reason = outcome.finalEvaluationSkipped { output("final evaluation skipped: \(ConfigurationError(reason).message(namingFields: flag(for:)))") }
         var finalEvaluation = outcome.existingFinalEvaluation
         if let report = outcome.finalEvaluation {
             try writeJSON(job.finalEvaluationRecord(report), to: job.finalEvaluationFile)

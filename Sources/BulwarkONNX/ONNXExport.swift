@@ -218,16 +218,19 @@ extension ONNXModel {
     /// The model's own graph with its current parameters and running statistics written into
     /// the initializers (inline, also for those that were external), for fine-tuning an
     /// imported model and exporting it again. The standardization the layer applies is
-    /// recorded in the metadata keys `bulwark.mean` and `bulwark.std`, so that the file
-    /// reads back under the same contract without options.
+    /// recorded in the metadata keys `bulwark.mean` and `bulwark.std`, and the input's layout in
+    /// `bulwark.layout`, so that the file reads back under the same contract without options.
     public func serializedModel() throws -> Data {
         var proto = source
-        for (key, values) in [("bulwark.mean", contract.mean), ("bulwark.std", contract.standardDeviation)] {
+        let entries = [("bulwark.mean", contract.mean.map { $0.map { "\($0)" }.joined(separator: ",") }),
+                       ("bulwark.std", contract.standardDeviation.map { $0.map { "\($0)" }.joined(separator: ",") }),
+                       ("bulwark.layout", contract.layout?.rawValue)]
+        for (key, value) in entries {
             proto.metadataProps.removeAll { $0.key == key }
-            guard let values else { continue }
+            guard let value else { continue }
             var entry = Onnx_StringStringEntryProto()
             entry.key = key
-            entry.value = values.map { "\($0)" }.joined(separator: ",")
+            entry.value = value
             proto.metadataProps.append(entry)
         }
         var current = [String: Tensor]()

@@ -50,6 +50,20 @@ public struct ImageDataSelection: Sendable, Codable, Equatable {
         split == .test ? testDataPath ?? dataPath : dataPath
     }
 
+    /// What `split`'s data is called in messages: the built-in dataset's name, or the last
+    /// component of the path the split is read from.
+    public func dataName(of split: DatasetSplit) -> String {
+        dataPath(for: split).map { URL(fileURLWithPath: $0).lastPathComponent } ?? resolvedDataset.rawValue
+    }
+
+    /// Whether the test split would be read from the file the training split is: a data path
+    /// that is a file (not a folder of `train` and `test` sub-folders), without a test data path.
+    public var testSplitIsTrainingData: Bool {
+        guard let dataPath, testDataPath == nil else { return false }
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: dataPath, isDirectory: &isDirectory) && !isDirectory.boolValue
+    }
+
     /// What the data is called in messages: the built-in dataset's name, or the data path's
     /// last component.
     public var dataName: String {

@@ -40,7 +40,7 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
     public var mean: [Float]?
     /// The per-channel standard deviations of the standardization (see ``mean``).
     public var standardDeviation: [Float]?
-    /// The imported graph's input layout; `nchw` when ``modelPath`` is set and this is `nil`.
+    /// The imported graph's input layout; `nil` takes the graph's `bulwark.layout` metadata, else infers it from its input's shape.
     public var layout: ONNXInputContract.Layout?
     /// The imported graph's input to feed; `nil` takes its only input.
     public var inputName: String?
@@ -141,8 +141,9 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
         result.momentum = optimizer == .sgd ? momentum ?? 0.9 : nil
         result.schedule = result.schedule ?? .cyclic
         result.finalEvaluationCount = finalEvaluationCount ?? Self.defaultFinalEvaluationCount
-        // An imported graph brings its own architecture; the field keeps its default, unrecorded.
-        if modelPath != nil { (result.architecture, result.layout) = (.smallcnn, layout ?? .nchw) }
+        // An imported graph brings its own architecture (the field keeps its default, unrecorded)
+        // and, unless given, its layout (its metadata or its input's shape tell it).
+        if modelPath != nil { result.architecture = .smallcnn }
         return result
     }
 

@@ -125,6 +125,8 @@ public struct ImageTrainingJob: Sendable {
             observer(.restarting)
             resumeCheckpoint = nil
         }
+        // The checkpoints of an imported graph need the graph beside them from the first epoch on.
+        if network.imported != nil, !FileManager.default.fileExists(atPath: onnxModelFile) { try writeONNXModel(network) }
         let finalEvaluationFile = path(in: outputDirectory, "final-eval.json")
         var evaluationDone = false
         if resuming, let progress = try? TrainingProgress(checkpointAt: checkpoint), progress.isComplete {
@@ -200,6 +202,10 @@ public struct ImageTrainingJob: Sendable {
     /// first ``ImageTrainingConfiguration/finalEvaluationCount`` test images.
     private func evaluate(_ network: ImageClassifier, _ outcome: inout ImageTrainingOutcome, _ observer: (TrainingJobEvent) -> Void) {
         let c = configuration
+        if c.dataSelection.testSplitIsTrainingData {
+            outcome.finalEvaluationSkipped = "\(ConfigurationError("\(field: "dataPath") is one file, the images the run trains on, so it has no test split; give \(field: "testDataPath") to evaluate on held-out images"))"
+            return
+        }
         let test: ImageDataset
         do {
             // Checked like any evaluation: a separate test file may not fit the model.

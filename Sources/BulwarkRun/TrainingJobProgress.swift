@@ -133,10 +133,12 @@ extension ImageTrainingJob {
     /// validation attack on the test split).
     public func finalEvaluationRecord(_ report: RobustnessReport) -> EvaluationRecord {
         let c = configuration
-        return EvaluationRecord(
+        var record = EvaluationRecord(
             report: report, model: path(in: outputDirectory, RunFile.model), architecture: c.modelName,
-            dataset: c.dataset.rawValue, split: DatasetSplit.test.rawValue, seed: c.seed, steps: c.validationSteps,
+            dataset: c.dataSelection.dataName(of: .test), split: DatasetSplit.test.rawValue, seed: c.seed, steps: c.validationSteps,
             stepSize: c.validationStepSize, restarts: 1, sanityChecks: c.validationAttack != nil)
+        record.dataPath = c.dataSelection.dataPath(for: .test)
+        return record
     }
 
     /// The line on the final evaluation `report`, written to ``finalEvaluationFile``.

@@ -30,8 +30,8 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: run + "/model.onnx"))
         let manifest = try runManifest(in: run)
         #expect(manifest?["model_path"] == source && manifest?["architecture"] == nil)
-        #expect(manifest?["mean"] == "0.5" && manifest?["standard_deviation"] == "0.5" && manifest?["layout"] == "nchw")
-        #expect(manifest?["command"]?.contains("--model \(source) --mean 0.5 --std 0.5 --layout nchw") == true, "\(manifest?["command"] ?? "")")
+        #expect(manifest?["mean"] == "0.5" && manifest?["standard_deviation"] == "0.5" && manifest?["layout"] == nil, "the graph decides its layout when none is given")
+        #expect(manifest?["command"]?.contains("--model \(source) --mean 0.5 --std 0.5") == true && manifest?["command"]?.contains("--layout") == false, "\(manifest?["command"] ?? "")")
         let final = try jsonObject(at: run + "/final-eval.json")
         #expect(final?["architecture"] as? String == "onnx")
 
@@ -58,9 +58,18 @@ import Testing
         arguments.replaceSubrange(1...4, with: ["--data", directory + "/x_train.npy"])
         let result = try runBulwark(arguments)
         #expect(result.status == 0, "\(result.error)")
-        #expect(result.output.contains("final evaluation on 50 test images"), "\(result.output)")
+        // One file is the training split only: the run does not pass it off as test images.
+        #expect(result.output.contains("final evaluation skipped: --data is one file") && result.output.contains("--test-data"), "\(result.output)")
         let manifest = try runManifest(in: run)
         #expect(manifest?["data_path"] == directory + "/x_train.npy" && manifest?["dataset"] == nil)
+        // With a test file the final evaluation runs on it and its record names it.
+        for name in ["x", "y"] {
+            try FileManager.default.copyItem(atPath: directory + "/\(name)_train.npy", toPath: directory + "/\(name)_test.npy")
+        }
+        let tested = try runBulwark(arguments.map { $0 == run ? directory + "/tested" : $0 } + ["--test-data", directory + "/x_test.npy"])
+        #expect(tested.status == 0 && tested.output.contains("final evaluation on 50 test images"), "\(tested.output)\(tested.error)")
+        let record = try #require(try jsonObject(at: directory + "/tested/final-eval.json"))
+        #expect(record["dataset"] as? String == "x_test.npy" && record["data_path"] as? String == directory + "/x_test.npy", "\(record)")
         let both = try runBulwark(train(source, out: directory + "/both", ["--data", directory + "/x_train.npy"]))
         #expect(both.status != 0 && both.error.contains("--data"), "\(both.error)")
     }
