@@ -94,6 +94,10 @@ extension ImageClassifier {
         if !isONNX(path), architecture == nil, let file = try? SafeTensorsFile(contentsOf: path),
            file.metadata[Checkpoint.architectureKey] == onnxArchitectureName {
             let graph = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(runGraphName)
+            guard FileManager.default.fileExists(atPath: graph.path) else {
+                throw ONNXError.invalidModel(
+                    "'\(path)' holds the trained parameters of an imported ONNX graph, which is read from the \(runGraphName) beside it, but '\(graph.path)' is missing; keep the run directory's files together")
+            }
             var model = try ONNXModel(contentsOf: graph, contract: contract)
             try Checkpoint.assign(file.tensors, to: &model, path: path, architecture: onnxArchitectureName)
             return (ImageClassifier(model.with(mode: .inference)), file.metadata)

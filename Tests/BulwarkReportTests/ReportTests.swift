@@ -154,6 +154,7 @@ import Testing
         (expected.cleanConfidences, expected.adversarialConfidences) = (nil, nil)
         expected.computeConfidences(with: trained, at: ExampleGrid.defaultPositions(in: expected, maximum: 12))
         #expect(examples.cleanConfidences != nil)
+        #expect(examples.cleanConfidences?.count == expected.cleanConfidences?.count && examples.cleanConfidences?.isEmpty == false)
         #expect(zip(examples.cleanConfidences ?? [], expected.cleanConfidences ?? []).allSatisfy { abs($0 - $1) < 1e-5 || ($0.isNaN && $1.isNaN) })
     }
 
