@@ -194,13 +194,10 @@ public struct DeepFool: BatchMinimumNormAttack {
                     mask[row * classCount + classes[e][0]] -= 1
                 }
             }
-            let maskTensor = Tensor(shape: [(k - 1) * a, classCount], scalars: mask)
-            var logits = Tensor(0)
-            let gradient = BulwarkCore.gradient(at: Tensor(shape: [(k - 1) * a] + exampleShape, scalars: stacked)) { xs in
-                let z = model(xs)
-                logits = z.detached
-                return (z * maskTensor).sum()
-            }.array
+            let (stackedGradient, logits) = maskedLogitGradient(
+                of: &model, at: Tensor(shape: [(k - 1) * a] + exampleShape, scalars: stacked),
+                mask: Tensor(shape: [(k - 1) * a, classCount], scalars: mask))
+            let gradient = stackedGradient.array
             let z = logits.array
             let predicted = logits.slice(alongAxis: 0, 0..<a).argmax(alongAxis: 1)
 
@@ -240,4 +237,17 @@ public struct DeepFool: BatchMinimumNormAttack {
         let fooled = zip(predictions(model(adversarial)), labels).map { $0 != $1 }
         return MinimumNormResult(adversarial: adversarial, fooled: fooled, norms: threatModel.norms(of: adversarial - original))
     }
+}
+
+/// The gradient at `inputs` of the sum of `model`'s logits weighed by `mask` (`[N, classes]`;
+/// a +1 and a −1 in a row select a difference of two logits), with the logits: every row's
+/// logit difference and its gradient from one forward and one backward pass.
+func maskedLogitGradient<Model: Layer>(of model: inout Model, at inputs: Tensor, mask: Tensor) -> (gradient: Tensor, logits: Tensor) {
+    var logits = Tensor(0)
+    let gradient = BulwarkCore.gradient(at: inputs) { inputs in
+        let z = model(inputs)
+        logits = z.detached
+        return (z * mask).sum()
+    }
+    return (gradient, logits)
 }

@@ -254,18 +254,12 @@ public struct FAB: MinimumNormAttack {
         let count = labels.count
         let width = x.scalarCount / count
         if let targets {
-            var logits = Tensor(0)
             var mask = [Float](repeating: 0, count: count * classCount)
             for row in 0..<count {
                 mask[row * classCount + Int(targets[row])] += 1
                 mask[row * classCount + Int(labels[row])] -= 1
             }
-            let maskTensor = Tensor(shape: [count, classCount], scalars: mask)
-            let gradient = BulwarkCore.gradient(at: x) { x in
-                let z = model(x)
-                logits = z.detached
-                return (z * maskTensor).sum()
-            }
+            let (gradient, logits) = maskedLogitGradient(of: &model, at: x, mask: Tensor(shape: [count, classCount], scalars: mask))
             let z = logits.array
             let differences = (0..<count).map { row in z[row * classCount + Int(targets[row])] - z[row * classCount + Int(labels[row])] }
             return (differences, gradient.array)
@@ -288,13 +282,10 @@ public struct FAB: MinimumNormAttack {
                 mask[stackedRow * classCount + label] -= 1
             }
         }
-        let maskTensor = Tensor(shape: [blocks * count, classCount], scalars: mask)
-        var logits = Tensor(0)
-        let gradient = BulwarkCore.gradient(at: Tensor(shape: [blocks * count] + exampleShape, scalars: stacked)) { xs in
-            let z = model(xs)
-            logits = z.detached
-            return (z * maskTensor).sum()
-        }.array
+        let (stackedGradient, logits) = maskedLogitGradient(
+            of: &model, at: Tensor(shape: [blocks * count] + exampleShape, scalars: stacked),
+            mask: Tensor(shape: [blocks * count, classCount], scalars: mask))
+        let gradient = stackedGradient.array
         let z = logits.array
         var differences = [Float](repeating: 0, count: count)
         var weights = [Float](repeating: 0, count: count * width)

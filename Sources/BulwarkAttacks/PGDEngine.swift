@@ -109,13 +109,19 @@ package struct PGDEngine: Sendable {
 /// `g / ‖g‖₁` per example (zero where the gradient is zero), MI-FGSM's normalization that puts
 /// every step's gradient on the same scale before it joins the momentum.
 private func l1Normalized(_ gradient: Tensor) -> Tensor {
+    normalizedPerExample(gradient, threshold: 1e-30) { row in Float(row.reduce(0.0) { $0 + Double(abs($1)) }) }
+}
+
+/// Each example of `gradient` (a row of its first axis) divided by its `length`, computed in
+/// `Double`; zero where the length is at most `threshold`.
+func normalizedPerExample(_ gradient: Tensor, threshold: Float, length: (ArraySlice<Float>) -> Float) -> Tensor {
     let batch = gradient.shape.first ?? 1
     let width = gradient.scalarCount / Swift.max(batch, 1)
     var scalars = gradient.array
     for row in 0..<batch {
         let range = (row * width)..<((row + 1) * width)
-        let length = Float(scalars[range].reduce(0.0) { $0 + Double(abs($1)) })
-        let scale: Float = length > 1e-30 ? 1 / length : 0
+        let rowLength = length(scalars[range])
+        let scale: Float = rowLength > threshold ? 1 / rowLength : 0
         for i in range { scalars[i] *= scale }
     }
     return Tensor(shape: gradient.shape, scalars: scalars)

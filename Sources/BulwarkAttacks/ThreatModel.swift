@@ -152,16 +152,7 @@ public struct ThreatModel: Sendable, Equatable, Codable {
         case .lInfinity:
             return gradient.detached.sign()
         case .l2:
-            let batch = gradient.shape.first ?? 1
-            let width = gradient.scalarCount / Swift.max(batch, 1)
-            var scalars = gradient.array
-            for row in 0..<batch {
-                let range = (row * width)..<((row + 1) * width)
-                let length = Float(scalars[range].reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot())
-                let scale: Float = length > 1e-12 ? 1 / length : 0
-                for i in range { scalars[i] *= scale }
-            }
-            return Tensor(shape: gradient.shape, scalars: scalars)
+            return normalizedPerExample(gradient, threshold: 1e-12) { row in Float(row.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()) }
         }
     }
 

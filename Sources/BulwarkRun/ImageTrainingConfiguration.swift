@@ -285,23 +285,14 @@ public struct ImageTrainingConfiguration: Codable, Equatable, Sendable {
 extension ImageTrainingConfiguration: ManifestCoded {
     /// How `run.json` records each field: adding a field is one line here.
     static let manifestFields: [ManifestField<Self>] = [
-        ManifestField("dataset", read: { container, configuration in
-            // A run on the user's data records its data path instead of a dataset.
-            if !container.contains("dataPath") { configuration.dataset = try container.requiredField("dataset") }
-        }, write: { configuration, container in
-            if configuration.dataPath == nil { try container.field(configuration.dataset, "dataset") }
-        }),
+        // A run on the user's data records its data path instead of a dataset.
+        .value("dataset", \.dataset, unless: "dataPath", \.dataPath),
         .optional("dataDirectory", \.dataDirectory),
         .optional("dataPath", \.dataPath),
         .optional("testDataPath", \.testDataPath),
         .optional("imageLayout", \.imageLayout),
-        ManifestField("architecture", read: { container, configuration in
-            // A run on an imported graph records its file instead of an architecture.
-            guard !container.contains("modelPath") else { return }
-            configuration.architecture = try container.required(container.field("architecture") ?? container.field("model"), "architecture")
-        }, write: { configuration, container in
-            if configuration.modelPath == nil { try container.field(configuration.architecture, "architecture") }
-        }),
+        // A run on an imported graph records its file instead of an architecture.
+        .value("architecture", \.architecture, unless: "modelPath", \.modelPath, formerName: "model"),
         .optional("modelPath", \.modelPath),
         .numbers("mean", \.mean),
         .numbers("standardDeviation", \.standardDeviation),

@@ -71,6 +71,25 @@ extension ManifestField {
             configuration[keyPath: path] = try container.required(container.field(key) ?? defaultValue, key)
         }, write: { configuration, container in try container.field(configuration[keyPath: path], key) })
     }
+
+    /// A field named by its raw value that a run setting the optional field `replacement`
+    /// records instead: a manifest holding `replacement` leaves it as it is, every other one
+    /// holds it (earlier ones as `formerName`), and it is written only while `replacement` is
+    /// nil.
+    static func value<Value: RawRepresentable & Sendable>(
+        _ name: String, _ path: WritableKeyPath<Configuration, Value> & Sendable,
+        unless replacement: String, _ replacementPath: KeyPath<Configuration, String?> & Sendable, formerName: String? = nil
+    ) -> Self where Value.RawValue == String {
+        let (key, replacementKey) = (ManifestKey(stringLiteral: name), ManifestKey(stringLiteral: replacement))
+        let formerKey = formerName.map(ManifestKey.init(stringLiteral:))
+        return Self(name, read: { container, configuration in
+            guard !container.contains(replacementKey) else { return }
+            let former = { () throws -> Value? in try formerKey.flatMap { try container.field($0) } }
+            configuration[keyPath: path] = try container.required(container.field(key) ?? former(), key)
+        }, write: { configuration, container in
+            if configuration[keyPath: replacementPath] == nil { try container.field(configuration[keyPath: path], key) }
+        })
+    }
 }
 
 /// A configuration coded in `run.json` by a table of its fields.
