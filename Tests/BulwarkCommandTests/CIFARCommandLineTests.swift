@@ -1,16 +1,18 @@
 import Bulwark
 import Foundation
 import Testing
+import _TestSupport
 
 /// End-to-end runs of `bulwark train` and `bulwark eval` on a tiny synthetic CIFAR-10
 /// directory laid out as the binary archive extracts (`cifar-10-batches-bin/…`): 64 training
 /// records over the five batches and 32 test records.
 @Suite(.serialized) struct CIFARCommandLineTests {
-    let directory: String
+    private let temporary: TemporaryDirectory
+    var directory: String { temporary.path }
     var data: String { directory + "/cifar" }
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-cifar-cli-\(UUID().uuidString)").path
+        temporary = try TemporaryDirectory(prefix: "bulwark-cifar-cli")
         let batches = directory + "/cifar/cifar-10-batches-bin"
         try FileManager.default.createDirectory(atPath: batches, withIntermediateDirectories: true)
         var generator = SplitMix64(seed: 1)

@@ -1,13 +1,15 @@
 import Bulwark
 import Foundation
 import Testing
+import _TestSupport
 
 /// End-to-end runs of the `bulwark` executable on a small synthetic IDX dataset.
 @Suite(.serialized) struct CommandLineTests {
-    let directory: String
+    private let temporary: TemporaryDirectory
+    var directory: String { temporary.path }
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-cli-\(UUID().uuidString)").path
+        temporary = try TemporaryDirectory(prefix: "bulwark-cli")
         try writeTwoClassIDX(to: directory + "/data", trainCount: 600, testCount: 200)
     }
 

@@ -1,15 +1,17 @@
 import Bulwark
 import Foundation
 import Testing
+import _TestSupport
 
 /// The command line's conventions: options validated with messages naming the accepted range,
 /// the spellings of torchattacks and AutoAttack accepted, a checkpoint's dataset used by
 /// default, and progress and warnings for long runs.
 @Suite(.serialized) struct ConventionTests {
-    let directory: String
+    private let temporary: TemporaryDirectory
+    var directory: String { temporary.path }
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-conventions-\(UUID().uuidString)").path
+        temporary = try TemporaryDirectory(prefix: "bulwark-conventions")
         try writeTwoClassIDX(to: directory + "/data", trainCount: 300, testCount: 100, seed: 5)
     }
 

@@ -1,11 +1,13 @@
 import Bulwark
 import Foundation
 import Testing
+import _TestSupport
 
 /// End-to-end checks of `eval`, `attack`, `predict` and `verify-adversarial` on bad input: a
 /// model that does not fit the data, impossible budgets and files that lie about themselves.
 @Suite(.serialized) struct EvaluationCommandTests {
-    let directory: String
+    private let temporary: TemporaryDirectory
+    var directory: String { temporary.path }
     /// IDX files of 28×28 images in ten classes (class c is bright in column band c).
     var data: [String] { ["--dataset", "idx", "--data-dir", directory + "/data"] }
     /// An untrained ten-class MLP for the data.
@@ -14,7 +16,7 @@ import Testing
     var twoClassModel: String { directory + "/two.safetensors" }
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-evaluation-\(UUID().uuidString)").path
+        temporary = try TemporaryDirectory(prefix: "bulwark-evaluation")
         try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
         for (name, count) in [("train", 100), ("t10k", 100)] {
             var images = idxHeader(magic: 0x803, dimensions: [count, 28, 28])

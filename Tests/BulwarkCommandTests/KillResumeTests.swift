@@ -1,14 +1,16 @@
 import Bulwark
 import Foundation
 import Testing
+import _TestSupport
 
 /// `bulwark train` killed with SIGKILL at random moments, its final evaluation included,
 /// always leaves a run that `--resume` finishes with the uninterrupted run's model.
 @Suite(.serialized) struct KillResumeTests {
-    let directory: String
+    private let temporary: TemporaryDirectory
+    var directory: String { temporary.path }
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-kill-\(UUID().uuidString)").path
+        temporary = try TemporaryDirectory(prefix: "bulwark-kill")
         // A large test split makes the final evaluation long enough to be killed in.
         try writeTwoClassIDX(to: directory + "/data", trainCount: 400, testCount: 1000)
     }

@@ -1,11 +1,13 @@
 import Bulwark
 import Foundation
 import Testing
+import _TestSupport
 
 /// End-to-end checks of ONNX models and the user's own data on `eval`, `attack`, `predict`,
 /// `verify-adversarial` and `export`.
 @Suite(.serialized) struct ONNXCommandTests {
-    let directory: String
+    private let temporary: TemporaryDirectory
+    var directory: String { temporary.path }
     /// A safetensors file of 40 images of 28×28 pixels in ten classes (class c is bright in
     /// row band c).
     var images: String { directory + "/images.safetensors" }
@@ -17,8 +19,7 @@ import Testing
         .appendingPathComponent("BulwarkONNXTests/Fixtures/models/small_resnet_softmax/model.onnx").path
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-onnx-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        temporary = try TemporaryDirectory(prefix: "bulwark-onnx")
         try Self.writeImages(count: 40, shape: [1, 28, 28], to: images)
         var generator = SplitMix64(seed: 3)
         try Checkpoint.save(Architecture.mlp.makeModel(classCount: 10, using: &generator), architecture: "mlp", to: model)

@@ -1,14 +1,16 @@
 import Bulwark
 import Foundation
 import Testing
+import _TestSupport
 
 /// `bulwark train --model FILE.onnx`: fine-tuning an imported graph from the command line.
 @Suite(.serialized) struct ONNXTrainCommandTests {
-    let directory: String
+    private let temporary: TemporaryDirectory
+    var directory: String { temporary.path }
     var source: String { directory + "/source.onnx" }
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-onnx-train-\(UUID().uuidString)").path
+        temporary = try TemporaryDirectory(prefix: "bulwark-onnx-train")
         try writeTwoClassIDX(to: directory + "/data", trainCount: 300, testCount: 50)
         var generator = SplitMix64(seed: 5)
         let model = Architecture.mlp.makeModel(classCount: 10, using: &generator)
@@ -23,7 +25,6 @@ import Testing
     }
 
     @Test func trainFineTunesAnONNXFileAndWritesTheTrainedGraph() throws {
-        defer { try? FileManager.default.removeItem(atPath: directory) }
         let run = directory + "/run"
         let result = try runBulwark(train(source, out: run, ["--mean", "0.5", "--std", "0.5"]))
         #expect(result.status == 0, "\(result.error)")
@@ -47,7 +48,6 @@ import Testing
     }
 
     @Test func trainReadsTheUsersOwnData() throws {
-        defer { try? FileManager.default.removeItem(atPath: directory) }
         let count = 120
         let labels = (0..<count).map { $0 % 2 }
         let scalars = (0..<(count * 784)).map { index in Float((index % 28 < 14) == (labels[index / 784] == 0) ? 0.8 : 0.1) }
@@ -75,7 +75,6 @@ import Testing
     }
 
     @Test func contractOptionsNeedAnONNXModel() throws {
-        defer { try? FileManager.default.removeItem(atPath: directory) }
         let mean = try runBulwark(train("mlp", out: directory + "/a", ["--mean", "0.5", "--std", "0.5"]))
         #expect(mean.status != 0 && mean.error.contains("--mean") && mean.error.contains("--model"), "\(mean.error)")
         let both = try runBulwark(train(source, out: directory + "/b", ["--architecture", "mlp"]))

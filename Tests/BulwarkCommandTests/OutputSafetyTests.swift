@@ -1,14 +1,16 @@
 import Bulwark
 import Foundation
 import Testing
+import _TestSupport
 
 /// How `bulwark` writes its output files and protects its inputs and finished runs.
 @Suite(.serialized) struct OutputSafetyTests {
-    let directory: String
+    private let temporary: TemporaryDirectory
+    var directory: String { temporary.path }
     var data: String { directory + "/data" }
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-outputs-\(UUID().uuidString)").path
+        temporary = try TemporaryDirectory(prefix: "bulwark-outputs")
         try writeTwoClassIDX(to: directory + "/data", trainCount: 400, testCount: 100)
     }
 

@@ -6,10 +6,11 @@ import _TestSupport
 /// End-to-end runs of `bulwark predict` and `bulwark eval` on damaged inputs: a gzip bomb of
 /// a dataset and a checkpoint holding a NaN.
 @Suite(.serialized) struct ReaderCommandLineTests {
-    let directory: String
+    private let temporary: TemporaryDirectory
+    var directory: String { temporary.path }
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-readers-cli-\(UUID().uuidString)").path
+        temporary = try TemporaryDirectory(prefix: "bulwark-readers-cli")
         try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
     }
 

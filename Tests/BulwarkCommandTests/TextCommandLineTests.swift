@@ -1,13 +1,15 @@
 import Bulwark
 import Foundation
 import Testing
+import _TestSupport
 
 /// End-to-end runs of `bulwark train --task text` on a small synthetic TSV dataset.
 @Suite(.serialized) struct TextCommandLineTests {
-    let directory: String
+    private let temporary: TemporaryDirectory
+    var directory: String { temporary.path }
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-text-cli-\(UUID().uuidString)").path
+        temporary = try TemporaryDirectory(prefix: "bulwark-text-cli")
         try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
         // "good" or "bad" decides the label; the other words are noise.
         var generator = SplitMix64(seed: 1)

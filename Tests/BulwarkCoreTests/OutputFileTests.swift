@@ -1,14 +1,15 @@
 import BulwarkCore
 import Foundation
 import Testing
+import _TestSupport
 
 /// ``OutputFile``: atomic replacement of regular files, writing through to devices and pipes.
 @Suite struct OutputFileTests {
-    let directory: String
+    private let temporary: TemporaryDirectory
+    var directory: String { temporary.path }
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-output-file-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        temporary = try TemporaryDirectory(prefix: "bulwark-output-file")
     }
 
     @Test func replacesRegularFilesAtomicallyAndKeepsTheirPermissions() throws {

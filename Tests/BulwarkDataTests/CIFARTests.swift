@@ -2,6 +2,7 @@ import BulwarkCore
 import BulwarkData
 import Foundation
 import Testing
+import _TestSupport
 
 /// CIFAR-10 binary batches of `labels.count` records whose pixel byte at (record r, channel c,
 /// position p) is `(first + r) * 7 + c * 50 + p` modulo 256, so every record, channel and

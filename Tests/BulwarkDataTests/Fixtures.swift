@@ -2,30 +2,6 @@ import CZlib
 import Foundation
 import Testing
 
-/// A fresh directory under the system temporary directory, removed when the value is released.
-final class TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        let url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("BulwarkDataTests-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        path = url.path
-    }
-
-    deinit {
-        try? FileManager.default.removeItem(atPath: path)
-    }
-
-    /// Writes `bytes` to `name` inside the directory and returns the file's path.
-    @discardableResult
-    func write(_ bytes: [UInt8], to name: String) throws -> String {
-        let filePath = path + "/" + name
-        try Data(bytes).write(to: URL(fileURLWithPath: filePath))
-        return filePath
-    }
-}
-
 /// The bytes of an IDX file: magic `0x0000_TTDD`, big-endian extents, then `elements`.
 func idxBytes(typeCode: UInt8 = 0x08, dimensions: [Int], elements: [UInt8]) -> [UInt8] {
     var bytes: [UInt8] = [0, 0, typeCode, UInt8(dimensions.count)]

@@ -2,6 +2,7 @@ import BulwarkCore
 import BulwarkData
 import Foundation
 import Testing
+import _TestSupport
 
 /// Datasets of PNG images in one folder per class, decoded with libpng.
 @Suite struct ImageFolderTests {

@@ -2,6 +2,7 @@ import BulwarkCore
 import BulwarkData
 import Foundation
 import Testing
+import _TestSupport
 
 @Suite("Named datasets")
 struct NamedDatasetTests {

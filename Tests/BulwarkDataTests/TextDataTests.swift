@@ -2,6 +2,7 @@ import BulwarkCore
 import BulwarkData
 import Foundation
 import Testing
+import _TestSupport
 
 @Suite("Tokenizer and vocabulary")
 struct TokenizerTests {

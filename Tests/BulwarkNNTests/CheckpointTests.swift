@@ -4,10 +4,11 @@ import Testing
 import _TestSupport
 
 @Suite struct CheckpointTests {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-checkpoint-\(UUID().uuidString)").path
+    private let temporary: TemporaryDirectory
+    var directory: String { temporary.path }
 
     init() throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        temporary = try TemporaryDirectory(prefix: "bulwark-checkpoint")
     }
 
     @Test(arguments: Architecture.allCases)

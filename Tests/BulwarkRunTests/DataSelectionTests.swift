@@ -6,29 +6,16 @@ import BulwarkRun
 import BulwarkTraining
 import Foundation
 import Testing
-
-/// A fresh temporary directory, removed when the value is released.
-private final class Scratch {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("BulwarkRunTests-\(UUID().uuidString)").path
-    init() throws { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    /// Writes `bytes` as `name` and returns its path.
-    func write(_ bytes: [UInt8], _ name: String) throws -> String {
-        let file = path + "/" + name
-        try Data(bytes).write(to: URL(fileURLWithPath: file))
-        return file
-    }
-}
+import _TestSupport
 
 /// Runs on the user's own data: selecting it, recording it, and reading attack output as data.
 @Suite struct DataSelectionTests {
     /// `count` images of `shape` with pixels `(index % 97) / 97` and labels `index % classes`,
     /// written as an .npy pair `x_NAME.npy`, `y_NAME.npy`; returns the images' path.
-    private func npyPair(in scratch: Scratch, _ name: String, count: Int, shape: [Int] = [1, 28, 28], classes: Int = 3) throws -> String {
+    private func npyPair(in scratch: TemporaryDirectory, _ name: String, count: Int, shape: [Int] = [1, 28, 28], classes: Int = 3) throws -> String {
         let scalars = (0..<(count * shape.reduce(1, *))).map { Float($0 % 97) / 97 }
-        _ = try scratch.write(NumPyArray.int64Bytes((0..<count).map { $0 % classes }), "y_\(name).npy")
-        return try scratch.write(NumPyArray.float32Bytes(Tensor(shape: [count] + shape, scalars: scalars)), "x_\(name).npy")
+        _ = try scratch.write(NumPyArray.int64Bytes((0..<count).map { $0 % classes }), to: "y_\(name).npy")
+        return try scratch.write(NumPyArray.float32Bytes(Tensor(shape: [count] + shape, scalars: scalars)), to: "x_\(name).npy")
     }
 
     @Test func selectionsWrittenBeforeDataPathsStillDecode() throws {
@@ -42,7 +29,7 @@ private final class Scratch {
     }
 
     @Test func aFileIsTheSplitAskedForUnlessTheTestSplitHasItsOwn() throws {
-        let scratch = try Scratch()
+        let scratch = try TemporaryDirectory()
         let train = try npyPair(in: scratch, "train", count: 5)
         let test = try npyPair(in: scratch, "test", count: 2)
         let one = ImageDataSelection(dataPath: train)
@@ -80,7 +67,7 @@ private final class Scratch {
     }
 
     @Test func aRunOnAFileRecordsItsPathForEvaluation() throws {
-        let scratch = try Scratch()
+        let scratch = try TemporaryDirectory()
         var configuration = ImageTrainingConfiguration()
         configuration.dataPath = try npyPair(in: scratch, "train", count: 12)
         configuration.testDataPath = try npyPair(in: scratch, "test", count: 4)
@@ -104,7 +91,7 @@ private final class Scratch {
     }
 
     @Test func attackOutputReadsAsItsAdversarialImagesWithTrueLabels() throws {
-        let scratch = try Scratch()
+        let scratch = try TemporaryDirectory()
         let clean = Tensor(shape: [3, 1, 2, 2], scalars: (0..<12).map { Float($0) / 12 })
         let adversarial = Tensor(shape: [3, 1, 2, 2], scalars: (0..<12).map { Float(11 - $0) / 12 })
         let file = AdversarialExampleFile(
@@ -119,14 +106,14 @@ private final class Scratch {
     }
 
     @Test func pngFolderWrittenByTheReportWriterRoundTrips() throws {
-        let scratch = try Scratch()
+        let scratch = try TemporaryDirectory()
         var expected = [Float]()
         for (label, name) in ["bird", "cat"].enumerated() {
             try FileManager.default.createDirectory(atPath: scratch.path + "/train/" + name, withIntermediateDirectories: true)
             for index in 0..<2 {
                 let pixels = (0..<(3 * 4 * 5)).map { UInt8(($0 * 7 + label * 50 + index * 13) % 256) }
                 let image = try PNGImage(width: 5, height: 4, colorType: .rgb, pixels: pixels)
-                _ = try scratch.write(try image.encoded(), "train/\(name)/\(index).png")
+                _ = try scratch.write(try image.encoded(), to: "train/\(name)/\(index).png")
                 // The writer interleaves channels; the dataset is channels-first.
                 expected += (0..<3).flatMap { channel in (0..<20).map { Float(pixels[$0 * 3 + channel]) / 255 } }
             }

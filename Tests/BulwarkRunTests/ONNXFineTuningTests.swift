@@ -7,17 +7,19 @@ import BulwarkRun
 import BulwarkTraining
 import Foundation
 import Testing
+import _TestSupport
 
 /// Fine-tuning an imported ONNX graph: the run trains it, writes it back as ONNX, and resumes.
 @Suite struct ONNXFineTuningTests {
     /// A fresh directory holding `source.onnx` (an exported `mlp`) and 300 training and 40 test
     /// images of three classes as .npy pairs.
     private final class Fixture {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("BulwarkONNXFineTuning-\(UUID().uuidString)").path
+        private let temporary: TemporaryDirectory
+        var path: String { temporary.path }
         var source: String { path + "/source.onnx" }
 
         init() throws {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            temporary = try TemporaryDirectory(prefix: "BulwarkONNXFineTuning")
             var generator = SplitMix64(seed: 5)
             let model = Architecture.mlp.makeModel(classCount: 10, using: &generator)
             try ONNXExport.serializedModel(model, exampleShape: [1, 28, 28]).write(to: URL(fileURLWithPath: source))
@@ -36,7 +38,6 @@ import Testing
                     .write(to: URL(fileURLWithPath: "\(path)/x_\(name).npy"))
             }
         }
-        deinit { try? FileManager.default.removeItem(atPath: path) }
 
         /// PGD-AT of the imported graph for `epochs` epochs, small enough to run in seconds.
         func configuration(epochs: Int = 1) -> ImageTrainingConfiguration {

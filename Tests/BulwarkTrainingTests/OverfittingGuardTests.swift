@@ -9,6 +9,11 @@ import _TestSupport
     let threatModel = ThreatModel.lInfinity(epsilon: 0.2)
     let data = Fixtures.templates(count: 128, noise: 0.15)
     let heldOut = Fixtures.templates(count: 128, noise: 0.15, seed: 42)
+    private let temporary: TemporaryDirectory
+
+    init() throws {
+        temporary = try TemporaryDirectory(prefix: "bulwark-guard")
+    }
 
     /// Installs `robust`'s parameters for the first `robustSteps` steps and `collapsed`'s after.
     struct Swapper: TrainingMethod {
@@ -56,7 +61,7 @@ import _TestSupport
     @Test func collapseStopsTrainingAndRestoresTheMostRobustModel() throws {
         let robust = try trained(PGDAdversarialTraining(threatModel: threatModel, steps: 5, stepSize: 0.05))
         let standard = try trained(StandardTraining())
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-guard-\(UUID().uuidString)").path
+        let directory = temporary.path + "/run"
         // Four batches per epoch: epoch 1 ends robust, epoch 2 ends collapsed.
         let swapper = Swapper(robust: robust.parameters, collapsed: standard.parameters, robustSteps: 4)
         var trainer = Trainer(method: swapper, optimizer: Adam(), schedule: .constant(1e-3), epochs: 3, batchSize: 32,
@@ -88,7 +93,7 @@ import _TestSupport
 
         // Interrupted after epoch 1 and resumed, the guard still remembers epoch 1's model (from
         // the checkpoint), detects the collapse and restores it; the stopped run cannot resume.
-        let split = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-guard-\(UUID().uuidString)").path
+        let split = temporary.path + "/split"
         func splitTrainer() -> Trainer<Swapper, Adam> {
             Trainer(method: swapper, optimizer: Adam(), schedule: .constant(1e-3), epochs: 3, batchSize: 32, outputDirectory: split,
                     overfittingGuard: CatastrophicOverfittingGuard(threatModel: threatModel, minimumFGSMGap: nil))

@@ -12,6 +12,11 @@ import _TestSupport
     let data = Fixtures.templates(count: 160, noise: 0.15)
     let heldOut = Fixtures.templates(count: 64, noise: 0.15, seed: 42)
     let threatModel = ThreatModel.lInfinity(epsilon: 0.2)
+    private let temporary: TemporaryDirectory
+
+    init() throws {
+        temporary = try TemporaryDirectory(prefix: "bulwark-resume")
+    }
 
     /// A small CNN with batch normalization, so that layer state (running statistics) is part
     /// of what must survive a resume, and optionally dropout, whose generator is too.
@@ -24,9 +29,6 @@ import _TestSupport
         ] + dropoutLayers + [Linear(inputSize: 4 * 4 * 4, outputSize: 4, using: &generator)])
     }
 
-    static func temporaryDirectory(_ name: String) -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-\(name)-\(UUID().uuidString)").path
-    }
 
     /// Every scalar's bit pattern, parameters and layer state, and the state of every generator
     /// the model keeps (dropout's), keyed by path.
@@ -115,7 +117,7 @@ import _TestSupport
 
     @Test(arguments: Recipe.allCases)
     func resumedRunEqualsTheUninterruptedRunBitForBit(recipe: Recipe) throws {
-        let full = Self.temporaryDirectory("full"), interrupted = Self.temporaryDirectory("interrupted")
+        let full = temporary.path + "/full", interrupted = temporary.path + "/interrupted"
         let uninterrupted = try run(recipe, in: full) { epoch in
             if epoch == 1 { Self.snapshot(full, into: interrupted) }
         }
@@ -150,7 +152,7 @@ import _TestSupport
         (.standardDropout, "model_generators"),
     ])
     func everyPieceOfSavedStateMatters(recipe: Recipe, piece: String) throws {
-        let full = Self.temporaryDirectory("full"), interrupted = Self.temporaryDirectory("interrupted")
+        let full = temporary.path + "/full", interrupted = temporary.path + "/interrupted"
         let uninterrupted = try run(recipe, in: full) { epoch in
             if epoch == 1 { Self.snapshot(full, into: interrupted) }
         }
@@ -161,7 +163,7 @@ import _TestSupport
     }
 
     @Test func missingDamagedForeignAndFinishedCheckpointsAreClearErrors() throws {
-        let directory = Self.temporaryDirectory("errors")
+        let directory = temporary.path + "/errors"
         _ = try run(.standardSGDMomentum, in: directory)
         func message(_ body: () throws -> Void) -> String {
             do { try body() } catch { return String(describing: error) }
@@ -174,7 +176,7 @@ import _TestSupport
         #expect(missing.contains("does not exist") && missing.contains("instead of resuming"), "\(missing)")
 
         // A checkpoint of epoch 1, then damaged copies of it.
-        let partial = Self.temporaryDirectory("partial")
+        let partial = temporary.path + "/partial"
         _ = try run(.standardSGDMomentum, in: directory) { epoch in if epoch == 1 { Self.snapshot(directory, into: partial) } }
         let good = try Data(contentsOf: URL(fileURLWithPath: partial + "/" + RunFile.resume))
         let truncated = partial + "/truncated.safetensors"
@@ -197,7 +199,7 @@ import _TestSupport
 
     /// A trainer can stop after an epoch and a second fit continue the same run.
     @Test func stopAfterEpochThenResumeEqualsOneRun() throws {
-        let whole = Self.temporaryDirectory("whole"), split = Self.temporaryDirectory("split")
+        let whole = temporary.path + "/whole", split = temporary.path + "/split"
         let reference = try run(.fastAdamCyclicWarmup, in: whole)
         func fit(resuming: Bool) throws -> Sequential {
             var model = Self.model()
@@ -233,7 +235,7 @@ import _TestSupport
                 return StepMetrics(loss: 1, accuracy: 0, count: batch.count)
             }
         }
-        let directory = Self.temporaryDirectory("best")
+        let directory = temporary.path + "/best"
         var model = Fixtures.cnn()
         var generator = SplitMix64(seed: 1)
         var afterFirst: [String: Tensor] = [:]

@@ -11,6 +11,11 @@ import _TestSupport
     let training = syntheticText(count: 96, seed: 5)
     let validation = syntheticText(count: 32, seed: 6)
     let threatModel = ThreatModel.embeddedSequence(epsilon: 0.5)
+    private let temporary: TemporaryDirectory
+
+    init() throws {
+        temporary = try TemporaryDirectory(prefix: "bulwark-text-resume")
+    }
 
     /// SMART with its proximal point from the first batch, SMART after a clean warm-up epoch
     /// (so the checkpoint of epoch 1 holds no θ̃ yet), and FGM.
@@ -64,7 +69,7 @@ import _TestSupport
 
     @Test(arguments: Recipe.allCases)
     func stoppedAndResumedRunEqualsTheUninterruptedRunBitForBit(recipe: Recipe) throws {
-        let full = ResumeTests.temporaryDirectory("text-full"), split = ResumeTests.temporaryDirectory("text-split")
+        let full = temporary.path + "/full", split = temporary.path + "/split"
         let uninterrupted = try run(recipe, in: full)
         let stopped = try run(recipe, in: split, stopAfterEpoch: 1)
         #expect(stopped.history.map(\.epoch) == [1])
@@ -95,7 +100,7 @@ import _TestSupport
     /// generator's state or the dropout generator's resumes into a different model.
     @Test(arguments: [(Recipe.smart, "method."), (.fgm, "generator"), (.fgm, "model_generators")])
     func everyPieceOfSavedStateMatters(recipe: Recipe, piece: String) throws {
-        let full = ResumeTests.temporaryDirectory("text-full"), split = ResumeTests.temporaryDirectory("text-split")
+        let full = temporary.path + "/full", split = temporary.path + "/split"
         let uninterrupted = try run(recipe, in: full)
         _ = try run(recipe, in: split, stopAfterEpoch: 1)
         try ResumeTests.removeOrScramble(piece, ofCheckpoint: split + "/" + RunFile.resume)
@@ -108,7 +113,7 @@ import _TestSupport
             do { try body() } catch { return String(describing: error) }
             return "no error"
         }
-        let directory = ResumeTests.temporaryDirectory("text-errors")
+        let directory = temporary.path + "/errors"
         let missing = message { _ = try run(.fgm, in: directory, resuming: true) }
         #expect(missing.contains("does not exist") && missing.contains("instead of resuming"), "\(missing)")
 
@@ -153,7 +158,7 @@ import _TestSupport
         let damaged = message { _ = try run(.fgm, in: directory, resuming: true) }
         #expect(damaged.contains("damaged"), "\(damaged)")
 
-        let finished = ResumeTests.temporaryDirectory("text-finished")
+        let finished = temporary.path + "/finished"
         _ = try run(.fgm, in: finished)
         let complete = message { _ = try run(.fgm, in: finished, resuming: true) }
         #expect(complete.contains("already completed all 3 epochs"), "\(complete)")

@@ -7,6 +7,11 @@ import _TestSupport
     let data = Fixtures.templates(count: 512, noise: 0.15)
     let test = Fixtures.templates(count: 256, noise: 0.15, seed: 99)
     let threatModel = ThreatModel.lInfinity(epsilon: 0.2)
+    private let temporary: TemporaryDirectory
+
+    init() throws {
+        temporary = try TemporaryDirectory(prefix: "bulwark-trainer")
+    }
 
     func train<Method: TrainingMethod>(_ method: Method, epochs: Int = 8, seed: UInt64 = 1, directory: String? = nil) throws -> (Sequential, [EpochMetrics]) {
         var model = Fixtures.cnn()
@@ -52,7 +57,7 @@ import _TestSupport
     }
 
     @Test func trainerWritesCheckpointsAndMetrics() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-trainer-\(UUID().uuidString)").path
+        let directory = temporary.path + "/trainer"
         let (model, history) = try train(StandardTraining(), epochs: 3, directory: directory)
         let lines = try String(contentsOfFile: directory + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 3)
@@ -85,7 +90,7 @@ import _TestSupport
     /// the trainer stops after the first such epoch and keeps the last good model on disk.
     @Test(arguments: [("adam", Float(1e6)), ("sgd", Float(1000))])
     func finiteDivergenceStopsTrainingAndKeepsTheLastGoodModel(optimizer: String, learningRate: Float) throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-diverge-\(UUID().uuidString)").path
+        let directory = temporary.path + "/diverge"
         var model = Fixtures.mlp()
         var generator = SplitMix64(seed: 1)
         func fit<Opt: Optimizer>(_ optimizer: Opt) throws {
