@@ -19,7 +19,7 @@ public enum PGDStart: Sendable, Equatable {
 }
 
 /// An attack that starts where a ``PGDStart`` says.
-package protocol PGDStartedAttack {
+public protocol PGDStartedAttack {
     /// Where the attack starts.
     var start: PGDStart { get set }
 }
