@@ -60,7 +60,11 @@ public struct RunReport: Sendable {
             var failure: ReportError?
             for candidate in candidates where FileManager.default.fileExists(atPath: candidate) {
                 let loaded: (classifier: ImageClassifier, metadata: [String: String])
-                do { loaded = try ImageClassifier.load(from: candidate) } catch {
+                do {
+                    // An ONNX file is fed as the attack that wrote the examples fed it.
+                    let contract = ImageClassifier.isONNX(candidate) ? try ONNXInputContract(recordedIn: examples.metadata) : ONNXInputContract()
+                    loaded = try ImageClassifier.load(from: candidate, contract: contract)
+                } catch {
                     failure = .unreadable(path: candidate, reason: "\(error)")
                     continue
                 }

@@ -24,6 +24,16 @@ extension AdversarialExampleFile {
         let recorded = examples.threatModel
         let threatModel: ThreatModel? = (epsilon == nil && norm == nil) ? recorded
             : (epsilon ?? recorded?.epsilon).map { ThreatModel(norm: norm ?? recorded?.norm ?? .lInfinity, epsilon: $0) }
+        // An ONNX file is fed as the attack fed it unless told otherwise.
+        var model = model
+        let sameFile = examples.metadata["model"].map { URL(fileURLWithPath: $0).standardizedFileURL == URL(fileURLWithPath: model.path).standardizedFileURL }
+        if ImageClassifier.isONNX(model.path), sameFile == true {
+            let recorded = examples.metadata
+            model.mean = model.mean ?? recorded["onnx_mean"]
+            model.standardDeviation = model.standardDeviation ?? recorded["onnx_std"]
+            model.layout = model.layout ?? recorded["onnx_layout"].flatMap(ONNXInputContract.Layout.init(rawValue:))
+            model.inputName = model.inputName ?? recorded["onnx_input_name"]
+        }
         let (classifier, _) = try model.load()
         let splitName = split ?? examples.metadata["split"].flatMap(DatasetSplit.init(rawValue:)) ?? .test
         let selection = try examples.dataSelection(path: path, dataset: dataset, dataPath: dataPath, dataDirectory: dataDirectory)
@@ -43,7 +53,10 @@ extension AdversarialExampleFile {
         }
         let recordedPath = dataset == nil ? metadata["data_path"] : nil
         if let chosenPath = dataPath ?? recordedPath {
-            let layout = dataPath == nil ? metadata["image_layout"].flatMap(ImageLayout.init(rawValue:)) : nil
+            // The recorded layout holds for the recorded file, also when it is named again.
+            let standardized = { (path: String) in URL(fileURLWithPath: path).standardizedFileURL.path }
+            let isRecordedFile = dataPath.map { standardized($0) == metadata["data_path"] } ?? true
+            let layout = isRecordedFile ? metadata["image_layout"].flatMap(ImageLayout.init(rawValue:)) : nil
             return ImageDataSelection(dataPath: chosenPath, imageLayout: layout)
         }
         guard let name = dataset ?? metadata["dataset"].flatMap(ImageDatasetName.init(rawValue:)) else {

@@ -9,7 +9,8 @@ extension AdversarialExampleFile {
     /// The examples `attack` makes of `dataset` (the first examples of `selection`'s `split`)
     /// against `classifier`, read from the file `model`, with `SplitMix64(seed:)`; the
     /// metadata records the attack's settings, its threat model, the seed, the model (its
-    /// file and kind, and whether an ONNX graph's final Softmax was left out) and the data
+    /// file and kind, whether an ONNX graph's final Softmax was left out, and an ONNX file's
+    /// input contract) and the data
     /// (the built-in dataset and its directory, or the absolute path of the user's data), so
     /// that a verification finds the same images.
     public init(
@@ -25,6 +26,10 @@ extension AdversarialExampleFile {
         if let path = selection.dataPath(for: split) { metadata["data_path"] = URL(fileURLWithPath: path).standardizedFileURL.path }
         if let layout = selection.imageLayout { metadata["image_layout"] = layout.rawValue }
         if classifier.droppedFinalSoftmax { metadata["final_softmax_dropped"] = "true" }
+        // The standardization and layout given for an ONNX model, for checking against it later.
+        if ImageClassifier.isONNX(model), let contract = classifier.imported?.contract {
+            metadata.merge(contract.recordedEntries) { recorded, _ in recorded }
+        }
         self.init(attacking: dataset, with: attack, against: classifier, seed: seed, metadata: metadata)
     }
 
