@@ -127,14 +127,9 @@ struct Train: TrainingCommand {
 
     func train(_ job: ImageTrainingJob) throws {
         let (loaded, outcome) = try trainShowingProgress(job, loading: job.configuration.dataSelection.dataName)
-        if let reason = outcome.finalEvaluationSkipped { output("final evaluation skipped: \(reason)") }
-        var finalEvaluation = outcome.existingFinalEvaluation
-        if let report = outcome.finalEvaluation {
-            try writeJSON(job.finalEvaluationRecord(report), to: job.finalEvaluationFile)
-            output(job.finalEvaluationLine(report))
-            finalEvaluation = job.finalEvaluationFile
-        }
-        try writeJSON(job.summary(of: outcome, finalEvaluation: finalEvaluation), to: json, snakeCase: true)
+        let finalEvaluation = try job.writeFinalEvaluation(of: outcome)
+        finalEvaluation.lines.forEach(output)
+        try writeJSON(job.summary(of: outcome, finalEvaluation: finalEvaluation.file), to: json, snakeCase: true)
         job.summaryLines(of: outcome, on: loaded).forEach(output)
         if outcome.stoppedEarly { output(stoppedNotice(after: outcome.history.last?.epoch ?? 0, of: job.configuration.epochs)) }
     }
