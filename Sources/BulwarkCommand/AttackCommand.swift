@@ -63,15 +63,9 @@ struct AttackCommand: ParsableCommand {
             do { try file.writeNumPy(to: out) } catch { throw ValidationError("\(error)") }
         }
         output(file.summary(ofAttack: adversary.name) + "; wrote \(out)")
-        if let png {
-            try createDirectory(png)
-            let drawings: ExampleDrawings
-            do { drawings = try ExampleDrawings(file: file) } catch {
-                throw ValidationError("Cannot draw the examples as PNG: \(error.description)")
-            }
-            for (name, bytes) in drawings.files { try writeOutput(bytes, to: path(in: png, name)) }
-            output("drew \(file.count) examples into \(png) (grid.png, example-*.png, examples.csv); perturbation colours span ±\(String(format: "%.4g", drawings.perturbationScale))")
-        }
+        do { try png.map { output(try ExampleDrawings.write(file, into: $0)) } } catch let error as PNGError {
+            throw ValidationError("Cannot draw the examples as PNG: \(error.description)")
+        } catch let error as OutputFileError { throw ValidationError(error.description) }
     }
 }
 

@@ -26,7 +26,6 @@ struct Predict: ParsableCommand {
         }
         record.dataPath = data.dataPath(for: split)
         try writeJSON(record, to: json)
-        let source = record.dataPath == nil ? "" : " of \(data.dataName)"
-        output("accuracy \(EvaluationSummary.percent(record.accuracy)) on \(dataset.count) examples\(source); logits in \(json)")
+        output(record.summaryLine(dataName: data.dataName, file: json))
     }
 }

@@ -33,9 +33,7 @@ struct Report: ParsableCommand {
         let inputs = RunRecord.inputFiles(of: [runDirectory, compare].compactMap { $0 })
         var record = try RunRecord(directory: runDirectory)
         try checkOutputs(files: [("--out", destination)], inputs: inputs.map { ("the run's file", $0) })
-        if attack && record.exampleFiles.isEmpty, let generated = record.generatedExamples(count: examples, dataDirectory: dataDir) {
-            record.exampleFiles.append(("(attacked while building this report)", generated))
-        }
+        if attack { record.addGeneratedExamplesIfNone(count: examples, dataDirectory: dataDir) }
         let comparison = try compare.map { try RunRecord(directory: $0) }
         try RunReport.gathering(run: record, comparison: comparison, maximumExamples: examples,
                                 generator: "bulwark \(bulwarkVersion)").write(to: destination)

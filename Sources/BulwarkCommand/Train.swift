@@ -93,9 +93,7 @@ struct Train: TrainingCommand {
         try require(task == .image, "--task text must follow train directly: bulwark train --task text …")
         try require(architecture == nil || modelArgument?.file == nil,
                     "--architecture \(architecture?.rawValue ?? "") and --model \(modelArgument?.file ?? ""): an ONNX model brings its own architecture; give only one")
-        for (option, text) in [("--mean", contract.mean), ("--std", contract.std)] {
-            try require(text.map { Configuration.numbers(in: $0) != nil } ?? true, "\(option) takes numbers separated by commas, got '\(text ?? "")'")
-        }
+        do { _ = try ONNXInputContract(meanList: contract.mean, standardDeviationList: contract.std) } catch { throw ValidationError("\(namingFlags(error))") }
         // The configuration keeps a dataset even for the user's data; the selection knows whether both were chosen.
         try flagged { try data.selection.validate() }
         try validateRun(architecture: architecture, deprecatedModel: modelArgument?.architecture)
@@ -108,7 +106,7 @@ struct Train: TrainingCommand {
         (c.dataPath, c.testDataPath, c.imageLayout) = (data.selection.dataPath, data.selection.testDataPath, data.imageLayout)
         (c.architecture, c.method) = (model, method)
         (c.modelPath, c.layout, c.inputName) = (modelArgument?.file.map(absolutePath), contract.layout, contract.inputName)
-        (c.mean, c.standardDeviation) = (contract.mean.flatMap(Configuration.numbers), contract.std.flatMap(Configuration.numbers))
+        (c.mean, c.standardDeviation) = (contract.mean.flatMap(ONNXInputContract.channelValues), contract.std.flatMap(ONNXInputContract.channelValues))
         (c.epsilon, c.norm, c.steps, c.stepSize, c.randomStart) = (threat.epsilon.value, threat.norm, steps, stepSize?.value, randomStart)
         (c.clipsStart, c.beta, c.awpInner, c.awpGamma, c.awpWarmup) = (unclippedStart ? false : nil, beta, awpInner, awpGamma, awpWarmup)
         (c.gradalignLambda, c.replays, c.adversarialRatio, c.epsilonWarmup) = (gradalignLambda, replays, adversarialRatio?.value, epsilonWarmup.value)
@@ -129,14 +127,10 @@ struct Train: TrainingCommand {
 
     func train(_ job: ImageTrainingJob) throws {
         let (loaded, outcome) = try trainShowingProgress(job, loading: job.configuration.dataSelection.dataName)
-        if let reason = outcome.finalEvaluationSkipped { output("final evaluation skipped: \(ConfigurationError(reason).message(namingFields: flag(for:)))") }
-        var finalEvaluation = outcome.existingFinalEvaluation
-        if let report = outcome.finalEvaluation {
-            try writeJSON(job.finalEvaluationRecord(report), to: job.finalEvaluationFile)
-            output(job.finalEvaluationLine(report))
-            finalEvaluation = job.finalEvaluationFile
-        }
-        try writeJSON(job.summary(of: outcome, finalEvaluation: finalEvaluation), to: json, snakeCase: true)
+        let finalEvaluation = try job.writeFinalEvaluation(of: outcome)
+        // A skipped evaluation's reason names fields: written as options here.
+        finalEvaluation.lines.forEach { output(ConfigurationError($0).message(namingFields: flag(for:))) }
+        try writeJSON(job.summary(of: outcome, finalEvaluation: finalEvaluation.file), to: json, snakeCase: true)
         job.summaryLines(of: outcome, on: loaded).forEach(output)
         if outcome.stoppedEarly { output(stoppedNotice(after: outcome.history.last?.epoch ?? 0, of: job.configuration.epochs)) }
     }

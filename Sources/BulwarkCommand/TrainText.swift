@@ -127,7 +127,6 @@ struct TrainText: TrainingCommand {
         let outcome = try trainShowingProgress(job, loading: "\(job.configuration.dataset.rawValue) from \(data.dataDir)").outcome
         try writeJSON(job.summary(of: outcome), to: json, snakeCase: true)
         job.summaryLines(of: outcome).forEach(output)
-        let (last, epochs) = (outcome.history.last?.epoch, job.configuration.epochs)
-        if let last, last < epochs { output(stoppedNotice(after: last, of: epochs)) }
+        if let last = job.stoppedEpoch(of: outcome) { output(stoppedNotice(after: last, of: job.configuration.epochs)) }
     }
 }

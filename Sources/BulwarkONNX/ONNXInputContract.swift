@@ -65,26 +65,39 @@ extension ONNXInputContract.Layout {
 }
 
 extension ONNXInputContract {
-    /// A contract from the text a user writes: `mean` and `standardDeviation` as
-    /// comma-separated numbers (`0.485,0.456,0.406`), one per channel or one for all.
+    /// A contract from the text a user writes: `mean` and `standardDeviation` as lists that
+    /// ``channelValues(in:)`` reads.
     ///
     /// - Throws: ``ONNXError/invalidContract(_:)`` naming the field (`mean` or
     ///   `standardDeviation`) whose text is not a list of finite numbers.
     public init(
         inputName: String? = nil, layout: Layout? = nil, meanList: String?, standardDeviationList: String?
     ) throws(ONNXError) {
-        self.init(inputName: inputName, layout: layout, mean: try meanList.map { text throws(ONNXError) in try Self.channelValues(text, field: "mean") },
+        self.init(inputName: inputName, layout: layout, mean: try meanList.map { text throws(ONNXError) in try Self.channelValues(in: text, field: "mean") },
                   standardDeviation: try standardDeviationList.map { text throws(ONNXError) in
-                      try Self.channelValues(text, field: "standardDeviation")
+                      try Self.channelValues(in: text, field: "standardDeviation")
                   })
     }
 
-    /// The comma-separated numbers of `text`, the value of `field`.
-    private static func channelValues(_ text: String, field: String) throws(ONNXError) -> [Float] {
-        let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Float($0.trimmingCharacters(in: .whitespaces)) }
-        guard !values.isEmpty, values.allSatisfy({ $0?.isFinite == true }) else {
+    /// The per-channel numbers of `text`, as users and `run.json` write them: separated by
+    /// commas (`0.485,0.456,0.406`), spaces and enclosing brackets allowed (`[0.5, 0.5]`), one
+    /// per channel or one for all; `nil` unless every entry is a finite number.
+    public static func channelValues(in text: String) -> [Float]? {
+        var list = Substring(text.trimmingCharacters(in: .whitespaces))
+        if list.first == "[", list.last == "]" { list = list.dropFirst().dropLast() }
+        let values = list.split(separator: ",", omittingEmptySubsequences: false).map { Float($0.trimmingCharacters(in: .whitespaces)) }
+        guard values.allSatisfy({ $0?.isFinite == true }) else { return nil }
+        return values.compactMap { $0 }
+    }
+
+    /// The per-channel numbers of `text`, the value of `field` (see ``channelValues(in:)``).
+    ///
+    /// - Throws: ``ONNXError/invalidContract(_:)`` naming `field` when `text` is not a list of
+    ///   finite numbers.
+    public static func channelValues(in text: String, field: String) throws(ONNXError) -> [Float] {
+        guard let values = channelValues(in: text) else {
             throw ONNXError.invalidContract("`\(field)` \(text) is not a comma-separated list of numbers, one per channel (such as 0.485,0.456,0.406)")
         }
-        return values.compactMap { $0 }
+        return values
     }
 }

@@ -1,3 +1,5 @@
+import BulwarkCore
+import BulwarkTraining
 import Foundation
 
 /// Every example of a file of adversarial examples drawn for people: one triptych PNG per
@@ -37,6 +39,18 @@ public struct ExampleDrawings: Sendable {
         files.append(("grid.png", try first.image(columns: 4, scale: 3).encoded()))
         files.append(("examples.csv", Array(csv.utf8)))
         perturbationScale = grid.perturbationScale
+    }
+
+    /// Draws every example of `file` into `directory`, created when missing, and returns the
+    /// line that says what it drew.
+    ///
+    /// - Throws: ``PNGError`` when the examples cannot be drawn; the errors of creating the
+    ///   directory and of ``OutputFile/write(_:to:)-([UInt8],_)``.
+    public static func write(_ file: AdversarialExampleFile, into directory: String) throws -> String {
+        try createDirectory(directory)
+        let drawings = try ExampleDrawings(file: file)
+        for (name, bytes) in drawings.files { try OutputFile.write(bytes, to: path(in: directory, name)) }
+        return "drew \(file.count) examples into \(directory) (grid.png, example-*.png, examples.csv); perturbation colours span ±\(String(format: "%.4g", drawings.perturbationScale))"
     }
 
     /// `field` quoted as RFC 4180 asks when it holds a comma or a quote.

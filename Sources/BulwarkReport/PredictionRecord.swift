@@ -47,4 +47,11 @@ public struct PredictionRecord: Sendable, Codable, Equatable {
         predictions = BulwarkNN.predictions(output)
         labels = dataset.labels
     }
+
+    /// The line on the predictions written to `file`: the accuracy, naming `dataName` when
+    /// the examples are the user's data (``dataPath`` set).
+    public func summaryLine(dataName: String, file: String) -> String {
+        let source = dataPath == nil ? "" : " of \(dataName)"
+        return "accuracy \(EvaluationSummary.percent(accuracy)) on \(labels.count) examples\(source); logits in \(file)"
+    }
 }

@@ -4,6 +4,13 @@ import BulwarkNN
 import BulwarkONNX
 
 extension RunRecord {
+    /// Adds ``generatedExamples(count:dataDirectory:)`` to ``exampleFiles`` when the run holds
+    /// no adversarial examples, so that its report shows some.
+    public mutating func addGeneratedExamplesIfNone(count: Int, dataDirectory: String?) {
+        guard exampleFiles.isEmpty, let generated = generatedExamples(count: count, dataDirectory: dataDirectory) else { return }
+        exampleFiles.append(("(attacked while building this report)", generated))
+    }
+
     /// PGD-20 examples (Madry et al.'s 2.5ε/20 step) of the first `count` test images against
     /// the run's model, at the run's training ε (else its first evaluation's, else 0.1) in its
     /// norm, for a report of a run that holds none; `nil` when the run has no model, its

@@ -343,16 +343,6 @@ extension ImageTrainingConfiguration: ManifestCoded {
     ]
 }
 
-extension ImageTrainingConfiguration {
-    /// The numbers in `text` separated by commas (spaces and brackets allowed, as in
-    /// `[0.5, 0.5, 0.5]`), or `nil` when it holds anything else or none.
-    public static func numbers(in text: String) -> [Float]? {
-        let parts = text.split(whereSeparator: { "[], ".contains($0) })
-        let values = parts.compactMap { Float($0) }
-        return values.isEmpty || values.count != parts.count ? nil : values
-    }
-}
-
 extension ManifestField where Configuration == ImageTrainingConfiguration {
     /// A list of numbers, recorded as comma-separated text.
     static func numbers(_ name: String, _ path: WritableKeyPath<Configuration, [Float]?> & Sendable) -> Self {
@@ -371,7 +361,7 @@ extension KeyedDecodingContainer where Key == ManifestKey {
         guard contains(field) else { return nil }
         if let value = try? decode(Float.self, forKey: field) { return [value] }
         let text = try decode(String.self, forKey: field)
-        guard let values = ImageTrainingConfiguration.numbers(in: text) else {
+        guard let values = ONNXInputContract.channelValues(in: text) else {
             throw DecodingError.dataCorruptedError(forKey: field, in: self, debugDescription: "'\(text)' is not a list of numbers")
         }
         return values

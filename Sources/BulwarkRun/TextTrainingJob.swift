@@ -51,6 +51,12 @@ public struct TextTrainingJob: Sendable {
         (self.outputDirectory, self.command, self.resuming, self.stopAfterEpoch) = (outputDirectory, command, resuming, stopAfterEpoch)
     }
 
+    /// The last epoch `outcome` trained when the run stopped before its schedule's end
+    /// (``stopAfterEpoch``), to continue from; `nil` when it trained every epoch.
+    public func stoppedEpoch(of outcome: TextTrainingOutcome) -> Int? {
+        outcome.history.last.map(\.epoch).flatMap { $0 < configuration.epochs ? $0 : nil }
+    }
+
     /// The training and evaluation splits, encoded with the vocabulary built from the first.
     ///
     /// - Throws: the dataset's error when it cannot be loaded.

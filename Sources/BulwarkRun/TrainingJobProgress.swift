@@ -1,3 +1,4 @@
+import BulwarkCore
 import BulwarkAttacks
 import BulwarkData
 import BulwarkReport
@@ -139,6 +140,18 @@ extension ImageTrainingJob {
             stepSize: c.validationStepSize, restarts: 1, sanityChecks: c.validationAttack != nil)
         record.dataPath = c.dataSelection.dataPath(for: .test)
         return record
+    }
+
+    /// Writes the final evaluation that ended the run with `outcome`, when one ran, to
+    /// ``finalEvaluationFile``; returns the lines on it, or on why it was skipped, and the file
+    /// that holds the run's final evaluation (`nil` when none does).
+    ///
+    /// - Throws: what encoding the record or ``OutputFile/write(_:to:)-([UInt8],_)`` throws.
+    public func writeFinalEvaluation(of outcome: ImageTrainingOutcome) throws -> (lines: [String], file: String?) {
+        let skipped = outcome.finalEvaluationSkipped.map { ["final evaluation skipped: \($0)"] } ?? []
+        guard let report = outcome.finalEvaluation else { return (skipped, outcome.existingFinalEvaluation) }
+        try OutputFile.write(Array(JSONOutput.pretty(finalEvaluationRecord(report))), to: finalEvaluationFile)
+        return (skipped + [finalEvaluationLine(report)], finalEvaluationFile)
     }
 
     /// The line on the final evaluation `report`, written to ``finalEvaluationFile``.

@@ -120,7 +120,9 @@ import _TestSupport
         (imported.modelPath, imported.mean) = ("/m.onnx", [0.5])
         let unpaired = #expect(throws: ConfigurationError.self) { try imported.validate() }
         #expect(unpaired?.parts.contains(.field("standardDeviation")) == true)
-        #expect(ImageTrainingConfiguration.numbers(in: "[0.5, 0.25,1]") == [0.5, 0.25, 1])
-        #expect(ImageTrainingConfiguration.numbers(in: "0.5,x") == nil)
+        #expect(ONNXInputContract.channelValues(in: "[0.5, 0.25,1]") == [0.5, 0.25, 1])
+        #expect(ONNXInputContract.channelValues(in: "0.5,x") == nil)
+        // The list `train --mean` parses is the one the evaluation commands parse: no empty or non-finite entries.
+        #expect(ONNXInputContract.channelValues(in: "0.5,,0.4") == nil && ONNXInputContract.channelValues(in: "nan") == nil)
     }
 }
