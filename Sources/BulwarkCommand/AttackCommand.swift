@@ -41,7 +41,7 @@ struct AttackCommand: ParsableCommand {
 
     func run() throws {
         try checkOutputs(files: format == .safetensors ? [("--out", out)] : [], directories: (format == .npy ? [("--out", out)] : []) + [("--png", png)],
-                         inputs: [("--model", checkpoint.model), ("--data", data.dataPath), ("--test-data", data.testDataPath)])
+                         inputs: [("--model", checkpoint.model)] + data.inputs)
         parameters.warnAboutBudgets()
         let progress = Progress(quiet: false)
         let (classifier, metadata) = try checkpoint.load()

@@ -66,7 +66,7 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
-        try checkOutputs(files: [("--json", json)], inputs: [("--model", checkpoint.model)])
+        try checkOutputs(files: [("--json", json)], inputs: [("--model", checkpoint.model)] + data.inputs)
         parameters.warnAboutBudgets()
         let configuration = try configuration()
         let progress = Progress(quiet: quiet)

@@ -50,6 +50,9 @@ struct DatasetOptions: ParsableArguments {
     @Option(help: "The layout of --data's image arrays: nchw or nhwc (default inferred from the shape).")
     var imageLayout: ImageLayout?
 
+    /// The user's data files, which no output may replace.
+    var inputs: [PathOption] { [("--data", dataPath), ("--test-data", testDataPath)] }
+
     /// The library's selection these options make.
     var selection: ImageDataSelection {
         ImageDataSelection(dataset: chosenDataset, dataDirectory: dataDir, dataPath: dataPath.map(absolutePath),

@@ -16,7 +16,7 @@ struct Predict: ParsableCommand {
     func validate() throws { try require(count >= 1, "--count must be at least 1, got \(count)") }
 
     func run() throws {
-        try checkOutputs(files: [("--json", json)], inputs: [("--model", checkpoint.model)])
+        try checkOutputs(files: [("--json", json)], inputs: [("--model", checkpoint.model)] + data.inputs)
         let (classifier, metadata) = try checkpoint.load()
         let (data, dataset) = try self.data.evaluationData(split, count: count, for: classifier, metadata: metadata)
         var record: PredictionRecord

@@ -50,6 +50,7 @@ struct Train: TrainingCommand {
     @OptionGroup var contract: ONNXContractOptions
     /// The architecture to train.
     var model: Architecture { architecture ?? modelArgument?.architecture ?? .smallcnn }
+    var inputFiles: [PathOption] { [("--model", modelArgument?.file)] + data.inputs }
 
     @Option(help: "standard, fast, pgd, trades, mart, free, mix, awp or gradalign (see the discussion below).") var method: ImageTrainingMethodName = .fast
     @Option(help: "Attack steps per batch of pgd, trades, mart, mix and awp; default 7 for pgd, mix and awp on pgd, 10 for trades, mart and awp on trades.") var steps: Int?

@@ -16,6 +16,8 @@ protocol TrainingCommand: ParsableCommand {
     static var resumeDiscussion: String { get }
     /// The configuration the options give.
     var configuration: Configuration { get }
+    /// The files the run reads, which `--json` may not replace.
+    var inputFiles: [PathOption] { get }
     associatedtype Job: TrainingJob
     /// The job that trains `configuration` (continuing the run in `--out` when `resuming`);
     /// throws a `ValidationError` naming the flags at fault.
@@ -39,6 +41,8 @@ struct RunDirectoryOptions<Command: TrainingCommand>: ParsableArguments {
 }
 
 extension TrainingCommand {
+    var inputFiles: [PathOption] { [] }
+
     func run() throws { try train(job(configuration, resuming: false)) }
 
     /// Throws when `--architecture` and `--model`, its old spelling, name different
@@ -123,7 +127,7 @@ extension TrainingCommand {
     private func checkRunOutputs() throws {
         let out = runDirectory.out
         try checkOutputs(files: [("--json", json)], directories: [("--out", out)],
-                         inputs: TrainingRunDirectory.files.map { ("the run's file", path(in: out, $0)) })
+                         inputs: TrainingRunDirectory.files.map { ("the run's file", path(in: out, $0)) } + inputFiles)
         try claimRunDirectory(removing: false)
         OutputFile.removeStaleTemporaryFiles(in: out)
     }

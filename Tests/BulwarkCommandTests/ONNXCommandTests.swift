@@ -102,6 +102,10 @@ import _TestSupport
         #expect(try json(directory + "/p.json")["data_path"] as? String == images)
         let overwrite = try runBulwark(["attack", "--model", model, "--data", images, "--attack", "fgsm", "--out", images])
         #expect(overwrite.status == 64 && overwrite.error.contains("is --data \(images)"), "\(overwrite.error)")
+        for command in ["eval", "predict"] {
+            let replaced = try runBulwark([command, "--model", model, "--data", images, "--json", images])
+            #expect(replaced.status == 64 && replaced.error.contains("is --data \(images)"), "\(command): \(replaced.error)")
+        }
         let test = directory + "/test.safetensors"
         try Self.writeImages(count: 10, shape: [1, 28, 28], to: test)
         let overwriteTest = try runBulwark(["attack", "--model", model, "--data", images, "--test-data", test, "--attack", "fgsm", "--out", test])

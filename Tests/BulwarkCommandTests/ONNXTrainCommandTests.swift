@@ -74,6 +74,11 @@ import _TestSupport
         #expect(both.status != 0 && both.error.contains("--data"), "\(both.error)")
     }
 
+    @Test func theSummaryMayNotReplaceTheImportedGraph() throws {
+        let result = try runBulwark(train(source, out: directory + "/json", ["--json", source]))
+        #expect(result.status == 64 && result.error.contains("is --model \(source)"), "\(result.error)")
+    }
+
     @Test func contractOptionsNeedAnONNXModel() throws {
         let mean = try runBulwark(train("mlp", out: directory + "/a", ["--mean", "0.5", "--std", "0.5"]))
         #expect(mean.status != 0 && mean.error.contains("--mean") && mean.error.contains("--model"), "\(mean.error)")
