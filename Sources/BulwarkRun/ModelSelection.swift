@@ -68,7 +68,8 @@ extension ModelSelection {
     public func exportedONNX() throws -> (model: Data, architecture: Architecture) {
         let (classifier, _) = try load()
         guard let model = classifier.builtIn, let architecture = classifier.architecture else {
-            throw ConfigurationError("\(path) is already an ONNX model; export writes checkpoints of a built-in `architecture` as ONNX")
+            let graph = ImageClassifier.isONNX(path) ? "" : " (a fine-tuned graph's: the trained graph is the \(ImageClassifier.runGraphName) beside it)"
+            throw ConfigurationError("\(path) is already an ONNX model\(graph); export writes checkpoints of a built-in `architecture` as ONNX")
         }
         return (try ONNXExport.serializedModel(model, exampleShape: architecture.inputShape), architecture)
     }
