@@ -91,8 +91,13 @@ extension ImageClassifier {
     public static func load(
         from path: String, architecture: Architecture? = nil, contract: ONNXInputContract = ONNXInputContract()
     ) throws -> (classifier: ImageClassifier, metadata: [String: String]) {
-        if !isONNX(path), architecture == nil, let file = try? SafeTensorsFile(contentsOf: path),
-           file.metadata[Checkpoint.architectureKey] == onnxArchitectureName {
+        guard isONNX(path) else {
+            // Read once: the metadata says whether the parameters belong to an imported graph.
+            let file = try SafeTensorsFile(contentsOf: path)
+            guard architecture == nil, file.metadata[Checkpoint.architectureKey] == onnxArchitectureName else {
+                let (model, architecture, metadata) = try Checkpoint.load(file, from: path, architecture: architecture)
+                return (ImageClassifier(model, architecture: architecture), metadata)
+            }
             let graph = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(runGraphName)
             guard FileManager.default.fileExists(atPath: graph.path) else {
                 throw ONNXError.invalidModel(
@@ -101,10 +106,6 @@ extension ImageClassifier {
             var model = try ONNXModel(contentsOf: graph, contract: contract)
             try Checkpoint.assign(file.tensors, to: &model, path: path, architecture: onnxArchitectureName)
             return (ImageClassifier(model.with(mode: .inference)), file.metadata)
-        }
-        guard isONNX(path) else {
-            let (model, architecture, metadata) = try Checkpoint.load(from: path, architecture: architecture)
-            return (ImageClassifier(model, architecture: architecture), metadata)
         }
         if let architecture {
             throw ONNXError.invalidContract(

@@ -65,7 +65,14 @@ public enum Checkpoint {
     public static func load(
         from path: String, architecture requested: Architecture? = nil
     ) throws -> (model: Sequential, architecture: Architecture, metadata: [String: String]) {
-        let file = try SafeTensorsFile(contentsOf: path)
+        try load(SafeTensorsFile(contentsOf: path), from: path, architecture: requested)
+    }
+
+    /// Loads a built-in architecture from `file`, already read from `path` (see
+    /// ``load(from:architecture:)``), for callers that looked at its metadata first.
+    public static func load(
+        _ file: SafeTensorsFile, from path: String, architecture requested: Architecture? = nil
+    ) throws -> (model: Sequential, architecture: Architecture, metadata: [String: String]) {
         let architecture: Architecture
         switch (file.metadata[architectureKey], requested) {
         case (nil, nil):
