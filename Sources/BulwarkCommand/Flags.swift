@@ -63,9 +63,21 @@ func namingFlags(_ error: any Error) -> any Error {
     return FlagNamedError(description: ConfigurationError(text).message(namingFields: flag(for:)))
 }
 
-/// `body`'s result; a ``ConfigurationError`` becomes a validation error naming options.
+/// `body`'s result; a ``ConfigurationError`` or ``ResumptionConflict`` becomes a validation
+/// error naming options.
 func flagged<Result>(_ body: () throws -> Result) throws -> Result {
-    do { return try body() } catch let error as ConfigurationError { throw ValidationError(commandLine(error)) }
+    do { return try body() } catch let error as ConfigurationError {
+        throw ValidationError(commandLine(error))
+    } catch let error as ResumptionConflict {
+        throw ValidationError(error.message(naming: flag(for:), setting: setting))
+    }
+}
+
+/// `field` given `value` as a message writes it: its command-line words, or "no" and its flag
+/// when unset.
+private func setting(_ field: String, _ value: String?) -> String {
+    let words = flagWords(field, value)
+    return words.isEmpty ? "no " + flag(for: field) : words.joined(separator: " ")
 }
 
 /// Rejects values outside a range with a message naming the option.

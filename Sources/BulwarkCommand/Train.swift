@@ -34,7 +34,7 @@ struct Train: TrainingCommand {
         --data-dir, --final-eval-count, --stop-after, --quiet and --json. A run of bulwark train --task text in DIR continues as a text \
         run.
         """
-    static let requiredOptions: [(option: String, key: String)] = []
+    static let requiredFields: [String] = []
 
     enum Task: String, ExpressibleByArgument, CaseIterable { case image, text }
 

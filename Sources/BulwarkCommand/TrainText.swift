@@ -66,7 +66,7 @@ struct TrainText: TrainingCommand {
         The options come from DIR/run.json and need not be repeated; options given beside --resume must agree with the run's, except \
         --data-dir, --stop-after, --quiet and --json. The vocabulary built from the data must be the run's (DIR/vocabulary.txt).
         """
-    static let requiredOptions = [(option: "--dataset", key: "dataset"), (option: "--data-dir", key: "data_dir")]
+    static let requiredFields = ["dataset", "dataDirectory"]
 
     @OptionGroup var data: TextDataOptions
     @Option(help: "The architecture (default textcnn): bag (mean of embeddings, linear), textcnn (Kim 2014), bilstm (bidirectional LSTM, final states) or transformer (post-norm encoder, learned positions, masked mean).") var architecture: TextArchitecture?

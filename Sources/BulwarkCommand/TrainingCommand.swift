@@ -1,6 +1,5 @@
 import ArgumentParser
 import Bulwark
-import Foundation
 
 /// A `bulwark train` command: its flags give a configuration that a library job trains. Both
 /// tasks share the run's outputs, progress, and `--resume DIR`.
@@ -8,8 +7,8 @@ protocol TrainingCommand: ParsableCommand {
     associatedtype Configuration: RecordedConfiguration
     /// The words that begin its command line: `bulwark train`, or `bulwark train --task text`.
     static var commandWords: [String] { get }
-    /// Options that must be given to parse, taken from `run.json` (by key) when resuming.
-    static var requiredOptions: [(option: String, key: String)] { get }
+    /// The fields whose options must be given to parse, taken from `run.json` when resuming.
+    static var requiredFields: [String] { get }
     /// The default of `--out`.
     static var defaultOutput: String { get }
     /// The discussion of `--resume` in the help: what may change.
@@ -66,82 +65,48 @@ extension TrainingCommand {
     /// The command for `ARGUMENTS` (the words after ``commandWords``) when they hold
     /// `--resume DIR`: the run in DIR continued with its configuration from `run.json`, in
     /// which the options given replace the run's; those that change how the run trains are
-    /// refused (all but `--data-dir`, `--final-eval-count`, `--stop-after` and the outputs).
-    /// Returns what trains it; for `bulwark train` and a text run in DIR, a text run.
+    /// refused (all but `--data-dir`, `--final-eval-count`, `--stop-after` and the outputs; see
+    /// ``Resumption``). Returns what trains it; for `bulwark train` and a text run in DIR, a
+    /// text run.
     static func resuming(_ arguments: [String]) throws -> () throws -> Void {
         guard let directory = value(of: "--resume", in: arguments) else {
             throw ValidationError("--resume needs the run directory: \((commandWords + ["--resume", "runs/NAME"]).joined(separator: " "))")
         }
-        let data = try flagged { try TrainingManifest.read(in: directory) }
-        let entries = try flagged { try TrainingManifest.entries(of: data, in: directory) }
-        let task = TrainingManifest.isTextRun(entries) ? TrainText.commandWords : Train.commandWords
+        let run = try flagged { try Resumption(directory: directory) }
+        let task = run.isTextRun ? TrainText.commandWords : Train.commandWords
         // `bulwark train --resume DIR` continues a text run as one.
         if task == TrainText.commandWords, Self.self == Train.self { return try TrainText.resuming(arguments) }
         guard task == commandWords else {
             let resume = (task + ["--resume", shellQuoted(directory)]).joined(separator: " ")
             throw ValidationError("'\(directory)' holds a run of \(task.joined(separator: " ")), not \(commandWords.joined(separator: " ")); continue it with \(resume)")
         }
-        let required = requiredOptions.filter { value(of: $0.option, in: arguments) == nil }.flatMap { [$0.option, entries[$0.key] ?? ""] }
-        guard var command = try parseAsRoot(required + arguments) as? Self else {
+        let recorded = requiredFields.filter { value(of: flag(for: $0), in: arguments) == nil }
+            .flatMap { [flag(for: $0), run.recordedValue(of: $0) ?? ""] }
+        guard var command = try parseAsRoot(recorded + arguments) as? Self else {
             throw ValidationError("--resume applies to \(commandWords.dropFirst().joined(separator: " "))")
         }
-        if let out = value(of: "--out", in: arguments), absolutePath(out) != absolutePath(directory) {
-            throw ValidationError("--out \(out) differs from --resume \(directory); a resumed run writes into its own directory. Leave out --out.")
-        }
+        try flagged { try run.checkOutputDirectory(value(of: "--out", in: arguments)) }
         command.runDirectory.out = directory
         let given = fields(of: Configuration.self, givenIn: arguments)
-        let (configuration, conflicts) = try flagged {
-            try Configuration.resuming(recordedIn: data, in: directory, replacing: given, from: command.configuration)
-        }
-        guard conflicts.isEmpty else {
-            func words(_ field: String, _ value: String?) -> String {
-                let words = flagWords(field, value)
-                return words.isEmpty ? "no " + flag(for: field) : words.joined(separator: " ")
-            }
-            let described = conflicts.sorted { flag(for: $0.field) < flag(for: $1.field) }
-                .map { "\(words($0.field, $0.value)) (the run has \(words($0.field, $0.otherValue)))" }
-            throw ValidationError("""
-                Options given with --resume conflict with the run in '\(directory)' (its run.json): \(described.joined(separator: "; ")). \
-                Leave them out to continue the run as it was configured, or start a new run with another --out.
-                """)
-        }
+        let configuration = try flagged { try run.configuration(replacing: given, from: command.configuration) }
         let job = try command.job(configuration, resuming: true)
         return { try command.train(job) }
     }
 
     /// Loads `job`'s data (saying so with `loading`, what is loaded) and trains, showing the
-    /// progress, once the outputs are checked.
+    /// progress, once the outputs are checked: `--json` and `--out` can be written, `--json` is
+    /// none of the run's files, and a new run replaces a run already in `--out` only with
+    /// `--force`, once its data has loaded (see ``TrainingJob/claimOutputDirectory(force:resumeCommand:)``).
     func trainShowingProgress(_ job: Job, loading: String) throws -> (data: Job.TrainingData, outcome: Job.Outcome) {
-        try checkRunOutputs()
+        let (out, force) = (runDirectory.out, runDirectory.force)
+        try checkOutputs(files: [("--json", json)], directories: [("--out", out)],
+                         inputs: TrainingRunDirectory.files.map { ("the run's file", path(in: out, $0)) } + inputFiles)
+        try flagged { try job.claimOutputDirectory(force: force, resumeCommand: resumeCommand) }
         let progress = Progress(quiet: runDirectory.quiet)
         progress.line("Loading \(loading) …")
         let data = try flagged { try job.loadData() }
-        try replaceForcedRun()
+        try flagged { try job.replaceForcedRun(force: force, resumeCommand: resumeCommand) }
         return (data, try flagged { try job.run(on: data) { progress.show(job.progressStep(for: $0, on: data)) } })
-    }
-
-    /// Checks the run's outputs before any work starts: `--json` and `--out` can be written,
-    /// `--json` is none of the run's files, and a new run replaces a run already in `--out`
-    /// only with `--force` (see ``replaceForcedRun()``). Then removes the temporary files that
-    /// writes interrupted by a kill left in `--out`.
-    private func checkRunOutputs() throws {
-        let out = runDirectory.out
-        try checkOutputs(files: [("--json", json)], directories: [("--out", out)],
-                         inputs: TrainingRunDirectory.files.map { ("the run's file", path(in: out, $0)) } + inputFiles)
-        try claimRunDirectory(removing: false)
-        OutputFile.removeStaleTemporaryFiles(in: out)
-    }
-
-    /// Removes the old run in `--out` that `--force` replaces. Called once the data has loaded,
-    /// so that a mistake found before then (a missing dataset, a wrong count) leaves it whole.
-    private func replaceForcedRun() throws { try claimRunDirectory(removing: true) }
-
-    /// Lays a new run's claim to `--out` (see ``TrainingRunDirectory/claim(_:force:resumeCommand:removing:)``).
-    private func claimRunDirectory(removing: Bool) throws {
-        guard runDirectory.resume == nil else { return }
-        try flagged {
-            try TrainingRunDirectory.claim(runDirectory.out, force: runDirectory.force, resumeCommand: resumeCommand, removing: removing)
-        }
     }
 
     private var resumeCommand: String { (Self.commandWords + ["--resume", shellQuoted(runDirectory.out)]).joined(separator: " ") }
@@ -164,16 +129,4 @@ private func value(of option: String, in arguments: [String]) -> String? {
         if word.hasPrefix(option + "=") { return String(word.dropFirst(option.count + 1)) }
     }
     return nil
-}
-
-/// `path` made absolute against the current directory, without `.` and `..`.
-func absolutePath(_ path: String) -> String {
-    URL(fileURLWithPath: path).standardizedFileURL.path
-}
-
-/// `word` quoted for a POSIX shell when it needs to be.
-func shellQuoted(_ word: String) -> String {
-    let plain = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%")
-    if !word.isEmpty, word.unicodeScalars.allSatisfy(plain.contains) { return word }
-    return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }

@@ -54,8 +54,7 @@ extension AdversarialExampleFile {
         let recordedPath = dataset == nil ? metadata["data_path"] : nil
         if let chosenPath = dataPath ?? recordedPath {
             // The recorded layout holds for the recorded file, also when it is named again.
-            let standardized = { (path: String) in URL(fileURLWithPath: path).standardizedFileURL.path }
-            let isRecordedFile = dataPath.map { standardized($0) == metadata["data_path"] } ?? true
+            let isRecordedFile = dataPath.map { absolutePath($0) == metadata["data_path"] } ?? true
             let layout = isRecordedFile ? metadata["image_layout"].flatMap(ImageLayout.init(rawValue:)) : nil
             return ImageDataSelection(dataPath: chosenPath, imageLayout: layout)
         }

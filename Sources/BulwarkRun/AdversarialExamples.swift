@@ -22,8 +22,8 @@ extension AdversarialExampleFile {
             "architecture": classifier.kind, "dataset": selection.dataName, "split": split.rawValue,
             "bulwark_version": bulwarkVersion,
         ]) { _, recorded in recorded }
-        if let directory = selection.dataDirectory { metadata["data_dir"] = URL(fileURLWithPath: directory).standardizedFileURL.path }
-        if let path = selection.dataPath(for: split) { metadata["data_path"] = URL(fileURLWithPath: path).standardizedFileURL.path }
+        if let directory = selection.dataDirectory { metadata["data_dir"] = absolutePath(directory) }
+        if let path = selection.dataPath(for: split) { metadata["data_path"] = absolutePath(path) }
         if let layout = selection.imageLayout { metadata["image_layout"] = layout.rawValue }
         if classifier.droppedFinalSoftmax { metadata["final_softmax_dropped"] = "true" }
         // The standardization and layout given for an ONNX model, for checking against it later.

@@ -1,4 +1,7 @@
-// The words of a command line as a front end receives them.
+import Foundation
+
+// The words of a command line as a front end receives them and as a run manifest records
+// them, and the paths it records.
 
 /// `arguments` with every negative number that follows an option attached to it
 /// (`--count -1` becomes `--count=-1`), so that it is read as the option's value and checked
@@ -16,4 +19,17 @@ public func attachingNegativeValues(_ arguments: [String]) -> [String] {
 
 private func isNegativeNumber(_ word: String) -> Bool {
     word.hasPrefix("-") && word.dropFirst().first.map { $0.isNumber || $0 == "." } == true
+}
+
+/// `word` quoted for a POSIX shell when it needs to be (as the command a run manifest records
+/// writes its words; ``TrainingManifest`` reads them back).
+package func shellQuoted(_ word: String) -> String {
+    let plain = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%")
+    if !word.isEmpty, word.unicodeScalars.allSatisfy(plain.contains) { return word }
+    return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}
+
+/// `path` made absolute against the current directory, without `.` and `..`.
+package func absolutePath(_ path: String) -> String {
+    URL(fileURLWithPath: path).standardizedFileURL.path
 }

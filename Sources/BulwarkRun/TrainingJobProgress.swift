@@ -34,6 +34,8 @@ public protocol TrainingJob {
     associatedtype Outcome
     /// The run directory.
     var outputDirectory: String { get }
+    /// Whether the job continues the run in ``outputDirectory``.
+    var resuming: Bool { get }
     /// Loads the data the job trains on.
     func loadData() throws -> TrainingData
     /// Trains on `data`, reporting each event to `observer`.

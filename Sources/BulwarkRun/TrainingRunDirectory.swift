@@ -1,3 +1,4 @@
+import BulwarkCore
 import BulwarkTraining
 import Foundation
 
@@ -30,6 +31,29 @@ public enum TrainingRunDirectory {
                 throw ConfigurationError("\(field: "force") could not remove '\(file)' of the old run: \(error.localizedDescription)")
             }
         }
+    }
+}
+
+extension TrainingJob {
+    /// Readies the run directory before any work starts: a new run lays its claim to it (see
+    /// ``TrainingRunDirectory/claim(_:force:resumeCommand:removing:)``; an old run that
+    /// `force` replaces stays until ``replaceForcedRun(force:resumeCommand:)``), and the
+    /// temporary files that writes interrupted by a kill left there are removed.
+    ///
+    /// - Parameter resumeCommand: How to continue a run found there, for the message.
+    /// - Throws: ``ConfigurationError`` naming `outputDirectory` and `force`.
+    public func claimOutputDirectory(force: Bool, resumeCommand: String) throws(ConfigurationError) {
+        if !resuming { try TrainingRunDirectory.claim(outputDirectory, force: force, resumeCommand: resumeCommand, removing: false) }
+        OutputFile.removeStaleTemporaryFiles(in: outputDirectory)
+    }
+
+    /// Removes the old run that a new run with `force` replaces. Called once the data has
+    /// loaded, so that a mistake found before then (a missing dataset, a wrong count) leaves
+    /// the old run whole.
+    ///
+    /// - Throws: ``ConfigurationError`` naming `outputDirectory` and `force`.
+    public func replaceForcedRun(force: Bool, resumeCommand: String) throws(ConfigurationError) {
+        if !resuming { try TrainingRunDirectory.claim(outputDirectory, force: force, resumeCommand: resumeCommand, removing: true) }
     }
 }
 
