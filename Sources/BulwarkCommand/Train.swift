@@ -46,7 +46,7 @@ struct Train: TrainingCommand {
     @Option(name: .customLong("model"), help: ArgumentHelp(
         "An ONNX image classifier (FILE.onnx) to fine-tune instead of a new --architecture model.",
         discussion: "The run also writes OUT/model.onnx, the graph with the trained parameters; --mean, --std, --layout and --input-name say how the graph takes images."))
-    var modelArgument: ModelArgument?
+    var modelArgument: TrainingModelName?
     @OptionGroup var contract: ONNXContractOptions
     /// The architecture to train.
     var model: Architecture { architecture ?? modelArgument?.architecture ?? .smallcnn }
@@ -137,25 +137,8 @@ struct Train: TrainingCommand {
     }
 }
 
-/// What `--model` names: an ONNX file to fine-tune, or an architecture.
-enum ModelArgument: ExpressibleByArgument {
-    case architecture(Architecture)
-    case file(String)
-
-    init?(argument: String) {
-        if ImageClassifier.isONNX(argument) {
-            self = .file(argument)
-        } else if let architecture = Architecture(argument: argument) {
-            self = .architecture(architecture)
-        } else {
-            return nil
-        }
-    }
-
-    /// The architecture named, if one is.
-    var architecture: Architecture? { if case .architecture(let architecture) = self { architecture } else { nil } }
-    /// The ONNX file named, if one is.
-    var file: String? { if case .file(let file) = self { file } else { nil } }
+extension TrainingModelName: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
 }
 
 extension ImageTrainingMethodName: ExpressibleByArgument {

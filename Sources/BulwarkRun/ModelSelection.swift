@@ -74,3 +74,29 @@ extension ModelSelection {
         return (try ONNXExport.serializedModel(model, exampleShape: architecture.inputShape), architecture)
     }
 }
+
+/// What a model name given to training names: an ONNX image classifier to fine-tune
+/// (``ImageTrainingConfiguration/modelPath``) or, as earlier versions spelled the
+/// architecture, a built-in architecture.
+public enum TrainingModelName: Sendable, Equatable {
+    /// A built-in architecture.
+    case architecture(Architecture)
+    /// An ONNX file, known by its extension (see ``ImageClassifier/isONNX(_:)``).
+    case file(String)
+
+    /// What `name` names: an ONNX file, else an architecture; `nil` when it names neither.
+    public init?(_ name: String) {
+        if ImageClassifier.isONNX(name) {
+            self = .file(name)
+        } else if let architecture = Architecture(rawValue: name) {
+            self = .architecture(architecture)
+        } else {
+            return nil
+        }
+    }
+
+    /// The architecture named, if one is.
+    public var architecture: Architecture? { if case .architecture(let architecture) = self { architecture } else { nil } }
+    /// The ONNX file named, if one is.
+    public var file: String? { if case .file(let file) = self { file } else { nil } }
+}

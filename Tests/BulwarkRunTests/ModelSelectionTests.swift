@@ -25,6 +25,12 @@ import _TestSupport
         }
     }
 
+    @Test func aTrainingModelNameIsAnONNXFileOrAnArchitecture() {
+        #expect(TrainingModelName("nets/Model.ONNX") == .file("nets/Model.ONNX") && TrainingModelName("a.onnx")?.architecture == nil)
+        #expect(TrainingModelName("smallcnn") == .architecture(.smallcnn) && TrainingModelName("mlp")?.file == nil)
+        #expect(TrainingModelName("model.safetensors") == nil && TrainingModelName("resnet") == nil)
+    }
+
     @Test func contractFieldsForACheckpointAreAnError() throws {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
