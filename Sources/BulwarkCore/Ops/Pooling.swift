@@ -60,13 +60,13 @@ package func maxPool2d(_ input: Tensor, kernelSize: Int, stride: Int?, padding: 
                                 var start = 0
                                 let rowOut = planeOut + y * outputWidth, rowWinners = planeWinners + y * outputWidth
                                 while start + 8 <= outputWidth,
-                                      maxPool2x2Lanes8(source, top: 2 * y * width + 2 * start, width: width, floor: floor,
-                                                       rectifying: rectifying, out: rowOut + start, winners: rowWinners + start) {
+                                      maxPool2x2Windows(8, source, top: 2 * y * width + 2 * start, width: width, floor: floor,
+                                                        rectifying: rectifying, out: rowOut + start, winners: rowWinners + start) {
                                     start += 8
                                 }
                                 if start + 4 <= outputWidth,
-                                   maxPool2x2Lanes4(source, top: 2 * y * width + 2 * start, width: width, floor: floor,
-                                                    rectifying: rectifying, out: rowOut + start, winners: rowWinners + start) {
+                                   maxPool2x2Windows(4, source, top: 2 * y * width + 2 * start, width: width, floor: floor,
+                                                     rectifying: rectifying, out: rowOut + start, winners: rowWinners + start) {
                                     start += 4
                                 }
                                 for xIndex in start..<outputWidth {
@@ -157,16 +157,21 @@ private func scatterToWinners(_ upstream: Tensor, winners: [Int32], inputShape: 
     })
 }
 
-/// Eight adjacent 2×2 windows whose top-left corners start at offset `top` of the plane, as
-/// the scalar loop computes them (first maximum wins; `floor` and −1 when the rectifier's zero
-/// wins). Returns false, writing nothing, when a window holds NaN, for the scalar path.
+/// `count` (8 or 4) adjacent 2×2 windows whose top-left corners start at offset `top` of the
+/// plane, as the scalar loop computes them (first maximum wins; `floor` and −1 when the
+/// rectifier's zero wins). Returns false, writing nothing, when a window holds NaN, for the
+/// scalar path. Four windows run in the lanes of eight, the other four reading zeros (never
+/// NaN) and storing nothing, as the row may end after them.
 @inline(__always)
-private func maxPool2x2Lanes8(
-    _ source: UnsafePointer<Float>, top: Int, width: Int, floor: Float, rectifying: Bool,
+private func maxPool2x2Windows(
+    _ count: Int, _ source: UnsafePointer<Float>, top: Int, width: Int, floor: Float, rectifying: Bool,
     out: UnsafeMutablePointer<Float>, winners: UnsafeMutablePointer<Int32>
 ) -> Bool {
-    let upper = UnsafeRawPointer(source + top).loadUnaligned(as: SIMD16<Float>.self)
-    let lower = UnsafeRawPointer(source + top + width).loadUnaligned(as: SIMD16<Float>.self)
+    @inline(__always) func rows(at offset: Int) -> SIMD16<Float> {
+        let row = UnsafeRawPointer(source + offset)
+        return count == 8 ? row.loadUnaligned(as: SIMD16<Float>.self) : SIMD16(lowHalf: row.loadUnaligned(as: SIMD8<Float>.self), highHalf: .zero)
+    }
+    let (upper, lower) = (rows(at: top), rows(at: top + width))
     let (a, b, c, d) = (upper.evenHalf, upper.oddHalf, lower.evenHalf, lower.oddHalf)
     let sum = a + b + c + d
     if any(sum .!= sum) { return false }
@@ -182,36 +187,13 @@ private func maxPool2x2Lanes8(
     consider(b, shift: 1)
     consider(c, shift: width)
     consider(d, shift: width + 1)
-    UnsafeMutableRawPointer(out).storeBytes(of: best, as: SIMD8<Float>.self)
-    UnsafeMutableRawPointer(winners).storeBytes(of: offsets, as: SIMD8<Int32>.self)
-    return true
-}
-
-/// ``maxPool2x2Lanes8(_:top:width:floor:rectifying:out:winners:)`` for four windows.
-@inline(__always)
-private func maxPool2x2Lanes4(
-    _ source: UnsafePointer<Float>, top: Int, width: Int, floor: Float, rectifying: Bool,
-    out: UnsafeMutablePointer<Float>, winners: UnsafeMutablePointer<Int32>
-) -> Bool {
-    let upper = UnsafeRawPointer(source + top).loadUnaligned(as: SIMD8<Float>.self)
-    let lower = UnsafeRawPointer(source + top + width).loadUnaligned(as: SIMD8<Float>.self)
-    let (a, b, c, d) = (upper.evenHalf, upper.oddHalf, lower.evenHalf, lower.oddHalf)
-    let sum = a + b + c + d
-    if any(sum .!= sum) { return false }
-    let corners = SIMD4<Int32>(0, 2, 4, 6) &+ Int32(truncatingIfNeeded: top)
-    var best = SIMD4<Float>(repeating: floor)
-    var offsets = rectifying ? SIMD4<Int32>(repeating: -1) : corners
-    @inline(__always) func consider(_ candidate: SIMD4<Float>, shift: Int) {
-        let better = candidate .> best
-        best.replace(with: candidate, where: better)
-        offsets.replace(with: corners &+ Int32(truncatingIfNeeded: shift), where: better)
+    if count == 8 {
+        UnsafeMutableRawPointer(out).storeBytes(of: best, as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(winners).storeBytes(of: offsets, as: SIMD8<Int32>.self)
+    } else {
+        UnsafeMutableRawPointer(out).storeBytes(of: best.lowHalf, as: SIMD4<Float>.self)
+        UnsafeMutableRawPointer(winners).storeBytes(of: offsets.lowHalf, as: SIMD4<Int32>.self)
     }
-    consider(a, shift: 0)
-    consider(b, shift: 1)
-    consider(c, shift: width)
-    consider(d, shift: width + 1)
-    UnsafeMutableRawPointer(out).storeBytes(of: best, as: SIMD4<Float>.self)
-    UnsafeMutableRawPointer(winners).storeBytes(of: offsets, as: SIMD4<Int32>.self)
     return true
 }
 
