@@ -162,13 +162,25 @@ P &plan(ThreadState &state, const Key &key, Make make) {
     return static_cast<P &>(*found->second);
 }
 
+// Runs `pass` with this thread's state on one OpenMP thread (the engine's workers own the
+// cores); 0 when it ran, 1 when oneDNN threw.
+template <class Pass>
+int run_pass(Pass pass) {
+    try {
+        auto &state = thread_state();
+        omp_set_num_threads(1);
+        pass(state);
+        return 0;
+    } catch (...) {
+        return 1;
+    }
+}
+
 } // namespace
 
 extern "C" int bulwark_convolution_forward(const bulwark_convolution *g, const float *input, const float *weight,
                                            const float *bias, float *output) {
-    try {
-        auto &state = thread_state();
-        omp_set_num_threads(1);
+    return run_pass([&](ThreadState &state) {
         auto &p = plan<ForwardPlan>(state, key_of(*g, 0), [&] {
             Descriptors d(*g);
             return std::make_unique<ForwardPlan>(d);
@@ -188,17 +200,12 @@ extern "C" int bulwark_convolution_forward(const bulwark_convolution *g, const f
                                            {DNNL_ARG_DST, p.output.internal}});
         p.output.send_out(state.stream);
         state.stream.wait();
-        return 0;
-    } catch (...) {
-        return 1;
-    }
+    });
 }
 
 extern "C" int bulwark_convolution_backward_data(const bulwark_convolution *g, const float *output_gradient,
                                                  const float *weight, float *input_gradient) {
-    try {
-        auto &state = thread_state();
-        omp_set_num_threads(1);
+    return run_pass([&](ThreadState &state) {
         auto &p = plan<BackwardDataPlan>(state, key_of(*g, 1), [&] {
             Descriptors d(*g);
             dnnl::convolution_backward_data::primitive_desc pd(
@@ -215,18 +222,13 @@ extern "C" int bulwark_convolution_backward_data(const bulwark_convolution *g, c
                                            {DNNL_ARG_DIFF_SRC, p.input_gradient.internal}});
         p.input_gradient.send_out(state.stream);
         state.stream.wait();
-        return 0;
-    } catch (...) {
-        return 1;
-    }
+    });
 }
 
 extern "C" int bulwark_convolution_backward_weights(const bulwark_convolution *g, const float *input,
                                                     const float *output_gradient, float *weight_gradient,
                                                     float *bias_gradient) {
-    try {
-        auto &state = thread_state();
-        omp_set_num_threads(1);
+    return run_pass([&](ThreadState &state) {
         bool with_bias = bias_gradient != nullptr;
         auto &p = plan<BackwardWeightsPlan>(state, key_of(*g, with_bias ? 3 : 2), [&] {
             Descriptors d(*g);
@@ -253,10 +255,7 @@ extern "C" int bulwark_convolution_backward_weights(const bulwark_convolution *g
         p.primitive.execute(state.stream, arguments);
         p.weight_gradient.send_out(state.stream);
         state.stream.wait();
-        return 0;
-    } catch (...) {
-        return 1;
-    }
+    });
 }
 
 extern "C" int bulwark_onednn_version(int *major, int *minor, int *patch) {
