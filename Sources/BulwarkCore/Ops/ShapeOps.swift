@@ -79,17 +79,8 @@ extension Tensor {
     public func slice(alongAxis axis: Int, _ range: Range<Int>) -> Tensor {
         let axis = normalizedAxis(axis)
         precondition(range.lowerBound >= 0 && range.upperBound <= shape[axis], "slice \(range) is out of range for axis \(axis) of \(shape)")
-        let (outer, length, inner) = split(around: axis)
-        var outputShape = shape
-        outputShape[axis] = range.count
-        let output = Tensor(shape: outputShape) { out in
-            guard !out.isEmpty else { return }
-            scalars.withUnsafeBufferPointer { x in
-                for o in 0..<outer {
-                    let source = x.address + (o * length + range.lowerBound) * inner
-                    (out.address + o * range.count * inner).update(from: source, count: range.count * inner)
-                }
-            }
+        let output = selecting(range.count, alongAxis: axis) { source, destination, inner in
+            destination.update(from: source + range.lowerBound * inner, count: range.count * inner)
         }
         let sourceShape = shape
         return Tensor.record(output, inputs: [self], differentiablePullback: {
@@ -164,17 +155,9 @@ extension Tensor {
         let axis = normalizedAxis(axis)
         let (outer, length, inner) = split(around: axis)
         precondition(indices.allSatisfy { $0 >= 0 && $0 < length }, "gather index out of range 0..<\(length)")
-        var outputShape = shape
-        outputShape[axis] = indices.count
-        let output = Tensor(shape: outputShape) { out in
-            guard !out.isEmpty else { return }
-            scalars.withUnsafeBufferPointer { x in
-                for o in 0..<outer {
-                    for (position, index) in indices.enumerated() where inner > 0 {
-                        (out.address + (o * indices.count + position) * inner)
-                            .update(from: x.address + (o * length + index) * inner, count: inner)
-                    }
-                }
+        let output = selecting(indices.count, alongAxis: axis) { source, destination, inner in
+            for (position, index) in indices.enumerated() where inner > 0 {
+                (destination + position * inner).update(from: source + index * inner, count: inner)
             }
         }
         let sourceShape = shape
@@ -191,6 +174,25 @@ extension Tensor {
                         }
                     }
                 }]
+            }
+        }
+    }
+
+    /// This tensor with `count` slices along `axis` in place of its own, untraced: for each
+    /// index of the axes before `axis`, `copy` fills the `count × inner` elements at
+    /// `destination` from this tensor's `length × inner` at `source` (`inner` the elements
+    /// of one slice).
+    private func selecting(
+        _ count: Int, alongAxis axis: Int,
+        _ copy: (_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>, _ inner: Int) -> Void
+    ) -> Tensor {
+        let (outer, length, inner) = split(around: axis)
+        var outputShape = shape
+        outputShape[axis] = count
+        return Tensor(shape: outputShape) { out in
+            guard !out.isEmpty else { return }
+            scalars.withUnsafeBufferPointer { x in
+                for o in 0..<outer { copy(x.address + o * length * inner, out.address + o * count * inner, inner) }
             }
         }
     }
