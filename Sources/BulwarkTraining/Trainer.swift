@@ -154,9 +154,13 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
     /// passed to ``fit(_:on:validation:using:resumingFrom:observer:)``, after the epoch's
     /// shuffle), or `nil` for none. Validation and the overfitting check see unaugmented images.
     public var augmentation: ImageAugmentation?
-    /// The processes that train together (data parallelism; see `trainEpochs` and
-    /// ``DataParallelOptimizer``): each trains on its slice of every batch, they sum their
-    /// gradients, and only rank 0 writes files. A single process by default.
+    /// The processes that train together (data parallelism, ``DataParallelOptimizer``): every
+    /// rank draws the same shuffle and trains on its slice of every batch (rank r of N on
+    /// examples [r·B/N, (r+1)·B/N)), they sum their weighted gradients once per update, each
+    /// rank draws its method's random numbers from a generator seeded by a step seed from the
+    /// shared generator and its rank, every rank validates the same model, and only rank 0
+    /// writes files. ``batchSize`` must divide by the number of ranks. A single process by
+    /// default, which trains exactly as without one.
     public var communicator: any Communicator = SingleProcessCommunicator()
     /// What the overfitting guard found if it stopped the last ``fit(_:on:validation:using:resumingFrom:observer:)``.
     public private(set) var overfitting: OverfittingReport?

@@ -7,21 +7,9 @@ import _TestSupport
 /// run and evaluates it, the manifest records the number of processes, and the run resumes on
 /// another number of processes.
 @Suite struct DataParallelJobTests {
-    private func npyPair(in scratch: TemporaryDirectory, _ name: String, count: Int) throws -> String {
-        let shape = [1, 28, 28]
-        let scalars = (0..<(count * shape.reduce(1, *))).map { Float($0 % 89) / 89 }
-        _ = try scratch.write(NumPyArray.int64Bytes((0..<count).map { $0 % 3 }), to: "y_\(name).npy")
-        return try scratch.write(NumPyArray.float32Bytes(Tensor(shape: [count] + shape, scalars: scalars)), to: "x_\(name).npy")
-    }
-
     @Test func aTwoRankRunIsWrittenByRankZeroAndResumesOnOneProcess() throws {
         let scratch = try TemporaryDirectory()
-        var c = ImageTrainingConfiguration()
-        c.dataPath = try npyPair(in: scratch, "train", count: 20)
-        c.testDataPath = try npyPair(in: scratch, "test", count: 4)
-        (c.architecture, c.method, c.epochs, c.batchSize) = (.mlp, .fast, 2, 4)
-        (c.validationCount, c.validationSteps, c.finalEvaluationCount) = (4, 0, 4)
-        let configuration = c
+        let configuration = try DataSelectionTests.smallRun(in: scratch, trainingImages: 20, epochs: 2)
         let directory = scratch.path + "/run"
         let outcomes = try LocalCommunicatorGroup(size: 2).run { communicator -> (epochs: Int, evaluated: Bool) in
             let job = try ImageTrainingJob(configuration: configuration, outputDirectory: directory, command: "test",
