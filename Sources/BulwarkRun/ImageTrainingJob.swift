@@ -67,14 +67,20 @@ public struct ImageTrainingJob: Sendable {
     /// Whether the caller writes a summary of the run, so that resuming a run whose final
     /// evaluation is done still has something to do.
     public var summaryRequested: Bool
+    /// The processes that train the run together (see ``DataParallelOptimizer``); a single
+    /// process by default. Only rank 0 writes the run's files and runs the final evaluation;
+    /// the run's manifest records the number of processes (`processes`) when there are several.
+    /// A run resumes on any number of processes that divides its batch size.
+    public var communicator: any Communicator
 
     /// The job for `configuration`.
     ///
     /// - Throws: ``ConfigurationError`` when the configuration or `stopAfterEpoch` is invalid.
     public init(
         configuration: ImageTrainingConfiguration, outputDirectory: String, command: String, resuming: Bool = false,
-        stopAfterEpoch: Int? = nil, summaryRequested: Bool = false
+        stopAfterEpoch: Int? = nil, summaryRequested: Bool = false, communicator: any Communicator = SingleProcessCommunicator()
     ) throws(ConfigurationError) {
+        self.communicator = communicator
         self.configuration = try configuration.validatedForJob(stoppingAfter: stopAfterEpoch)
         (self.outputDirectory, self.command, self.resuming, self.stopAfterEpoch) = (outputDirectory, command, resuming, stopAfterEpoch)
         self.summaryRequested = summaryRequested
@@ -108,9 +114,11 @@ public struct ImageTrainingJob: Sendable {
     ///   ``TrainingError`` from the trainer.
     public func run(on data: ImageTrainingData, observer: (TrainingJobEvent) -> Void) throws -> ImageTrainingOutcome {
         let c = configuration
-        let manifest = try TrainingManifest.record(resuming ? nil : c, in: outputDirectory, command: command) {
-            ["train_count": String(data.training.count), "validation_attack": c.validationAttack == nil ? "none (clean accuracy only)"
+        let manifest = try TrainingManifest.record(resuming ? nil : c, in: outputDirectory, command: command, writes: communicator.isWriter) {
+            var facts = ["train_count": String(data.training.count), "validation_attack": c.validationAttack == nil ? "none (clean accuracy only)"
                 : "pgd-\(c.validationSteps), step \(c.validationStepSize), random start"]
+            if communicator.size > 1 { facts["processes"] = String(communicator.size) }
+            return facts
         }
         observer(.started)
         var generator = SplitMix64(seed: c.seed)
@@ -126,7 +134,7 @@ public struct ImageTrainingJob: Sendable {
             resumeCheckpoint = nil
         }
         // The checkpoints of an imported graph need the graph beside them from the first epoch on.
-        if network.imported != nil, !FileManager.default.fileExists(atPath: onnxModelFile) { try writeONNXModel(network) }
+        if network.imported != nil, communicator.isWriter, !FileManager.default.fileExists(atPath: onnxModelFile) { try writeONNXModel(network) }
         let finalEvaluationFile = path(in: outputDirectory, "final-eval.json")
         var evaluationDone = false
         if resuming, let progress = try? TrainingProgress(checkpointAt: checkpoint), progress.isComplete {
@@ -148,9 +156,9 @@ public struct ImageTrainingJob: Sendable {
                                                         TrainingManifest.checkpointMetadata(entries: manifest, seed: c.seed), &outcome, observer)
         }
         outcome.model = network
-        try writeONNXModel(network)
+        if communicator.isWriter { try writeONNXModel(network) }
         outcome.stoppedEarly = outcome.overfitting == nil && (outcome.history.last?.epoch ?? 0) < c.epochs
-        if !evaluationDone, !outcome.stoppedEarly, c.finalEvaluationCount != 0 {
+        if !evaluationDone, !outcome.stoppedEarly, c.finalEvaluationCount != 0, communicator.isWriter {
             evaluate(network, &outcome, observer)
         }
         return outcome
@@ -182,7 +190,7 @@ public struct ImageTrainingJob: Sendable {
             method: method, optimizer: optimizer, schedule: c.learningRateSchedule, epochs: c.epochs,
             batchSize: c.batchSize, validationAttack: c.validationAttack, outputDirectory: outputDirectory,
             architectureName: c.modelName, metadata: metadata, epsilonWarmupEpochs: Double(c.epsilonWarmup),
-            overfittingGuard: c.catastrophicOverfittingGuard, augmentation: c.augment == true ? .cifar10 : nil)
+            overfittingGuard: c.catastrophicOverfittingGuard, augmentation: c.augment == true ? .cifar10 : nil, communicator: communicator)
         trainer.stopAfterEpoch = stopAfterEpoch
         defer { outcome.bestEpoch = trainer.bestEpoch }
         let manifest = outcome.manifest
@@ -190,7 +198,7 @@ public struct ImageTrainingJob: Sendable {
             &network, on: data.training, validation: data.validation.count > 0 ? data.validation : nil, using: &generator,
             resumingFrom: resumeCheckpoint
         ) { event in
-            if case .resumed(let completed) = event {
+            if case .resumed(let completed) = event, communicator.isWriter {
                 TrainingManifest.noteResumption(after: completed, entries: manifest, in: outputDirectory)
             }
             if case .catastrophicOverfitting(let report) = event { outcome.overfitting = report }

@@ -40,13 +40,19 @@ public struct TextTrainingJob: Sendable {
     public var resuming: Bool
     /// Stop after this epoch although the schedule goes on (continue later by resuming).
     public var stopAfterEpoch: Int?
+    /// The processes that train the run together (see ``DataParallelOptimizer``); a single
+    /// process by default. Only rank 0 writes the run's files; the run's manifest records the
+    /// number of processes (`processes`) when there are several.
+    public var communicator: any Communicator
 
     /// The job for `configuration`.
     ///
     /// - Throws: ``ConfigurationError`` when the configuration or `stopAfterEpoch` is invalid.
     public init(
-        configuration: TextTrainingConfiguration, outputDirectory: String, command: String, resuming: Bool = false, stopAfterEpoch: Int? = nil
+        configuration: TextTrainingConfiguration, outputDirectory: String, command: String, resuming: Bool = false, stopAfterEpoch: Int? = nil,
+        communicator: any Communicator = SingleProcessCommunicator()
     ) throws(ConfigurationError) {
+        self.communicator = communicator
         self.configuration = try configuration.validatedForJob(stoppingAfter: stopAfterEpoch)
         (self.outputDirectory, self.command, self.resuming, self.stopAfterEpoch) = (outputDirectory, command, resuming, stopAfterEpoch)
     }
@@ -79,12 +85,14 @@ public struct TextTrainingJob: Sendable {
     ///   ``TrainingError`` from the trainer.
     public func run(on data: TextTrainingData, observer: (TrainingJobEvent) -> Void) throws -> TextTrainingOutcome {
         let c = configuration
-        let manifest = try TrainingManifest.record(resuming ? nil : c, in: outputDirectory, command: command) {
-            [
+        let manifest = try TrainingManifest.record(resuming ? nil : c, in: outputDirectory, command: command, writes: communicator.isWriter) {
+            var facts = [
                 "task": "text", "optimizer": "adam", "train_count": String(data.training.count), "evaluation_count": String(data.evaluation.count),
                 "vocabulary_size": String(data.vocabulary.count), "class_names": BulwarkTraining.encode(data.classNames),
                 "model_configuration": BulwarkTraining.encode(c.modelConfiguration),
             ]
+            if communicator.size > 1 { facts["processes"] = String(communicator.size) }
+            return facts
         }
         let vocabularyFile = path(in: outputDirectory, "vocabulary.txt")
         let vocabularyText = data.vocabulary.tokens.joined(separator: "\n") + "\n"
@@ -96,7 +104,7 @@ public struct TextTrainingJob: Sendable {
                     the training data is not the data the run started on. Resume with that data, or start a new run with another \(field: "outputDirectory").
                     """)
             }
-        } else {
+        } else if communicator.isWriter {
             do { try OutputFile.write(vocabularyText, to: vocabularyFile) } catch { throw ConfigurationError("\(error.description)") }
         }
         observer(.started)
@@ -126,12 +134,12 @@ public struct TextTrainingJob: Sendable {
             method: Recipe.method(for: c), optimizer: Adam(learningRate: learningRate), schedule: .constant(learningRate), epochs: c.epochs,
             batchSize: c.batchSize, cleanWarmupEpochs: c.cleanWarmupEpochs, minimumLength: c.widths?.max() ?? 1, bucketed: c.bucketing,
             validationAttack: c.validationAttack, outputDirectory: outputDirectory, architectureName: "text-" + c.architecture.rawValue,
-            metadata: metadata)
+            metadata: metadata, communicator: communicator)
         trainer.stopAfterEpoch = stopAfterEpoch
         defer { outcome.bestEpoch = trainer.bestEpoch }
         let manifest = outcome.manifest
         return try trainer.fit(&network, on: data.training, validation: data.evaluation, using: &generator, resumingFrom: resumeCheckpoint) { event in
-            if case .resumed(let completed) = event {
+            if case .resumed(let completed) = event, communicator.isWriter {
                 TrainingManifest.noteResumption(after: completed, entries: manifest, in: outputDirectory)
             }
             observer(.training(event))

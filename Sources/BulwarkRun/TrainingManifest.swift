@@ -95,10 +95,11 @@ public enum TrainingManifest {
     /// written with the `facts` the data settled and `command` (the directory created); for a
     /// resumed run (`configuration` `nil`), read.
     static func record<Configuration: Encodable>(
-        _ configuration: Configuration?, in directory: String, command: String, facts: () -> [String: String]
+        _ configuration: Configuration?, in directory: String, command: String, writes: Bool = true, facts: () -> [String: String]
     ) throws -> [String: String] {
         guard let configuration else { return try entries(of: read(in: directory), in: directory) }
         let data = try encode(configuration, facts: facts(), command: command)
+        guard writes else { return try entries(of: data, in: directory) }
         try createDirectory(directory)
         do { try OutputFile.write(Array(data), to: path(in: directory, fileName)) } catch {
             throw ConfigurationError("\(error.description)")

@@ -188,6 +188,8 @@ public struct AdversarialWeightPerturbation: TrainingMethod {
             }
         }
         guard let perturbation = weightPerturbation(of: model, naturalInputs: natural, adversarialInputs: adversarial, labels: labels) else {
+            // Still through the optimizer, so that the processes of a data-parallel run agree to skip.
+            _ = optimizer.update(&model, along: Gradients(), ifFinite: false)
             return StepMetrics(loss: .nan, accuracy: 0, count: labels.count)
         }
         var perturbed = model.adding(perturbation)
@@ -197,17 +199,16 @@ public struct AdversarialWeightPerturbation: TrainingMethod {
             logits = reported
             return value
         }
-        // Non-finite values must not reach the weights; the trainer stops on a non-finite loss.
-        guard value.scalar.isFinite, gradients.isFinite else {
-            return StepMetrics(loss: .nan, accuracy: 0, count: labels.count)
-        }
         // v removed exactly: the original weights, with the state the perturbed pass updated.
         let original = model.parameters
         perturbed.visitParameters { path, tensor in
             if perturbation[path] != nil, let weights = original[path] { tensor = weights }
         }
+        // Non-finite values must not reach the weights; the trainer stops on a non-finite loss.
+        guard optimizer.update(&perturbed, along: gradients, ifFinite: value.scalar.isFinite && gradients.isFinite) else {
+            return StepMetrics(loss: .nan, accuracy: 0, count: labels.count)
+        }
         model = perturbed
-        optimizer.update(&model, along: gradients)
         return StepMetrics(loss: value.scalar, accuracy: accuracy(logits: logits.detached, labels: labels), count: labels.count)
     }
 }

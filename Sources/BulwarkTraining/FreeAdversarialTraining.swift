@@ -80,10 +80,10 @@ public struct FreeAdversarialTraining: TrainingMethod {
                 logits = model((natural + delta).clamped(to: bounds))
                 return softmaxCrossEntropy(logits: logits, labels: labels)
             }
-            guard loss.scalar.isFinite, gradients.isFinite, deltaGradient.isFinite else {
+            let isFinite = loss.scalar.isFinite && gradients.isFinite && deltaGradient.isFinite
+            guard optimizer.update(&model, along: gradients, ifFinite: isFinite) else {
                 return StepMetrics(loss: .nan, accuracy: 0, count: labels.count)
             }
-            optimizer.update(&model, along: gradients)
             delta = ball.project(delta + threatModel.steepestAscentDirection(deltaGradient) * stepSize, around: origin)
             lossSum += loss.scalar
             accuracySum += accuracy(logits: logits.detached, labels: labels)

@@ -121,11 +121,11 @@ public struct FreeLB: TextTrainingMethod {
         _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
     ) -> StepMetrics {
         let result = ascend(model, tokens: batch.inputs, labels: batch.labels, using: &generator)
-        guard result.loss.isFinite, result.gradients.isFinite else {
+        var updated = result.model
+        guard optimizer.update(&updated, along: result.gradients, ifFinite: result.loss.isFinite && result.gradients.isFinite) else {
             return StepMetrics(loss: .nan, accuracy: 0, count: batch.count)
         }
-        model = result.model
-        optimizer.update(&model, along: result.gradients)
+        model = updated
         return StepMetrics(loss: result.loss, accuracy: result.accuracy, count: batch.count)
     }
 }

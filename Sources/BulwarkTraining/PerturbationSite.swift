@@ -51,10 +51,9 @@ extension TextTrainingMethod {
             guard includesCleanLoss else { return adversarial }
             return adversarial + softmaxCrossEntropy(logits: model(tokens), labels: labels)
         }
-        guard loss.scalar.isFinite, gradients.isFinite else {
+        guard optimizer.update(&model, along: gradients, ifFinite: loss.scalar.isFinite && gradients.isFinite) else {
             return StepMetrics(loss: .nan, accuracy: 0, count: labels.count)
         }
-        optimizer.update(&model, along: gradients)
         return StepMetrics(loss: loss.scalar, accuracy: accuracy(logits: logits.detached, labels: labels), count: labels.count)
     }
 

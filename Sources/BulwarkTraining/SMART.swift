@@ -153,10 +153,9 @@ public struct SMART: TextTrainingMethod {
             guard let proximalLogits else { return objective }
             return objective + proximalWeight * Self.bregmanDivergence(logits: logits, proximalLogits: proximalLogits)
         }
-        guard loss.scalar.isFinite, gradients.isFinite else {
+        guard optimizer.update(&model, along: gradients, ifFinite: loss.scalar.isFinite && gradients.isFinite) else {
             return StepMetrics(loss: .nan, accuracy: 0, count: labels.count)
         }
-        optimizer.update(&model, along: gradients)
         if proximalWeight > 0 { moveProximalPoint(toward: model) }
         return StepMetrics(loss: loss.scalar, accuracy: accuracy(logits: logits.detached, labels: labels), count: labels.count)
     }

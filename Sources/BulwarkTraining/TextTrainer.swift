@@ -60,12 +60,23 @@ public struct TextTrainer<Method: TextTrainingMethod, Opt: Optimizer>: Sendable 
     /// counting epochs before a resume; `nil` before any epoch.
     public private(set) var bestEpoch: Int?
 
+    /// The processes that train together (data parallelism, ``DataParallelOptimizer``): every
+    /// rank draws the same shuffle and trains on its slice of every batch (rank r of N on
+    /// examples [r·B/N, (r+1)·B/N)), they sum their weighted gradients once per update, each
+    /// rank draws its method's random numbers from a generator seeded by a step seed from the
+    /// shared generator and its rank, every rank validates the same model, and only rank 0
+    /// writes files. ``batchSize`` must divide by the number of ranks. A single process by
+    /// default, which trains exactly as without one.
+    public var communicator: any Communicator = SingleProcessCommunicator()
+
     /// Creates a trainer.
     public init(
         method: Method, optimizer: Opt, schedule: LearningRateSchedule, epochs: Int, batchSize: Int,
         cleanWarmupEpochs: Int = 0, minimumLength: Int = 1, bucketed: Bool = false, validationAttack: EmbeddingPGD? = nil,
-        outputDirectory: String? = nil, architectureName: String = "custom", metadata: [String: String] = [:]
+        outputDirectory: String? = nil, architectureName: String = "custom", metadata: [String: String] = [:],
+        communicator: any Communicator = SingleProcessCommunicator()
     ) {
+        self.communicator = communicator
         self.method = method
         self.optimizer = optimizer
         self.schedule = schedule
@@ -102,7 +113,7 @@ public struct TextTrainer<Method: TextTrainingMethod, Opt: Optimizer>: Sendable 
         var run = try TrainingRun(
             epochs: epochs, batchSize: batchSize, trainingCount: training.count, stopAfterEpoch: stopAfterEpoch,
             methodName: method.name, optimizerName: String(describing: Opt.self), outputDirectory: outputDirectory,
-            architectureName: architectureName, metadata: metadata)
+            architectureName: architectureName, metadata: metadata, writesFiles: communicator.isWriter)
         model.mode = .training
         bestEpoch = nil
         defer { bestEpoch = run.bestEpoch }
@@ -115,7 +126,7 @@ public struct TextTrainer<Method: TextTrainingMethod, Opt: Optimizer>: Sendable 
         var optimizer = self.optimizer
         defer { self.optimizer = optimizer }
         try trainEpochs(
-            &model, optimizer: &optimizer, run: &run, using: &generator, schedule: schedule, trainingCount: training.count,
+            &model, optimizer: &optimizer, run: &run, using: &generator, communicator: communicator, schedule: schedule, trainingCount: training.count,
             batchSize: batchSize, classCount: training.classNames.count, stopAfterEpoch: stopAfterEpoch, observer: observer,
             batches: { generator in
                 training.batches(ofSize: batchSize, minimumLength: minimumLength, bucketed: bucketed, shuffledUsing: &generator)

@@ -54,10 +54,9 @@ extension TextTrainingMethod {
             return adversarial + softmaxCrossEntropy(logits: model.classify(embedded, mask: mask), labels: labels)
         }
         // Non-finite values must not reach the weights; the trainer stops on a non-finite loss.
-        guard loss.scalar.isFinite, gradients.isFinite else {
+        guard optimizer.update(&model, along: gradients, ifFinite: loss.scalar.isFinite && gradients.isFinite) else {
             return StepMetrics(loss: .nan, accuracy: 0, count: labels.count)
         }
-        optimizer.update(&model, along: gradients)
         return StepMetrics(loss: loss.scalar, accuracy: accuracy(logits: logits.detached, labels: labels), count: labels.count)
     }
 }

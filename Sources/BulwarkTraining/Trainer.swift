@@ -154,6 +154,14 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
     /// passed to ``fit(_:on:validation:using:resumingFrom:observer:)``, after the epoch's
     /// shuffle), or `nil` for none. Validation and the overfitting check see unaugmented images.
     public var augmentation: ImageAugmentation?
+    /// The processes that train together (data parallelism, ``DataParallelOptimizer``): every
+    /// rank draws the same shuffle and trains on its slice of every batch (rank r of N on
+    /// examples [r·B/N, (r+1)·B/N)), they sum their weighted gradients once per update, each
+    /// rank draws its method's random numbers from a generator seeded by a step seed from the
+    /// shared generator and its rank, every rank validates the same model, and only rank 0
+    /// writes files. ``batchSize`` must divide by the number of ranks. A single process by
+    /// default, which trains exactly as without one.
+    public var communicator: any Communicator = SingleProcessCommunicator()
     /// What the overfitting guard found if it stopped the last ``fit(_:on:validation:using:resumingFrom:observer:)``.
     public private(set) var overfitting: OverfittingReport?
     /// The epoch with the best validation score in the last fit (the model of
@@ -165,8 +173,10 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
         method: Method, optimizer: Opt, schedule: LearningRateSchedule, epochs: Int, batchSize: Int,
         validationAttack: (any Attack)? = nil, outputDirectory: String? = nil,
         architectureName: String = "custom", metadata: [String: String] = [:], epsilonWarmupEpochs: Double = 0,
-        overfittingGuard: CatastrophicOverfittingGuard? = nil, augmentation: ImageAugmentation? = nil
+        overfittingGuard: CatastrophicOverfittingGuard? = nil, augmentation: ImageAugmentation? = nil,
+        communicator: any Communicator = SingleProcessCommunicator()
     ) {
+        self.communicator = communicator
         self.augmentation = augmentation
         self.epsilonWarmupEpochs = epsilonWarmupEpochs
         self.overfittingGuard = overfittingGuard
@@ -199,7 +209,8 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
     ///   ``TrainingError/cannotWrite(path:reason:)`` for output errors, and
     ///   ``TrainingError/invalidConfiguration(_:)`` for no epochs, batches or data, an ε
     ///   warm-up that is negative, not finite, or asked of a method without a budget to scale,
-    ///   or a ``stopAfterEpoch`` outside the run; ``TrainingError/cannotResume(path:reason:)``
+    ///   a ``stopAfterEpoch`` outside the run, or a ``batchSize`` that does not divide by the
+    ///   number of ranks of ``communicator``; ``TrainingError/cannotResume(path:reason:)``
     ///   when the checkpoint is missing, damaged, of another run (epochs, method, optimizer,
     ///   model), of a run already complete or stopped by the overfitting guard, or the
     ///   generator is not `Codable`.
@@ -217,7 +228,7 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
         var run = try TrainingRun(
             epochs: epochs, batchSize: batchSize, trainingCount: training.count, stopAfterEpoch: stopAfterEpoch,
             methodName: method.name, optimizerName: String(describing: Opt.self), outputDirectory: outputDirectory,
-            architectureName: architectureName, metadata: metadata)
+            architectureName: architectureName, metadata: metadata, writesFiles: communicator.isWriter)
         model.mode = .training
         overfitting = nil
         bestEpoch = nil
@@ -241,7 +252,7 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
         defer { self.optimizer = optimizer }
         let batchesPerEpoch = (training.count + batchSize - 1) / batchSize
         try trainEpochs(
-            &model, optimizer: &optimizer, run: &run, using: &generator, schedule: schedule, trainingCount: training.count,
+            &model, optimizer: &optimizer, run: &run, using: &generator, communicator: communicator, schedule: schedule, trainingCount: training.count,
             batchSize: batchSize, classCount: training.classCount, stopAfterEpoch: stopAfterEpoch, observer: observer,
             batches: { generator in training.batches(ofSize: batchSize, shuffledUsing: &generator) },
             step: { model, optimizer, unaugmented, epoch, index, generator in
@@ -264,7 +275,7 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
                         bestPGDAccuracy: best.pgd, bestEpoch: best.epoch, bestBatch: best.batch)
                     model = best.model
                     overfitting = report
-                    if let outputDirectory {
+                    if let outputDirectory, communicator.isWriter {
                         var rollbackMetadata = metadata
                         rollbackMetadata["epoch"] = String(best.epoch)
                         rollbackMetadata["catastrophic_overfitting"] = encode(report)

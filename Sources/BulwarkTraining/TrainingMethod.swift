@@ -35,7 +35,10 @@ public protocol TrainingMethod: Sendable {
     /// Updates `model` with `optimizer` on `batch`, drawing every random choice from
     /// `generator`, and reports the batch's loss and accuracy. A step whose loss or gradients
     /// are not finite leaves the model untouched and reports a NaN loss, which the ``Trainer``
-    /// turns into ``TrainingError/nonFiniteLoss(epoch:batch:lastGoodCheckpoint:)``.
+    /// turns into ``TrainingError/nonFiniteLoss(epoch:batch:lastGoodCheckpoint:)``. Every
+    /// update, and every update skipped for a non-finite step, goes through
+    /// ``Optimizer/update(_:along:ifFinite:)``, the point where the ranks of a data-parallel
+    /// run agree to update or to skip (``DataParallelOptimizer``).
     mutating func step<Model: Layer, Opt: Optimizer, G: RandomNumberGenerator>(
         _ model: inout Model, optimizer: inout Opt, on batch: Batch, using generator: inout G
     ) -> StepMetrics
@@ -122,10 +125,9 @@ extension TrainingMethod {
         let reportedLogits = logits.detached
         logits = Tensor(0)
         // Non-finite values must not reach the weights; the trainer stops on a non-finite loss.
-        guard loss.scalar.isFinite, gradients.isFinite else {
+        guard optimizer.update(&model, along: gradients, ifFinite: loss.scalar.isFinite && gradients.isFinite) else {
             return StepMetrics(loss: .nan, accuracy: 0, count: labels.count)
         }
-        optimizer.update(&model, along: gradients)
         return StepMetrics(loss: loss.scalar, accuracy: accuracy(logits: reportedLogits, labels: labels), count: labels.count)
     }
 }

@@ -14,8 +14,11 @@ struct TrainingRun {
     let methodName: String
     /// The optimizer's type name, which a resume checkpoint must match.
     let optimizerName: String
-    /// Where the files go, or `nil` to write nothing.
+    /// Where the files go (and a resume checkpoint is read from), or `nil` to write nothing.
     let outputDirectory: String?
+    /// Whether this process writes the files (rank 0 of a data-parallel run; the others read
+    /// the resume checkpoint only).
+    let writesFiles: Bool
     /// The architecture name recorded in the model checkpoints.
     let architectureName: String
     /// Extra metadata recorded in the model checkpoints.
@@ -33,7 +36,7 @@ struct TrainingRun {
     ///   the directory cannot be created.
     init(
         epochs: Int, batchSize: Int, trainingCount: Int, stopAfterEpoch: Int?, methodName: String, optimizerName: String,
-        outputDirectory: String?, architectureName: String, metadata: [String: String]
+        outputDirectory: String?, architectureName: String, metadata: [String: String], writesFiles: Bool = true
     ) throws {
         guard epochs >= 1, batchSize >= 1, trainingCount >= 1 else {
             throw TrainingError.invalidConfiguration("Training needs at least one epoch, a batch size of at least 1 and some training data.")
@@ -47,7 +50,8 @@ struct TrainingRun {
         self.outputDirectory = outputDirectory
         self.architectureName = architectureName
         self.metadata = metadata
-        if let outputDirectory { try createDirectory(outputDirectory) }
+        self.writesFiles = writesFiles
+        if let outputDirectory, writesFiles { try createDirectory(outputDirectory) }
     }
 
     /// Continues the run from the resume checkpoint at `checkpointPath`: `model` (parameters, layer
@@ -70,7 +74,7 @@ struct TrainingRun {
         history = checkpoint.history
         bestScore = checkpoint.bestScore
         bestEpoch = checkpoint.bestEpoch
-        if let outputDirectory {
+        if let outputDirectory, writesFiles {
             // Epochs after the checkpoint that reached the file before a kill are run again.
             try writeLines(history.map(encode), to: path(in: outputDirectory, RunFile.metrics))
         }
@@ -130,7 +134,7 @@ struct TrainingRun {
             bestScore = score
             bestEpoch = epoch
         }
-        guard let outputDirectory else { return }
+        guard let outputDirectory, writesFiles else { return }
         var epochMetadata = metadata
         epochMetadata["epoch"] = String(epoch)
         try save(model, as: RunFile.model, metadata: epochMetadata)
@@ -146,7 +150,7 @@ struct TrainingRun {
 
     /// Writes `model` to the file `name` of the output directory, if there is one.
     func save<Model: Layer>(_ model: Model, as name: String, metadata: [String: String]) throws {
-        guard let outputDirectory else { return }
+        guard let outputDirectory, writesFiles else { return }
         let file = path(in: outputDirectory, name)
         do {
             try Checkpoint.save(model, architecture: architectureName, metadata: metadata, to: file)
@@ -209,10 +213,10 @@ struct TrainingRun {
 struct EpochTally {
     /// When the epoch's training started.
     let start = Date()
-    private var lossSum = 0.0
-    private var correct = 0.0
+    var lossSum = 0.0
+    var correct = 0.0
     /// The examples trained on so far.
-    private(set) var seen = 0
+    var seen = 0
 
     /// Adds one batch's metrics.
     mutating func add(_ metrics: StepMetrics) {

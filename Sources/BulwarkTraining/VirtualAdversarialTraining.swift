@@ -63,10 +63,9 @@ public struct VirtualAdversarialTraining: TextTrainingMethod {
             let virtual = klDivergence(logits: model.classify(embedded + perturbation, mask: mask), targetLogits: logits)
             return softmaxCrossEntropy(logits: logits, labels: labels) + regularizationWeight * virtual
         }
-        guard loss.scalar.isFinite, gradients.isFinite else {
+        guard optimizer.update(&model, along: gradients, ifFinite: loss.scalar.isFinite && gradients.isFinite) else {
             return StepMetrics(loss: .nan, accuracy: 0, count: labels.count)
         }
-        optimizer.update(&model, along: gradients)
         return StepMetrics(loss: loss.scalar, accuracy: accuracy(logits: logits.detached, labels: labels), count: labels.count)
     }
 }

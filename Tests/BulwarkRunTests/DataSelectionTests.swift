@@ -12,10 +12,21 @@ import _TestSupport
 @Suite struct DataSelectionTests {
     /// `count` images of `shape` with pixels `(index % 97) / 97` and labels `index % classes`,
     /// written as an .npy pair `x_NAME.npy`, `y_NAME.npy`; returns the images' path.
-    private func npyPair(in scratch: TemporaryDirectory, _ name: String, count: Int, shape: [Int] = [1, 28, 28], classes: Int = 3) throws -> String {
+    static func npyPair(in scratch: TemporaryDirectory, _ name: String, count: Int, shape: [Int] = [1, 28, 28], classes: Int = 3) throws -> String {
         let scalars = (0..<(count * shape.reduce(1, *))).map { Float($0 % 97) / 97 }
         _ = try scratch.write(NumPyArray.int64Bytes((0..<count).map { $0 % classes }), to: "y_\(name).npy")
         return try scratch.write(NumPyArray.float32Bytes(Tensor(shape: [count] + shape, scalars: scalars)), to: "x_\(name).npy")
+    }
+
+    /// A run of `epochs` of Fast-AT on an MLP, batches of 4, on `trainingImages` images of an
+    /// .npy pair in `scratch` (4 held out for validation), evaluated on 4 test images of another.
+    static func smallRun(in scratch: TemporaryDirectory, trainingImages: Int, epochs: Int) throws -> ImageTrainingConfiguration {
+        var configuration = ImageTrainingConfiguration()
+        configuration.dataPath = try npyPair(in: scratch, "train", count: trainingImages)
+        configuration.testDataPath = try npyPair(in: scratch, "test", count: 4)
+        (configuration.architecture, configuration.method, configuration.epochs, configuration.batchSize) = (.mlp, .fast, epochs, 4)
+        (configuration.validationCount, configuration.validationSteps, configuration.finalEvaluationCount) = (4, 0, 4)
+        return configuration
     }
 
     @Test func selectionsWrittenBeforeDataPathsStillDecode() throws {
@@ -30,8 +41,8 @@ import _TestSupport
 
     @Test func aFileIsTheSplitAskedForUnlessTheTestSplitHasItsOwn() throws {
         let scratch = try TemporaryDirectory()
-        let train = try npyPair(in: scratch, "train", count: 5)
-        let test = try npyPair(in: scratch, "test", count: 2)
+        let train = try Self.npyPair(in: scratch, "train", count: 5)
+        let test = try Self.npyPair(in: scratch, "test", count: 2)
         let one = ImageDataSelection(dataPath: train)
         #expect(try one.load(.train).count == 5 && one.load(.test).count == 5)
         let two = ImageDataSelection(dataPath: train, testDataPath: test)
@@ -68,11 +79,7 @@ import _TestSupport
 
     @Test func aRunOnAFileRecordsItsPathForEvaluation() throws {
         let scratch = try TemporaryDirectory()
-        var configuration = ImageTrainingConfiguration()
-        configuration.dataPath = try npyPair(in: scratch, "train", count: 12)
-        configuration.testDataPath = try npyPair(in: scratch, "test", count: 4)
-        (configuration.architecture, configuration.method, configuration.epochs, configuration.batchSize) = (.mlp, .fast, 1, 4)
-        (configuration.validationCount, configuration.validationSteps, configuration.finalEvaluationCount) = (4, 0, 4)
+        let configuration = try Self.smallRun(in: scratch, trainingImages: 12, epochs: 1)
         let decoded = try JSONDecoder().decode(ImageTrainingConfiguration.self, from: JSONEncoder().encode(configuration))
         #expect(decoded.dataSelection == configuration.dataSelection && decoded.architecture == .mlp)
         #expect(!String(decoding: try JSONEncoder().encode(configuration), as: UTF8.self).contains("\"dataset\""))

@@ -11,11 +11,26 @@ public protocol Optimizer: Sendable {
     /// Moves every parameter of `model` that has a gradient one step.
     mutating func update<Model: Layer>(_ model: inout Model, along gradients: Gradients)
 
+    /// Applies ``update(_:along:)`` when the step is finite (`isFinite`: its loss and
+    /// `gradients`), and returns whether it did. Every update of a training step goes through
+    /// here, so that an optimizer shared by several processes can agree with the others to
+    /// update or to skip (see `DataParallelOptimizer`). The default updates exactly when
+    /// `isFinite`.
+    mutating func update<Model: Layer>(_ model: inout Model, along gradients: Gradients, ifFinite isFinite: Bool) -> Bool
+
     /// The optimizer's state (moments, step count) as named tensors, for checkpoints.
     var stateTensors: [String: Tensor] { get }
 
     /// Restores state saved by ``stateTensors``.
     mutating func loadStateTensors(_ tensors: [String: Tensor])
+}
+
+extension Optimizer {
+    public mutating func update<Model: Layer>(_ model: inout Model, along gradients: Gradients, ifFinite isFinite: Bool) -> Bool {
+        guard isFinite else { return false }
+        update(&model, along: gradients)
+        return true
+    }
 }
 
 extension Layer {
