@@ -69,15 +69,18 @@ struct Eval: ParsableCommand {
         try checkOutputs(files: [("--json", json)], inputs: [("--model", checkpoint.model)] + data.inputs)
         parameters.warnAboutBudgets()
         let configuration = try configuration()
-        let progress = Progress(quiet: quiet)
+        // The processes sharing the examples; rank 0 alone prints and writes.
+        let communicator: any Communicator = SingleProcessCommunicator()
+        let progress = Progress(quiet: quiet || !communicator.isWriter)
         let (classifier, metadata) = try checkpoint.load()
         let (data, dataset) = try self.data.evaluationData(split, count: count, for: classifier, metadata: metadata)
-        output("model: \(checkpoint.model) (\(classifier.kind)\(metadata["epoch"].map { ", epoch \($0)" } ?? ""))")
+        if communicator.isWriter { output("model: \(checkpoint.model) (\(classifier.kind)\(metadata["epoch"].map { ", epoch \($0)" } ?? ""))") }
         let outcome = try flagged {
-            try configuration.evaluate(classifier, on: dataset, progress: { phase, done, total in
+            try configuration.evaluate(classifier, on: dataset, communicator: communicator, progress: { phase, done, total in
                 progress.show(.phase(phase, done: done, total: total, unit: phase == "sanity checks" ? "steps" : "images"))
             }, iterationProgress: progress.iterations)
         }
+        guard communicator.isWriter else { return }
         configuration.summaryLines(of: outcome, dataset: data.dataName).forEach(output)
         try writeJSON(configuration.record(of: outcome, model: checkpoint.model, architecture: classifier.kind, dataset: data.dataName,
                                            dataPath: data.dataPath(for: split), finalSoftmaxDropped: classifier.droppedFinalSoftmax), to: json)

@@ -110,19 +110,32 @@ public struct EvaluationConfiguration: Sendable, Codable, Equatable {
     /// a robustness curve when ``epsilons`` is set, else every attack at ``threatModel`` with
     /// the sanity checks when asked for.
     ///
+    /// The attacks' random choices are seeded per chunk of examples
+    /// (``evaluateRobustness(_:inputs:labels:attacks:threatModel:strategy:sanityChecks:batchSize:seed:chunkSize:communicator:progress:)``),
+    /// so the ranks of `communicator` share the examples and each receives the same outcome as
+    /// one process would; only the timings differ. A robustness curve is not shared: every rank
+    /// evaluates all of it. Only rank 0 (``Communicator/isWriter``) should write the outcome.
+    ///
     /// - Parameters:
-    ///   - progress: Receives each phase's name, the examples done and their total.
+    ///   - communicator: The processes sharing the evaluation, each calling this with the same
+    ///     configuration and dataset.
+    ///   - agreement: Called first, on every rank, to check that the ranks agree on the
+    ///     configuration and the data before any work is shared; it throws when they do not.
+    ///   - progress: Receives each phase's name, the examples done and their total (this rank's).
     ///   - iterationProgress: Returns, for an attack's progress unit (`iteration` or `query`),
     ///     what receives its iterations within a batch.
-    /// - Throws: ``ConfigurationError`` when the configuration is not valid.
+    /// - Throws: ``ConfigurationError`` when the configuration is not valid; what `agreement`
+    ///   throws; ``CommunicatorError`` when the ranks cannot exchange their outcomes.
     public func evaluate<Model: Layer>(
         _ network: Model, on dataset: ImageDataset,
+        communicator: any Communicator = SingleProcessCommunicator(),
+        agreement: () throws -> Void = {},
         progress: (_ phase: String, _ done: Int, _ total: Int) -> Void = { _, _, _ in },
         iterationProgress: (_ unit: String) -> IterationProgress? = { _ in nil }
-    ) throws(ConfigurationError) -> Outcome {
+    ) throws -> Outcome {
         try validate()
+        try agreement()
         let names = try attackNames()
-        var generator = SplitMix64(seed: seed)
         func attacks(_ names: [String], at threatModel: ThreatModel, reporting: Bool) -> [any Attack] {
             names.compactMap { name in
                 let unit = AttackRegistry.registration(named: name)?.progressUnit ?? "iteration"
@@ -132,16 +145,17 @@ public struct EvaluationConfiguration: Sendable, Codable, Equatable {
         }
         let isMinimumNorm = { (name: String) in AttackRegistry.registration(named: name)?.isMinimumNorm ?? false }
         if let epsilons {
+            var generator = SplitMix64(seed: seed)
             let minimumNorm = attacks(names.filter(isMinimumNorm), at: threatModel, reporting: false).compactMap { $0 as? any MinimumNormAttack }
             return .curve(evaluateRobustnessCurve(
                 network, inputs: dataset.images, labels: dataset.labels, epsilons: epsilons, norm: norm,
                 attacks: { attacks(names.filter { !isMinimumNorm($0) }, at: $0, reporting: true) },
                 minimumNormAttacks: minimumNorm, batchSize: batchSize, using: &generator, progress: progress))
         }
-        return .report(evaluateRobustness(
+        return .report(try evaluateRobustness(
             network, inputs: dataset.images, labels: dataset.labels, attacks: attacks(names, at: threatModel, reporting: true),
             threatModel: threatModel, strategy: resolvedStrategy, sanityChecks: sanityChecks, batchSize: batchSize,
-            using: &generator, progress: progress))
+            seed: seed, communicator: communicator, progress: progress))
     }
 }
 
