@@ -35,7 +35,13 @@ struct BulwarkTool: ParsableCommand {
                 try run(parseAsRoot(arguments))
             }
         } catch {
-            exit(withError: namingFlags(error))
+            let error = namingFlags(error)
+            // Under mpirun every rank stops, not only this one (the others may wait for it).
+            if MPILaunch.isInitialized {
+                writeToStandardError(fullMessage(for: error))
+                abortEveryRank(status: exitCode(for: error).rawValue)
+            }
+            exit(withError: error)
         }
     }
 
@@ -51,6 +57,7 @@ struct BulwarkTool: ParsableCommand {
     private static func reportingErrors(_ body: () throws -> Void) throws {
         do { try body() } catch let error as ValidationError {
             writeToStandardError("Error: \(error.message)")
+            abortEveryRank(status: ExitCode.validationFailure.rawValue)
             Foundation.exit(ExitCode.validationFailure.rawValue)
         }
     }
