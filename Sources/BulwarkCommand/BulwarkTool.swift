@@ -76,7 +76,7 @@ struct BulwarkTool: ParsableCommand {
             (see bulwark train --task text --help and bulwark eval --task text --help).
             """,
         version: bulwarkVersion,
-        subcommands: [Train.self, Eval.self, AttackCommand.self, VerifyAdversarial.self, Predict.self, Export.self, Report.self])
+        subcommands: [Train.self, Eval.self, AttackCommand.self, VerifyAdversarial.self, Predict.self, Export.self, Report.self, MPICheck.self])
 }
 
 /// The arguments after `subcommand` when they select the text task (`train --task text …` or
