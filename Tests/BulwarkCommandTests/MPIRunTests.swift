@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `bulwark` launched by `mpirun`: ranks that find each other, ranks that disagree, a rank
-/// that dies or hangs. Each launch has a time limit (generous: the
+/// that dies or hangs, and ranks on two hosts. Each launch has a time limit (generous: the
 /// suite runs tests side by side on few cores), so a hang fails the test instead of stalling
 /// the suite.
 @Suite(.serialized) struct MPIRunTests {
@@ -52,5 +52,18 @@ import Testing
         #expect(!outcome.timedOut)
         #expect(outcome.status != 0)
         #expect(outcome.error.contains("BULWARK_COLLECTIVE_TIMEOUT must be a positive number of seconds, not 'soon'"), "\(outcome.error)")
+    }
+
+    private static let canRunOnTwoHosts: Bool = {
+        if let reason = TwoHostNetwork.unavailable { print("MPIRunTests' two-host test skipped: \(reason)") }
+        return TwoHostNetwork.unavailable == nil
+    }()
+
+    @Test(.enabled(if: canRunOnTwoHosts)) func twoHostsTalkOverTCP() throws {
+        let outcome = try TwoHostNetwork.with { network in try network.runBulwarkOnBothHosts(["mpi-check"], timeLimit: 120) }
+        #expect(!outcome.timedOut)
+        #expect(outcome.status == 0, "\(outcome.error)")
+        #expect(outcome.output.contains("ranks: 2 (sum of ones: 2)"), "\(outcome.output)")
+        #expect(outcome.output.contains("hosts: bulwark-host-a, bulwark-host-b"), "\(outcome.output)")
     }
 }
