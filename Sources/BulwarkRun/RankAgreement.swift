@@ -1,4 +1,5 @@
 import BulwarkCore
+import BulwarkData
 import Foundation
 
 /// A check that every rank of a run is about to do the same thing: the ranks exchange named
@@ -58,13 +59,42 @@ public enum RankAgreement {
     /// a fingerprint for ranks to compare, not a cryptographic hash. Each part's length is
     /// hashed before it, so moving bytes from one part to the next changes the hash.
     public static func fingerprint(_ parts: [UnsafeRawBufferPointer]) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ byte: UInt8) { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        for part in parts {
-            withUnsafeBytes(of: UInt64(part.count).littleEndian) { $0.forEach(mix) }
-            part.forEach(mix)
+        var hash = FNV1a()
+        parts.forEach { hash.add($0) }
+        return String(hash.value, radix: 16)
+    }
+
+    /// 64-bit FNV-1a over parts, each preceded by its length.
+    private struct FNV1a {
+        var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+        mutating func add(_ part: UnsafeRawBufferPointer) {
+            withUnsafeBytes(of: UInt64(part.count).littleEndian) { $0.forEach { mix($0) } }
+            part.forEach { mix($0) }
         }
-        return String(hash, radix: 16)
+
+        private mutating func mix(_ byte: UInt8) { value = (value ^ UInt64(byte)) &* 0x100_0000_01b3 }
+    }
+}
+
+extension RankAgreement {
+    /// A fingerprint (see ``fingerprint(_:)``) of `dataset`'s shape, pixels and labels.
+    public static func fingerprint(of dataset: ImageDataset) -> String {
+        let shape = dataset.images.shape.map { Int64($0) }
+        return shape.withUnsafeBytes { shape in
+            dataset.images.scalars.withUnsafeBytes { pixels in
+                dataset.labels.withUnsafeBytes { labels in fingerprint([shape, pixels, labels]) }
+            }
+        }
+    }
+
+    /// A fingerprint (see ``fingerprint(_:)``) of `dataset`'s labels, texts (each in UTF-8)
+    /// and class names.
+    public static func fingerprint(of dataset: TextDataset) -> String {
+        var hash = FNV1a()
+        dataset.labels.withUnsafeBytes { hash.add($0) }
+        for text in dataset.texts + dataset.classNames { Array(text.utf8).withUnsafeBytes { hash.add($0) } }
+        return String(hash.value, radix: 16)
     }
 }
 

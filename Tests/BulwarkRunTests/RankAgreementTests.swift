@@ -1,4 +1,5 @@
 import BulwarkCore
+import BulwarkData
 import BulwarkRun
 import Foundation
 import Testing
@@ -56,5 +57,23 @@ import Testing
         let otherSplit = front.withUnsafeBytes { a in back.withUnsafeBytes { b in RankAgreement.fingerprint([a, b]) } }
         #expect(Set([one, split, otherSplit]).count == 3)
         #expect(one == whole.withUnsafeBytes { RankAgreement.fingerprint([$0]) })
+    }
+
+    @Test func datasetFingerprintsChangeWithAnyPixelLabelOrText() {
+        let pixels: [Float] = (0..<8).map { Float($0) / 8 }
+        func images(_ pixels: [Float], _ labels: [Int32], shape: [Int] = [2, 1, 2, 2]) -> String {
+            RankAgreement.fingerprint(of: ImageDataset(images: Tensor(shape: shape, scalars: pixels), labels: labels, classCount: 2))
+        }
+        var changedPixel = pixels
+        changedPixel[5] = 0.5
+        let base = images(pixels, [0, 1])
+        #expect(base == images(pixels, [0, 1]))
+        #expect(Set([base, images(changedPixel, [0, 1]), images(pixels, [1, 1]), images(pixels, [0, 1], shape: [2, 1, 1, 4])]).count == 4)
+        func texts(_ texts: [String], _ labels: [Int32]) -> String {
+            RankAgreement.fingerprint(of: TextDataset(texts: texts, labels: labels, classNames: ["no", "yes"]))
+        }
+        let text = texts(["a b", "c"], [0, 1])
+        #expect(text == texts(["a b", "c"], [0, 1]))
+        #expect(Set([text, texts(["a", "b c"], [0, 1]), texts(["a b", "c"], [1, 1])]).count == 3)
     }
 }
