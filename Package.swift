@@ -7,6 +7,8 @@ let blasDependencies: [Target.Dependency] = ["CBLAS", "COneDNN"]
 #else
 let blasDependencies: [Target.Dependency] = []
 #endif
+// Open MPI for runs over several processes (see Sources/BulwarkMPI).
+let mpiDependencies: [Target.Dependency] = [.target(name: "CMPI", condition: .when(platforms: [.linux]))]
 
 let package = Package(
     name: "Bulwark",
@@ -35,10 +37,15 @@ let package = Package(
         .systemLibrary(
             name: "CPNG", path: "Sources/CPNG",
             providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+        // Open MPI's C API (Debian's libopenmpi-dev), linked: see BulwarkMPI's MPICommunicator.
+        .systemLibrary(
+            name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]),
         .target(
             name: "BulwarkCore",
             dependencies: blasDependencies),
         .target(name: "BulwarkNN", dependencies: ["BulwarkCore"]),
+        .target(name: "BulwarkMPI", dependencies: ["BulwarkCore"] + mpiDependencies),
         .target(name: "BulwarkData", dependencies: ["BulwarkCore", "CZlib", "CPNG"]),
         .target(name: "BulwarkAttacks", dependencies: ["BulwarkNN"]),
         .target(name: "BulwarkTraining", dependencies: ["BulwarkAttacks", "BulwarkData"]),
@@ -52,7 +59,7 @@ let package = Package(
             exclude: ["Generated/README.md"]),
         .target(
             name: "Bulwark",
-            dependencies: ["BulwarkCore", "BulwarkNN", "BulwarkData", "BulwarkAttacks", "BulwarkTraining", "BulwarkReport", "BulwarkRun", "BulwarkONNX"]),
+            dependencies: ["BulwarkCore", "BulwarkNN", "BulwarkData", "BulwarkAttacks", "BulwarkTraining", "BulwarkReport", "BulwarkRun", "BulwarkONNX", "BulwarkMPI"]),
         .executableTarget(
             name: "BulwarkCommand",
             dependencies: ["Bulwark", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -68,6 +75,7 @@ let package = Package(
         .testTarget(name: "BulwarkReportTests", dependencies: ["BulwarkReport", "_TestSupport"]),
         .testTarget(name: "BulwarkRunTests", dependencies: ["BulwarkRun", "_TestSupport"]),
         .testTarget(name: "BulwarkONNXTests", dependencies: ["BulwarkONNX", "_TestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf")], resources: [.copy("Fixtures")]),
+        .testTarget(name: "BulwarkMPITests", dependencies: ["BulwarkMPI", "_TestSupport"]),
         .testTarget(name: "BulwarkCommandTests", dependencies: ["BulwarkCommand", "_TestSupport"]),
     ],
     swiftLanguageModes: [.v6],

@@ -2,6 +2,7 @@
 @_exported import BulwarkAttacks
 @_exported import BulwarkCore
 @_exported import BulwarkData
+@_exported import BulwarkMPI
 @_exported import BulwarkNN
 @_exported import BulwarkONNX
 @_exported import BulwarkTraining

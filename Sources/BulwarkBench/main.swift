@@ -42,6 +42,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Write the results as JSON to this file.")
     var json: String?
 
+    @Option(help: "Threads the engine runs on (default BULWARK_THREADS, else the cores divided among the MPI ranks on this machine).")
+    var threads: Int?
+
     struct Result: Codable {
         var workload: String
         var model: String
@@ -49,9 +52,15 @@ struct Bench: ParsableCommand {
         var gflops: Double?
         var medianSeconds: Double
         var accuracy: Float?
+        /// The engine's thread count the workload ran with.
+        var threads: Int = EngineThreads.count
     }
 
     func run() throws {
+        do {
+            if let count = try threads ?? EngineThreads.count(in: ProcessInfo.processInfo.environment) { try EngineThreads.use(count) }
+        } catch { throw ValidationError(String(describing: error)) }
+        print("threads: \(EngineThreads.count)")
         let selected = Set(workloads.split(separator: ",").map { $0.lowercased() })
         // Without the dataset W1–W4 run on seeded noise; W5 and W6 need real images.
         let training = try? ImageDataset.load(.fashionMNIST, split: .train, directory: dataDir)

@@ -27,6 +27,7 @@ struct AttackCommand: ParsableCommand {
     @Option(help: "The split to take examples from.") var split: DatasetSplit = .test
     @Option(help: "The attack: \(AttackRegistry.list).") var attack: String = "pgd"
     @OptionGroup var parameters: AttackOptions
+    @OptionGroup var threads: ThreadOptions
     @Option(help: "Attack the first N examples of the split.") var count: Int = 100
     @Option(help: "The seed of the attack's random choices.") var seed: UInt64 = 0
     @Option(help: "The output: a .safetensors file, or a directory for --format npy.") var out: String
@@ -86,6 +87,7 @@ struct VerifyAdversarial: ParsableCommand {
             """)
 
     @OptionGroup var checkpoint: ModelOptions
+    @OptionGroup var threads: ThreadOptions
     @Option(help: "The .safetensors file, or the --format npy directory, written by bulwark attack.") var file: String
     @Option(help: "The dataset the examples came from; default the one the file records.") var dataset: ImageDatasetName?
     @Option(help: "The directory holding the dataset's files (as for bulwark attack); default the one the file records, else the dataset's default.")

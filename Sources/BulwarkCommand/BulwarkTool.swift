@@ -35,7 +35,13 @@ struct BulwarkTool: ParsableCommand {
                 try run(parseAsRoot(arguments))
             }
         } catch {
-            exit(withError: namingFlags(error))
+            let error = namingFlags(error)
+            // Under mpirun every rank stops, not only this one (the others may wait for it).
+            if MPILaunch.isInitialized {
+                writeToStandardError(fullMessage(for: error))
+                abortEveryRank(status: exitCode(for: error).rawValue)
+            }
+            exit(withError: error)
         }
     }
 
@@ -51,6 +57,7 @@ struct BulwarkTool: ParsableCommand {
     private static func reportingErrors(_ body: () throws -> Void) throws {
         do { try body() } catch let error as ValidationError {
             writeToStandardError("Error: \(error.message)")
+            abortEveryRank(status: ExitCode.validationFailure.rawValue)
             Foundation.exit(ExitCode.validationFailure.rawValue)
         }
     }
@@ -69,7 +76,7 @@ struct BulwarkTool: ParsableCommand {
             (see bulwark train --task text --help and bulwark eval --task text --help).
             """,
         version: bulwarkVersion,
-        subcommands: [Train.self, Eval.self, AttackCommand.self, VerifyAdversarial.self, Predict.self, Export.self, Report.self])
+        subcommands: [Train.self, Eval.self, AttackCommand.self, VerifyAdversarial.self, Predict.self, Export.self, Report.self, MPICheck.self])
 }
 
 /// The arguments after `subcommand` when they select the text task (`train --task text …` or

@@ -29,6 +29,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Budgets for a robustness curve, comma separated (fractions accepted): 0,0.05,0.1,0.2. Overrides --epsilon.")
     var epsilons: String?
     @OptionGroup var parameters: AttackOptions
+    @OptionGroup var threads: ThreadOptions
     @Option(help: "Evaluate the first N examples of the split.") var count: Int = 1000
     @Option(help: "independent (every attack on every example) or ensemble (each attack only on examples still robust); default ensemble for --attack standard.")
     var strategy: EvaluationStrategy?

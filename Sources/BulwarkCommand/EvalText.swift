@@ -18,6 +18,7 @@ struct EvalText: ParsableCommand {
     @Option(help: "The checkpoint written by bulwark train --task text.") var model: String
     @Option(help: "The vocabulary, one token per line; default vocabulary.txt beside the checkpoint.") var vocabulary: String?
     @OptionGroup var data: TextDataOptions
+    @OptionGroup var threads: ThreadOptions
     @Option(help: "embedding-pgd, pwws (WordNet synonym substitution, Ren et al. 2019), or none for clean accuracy only.")
     var attack: TextEvaluationConfiguration.Attack = .embeddingPGD
     @Option(help: "PWWS: the WordNet database directory (data.noun, data.verb, data.adj, data.adv; Debian package wordnet-base).")

@@ -10,6 +10,7 @@ struct Export: ParsableCommand {
     @Option(help: "The checkpoint (.safetensors).") var model: String
     @Option(help: "The architecture, for checkpoints without Bulwark metadata (saved by PyTorch).") var architecture: Architecture?
     @Option(help: "The ONNX file to write.") var onnx: String
+    @OptionGroup var threads: ThreadOptions
 
     func run() throws {
         try checkOutputs(files: [("--onnx", onnx)], inputs: [("--model", model)])

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Bulwark
+import Foundation
 
 /// A number that may be written as a fraction (`8/255`), as users think of pixel budgets.
 struct Fraction: ExpressibleByArgument, Sendable, CustomStringConvertible {
@@ -24,6 +25,22 @@ extension Norm: ExpressibleByArgument {
 extension DatasetSplit: ExpressibleByArgument {}
 extension ImageLayout: ExpressibleByArgument {}
 extension EvaluationStrategy: ExpressibleByArgument {}
+
+/// The engine's thread count, an option of every command.
+struct ThreadOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Threads the computation runs on (default \(EngineThreads.variable), else the cores divided among the MPI ranks on this machine).",
+        discussion: "Convolutional models' training depends in the last bits on the thread count; the run records it.", valueName: "n"))
+    var threads: Int?
+
+    /// Sets the engine's thread count while the options are parsed, before any computation.
+    func validate() throws {
+        if let threads { try require((1...1024).contains(threads), "--threads must be between 1 and 1024, got \(threads)") }
+        do {
+            if let count = try threads ?? EngineThreads.count(in: ProcessInfo.processInfo.environment) { try EngineThreads.use(count) }
+        } catch { throw ValidationError(String(describing: error)) }
+    }
+}
 
 /// Where the images come from.
 struct DatasetOptions: ParsableArguments {

@@ -9,6 +9,7 @@ struct Predict: ParsableCommand {
 
     @OptionGroup var checkpoint: ModelOptions
     @OptionGroup var data: DatasetOptions
+    @OptionGroup var threads: ThreadOptions
     @Option(help: "The split to predict on.") var split: DatasetSplit = .test
     @Option(help: "How many examples, from the first.") var count: Int = 100
     @Option(help: "The JSON file to write: {\"logits\": [[…]], \"predictions\": […], \"labels\": […]}.") var json: String

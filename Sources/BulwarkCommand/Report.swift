@@ -24,6 +24,7 @@ struct Report: ParsableCommand {
     @Option(help: "The directory of the dataset's IDX files, for --attack on runs not trained on Fashion-MNIST.")
     var dataDir: String?
     @Flag(help: "Print only the report's path.") var quiet = false
+    @OptionGroup var threads: ThreadOptions
 
     func validate() throws { try require(examples >= 1, "--examples must be at least 1, got \(examples)") }
 

@@ -87,6 +87,7 @@ struct Train: TrainingCommand {
     @Option(help: "Use only the first N training images (for quick runs).") var trainCount: Int?
     @Option(help: "The seed of every random choice: initialization, shuffling, attacks.") var seed: UInt64 = 0
     @OptionGroup var runDirectory: RunDirectoryOptions<Train>
+    @OptionGroup var threads: ThreadOptions
     @Option(help: ArgumentHelp("Test images of the final evaluation (clean and the validation attack on the first n, OUT/final-eval.json); default 1000, 0 for none.", valueName: "n")) var finalEvalCount: Int?
     @Option(help: "Also write the run's summary as JSON to this file: configuration, model path, every epoch's metrics, the best epoch and the final evaluation's file.") var json: String?
 

@@ -97,6 +97,7 @@ struct TrainText: TrainingCommand {
     @Option(help: "Use only the first N training examples (for quick runs).") var trainCount: Int?
     @Option(help: "The seed of initialization, shuffling, dropout and attacks.") var seed: UInt64 = 0
     @OptionGroup var runDirectory: RunDirectoryOptions<TrainText>
+    @OptionGroup var threads: ThreadOptions
     @Option(help: "Also write the run's summary as JSON to this file: configuration, model path, every epoch's metrics and the best epoch.") var json: String?
 
     func validate() throws { try validateRun(architecture: architecture, deprecatedModel: deprecatedModel) }

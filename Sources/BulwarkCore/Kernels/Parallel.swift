@@ -2,8 +2,85 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// The number of workers kernels split large work into: the machine's active cores.
-package let workerCount: Int = max(1, min(ProcessInfoCores.active, 16))
+/// The number of workers kernels split large work into (see ``EngineThreads``), fixed the
+/// first time it is read.
+package var workerCount: Int {
+    let fixed = EngineThreads.fixed.load(ordering: .acquiring)
+    return fixed > 0 ? fixed : EngineThreads.fix(EngineThreads.defaultCount(environment: ProcessInfo.processInfo.environment))
+}
+
+/// The number of threads the engine's kernels run on.
+///
+/// By default `BULWARK_THREADS` when it holds a positive whole number, else the machine's active
+/// cores (at most 16) divided among the MPI ranks on this host (`OMPI_COMM_WORLD_LOCAL_SIZE`,
+/// as `mpirun` sets it), at least 1. The count is fixed the first time a kernel or
+/// ``count`` reads it, because how kernels split their work, and so the last bits of some
+/// results (such as a convolution's weight gradient), depend on it. BLAS and oneDNN stay
+/// single-threaded inside each worker's part either way.
+public enum EngineThreads {
+    /// The environment variable that sets the thread count.
+    public static let variable = "BULWARK_THREADS"
+
+    /// The count kernels use; reading it fixes it.
+    public static var count: Int { workerCount }
+
+    /// Makes the engine use `count` threads. Call it before any computation: throws
+    /// ``EngineThreadsError`` when `count` is not positive, or when the count is already fixed
+    /// at another value (by an earlier call, a kernel or a read of ``count``).
+    public static func use(_ count: Int) throws {
+        guard (1...1024).contains(count) else { throw EngineThreadsError.invalidCount(count) }
+        let current = fixed.load(ordering: .acquiring)
+        guard current != count else { return }
+        guard current == 0, fix(count) == count else { throw EngineThreadsError.alreadyFixed(current: workerCount, requested: count) }
+    }
+
+    /// ``variable``'s count in `environment`: `nil` when it is not set; throws when it is not
+    /// a positive whole number.
+    public static func count(in environment: [String: String]) throws -> Int? {
+        guard let text = environment[variable] else { return nil }
+        guard let count = Int(text.trimmingCharacters(in: .whitespaces)), (1...1024).contains(count) else {
+            throw EngineThreadsError.invalidEnvironment(text)
+        }
+        return count
+    }
+
+    /// The count used when none was set: see ``EngineThreads``.
+    package static func defaultCount(environment: [String: String]) -> Int {
+        if let count = try? count(in: environment) { return count }
+        let ranksOnHost = environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap { Int($0) } ?? 1
+        return max(1, min(ProcessInfoCores.active, 16) / max(ranksOnHost, 1))
+    }
+
+    /// 0 until the count is fixed.
+    fileprivate static let fixed = Atomic<Int>(0)
+
+    /// Fixes the count at `count` unless it is already fixed; returns the fixed count.
+    fileprivate static func fix(_ count: Int) -> Int {
+        let (exchanged, original) = fixed.compareExchange(expected: 0, desired: count, ordering: .acquiringAndReleasing)
+        return exchanged ? count : original
+    }
+}
+
+/// Why the engine's thread count could not be set.
+public enum EngineThreadsError: Error, Equatable, CustomStringConvertible {
+    /// A count outside 1...1024.
+    case invalidCount(Int)
+    /// `BULWARK_THREADS` does not hold a count.
+    case invalidEnvironment(String)
+    /// The engine already runs with `current` threads.
+    case alreadyFixed(current: Int, requested: Int)
+
+    public var description: String {
+        switch self {
+        case .invalidCount(let count):
+            return "the thread count must be between 1 and 1024, not \(count)"
+        case .invalidEnvironment(let text):
+            return "\(EngineThreads.variable) must be a whole number of threads between 1 and 1024, not '\(text)'"
+        case .alreadyFixed(let current, let requested):
+            return "the engine already runs with \(current) threads, so it cannot use \(requested): set the count before any computation"
+        }
+    }
+}
 
 enum ProcessInfoCores {
     static var active: Int {
