@@ -71,7 +71,7 @@ struct Eval: ParsableCommand {
         parameters.warnAboutBudgets()
         let configuration = try configuration()
         // The processes sharing the examples; rank 0 alone prints and writes.
-        let communicator: any Communicator = SingleProcessCommunicator()
+        let communicator = try worldCommunicator()
         let progress = Progress(quiet: quiet || !communicator.isWriter)
         let (classifier, metadata) = try checkpoint.load()
         let (data, dataset) = try self.data.evaluationData(split, count: count, for: classifier, metadata: metadata)

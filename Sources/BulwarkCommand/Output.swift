@@ -9,14 +9,18 @@ typealias Progress = ProgressDisplay
 extension ProgressDisplay {
     /// Progress on standard error, as a bar on a terminal; nothing with `quiet`.
     convenience init(quiet: Bool) {
-        self.init(quiet: quiet, environment: ProcessInfo.processInfo.environment, isTerminal: isatty(STDERR_FILENO) != 0) { text in
+        self.init(quiet: quiet || !printsResults, environment: ProcessInfo.processInfo.environment, isTerminal: isatty(STDERR_FILENO) != 0) { text in
             FileHandle.standardError.write(Data(text.utf8))
         }
     }
 }
 
+/// Whether this process prints results and progress: under mpirun only rank 0 does.
+let printsResults = (try? worldCommunicator().isWriter) ?? true
+
 /// Prints results to standard output.
 func output(_ text: String) {
+    guard printsResults else { return }
     let handle = messagesGoToStandardError.load(ordering: .relaxed) ? FileHandle.standardError : FileHandle.standardOutput
     handle.write(Data((text + "\n").utf8))
 }

@@ -123,7 +123,7 @@ struct Train: TrainingCommand {
         try flagged {
             try ImageTrainingJob(configuration: configuration, outputDirectory: runDirectory.out,
                                  command: commandLine(configuration.resolved()), resuming: resuming,
-                                 stopAfterEpoch: runDirectory.stopAfter, summaryRequested: json != nil)
+                                 stopAfterEpoch: runDirectory.stopAfter, summaryRequested: json != nil, communicator: worldCommunicator())
         }
     }
 

@@ -120,7 +120,7 @@ struct TrainText: TrainingCommand {
         try flagged {
             try TextTrainingJob(configuration: configuration, outputDirectory: runDirectory.out,
                                 command: commandLine(configuration.resolved()), resuming: resuming,
-                                stopAfterEpoch: runDirectory.stopAfter)
+                                stopAfterEpoch: runDirectory.stopAfter, communicator: worldCommunicator())
         }
     }
 

@@ -119,22 +119,24 @@ public struct EvaluationConfiguration: Sendable, Codable, Equatable {
     /// - Parameters:
     ///   - communicator: The processes sharing the evaluation, each calling this with the same
     ///     configuration and dataset.
-    ///   - agreement: Called first, on every rank, to check that the ranks agree on the
-    ///     configuration and the data before any work is shared; it throws when they do not.
     ///   - progress: Receives each phase's name, the examples done and their total (this rank's).
     ///   - iterationProgress: Returns, for an attack's progress unit (`iteration` or `query`),
     ///     what receives its iterations within a batch.
-    /// - Throws: ``ConfigurationError`` when the configuration is not valid; what `agreement`
-    ///   throws; ``CommunicatorError`` when the ranks cannot exchange their outcomes.
+    /// - Throws: ``ConfigurationError`` when the configuration is not valid;
+    ///   ``RankDisagreement`` (on every rank, before any work is shared) when the ranks differ in
+    ///   configuration or data; ``CommunicatorError`` when the ranks cannot exchange their outcomes.
     public func evaluate<Model: Layer>(
         _ network: Model, on dataset: ImageDataset,
         communicator: any Communicator = SingleProcessCommunicator(),
-        agreement: () throws -> Void = {},
         progress: (_ phase: String, _ done: Int, _ total: Int) -> Void = { _, _, _ in },
         iterationProgress: (_ unit: String) -> IterationProgress? = { _ in nil }
     ) throws -> Outcome {
         try validate()
-        try agreement()
+        if communicator.size > 1 {
+            try RankAgreement.check(
+                RankAgreement.fields(of: self) + [.other("the evaluated images", value: RankAgreement.fingerprint(of: dataset))],
+                over: communicator)
+        }
         let names = try attackNames()
         func attacks(_ names: [String], at threatModel: ThreatModel, reporting: Bool) -> [any Attack] {
             names.compactMap { name in

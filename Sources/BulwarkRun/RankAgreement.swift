@@ -88,6 +88,14 @@ extension RankAgreement {
         }
     }
 
+    /// A fingerprint (see ``fingerprint(_:)``) of `dataset`'s labels and token sequences.
+    public static func fingerprint(of dataset: EncodedTextDataset) -> String {
+        var hash = FNV1a()
+        dataset.labels.withUnsafeBytes { hash.add($0) }
+        for sequence in dataset.sequences { sequence.withUnsafeBytes { hash.add($0) } }
+        return String(hash.value, radix: 16)
+    }
+
     /// A fingerprint (see ``fingerprint(_:)``) of `dataset`'s labels, texts (each in UTF-8)
     /// and class names.
     public static func fingerprint(of dataset: TextDataset) -> String {

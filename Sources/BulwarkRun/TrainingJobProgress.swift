@@ -36,6 +36,8 @@ public protocol TrainingJob {
     var outputDirectory: String { get }
     /// Whether the job continues the run in ``outputDirectory``.
     var resuming: Bool { get }
+    /// The processes that train together; rank 0 alone writes the run directory.
+    var communicator: any Communicator { get }
     /// Loads the data the job trains on.
     func loadData() throws -> TrainingData
     /// Trains on `data`, reporting each event to `observer`.

@@ -44,7 +44,8 @@ extension TrainingJob {
     /// - Throws: ``ConfigurationError`` naming `outputDirectory` and `force`.
     public func claimOutputDirectory(force: Bool, resumeCommand: String) throws(ConfigurationError) {
         if !resuming { try TrainingRunDirectory.claim(outputDirectory, force: force, resumeCommand: resumeCommand, removing: false) }
-        OutputFile.removeStaleTemporaryFiles(in: outputDirectory)
+        // Another rank's file being written is not stale: only the writer clears them.
+        if communicator.isWriter { OutputFile.removeStaleTemporaryFiles(in: outputDirectory) }
     }
 
     /// Removes the old run that a new run with `force` replaces. Called once the data has
@@ -53,7 +54,9 @@ extension TrainingJob {
     ///
     /// - Throws: ``ConfigurationError`` naming `outputDirectory` and `force`.
     public func replaceForcedRun(force: Bool, resumeCommand: String) throws(ConfigurationError) {
-        if !resuming { try TrainingRunDirectory.claim(outputDirectory, force: force, resumeCommand: resumeCommand, removing: true) }
+        if !resuming, communicator.isWriter {
+            try TrainingRunDirectory.claim(outputDirectory, force: force, resumeCommand: resumeCommand, removing: true)
+        }
     }
 }
 

@@ -4,6 +4,7 @@ import BulwarkData
 import BulwarkReport
 import BulwarkRun
 import Foundation
+import Synchronization
 import Testing
 import _TestSupport
 
@@ -53,14 +54,22 @@ import _TestSupport
 
     /// Each rank checks agreement before any work: a rank that disagrees stops every rank.
     @Test func theAgreementCheckRunsBeforeTheEvaluation() throws {
-        struct Disagreement: Error {}
         let (model, data) = Fixtures.trainedMLP()
-        var configuration = EvaluationConfiguration()
-        configuration.count = data.count
-        var progressed = false
-        #expect(throws: Disagreement.self) {
-            try configuration.evaluate(model, on: data, agreement: { throw Disagreement() }, progress: { _, _, _ in progressed = true })
+        let progressed = Mutex(false)
+        let outcomes = try LocalCommunicatorGroup(size: 2).run { communicator -> String in
+            var configuration = EvaluationConfiguration()
+            configuration.count = data.count
+            if communicator.rank == 1 { configuration.seed += 1 }
+            do {
+                _ = try configuration.evaluate(model, on: data, communicator: communicator, progress: { _, _, _ in
+                    progressed.withLock { $0 = true }
+                })
+                return "evaluated"
+            } catch let disagreement as RankDisagreement {
+                return disagreement.item
+            }
         }
-        #expect(!progressed)
+        #expect(outcomes == ["seed", "seed"])
+        #expect(!progressed.withLock { $0 })
     }
 }
