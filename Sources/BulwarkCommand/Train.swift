@@ -129,6 +129,7 @@ struct Train: TrainingCommand {
 
     func train(_ job: ImageTrainingJob) throws {
         let (loaded, outcome) = try trainShowingProgress(job, loading: job.configuration.dataSelection.dataName)
+        guard printsResults else { return }
         let finalEvaluation = try job.writeFinalEvaluation(of: outcome)
         // A skipped evaluation's reason names fields: written as options here.
         finalEvaluation.lines.forEach { output(ConfigurationError($0).message(namingFields: flag(for:))) }

@@ -126,6 +126,7 @@ struct TrainText: TrainingCommand {
 
     func train(_ job: TextTrainingJob) throws {
         let outcome = try trainShowingProgress(job, loading: "\(job.configuration.dataset.rawValue) from \(data.dataDir)").outcome
+        guard printsResults else { return }
         try writeJSON(job.summary(of: outcome), to: json, snakeCase: true)
         job.summaryLines(of: outcome).forEach(output)
         if let last = job.stoppedEpoch(of: outcome) { output(stoppedNotice(after: last, of: job.configuration.epochs)) }

@@ -36,8 +36,12 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     /// Sums with a reduction to rank 0 followed by a broadcast of rank 0's result, not with
     /// `MPI_Allreduce`: the MPI standard does not promise that an all-reduce leaves the same
     /// bits on every rank (an implementation may add the ranks' values in a different order
-    /// on each), and ranks whose gradients differ in the last bit drift apart. A broadcast
-    /// copies one rank's bits, for about the cost of a second all-reduce's latency.
+    /// on each), and ranks whose gradients differ in the last bit drift apart.
+    ///
+    /// The exchange of counts, polled against the time limit, is where a rank waits for the
+    /// others; the reduction and broadcast then run as blocking calls, Open MPI's tuned
+    /// algorithms, which its nonblocking ones (progressed only when polled) are several times
+    /// slower than on a training step's megabytes.
     public func sumAcrossRanks(_ values: inout [Float]) throws {
         let operation = "sum across ranks"
         lock.lock()
@@ -48,14 +52,12 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         }
         guard !values.isEmpty else { return }
         let count = try int32(values.count, operation: operation)
-        let buffer = Buffer<Float>(values)
-        var request: MPI_Request?
-        let send = rank == 0 ? bulwark_mpi_in_place() : UnsafeRawPointer(buffer.pointer).mutable
-        try check(MPI_Ireduce(send, buffer.pointer, count, bulwark_mpi_float(), bulwark_mpi_sum(), 0, communicator, &request), operation)
-        try wait(&request, operation: operation, keeping: buffer)
-        try check(MPI_Ibcast(buffer.pointer, count, bulwark_mpi_float(), 0, communicator, &request), operation)
-        try wait(&request, operation: operation, keeping: buffer)
-        values = buffer.array
+        try values.withUnsafeMutableBufferPointer { buffer in
+            let send = rank == 0 ? bulwark_mpi_in_place() : UnsafeRawPointer(buffer.baseAddress!).mutable
+            // The result is significant at the root only; the other ranks pass none.
+            try check(MPI_Reduce(send, rank == 0 ? buffer.baseAddress : nil, count, bulwark_mpi_float(), bulwark_mpi_sum(), 0, communicator), operation)
+            try check(MPI_Bcast(buffer.baseAddress, count, bulwark_mpi_float(), 0, communicator), operation)
+        }
     }
 
     public func gatherOnEveryRank(_ bytes: [UInt8]) throws -> [[UInt8]] {
@@ -68,12 +70,11 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         var offsets: [Int32] = [0]
         for length in counts.array.dropLast() { offsets.append(offsets[offsets.count - 1] + length) }
         let displacements = Buffer<Int32>(offsets)
+        // Every rank has arrived (the lengths came from all): the blocking call completes.
         let send = Buffer<UInt8>(bytes.isEmpty ? [0] : bytes)
         let received = Buffer<UInt8>(Array(repeating: 0, count: max(Int(total), 1)))
-        var request: MPI_Request?
-        try check(MPI_Iallgatherv(send.pointer, Int32(bytes.count), bulwark_mpi_byte(), received.pointer, counts.pointer,
-                                  displacements.pointer, bulwark_mpi_byte(), communicator, &request), operation)
-        try wait(&request, operation: operation, keeping: send, counts, displacements, received)
+        try check(MPI_Allgatherv(send.pointer, Int32(bytes.count), bulwark_mpi_byte(), received.pointer, counts.pointer,
+                                 displacements.pointer, bulwark_mpi_byte(), communicator), operation)
         let all = received.array
         return zip(offsets, lengths).map { offset, length in Array(all[Int(offset)..<Int(offset) + length]) }
     }
@@ -104,9 +105,10 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
                 MPIWorld.collectiveFailed()
                 throw CommunicatorError.timedOut(operation: operation, seconds: timeout)
             }
-            // Spin for the short waits of a training step; sleep up to a millisecond on long ones.
+            // Spin for the short waits of a training step; sleep a little on long ones (a rank
+            // still computing), waking soon after the last rank arrives.
             polls += 1
-            if polls > 10_000 { usleep(UInt32(min(1000, polls / 1000))) } else if polls > 1000 { sched_yield() }
+            if polls > 10_000 { usleep(100) } else if polls > 1000 { sched_yield() }
         }
     }
 

@@ -132,11 +132,7 @@ public struct EvaluationConfiguration: Sendable, Codable, Equatable {
         iterationProgress: (_ unit: String) -> IterationProgress? = { _ in nil }
     ) throws -> Outcome {
         try validate()
-        if communicator.size > 1 {
-            try RankAgreement.check(
-                RankAgreement.fields(of: self) + [.other("the evaluated images", value: RankAgreement.fingerprint(of: dataset))],
-                over: communicator)
-        }
+        try RankAgreement.checkConfiguration(self, data: [("the evaluated images", RankAgreement.fingerprint(of: dataset))], over: communicator)
         let names = try attackNames()
         func attacks(_ names: [String], at threatModel: ThreatModel, reporting: Bool) -> [any Attack] {
             names.compactMap { name in

@@ -114,12 +114,8 @@ public struct ImageTrainingJob: Sendable {
     ///   ``TrainingError`` from the trainer.
     public func run(on data: ImageTrainingData, observer: (TrainingJobEvent) -> Void) throws -> ImageTrainingOutcome {
         let c = configuration
-        if communicator.size > 1 {
-            try RankAgreement.check(RankAgreement.fields(of: c) + [
-                .other("the training images", value: RankAgreement.fingerprint(of: data.training)),
-                .other("the validation images", value: RankAgreement.fingerprint(of: data.validation)),
-            ], over: communicator)
-        }
+        try RankAgreement.checkConfiguration(c, data: [("the training images", RankAgreement.fingerprint(of: data.training)),
+                                                       ("the validation images", RankAgreement.fingerprint(of: data.validation))], over: communicator)
         let manifest = try TrainingManifest.record(resuming ? nil : c, in: outputDirectory, command: command, writes: communicator.isWriter) {
             var facts = ["train_count": String(data.training.count), "validation_attack": c.validationAttack == nil ? "none (clean accuracy only)"
                 : "pgd-\(c.validationSteps), step \(c.validationStepSize), random start"]

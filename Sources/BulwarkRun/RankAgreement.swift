@@ -42,6 +42,15 @@ public enum RankAgreement {
         }
     }
 
+    /// When `communicator` has several ranks, checks (see ``check(_:over:)``) that they agree
+    /// on `configuration`'s fields and on `data`, named fingerprints (computed only then).
+    public static func checkConfiguration<Configuration: Encodable>(
+        _ configuration: Configuration, data: @autoclosure () -> [(name: String, fingerprint: String)], over communicator: any Communicator
+    ) throws {
+        guard communicator.size > 1 else { return }
+        try check(fields(of: configuration) + data().map { Item.other($0.name, value: $0.fingerprint) }, over: communicator)
+    }
+
     /// One ``Item/field(_:json:)`` per top-level key of `configuration`'s JSON encoding, in
     /// key order.
     public static func fields<Configuration: Encodable>(of configuration: Configuration) throws -> [Item] {

@@ -85,12 +85,8 @@ public struct TextTrainingJob: Sendable {
     ///   ``TrainingError`` from the trainer.
     public func run(on data: TextTrainingData, observer: (TrainingJobEvent) -> Void) throws -> TextTrainingOutcome {
         let c = configuration
-        if communicator.size > 1 {
-            try RankAgreement.check(RankAgreement.fields(of: c) + [
-                .other("the training texts", value: RankAgreement.fingerprint(of: data.training)),
-                .other("the evaluation texts", value: RankAgreement.fingerprint(of: data.evaluation)),
-            ], over: communicator)
-        }
+        try RankAgreement.checkConfiguration(c, data: [("the training texts", RankAgreement.fingerprint(of: data.training)),
+                                                       ("the evaluation texts", RankAgreement.fingerprint(of: data.evaluation))], over: communicator)
         let manifest = try TrainingManifest.record(resuming ? nil : c, in: outputDirectory, command: command, writes: communicator.isWriter) {
             var facts = [
                 "task": "text", "optimizer": "adam", "train_count": String(data.training.count), "evaluation_count": String(data.evaluation.count),

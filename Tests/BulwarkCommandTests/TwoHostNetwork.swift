@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Two hosts on one machine for `mpirun`: two network namespaces joined by a veth pair, with
 /// addresses of a private /24 that exists only inside them. `mpirun` runs in the first; its
@@ -7,6 +8,7 @@ import Foundation
 /// the ranks can tell where they ran.
 struct TwoHostNetwork {
     static let subnet = "10.231.7"
+    private static let made = Atomic<Int>(0)
     let namespaces: [String]
     let hostNames = ["bulwark-host-a", "bulwark-host-b"]
     var addresses: [String] { ["\(Self.subnet).1", "\(Self.subnet).2"] }
@@ -33,7 +35,8 @@ struct TwoHostNetwork {
     }
 
     private init() throws {
-        let tag = String(getpid() % 100_000)
+        // Unique per network: suites that run side by side each make their own.
+        let tag = "\(getpid() % 100_000)\(Self.made.add(1, ordering: .relaxed).oldValue)"
         namespaces = ["bwk\(tag)a", "bwk\(tag)b"]
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-hosts-\(UUID().uuidString)")
         do {

@@ -38,7 +38,8 @@ public enum CommunicatorError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .timedOut(let operation, let seconds):
-            return "\(operation) did not complete on every rank within \(seconds) s: another rank has died, hangs, or is in a different step"
+            return "\(operation) did not complete on every rank within \(seconds) s: another rank has died, hangs, or is in a different step "
+                + "(if a rank is only slower, raise the time limit, BULWARK_COLLECTIVE_TIMEOUT seconds under MPI)"
         case .countMismatch(let operation, let counts):
             return "\(operation): the ranks passed different counts (\(counts.map(String.init).joined(separator: ", ")))"
         case .failed(let operation, let message):
