@@ -23,6 +23,11 @@ struct BulwarkTool: ParsableCommand {
                 writeToStandardError("note: train --model is deprecated: it names the architecture, so spell it --architecture "
                                      + "(--model names a checkpoint file in eval, attack and predict)")
             }
+            // Only training, image evaluation and the check share their work between ranks.
+            if MPILaunch.detected(in: ProcessInfo.processInfo.environment), !["train", "eval", "mpi-check"].contains(arguments.first ?? "")
+                || textTaskArguments(arguments, of: "eval") != nil {
+                throw ValidationError("bulwark \(arguments.first ?? "") runs in one process: start it without mpirun (only train and eval share their work between ranks)")
+            }
             // With --resume, the run's configuration, in which the options given replace the run's;
             // errors in the options given are reported as the parser reports them.
             if let rest = textTaskArguments(arguments, of: "train") {

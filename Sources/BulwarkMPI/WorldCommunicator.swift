@@ -75,6 +75,11 @@ enum MPIWorld {
         var provided: Int32 = 0
         try check(MPI_Init_thread(nil, nil, bulwark_mpi_thread_serialized(), &provided), "MPI_Init")
         initialized.store(true, ordering: .releasing)
+        // Collectives may come from any thread, one at a time (the communicator's lock).
+        guard provided >= bulwark_mpi_thread_serialized() else {
+            throw CommunicatorError.failed(operation: "MPI initialization",
+                                           message: "this MPI library does not support calls from several threads (MPI_THREAD_SERIALIZED)")
+        }
         atexit {
             if !MPIWorld.failed.load(ordering: .acquiring) { _ = MPI_Finalize() }
         }

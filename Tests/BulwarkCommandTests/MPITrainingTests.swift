@@ -71,6 +71,13 @@ import _TestSupport
         #expect(!FileManager.default.fileExists(atPath: directory + "/disagree/model.safetensors"))
     }
 
+    @Test(.enabled(if: canRun)) func commandsThatRunInOneProcessRefuseToStartUnderMPI() throws {
+        let ranks = try MPIRun.bulwark(ranks: 2, ["predict", "--model", directory + "/none.safetensors"], timeLimit: 120)
+        #expect(!ranks.timedOut)
+        #expect(ranks.status != 0)
+        #expect(ranks.error.contains("bulwark predict runs in one process: start it without mpirun"), "\(ranks.error)")
+    }
+
     @Test(.enabled(if: canRun)) func theSharedEvaluationWritesWhatOneProcessWrites() throws {
         let train = try runBulwark(oneStep(["--method", "standard"], out: directory + "/model"))
         #expect(train.status == 0, "\(train.error)")
