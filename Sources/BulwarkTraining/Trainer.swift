@@ -268,7 +268,15 @@ public struct Trainer<Method: TrainingMethod, Opt: Optimizer>: Sendable {
             afterBatch: { model, run, epoch, index, batchesPerEpoch in
                 guard let overfittingGuard, let checkData,
                       index + 1 == batchesPerEpoch || (overfittingGuard.interval.map { (index + 1) % $0 == 0 } ?? false) else { return false }
-                let (fgsm, pgd) = overfittingGuard.measure(model, inputs: checkData.images, labels: checkData.labels)
+                var (fgsm, pgd) = overfittingGuard.measure(model, inputs: checkData.images, labels: checkData.labels)
+                if communicator.size > 1 {
+                    // Rank 0's measurement decides for all: on machines with other thread counts the
+                    // ranks' figures may differ in the last bits, and a split decision would leave
+                    // the ranks that go on waiting in a collective.
+                    var shared: [Float] = communicator.isWriter ? [fgsm, pgd] : [0, 0]
+                    try communicator.sumAcrossRanks(&shared)
+                    (fgsm, pgd) = (shared[0], shared[1])
+                }
                 if let best, overfittingGuard.isCatastrophicOverfitting(pgdAccuracy: pgd, fgsmAccuracy: fgsm, bestPGDAccuracy: best.pgd) {
                     let report = OverfittingReport(
                         epoch: epoch, batch: index + 1, pgdAccuracy: pgd, fgsmAccuracy: fgsm,
