@@ -35,7 +35,7 @@ struct ThreadOptions: ParsableArguments {
 
     /// Sets the engine's thread count while the options are parsed, before any computation.
     func validate() throws {
-        if let threads { try require((1...1024).contains(threads), "--threads must be between 1 and 1024, got \(threads)") }
+        if let threads { try require(EngineThreads.allowedCounts.contains(threads), "--threads must be between 1 and 1024, got \(threads)") }
         do {
             if let count = try threads ?? EngineThreads.count(in: ProcessInfo.processInfo.environment) { try EngineThreads.use(count) }
         } catch { throw ValidationError(String(describing: error)) }

@@ -21,6 +21,9 @@ public enum EngineThreads {
     /// The environment variable that sets the thread count.
     public static let variable = "BULWARK_THREADS"
 
+    /// The thread counts the engine accepts.
+    public static let allowedCounts = 1...1024
+
     /// The count kernels use; reading it fixes it.
     public static var count: Int { workerCount }
 
@@ -28,7 +31,7 @@ public enum EngineThreads {
     /// ``EngineThreadsError`` when `count` is not positive, or when the count is already fixed
     /// at another value (by an earlier call, a kernel or a read of ``count``).
     public static func use(_ count: Int) throws {
-        guard (1...1024).contains(count) else { throw EngineThreadsError.invalidCount(count) }
+        guard allowedCounts.contains(count) else { throw EngineThreadsError.invalidCount(count) }
         let current = fixed.load(ordering: .acquiring)
         guard current != count else { return }
         guard current == 0, fix(count) == count else { throw EngineThreadsError.alreadyFixed(current: workerCount, requested: count) }
@@ -38,7 +41,7 @@ public enum EngineThreads {
     /// a positive whole number.
     public static func count(in environment: [String: String]) throws -> Int? {
         guard let text = environment[variable] else { return nil }
-        guard let count = Int(text.trimmingCharacters(in: .whitespaces)), (1...1024).contains(count) else {
+        guard let count = Int(text.trimmingCharacters(in: .whitespaces)), allowedCounts.contains(count) else {
             throw EngineThreadsError.invalidEnvironment(text)
         }
         return count
